@@ -1,0 +1,79 @@
+"""The golden model: executes an IR graph with exact integer arithmetic.
+
+Every tensor is an integer ndarray (int64, or object arrays of Python ints where a width exceeds 62
+bits) of raw values in units of the tensor format's LSB, with a leading batch axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .graph import Graph, GraphError
+from .ops import EVALUATORS
+
+
+@dataclass
+class RunResult:
+    """Raw integers of the graph outputs (and of every tensor when traced)."""
+
+    graph: Graph
+    raw: dict[str, np.ndarray]
+
+    def outputs(self) -> list[np.ndarray]:
+        """Raw integer arrays of the graph outputs, in graph order."""
+        return [self.raw[n] for n in self.graph.outputs]
+
+    def real(self, name: str) -> np.ndarray:
+        """Real values (float64) of a tensor."""
+        return self.graph.tensor(name).fmt.from_raw(self.raw[name])
+
+
+def quantize_inputs(graph: Graph, inputs) -> dict[str, np.ndarray]:
+    """Map user inputs to raw integers: float arrays are quantised with the input tensor's format,
+    integer arrays are taken as raw values already. ``inputs``: a dict by name, or one array/list in
+    graph-input order."""
+    if not isinstance(inputs, dict):
+        if isinstance(inputs, (list, tuple)):
+            inputs = dict(zip(graph.inputs, inputs, strict=True))
+        else:
+            if len(graph.inputs) != 1:
+                raise GraphError(f"graph {graph.name!r} has {len(graph.inputs)} inputs; pass a dict by name")
+            inputs = {graph.inputs[0]: inputs}
+    out = {}
+    for name in graph.inputs:
+        if name not in inputs:
+            raise GraphError(f"graph {graph.name!r}: no value given for input {name!r}")
+        t = graph.tensor(name)
+        arr = np.asarray(inputs[name])
+        if arr.shape[1:] != t.shape:
+            raise GraphError(
+                f"graph {graph.name!r}: input {name!r} expects shape (batch, {', '.join(map(str, t.shape))}), "
+                f"got {arr.shape}"
+            )
+        if arr.dtype.kind in "iu" or arr.dtype == object:
+            raw = arr.astype(np.int64) if arr.dtype != object else arr
+            lo, hi = t.fmt.raw_min, t.fmt.raw_max
+            if raw.size and (int(raw.min()) < lo or int(raw.max()) > hi):
+                raise GraphError(f"graph {graph.name!r}: raw input {name!r} outside the range of {t.fmt}")
+            out[name] = raw
+        else:
+            out[name] = t.fmt.to_raw(arr)
+    return out
+
+
+def run(graph: Graph, inputs, trace: bool = False) -> RunResult:
+    """Execute ``graph`` on ``inputs`` (see ``quantize_inputs``); exact integer arithmetic.
+
+    Returns a RunResult holding the raw integers of the outputs, or of every tensor with ``trace``.
+    """
+    values = quantize_inputs(graph, inputs)
+    for op in graph.ops:
+        fn = EVALUATORS.get(op.kind)
+        if fn is None:
+            raise GraphError(f"op {op.name!r}: the interpreter has no implementation of op kind {op.kind!r}")
+        args = [values[i] for i in op.inputs]
+        values[op.output] = fn(op, args, graph)
+    keep = values if trace else {n: values[n] for n in graph.outputs}
+    return RunResult(graph, keep)

@@ -1,0 +1,177 @@
+"""Versioned JSON (de)serialisation of IR graphs.
+
+Layout of the file (``SCHEMA_VERSION``)::
+
+    {"hwq_ir": 1, "name": ..., "inputs": [...], "outputs": [...], "meta": {...},
+     "tensors": [{"name", "shape", "format"}],
+     "ops": [{"kind", "name", "inputs", "output", <attrs>}]}
+
+Op attributes are the op dataclass's fields: formats as their canonical strings, integer arrays as
+``{"dtype": "int64", "shape": [...], "data": <base64 of little-endian int64>}`` (or ``"ints"``: a list
+of decimal strings for arrays of wider Python ints), tuples as lists.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from hwq.formats import parse
+
+from .graph import OPS, Graph, GraphError
+
+SCHEMA_VERSION = 1
+_BASE_FIELDS = {"name", "inputs", "output"}
+
+
+def _is_format(v) -> bool:
+    return hasattr(v, "kind") and hasattr(v, "cast_raw") and not isinstance(v, type)
+
+
+def _encode(v):
+    if isinstance(v, np.ndarray):
+        if v.dtype == object:
+            return {"dtype": "pyint", "shape": list(v.shape), "ints": [str(int(x)) for x in v.ravel()]}
+        if v.dtype.kind == "f":
+            arr = np.ascontiguousarray(v, dtype="<f8")
+            return {"dtype": "float64", "shape": list(v.shape), "data": base64.b64encode(arr.tobytes()).decode()}
+        arr = np.ascontiguousarray(v, dtype="<i8")
+        return {"dtype": "int64", "shape": list(v.shape), "data": base64.b64encode(arr.tobytes()).decode()}
+    if _is_format(v):
+        return {"format": str(v)}
+    if isinstance(v, (tuple, list)):
+        return [_encode(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _encode(x) for k, x in v.items()}
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    return v
+
+
+def _decode(v, where: str):
+    if isinstance(v, dict):
+        if "format" in v and len(v) == 1:
+            return parse(v["format"])
+        if "dtype" in v and "shape" in v:
+            shape = tuple(v["shape"])
+            try:
+                if v["dtype"] == "pyint":
+                    return np.array([int(x) for x in v["ints"]], dtype=object).reshape(shape)
+                dt = {"int64": "<i8", "float64": "<f8"}[v["dtype"]]
+                arr = np.frombuffer(base64.b64decode(v["data"]), dtype=dt).reshape(shape)
+                return arr.astype(np.int64 if dt == "<i8" else np.float64)
+            except (KeyError, ValueError) as e:
+                raise GraphError(f"{where}: malformed array ({e})") from None
+        return {k: _decode(x, where) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_decode(x, where) for x in v]
+    return v
+
+
+def graph_to_dict(graph: Graph) -> dict:
+    """The JSON-ready dict of a graph (see the module docstring)."""
+    ops = []
+    for op in graph.ops:
+        d = {"kind": op.kind, "name": op.name, "inputs": list(op.inputs), "output": op.output}
+        for f in dataclasses.fields(op):
+            if f.name not in _BASE_FIELDS:
+                d[f.name] = _encode(getattr(op, f.name))
+        ops.append(d)
+    return {
+        "hwq_ir": SCHEMA_VERSION,
+        "name": graph.name,
+        "inputs": list(graph.inputs),
+        "outputs": list(graph.outputs),
+        "meta": _encode(graph.meta),
+        "tensors": [{"name": t.name, "shape": list(t.shape), "format": str(t.fmt)} for t in graph.tensors.values()],
+        "ops": ops,
+    }
+
+
+def _tuple_fields(cls) -> set[str]:
+    out = set()
+    for f in dataclasses.fields(cls):
+        ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        if "tuple" in str(ann):
+            out.add(f.name)
+    return out
+
+
+def graph_from_dict(d: dict, source: str = "<dict>") -> Graph:
+    """Rebuild a graph from ``graph_to_dict`` output; raises GraphError naming what is wrong."""
+    if not isinstance(d, dict) or "hwq_ir" not in d:
+        raise GraphError(f"{source}: not an hwq IR file (no 'hwq_ir' version key)")
+    if d["hwq_ir"] != SCHEMA_VERSION:
+        raise GraphError(
+            f"{source}: IR schema version {d['hwq_ir']!r} is not supported (this hwq reads {SCHEMA_VERSION})"
+        )
+    try:
+        g = Graph(d["name"], list(d["inputs"]), list(d["outputs"]), meta=_decode(d.get("meta", {}), source))
+        for t in d["tensors"]:
+            try:
+                g.add_tensor(t["name"], t["shape"], parse(t["format"]))
+            except ValueError as e:
+                raise GraphError(f"{source}: tensor {t.get('name')!r}: {e}") from None
+        for od in d["ops"]:
+            kind = od["kind"]
+            cls = OPS.get(kind)
+            if cls is None:
+                raise GraphError(f"{source}: op {od.get('name')!r} has unknown kind {kind!r}; known: {sorted(OPS)}")
+            tuples = _tuple_fields(cls)
+            kwargs = {}
+            names = {f.name for f in dataclasses.fields(cls)}
+            for k, v in od.items():
+                if k == "kind":
+                    continue
+                if k not in names:
+                    raise GraphError(f"{source}: op {od['name']!r} ({kind}): unknown attribute {k!r}")
+                val = _decode(v, f"{source}: op {od['name']!r}")
+                if k in tuples and isinstance(val, list):
+                    val = tuple(tuple(x) if isinstance(x, list) else x for x in val)
+                kwargs[k] = val
+            g.add_op(cls(**kwargs))
+    except KeyError as e:
+        raise GraphError(f"{source}: missing key {e.args[0]!r}") from None
+    g.validate()
+    return g
+
+
+def dumps(graph: Graph) -> str:
+    """Serialise a graph to JSON text (deterministic: same graph, same bytes)."""
+    return json.dumps(graph_to_dict(graph), indent=1, sort_keys=False) + "\n"
+
+
+def loads(text: str, source: str = "<string>") -> Graph:
+    """Parse JSON text into a validated graph."""
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise GraphError(f"{source}: not valid JSON (truncated or corrupt?): {e}") from None
+    return graph_from_dict(d, source)
+
+
+def save(graph: Graph, path) -> Path:
+    """Write a graph to ``path`` atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(dumps(graph))
+    os.replace(tmp, path)
+    return path
+
+
+def load(path) -> Graph:
+    """Read and validate a graph file; errors name the file."""
+    path = Path(path)
+    if not path.exists():
+        raise GraphError(f"{path}: no such IR file")
+    return loads(path.read_text(), str(path))

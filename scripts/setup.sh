@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs everything hwq needs, idempotently: system simulators/synthesis (apt, when root),
+# the CPU build of torch, then hwq itself (editable) with its test extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need_apt=()
+for tool in iverilog yosys; do command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool"); done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing ${need_apt[*]} from apt"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "setup: ${need_apt[*]} not found and cannot apt-get install them; tests that need them will skip"
+  fi
+fi
+PY=${PYTHON:-python3}
+"$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null \
+  || "$PY" -m pip install -q torch==2.13.0
+"$PY" -c "import hwq" 2>/dev/null && "$PY" -m pip show -q hwq >/dev/null 2>&1 \
+  || "$PY" -m pip install -q -e '.[test,bench]'
