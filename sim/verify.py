@@ -48,12 +48,18 @@ class VerifyReport:
 
 
 def random_inputs(graph, n: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Uniform random raw integers over each input format's whole range, shape (n, *shape)."""
+    """Random raw integers of representable values of each input format, shape (n, *shape).
+
+    Formats with ``random_raw(rng, shape)`` (minifloats: uniform over encodings) use it; fixed formats
+    draw uniformly over their whole raw range."""
     rng = np.random.default_rng(seed)
     out = {}
     for name in graph.inputs:
         t = graph.tensor(name)
-        out[name] = rng.integers(t.fmt.raw_min, t.fmt.raw_max, size=(n, *t.shape), endpoint=True, dtype=np.int64)
+        if hasattr(t.fmt, "random_raw"):
+            out[name] = t.fmt.random_raw(rng, (n, *t.shape))
+        else:
+            out[name] = rng.integers(t.fmt.raw_min, t.fmt.raw_max, size=(n, *t.shape), endpoint=True, dtype=np.int64)
     return out
 
 
