@@ -93,8 +93,9 @@ def run(args) -> int:
     write_report(out / "report.html", summary, graph)
     ok = all(v["mismatches"] == 0 and v["vectors"] > 0 for v in verify_results.values())
     acc = summary["accuracy"]
+    nan = float("nan")
     print(
-        f"flow: accuracy float {acc.get('float', float('nan')):.4f}, quantized {acc.get('quantized', float('nan')):.4f}; "
+        f"flow: accuracy float {acc.get('float', nan):.4f}, quantized {acc.get('quantized', nan):.4f}; "
         + ", ".join(f"{t} {v['mismatches']} mismatches / {v['vectors']}" for t, v in verify_results.items())
     )
     print(f"flow: wrote {Path(out) / 'summary.json'} and {Path(out) / 'report.html'}")
