@@ -53,12 +53,12 @@ def run(args) -> int:
     from hwq.ir.serialize import load
 
     graph = load(args.ir)
+    out = prepare_out_dir(args.out, args.force)
     try:
         target = importlib.import_module(f"hwq.{args.target}")
         emit = target.emit
     except (ImportError, AttributeError):
         raise UserError(f"the {args.target} emitter is not available in this version of hwq") from None
-    out = prepare_out_dir(args.out, args.force)
     files = emit(graph, out, command=args.command_line, **parse_options(args.option))
     print(f"emit {args.target}: wrote {len(files)} files to {out}")
     return 0
