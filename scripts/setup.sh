@@ -16,5 +16,13 @@ fi
 PY=${PYTHON:-python3}
 "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null \
   || "$PY" -m pip install -q torch==2.13.0
-"$PY" -c "import hwq" 2>/dev/null && "$PY" -m pip show -q hwq >/dev/null 2>&1 \
-  || "$PY" -m pip install -q -e '.[test,bench]'
+# (Re)install hwq editable unless this very checkout is already the installed one (hwq.hls included).
+here=$(pwd -P)
+(cd / && "$PY" - "$here" <<'PYCHECK'
+import os, sys
+import hwq, hwq.hls
+root = sys.argv[1]
+ok = all(os.path.realpath(m.__file__).startswith(root + os.sep) for m in (hwq, hwq.hls))
+sys.exit(0 if ok else 1)
+PYCHECK
+) >/dev/null 2>&1 || "$PY" -m pip install -q -e '.[test,bench]'
