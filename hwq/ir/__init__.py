@@ -5,9 +5,26 @@ Imports no torch; ``hwq.ir.lower`` (which needs torch) is imported lazily.
 
 from .graph import OPS, Graph, GraphError, Op, Tensor, register
 from .interpreter import RunResult, run
-from .ops import Dense, ReLU
+from .ops import Add, Conv1d, Conv2d, Dense, Flatten, Multiply, ReLU, Reshape
 
-__all__ = ["OPS", "Dense", "Graph", "GraphError", "Op", "ReLU", "RunResult", "Tensor", "register", "run"]
+__all__ = [
+    "OPS",
+    "Add",
+    "Conv1d",
+    "Conv2d",
+    "Dense",
+    "Flatten",
+    "Graph",
+    "GraphError",
+    "Multiply",
+    "Op",
+    "ReLU",
+    "Reshape",
+    "RunResult",
+    "Tensor",
+    "register",
+    "run",
+]
 
 
 def __getattr__(name):

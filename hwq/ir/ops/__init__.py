@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import dense, relu
+from . import add, conv1d, conv2d, dense, flatten, mul, relu, reshape
 
-_MODULES = [dense, relu]
+_MODULES = [dense, relu, conv1d, conv2d, add, mul, flatten, reshape]
 
 EVALUATORS: dict[str, Callable] = {}
 for _m in _MODULES:
@@ -18,7 +18,13 @@ for _m in _MODULES:
         if isinstance(_obj, type) and getattr(_obj, "__module__", None) == _m.__name__ and hasattr(_obj, "kind"):
             EVALUATORS[_obj.kind] = _m.evaluate
 
+from .add import Add  # noqa: E402
+from .conv1d import Conv1d  # noqa: E402
+from .conv2d import Conv2d  # noqa: E402
 from .dense import Dense  # noqa: E402
+from .flatten import Flatten  # noqa: E402
+from .mul import Multiply  # noqa: E402
 from .relu import ReLU  # noqa: E402
+from .reshape import Reshape  # noqa: E402
 
-__all__ = ["EVALUATORS", "Dense", "ReLU"]
+__all__ = ["EVALUATORS", "Add", "Conv1d", "Conv2d", "Dense", "Flatten", "Multiply", "ReLU", "Reshape"]

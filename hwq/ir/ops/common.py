@@ -1,4 +1,10 @@
-"""Integer helpers shared by the op modules: casts and ordered accumulation."""
+"""Integer helpers shared by the op modules: casts, exact matrix products and ordered accumulation.
+
+Every helper takes and returns raw integer ndarrays: ``int64`` where all values provably fit in 62
+bits, else ``object`` arrays of Python ints. Nothing here rounds except through a format's
+``cast_raw``; float64 is used only as a carrier for integer matrix products whose every partial sum
+is provably below 2**53 in magnitude (so the float result is the exact integer).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,70 @@ import numpy as np
 
 from hwq.formats import FixedFormat
 
+#: values up to this many bits (magnitude) are carried exactly by float64 through any summation order.
+_FLOAT_EXACT_BITS = 52
+#: int64 arithmetic is used while magnitudes stay below 2**62.
+_INT64_BITS = 62
+#: soft cap on the number of elements of a materialised (batch, ..., K) product array.
+_CHUNK_ELEMENTS = 1 << 22
+
 
 def cast_to(raw: np.ndarray, from_frac_bits: int, fmt) -> np.ndarray:
     """Cast raw integers at ``from_frac_bits`` into ``fmt`` (any format with ``cast_raw``)."""
     return fmt.cast_raw(raw, from_frac_bits)
 
 
+def max_abs(a: np.ndarray) -> int:
+    """Largest magnitude in an integer array, as a Python int (0 for an empty array)."""
+    a = np.asarray(a)
+    if a.size == 0:
+        return 0
+    return max(abs(int(a.min())), abs(int(a.max())))
+
+
+def as_ints(a: np.ndarray, bits: int) -> np.ndarray:
+    """``a`` as int64 when ``bits`` (a bound on every magnitude's bit length) is at most 62, else object."""
+    a = np.asarray(a)
+    if bits > _INT64_BITS:
+        return a if a.dtype == object else a.astype(object)
+    if a.dtype == object:
+        return a.astype(np.int64)
+    return a.astype(np.int64, copy=False)
+
+
 def _mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Exact integer product; falls back to Python ints when int64 could overflow."""
-    amax = int(np.max(np.abs(a))) if a.size else 0
-    bmax = int(np.max(np.abs(b))) if b.size else 0
-    if amax.bit_length() + bmax.bit_length() > 62:
-        return a.astype(object) * b.astype(object)
-    return a.astype(np.int64) * b.astype(np.int64)
+    if max_abs(a).bit_length() + max_abs(b).bit_length() > _INT64_BITS:
+        return np.asarray(a).astype(object) * np.asarray(b).astype(object)
+    return np.asarray(a).astype(np.int64) * np.asarray(b).astype(np.int64)
+
+
+def exact_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact element-wise integer product (broadcast); int64 when it provably fits, else object."""
+    return _mul(a, b)
+
+
+def shift_left(a: np.ndarray, s: int) -> np.ndarray:
+    """Exact ``a * 2**s`` for s >= 0 (object ints where int64 could overflow)."""
+    if s == 0:
+        return a
+    a = as_ints(a, max_abs(a).bit_length() + s)
+    return a << s
+
+
+def int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact integer ``a @ b`` (numpy matmul broadcasting), whatever the summation order.
+
+    float64 BLAS when every partial sum is provably below 2**52 in magnitude; int64 while below 2**62;
+    else Python ints.
+    """
+    k = a.shape[-1]
+    bits = max_abs(a).bit_length() + max_abs(b).bit_length() + max(k, 1).bit_length()
+    if bits <= _FLOAT_EXACT_BITS and a.dtype != object and b.dtype != object:
+        return np.rint(np.matmul(a.astype(np.float64), b.astype(np.float64))).astype(np.int64)
+    if bits <= _INT64_BITS:
+        return np.matmul(a.astype(np.int64), b.astype(np.int64))
+    return np.matmul(a.astype(object), b.astype(object))
 
 
 def accumulate_products(
@@ -34,6 +91,7 @@ def accumulate_products(
     acc = cast(init); for each term t along the last axis, in order:
     acc = cast(acc + cast(a[..., t] * b[..., t])), every cast to ``acc_fmt`` with its modes.
     ``init`` broadcasts against ``(a * b)[..., 0]``. Returns raw integers in ``acc_fmt``.
+    Reference (materialising) implementation; ``mac`` is the fast equivalent used by the ops.
     """
     prods = _mul(a, b)
     terms = acc_fmt.cast_raw(prods, prod_frac_bits)
@@ -44,3 +102,138 @@ def accumulate_products(
     for t in range(terms.shape[-1]):
         acc = acc_fmt.cast_raw(acc + terms[..., t], acc_fmt.frac_bits)
     return acc
+
+
+def _acc_limits(acc_fmt: FixedFormat) -> tuple[int, int]:
+    """Range of raw values that no cast to ``acc_fmt`` alters (SAT_SYM excludes the signed minimum)."""
+    lo, hi = acc_fmt.raw_min, acc_fmt.raw_max
+    if acc_fmt.overflow == "SAT_SYM" and acc_fmt.signed:
+        lo = -hi
+    return lo, hi
+
+
+def _no_overflow_possible(cols, w, shift: int, bias_acc, acc_fmt: FixedFormat) -> bool:
+    """True when no product term and no partial sum of ``bias_acc + sum(terms)`` can leave the range of
+    ``acc_fmt``, for any order of the terms, given the actual range of ``cols``.
+
+    With x in [x_lo, x_hi] (x_lo <= 0 <= x_hi) each term ``w*x << shift`` lies in [t_lo, t_hi] with
+    t_lo <= 0 <= t_hi, so every partial sum lies in [b + sum(t_lo), b + sum(t_hi)] and every single
+    term in [sum(t_lo), sum(t_hi)].
+    """
+    if cols.size == 0:
+        return True
+    x_hi = max(int(cols.max()), 0)
+    x_lo = min(int(cols.min()), 0)
+    wo = w.astype(object)
+    wpos = np.where(wo > 0, wo, 0).sum(axis=-1)  # (G, M) Python ints
+    wneg = np.where(wo < 0, wo, 0).sum(axis=-1)
+    s_hi = (wpos * x_hi + wneg * x_lo) * (1 << shift)
+    s_lo = (wpos * x_lo + wneg * x_hi) * (1 << shift)
+    b = np.asarray(bias_acc).astype(object)
+    lo, hi = _acc_limits(acc_fmt)
+    worst_hi = max(int(np.max(s_hi + b)), int(np.max(s_hi)))
+    worst_lo = min(int(np.min(s_lo + b)), int(np.min(s_lo)))
+    return lo <= worst_lo and worst_hi <= hi
+
+
+def mac(
+    cols: np.ndarray,
+    w: np.ndarray,
+    prod_frac_bits: int,
+    bias: np.ndarray,
+    bias_frac_bits: int,
+    acc_fmt: FixedFormat,
+) -> np.ndarray:
+    """Grouped multiply-accumulate with hls4ml's exact accumulation semantics, vectorised.
+
+    cols: raw ``(B, G, P, K)`` (P output positions, K reduction terms in accumulation order);
+    w: raw ``(G, M, K)``; bias: raw ``(G, M)`` at ``bias_frac_bits``; products x*w have
+    ``prod_frac_bits`` fractional bits. Per (b, g, m, p)::
+
+        acc = cast_acc(bias[g, m])
+        for k in 0 .. K-1:  acc = cast_acc(acc + cast_acc(cols[b, g, p, k] * w[g, m, k]))
+
+    Returns acc raw ``(B, G, M, P)`` in ``acc_fmt``. When no product needs rounding (product LSB >=
+    accumulator LSB) and either the accumulator wraps (arithmetic mod 2**W) or no partial sum can
+    overflow, this is one exact integer matrix product; otherwise products are materialised and
+    accumulated term by term (a loop over K only).
+    """
+    bsz, g, p, k = cols.shape
+    m = w.shape[1]
+    bias_acc = acc_fmt.cast_raw(np.asarray(bias), bias_frac_bits)  # (G, M)
+    shift = acc_fmt.frac_bits - prod_frac_bits
+    if k == 0:
+        out = np.broadcast_to(np.asarray(bias_acc)[None, :, :, None], (bsz, g, m, p))
+        return np.array(out)
+    if shift >= 0 and (acc_fmt.overflow == "WRAP" or _no_overflow_possible(cols, w, shift, bias_acc, acc_fmt)):
+        prod = int_matmul(cols, np.swapaxes(w, -1, -2)[None])  # (B, G, P, M)
+        prod = np.swapaxes(prod, -1, -2)  # (B, G, M, P)
+        total = shift_left(prod, shift)
+        bits = max(max_abs(total).bit_length(), max_abs(bias_acc).bit_length()) + 1
+        total = as_ints(total, bits) + as_ints(np.asarray(bias_acc), bits)[None, :, :, None]
+        return acc_fmt.cast_raw(total, acc_fmt.frac_bits)
+    # General path: materialise the products chunk by chunk over the batch.
+    per_sample = max(g * m * p * k, 1)
+    step = max(1, _CHUNK_ELEMENTS // per_sample)
+    outs = []
+    for s0 in range(0, bsz, step):
+        c = cols[s0 : s0 + step]  # (b, G, P, K)
+        a = c[:, :, None, :, :]  # (b, G, 1, P, K)
+        ww = w[None, :, :, None, :]  # (1, G, M, 1, K)
+        init = np.asarray(bias)[None, :, :, None]
+        outs.append(accumulate_products(a, ww, prod_frac_bits, init, bias_frac_bits, acc_fmt))
+    if not outs:
+        return np.zeros((0, g, m, p), dtype=np.int64 if acc_fmt.width <= _INT64_BITS else object)
+    return np.concatenate(outs, axis=0)
+
+
+def op_error(op, msg: str):
+    """A GraphError whose message starts with the op's name and kind."""
+    from ..graph import GraphError
+
+    return GraphError(f"op {op.name!r} ({op.kind}): {msg}")
+
+
+def check_arity(op, n: int | None = 1) -> None:
+    """Raise unless the op has exactly ``n`` inputs (``None``: at least one)."""
+    if n is None:
+        if len(op.inputs) < 1:
+            raise op_error(op, "takes at least 1 input, got 0")
+    elif len(op.inputs) != n:
+        raise op_error(op, f"takes {n} input{'s' if n != 1 else ''}, got {len(op.inputs)}")
+
+
+def check_format(op, what: str, fmt, fixed: bool = False) -> None:
+    """Raise unless ``fmt`` is a number format object (a FixedFormat when ``fixed``)."""
+    if fixed:
+        if not isinstance(fmt, FixedFormat):
+            raise op_error(op, f"{what} must be a fixed format (fixed<W,I,...>), got {fmt!r}")
+    elif not (hasattr(fmt, "cast_raw") and hasattr(fmt, "frac_bits")):
+        raise op_error(op, f"{what} must be a number format, got {fmt!r}")
+
+
+def check_int_param(op, what: str, arr, fmt, shape: tuple | None = None) -> None:
+    """Raise unless ``arr`` is an integer ndarray (int64 or Python-int object) of ``shape`` whose
+    values are raws of ``fmt`` (within its raw range)."""
+    if not isinstance(arr, np.ndarray):
+        raise op_error(op, f"{what} must be an integer ndarray, got {type(arr).__name__}")
+    if arr.dtype.kind == "f":
+        raise op_error(op, f"{what} holds floats; quantise it to {fmt} first (hwq.ir.passes.fold_constants)")
+    if arr.dtype != object and arr.dtype.kind not in "iu":
+        raise op_error(op, f"{what} must hold integers, got dtype {arr.dtype}")
+    if shape is not None and tuple(arr.shape) != tuple(shape):
+        raise op_error(op, f"{what} has shape {tuple(arr.shape)}, expected {tuple(shape)}")
+    check_format(op, f"the format of {what}", fmt)
+    lo, hi = getattr(fmt, "raw_min", None), getattr(fmt, "raw_max", None)
+    if arr.size and lo is not None and hi is not None:
+        amin, amax = int(arr.min()), int(arr.max())
+        if amin < lo or amax > hi:
+            raise op_error(op, f"{what} has raw values in [{amin}, {amax}], outside {fmt} [{lo}, {hi}]")
+
+
+def int_tuple(op, what: str, v, n: int, minimum: int) -> tuple[int, ...]:
+    """Validate a tuple of ``n`` ints each >= ``minimum``."""
+    t = tuple(v) if isinstance(v, (tuple, list)) else None
+    if t is None or len(t) != n or not all(isinstance(i, (int, np.integer)) and int(i) >= minimum for i in t):
+        raise op_error(op, f"{what} must be {n} integers >= {minimum}, got {v!r}")
+    return tuple(int(i) for i in t)

@@ -13,7 +13,8 @@ For each output j::
     y[j] = cast_out(acc)                            # acc_fmt -> output format (its rounding, overflow)
 
 With a WRAP accumulator the per-step wrap equals one wrap of the exact sum (arithmetic mod 2**W),
-so it is evaluated vectorised; SAT-like accumulators are evaluated step by step.
+so it is evaluated as one integer matrix product; so is a saturating accumulator that provably cannot
+overflow for the actual inputs; otherwise the accumulation is evaluated step by step in this order.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from hwq.formats import FixedFormat
 
 from ..graph import Graph, GraphError, Op, register
-from .common import accumulate_products, cast_to
+from .common import cast_to, check_format, check_int_param, mac
 
 
 @register
@@ -42,10 +43,10 @@ class Dense(Op):
         return {"weight": self.weight, "bias": self.bias}
 
     def check(self, graph: Graph) -> None:
-        x = graph.tensor(self.inputs[0])
-        y = graph.tensor(self.output)
         if len(self.inputs) != 1:
             raise GraphError(f"op {self.name!r} (dense): takes 1 input, got {len(self.inputs)}")
+        x = graph.tensor(self.inputs[0])
+        y = graph.tensor(self.output)
         if self.weight is None or self.weight.ndim != 2:
             raise GraphError(f"op {self.name!r} (dense): weight must be a 2-D integer array (out, in)")
         m, n = self.weight.shape
@@ -55,22 +56,17 @@ class Dense(Op):
             raise GraphError(f"op {self.name!r} (dense): output {y.name!r} has shape {y.shape}, weight gives ({m},)")
         if self.bias is None or self.bias.shape != (m,):
             raise GraphError(f"op {self.name!r} (dense): bias must have shape ({m},)")
-        if not isinstance(self.acc_fmt, FixedFormat):
-            raise GraphError(f"op {self.name!r} (dense): acc_fmt must be a fixed format, got {self.acc_fmt}")
+        check_int_param(self, "weight", self.weight, self.weight_fmt)
+        check_int_param(self, "bias", self.bias, self.bias_fmt, (m,))
+        check_format(self, "acc_fmt", self.acc_fmt, fixed=True)
 
 
 def evaluate(op: Dense, args: list[np.ndarray], graph: Graph) -> np.ndarray:
     """x raw (B, N) -> y raw (B, M); see the module docstring for the arithmetic."""
     (x,) = args
     xf = graph.tensor(op.inputs[0]).fmt
-    # products laid out as (B, M, N): output j, term i
+    # one group, one position: cols (B, 1, 1, N), weight (1, M, N) -> acc (B, 1, M, 1)
     prod_frac = xf.frac_bits + op.weight_fmt.frac_bits
-    acc = accumulate_products(
-        x[:, None, :],
-        op.weight[None, :, :],
-        prod_frac,
-        op.bias[None, :],
-        op.bias_fmt.frac_bits,
-        op.acc_fmt,
-    )
+    acc = mac(x[:, None, None, :], op.weight[None], prod_frac, op.bias[None], op.bias_fmt.frac_bits, op.acc_fmt)
+    acc = acc.reshape(x.shape[0], op.weight.shape[0])
     return cast_to(acc, op.acc_fmt.frac_bits, graph.tensor(op.output).fmt)

@@ -1,0 +1,36 @@
+"""Element-wise multiplication of two tensors, ap_fixed style: exact full-precision product, one cast.
+
+Operands: a raw in format A (F_a fractional bits), b raw in format B (F_b), same shape (any layout)::
+
+    y = cast_out(a * b)                                     # product exact at F_a + F_b fractional bits
+
+The cast uses the output format's rounding and overflow. The formats of a and b may differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..graph import Graph, Op, register
+from .common import cast_to, check_arity, exact_mul, op_error
+
+
+@register
+@dataclass
+class Multiply(Op):
+    kind = "mul"
+
+    def check(self, graph: Graph) -> None:
+        check_arity(self, 2)
+        a, b = (graph.tensor(n) for n in self.inputs)
+        y = graph.tensor(self.output)
+        if not (a.shape == b.shape == y.shape):
+            raise op_error(self, f"shapes must match: {a.name!r} {a.shape}, {b.name!r} {b.shape}, {y.name!r} {y.shape}")
+
+
+def evaluate(op: Multiply, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    a, b = args
+    fa, fb = (graph.tensor(n).fmt.frac_bits for n in op.inputs)
+    return cast_to(exact_mul(a, b), fa + fb, graph.tensor(op.output).fmt)

@@ -1,0 +1,287 @@
+"""Random valid IR graphs for differential testing of the interpreter and of every emitter.
+
+``random_graph(seed, ops=...)`` returns a validated graph whose ops, shapes, formats (every rounding and
+overflow mode, negative and large integer bits), accumulators (lossless and deliberately narrow, so that
+WRAP and SAT accumulation order matter) and integer weights are drawn from ``numpy.random.default_rng
+(seed)``: the same seed gives the same graph on every machine. Emitter tests use it as::
+
+    from hwq.ir.random_graph import KINDS, random_graph
+    for kind in KINDS:
+        for seed in range(5):
+            g = random_graph(seed, ops=[kind])     # contains a `kind` op (plus adapters)
+            ... emit g, simulate, compare with hwq.ir.run(g, inputs) ...
+
+Adapter ops are inserted where an op needs another rank: ``flatten`` before a dense layer after a
+spatial op, ``reshape`` between 2-D and 1-D convolutions, and a producing op (``relu``) for the second
+operand of binary ops (add, mul, concat).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from hwq.formats import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat
+
+from . import ops as O
+from .graph import OPS, Graph, GraphError
+
+#: rank of the input tensor each op kind needs (None: any rank).
+_RANK = {
+    "dense": 1,
+    "relu": None,
+    "conv1d": 2,
+    "conv2d": 3,
+    "add": None,
+    "mul": None,
+    "batchnorm": None,
+    "clip": None,
+    "maxpool": "spatial",
+    "avgpool": "spatial",
+    "global_avgpool": "spatial",
+    "flatten": "spatial",
+    "reshape": None,
+    "concat": None,
+    "lut": None,
+    "requantize": None,
+}
+
+
+class _Ctx:
+    """Random choices shared by the op builders."""
+
+    def __init__(self, rng: np.random.Generator, max_width: int, rounding, overflow, wide: bool):
+        self.rng = rng
+        self.max_width = max_width
+        self.rounding = list(rounding)
+        self.overflow = list(overflow)
+        self.wide = wide
+        self.count = 0
+
+    def ri(self, lo: int, hi: int) -> int:
+        """A random int in [lo, hi]."""
+        return int(self.rng.integers(lo, hi + 1))
+
+    def pick(self, seq):
+        return seq[int(self.rng.integers(0, len(seq)))]
+
+    def fmt(self, lo_width: int = 2, hi_width: int | None = None, signed: bool | None = None) -> FixedFormat:
+        """A random fixed format with random modes (integer bits from below 0 to above W)."""
+        hi_width = hi_width or self.max_width
+        w = self.ri(lo_width, max(lo_width, hi_width))
+        i = self.ri(-2, w + 2)
+        s = bool(self.rng.random() < 0.85) if signed is None else signed
+        return FixedFormat(w, i, s, self.pick(self.rounding), self.pick(self.overflow))
+
+    def acc_fmt(self, prod_frac: int, bound_bits: int) -> FixedFormat:
+        """An accumulator: usually lossless for ``bound_bits`` of magnitude at ``prod_frac``, sometimes
+        too narrow (to exercise overflow order) or with fewer fractional bits (to round products)."""
+        frac = prod_frac + (self.ri(-3, 0) if self.rng.random() < 0.3 else 0)
+        width = bound_bits + 1 + (frac - prod_frac)
+        if self.rng.random() < 0.35:
+            width -= self.ri(1, max(1, bound_bits // 2))  # deliberately narrow
+        width = max(2, width)
+        if not self.wide:
+            width = min(width, 62)
+        return FixedFormat(width, width - frac, True, self.pick(self.rounding), self.pick(self.overflow))
+
+    def weights(self, fmt: FixedFormat, shape) -> np.ndarray:
+        return self.rng.integers(fmt.raw_min, fmt.raw_max, size=shape, endpoint=True, dtype=np.int64)
+
+    def name(self, kind: str) -> str:
+        self.count += 1
+        return f"{kind}_{self.count}"
+
+
+def _new(g: Graph, ctx: _Ctx, kind: str, shape, fmt) -> str:
+    name = ctx.name(kind) + "_out"
+    g.add_tensor(name, shape, fmt)
+    return name
+
+
+def _mac_parts(ctx: _Ctx, xfmt, n_terms: int):
+    """Weight, bias and accumulator formats for a MAC layer with ``n_terms`` products per output."""
+    wf = ctx.fmt(2, min(ctx.max_width, 10))
+    bf = ctx.fmt(2, ctx.max_width)
+    prod_frac = xfmt.frac_bits + wf.frac_bits
+    xmag = max(abs(xfmt.raw_min), abs(xfmt.raw_max))
+    wmag = max(abs(wf.raw_min), abs(wf.raw_max))
+    bound = n_terms * xmag * wmag
+    shift = prod_frac - bf.frac_bits
+    bmag = max(abs(bf.raw_min), abs(bf.raw_max))
+    bound += bmag << shift if shift >= 0 else (bmag >> -shift) + 1
+    return wf, bf, ctx.acc_fmt(prod_frac, bound.bit_length())
+
+
+def _dense(g, ctx, x):
+    t = g.tensor(x)
+    (n,) = t.shape
+    m = ctx.ri(1, 8)
+    wf, bf, af = _mac_parts(ctx, t.fmt, n)
+    y = _new(g, ctx, "dense", (m,), ctx.fmt())
+    g.add_op(O.Dense(y[:-4], [x], y, ctx.weights(wf, (m, n)), ctx.weights(bf, (m,)), wf, bf, af))
+    return y
+
+
+def _relu(g, ctx, x):
+    t = g.tensor(x)
+    y = _new(g, ctx, "relu", t.shape, ctx.fmt())
+    g.add_op(O.ReLU(y[:-4], [x], y))
+    return y
+
+
+def _conv2d(g, ctx, x):
+    t = g.tensor(x)
+    cin, h, w = t.shape
+    groups = ctx.pick([d for d in range(1, cin + 1) if cin % d == 0])
+    cout = groups * ctx.ri(1, 2 if groups > 1 else 4)
+    kh, kw = ctx.ri(1, min(3, h + 2)), ctx.ri(1, min(3, w + 2))
+    stride = (ctx.ri(1, 2), ctx.ri(1, 2))
+    dilation = (ctx.ri(1, 2), ctx.ri(1, 2))
+    padding = tuple(ctx.ri(0, 1) for _ in range(4))
+    ho = (h + padding[0] + padding[1] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (w + padding[2] + padding[3] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    if ho < 1 or wo < 1:
+        dilation, stride, kh, kw, padding = (1, 1), (1, 1), 1, 1, (0, 0, 0, 0)
+        ho, wo = h, w
+    wf, bf, af = _mac_parts(ctx, t.fmt, (cin // groups) * kh * kw)
+    y = _new(g, ctx, "conv2d", (cout, ho, wo), ctx.fmt())
+    wt = ctx.weights(wf, (cout, cin // groups, kh, kw))
+    g.add_op(O.Conv2d(y[:-4], [x], y, wt, ctx.weights(bf, (cout,)), wf, bf, af, stride, padding, dilation, groups))
+    return y
+
+
+def _conv1d(g, ctx, x):
+    t = g.tensor(x)
+    cin, n = t.shape
+    groups = ctx.pick([d for d in range(1, cin + 1) if cin % d == 0])
+    cout = groups * ctx.ri(1, 2 if groups > 1 else 4)
+    k = ctx.ri(1, min(3, n + 2))
+    stride, dilation = ctx.ri(1, 2), ctx.ri(1, 2)
+    padding = (ctx.ri(0, 1), ctx.ri(0, 1))
+    lo = (n + padding[0] + padding[1] - dilation * (k - 1) - 1) // stride + 1
+    if lo < 1:
+        k, stride, dilation, padding, lo = 1, 1, 1, (0, 0), n
+    wf, bf, af = _mac_parts(ctx, t.fmt, (cin // groups) * k)
+    y = _new(g, ctx, "conv1d", (cout, lo), ctx.fmt())
+    wt = ctx.weights(wf, (cout, cin // groups, k))
+    g.add_op(O.Conv1d(y[:-4], [x], y, wt, ctx.weights(bf, (cout,)), wf, bf, af, stride, padding, dilation, groups))
+    return y
+
+
+def _binary(cls, kind):
+    def build(g, ctx, x):
+        t = g.tensor(x)
+        other = _relu(g, ctx, x)  # a second operand in another format
+        operands = [x, other] if ctx.rng.random() < 0.5 else [other, x]
+        y = _new(g, ctx, kind, t.shape, ctx.fmt())
+        g.add_op(cls(y[:-4], operands, y))
+        return y
+
+    return build
+
+
+def _flatten(g, ctx, x):
+    t = g.tensor(x)
+    y = _new(g, ctx, "flatten", (t.size,), t.fmt)
+    g.add_op(O.Flatten(y[:-4], [x], y))
+    return y
+
+
+def _reshape(g, ctx, x):
+    t = g.tensor(x)
+    return _reshape_to(g, ctx, x, ctx.pick([r for r in (1, 2, 3) if r != len(t.shape)]))
+
+
+_BUILDERS: dict[str, Callable] = {
+    "dense": _dense,
+    "relu": _relu,
+    "conv1d": _conv1d,
+    "conv2d": _conv2d,
+    "add": _binary(O.Add, "add"),
+    "mul": _binary(O.Multiply, "mul"),
+    "flatten": _flatten,
+    "reshape": _reshape,
+}
+
+
+def available_kinds() -> list[str]:
+    """Op kinds that ``random_graph`` can build (every registered op kind once all are implemented)."""
+    return [k for k in _BUILDERS if k in OPS]
+
+
+#: the op kinds ``random_graph`` covers, in a stable order.
+KINDS: list[str] = available_kinds()
+
+
+def _to_rank(g: Graph, ctx: _Ctx, x: str, rank) -> str:
+    """Insert adapter ops so that tensor ``x`` has the rank an op needs."""
+    t = g.tensor(x)
+    have = len(t.shape)
+    if rank is None or rank == have or (rank == "spatial" and have in (2, 3)):
+        return x
+    if rank == "spatial":
+        rank = 2
+    if rank == 1 and "flatten" in _BUILDERS:
+        return _BUILDERS["flatten"](g, ctx, x)
+    if "reshape" in _BUILDERS:
+        return _reshape_to(g, ctx, x, rank)
+    raise GraphError(f"random_graph: cannot adapt a rank-{have} tensor to rank {rank} (no reshape op yet)")
+
+
+def _reshape_to(g, ctx, x, rank):
+    t = g.tensor(x)
+    size = t.size
+    if rank == 1:
+        shape = (size,)
+    elif rank == 2:
+        shape = (t.shape[0], size // t.shape[0]) if len(t.shape) > 1 else (1, size)
+    else:
+        shape = (t.shape[0], t.shape[1], size // (t.shape[0] * t.shape[1])) if len(t.shape) == 2 else (1, 1, size)
+    y = _new(g, ctx, "reshape", shape, t.fmt)
+    g.add_op(OPS["reshape"](y[:-4], [x], y))
+    return y
+
+
+def random_graph(
+    seed: int,
+    ops: Sequence[str] | None = None,
+    n_ops: int = 4,
+    *,
+    max_width: int = 16,
+    rounding: Sequence[str] = ROUNDING_MODES,
+    overflow: Sequence[str] = OVERFLOW_MODES,
+    wide: bool = False,
+    name: str | None = None,
+) -> Graph:
+    """A random valid graph (validated) from ``seed``.
+
+    ops: op kinds to include, in this order (adapters added as needed); default ``n_ops`` kinds drawn
+    from ``KINDS``. max_width: largest tensor/weight format width (accumulators are as wide as needed,
+    capped at 62 bits unless ``wide``). rounding / overflow: the modes formats may use. wide: allow
+    accumulators beyond 62 bits (Python-int interpreter paths). One input tensor, one output tensor.
+    """
+    rng = np.random.default_rng(seed)
+    ctx = _Ctx(rng, max_width, rounding, overflow, wide)
+    kinds = list(ops) if ops is not None else [ctx.pick(KINDS) for _ in range(n_ops)]
+    unknown = [k for k in kinds if k not in _BUILDERS]
+    if unknown:
+        raise GraphError(f"random_graph: no builder for op kind(s) {unknown}; available: {KINDS}")
+    first = next((_RANK[k] for k in kinds if _RANK[k] is not None), ctx.pick([1, 2, 3]))
+    rank = {"spatial": ctx.pick([2, 3])}.get(first, first)
+    if rank == 1:
+        shape = (ctx.ri(2, 12),)
+    elif rank == 2:
+        shape = (ctx.ri(1, 4), ctx.ri(3, 8))
+    else:
+        shape = (ctx.ri(1, 3), ctx.ri(3, 6), ctx.ri(3, 6))
+    g = Graph(name or f"random_{seed}", ["input"], [])
+    g.add_tensor("input", shape, ctx.fmt())
+    x = "input"
+    for k in kinds:
+        x = _to_rank(g, ctx, x, _RANK[k])
+        x = _BUILDERS[k](g, ctx, x)
+    g.outputs = [x]
+    g.validate()
+    return g

@@ -1,0 +1,235 @@
+"""Independent oracles for the IR ops: plain Python ints and Fractions, one scalar at a time.
+
+Nothing here calls hwq's arithmetic (no ``cast_raw``, no op evaluators): formats are only read for
+their parameters (width, int_bits, signed, rounding, overflow), and the ap_fixed cast is re-derived
+from its definition on exact rationals.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+
+def frac_bits(fmt) -> int:
+    return fmt.width - fmt.int_bits
+
+
+def o_round(v: Fraction, mode: str) -> int:
+    """Round an exact rational to an integer with an ap_fixed rounding mode."""
+    fl = math.floor(v)
+    d = v - fl
+    if mode == "TRN":
+        return fl
+    if mode == "TRN_ZERO":
+        return fl if v >= 0 else math.ceil(v)
+    if d != Fraction(1, 2):
+        return fl + (1 if d > Fraction(1, 2) else 0)
+    # exact tie
+    if mode == "RND":
+        return fl + 1
+    if mode == "RND_ZERO":
+        return fl + 1 if v < 0 else fl
+    if mode == "RND_INF":
+        return fl + 1 if v > 0 else fl
+    if mode == "RND_MIN_INF":
+        return fl
+    if mode == "RND_CONV":
+        return fl if fl % 2 == 0 else fl + 1
+    raise ValueError(mode)
+
+
+def o_overflow(r: int, fmt) -> int:
+    w = fmt.width
+    lo, hi = (-(1 << (w - 1)), (1 << (w - 1)) - 1) if fmt.signed else (0, (1 << w) - 1)
+    if fmt.overflow == "SAT_SYM" and fmt.signed:
+        lo = -hi  # ap_fixed maps the most negative code to -max as well (ap_fixed_base.h, SAT_SYM underflow)
+    if lo <= r <= hi:
+        return r
+    mode = fmt.overflow
+    if mode == "WRAP":
+        r %= 1 << w
+        if fmt.signed and r > hi:
+            r -= 1 << w
+        return r
+    if mode == "SAT":
+        return lo if r < lo else hi
+    if mode == "SAT_ZERO":
+        return 0
+    if mode == "SAT_SYM":
+        return lo if r < lo else hi
+    raise ValueError(mode)
+
+
+def o_cast_value(v: Fraction, fmt) -> int:
+    """ap_fixed conversion of an exact real value into fmt's raw integer."""
+    return o_overflow(o_round(v * Fraction(2) ** frac_bits(fmt), fmt.rounding), fmt)
+
+
+def o_cast(raw: int, from_frac: int, fmt) -> int:
+    """ap_fixed conversion of ``raw * 2**-from_frac`` into fmt's raw integer."""
+    return o_cast_value(Fraction(int(raw)) * Fraction(2) ** -from_frac, fmt)
+
+
+def val(raw: int, fmt_frac: int) -> Fraction:
+    return Fraction(int(raw)) * Fraction(2) ** -fmt_frac
+
+
+def o_dense(x, w, b, xf, wfmt, bfmt, accf, outf):
+    """x: list of raws; w: list of rows; returns list of output raws (hls4ml order)."""
+    out = []
+    for j in range(len(w)):
+        acc = o_cast(b[j], frac_bits(bfmt), accf)
+        for i in range(len(x)):
+            p = o_cast(int(x[i]) * int(w[j][i]), frac_bits(xf) + frac_bits(wfmt), accf)
+            acc = o_cast(acc + p, frac_bits(accf), accf)
+        out.append(o_cast(acc, frac_bits(accf), outf))
+    return out
+
+
+def o_conv2d(x, w, b, xf, wfmt, bfmt, accf, outf, stride, padding, dilation, groups):
+    """x: nested lists (C, H, W); w: (Cout, Cin/g, kH, kW); scalar loops over every output pixel."""
+    h, wd = len(x[0]), len(x[0][0])
+    cout, cg, kh, kw = len(w), len(w[0]), len(w[0][0]), len(w[0][0][0])
+    pt, pb, pl, pr = padding
+    ho = (h + pt + pb - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (wd + pl + pr - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    mg = cout // groups
+    pf = frac_bits(xf) + frac_bits(wfmt)
+    af = frac_bits(accf)
+    y = [[[0] * wo for _ in range(ho)] for _ in range(cout)]
+    for o in range(cout):
+        g = o // mg
+        for i in range(ho):
+            for j in range(wo):
+                acc = o_cast(b[o], frac_bits(bfmt), accf)
+                for c in range(cg):
+                    for a in range(kh):
+                        for e in range(kw):
+                            r = i * stride[0] + a * dilation[0] - pt
+                            s = j * stride[1] + e * dilation[1] - pl
+                            xv = x[g * cg + c][r][s] if 0 <= r < h and 0 <= s < wd else 0
+                            p = o_cast(int(xv) * int(w[o][c][a][e]), pf, accf)
+                            acc = o_cast(acc + p, af, accf)
+                y[o][i][j] = o_cast(acc, af, outf)
+    return y
+
+
+# ----------------------------------------------------------------------------- per-op oracles on one sample
+# Each takes (op, xs, graph) where xs are numpy arrays of one sample's input raws (no batch axis) and
+# returns a nested list / array of output raws. Only op attributes and format parameters are read.
+
+
+def _fmt(graph, name):
+    return graph.tensor(name).fmt
+
+
+def _ints(a):
+    import numpy as np
+
+    return np.asarray(a).astype(object).tolist()
+
+
+def _o_dense(op, xs, graph):
+    xf, yf = _fmt(graph, op.inputs[0]), _fmt(graph, op.output)
+    return o_dense(_ints(xs[0]), _ints(op.weight), _ints(op.bias), xf, op.weight_fmt, op.bias_fmt, op.acc_fmt, yf)
+
+
+def _o_conv2d(op, xs, graph):
+    xf, yf = _fmt(graph, op.inputs[0]), _fmt(graph, op.output)
+    return o_conv2d(
+        _ints(xs[0]),
+        _ints(op.weight),
+        _ints(op.bias),
+        xf,
+        op.weight_fmt,
+        op.bias_fmt,
+        op.acc_fmt,
+        yf,
+        tuple(op.stride),
+        tuple(op.padding),
+        tuple(op.dilation),
+        op.groups,
+    )
+
+
+def _o_conv1d(op, xs, graph):
+    xf, yf = _fmt(graph, op.inputs[0]), _fmt(graph, op.output)
+    x = [[row] for row in _ints(xs[0])]  # (C, 1, L)
+    w = [[[k] for k in c] for c in _ints(op.weight)]  # (Cout, Cg, 1, K)
+    y = o_conv2d(
+        x,
+        w,
+        _ints(op.bias),
+        xf,
+        op.weight_fmt,
+        op.bias_fmt,
+        op.acc_fmt,
+        yf,
+        (1, op.stride),
+        (0, 0, op.padding[0], op.padding[1]),
+        (1, op.dilation),
+        op.groups,
+    )
+    return [c[0] for c in y]
+
+
+def _map(f, a):
+    if isinstance(a, list):
+        return [_map(f, v) for v in a]
+    return f(a)
+
+
+def _map2(f, a, b):
+    if isinstance(a, list):
+        return [_map2(f, u, v) for u, v in zip(a, b, strict=True)]
+    return f(a, b)
+
+
+def _o_relu(op, xs, graph):
+    xf, yf = _fmt(graph, op.inputs[0]), _fmt(graph, op.output)
+    return _map(lambda v: o_cast(v if v > 0 else 0, frac_bits(xf), yf), _ints(xs[0]))
+
+
+def _o_add(op, xs, graph):
+    af, bf = (frac_bits(_fmt(graph, n)) for n in op.inputs)
+    yf = _fmt(graph, op.output)
+    return _map2(lambda a, b: o_cast_value(val(a, af) + val(b, bf), yf), _ints(xs[0]), _ints(xs[1]))
+
+
+def _o_mul(op, xs, graph):
+    af, bf = (frac_bits(_fmt(graph, n)) for n in op.inputs)
+    yf = _fmt(graph, op.output)
+    return _map2(lambda a, b: o_cast_value(val(a, af) * val(b, bf), yf), _ints(xs[0]), _ints(xs[1]))
+
+
+def _flat(a):
+    if isinstance(a, list):
+        out = []
+        for v in a:
+            out.extend(_flat(v))
+        return out
+    return [a]
+
+
+def _o_flatten(op, xs, graph):
+    return _flat(_ints(xs[0]))
+
+
+def _o_reshape(op, xs, graph):
+    import numpy as np
+
+    flat = _flat(_ints(xs[0]))
+    return np.array(flat, dtype=object).reshape(graph.tensor(op.output).shape).tolist()
+
+
+ORACLES = {
+    "dense": _o_dense,
+    "conv2d": _o_conv2d,
+    "conv1d": _o_conv1d,
+    "relu": _o_relu,
+    "add": _o_add,
+    "mul": _o_mul,
+    "flatten": _o_flatten,
+    "reshape": _o_reshape,
+}
