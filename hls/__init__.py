@@ -1,1 +1,20 @@
-"""hwq.hls"""
+"""hwq.hls: the HLS C++ emitter (Vitis HLS ap_fixed projects) and hls4ml interop.
+
+``emit(graph, out_dir, *, command="", strategy="latency", reuse_factor=1, **options) -> list[Path]``
+writes a self-contained project whose arithmetic equals ``hwq.ir.run`` bit for bit; ``hwq verify hls``
+builds it with g++ (``hwq.sim.csim``) and compares. ``to_hls4ml(graph, output_dir)`` builds the same
+network as an hls4ml model (imports hls4ml and torch lazily).
+"""
+
+from .cpp import HLSEmitError
+from .project import STRATEGIES, emit
+
+
+def to_hls4ml(graph, output_dir, **kw):
+    """Build an hls4ml model of ``graph`` (see ``hwq.hls.interop.to_hls4ml``)."""
+    from .interop import to_hls4ml as _impl
+
+    return _impl(graph, output_dir, **kw)
+
+
+__all__ = ["HLSEmitError", "STRATEGIES", "emit", "to_hls4ml"]

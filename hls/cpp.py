@@ -1,0 +1,95 @@
+"""C++ spellings of hwq formats and values: ``ap_fixed`` types, exact constant literals, array text.
+
+Everything here is pure text formatting: the formats and integers are decided in the IR.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from hwq.formats import FixedFormat
+
+
+class HLSEmitError(ValueError):
+    """The graph cannot be emitted as HLS C++; the message names the op, tensor or format."""
+
+
+def fixed_type(fmt: FixedFormat) -> str:
+    """``ap_fixed<W,I,AP_Q,AP_O>`` / ``ap_ufixed<...>`` for a FixedFormat (modes omitted when TRN/WRAP)."""
+    head = "ap_fixed" if fmt.signed else "ap_ufixed"
+    args = [str(fmt.width), str(fmt.int_bits)]
+    if fmt.rounding != "TRN" or fmt.overflow != "WRAP":
+        args += [f"AP_{fmt.rounding}", f"AP_{fmt.overflow}"]
+    return f"{head}<{', '.join(args)}>"
+
+
+def cpp_type(fmt, what: str) -> str:
+    """The C++ type of a tensor / parameter format. ``what`` names the owner for the error message."""
+    kind = getattr(fmt, "kind", None)
+    if isinstance(fmt, FixedFormat) or kind == "fixed":
+        return fixed_type(fmt)
+    if kind == "float":
+        from .minifloat import float_type
+
+        return float_type(fmt)
+    raise HLSEmitError(f"{what}: format {fmt} (kind {kind!r}) has no HLS C++ type; use a fixed or float format")
+
+
+def exact_value(raw: int, frac_bits: int) -> Fraction:
+    """The real value raw * 2**-frac_bits as an exact rational."""
+    return Fraction(int(raw)) * Fraction(2) ** -frac_bits
+
+
+def fixed_literal(raw: int, frac_bits: int) -> str:
+    """An exact C++ literal of the real value raw * 2**-frac_bits.
+
+    Values with at most 53 significant bits in double range are written as the shortest decimal that
+    parses back to the same double (exact: the value is a double); others as an exact hexadecimal float.
+    Raises HLSEmitError for values no double can hold (the caller then uses a raw-bit initialiser).
+    """
+    raw = int(raw)
+    if raw == 0:
+        return "0"
+    v = exact_value(raw, frac_bits)
+    try:
+        f = float(v)
+    except OverflowError:
+        raise HLSEmitError(f"constant {raw}*2^-{frac_bits} is out of double range") from None
+    if Fraction(f) != v:
+        raise HLSEmitError(f"constant {raw}*2^-{frac_bits} has more than 53 significant bits")
+    text = repr(f)
+    if "inf" in text or "nan" in text:
+        raise HLSEmitError(f"constant {raw}*2^-{frac_bits} is out of double range")
+    return text
+
+
+def array_initialiser(values: np.ndarray, frac_bits: int, per_line: int = 16, indent: str = "    ") -> str:
+    """Brace-initialiser text of a (possibly multi-dimensional) array of raw integers as exact literals."""
+    arr = np.asarray(values)
+
+    def rec(a, depth: int) -> str:
+        pad = indent * (depth + 1)
+        if a.ndim == 1:
+            lits = [fixed_literal(int(v), frac_bits) for v in a.ravel()]
+            lines = [", ".join(lits[i : i + per_line]) for i in range(0, len(lits), per_line)]
+            if len(lines) <= 1:
+                return "{" + (lines[0] if lines else "") + "}"
+            return "{\n" + ",\n".join(pad + ln for ln in lines) + "\n" + indent * depth + "}"
+        parts = [rec(a[i], depth + 1) for i in range(a.shape[0])]
+        return "{\n" + ",\n".join(pad + p for p in parts) + "\n" + indent * depth + "}"
+
+    if arr.ndim == 0:
+        return fixed_literal(int(arr), frac_bits)
+    return rec(arr, 0)
+
+
+def dims(shape) -> str:
+    """``[a][b]...`` array dimensions."""
+    return "".join(f"[{int(s)}]" for s in shape)
+
+
+def comment_block(lines: list[str], prefix: str = "// ") -> str:
+    """Lines as ``//`` comments (blank lines kept as ``//``)."""
+    return "\n".join((prefix + ln).rstrip() for ln in lines)

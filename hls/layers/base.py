@@ -1,0 +1,75 @@
+"""What a layer printer receives (``LayerContext``) and returns (``LayerCode``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..cpp import HLSEmitError, cpp_type
+from ..names import Names
+
+
+@dataclass
+class LayerContext:
+    """The op being printed, its graph and the identifier table.
+
+    The layer function is ``void <fn>(const <in>_t x[N], <out>_t y[M])`` (inputs ``x0, x1, ...`` when
+    there are several); every array is flat, in the IR's C order (channels first).
+    """
+
+    op: object
+    graph: object
+    names: Names
+
+    @property
+    def fn(self) -> str:
+        """The layer function's identifier (also the prefix of its parameters and types)."""
+        return self.names.op[self.op.name]
+
+    def where(self) -> str:
+        """``op 'name' (kind)`` for error messages."""
+        return f"op {self.op.name!r} ({self.op.kind})"
+
+    def tensor(self, i: int = 0):
+        """The i-th input tensor."""
+        return self.graph.tensor(self.op.inputs[i])
+
+    @property
+    def out(self):
+        """The output tensor."""
+        return self.graph.tensor(self.op.output)
+
+    def in_type(self, i: int = 0) -> str:
+        return self.names.tensor_type(self.op.inputs[i])
+
+    @property
+    def out_type(self) -> str:
+        return self.names.tensor_type(self.op.output)
+
+    def ctype(self, fmt, role: str) -> str:
+        """C++ type of a parameter format, with an error naming this op and the role."""
+        return cpp_type(fmt, f"{self.where()} {role}")
+
+    def fail(self, message: str) -> HLSEmitError:
+        return HLSEmitError(f"{self.where()}: {message}")
+
+
+@dataclass
+class LayerCode:
+    """The printed layer: op-specific typedefs, parameter arrays, and the function body.
+
+    typedefs: (identifier, C++ type, comment) declared in defines.h;
+    params: text of the parameter header ``firmware/weights/<fn>.h`` (``""`` for none);
+    body: the function body, indented by 4 spaces, without the braces;
+    param_arrays: identifiers of const arrays the body reads (for partition pragmas);
+    n_mult: multiplications per call (for the resource strategy's multiplier limit);
+    doc: comment lines above the function (formats, formula).
+    includes: extra firmware headers the layer needs (e.g. "hwq_minifloat.h").
+    """
+
+    body: str
+    doc: list[str] = field(default_factory=list)
+    typedefs: list[tuple[str, str, str]] = field(default_factory=list)
+    params: str = ""
+    param_arrays: list[str] = field(default_factory=list)
+    n_mult: int = 0
+    includes: list[str] = field(default_factory=list)

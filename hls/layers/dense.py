@@ -1,0 +1,59 @@
+"""Dense: hls4ml's multiply-accumulate order, printed with ap_fixed types (``hwq/ir/ops/dense.py``).
+
+    acc = (accum_t)bias[j];  for i: acc += (accum_t)(x[i] * w[j][i]);  y[j] = (out_t)acc;
+
+The product ``x[i] * w[j][i]`` is ap_fixed's full-precision product; each cast applies the target
+type's rounding and overflow modes, exactly the interpreter's casts. ``+=`` of two accum_t values is
+exact before accum_t's overflow mode, as in the interpreter.
+"""
+
+from __future__ import annotations
+
+from ..cpp import array_initialiser, dims
+from .base import LayerCode, LayerContext
+from .mac import product_expr
+
+KINDS = ("dense",)
+
+
+def emit(op, ctx: LayerContext) -> LayerCode:
+    """Print a Dense op (see the module docstring)."""
+    fn = ctx.fn
+    m, n = op.weight.shape
+    x = ctx.tensor()
+    w_t, b_t, acc_t = f"{fn}_weight_t", f"{fn}_bias_t", f"{fn}_accum_t"
+    prod = product_expr(ctx, "x[i]", f"{fn}_w[j][i]", x.fmt, op.weight_fmt, "w", acc_t)
+    typedefs = [
+        (w_t, ctx.ctype(op.weight_fmt, "weight"), f"weight format {op.weight_fmt}"),
+        (b_t, ctx.ctype(op.bias_fmt, "bias"), f"bias format {op.bias_fmt}"),
+        (acc_t, ctx.ctype(op.acc_fmt, "accumulator"), f"accumulator format {op.acc_fmt}"),
+    ] + prod.typedefs
+    params = (
+        f"// weight of dense {op.name!r}: {m} outputs x {n} inputs, format {op.weight_fmt} (exact values)\n"
+        f"static const {w_t} {fn}_w{dims((m, n))} = {array_initialiser(op.weight, op.weight_fmt.frac_bits)};\n\n"
+        f"// bias of dense {op.name!r}: format {op.bias_fmt} (exact values)\n"
+        f"static const {b_t} {fn}_b{dims((m,))} = {array_initialiser(op.bias, op.bias_fmt.frac_bits)};\n"
+    )
+    body = (
+        f"    for (int j = 0; j < {m}; j++) {{\n"
+        f"        {acc_t} acc = ({acc_t}){fn}_b[j];\n"
+        f"        for (int i = 0; i < {n}; i++) {{\n"
+        f"            acc += {prod.expr};\n"
+        f"        }}\n"
+        f"        y[j] = ({ctx.out_type})acc;\n"
+        f"    }}\n"
+    )
+    doc = [
+        f"dense {op.name!r}: {x.name!r} {x.fmt} ({n},) -> {ctx.out.name!r} {ctx.out.fmt} ({m},)",
+        f"weight {op.weight_fmt}, bias {op.bias_fmt}, accumulator {op.acc_fmt}",
+        "acc = bias[j]; acc += (accum_t)(x[i] * w[j][i]) for i = 0..N-1 in order; y[j] = (out_t)acc",
+    ] + prod.doc
+    return LayerCode(
+        body=body,
+        doc=doc,
+        typedefs=typedefs,
+        params=params,
+        param_arrays=[f"{fn}_w", f"{fn}_b"],
+        n_mult=prod.n_mult_per_term * m * n,
+        includes=prod.includes,
+    )

@@ -1,0 +1,175 @@
+"""C-simulation of an emitted HLS project: g++ build against hls4ml's ap_types headers, raw-integer I/O.
+
+``run_csim(out_dir, graph, inputs_raw, **kw) -> (outputs, extra)`` is the ``hwq verify hls`` runner (see
+``hwq.sim.verify``). The binary is built once per source content: it is cached as
+``<cache_dir>/<top>_csim_<sha>`` (default cache_dir: ``out_dir/csim_build``), where sha hashes every
+firmware and test bench file, the compiler, its flags and the ap_types headers' location. Builds write
+to a temporary name and are renamed into place, so concurrent runs (pytest -n) are safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: g++ flags of the C-simulation build (the ap_types headers are included as system headers).
+CXX_FLAGS = ("-O2", "-std=c++14")
+WARNING_FLAGS = ("-Wall", "-Wextra")
+
+
+class CsimError(RuntimeError):
+    """The C-simulation could not be built or run; the message names the file or tool."""
+
+
+def ap_types_dir() -> Path:
+    """The ``ap_types`` folder (ap_fixed.h, ap_int.h, hls_stream.h) shipped inside the hls4ml wheel."""
+    spec = importlib.util.find_spec("hls4ml")
+    if spec is None or not spec.origin:
+        raise CsimError("hls4ml is not installed: its ap_types headers are needed to build the C-simulation")
+    path = Path(spec.origin).parent / "templates" / "vivado" / "ap_types"
+    if not (path / "ap_fixed.h").exists():
+        raise CsimError(f"{path}: ap_fixed.h not found in the installed hls4ml")
+    return path
+
+
+def find_compiler(name: str = "g++") -> str:
+    """Path of the C++ compiler, or CsimError saying it is missing."""
+    path = shutil.which(name)
+    if path is None:
+        raise CsimError(f"{name} not found on PATH: install g++ to run the HLS C-simulation")
+    return path
+
+
+def project_top(out_dir) -> str:
+    """The top function name of an emitted project (from ``tb/<top>_test.cpp``)."""
+    out_dir = Path(out_dir)
+    benches = sorted((out_dir / "tb").glob("*_test.cpp"))
+    if len(benches) != 1:
+        raise CsimError(f"{out_dir}: expected one tb/<top>_test.cpp written by 'hwq emit hls', found {len(benches)}")
+    return benches[0].name[: -len("_test.cpp")]
+
+
+def _sources(out_dir: Path) -> list[Path]:
+    files = [p for d in ("firmware", "tb") for p in sorted((out_dir / d).rglob("*")) if p.is_file()]
+    return [p for p in files if p.suffix in (".h", ".hpp", ".cpp", ".cc")]
+
+
+def build_command(out_dir, output, warnings: bool = False, compiler: str | None = None) -> list[str]:
+    """The g++ command line that builds the project's test bench into ``output``."""
+    out_dir = Path(out_dir)
+    top = project_top(out_dir)
+    cxx = compiler or find_compiler()
+    flags = list(CXX_FLAGS) + (list(WARNING_FLAGS) if warnings else [])
+    return [
+        cxx,
+        *flags,
+        f"-I{out_dir / 'firmware'}",
+        f"-I{out_dir / 'tb'}",
+        "-isystem",
+        str(ap_types_dir()),
+        str(out_dir / "firmware" / f"{top}.cpp"),
+        str(out_dir / "tb" / f"{top}_test.cpp"),
+        "-o",
+        str(output),
+    ]
+
+
+def build(out_dir, cache_dir=None, warnings: bool = False) -> tuple[Path, dict]:
+    """Build (or reuse) the C-simulation binary; returns (path, figures: build_s, cached, compiler output)."""
+    out_dir = Path(out_dir)
+    top = project_top(out_dir)
+    cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "csim_build"
+    h = hashlib.sha256()
+    cmd_probe = build_command(out_dir, "OUT", warnings)
+    h.update(" ".join([cmd_probe[0], *cmd_probe[1 : cmd_probe.index("-isystem")]]).encode())
+    h.update(str(ap_types_dir()).encode())
+    for p in _sources(out_dir):
+        h.update(p.relative_to(out_dir).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    binary = cache_dir / f"{top}_csim_{h.hexdigest()[:20]}{'_w' if warnings else ''}"
+    if binary.exists():
+        return binary, {"build_s": 0.0, "cached": True, "compiler_output": ""}
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{binary.name}.", suffix=".tmp")
+    os.close(fd)
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(build_command(out_dir, tmp, warnings), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise CsimError(f"{out_dir}: g++ build of the C-simulation failed:\n{proc.stderr[-4000:]}")
+        os.replace(tmp, binary)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return binary, {"build_s": round(time.perf_counter() - t0, 3), "cached": False, "compiler_output": proc.stderr}
+
+
+def _wide(graph, names) -> bool:
+    return any(getattr(graph.tensor(n).fmt, "width", 0) > 62 or _raw_bits(graph.tensor(n).fmt) > 62 for n in names)
+
+
+def _raw_bits(fmt) -> int:
+    return int(getattr(fmt, "raw_bits", getattr(fmt, "width", 0)))
+
+
+def write_inputs(path, graph, inputs_raw: dict) -> int:
+    """Write inputs.txt (see hwq.hls.testbench); returns the number of vectors."""
+    from hwq.hls.testbench import vectors_text
+
+    missing = [n for n in graph.inputs if n not in inputs_raw]
+    if missing:
+        raise CsimError(f"no values given for graph input(s) {', '.join(missing)}")
+    text = vectors_text(graph, inputs_raw)
+    Path(path).write_text(text)
+    return text.count("\n")
+
+
+def read_outputs(path, graph, count: int) -> list[np.ndarray]:
+    """Parse outputs.txt into one raw integer array (count, *shape) per graph output."""
+    tokens = Path(path).read_text().split()
+    sizes = [graph.tensor(n).size for n in graph.outputs]
+    per = sum(sizes)
+    if len(tokens) != per * count:
+        raise CsimError(f"{path}: expected {count} vectors of {per} integers, got {len(tokens)} integers")
+    if _wide(graph, graph.outputs):
+        flat = np.array([int(t) for t in tokens], dtype=object).reshape(count, per)
+    else:
+        flat = np.array(tokens, dtype=np.int64).reshape(count, per) if count else np.zeros((0, per), np.int64)
+    outs, k = [], 0
+    for n, s in zip(graph.outputs, sizes):
+        outs.append(flat[:, k : k + s].reshape(count, *graph.tensor(n).shape))
+        k += s
+    return outs
+
+
+def run_csim(out_dir, graph, inputs_raw: dict, cache_dir=None, warnings: bool = False, **kw):
+    """Build and run the C-simulation on ``inputs_raw`` (raw integers, batch first, per input name).
+
+    Returns (outputs: raw integer arrays in graph-output order, extra: build_s, run_s, cached, vectors).
+    One binary run processes every vector.
+    """
+    out_dir = Path(out_dir)
+    binary, extra = build(out_dir, cache_dir, warnings)
+    work = Path(tempfile.mkdtemp(prefix="run_", dir=binary.parent))
+    try:
+        n = write_inputs(work / "inputs.txt", graph, inputs_raw)
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [str(binary), str(work / "inputs.txt"), str(work / "outputs.txt")], capture_output=True, text=True
+        )
+        run_s = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise CsimError(f"{out_dir}: the C-simulation exited with {proc.returncode}:\n{proc.stderr[-2000:]}")
+        outs = read_outputs(work / "outputs.txt", graph, n)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    extra = {k: v for k, v in extra.items() if k != "compiler_output"}
+    extra.update({"run_s": round(run_s, 3), "vectors": n, "binary": binary.name})
+    return outs, extra
