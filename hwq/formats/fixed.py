@@ -13,7 +13,7 @@ overflow (``O``), applied after rounding:
     WRAP         keep the low W bits (two's complement wrap-around)
     SAT          clamp to [min, max]
     SAT_ZERO     any out-of-range value becomes 0
-    SAT_SYM      clamp to [-max, max] (signed); as SAT for unsigned
+    SAT_SYM      clamp to [-max, max] (signed, W >= 2); as SAT for unsigned and for W == 1 (as ap_fixed)
 
 The raw integer ("raw") is the signed value in units of the LSB; ``to_bits`` gives the W-bit register
 pattern. All integer helpers work on numpy ``int64`` arrays, and on ``object`` arrays of Python ints
@@ -167,6 +167,10 @@ class FixedFormat:
         half = 1 << (self.width - 1)
         return np.where(bits >= half, bits - (1 << self.width), bits)
 
+    def random_raw(self, rng: np.random.Generator, shape) -> np.ndarray:
+        """Uniformly random raw integers over ``[raw_min, raw_max]`` (every encoding equally likely)."""
+        return random_raw(self, rng, shape)
+
 
 def _as_int_array(raw, bits_needed: int):
     """An int64 ndarray, or an object ndarray of Python ints when ``bits_needed`` exceeds 62."""
@@ -233,7 +237,7 @@ def apply_overflow(raw, fmt: FixedFormat):
     if fmt.overflow == "SAT_ZERO":
         return np.where((raw < lo) | (raw > hi), 0, raw).astype(raw.dtype)
     if fmt.overflow == "SAT_SYM":
-        if fmt.signed:
+        if fmt.signed and fmt.width > 1:  # ap_fixed: a 1-bit signed SAT_SYM behaves as SAT ([-1, 0])
             lo = -hi
         return np.minimum(np.maximum(raw, lo), hi)
     raise ValueError(f"unknown overflow mode {fmt.overflow!r}")
@@ -285,14 +289,20 @@ def _round_float_to_int(y: np.ndarray, rounding: str) -> np.ndarray:
 
 
 def quantize_to_raw(x: np.ndarray, fmt: FixedFormat, nan: str = "raise"):
-    """Exact quantisation of real values to ``fmt`` raw integers (see ``FixedFormat.to_raw``)."""
+    """Exact quantisation of real values to ``fmt`` raw integers (see ``FixedFormat.to_raw``).
+
+    Every float64 input is converted exactly as ap_fixed's ``ap_fixed(double)`` constructor does (which
+    is the exact real value rounded with ``fmt.rounding``, then ``fmt.overflow``), except that +-inf
+    saturate to max/min and NaN raises (or maps to 0 with ``nan="zero"``) instead of being undefined.
+    """
     if nan not in ("raise", "zero"):
         raise ValueError(f"nan option must be 'raise' or 'zero', got {nan!r}")
     x = np.asarray(x)
-    if x.dtype.kind not in "fiub":
+    if x.dtype.kind not in "fiub" and x.dtype != object:
         raise TypeError(f"{fmt}: cannot quantise values of dtype {x.dtype}")
-    if x.dtype.kind in "iub":
-        return cast_raw(x.astype(np.int64) if x.dtype.kind != "u" else x.astype(object), 0, fmt)
+    if x.dtype.kind in "iub" or (x.dtype == object and all(isinstance(v, int) for v in x.ravel())):
+        ints = x.astype(object) if x.dtype.kind == "u" or x.dtype == object else x.astype(np.int64)
+        return cast_raw(ints, 0, fmt)
     x = x.astype(np.float64)
     nan_mask = np.isnan(x)
     if nan_mask.any():
@@ -301,29 +311,68 @@ def quantize_to_raw(x: np.ndarray, fmt: FixedFormat, nan: str = "raise"):
         x = np.where(nan_mask, 0.0, x)
     pos_inf, neg_inf = x == np.inf, x == -np.inf
     x = np.where(pos_inf | neg_inf, 0.0, x)
-    # Scale by 2**F exactly. ldexp is exact unless the result under/overflows; split huge shifts.
-    y = _exact_ldexp(x, fmt.frac_bits)
-    r = _round_float_to_int(y, fmt.rounding)
-    wide = fmt.width > 60
-    if fmt.overflow == "WRAP":
-        if not wide:
-            r = np.fmod(r, float(1 << fmt.width))  # exact, keeps the residue class
+    if fmt.width > 60:
+        out = _quantize_wide(x, fmt)
     else:
-        # Saturating modes: clamp far-out values to just outside the range (keeps the decision exact).
-        lim = float(1 << (fmt.width + 1))
-        r = np.clip(r, -lim, lim)
-    if wide or fmt.needs_object_ints:
-        ints = np.array([int(v) for v in r.ravel()], dtype=object).reshape(r.shape)
-    else:
-        ints = r.astype(np.int64)
-    out = apply_overflow(ints, fmt)
+        out = _quantize_narrow(x, fmt)
     if pos_inf.any() or neg_inf.any():
         out = np.where(pos_inf, fmt.raw_max, np.where(neg_inf, fmt.raw_min, out))
-        if not fmt.needs_object_ints:
-            out = out.astype(np.int64)
-    if out.dtype == object and not fmt.needs_object_ints:
-        out = out.astype(np.int64)
+        out = out.astype(object) if fmt.needs_object_ints else out.astype(np.int64)
     return out
+
+
+def _quantize_narrow(x: np.ndarray, fmt: FixedFormat) -> np.ndarray:
+    """float64 (finite) -> int64 raw for W <= 60, exact, vectorised."""
+    _, e = np.frexp(x)  # |x| in [2**(e-1), 2**e)
+    e_scaled = e.astype(np.int64) + fmt.frac_bits  # binade of x * 2**F
+    # Tiny: |x * 2**F| < 1/4 rounds like +-1/8 in every mode (exactly representable stand-in).
+    tiny = (e_scaled <= -2) & (x != 0)
+    # Huge: x * 2**F is a multiple of 2**(e_scaled - 53) >= 2**(W + 2): its residue mod 2**W is 0 and it
+    # is far outside the range; replace by +-2**(W+2) (same residue, same saturation decision).
+    huge = e_scaled - 53 >= fmt.width + 2
+    safe = np.where(tiny | huge, 0.0, x)
+    y = _exact_ldexp(safe, fmt.frac_bits)
+    y = np.where(tiny, np.copysign(0.125, x), y)
+    y = np.where(huge, np.copysign(float(1 << (fmt.width + 2)), x), y)
+    r = _round_float_to_int(y, fmt.rounding)
+    if fmt.overflow == "WRAP":
+        r = np.fmod(r, float(1 << fmt.width))  # exact, keeps the residue class
+    else:
+        lim = float(1 << (fmt.width + 1))  # clamp far-out values to just outside the range (exact decision)
+        r = np.clip(r, -lim, lim)
+    return apply_overflow(r.astype(np.int64), fmt)
+
+
+def _quantize_wide(x: np.ndarray, fmt: FixedFormat) -> np.ndarray:
+    """float64 (finite) -> raw Python ints for W > 60, exact, one element at a time."""
+    flat = []
+    for v in x.ravel().tolist():
+        num, den = float(v).as_integer_ratio()  # den is a power of two
+        shift = den.bit_length() - 1 - fmt.frac_bits  # value * 2**F = num / 2**shift
+        if shift <= 0:
+            flat.append(num << -shift)
+        else:
+            flat.append(int(shift_round(np.array([num], dtype=object), shift, fmt.rounding)[0]))
+    ints = np.array(flat, dtype=object).reshape(x.shape)
+    out = apply_overflow(ints, fmt)
+    return out if fmt.needs_object_ints else out.astype(np.int64)
+
+
+def random_raw(fmt: FixedFormat, rng: np.random.Generator, shape) -> np.ndarray:
+    """Uniformly random raw integers over [raw_min, raw_max] (int64, or object ints when W > 62)."""
+    shape = tuple(np.atleast_1d(shape)) if not isinstance(shape, tuple) else shape
+    if not fmt.needs_object_ints:
+        return rng.integers(fmt.raw_min, fmt.raw_max, size=shape, endpoint=True, dtype=np.int64)
+    n = int(np.prod(shape, dtype=np.int64))
+    words = (fmt.width + 31) // 32
+    chunks = rng.integers(0, 1 << 32, size=(n, words), dtype=np.uint64)
+    vals = []
+    for row in chunks.tolist():
+        bits = 0
+        for w in row:
+            bits = (bits << 32) | int(w)
+        vals.append(bits % (1 << fmt.width) + fmt.raw_min)
+    return np.array(vals, dtype=object).reshape(shape)
 
 
 def _exact_ldexp(x: np.ndarray, e: int) -> np.ndarray:
