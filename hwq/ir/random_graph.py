@@ -194,6 +194,132 @@ def _reshape(g, ctx, x):
     return _reshape_to(g, ctx, x, ctx.pick([r for r in (1, 2, 3) if r != len(t.shape)]))
 
 
+def _batchnorm(g, ctx, x):
+    t = g.tensor(x)
+    c = t.shape[0]
+    sf, bf = ctx.fmt(2, 12), ctx.fmt(2, ctx.max_width)
+    y = _new(g, ctx, "batchnorm", t.shape, ctx.fmt())
+    g.add_op(O.BatchNorm(y[:-4], [x], y, ctx.weights(sf, (c,)), ctx.weights(bf, (c,)), sf, bf))
+    return y
+
+
+def _clip(g, ctx, x):
+    t = g.tensor(x)
+    lo, hi = sorted(ctx.ri(t.fmt.raw_min, t.fmt.raw_max) for _ in range(2))
+    r = ctx.rng.random()
+    if r < 0.2:
+        lo = None
+    elif r < 0.4:
+        hi = None
+    elif r < 0.55:  # ReLU6
+        lo, hi = 0, 6 << t.fmt.frac_bits if t.fmt.frac_bits >= 0 else 6 >> -t.fmt.frac_bits
+    y = _new(g, ctx, "clip", t.shape, ctx.fmt())
+    g.add_op(O.Clip(y[:-4], [x], y, lo, hi))
+    return y
+
+
+def _pool_geometry(ctx, spatial):
+    kernel = tuple(ctx.ri(1, min(3, n)) for n in spatial)
+    stride = tuple(ctx.ri(1, k) for k in kernel)
+    padding = []
+    for k in kernel:
+        padding += [ctx.ri(0, min(1, k - 1)), ctx.ri(0, min(1, k - 1))]
+    out = tuple((n + padding[2 * a] + padding[2 * a + 1] - kernel[a]) // stride[a] + 1 for a, n in enumerate(spatial))
+    return kernel, stride, tuple(padding), out
+
+
+def _maxpool(g, ctx, x):
+    t = g.tensor(x)
+    kernel, stride, padding, out = _pool_geometry(ctx, t.shape[1:])
+    y = _new(g, ctx, "maxpool", (t.shape[0], *out), ctx.fmt())
+    g.add_op(O.MaxPool(y[:-4], [x], y, kernel, stride, padding))
+    return y
+
+
+def _window_acc(ctx, xfmt, n: int) -> FixedFormat:
+    xmag = max(abs(xfmt.raw_min), abs(xfmt.raw_max))
+    return ctx.acc_fmt(xfmt.frac_bits, (n * xmag).bit_length())
+
+
+def _avgpool(g, ctx, x):
+    from .ops.avgpool import reciprocal
+
+    t = g.tensor(x)
+    kernel, stride, padding, out = _pool_geometry(ctx, t.shape[1:])
+    n = int(np.prod(kernel))
+    recip, rf = reciprocal(n)
+    y = _new(g, ctx, "avgpool", (t.shape[0], *out), ctx.fmt())
+    g.add_op(O.AvgPool(y[:-4], [x], y, kernel, stride, padding, _window_acc(ctx, t.fmt, n), recip, rf))
+    return y
+
+
+def _global_avgpool(g, ctx, x):
+    from .ops.avgpool import reciprocal
+
+    t = g.tensor(x)
+    n = t.size // t.shape[0]
+    recip, rf = reciprocal(n)
+    y = _new(g, ctx, "global_avgpool", (t.shape[0],), ctx.fmt())
+    g.add_op(O.GlobalAvgPool(y[:-4], [x], y, _window_acc(ctx, t.fmt, n), recip, rf))
+    return y
+
+
+def _concat(g, ctx, x):
+    t = g.tensor(x)
+    other = _relu(g, ctx, x)
+    axis = ctx.ri(0, len(t.shape) - 1)
+    shape = list(t.shape)
+    shape[axis] *= 2
+    operands = [x, other] if ctx.rng.random() < 0.5 else [other, x]
+    y = _new(g, ctx, "concat", tuple(shape), ctx.fmt())
+    g.add_op(O.Concat(y[:-4], operands, y, axis))
+    return y
+
+
+def _cast(g, ctx, x, fmt) -> str:
+    t = g.tensor(x)
+    y = _new(g, ctx, "requantize", t.shape, fmt)
+    g.add_op(O.Requantize(y[:-4], [x], y, "cast"))
+    return y
+
+
+def _lut(g, ctx, x):
+    from .ops.lut import sigmoid_table, tanh_table
+
+    t = g.tensor(x)
+    if getattr(t.fmt, "width", 99) > 10:
+        x = _cast(g, ctx, x, ctx.fmt(2, 10))
+        t = g.tensor(x)
+    yf = ctx.fmt()
+    fn = ctx.pick(["sigmoid", "tanh", "random"])
+    if fn == "sigmoid":
+        table = sigmoid_table(t.fmt, yf)
+    elif fn == "tanh":
+        table = tanh_table(t.fmt, yf)
+    else:
+        table = ctx.weights(yf, (1 << t.fmt.width,))
+    y = _new(g, ctx, "lut", t.shape, yf)
+    g.add_op(O.LUT(y[:-4], [x], y, table, fn))
+    return y
+
+
+def _requantize(g, ctx, x):
+    t = g.tensor(x)
+    if ctx.rng.random() < 0.5:
+        return _cast(g, ctx, x, ctx.fmt())
+    c = t.shape[0] if ctx.rng.random() < 0.6 else 1
+    mult = ctx.rng.integers(1 << 30, (1 << 31) - 1, size=(c,), endpoint=True, dtype=np.int64)
+    shift = ctx.rng.integers(-12, 3, size=(c,), endpoint=True, dtype=np.int64)
+    yf = FixedFormat(8, 8) if ctx.rng.random() < 0.5 else ctx.fmt(2, 16)
+    lo, hi = yf.raw_min, yf.raw_max
+    act_min, act_max = (None, None) if ctx.rng.random() < 0.5 else sorted(ctx.ri(lo, hi) for _ in range(2))
+    offset = ctx.ri(-(hi - lo) // 4, (hi - lo) // 4)
+    y = _new(g, ctx, "requantize", t.shape, yf)
+    single = bool(ctx.rng.random() < 0.5)
+    g.add_op(O.Requantize(y[:-4], [x], y, "dyadic", mult, shift, single, offset, act_min, act_max))
+    return y
+
+
 _BUILDERS: dict[str, Callable] = {
     "dense": _dense,
     "relu": _relu,
@@ -203,6 +329,14 @@ _BUILDERS: dict[str, Callable] = {
     "mul": _binary(O.Multiply, "mul"),
     "flatten": _flatten,
     "reshape": _reshape,
+    "batchnorm": _batchnorm,
+    "clip": _clip,
+    "maxpool": _maxpool,
+    "avgpool": _avgpool,
+    "global_avgpool": _global_avgpool,
+    "concat": _concat,
+    "lut": _lut,
+    "requantize": _requantize,
 }
 
 

@@ -233,3 +233,156 @@ ORACLES = {
     "flatten": _o_flatten,
     "reshape": _o_reshape,
 }
+
+
+def _o_batchnorm(op, xs, graph):
+    import numpy as np
+
+    xf, yf = frac_bits(_fmt(graph, op.inputs[0])), _fmt(graph, op.output)
+    x = np.asarray(xs[0]).astype(object)
+    out = np.empty(x.shape, dtype=object)
+    for idx in np.ndindex(x.shape):
+        c = idx[0]
+        v = val(x[idx], xf) * val(op.scale[c], frac_bits(op.scale_fmt)) + val(op.bias[c], frac_bits(op.bias_fmt))
+        out[idx] = o_cast_value(v, yf)
+    return out.tolist()
+
+
+def _o_clip(op, xs, graph):
+    xf, yf = frac_bits(_fmt(graph, op.inputs[0])), _fmt(graph, op.output)
+
+    def f(v):
+        if op.lo is not None and v < op.lo:
+            v = op.lo
+        if op.hi is not None and v > op.hi:
+            v = op.hi
+        return o_cast(v, xf, yf)
+
+    return _map(f, _ints(xs[0]))
+
+
+def _windows_1sample(x, kernel, stride, padding):
+    """Yield (out_index, list of (inside, value)) for x (C, L) or (C, H, W), windows in row-major order."""
+    import itertools
+
+    import numpy as np
+
+    x = np.asarray(x).astype(object)
+    spatial = x.shape[1:]
+    nd = len(spatial)
+    outs = [(spatial[a] + padding[2 * a] + padding[2 * a + 1] - kernel[a]) // stride[a] + 1 for a in range(nd)]
+    for c in range(x.shape[0]):
+        for p in itertools.product(*[range(o) for o in outs]):
+            items = []
+            for q in itertools.product(*[range(k) for k in kernel]):
+                pos = tuple(p[a] * stride[a] + q[a] - padding[2 * a] for a in range(nd))
+                inside = all(0 <= pos[a] < spatial[a] for a in range(nd))
+                items.append((inside, int(x[(c, *pos)]) if inside else 0))
+            yield (c, *p), items, (x.shape[0], *outs)
+
+
+def _o_maxpool(op, xs, graph):
+    import numpy as np
+
+    xf, yf = frac_bits(_fmt(graph, op.inputs[0])), _fmt(graph, op.output)
+    out = None
+    for idx, items, shape in _windows_1sample(xs[0], op.kernel, op.stride, op.padding):
+        if out is None:
+            out = np.empty(shape, dtype=object)
+        out[idx] = o_cast(max(v for inside, v in items if inside), xf, yf)
+    return out.tolist()
+
+
+def _o_mean(items, xf, op, yf):
+    acc = o_cast(0, 0, op.acc_fmt)
+    af = frac_bits(op.acc_fmt)
+    for _inside, v in items:
+        acc = o_cast(acc + o_cast(v, xf, op.acc_fmt), af, op.acc_fmt)
+    return o_cast_value(val(acc, af) * val(op.recip, op.recip_frac_bits), yf)
+
+
+def _o_avgpool(op, xs, graph):
+    import numpy as np
+
+    xf, yf = frac_bits(_fmt(graph, op.inputs[0])), _fmt(graph, op.output)
+    out = None
+    for idx, items, shape in _windows_1sample(xs[0], op.kernel, op.stride, op.padding):
+        if out is None:
+            out = np.empty(shape, dtype=object)
+        out[idx] = _o_mean(items, xf, op, yf)
+    return out.tolist()
+
+
+def _o_global_avgpool(op, xs, graph):
+    import numpy as np
+
+    xf, yf = frac_bits(_fmt(graph, op.inputs[0])), _fmt(graph, op.output)
+    x = np.asarray(xs[0]).astype(object)
+    return [_o_mean([(True, int(v)) for v in x[c].ravel()], xf, op, yf) for c in range(x.shape[0])]
+
+
+def _o_concat(op, xs, graph):
+    import numpy as np
+
+    yf = _fmt(graph, op.output)
+    parts = []
+    for a, n in zip(xs, op.inputs, strict=True):
+        f = frac_bits(_fmt(graph, n))
+        parts.append(np.array(_map(lambda v, f=f: o_cast(v, f, yf), _ints(a)), dtype=object))
+    return np.concatenate(parts, axis=op.axis).tolist()
+
+
+def _o_lut(op, xs, graph):
+    xf = _fmt(graph, op.inputs[0])
+    table = [int(v) for v in op.table]
+    return _map(lambda v: table[v % (1 << xf.width)], _ints(xs[0]))
+
+
+def _wrap32(v: int) -> int:
+    v %= 1 << 32
+    return v - (1 << 32) if v >= 1 << 31 else v
+
+
+def o_cmsis_requantize(x: int, m: int, s: int, single_rounding: bool) -> int:
+    """arm_nn_requantize from its documented arithmetic, on Python ints."""
+    if single_rounding:
+        r = _wrap32(math.floor(Fraction(x * m, 2 ** (30 - s))))
+        return math.floor(Fraction(_wrap32(r + 1), 2))
+    v = _wrap32(x * 2 ** max(s, 0))
+    h = _wrap32(math.floor(Fraction(v * m + 2**30, 2**31)))
+    rs = max(-s, 0)
+    if rs == 0:
+        return h
+    mag = math.floor(Fraction(abs(h), 2**rs) + Fraction(1, 2))  # half away from zero
+    return mag if h >= 0 else -mag
+
+
+def _o_requantize(op, xs, graph):
+    import numpy as np
+
+    xf, yf = _fmt(graph, op.inputs[0]), _fmt(graph, op.output)
+    if op.mode == "cast":
+        return _map(lambda v: o_cast(v, frac_bits(xf), yf), _ints(xs[0]))
+    x = np.asarray(xs[0]).astype(object)
+    lo = yf.raw_min if op.act_min is None else op.act_min
+    hi = yf.raw_max if op.act_max is None else op.act_max
+    out = np.empty(x.shape, dtype=object)
+    for idx in np.ndindex(x.shape):
+        c = idx[0] if len(op.multiplier) > 1 else 0
+        r = o_cmsis_requantize(int(x[idx]), int(op.multiplier[c]), int(op.shift[c]), op.single_rounding)
+        out[idx] = min(max(r + op.out_offset, lo), hi)
+    return out.tolist()
+
+
+ORACLES.update(
+    {
+        "batchnorm": _o_batchnorm,
+        "clip": _o_clip,
+        "maxpool": _o_maxpool,
+        "avgpool": _o_avgpool,
+        "global_avgpool": _o_global_avgpool,
+        "concat": _o_concat,
+        "lut": _o_lut,
+        "requantize": _o_requantize,
+    }
+)

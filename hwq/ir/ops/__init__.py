@@ -8,9 +8,43 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import add, conv1d, conv2d, dense, flatten, mul, relu, reshape
+from . import (
+    add,
+    avgpool,
+    batchnorm,
+    clip,
+    concat,
+    conv1d,
+    conv2d,
+    dense,
+    flatten,
+    global_avgpool,
+    lut,
+    maxpool,
+    mul,
+    relu,
+    requantize,
+    reshape,
+)
 
-_MODULES = [dense, relu, conv1d, conv2d, add, mul, flatten, reshape]
+_MODULES = [
+    dense,
+    relu,
+    conv1d,
+    conv2d,
+    add,
+    mul,
+    flatten,
+    reshape,
+    batchnorm,
+    clip,
+    maxpool,
+    avgpool,
+    global_avgpool,
+    concat,
+    lut,
+    requantize,
+]
 
 EVALUATORS: dict[str, Callable] = {}
 for _m in _MODULES:
@@ -19,12 +53,38 @@ for _m in _MODULES:
             EVALUATORS[_obj.kind] = _m.evaluate
 
 from .add import Add  # noqa: E402
+from .avgpool import AvgPool  # noqa: E402
+from .batchnorm import BatchNorm  # noqa: E402
+from .clip import Clip  # noqa: E402
+from .concat import Concat  # noqa: E402
 from .conv1d import Conv1d  # noqa: E402
 from .conv2d import Conv2d  # noqa: E402
 from .dense import Dense  # noqa: E402
 from .flatten import Flatten  # noqa: E402
+from .global_avgpool import GlobalAvgPool  # noqa: E402
+from .lut import LUT  # noqa: E402
+from .maxpool import MaxPool  # noqa: E402
 from .mul import Multiply  # noqa: E402
 from .relu import ReLU  # noqa: E402
+from .requantize import Requantize  # noqa: E402
 from .reshape import Reshape  # noqa: E402
 
-__all__ = ["EVALUATORS", "Add", "Conv1d", "Conv2d", "Dense", "Flatten", "Multiply", "ReLU", "Reshape"]
+__all__ = [
+    "EVALUATORS",
+    "LUT",
+    "Add",
+    "AvgPool",
+    "BatchNorm",
+    "Clip",
+    "Concat",
+    "Conv1d",
+    "Conv2d",
+    "Dense",
+    "Flatten",
+    "GlobalAvgPool",
+    "MaxPool",
+    "Multiply",
+    "ReLU",
+    "Requantize",
+    "Reshape",
+]

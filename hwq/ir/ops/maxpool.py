@@ -1,0 +1,45 @@
+"""Max pooling over ``(C, L)`` or ``(C, H, W)`` windows; padded positions are never selected.
+
+x raw in the input format (F_x fractional bits). ``kernel``, ``stride``: one int per spatial axis;
+``padding``: (lo, hi) per spatial axis, each smaller than the kernel so that every window holds at
+least one real element. For channel c and output position p::
+
+    y[c, p] = cast_out(max(x[c, q] for q in window(p) inside the input))
+
+The maximum is exact (comparison of raws); the cast uses the output format's rounding and overflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..graph import Graph, Op, register
+from ._pool import check_geometry, windows
+from .common import cast_to, check_arity
+
+
+@register
+@dataclass
+class MaxPool(Op):
+    kind = "maxpool"
+    kernel: tuple[int, ...] = (2, 2)
+    stride: tuple[int, ...] = (2, 2)
+    padding: tuple[int, ...] = (0, 0, 0, 0)
+
+    def check(self, graph: Graph) -> None:
+        check_arity(self, 1)
+        x, y = graph.tensor(self.inputs[0]), graph.tensor(self.output)
+        check_geometry(self, x.shape, y.shape, pad_must_be_smaller=True)
+
+
+def evaluate(op: MaxPool, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    (x,) = args
+    xf = graph.tensor(op.inputs[0]).fmt
+    if x.dtype == object:
+        pad = (int(x.min()) - 1) if x.size else 0
+    else:
+        pad = np.iinfo(np.int64).min
+    w = windows(x, op.kernel, op.stride, op.padding, pad)
+    return cast_to(w.max(axis=-1), xf.frac_bits, graph.tensor(op.output).fmt)
