@@ -307,6 +307,9 @@ def _requantize(g, ctx, x):
     t = g.tensor(x)
     if ctx.rng.random() < 0.5:
         return _cast(g, ctx, x, ctx.fmt())
+    if getattr(t.fmt, "width", 99) > 32:  # dyadic requantisation takes int32 raws
+        x = _cast(g, ctx, x, ctx.fmt(2, 16))
+        t = g.tensor(x)
     c = t.shape[0] if ctx.rng.random() < 0.6 else 1
     mult = ctx.rng.integers(1 << 30, (1 << 31) - 1, size=(c,), endpoint=True, dtype=np.int64)
     shift = ctx.rng.integers(-12, 3, size=(c,), endpoint=True, dtype=np.int64)

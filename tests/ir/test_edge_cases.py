@@ -1,0 +1,194 @@
+"""Hand-worked edge cases: accumulation order under SAT, WRAP, negative fractional bits, wide (object)
+paths, the int64/object dtype rule, and the CMSIS-NN requantiser's corner cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hwq.sim.verify import random_inputs
+
+from hwq.formats import FixedFormat as F
+from hwq.ir import (
+    AvgPool,
+    Conv2d,
+    Dense,
+    Graph,
+    GraphError,
+    MaxPool,
+    Requantize,
+    run,
+)
+from hwq.ir.ops.avgpool import reciprocal
+from hwq.ir.ops.requantize import dyadic_requantize
+from hwq.ir.random_graph import random_graph
+
+from .oracle import o_cmsis_requantize
+from .test_ops_oracle import check_graph_against_oracle
+
+
+def dense_graph(x_fmt, w, b, w_fmt, b_fmt, acc_fmt, out_fmt) -> Graph:
+    w = np.asarray(w, dtype=np.int64)
+    g = Graph("d", ["x"], ["y"])
+    g.add_tensor("x", (w.shape[1],), x_fmt)
+    g.add_tensor("y", (w.shape[0],), out_fmt)
+    g.add_op(Dense("fc", ["x"], "y", w, np.asarray(b, dtype=np.int64), w_fmt, b_fmt, acc_fmt))
+    g.validate()
+    return g
+
+
+INT4 = F(4, 4)  # integers -8..7
+
+
+@pytest.mark.parametrize(
+    "overflow, x, expected",
+    [
+        # acc: 7, 7+7=14 -> saturates to 7, 7-7 = 0 (the exact sum would be 7)
+        ("SAT", [7, 7, -7], 0),
+        # acc: 7, 14 wraps to -2, -2-7 = -9 wraps to 7 (= exact sum mod 16)
+        ("WRAP", [7, 7, -7], 7),
+        # acc: -7, -14 -> SAT_SYM clamps to -7, -7+7 = 0
+        ("SAT_SYM", [-7, -7, 7], 0),
+        # acc: 7, 14 -> SAT_ZERO gives 0, 0-7 = -7
+        ("SAT_ZERO", [7, 7, -7], -7),
+        # order matters the other way round: -7, -7+7=0, 0+7=7
+        ("SAT", [-7, 7, 7], 7),
+    ],
+)
+def test_dense_accumulates_in_order(overflow, x, expected):
+    acc = F(4, 4, True, "TRN", overflow)
+    g = dense_graph(INT4, [[1, 1, 1]], [0], INT4, INT4, acc, F(8, 8))
+    assert run(g, np.array([x], dtype=np.int64)).outputs()[0].tolist() == [[expected]]
+
+
+def test_products_are_rounded_one_by_one_when_the_accumulator_has_fewer_fraction_bits():
+    # x = 0.5 (fixed<4,1>: raw 4 at F=3), w = 0.5 (raw 4 at F=3): product 0.25 at F=6.
+    # acc fixed<8,7,RND> has F=1: each 0.25 rounds to 0.5 (RND ties up): 3 terms -> 1.5 (raw 3).
+    x_fmt, w_fmt = F(4, 1), F(4, 1)
+    acc = F(8, 7, True, "RND")
+    g = dense_graph(x_fmt, [[4, 4, 4]], [0], w_fmt, F(4, 1), acc, F(8, 7))
+    assert run(g, np.array([[4, 4, 4]])).outputs()[0].tolist() == [[3]]
+    # with TRN each 0.25 truncates to 0
+    g = dense_graph(x_fmt, [[4, 4, 4]], [0], w_fmt, F(4, 1), acc.with_modes("TRN"), F(8, 7))
+    assert run(g, np.array([[4, 4, 4]])).outputs()[0].tolist() == [[0]]
+
+
+def test_negative_fraction_bits():
+    # x fixed<4,6>: LSB = 4, raw 3 = 12; w fixed<4,2>: LSB 0.25, raw 2 = 0.5; bias fixed<4,8>: LSB 16
+    # y = 16*1 + 12*0.5 = 22, output fixed<6,8> has LSB 4: 22/4 = 5.5 -> RND_CONV -> 6 (even), TRN -> 5
+    for rounding, want in (("RND_CONV", 6), ("TRN", 5), ("RND_ZERO", 5), ("RND", 6)):
+        g = dense_graph(F(4, 6), [[2]], [1], F(4, 2), F(4, 8), F(16, 10), F(6, 8, True, rounding))
+        assert run(g, np.array([[3]])).outputs()[0].tolist() == [[want]], rounding
+
+
+def test_wide_accumulators_use_python_ints_and_narrow_outputs_come_back_as_int64():
+    big = (1 << 39) - 1
+    g = dense_graph(F(40, 40), [[big, big]], [0], F(40, 40), F(8, 8), F(90, 90), F(90, 90))
+    y = run(g, np.array([[big, big]], dtype=np.int64)).outputs()[0]
+    assert y.dtype == object and int(y[0, 0]) == 2 * big * big
+    g = dense_graph(F(40, 40), [[big, big]], [0], F(40, 40), F(8, 8), F(90, 90), F(62, 62, True, "TRN", "SAT"))
+    y = run(g, np.array([[big, big]], dtype=np.int64)).outputs()[0]
+    assert y.dtype == np.int64 and int(y[0, 0]) == (1 << 61) - 1
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_dtype_rule_on_random_graphs(seed):
+    """int64 for every tensor of width <= 62, object arrays of Python ints only beyond."""
+    g = random_graph(seed, n_ops=6, wide=True, max_width=40)
+    res = run(g, random_inputs(g, 4, seed), trace=True)
+    for name, arr in res.raw.items():
+        w = g.tensor(name).fmt.width
+        assert arr.dtype == (np.int64 if w <= 62 else object), (name, w, arr.dtype)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_wide_random_graphs_match_the_oracle(seed):
+    check_graph_against_oracle(random_graph(500 + seed, n_ops=4, wide=True, max_width=40), seed=seed)
+
+
+def test_conv_padding_contributes_zero_and_depthwise_groups():
+    # 2 channels, depthwise 3x3 all-ones kernel, padding 1: corners sum 4 inputs, edges 6, centre 9
+    g = Graph("c", ["x"], ["y"])
+    g.add_tensor("x", (2, 3, 3), F(8, 8))
+    g.add_tensor("y", (2, 3, 3), F(16, 16))
+    w = np.ones((2, 1, 3, 3), dtype=np.int64)
+    w[1] *= -1
+    b = np.zeros(2, np.int64)
+    g.add_op(Conv2d("dw", ["x"], "y", w, b, F(2, 2), F(2, 2), F(16, 16), (1, 1), (1, 1, 1, 1), (1, 1), 2))
+    y = run(g, np.ones((1, 2, 3, 3), dtype=np.int64)).outputs()[0][0]
+    counts = [[4, 6, 4], [6, 9, 6], [4, 6, 4]]
+    assert y[0].tolist() == counts
+    assert (-y[1]).tolist() == counts
+
+
+def test_maxpool_ignores_padding_even_for_negative_inputs():
+    g = Graph("m", ["x"], ["y"])
+    g.add_tensor("x", (1, 2, 2), F(8, 8))
+    g.add_tensor("y", (1, 2, 2), F(8, 8))
+    g.add_op(MaxPool("mp", ["x"], "y", (2, 2), (1, 1), (1, 0, 1, 0)))
+    y = run(g, np.array([[[[-5, -6], [-7, -8]]]])).outputs()[0][0, 0]
+    assert y.tolist() == [[-5, -5], [-5, -5]]
+
+
+def test_reciprocal_is_a_shift_for_powers_of_two_and_18_bits_otherwise():
+    assert reciprocal(1) == (1, 0) and reciprocal(4) == (1, 2) and reciprocal(64) == (1, 6)
+    for n in (3, 5, 6, 7, 9, 25, 49):
+        r, f = reciprocal(n)
+        assert (1 << 17) <= r < (1 << 18)
+        assert abs(r * n - (1 << f)) * 2 <= n  # nearest
+
+
+def test_avgpool_power_of_two_window_is_exact_mean_then_output_rounding():
+    # window of 4: sum 1+2+3+5 = 11, mean 2.75 -> output fixed<8,8,RND> = 3, TRN = 2
+    for rounding, want in (("RND", 3), ("TRN", 2)):
+        g = Graph("a", ["x"], ["y"])
+        g.add_tensor("x", (1, 2, 2), F(8, 8))
+        g.add_tensor("y", (1, 1, 1), F(8, 8, True, rounding))
+        g.add_op(AvgPool("ap", ["x"], "y", (2, 2), (2, 2), (0, 0, 0, 0), F(12, 12), *reciprocal(4)))
+        assert run(g, np.array([[[[1, 2], [3, 5]]]])).outputs()[0].ravel().tolist() == [want]
+
+
+I32 = (-(1 << 31), (1 << 31) - 1)
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_dyadic_requantize_corners_against_python_ints(single):
+    rng = np.random.default_rng(1)
+    xs = [I32[0], I32[1], -1, 0, 1, 12345, -12345, 1 << 30, -(1 << 30)] + rng.integers(*I32, 200).tolist()
+    ms = [0, 1, (1 << 30), (1 << 31) - 1] + rng.integers(1 << 30, 1 << 31, 30).tolist()
+    ss = [-31, -20, -5, -1, 0, 1, 5, 30]
+    x = np.array(xs, dtype=np.int64)[:, None, None]
+    m = np.array(ms, dtype=np.int64)[None, :, None]
+    s = np.array(ss, dtype=np.int64)[None, None, :]
+    got = dyadic_requantize(x, m, s, single)
+    for i, xv in enumerate(xs):
+        for j, mv in enumerate(ms):
+            for k, sv in enumerate(ss):
+                assert int(got[i, j, k]) == o_cmsis_requantize(xv, mv, sv, single), (xv, mv, sv)
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_dyadic_requantize_agrees_with_the_formats_package(single):
+    import hwq.formats as formats
+
+    theirs = getattr(formats, "dyadic_requantize", None) or getattr(formats, "requantize", None)
+    if theirs is None:
+        pytest.skip("hwq.formats provides no dyadic requantiser to compare with")
+    rng = np.random.default_rng(2)
+    x = rng.integers(*I32, 5000)
+    m = rng.integers(1 << 30, 1 << 31, 5000)
+    s = rng.integers(-31, 31, 5000)
+    assert np.array_equal(dyadic_requantize(x, m, s, single), np.asarray(theirs(x, m, s, single_rounding=single)))
+
+
+def test_requantize_rejects_wide_inputs_and_bad_shift():
+    g = Graph("r", ["x"], ["y"])
+    g.add_tensor("x", (2,), F(40, 40))
+    g.add_tensor("y", (2,), F(8, 8))
+    one = np.array([1 << 30], dtype=np.int64)
+    g.add_op(Requantize("rq", ["x"], "y", "dyadic", one, np.array([0])))
+    with pytest.raises(GraphError, match=r"op 'rq' \(requantize\): dyadic mode needs int32 input raws"):
+        g.validate()
+    g.tensors["x"] = type(g.tensors["x"])("x", (2,), F(16, 16))
+    g.ops[0].shift = np.array([31])
+    with pytest.raises(GraphError, match=r"shift must be in \[-31, 30\]"):
+        g.validate()
