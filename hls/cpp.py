@@ -5,6 +5,7 @@ Everything here is pure text formatting: the formats and integers are decided in
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -93,3 +94,31 @@ def dims(shape) -> str:
 def comment_block(lines: list[str], prefix: str = "// ") -> str:
     """Lines as ``//`` comments (blank lines kept as ``//``)."""
     return "\n".join((prefix + ln).rstrip() for ln in lines)
+
+
+def mult_fmt(a: FixedFormat, b: FixedFormat) -> FixedFormat:
+    """The format of ap_fixed's exact product ``a * b`` (W = Wa + Wb, I = Ia + Ib)."""
+    return FixedFormat(a.width + b.width, a.int_bits + b.int_bits, a.signed or b.signed)
+
+
+def plus_fmt(a: FixedFormat, b: FixedFormat) -> FixedFormat:
+    """The format of ap_fixed's exact sum ``a + b`` (one integer bit more than the wider operand)."""
+    i = max(a.int_bits + (b.signed and not a.signed), b.int_bits + (a.signed and not b.signed)) + 1
+    return FixedFormat(i + max(a.frac_bits, b.frac_bits), i, a.signed or b.signed)
+
+
+def cast(expr: str, src: FixedFormat, dst_type: str, dst) -> str:
+    """``(dst_type)(expr)`` for a value of format ``src``: ap_fixed's conversion, exactly.
+
+    ap_fixed's conversion reads the rounding bit of the source with an asserted bit index, which fails
+    (in the ap_types headers shipped with hls4ml) when the target LSB lies more than W bits above the
+    source LSB. The value is then first widened to an exact ``ap_fixed`` with enough integer bits (no
+    rounding, no overflow), which leaves the result unchanged and keeps the index in range.
+    """
+    inner = expr if re.fullmatch(r"[A-Za-z_]\w*(\[[^\[\]]+\])*", expr) else f"({expr})"
+    if getattr(dst, "kind", None) == "fixed" and dst.rounding != "TRN" and isinstance(src, FixedFormat):
+        shift = src.frac_bits - dst.frac_bits
+        if shift > src.width:
+            head = "ap_fixed" if src.signed else "ap_ufixed"
+            return f"({dst_type})({head}<{shift + 1}, {shift + 1 - src.frac_bits}>){inner}"
+    return f"({dst_type}){inner}"

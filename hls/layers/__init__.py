@@ -11,7 +11,7 @@ import importlib
 
 from .base import LayerCode, LayerContext
 
-_MODULES = ["dense", "relu"]
+_MODULES = ["dense", "relu", "conv", "elementwise"]
 
 #: op kind -> emit function
 LAYERS: dict = {}

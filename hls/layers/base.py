@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..cpp import HLSEmitError, cpp_type
+from ..cpp import HLSEmitError, cast, cpp_type
 from ..names import Names
 
 
@@ -48,6 +48,10 @@ class LayerContext:
     def ctype(self, fmt, role: str) -> str:
         """C++ type of a parameter format, with an error naming this op and the role."""
         return cpp_type(fmt, f"{self.where()} {role}")
+
+    def cast(self, expr: str, src_fmt, dst_type: str, dst_fmt) -> str:
+        """``(dst_type)expr`` for a value of ``src_fmt`` (see ``hwq.hls.cpp.cast``)."""
+        return cast(expr, src_fmt, dst_type, dst_fmt)
 
     def fail(self, message: str) -> HLSEmitError:
         return HLSEmitError(f"{self.where()}: {message}")

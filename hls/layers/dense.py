@@ -22,7 +22,7 @@ def emit(op, ctx: LayerContext) -> LayerCode:
     m, n = op.weight.shape
     x = ctx.tensor()
     w_t, b_t, acc_t = f"{fn}_weight_t", f"{fn}_bias_t", f"{fn}_accum_t"
-    prod = product_expr(ctx, "x[i]", f"{fn}_w[j][i]", x.fmt, op.weight_fmt, "w", acc_t)
+    prod = product_expr(ctx, "x[i]", f"{fn}_w[j][i]", x.fmt, op.weight_fmt, "weight", acc_t, op.acc_fmt)
     typedefs = [
         (w_t, ctx.ctype(op.weight_fmt, "weight"), f"weight format {op.weight_fmt}"),
         (b_t, ctx.ctype(op.bias_fmt, "bias"), f"bias format {op.bias_fmt}"),
@@ -36,11 +36,11 @@ def emit(op, ctx: LayerContext) -> LayerCode:
     )
     body = (
         f"    for (int j = 0; j < {m}; j++) {{\n"
-        f"        {acc_t} acc = ({acc_t}){fn}_b[j];\n"
+        f"        {acc_t} acc = {ctx.cast(f'{fn}_b[j]', op.bias_fmt, acc_t, op.acc_fmt)};\n"
         f"        for (int i = 0; i < {n}; i++) {{\n"
         f"            acc += {prod.expr};\n"
         f"        }}\n"
-        f"        y[j] = ({ctx.out_type})acc;\n"
+        f"        y[j] = {ctx.cast('acc', op.acc_fmt, ctx.out_type, ctx.out.fmt)};\n"
         f"    }}\n"
     )
     doc = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..cpp import mult_fmt
 from .base import LayerContext
 
 
@@ -21,9 +22,9 @@ class Product:
     includes: list[str] = field(default_factory=list)
 
 
-def product_expr(ctx: LayerContext, x: str, w: str, x_fmt, w_fmt, role: str, acc_t: str) -> Product:
+def product_expr(ctx: LayerContext, x: str, w: str, x_fmt, w_fmt, role: str, acc_t: str, acc_fmt) -> Product:
     """C++ expression of ``(acc_t)(x * w)`` with exact product for the operand formats."""
     xk, wk = getattr(x_fmt, "kind", None), getattr(w_fmt, "kind", None)
     if xk == "fixed" and wk == "fixed":
-        return Product(f"({acc_t})({x} * {w})")
+        return Product(ctx.cast(f"{x} * {w}", mult_fmt(x_fmt, w_fmt), acc_t, acc_fmt))
     raise ctx.fail(f"products of a {x_fmt} input with {role} format {w_fmt} are not supported by the HLS emitter")

@@ -12,7 +12,7 @@ def emit(op, ctx: LayerContext) -> LayerCode:
     x, y = ctx.tensor(), ctx.out
     body = (
         f"    for (int i = 0; i < {x.size}; i++) {{\n"
-        f"        y[i] = x[i] > 0 ? ({ctx.out_type})x[i] : ({ctx.out_type})0;\n"
+        f"        y[i] = x[i] > 0 ? {ctx.cast('x[i]', x.fmt, ctx.out_type, y.fmt)} : ({ctx.out_type})0;\n"
         f"    }}\n"
     )
     doc = [f"relu {op.name!r}: {x.name!r} {x.fmt} -> {y.name!r} {y.fmt}, shape {x.shape}", "y = x > 0 ? x : 0"]

@@ -1,0 +1,96 @@
+"""Element-wise ops over flat arrays: Add, Multiply (``hwq/ir/ops/add.py``, ``mul.py``), Flatten and
+Reshape (pure layout: a copy, which synthesis turns into wires), Clip (``clip.py``) and BatchNorm
+(``batchnorm.py``).
+
+ap_fixed's ``+`` and ``*`` of two values are exact (full-precision result types), so each op is one
+expression followed by one cast to the output type, as in the interpreter.
+"""
+
+from __future__ import annotations
+
+from ..cpp import array_initialiser, dims, fixed_literal, mult_fmt, plus_fmt
+from .base import LayerCode, LayerContext
+
+KINDS = ("add", "mul", "flatten", "reshape", "clip", "batchnorm")
+
+
+def _loop(n: int, stmt: str) -> str:
+    return f"    for (int i = 0; i < {n}; i++) {{\n        {stmt}\n    }}\n"
+
+
+def emit(op, ctx: LayerContext) -> LayerCode:
+    """Print one element-wise op."""
+    y = ctx.out
+    n = y.size
+    out_t = ctx.out_type
+    head = f"{op.kind} {op.name!r}: " + ", ".join(f"{t!r} {ctx.graph.tensor(t).fmt}" for t in op.inputs)
+    doc = [f"{head} -> {op.output!r} {y.fmt}, shape {y.shape}"]
+    if op.kind in ("add", "mul"):
+        a, b = (ctx.graph.tensor(t).fmt for t in op.inputs)
+        if a.kind != "fixed" or b.kind != "fixed":
+            raise ctx.fail(f"operands must be fixed-point, got {a} and {b}")
+        sym, fmt = ("+", plus_fmt(a, b)) if op.kind == "add" else ("*", mult_fmt(a, b))
+        stmt = f"y[i] = {ctx.cast(f'x0[i] {sym} x1[i]', fmt, out_t, y.fmt)};"
+        return LayerCode(_loop(n, stmt), doc + [f"y = (out_t)(a {sym} b), exact until the cast"])
+    if op.kind in ("flatten", "reshape"):
+        return LayerCode(_loop(n, "y[i] = x[i];"), doc + ["layout only: same format, same C-order elements"])
+    if op.kind == "clip":
+        return _clip(op, ctx, doc)
+    return _batchnorm(op, ctx, doc)
+
+
+def _clip(op, ctx: LayerContext, doc: list[str]) -> LayerCode:
+    x = ctx.tensor()
+    xf = x.fmt
+    in_t = ctx.in_type()
+    lines = [f"    for (int i = 0; i < {x.size}; i++) {{", f"        {in_t} v = x[i];"]
+    # A bound outside the input format's range can never bind (the interpreter skips it too).
+    if op.lo is not None and int(op.lo) > xf.raw_min:
+        lo = fixed_literal_t(in_t, op.lo, xf)
+        lines.append(f"        if (v < {lo}) v = {lo};")
+    if op.hi is not None and int(op.hi) < xf.raw_max:
+        hi = fixed_literal_t(in_t, op.hi, xf)
+        lines.append(f"        if (v > {hi}) v = {hi};")
+    lines += [f"        y[i] = {ctx.cast('v', xf, ctx.out_type, ctx.out.fmt)};", "    }"]
+    doc = doc + [f"y = (out_t)min(max(x, lo), hi) with raw bounds lo={op.lo}, hi={op.hi} in {xf}"]
+    return LayerCode("\n".join(lines) + "\n", doc)
+
+
+def fixed_literal_t(ctype: str, raw: int, fmt) -> str:
+    """``(T)literal``: an exact typed constant of a raw value in ``fmt``."""
+    return f"({ctype}){fixed_literal(int(raw), fmt.frac_bits)}"
+
+
+def _batchnorm(op, ctx: LayerContext, doc: list[str]) -> LayerCode:
+    fn = ctx.fn
+    x = ctx.tensor()
+    c = x.shape[0]
+    inner = x.size // c
+    s_t, b_t = f"{fn}_weight_t", f"{fn}_bias_t"
+    params = (
+        f"// scale of batchnorm {op.name!r}: one per channel, format {op.scale_fmt}\n"
+        f"static const {s_t} {fn}_w{dims((c,))} = {array_initialiser(op.scale, op.scale_fmt.frac_bits)};\n\n"
+        f"// bias of batchnorm {op.name!r}: one per channel, format {op.bias_fmt}\n"
+        f"static const {b_t} {fn}_b{dims((c,))} = {array_initialiser(op.bias, op.bias_fmt.frac_bits)};\n"
+    )
+    src = plus_fmt(mult_fmt(x.fmt, op.scale_fmt), op.bias_fmt)
+    idx = "c" if inner == 1 else f"c * {inner} + k"
+    stmt = f"y[{idx}] = {ctx.cast(f'x[{idx}] * {fn}_w[c] + {fn}_b[c]', src, ctx.out_type, ctx.out.fmt)};"
+    if inner == 1:
+        body = f"    for (int c = 0; c < {c}; c++) {{\n        {stmt}\n    }}\n"
+    else:
+        body = (
+            f"    for (int c = 0; c < {c}; c++) {{\n        for (int k = 0; k < {inner}; k++) {{\n"
+            f"            {stmt}\n        }}\n    }}\n"
+        )
+    return LayerCode(
+        body,
+        doc + [f"scale {op.scale_fmt}, bias {op.bias_fmt}; y = (out_t)(x * scale[c] + bias[c]), exact until the cast"],
+        typedefs=[
+            (s_t, ctx.ctype(op.scale_fmt, "scale"), f"scale format {op.scale_fmt}"),
+            (b_t, ctx.ctype(op.bias_fmt, "bias"), f"bias format {op.bias_fmt}"),
+        ],
+        params=params,
+        param_arrays=[f"{fn}_w", f"{fn}_b"],
+        n_mult=x.size,
+    )
