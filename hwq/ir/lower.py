@@ -1,0 +1,320 @@
+"""Lower a model of ``hwq.nn`` layers to the hardware IR: integer weights, exact formats.
+
+``lower(model, example_input)`` traces the model with ``torch.fx`` (hwq.nn layers are leaves), runs the
+example through it for the shapes, and emits one IR op per layer, in execution order:
+
+    QInput                  -> the graph input tensor (its format is the input quantiser's)
+    QLinear                 -> dense       (weight/bias raw integers, lossless accumulator)
+    QConv1d / QConv2d       -> conv1d / conv2d (BatchNorm folded into weight and bias)
+    QBatchNorm              -> batchnorm   (per-channel scale and shift integers)
+    QReLU / QReLU6          -> relu        (ReLU6 only when its output format saturates at <= 6)
+    QAdd / operator.add     -> add
+    QMaxPool / QAvgPool     -> maxpool / avgpool
+    QFlatten / torch.flatten-> flatten
+    nn.Dropout / Identity   -> nothing
+
+Anything else raises ``LoweringError`` naming the module (or function) and its type. Plain torch layers
+must first be converted with ``hwq.nn.quantize_model(model, config)`` (or pass ``config=`` here).
+The emulator (``hwq.nn.emulate_raw``) and ``hwq.ir.run`` of the result agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+import torch
+import torch.fx as fx
+from torch import nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from hwq.io import unique_identifiers
+from hwq.nn import layers as L
+from hwq.nn.quantizers import Quantizer
+
+from .graph import OPS, Graph, GraphError
+from .ops import Dense, ReLU
+
+
+class LoweringError(GraphError):
+    """A model that cannot be lowered; the message names the module or function."""
+
+
+_PASS_THROUGH = (nn.Dropout, nn.Identity)
+_LEAF_TYPES = (
+    L.QInput,
+    L.QLinear,
+    L._QConvNd,
+    L.QBatchNorm,
+    L.QReLU,
+    L.QReLU6,
+    L.QAdd,
+    L.QAvgPool2d,
+    L.QMaxPool2d,
+    L.QMaxPool1d,
+    L.QFlatten,
+    Quantizer,
+)
+
+
+class _Tracer(fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, _LEAF_TYPES) or super().is_leaf_module(m, qualname)
+
+
+def _need_op(kind: str, what: str):
+    cls = OPS.get(kind)
+    if cls is None:
+        raise LoweringError(f"{what}: the IR has no {kind!r} op in this version of hwq (known: {sorted(OPS)})")
+    return cls
+
+
+class _Lowerer:
+    def __init__(self, model: nn.Module, gm: fx.GraphModule, name: str) -> None:
+        self.model, self.gm = model, gm
+        self.graph = Graph(name, [], [])
+        self.env: dict[str, str] = {}  # fx node name -> IR tensor name
+        names = [n.target if n.op == "call_module" else n.name for n in gm.graph.nodes]
+        self.ids = unique_identifiers([str(n).replace(".", "_") for n in names], prefix="t")
+        self._id_of = dict(zip([n.name for n in gm.graph.nodes], [self.ids[str(x).replace(".", "_")] for x in names]))
+
+    # -- helpers
+    def shape(self, node: fx.Node) -> tuple[int, ...]:
+        meta = node.meta.get("tensor_meta")
+        if meta is None:
+            raise LoweringError(f"node {node.name!r}: no shape recorded (does it return a single tensor?)")
+        return tuple(int(s) for s in meta.shape[1:])
+
+    def src(self, node: fx.Node, arg, what: str) -> str:
+        if not isinstance(arg, fx.Node) or arg.name not in self.env:
+            raise LoweringError(f"{what}: input {arg} is not a lowered tensor (is the model input quantised?)")
+        return self.env[arg.name]
+
+    def new_tensor(self, node: fx.Node, fmt) -> str:
+        name = self._id_of[node.name]
+        self.graph.add_tensor(name, self.shape(node), fmt)
+        self.env[node.name] = name
+        return name
+
+    # -- per module type
+    def module(self, node: fx.Node, mod: nn.Module) -> None:
+        what = f"module {node.target!r} ({type(mod).__name__})"
+        if isinstance(mod, _PASS_THROUGH):
+            self.env[node.name] = self.src(node, node.args[0], what)
+            return
+        if isinstance(mod, L.QInput):
+            arg = node.args[0]
+            if not (isinstance(arg, fx.Node) and arg.op == "placeholder"):
+                raise LoweringError(f"{what}: QInput must be applied to a model input")
+            name = self.new_tensor(node, mod.q.fmt())
+            self.graph.inputs.append(name)
+            return
+        x = self.src(node, node.args[0], what)
+        xf = self.graph.tensor(x).fmt
+        if isinstance(mod, L.QLinear):
+            w, b = mod.quantized_params()
+            wf = mod.weight_q.fmt()
+            bf = mod.bias_q.fmt() if mod.bias_q is not None else wf
+            wraw = mod.weight_q.to_raw(mod.weight)
+            braw = mod.bias_q.to_raw(mod.bias) if mod.bias_q is not None else np.zeros(mod.out_features, np.int64)
+            del w, b
+            y = self.new_tensor(node, mod.out_q.fmt())
+            op = Dense(self._id_of[node.name], [x], y, wraw, braw, wf, bf, mod.acc_fmt(xf))
+            self.graph.add_op(op)
+            return
+        if isinstance(mod, L._QConvNd):
+            self.conv(node, mod, x, xf, what)
+            return
+        if isinstance(mod, L.QReLU):
+            y = self.new_tensor(node, mod.out_q.fmt())
+            self.graph.add_op(ReLU(self._id_of[node.name], [x], y))
+            return
+        if isinstance(mod, L.QReLU6):
+            of = mod.out_q.fmt()
+            if not (getattr(of, "overflow", None) in ("SAT", "SAT_SYM") and of.max <= 6.0):
+                raise LoweringError(
+                    f"{what}: ReLU6 lowers to relu only when its output format saturates at <= 6; {of} does not"
+                )
+            y = self.new_tensor(node, of)
+            self.graph.add_op(ReLU(self._id_of[node.name], [x], y))
+            return
+        if isinstance(mod, (L.QFlatten, nn.Flatten)):
+            self.flatten(node, x, what)
+            return
+        if isinstance(mod, (L.QMaxPool2d, L.QMaxPool1d)):
+            self.maxpool(node, mod, x, xf, what)
+            return
+        if isinstance(mod, L.QAvgPool2d):
+            self.avgpool(node, mod, x, what)
+            return
+        if isinstance(mod, L.QBatchNorm):
+            self.batchnorm(node, mod, x, what)
+            return
+        if isinstance(mod, L.QAdd):
+            xb = self.src(node, node.args[1], what)
+            self.add(node, [x, xb], mod.out_q.fmt(), what)
+            return
+        hint = ""
+        if type(mod).__module__.startswith("torch.nn"):
+            hint = "; convert plain torch layers with hwq.nn.quantize_model(model, config) first"
+        raise LoweringError(f"{what}: not supported by hwq.ir.lower{hint}")
+
+    def conv(self, node, mod: L._QConvNd, x: str, xf, what: str) -> None:
+        kind = "conv2d" if mod.dims == 2 else "conv1d"
+        cls = _need_op(kind, what)
+        c = mod.conv
+        w, b = mod.folded_float_params()
+        wraw = mod.weight_q.to_raw(w)
+        wf = mod.weight_q.fmt()
+        if mod.bias_q is not None and b is not None:
+            braw, bf = mod.bias_q.to_raw(b), mod.bias_q.fmt()
+        else:
+            braw, bf = np.zeros(c.out_channels, np.int64), wf
+        if isinstance(c.padding, str):
+            raise LoweringError(f"{what}: string padding {c.padding!r} is not supported; give integers")
+        y = self.new_tensor(node, mod.out_q.fmt())
+        if mod.dims == 2:
+            ph, pw = c.padding
+            geom = dict(stride=tuple(c.stride), padding=(ph, ph, pw, pw), dilation=tuple(c.dilation))
+        else:
+            geom = dict(stride=int(c.stride[0]), padding=(c.padding[0], c.padding[0]), dilation=int(c.dilation[0]))
+        if c.padding_mode != "zeros":
+            raise LoweringError(f"{what}: padding_mode {c.padding_mode!r} is not supported (zeros only)")
+        kw = dict(weight=wraw, bias=braw, weight_fmt=wf, bias_fmt=bf, acc_fmt=mod.acc_fmt(xf), groups=int(c.groups))
+        kw.update(geom)
+        self.graph.add_op(cls(self._id_of[node.name], [x], y, **_fit_fields(cls, kw, what)))
+
+    def flatten(self, node, x: str, what: str) -> None:
+        cls = _need_op("flatten", what)
+        y = self.new_tensor(node, self.graph.tensor(x).fmt)
+        self.graph.add_op(cls(self._id_of[node.name], [x], y))
+
+    def maxpool(self, node, mod, x: str, xf, what: str) -> None:
+        kind = "maxpool2d" if isinstance(mod, L.QMaxPool2d) else "maxpool1d"
+        cls = _need_op(kind, what)
+        if mod.padding not in (0, (0, 0)) or mod.dilation not in (1, (1, 1)) or mod.ceil_mode:
+            raise LoweringError(f"{what}: only unpadded, undilated, floor-mode max pooling is supported")
+        k = _pair(mod.kernel_size, mod.dims if hasattr(mod, "dims") else (2 if kind == "maxpool2d" else 1))
+        s = _pair(mod.stride or mod.kernel_size, len(k))
+        y = self.new_tensor(node, xf)
+        self.graph.add_op(cls(self._id_of[node.name], [x], y, **_fit_fields(cls, dict(pool=k, stride=s), what)))
+
+    def avgpool(self, node, mod: L.QAvgPool2d, x: str, what: str) -> None:
+        cls = _need_op("avgpool2d", what)
+        k = (mod.kernel_size, mod.kernel_size)
+        s = (mod.stride, mod.stride)
+        if mod.kernel_size**2 & (mod.kernel_size**2 - 1):
+            raise LoweringError(f"{what}: average pooling lowers exactly only for a power-of-two window size")
+        y = self.new_tensor(node, mod.out_q.fmt())
+        self.graph.add_op(cls(self._id_of[node.name], [x], y, **_fit_fields(cls, dict(pool=k, stride=s), what)))
+
+    def batchnorm(self, node, mod: L.QBatchNorm, x: str, what: str) -> None:
+        cls = _need_op("batchnorm", what)
+        bn = mod.bn
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        shift = bn.bias - bn.running_mean * scale
+        kw = dict(
+            scale=mod.scale_q.to_raw(scale),
+            shift=mod.shift_q.to_raw(shift),
+            scale_fmt=mod.scale_q.fmt(),
+            shift_fmt=mod.shift_q.fmt(),
+        )
+        y = self.new_tensor(node, mod.out_q.fmt())
+        self.graph.add_op(cls(self._id_of[node.name], [x], y, **_fit_fields(cls, kw, what)))
+
+    def add(self, node, xs: list[str], fmt, what: str) -> None:
+        cls = _need_op("add", what)
+        y = self.new_tensor(node, fmt)
+        self.graph.add_op(cls(self._id_of[node.name], xs, y))
+
+    def function(self, node: fx.Node) -> None:
+        what = f"function {getattr(node.target, '__name__', node.target)!r} (node {node.name!r})"
+        t = node.target
+        if t in (torch.flatten,) or (node.op == "call_method" and t in ("flatten",)):
+            start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
+            if start != 1:
+                raise LoweringError(f"{what}: only flatten from dim 1 (keeping the batch) is supported")
+            self.flatten(node, self.src(node, node.args[0], what), what)
+            return
+        if node.op == "call_method" and t in ("view", "reshape") and len(self.shape(node)) == 1:
+            self.flatten(node, self.src(node, node.args[0], what), what)
+            return
+        if node.op == "call_method" and t in ("size", "dim"):
+            return
+        if t in (operator.add, torch.add) or (node.op == "call_method" and t == "add"):
+            raise LoweringError(f"{what}: a bare tensor add has no output format; use hwq.nn.QAdd")
+        raise LoweringError(f"{what}: not supported by hwq.ir.lower")
+
+
+def _pair(v, n: int) -> tuple[int, ...]:
+    return tuple(int(a) for a in v) if isinstance(v, (tuple, list)) else (int(v),) * n
+
+
+def _fit_fields(cls, kw: dict, what: str) -> dict:
+    """Keep the attributes the IR op class defines; fail naming the op if a needed one is missing."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    out = {k: v for k, v in kw.items() if k in names}
+    for k, v in kw.items():
+        if k not in names and not _is_default(k, v):
+            raise LoweringError(f"{what}: the IR {cls.kind!r} op has no attribute {k!r} (value {v})")
+    return out
+
+
+def _is_default(k: str, v) -> bool:
+    if k == "groups":
+        return v == 1
+    if k == "dilation":
+        return all(d == 1 for d in v)
+    if k == "padding":
+        return all(p == 0 for p in v)
+    return False
+
+
+def lower(model: nn.Module, example_input: torch.Tensor, name: str | None = None, config: dict | None = None) -> Graph:
+    """Trace ``model`` (hwq.nn layers) and return the validated IR graph.
+
+    example_input: one batch (batch first) used for shapes only. config: when given, plain torch layers
+    are first converted with ``hwq.nn.quantize_model(model, config, example_input)``.
+    Raises ``LoweringError`` naming every unsupported module or function.
+    """
+    if config is not None:
+        from hwq.nn.convert import quantize_model
+
+        model = quantize_model(model, config, example_input)
+    was_training = model.training
+    model.eval()
+    try:
+        tracer = _Tracer()
+        try:
+            g = tracer.trace(model)
+        except Exception as e:  # noqa: BLE001 - fx errors are user-facing here
+            raise LoweringError(f"model {type(model).__name__}: torch.fx cannot trace it: {e}") from None
+        gm = fx.GraphModule(model, g)
+        with torch.no_grad():
+            ShapeProp(gm).propagate(example_input)
+        low = _Lowerer(model, gm, name or type(model).__name__)
+        outputs: list[str] = []
+        for node in gm.graph.nodes:
+            if node.op == "placeholder":
+                continue
+            if node.op == "get_attr":
+                raise LoweringError(f"node {node.name!r}: direct use of parameter {node.target!r} is not supported")
+            if node.op == "call_module":
+                low.module(node, gm.get_submodule(node.target))
+            elif node.op in ("call_function", "call_method"):
+                low.function(node)
+            elif node.op == "output":
+                res = node.args[0]
+                res = res if isinstance(res, (tuple, list)) else [res]
+                for r in res:
+                    outputs.append(low.src(node, r, "model output"))
+        low.graph.outputs = outputs
+        if not low.graph.inputs:
+            raise LoweringError("model: no QInput layer found; the first layer must be an hwq.nn.QInput")
+        low.graph.meta["lowered_from"] = type(model).__name__
+        low.graph.validate()
+        return low.graph
+    finally:
+        model.train(was_training)
