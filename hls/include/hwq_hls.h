@@ -44,4 +44,30 @@ inline T hwq_from_raw(const ap_int_base<WR, SR>& r) {
     return x;
 }
 
+// CMSIS-NN integer requantisation of an int32 value x by the Q31 multiplier m and shift s
+// (scale = m * 2^(s-31)), as documented for arm_nn_requantize:
+//   double rounding (default build): v = x * 2^max(s,0) (int32 wrap); h = (v*m + 2^30) >> 31 (int32
+//   wrap, ties toward +inf); then h / 2^max(-s,0) rounded half away from zero.
+//   single rounding (CMSIS_NN_USE_SINGLE_ROUNDING): ((x*m) >> (30-s) (int32 wrap) + 1) >> 1.
+// Products stay below 2^62, so 64-bit arithmetic is exact; >> on negative values is arithmetic.
+inline long long hwq_wrap32(long long v) {
+    return ((v + 2147483648LL) & 0xFFFFFFFFLL) - 2147483648LL;
+}
+
+inline long long hwq_requantize(long long x, long long m, int s, bool single_rounding) {
+    if (single_rounding) {
+        const long long r = hwq_wrap32((x * m) >> (30 - s));
+        return hwq_wrap32(r + 1) >> 1;
+    }
+    const int left = s > 0 ? s : 0;
+    const int right = s < 0 ? -s : 0;
+    const long long v = hwq_wrap32(x * (1LL << left));
+    const long long h = hwq_wrap32((v * m + (1LL << 30)) >> 31);
+    const long long mask = (1LL << right) - 1;
+    const long long rem = h & mask;
+    const long long q = h >> right;
+    const long long threshold = (mask >> 1) + (q < 0 ? 1 : 0);
+    return q + (rem > threshold ? 1 : 0);
+}
+
 #endif  // HWQ_HLS_H_

@@ -11,7 +11,7 @@ import importlib
 
 from .base import LayerCode, LayerContext
 
-_MODULES = ["dense", "relu", "conv", "elementwise"]
+_MODULES = ["dense", "relu", "conv", "elementwise", "pool", "misc"]
 
 #: op kind -> emit function
 LAYERS: dict = {}

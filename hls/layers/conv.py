@@ -57,7 +57,8 @@ def emit(op, ctx: LayerContext) -> LayerCode:
     w_t, b_t, acc_t = f"{fn}_weight_t", f"{fn}_bias_t", f"{fn}_accum_t"
     wshape = op.weight.shape
     params = (
-        f"// weight of {op.kind} {op.name!r}: shape {tuple(wshape)} (Cout, Cin/groups, kernel), format {op.weight_fmt}\n"
+        f"// weight of {op.kind} {op.name!r}: shape {tuple(wshape)} (Cout, Cin/groups, kernel), "
+        f"format {op.weight_fmt}\n"
         f"static const {w_t} {fn}_w{dims(wshape)} = {array_initialiser(op.weight, op.weight_fmt.frac_bits)};\n\n"
         f"// bias of {op.kind} {op.name!r}: format {op.bias_fmt}\n"
         f"static const {b_t} {fn}_b{dims((g['cout'],))} = {array_initialiser(op.bias, op.bias_fmt.frac_bits)};\n"
