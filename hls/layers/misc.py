@@ -77,7 +77,8 @@ def _lut(op, ctx: LayerContext) -> LayerCode:
 def _requantize(op, ctx: LayerContext) -> LayerCode:
     x, y = ctx.tensor(), ctx.out
     if op.mode == "cast":
-        body = f"    for (int i = 0; i < {x.size}; i++) {{\n        y[i] = {ctx.cast('x[i]', x.fmt, ctx.out_type, y.fmt)};\n    }}\n"
+        stmt = f"y[i] = {ctx.cast('x[i]', x.fmt, ctx.out_type, y.fmt)};"
+        body = f"    for (int i = 0; i < {x.size}; i++) {{\n        {stmt}\n    }}\n"
         return LayerCode(body, [f"requantize {op.name!r} (cast): {x.fmt} -> {y.fmt}, y = (out_t)x"])
     if x.fmt.kind != "fixed" or y.fmt.kind != "fixed":
         raise ctx.fail(f"dyadic requantisation from {x.fmt} to {y.fmt} needs fixed-point raws")
@@ -100,7 +101,8 @@ def _requantize(op, ctx: LayerContext) -> LayerCode:
         f"    for (int c = 0; c < {c}; c++) {{\n"
         f"        for (int k = 0; k < {inner}; k++) {{\n"
         f"            const long long v = hwq_raw(x[c * {inner} + k]).to_int64();\n"
-        f"            long long r = hwq_requantize(v, {fn}_scale[{k}], {fn}_shift[{k}], {single}) + {int(op.out_offset)}LL;\n"
+        f"            long long r = hwq_requantize(v, {fn}_scale[{k}], {fn}_shift[{k}], {single});\n"
+        f"            r += {int(op.out_offset)}LL;  // output offset\n"
         f"            if (r < {amin}LL) r = {amin}LL;\n"
         f"            if (r > {amax}LL) r = {amax}LL;\n"
         f"            y[c * {inner} + k] = hwq_from_raw<{ctx.out_type}>(ap_int<64>(r));\n"
