@@ -1,0 +1,338 @@
+"""Build a layer's datapath (``netlist.Node`` list) from IR ops: adder graphs, accumulators, casts, ReLU.
+
+All arithmetic decisions live here (widths, shifts, rounding increments, saturation limits); the
+printer (``layer.py``) only prints nodes. Values are exact integers in units of a stated LSB
+(``frac_bits``), as in the IR.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwq.formats import FixedFormat
+
+from .mcm import build_adder_graph
+from .netlist import Node, fit, literal, shifted, signed_width
+
+
+class RtlError(ValueError):
+    """A graph the Verilog emitter cannot implement exactly; the message names the op and format."""
+
+
+class Value:
+    """A datapath value: node name plus the LSB weight (frac_bits) of its integer."""
+
+    __slots__ = ("node", "frac_bits")
+
+    def __init__(self, node: str, frac_bits: int) -> None:
+        self.node = node
+        self.frac_bits = frac_bits
+
+
+class Datapath:
+    """Ordered nodes of one layer module; names are unique Verilog identifiers."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self.coefs: dict[str, dict[int, int]] = {}  # linear nodes: {input index: coefficient}
+        self.adders = 0
+
+    # ----------------------------------------------------------------------------- basic nodes
+    def add(self, node: Node) -> Node:
+        if node.name in self.nodes:
+            raise RtlError(f"internal: node {node.name!r} defined twice")
+        self.nodes[node.name] = node
+        return node
+
+    def level_of(self, names: list[str]) -> int:
+        return max((self.nodes[n].level for n in names if not self.nodes[n].const), default=0)
+
+    def const(self, name: str, value: int, comment: str = "") -> Node:
+        w = signed_width(value, value)
+        return self.add(Node(name, value, value, 0, [], [f"assign {{out}} = {literal(value, w)};"], comment, True))
+
+    def input(self, name: str, tdata_lsb: int, fmt: FixedFormat, lo: int, hi: int, comment: str) -> Node:
+        """Element of ``s_axis_tdata`` at bits [tdata_lsb +: W] holding a raw ``fmt`` integer in [lo, hi]."""
+        w = fmt.width
+        bits = f"s_axis_tdata[{tdata_lsb + w - 1}:{tdata_lsb}]" if w > 1 else f"s_axis_tdata[{tdata_lsb}]"
+        full = f"$signed({bits})" if fmt.signed else f"$signed({{1'b0, {bits}}})"
+        full_w = w if fmt.signed else w + 1
+        node = Node(name, lo, hi, 0, [], [], comment)
+        body = f"assign {{out}} = {full};" if node.width == full_w else None
+        if body is None:
+            node.body = [
+                f"wire signed [{full_w - 1}:0] {{out}}_raw = {full};",
+                f"assign {{out}} = {fit('{out}_raw', full_w, node.width)};",
+            ]
+        else:
+            node.body = [body]
+        return self.add(node)
+
+    # ----------------------------------------------------------------------------- linear sums
+    def _range(self, coefs: dict[int, int], in_ranges: list[tuple[int, int]]) -> tuple[int, int]:
+        lo = hi = 0
+        for i, c in coefs.items():
+            a, b = c * in_ranges[i][0], c * in_ranges[i][1]
+            lo += min(a, b)
+            hi += max(a, b)
+        return lo, hi
+
+    def add2(self, name: str, t1, t2, in_ranges, comment: str = ""):
+        """Adder node for terms (node, shift, sign) t1 + t2 (both linear in the layer inputs).
+
+        Returns the term (new node, shift, sign) equal to t1 + t2."""
+        (n1, k1, s1), (n2, k2, s2) = sorted([t1, t2], key=lambda t: (t[1], t[0]))
+        d = k2 - k1
+        if s1 == s2:
+            sign, c1, c2 = s1, 1, 1
+        elif s1 > 0:
+            sign, c1, c2 = 1, 1, -1
+        else:
+            sign, c1, c2 = 1, -1, 1
+        coefs = dict()
+        for n, c, sh in ((n1, c1, 0), (n2, c2, d)):
+            for i, v in self.coefs[n].items():
+                coefs[i] = coefs.get(i, 0) + c * (v << sh)
+        coefs = {i: v for i, v in coefs.items() if v}
+        lo, hi = self._range(coefs, in_ranges)
+        node = Node(name, lo, hi, self.level_of([n1, n2]) + 1, [n1, n2], [], comment)
+        w = node.width
+        a = shifted("{0}", self.nodes[n1].width, 0, w)
+        b = shifted("{1}", self.nodes[n2].width, d, w)
+        if b is None:
+            expr = a if c1 > 0 else f"-{a}"
+        elif c1 > 0 and c2 > 0:
+            expr = f"{a} + {b}"
+        elif c1 > 0:
+            expr = f"{a} - {b}"
+        else:
+            expr = f"{b} - {a}"
+        node.body = [f"assign {{out}} = {expr};"]
+        self.add(node)
+        self.coefs[name] = coefs
+        self.adders += 1
+        return (name, k1, sign)
+
+    # ----------------------------------------------------------------------------- dense
+    def dense(self, op, graph, xs: list[Value], prefix: str) -> list[Value]:
+        """Nodes of an IR Dense op (WRAP accumulator, or one that provably never saturates).
+
+        Per output j (see hwq.ir.ops.dense): acc = cast_acc(bias) + sum_i cast_acc(x_i * w_ji) modulo
+        2**W_acc; the products are exact shifts-and-adds when F_acc >= F_x + F_w (or when the dropped
+        weight bits are zero); the result is then cast to the output format.
+        """
+        acc_fmt: FixedFormat = op.acc_fmt
+        out_t = graph.tensor(op.output)
+        fx = xs[0].frac_bits
+        weight = np.asarray(op.weight)
+        m, n = weight.shape
+        fw = op.weight_fmt.frac_bits
+        off = acc_fmt.frac_bits - (fx + fw)  # product LSB -> acc LSB: multiply by 2**off
+        w_int = [[int(v) for v in row] for row in weight]
+        if off < 0:
+            div = 1 << -off
+            if any(v % div for row in w_int for v in row):
+                raise RtlError(
+                    f"op {op.name!r} (dense): accumulator {acc_fmt} has {acc_fmt.frac_bits} fractional bits, "
+                    f"fewer than the products' {fx + fw}; products would be rounded one by one, which the adder "
+                    f"graph cannot share. "
+                    f"Use an accumulator with at least {fx + fw} fractional bits."
+                )
+            w_int = [[v >> -off for v in row] for row in w_int]
+            off = 0
+        bias_acc = acc_fmt.cast_raw(np.asarray(op.bias, dtype=object), op.bias_fmt.frac_bits)
+        bias_acc = [int(v) for v in np.asarray(bias_acc).ravel()]
+        in_ranges = [(self.nodes[x.node].lo, self.nodes[x.node].hi) for x in xs]
+        if acc_fmt.overflow != "WRAP":
+            self._check_no_saturation(op, w_int, off, bias_acc, in_ranges)
+
+        ag = build_adder_graph(w_int)
+        names = [x.node for x in xs]
+        for i, nm in enumerate(names):
+            self.coefs[nm] = {i: 1}
+        for k, (a, b, d, s) in enumerate(ag.nodes):
+            nm = f"{prefix}_cse{k}"
+            term = self.add2(
+                nm,
+                (names[a], 0, 1),
+                (names[b], d, s),
+                in_ranges,
+                f"shared: {names[a]} {'+-'[s < 0]} ({names[b]} << {d})",
+            )
+            assert term == (nm, 0, 1)
+            names.append(nm)
+        outs: list[Value] = []
+        for j in range(m):
+            terms = [(names[nd], k + off, s) for nd, k, s in ag.outputs[j]]
+            # adder tree: always combine the two shallowest partial sums
+            t = 0
+            while len(terms) > 1:
+                terms.sort(key=lambda tt: (self.nodes[tt[0]].level, tt[1], tt[0]))
+                t1, t2 = terms[0], terms[1]
+                nm = f"{prefix}_sum{j}_{t}"
+                t += 1
+                terms = terms[2:] + [self.add2(nm, t1, t2, in_ranges, f"output {j} partial sum")]
+            acc = self._accumulate(f"{prefix}_acc{j}", terms[0] if terms else None, bias_acc[j], acc_fmt, in_ranges, j)
+            outs.append(self.cast(f"{prefix}_y{j}", Value(acc, acc_fmt.frac_bits), out_t.fmt, f"output {j}"))
+        return outs
+
+    def _check_no_saturation(self, op, w_int, off, bias_acc, in_ranges) -> None:
+        acc_fmt = op.acc_fmt
+        lo_acc, hi_acc = acc_fmt.raw_min, acc_fmt.raw_max
+        for j, row in enumerate(w_int):
+            lo = hi = bias_acc[j]
+            for i, w in enumerate(row):
+                a, b = (w << off) * in_ranges[i][0], (w << off) * in_ranges[i][1]
+                plo, phi = min(a, b), max(a, b)
+                lo, hi = lo + plo, hi + phi
+                if plo < lo_acc or phi > hi_acc or lo < lo_acc or hi > hi_acc:
+                    raise RtlError(
+                        f"op {op.name!r} (dense): accumulator {acc_fmt} ({acc_fmt.overflow}) can saturate at "
+                        f"output {j}, input {i}; the Verilog emitter implements WRAP accumulators (or "
+                        f"{acc_fmt.overflow} ones that provably never saturate). Use a WRAP or a wider accumulator."
+                    )
+
+    def _accumulate(self, name: str, term, bias: int, acc_fmt: FixedFormat, in_ranges, j: int) -> str:
+        """acc = (bias + term) wrapped to acc_fmt (exact integer in acc LSB units); returns the node name."""
+        comment = f"output {j}: bias + products in {acc_fmt}"
+        if term is None:
+            return self.const(name, bias, comment).name
+        tn, k, s = term
+        coefs = {i: s * (v << k) for i, v in self.coefs[tn].items()}
+        lo, hi = self._range(coefs, in_ranges)
+        lo, hi = lo + bias, hi + bias
+        wrap = lo < acc_fmt.raw_min or hi > acc_fmt.raw_max
+        node = Node(name, lo, hi, 0, [tn], [], comment)
+        we = node.width
+        src = self.nodes[tn]
+        part = shifted("{0}", src.width, k, we)
+        if part is None:
+            part = literal(0, we)
+        if bias == 0 and s > 0:
+            expr, cost = part, 0
+        elif bias == 0:
+            expr, cost = f"-{part}", 1
+        else:
+            expr, cost = f"{literal(bias, we)} {'+' if s > 0 else '-'} {part}", 1
+            self.adders += 1
+        node.level = src.level + cost
+        if not wrap:
+            node.body = [f"assign {{out}} = {expr};"]
+        else:
+            wa = acc_fmt.width
+            node.body = [f"wire signed [{we - 1}:0] {{out}}_sum = {expr};  // exact sum"]
+            if acc_fmt.signed:
+                node.lo, node.hi = acc_fmt.raw_min, acc_fmt.raw_max
+                node.body.append(f"assign {{out}} = $signed({{out}}_sum[{wa - 1}:0]);  // WRAP to {wa} bits")
+            else:
+                node.lo, node.hi = 0, acc_fmt.raw_max
+                node.body.append(f"assign {{out}} = $signed({{1'b0, {{out}}_sum[{wa - 1}:0]}});  // WRAP to {wa} bits")
+            if we < wa:  # cannot happen (wrap implies the exact range exceeds the acc's)
+                raise RtlError(f"internal: accumulator {acc_fmt} wider than the exact sum of {name}")
+        self.add(node)
+        return name
+
+    # ----------------------------------------------------------------------------- casts
+    def cast(self, name: str, v: Value, fmt, comment: str) -> Value:
+        """ap_fixed conversion of v (exact integer, v.frac_bits) to ``fmt``: round the dropped bits with
+        fmt.rounding, then fmt.overflow. Returns v itself when the conversion is the identity."""
+        if not isinstance(fmt, FixedFormat):
+            raise RtlError(f"{comment}: format {fmt} is not a fixed-point format; the Verilog emitter needs fixed<...>")
+        src = self.nodes[v.node]
+        s = v.frac_bits - fmt.frac_bits
+        wi = src.width
+        lo_f, hi_f = fmt.raw_min, fmt.raw_max
+        if fmt.overflow == "SAT_SYM" and fmt.signed:
+            lo_f = -hi_f
+        # 1) rounding / alignment: r (exact integer at fmt's LSB)
+        if s == 0:
+            rlo, rhi = src.lo, src.hi
+        elif s < 0:
+            rlo, rhi = src.lo << -s, src.hi << -s
+        else:
+            ends = np.array([src.lo, src.hi], dtype=object)
+            from hwq.formats import shift_round
+
+            r = shift_round(ends, s, fmt.rounding)
+            rlo, rhi = int(r[0]), int(r[1])
+        over_hi, over_lo = rhi > hi_f, rlo < lo_f
+        if s == 0 and not over_hi and not over_lo:
+            return Value(v.node, fmt.frac_bits)
+        if src.const:
+            val = int(np.asarray(fmt.cast_raw(np.array([src.lo], dtype=object), v.frac_bits))[0])
+            return Value(self.const(name, val, comment).name, fmt.frac_bits)
+        body: list[str] = []
+        if s == 0:
+            r_expr, wr = "{0}", wi
+        elif s < 0:
+            wr = wi - s
+            r_expr = f"$signed({{{{0}}, {-s}'b0}})"
+        else:
+            wf = wi - s if s < wi else 1
+            fl = f"$signed({{0}}[{wi - 1}:{s}])" if s < wi else f"$signed({{0}}[{wi - 1}])"
+            if fmt.rounding == "TRN":
+                wr = wf
+                r_expr = fl
+            else:
+                sign = f"{{0}}[{wi - 1}]"
+                half = f"{{0}}[{min(s - 1, wi - 1)}]"
+                rest = f"(|{{0}}[{min(s - 2, wi - 1)}:0])" if s >= 2 else "1'b0"
+                lsb = f"{{0}}[{min(s, wi - 1)}]"
+                up = {
+                    "TRN_ZERO": f"{sign} & ({half} | {rest})",
+                    "RND": half,
+                    "RND_ZERO": f"{half} & ({rest} | {sign})",
+                    "RND_INF": f"{half} & ({rest} | !{sign})",
+                    "RND_MIN_INF": f"{half} & {rest}",
+                    "RND_CONV": f"{half} & ({rest} | {lsb})",
+                }[fmt.rounding]
+                wr = max(signed_width(rlo, rhi), wf, 2)
+                body.append(f"wire signed [{wf - 1}:0] {{out}}_fl = {fl};  // floor(x / 2**{s})")
+                body.append(f"wire {{out}}_up = {up};  // {fmt.rounding} increment")
+                r_expr = f"{fit('{out}_fl', wf, wr)} + $signed({{{wr - 1}'b0, {{out}}_up}})"
+        body.append(f"wire signed [{wr - 1}:0] {{out}}_r = {r_expr};")
+        # 2) overflow
+        if not over_hi and not over_lo:
+            lo, hi = rlo, rhi
+            node = Node(name, lo, hi, src.level + 1, [v.node], body, comment)
+            body.append(f"assign {{out}} = {fit('{out}_r', wr, node.width)};")
+        elif fmt.overflow == "WRAP":
+            lo, hi = fmt.raw_min, fmt.raw_max
+            node = Node(name, lo, hi, src.level + 1, [v.node], body, comment)
+            pat = f"{{out}}_r[{fmt.width - 1}:0]" if fmt.width > 1 else "{out}_r[0]"
+            full = f"$signed({pat})" if fmt.signed else f"$signed({{1'b0, {pat}}})"
+            body.append(f"assign {{out}} = {full};  // WRAP to {fmt.width} bits")
+        else:
+            lo, hi = max(rlo, lo_f), min(rhi, hi_f)
+            if fmt.overflow == "SAT_ZERO":
+                lo, hi = min(lo, 0), max(hi, 0)
+            node = Node(name, lo, hi, src.level + 1, [v.node], body, comment)
+            wo = node.width
+            conds = []
+            if over_hi:
+                body.append(f"wire {{out}}_ovf_hi = {{out}}_r > {literal(hi_f, wr)};")
+                conds.append(("{out}_ovf_hi", hi_f))
+            if over_lo:
+                body.append(f"wire {{out}}_ovf_lo = {{out}}_r < {literal(lo_f, wr)};")
+                conds.append(("{out}_ovf_lo", lo_f))
+            expr = fit("{out}_r", wr, wo)
+            for cond, limit in reversed(conds):
+                repl = 0 if fmt.overflow == "SAT_ZERO" else limit
+                expr = f"{cond} ? {literal(repl, wo)} : {expr}"
+            body.append(f"assign {{out}} = {expr};  // {fmt.overflow}")
+        self.add(node)
+        return Value(name, fmt.frac_bits)
+
+    def relu(self, name: str, v: Value, fmt, comment: str) -> Value:
+        """``cast(x > 0 ? x : 0)`` to ``fmt`` (IR ReLU)."""
+        src = self.nodes[v.node]
+        if src.lo >= 0:
+            return self.cast(name, v, fmt, comment)
+        if src.hi <= 0:
+            return self.cast(name, Value(self.const(name + "_zero", 0, comment).name, v.frac_bits), fmt, comment)
+        node = Node(name + "_pos", 0, src.hi, src.level, [v.node], [], comment + ": max(x, 0)")
+        node.body = [
+            f"assign {{out}} = {{0}}[{src.width - 1}] ? {literal(0, node.width)} : {fit('{0}', src.width, node.width)};"
+        ]
+        self.add(node)
+        return self.cast(name, Value(node.name, v.frac_bits), fmt, comment)

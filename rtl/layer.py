@@ -1,0 +1,211 @@
+"""Print one layer's datapath (``datapath.Datapath``) as a valid/ready-streamed, pipelined Verilog module.
+
+Pipeline: stage ``b`` (1 <= b < LEVELS) sits between node levels ``b`` and ``b+1`` and is a register
+when ``b`` is a multiple of the ``PIPELINE`` parameter (0: no internal registers); stage ``LEVELS`` is the
+output register. Every stage advances together on ``ce = !m_axis_tvalid || m_axis_tready`` (a stalling
+pipeline): ``s_axis_tready = ce``, and a beat's result leaves ``LATENCY`` accepted cycles later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwq.formats import FixedFormat
+
+from .datapath import Datapath, Value
+from .netlist import Node, fit
+
+
+@dataclass
+class LayerPorts:
+    """Stream widths and element formats of a layer module."""
+
+    in_count: int
+    in_fmt: FixedFormat
+    out_count: int
+    out_fmt: FixedFormat
+
+    @property
+    def in_width(self) -> int:
+        return self.in_count * self.in_fmt.width
+
+    @property
+    def out_width(self) -> int:
+        return self.out_count * self.out_fmt.width
+
+
+def _subst(line: str, out: str, operands: list[str]) -> str:
+    line = line.replace("{out}", out)
+    for k, o in enumerate(operands):
+        line = line.replace("{" + str(k) + "}", o)
+    return line
+
+
+def levels_of(dp: Datapath, outs: list[Value]) -> int:
+    """Number of node levels of the layer (>= 1); the output register is stage LEVELS."""
+    return max(1, max((dp.nodes[v.node].level for v in outs), default=0))
+
+
+def latency(levels: int, pipeline: int) -> int:
+    """Cycles from an accepted input beat to its output beat (no back-pressure)."""
+    return 1 + ((levels - 1) // pipeline if pipeline > 0 else 0)
+
+
+def print_layer(
+    module: str,
+    header: list[str],
+    dp: Datapath,
+    outs: list[Value],
+    ports: LayerPorts,
+    pipeline: int,
+    describe: list[str],
+) -> str:
+    """Verilog text of one layer module (see the module docstring for the pipeline contract)."""
+    nodes = list(dp.nodes.values())
+    top_level = levels_of(dp, outs)
+    out_names = [v.node for v in outs]
+    # last level at which each node is read (outputs: read by the output register, "level" LEVELS + 1)
+    last_use: dict[str, int] = {}
+    for n in nodes:
+        for o in n.operands:
+            if n.level > dp.nodes[o].level:
+                last_use[o] = max(last_use.get(o, 0), n.level)
+    for o in out_names:
+        last_use[o] = top_level + 1
+
+    def stage_name(name: str, b: int) -> str:
+        return name if b == 0 else f"{name}_s{b}"
+
+    def ref(name: str, consumer_level: int) -> str:
+        node = dp.nodes[name]
+        if node.const or node.level == consumer_level:
+            return name
+        return stage_name(name, consumer_level - 1)
+
+    lines: list[str] = []
+    w = lines.append
+    for h in header:
+        w(f"// {h}" if h else "//")
+    w("")
+    w("`resetall")
+    w("`timescale 1ns / 1ps")
+    w("`default_nettype none")
+    w("")
+    for d in describe:
+        w(f"// {d}")
+    w(f"module {module} #")
+    w("(")
+    w("    // Register the datapath after every PIPELINE adder levels (0: only the output register)")
+    w(f"    parameter PIPELINE = {pipeline}")
+    w(")")
+    w("(")
+    w("    input  wire                   clk,")
+    w("    input  wire                   rst,")
+    w("")
+    w(
+        f"    // {ports.in_count} x {ports.in_fmt} raw values, "
+        f"element i at bits [i*{ports.in_fmt.width} +: {ports.in_fmt.width}]"
+    )
+    w(f"    input  wire [{ports.in_width - 1}:0] s_axis_tdata,")
+    w("    input  wire                   s_axis_tvalid,")
+    w("    output wire                   s_axis_tready,")
+    w("")
+    w(
+        f"    // {ports.out_count} x {ports.out_fmt} raw values, "
+        f"element j at bits [j*{ports.out_fmt.width} +: {ports.out_fmt.width}]"
+    )
+    w(f"    output wire [{ports.out_width - 1}:0] m_axis_tdata,")
+    w("    output wire                   m_axis_tvalid,")
+    w("    input  wire                   m_axis_tready")
+    w(");")
+    w("")
+    w(f"localparam LEVELS = {top_level};")
+    w("// a stage is a register when its index is a multiple of PIPE_EVERY")
+    w("localparam PIPE_EVERY = (PIPELINE > 0) ? PIPELINE : LEVELS + 1;")
+    w("// latency (cycles from s_axis beat to m_axis beat): 1 + (LEVELS - 1) / PIPE_EVERY")
+    w("")
+    w("// synthesis translate_off")
+    w("initial begin")
+    w("    if (PIPELINE < 0) begin")
+    w(f'        $display("Error: {module}: PIPELINE must be >= 0 (got %0d)", PIPELINE);')
+    w("        $finish;")
+    w("    end")
+    w("end")
+    w("// synthesis translate_on")
+    w("")
+    w("// Every stage advances unless the output register holds a beat that is not taken.")
+    w("wire ce = !m_axis_tvalid || m_axis_tready;")
+    w("assign s_axis_tready = ce;")
+    w("")
+    w("// Bits below a rounding point or above a wrap width are dropped on purpose.")
+    w("/* verilator lint_off UNUSEDSIGNAL */")
+    by_level: dict[int, list[Node]] = {}
+    for n in nodes:
+        by_level.setdefault(n.level, []).append(n)
+    for level in range(0, top_level + 1):
+        lv = by_level.get(level, [])
+        if lv:
+            w("")
+            w(f"// ---- level {level}" + (": inputs and constants" if level == 0 else ""))
+        for n in lv:
+            ops = [ref(o, n.level) for o in n.operands]
+            cmt = f"  // {n.comment}" if n.comment else ""
+            w(f"wire signed [{n.width - 1}:0] {n.name};  // [{n.lo}, {n.hi}]{cmt}")
+            for b in n.body:
+                w(_subst(b, n.name, ops))
+        # stage after this level
+        if level == 0:
+            continue
+        b = level
+        live = [n for n in nodes if not n.const and n.level <= b and last_use.get(n.name, 0) > b]
+        w("")
+        reg = "1" if b == top_level else f"({b} % PIPE_EVERY) == 0"
+        what = "output register" if b == top_level else f"stage {b}: a register when {b} is a multiple of PIPE_EVERY"
+        w(f"// {what}")
+        w(f"wire valid_s{b};")
+        for n in live:
+            w(f"wire signed [{n.width - 1}:0] {stage_name(n.name, b)};")
+        width = sum(n.width for n in live)
+        ins = [n.name if n.level == b else stage_name(n.name, b - 1) for n in live]
+        outs_b = [stage_name(n.name, b) for n in live]
+        w("hwq_pipe_stage #(")
+        w(f"    .WIDTH({max(width, 1)}),")
+        w(f"    .REGISTER({reg})")
+        w(f") stage_{b} (")
+        w("    .clk(clk),")
+        w("    .rst(rst),")
+        w("    .ce(ce),")
+        w(f"    .in_valid({'s_axis_tvalid' if b == 1 else f'valid_s{b - 1}'}),")
+        if live:
+            w("    .in_data({")
+            w(",\n".join(f"        {x}" for x in ins))
+            w("    }),")
+        else:
+            w("    .in_data(1'b0),")
+        w(f"    .out_valid(valid_s{b}),")
+        if live:
+            w("    .out_data({")
+            w(",\n".join(f"        {x}" for x in outs_b))
+            w("    })")
+        else:
+            w("    .out_data()")
+        w(");")
+    w("/* verilator lint_on UNUSEDSIGNAL */")
+    w("")
+    w("// output elements: raw bit patterns of " + str(ports.out_fmt))
+    wo = ports.out_fmt.width
+    for j, v in enumerate(outs):
+        n = dp.nodes[v.node]
+        src = n.name if n.const else stage_name(n.name, top_level)
+        pat = fit(src, n.width, wo)
+        if pat.startswith("$signed("):
+            pat = pat[len("$signed(") : -1]
+        hi, lo = (j + 1) * wo - 1, j * wo
+        rng = f"[{hi}:{lo}]" if wo > 1 else f"[{lo}]"
+        w(f"assign m_axis_tdata{rng} = {pat};")
+    w(f"assign m_axis_tvalid = valid_s{top_level};")
+    w("")
+    w("endmodule")
+    w("")
+    w("`resetall")
+    return "\n".join(lines) + "\n"
