@@ -137,7 +137,8 @@ class FixedFormat:
         """Quantise real values (float ndarray, any float dtype) to raw integers of this format.
 
         Exact for every float64 input. ``nan``: ``"raise"`` (ValueError) or ``"zero"``.
-        +-inf saturate to the format's max/min whatever the overflow mode.
+        +-inf act as out-of-range values (SAT -> max/min, SAT_SYM -> +-max, SAT_ZERO -> 0); with WRAP
+        they saturate to max/min.
         """
         return quantize_to_raw(np.asarray(x), self, nan=nan)
 
@@ -291,9 +292,10 @@ def _round_float_to_int(y: np.ndarray, rounding: str) -> np.ndarray:
 def quantize_to_raw(x: np.ndarray, fmt: FixedFormat, nan: str = "raise"):
     """Exact quantisation of real values to ``fmt`` raw integers (see ``FixedFormat.to_raw``).
 
-    Every float64 input is converted exactly as ap_fixed's ``ap_fixed(double)`` constructor does (which
-    is the exact real value rounded with ``fmt.rounding``, then ``fmt.overflow``), except that +-inf
-    saturate to max/min and NaN raises (or maps to 0 with ``nan="zero"``) instead of being undefined.
+    Every finite float64 input is converted exactly as ap_fixed's ``ap_fixed(double)`` constructor does
+    (the exact real value rounded with ``fmt.rounding``, then ``fmt.overflow``). +-inf are treated as
+    values beyond the range (SAT: max/min, SAT_SYM: +-max, SAT_ZERO: 0), except under WRAP, where they
+    saturate to max/min; NaN raises (or maps to 0 with ``nan="zero"``). ap_fixed leaves both undefined.
     """
     if nan not in ("raise", "zero"):
         raise ValueError(f"nan option must be 'raise' or 'zero', got {nan!r}")
@@ -310,12 +312,15 @@ def quantize_to_raw(x: np.ndarray, fmt: FixedFormat, nan: str = "raise"):
             raise ValueError(f"{fmt}: NaN input cannot be quantised (pass nan='zero' to map NaN to 0)")
         x = np.where(nan_mask, 0.0, x)
     pos_inf, neg_inf = x == np.inf, x == -np.inf
-    x = np.where(pos_inf | neg_inf, 0.0, x)
+    wrap_inf = fmt.overflow == "WRAP" and (pos_inf.any() or neg_inf.any())
+    # +-inf act as values beyond the range (so SAT_SYM gives -max, SAT_ZERO gives 0); WRAP saturates them.
+    big = np.finfo(np.float64).max
+    x = np.where(pos_inf, 0.0 if wrap_inf else big, np.where(neg_inf, 0.0 if wrap_inf else -big, x))
     if fmt.width > 60:
         out = _quantize_wide(x, fmt)
     else:
         out = _quantize_narrow(x, fmt)
-    if pos_inf.any() or neg_inf.any():
+    if wrap_inf:
         out = np.where(pos_inf, fmt.raw_max, np.where(neg_inf, fmt.raw_min, out))
         out = out.astype(object) if fmt.needs_object_ints else out.astype(np.int64)
     return out
