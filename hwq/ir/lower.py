@@ -7,9 +7,9 @@ example through it for the shapes, and emits one IR op per layer, in execution o
     QLinear                 -> dense       (weight/bias raw integers, lossless accumulator)
     QConv1d / QConv2d       -> conv1d / conv2d (BatchNorm folded into weight and bias)
     QBatchNorm              -> batchnorm   (per-channel scale and shift integers)
-    QReLU / QReLU6          -> relu        (ReLU6 only when its output format saturates at <= 6)
+    QReLU / QReLU6          -> relu / clip (lo 0, hi 6)
     QAdd / operator.add     -> add
-    QMaxPool / QAvgPool     -> maxpool / avgpool
+    QMaxPool / QAvgPool2d   -> maxpool / avgpool (exact window sum, IR reciprocal)
     QFlatten / torch.flatten-> flatten
     nn.Dropout / Identity   -> nothing
 
@@ -130,13 +130,12 @@ class _Lowerer:
             self.graph.add_op(ReLU(self._id_of[node.name], [x], y))
             return
         if isinstance(mod, L.QReLU6):
-            of = mod.out_q.fmt()
-            if not (getattr(of, "overflow", None) in ("SAT", "SAT_SYM") and of.max <= 6.0):
-                raise LoweringError(
-                    f"{what}: ReLU6 lowers to relu only when its output format saturates at <= 6; {of} does not"
-                )
-            y = self.new_tensor(node, of)
-            self.graph.add_op(ReLU(self._id_of[node.name], [x], y))
+            cls = _need_op("clip", what)
+            hi = 6 * 2.0**xf.frac_bits
+            if hi != int(hi):
+                raise LoweringError(f"{what}: 6 is not a value of the input format {xf}, so ReLU6 cannot clamp to it")
+            y = self.new_tensor(node, mod.out_q.fmt())
+            self.graph.add_op(cls(self._id_of[node.name], [x], y, lo=0, hi=int(hi)))
             return
         if isinstance(mod, (L.QFlatten, nn.Flatten)):
             self.flatten(node, x, what)
@@ -190,37 +189,47 @@ class _Lowerer:
         self.graph.add_op(cls(self._id_of[node.name], [x], y))
 
     def maxpool(self, node, mod, x: str, xf, what: str) -> None:
-        kind = "maxpool2d" if isinstance(mod, L.QMaxPool2d) else "maxpool1d"
-        cls = _need_op(kind, what)
-        if mod.padding not in (0, (0, 0)) or mod.dilation not in (1, (1, 1)) or mod.ceil_mode:
-            raise LoweringError(f"{what}: only unpadded, undilated, floor-mode max pooling is supported")
-        k = _pair(mod.kernel_size, mod.dims if hasattr(mod, "dims") else (2 if kind == "maxpool2d" else 1))
-        s = _pair(mod.stride or mod.kernel_size, len(k))
+        cls = _need_op("maxpool", what)
+        nd = 2 if isinstance(mod, L.QMaxPool2d) else 1
+        if _pair(mod.dilation, nd) != (1,) * nd or mod.ceil_mode:
+            raise LoweringError(f"{what}: only undilated, floor-mode max pooling is supported")
+        k = _pair(mod.kernel_size, nd)
+        s = _pair(mod.stride or mod.kernel_size, nd)
+        pad = tuple(p for v in _pair(mod.padding, nd) for p in (v, v))
         y = self.new_tensor(node, xf)
-        self.graph.add_op(cls(self._id_of[node.name], [x], y, **_fit_fields(cls, dict(pool=k, stride=s), what)))
+        self.graph.add_op(cls(self._id_of[node.name], [x], y, kernel=k, stride=s, padding=pad))
 
     def avgpool(self, node, mod: L.QAvgPool2d, x: str, what: str) -> None:
-        cls = _need_op("avgpool2d", what)
+        cls = _need_op("avgpool", what)
+        from hwq.formats import FixedFormat
+
+        xf = self.graph.tensor(x).fmt
+        n = mod.kernel_size**2
+        top = (xf.int_bits if xf.signed else xf.int_bits + 1) + max(n - 1, 0).bit_length() + 1
+        acc = FixedFormat(top + xf.frac_bits, top, True, "TRN", "WRAP")  # holds every window sum exactly
+        recip, r = mod.reciprocal()
+        y = self.new_tensor(node, mod.out_q.fmt())
         k = (mod.kernel_size, mod.kernel_size)
         s = (mod.stride, mod.stride)
-        if mod.kernel_size**2 & (mod.kernel_size**2 - 1):
-            raise LoweringError(f"{what}: average pooling lowers exactly only for a power-of-two window size")
-        y = self.new_tensor(node, mod.out_q.fmt())
-        self.graph.add_op(cls(self._id_of[node.name], [x], y, **_fit_fields(cls, dict(pool=k, stride=s), what)))
+        self.graph.add_op(
+            cls(self._id_of[node.name], [x], y, kernel=k, stride=s, padding=(0, 0, 0, 0), acc_fmt=acc, recip=recip,
+                recip_frac_bits=r)
+        )
 
     def batchnorm(self, node, mod: L.QBatchNorm, x: str, what: str) -> None:
         cls = _need_op("batchnorm", what)
         bn = mod.bn
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        shift = bn.bias - bn.running_mean * scale
+        with torch.no_grad():
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            shift = bn.bias - bn.running_mean * scale
         kw = dict(
             scale=mod.scale_q.to_raw(scale),
-            shift=mod.shift_q.to_raw(shift),
+            bias=mod.shift_q.to_raw(shift),
             scale_fmt=mod.scale_q.fmt(),
-            shift_fmt=mod.shift_q.fmt(),
+            bias_fmt=mod.shift_q.fmt(),
         )
         y = self.new_tensor(node, mod.out_q.fmt())
-        self.graph.add_op(cls(self._id_of[node.name], [x], y, **_fit_fields(cls, kw, what)))
+        self.graph.add_op(cls(self._id_of[node.name], [x], y, **kw))
 
     def add(self, node, xs: list[str], fmt, what: str) -> None:
         cls = _need_op("add", what)

@@ -53,7 +53,8 @@ def overflow_lsb(r: torch.Tensor, fmt: FixedFormat) -> torch.Tensor:
         return torch.where((r < lo) | (r > hi), torch.zeros_like(r), r)
     if fmt.overflow == "WRAP":
         span = float(2**fmt.width)
-        return torch.remainder(r - lo, span) + lo
+        m = torch.remainder(r, span)  # exact, in [0, span); lo is a multiple of span or 0
+        return torch.where(m > hi, m - span, m)
     raise ValueError(f"unknown overflow mode {fmt.overflow!r}")
 
 

@@ -298,17 +298,24 @@ class QMaxPool1d(nn.MaxPool1d):
 
 
 class QAvgPool2d(nn.Module):
-    """Average pooling over k x k windows: ``y = cast_out(sum / k**2)`` (exact sum, exact division when
-    k**2 is a power of two). IR: ``avgpool2d``."""
+    """Average pooling over k x k windows (no padding), as the IR ``avgpool`` op computes it:
+    ``y = cast_out(sum * recip * 2**-R)`` with ``(recip, R) = reciprocal(k*k)`` (a pure shift when k*k is a
+    power of two, else an 18-bit rounded reciprocal); the sum and the product are exact."""
 
     def __init__(self, kernel_size: int, out_q: Quantizer, stride: int | None = None) -> None:
         super().__init__()
         self.kernel_size, self.stride = int(kernel_size), int(stride or kernel_size)
         self.out_q = out_q
 
+    def reciprocal(self) -> tuple[int, int]:
+        from hwq.ir.ops._pool import reciprocal
+
+        return reciprocal(self.kernel_size**2)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        recip, r = self.reciprocal()
         s = F.avg_pool2d(x.double(), self.kernel_size, self.stride, divisor_override=1)
-        return _out(self.out_q, s / float(self.kernel_size**2), x)
+        return _out(self.out_q, s * float(recip) * 2.0**-r, x)
 
 
 class QFlatten(nn.Flatten):
