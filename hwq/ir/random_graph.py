@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from hwq.formats import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat
+from hwq.formats import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, parse
 
 from . import ops as O
 from .graph import OPS, Graph, GraphError
@@ -51,8 +51,9 @@ _RANK = {
 class _Ctx:
     """Random choices shared by the op builders."""
 
-    def __init__(self, rng: np.random.Generator, max_width: int, rounding, overflow, wide: bool):
+    def __init__(self, rng: np.random.Generator, max_width: int, rounding, overflow, wide: bool, minifloats=()):
         self.rng = rng
+        self.minifloats = [parse(m) if isinstance(m, str) else m for m in minifloats]
         self.max_width = max_width
         self.rounding = list(rounding)
         self.overflow = list(overflow)
@@ -66,8 +67,11 @@ class _Ctx:
     def pick(self, seq):
         return seq[int(self.rng.integers(0, len(seq)))]
 
-    def fmt(self, lo_width: int = 2, hi_width: int | None = None, signed: bool | None = None) -> FixedFormat:
-        """A random fixed format with random modes (integer bits from below 0 to above W)."""
+    def fmt(self, lo_width: int = 2, hi_width: int | None = None, signed: bool | None = None, mini: bool = True):
+        """A random fixed format with random modes (integer bits from below 0 to above W), or (with
+        probability 0.3 when minifloats are enabled and ``mini``) one of the minifloat formats."""
+        if mini and self.minifloats and self.rng.random() < 0.3:
+            return self.pick(self.minifloats)
         hi_width = hi_width or self.max_width
         w = self.ri(lo_width, max(lo_width, hi_width))
         i = self.ri(-2, w + 2)
@@ -86,7 +90,10 @@ class _Ctx:
             width = min(width, 62)
         return FixedFormat(width, width - frac, True, self.pick(self.rounding), self.pick(self.overflow))
 
-    def weights(self, fmt: FixedFormat, shape) -> np.ndarray:
+    def weights(self, fmt, shape) -> np.ndarray:
+        """Random representable raws of ``fmt`` (every raw of a fixed format; minifloats: random codes)."""
+        if hasattr(fmt, "random_raw"):
+            return np.asarray(fmt.random_raw(self.rng, tuple(shape)), dtype=np.int64)
         return self.rng.integers(fmt.raw_min, fmt.raw_max, size=shape, endpoint=True, dtype=np.int64)
 
     def name(self, kind: str) -> str:
@@ -103,7 +110,7 @@ def _new(g: Graph, ctx: _Ctx, kind: str, shape, fmt) -> str:
 def _mac_parts(ctx: _Ctx, xfmt, n_terms: int):
     """Weight, bias and accumulator formats for a MAC layer with ``n_terms`` products per output."""
     wf = ctx.fmt(2, min(ctx.max_width, 10))
-    bf = ctx.fmt(2, ctx.max_width)
+    bf = ctx.fmt(2, ctx.max_width, mini=False)
     prod_frac = xfmt.frac_bits + wf.frac_bits
     xmag = max(abs(xfmt.raw_min), abs(xfmt.raw_max))
     wmag = max(abs(wf.raw_min), abs(wf.raw_max))
@@ -307,13 +314,13 @@ def _requantize(g, ctx, x):
     t = g.tensor(x)
     if ctx.rng.random() < 0.5:
         return _cast(g, ctx, x, ctx.fmt())
-    if getattr(t.fmt, "width", 99) > 32:  # dyadic requantisation takes int32 raws
-        x = _cast(g, ctx, x, ctx.fmt(2, 16))
+    if max(-t.fmt.raw_min, t.fmt.raw_max) >= 1 << 31:  # dyadic requantisation takes int32 raws
+        x = _cast(g, ctx, x, ctx.fmt(2, 16, mini=False))
         t = g.tensor(x)
     c = t.shape[0] if ctx.rng.random() < 0.6 else 1
     mult = ctx.rng.integers(1 << 30, (1 << 31) - 1, size=(c,), endpoint=True, dtype=np.int64)
     shift = ctx.rng.integers(-12, 3, size=(c,), endpoint=True, dtype=np.int64)
-    yf = FixedFormat(8, 8) if ctx.rng.random() < 0.5 else ctx.fmt(2, 16)
+    yf = FixedFormat(8, 8) if ctx.rng.random() < 0.5 else ctx.fmt(2, 16, mini=False)
     lo, hi = yf.raw_min, yf.raw_max
     act_min, act_max = (None, None) if ctx.rng.random() < 0.5 else sorted(ctx.ri(lo, hi) for _ in range(2))
     offset = ctx.ri(-(hi - lo) // 4, (hi - lo) // 4)
@@ -390,6 +397,7 @@ def random_graph(
     rounding: Sequence[str] = ROUNDING_MODES,
     overflow: Sequence[str] = OVERFLOW_MODES,
     wide: bool = False,
+    minifloats: Sequence = (),
     name: str | None = None,
 ) -> Graph:
     """A random valid graph (validated) from ``seed``.
@@ -397,10 +405,12 @@ def random_graph(
     ops: op kinds to include, in this order (adapters added as needed); default ``n_ops`` kinds drawn
     from ``KINDS``. max_width: largest tensor/weight format width (accumulators are as wide as needed,
     capped at 62 bits unless ``wide``). rounding / overflow: the modes formats may use. wide: allow
-    accumulators beyond 62 bits (Python-int interpreter paths). One input tensor, one output tensor.
+    accumulators beyond 62 bits (Python-int interpreter paths). minifloats: minifloat formats (names
+    such as ``"e4m3fn"`` or format objects) that tensors and weights may also use (accumulators, biases
+    and dyadic requantisation stay fixed point). One input tensor, one output tensor.
     """
     rng = np.random.default_rng(seed)
-    ctx = _Ctx(rng, max_width, rounding, overflow, wide)
+    ctx = _Ctx(rng, max_width, rounding, overflow, wide, minifloats)
     kinds = list(ops) if ops is not None else [ctx.pick(KINDS) for _ in range(n_ops)]
     unknown = [k for k in kinds if k not in _BUILDERS]
     if unknown:

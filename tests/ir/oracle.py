@@ -12,6 +12,8 @@ from fractions import Fraction
 
 
 def frac_bits(fmt) -> int:
+    if getattr(fmt, "kind", "fixed") == "float":
+        return fmt.bias + fmt.man_bits - 1  # the smallest subnormal is 2**-(bias + M - 1)
     return fmt.width - fmt.int_bits
 
 
@@ -62,8 +64,56 @@ def o_overflow(r: int, fmt) -> int:
 
 
 def o_cast_value(v: Fraction, fmt) -> int:
-    """ap_fixed conversion of an exact real value into fmt's raw integer."""
+    """Conversion of an exact real value into fmt's raw integer (ap_fixed, or minifloat RNE)."""
+    if getattr(fmt, "kind", "fixed") == "float":
+        return o_cast_float(v, fmt)
     return o_overflow(o_round(v * Fraction(2) ** frac_bits(fmt), fmt.rounding), fmt)
+
+
+_FLOAT_MAGS: dict = {}
+
+
+def float_magnitudes(fmt) -> list[tuple[int, int]]:
+    """(raw magnitude, code) of every finite non-negative code, ascending, from the encoding's definition:
+    code = e (E bits) . m (M bits); e == 0: m * 2**0 raw units (subnormal), else (2**M + m) * 2**(e-1).
+    ieee reserves exponent all-ones (inf/NaN); fn reserves the all-ones magnitude (NaN)."""
+    key = (fmt.exp_bits, fmt.man_bits, fmt.policy)
+    if key not in _FLOAT_MAGS:
+        e_bits, m_bits = fmt.exp_bits, fmt.man_bits
+        top = (1 << (e_bits + m_bits)) - 1
+        out = []
+        for code in range(top + 1):
+            e, m = code >> m_bits, code & ((1 << m_bits) - 1)
+            if fmt.policy == "ieee" and e == (1 << e_bits) - 1:
+                continue
+            if fmt.policy == "fn" and code == top:
+                continue
+            out.append((m if e == 0 else ((1 << m_bits) + m) << (e - 1), code))
+        _FLOAT_MAGS[key] = out
+    return _FLOAT_MAGS[key]
+
+
+def o_cast_float(v: Fraction, fmt) -> int:
+    """Round to nearest representable (ties to the even code), saturate beyond max, FTZ for nosub."""
+    assert fmt.rounding == "RNE"
+    mags = float_magnitudes(fmt)
+    a = abs(v) * Fraction(2) ** frac_bits(fmt)
+    if a >= mags[-1][0]:
+        r = mags[-1][0]
+    else:
+        r = None
+        for (lo, c_lo), (hi, _c_hi) in zip(mags, mags[1:]):
+            if lo <= a <= hi:
+                if a - lo < hi - a:
+                    r = lo
+                elif a - lo > hi - a:
+                    r = hi
+                else:
+                    r = lo if c_lo % 2 == 0 else hi
+                break
+    if not fmt.subnormals and r < (1 << fmt.man_bits):
+        r = 0
+    return -r if v < 0 else r
 
 
 def o_cast(raw: int, from_frac: int, fmt) -> int:
@@ -335,6 +385,10 @@ def _o_concat(op, xs, graph):
 def _o_lut(op, xs, graph):
     xf = _fmt(graph, op.inputs[0])
     table = [int(v) for v in op.table]
+    if getattr(xf, "kind", "fixed") == "float":
+        code_of = {mag: code for mag, code in reversed(float_magnitudes(xf))}  # first code per magnitude
+        sign = 1 << (xf.exp_bits + xf.man_bits)
+        return _map(lambda v: table[code_of[abs(v)] | (sign if v < 0 else 0)], _ints(xs[0]))
     return _map(lambda v: table[v % (1 << xf.width)], _ints(xs[0]))
 
 

@@ -48,3 +48,26 @@ def test_op_matches_oracle(kind, seed):
 @pytest.mark.parametrize("seed", range(20))
 def test_random_chains_match_oracle(seed):
     check_graph_against_oracle(random_graph(1000 + seed, n_ops=5), seed=seed)
+
+
+MINIFLOATS = ("e4m3fn", "e5m2", "e4m3", "e3m2fn", "e2m1fn", "e2m3fn", "e4m3fnuz", "e5m2fnuz")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("seed", range(4))
+def test_op_on_minifloat_tensors_matches_oracle(kind, seed):
+    g = random_graph(seed, ops=[kind], minifloats=MINIFLOATS)
+    check_graph_against_oracle(g, seed=seed)
+
+
+def test_minifloat_graphs_really_use_minifloats():
+    kinds = set()
+    for seed in range(30):
+        g = random_graph(seed, n_ops=4, minifloats=MINIFLOATS)
+        kinds |= {t.fmt.kind for t in g.tensors.values()}
+    assert kinds == {"fixed", "float"}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_minifloat_chains_match_oracle(seed):
+    check_graph_against_oracle(random_graph(2000 + seed, n_ops=5, minifloats=MINIFLOATS), seed=seed)

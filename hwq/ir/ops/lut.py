@@ -64,8 +64,15 @@ def table_for(fn: Callable[[np.ndarray], np.ndarray], in_fmt, out_fmt) -> np.nda
     if w > MAX_LUT_BITS:
         raise ValueError(f"{in_fmt}: {w} bits is too wide for a lookup table (max {MAX_LUT_BITS})")
     codes = np.arange(1 << w, dtype=np.int64)
-    raw = in_fmt.from_bits(codes)
-    real = np.asarray(in_fmt.from_raw(raw), dtype=np.float64)
+    try:
+        real = np.asarray(in_fmt.from_raw(in_fmt.from_bits(codes)), dtype=np.float64)
+    except ValueError:  # a float format whose inf/NaN codes have no raw value: those entries give 0
+        real = np.full(codes.shape, np.nan)
+        for c in codes:
+            try:
+                real[c] = float(np.asarray(in_fmt.from_raw(in_fmt.from_bits(np.array([c])))).ravel()[0])
+            except ValueError:
+                pass
     with np.errstate(all="ignore"):
         out = np.asarray(fn(real), dtype=np.float64)
     out = np.where(np.isfinite(real), out, 0.0)
