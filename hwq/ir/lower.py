@@ -205,15 +205,24 @@ class _Lowerer:
 
         xf = self.graph.tensor(x).fmt
         n = mod.kernel_size**2
-        top = (xf.int_bits if xf.signed else xf.int_bits + 1) + max(n - 1, 0).bit_length() + 1
+        top = L._signed_int_bits(xf) + max(n - 1, 0).bit_length() + 1
         acc = FixedFormat(top + xf.frac_bits, top, True, "TRN", "WRAP")  # holds every window sum exactly
         recip, r = mod.reciprocal()
         y = self.new_tensor(node, mod.out_q.fmt())
         k = (mod.kernel_size, mod.kernel_size)
         s = (mod.stride, mod.stride)
         self.graph.add_op(
-            cls(self._id_of[node.name], [x], y, kernel=k, stride=s, padding=(0, 0, 0, 0), acc_fmt=acc, recip=recip,
-                recip_frac_bits=r)
+            cls(
+                self._id_of[node.name],
+                [x],
+                y,
+                kernel=k,
+                stride=s,
+                padding=(0, 0, 0, 0),
+                acc_fmt=acc,
+                recip=recip,
+                recip_frac_bits=r,
+            )
         )
 
     def batchnorm(self, node, mod: L.QBatchNorm, x: str, what: str) -> None:

@@ -40,12 +40,16 @@ def fmt_of(t) -> FixedFormat | None:
     return getattr(t, FMT_ATTR, None)
 
 
-def _signed_int_bits(f: FixedFormat) -> int:
-    """Integer bits of the smallest signed format holding every value of ``f``."""
+def _signed_int_bits(f) -> int:
+    """Integer bits of the smallest signed format holding every value of ``f`` (any format kind)."""
+    if not isinstance(f, FixedFormat):
+        from hwq.formats import as_fixed
+
+        f = as_fixed(f)
     return f.int_bits if f.signed else f.int_bits + 1
 
 
-def lossless_acc(x_fmt: FixedFormat, w_fmt: FixedFormat, b_fmt: FixedFormat | None, n_terms: int) -> FixedFormat:
+def lossless_acc(x_fmt, w_fmt, b_fmt, n_terms: int) -> FixedFormat:
     """The accumulator ``fixed<W,I>`` (WRAP, never wraps) that holds the bias, every product and every
     partial sum of ``n_terms`` products exactly: F = max(F_x + F_w, F_b),
     I = max(I_x + I_w + ceil(log2 n), I_b) + 1 (signed integer bits)."""

@@ -11,7 +11,7 @@ too wide for float32's mantissa). ``fmt()`` is the exact format the IR receives 
 - ``CSDQuantizer``: ``fixed<W,I>`` restricted to values with at most ``digits`` non-zero canonical
   signed digits (``digits=1``: signed powers of two), nearest-value projection; multiplier-free weights.
 - ``MinifloatQuantizer``: ``float<E,M>`` values (round to nearest even, saturating), learned or
-  calibrated exponent bias; lowered as the exactly-equivalent fixed format when no FloatFormat exists.
+  calibrated exponent bias; its format is ``hwq.formats.FloatFormat`` (raw = value * 2**(bias + M - 1)).
 """
 
 from __future__ import annotations
@@ -314,14 +314,13 @@ class CSDQuantizer(Quantizer):
         self.register_buffer("initialized", torch.tensor(int_bits is not None))
         self.register_buffer("int_bits", torch.tensor([float(0 if int_bits is None else int_bits)]))
 
-    def fmt(self) -> FixedFormat:
+    def fmt(self):
+        """``csd<W,I,digits>`` (hwq.formats.CsdFormat) with the current digit limit."""
         if not bool(self.initialized):
             raise RuntimeError("csd quantiser has no binary point yet")
-        return FixedFormat(self.width, int(self.int_bits.item()), self.signed, "RND_CONV", "SAT")
+        from hwq.formats import CsdFormat
 
-    def csd_format_name(self) -> str:
-        """A description naming the digit limit, for summaries."""
-        return f"{self.fmt()} with <= {self.target_digits} CSD digits"
+        return CsdFormat(self.width, int(self.int_bits.item()), self.digits, self.signed)
 
     def point(self) -> int:
         return int(self.int_bits.item())
@@ -343,24 +342,38 @@ class CSDQuantizer(Quantizer):
 
 
 # --------------------------------------------------------------------------------------- minifloat
-def minifloat_values(exp_bits: int, man_bits: int, bias: int, finite_only_max: bool = True) -> np.ndarray:
-    """All non-negative finite values of float<E,M> with exponent bias ``bias`` and subnormals, as float64.
+#: minifloat encoding policies (as hwq.formats.FloatFormat): which top codes are not finite numbers
+MINIFLOAT_POLICIES = ("ieee", "fn", "fnuz", "finite")
 
-    Every exponent field is a number (OCP "fn" style: the top encodings are finite) except that with
-    ``finite_only_max`` the all-ones exponent with all-ones mantissa is NaN (as e4m3fn); for E <= 2 no
-    code is reserved (as e2m1fn).
+
+def default_policy(exp_bits: int) -> str:
+    """ml_dtypes' convention: ``fn`` (e4m3fn, e5m2fn...) for E >= 4, ``finite`` (e3m2fn, e2m1fn) below."""
+    return "fn" if exp_bits >= 4 else "finite"
+
+
+def minifloat_values(exp_bits: int, man_bits: int, bias: int, policy: str = "fn") -> np.ndarray:
+    """All non-negative finite values of float<E,M> (exponent bias ``bias``, with subnormals), ascending,
+    as float64; index k is the value of magnitude code k.
+
+    policy: ``ieee`` (exponent all ones is inf/NaN), ``fn`` (only the all-ones magnitude is NaN),
+    ``fnuz`` / ``finite`` (every magnitude code is a number).
     """
+    if policy not in MINIFLOAT_POLICIES:
+        raise ValueError(f"unknown minifloat policy {policy!r}; expected one of {', '.join(MINIFLOAT_POLICIES)}")
     vals = []
+    top_e, top_m = (1 << exp_bits) - 1, (1 << man_bits) - 1
     for e in range(1 << exp_bits):
         for m in range(1 << man_bits):
-            if finite_only_max and exp_bits > 2 and e == (1 << exp_bits) - 1 and m == (1 << man_bits) - 1:
+            if policy == "ieee" and e == top_e:
+                continue
+            if policy == "fn" and e == top_e and m == top_m:
                 continue
             if e == 0:
                 v = m * 2.0 ** (1 - bias - man_bits)
             else:
                 v = (1 + m / (1 << man_bits)) * 2.0 ** (e - bias)
             vals.append(v)
-    return np.unique(np.array(vals))
+    return np.array(vals)
 
 
 class _MinifloatSTE(torch.autograd.Function):
@@ -394,17 +407,25 @@ class MinifloatQuantizer(Quantizer):
 
     bias: exponent bias, or None to calibrate it from the first batch (largest value just covered);
     learn_bias: adjust the bias during training from the clipping/rounding error (like a learned binary
-    point). Its values are dyadic, so ``fmt()`` is the smallest fixed format holding them all exactly:
-    the lowering's weights are exact integers in units of that format's LSB.
+    point). policy: which top codes are numbers (``fn`` for E >= 4, else ``finite``, as ml_dtypes).
     """
 
     kind = "float"
 
-    def __init__(self, exp_bits: int, man_bits: int, bias: int | None = None, learn_bias: bool = False) -> None:
+    def __init__(
+        self,
+        exp_bits: int,
+        man_bits: int,
+        bias: int | None = None,
+        learn_bias: bool = False,
+        policy: str | None = None,
+    ) -> None:
         super().__init__()
         if exp_bits < 1 or man_bits < 0:
             raise ValueError(f"float<{exp_bits},{man_bits}>: need E >= 1 and M >= 0")
         self.exp_bits, self.man_bits = int(exp_bits), int(man_bits)
+        self.policy = policy or default_policy(self.exp_bits)
+        minifloat_values(1, 0, 0, self.policy)  # validates the policy
         self.learn_bias = bool(learn_bias)
         self.register_buffer("initialized", torch.tensor(bias is not None))
         b0 = torch.tensor([float(bias if bias is not None else (1 << (exp_bits - 1)) - 1)])
@@ -417,20 +438,13 @@ class MinifloatQuantizer(Quantizer):
         return int(torch.round(self.bias.detach()).item())
 
     def values(self) -> np.ndarray:
-        return minifloat_values(self.exp_bits, self.man_bits, self._bias())
+        return minifloat_values(self.exp_bits, self.man_bits, self._bias(), self.policy)
 
-    def name(self) -> str:
-        std = (1 << (self.exp_bits - 1)) - 1
-        b = self._bias()
-        return f"float<{self.exp_bits},{self.man_bits}>" + ("" if b == std else f" bias {b}")
+    def fmt(self):
+        """The ``FloatFormat`` (RNE; the IR saturates minifloat casts) with the current exponent bias."""
+        from hwq.formats import FloatFormat
 
-    def fmt(self) -> FixedFormat:
-        v = self.values()
-        pos = v[v > 0]
-        frac = self.man_bits + self._bias() - 1  # smallest subnormal 2**-(bias - 1 + M)
-        top = int(math.ceil(math.log2(pos.max() + 2.0**-frac))) + 1
-        assert float(pos.min()) == 2.0**-frac
-        return FixedFormat(top + frac, top, True, "RND_CONV", "SAT")
+        return FloatFormat(self.exp_bits, self.man_bits, self.policy, self._bias())
 
     @property
     def bits(self) -> int:
@@ -448,7 +462,7 @@ class MinifloatQuantizer(Quantizer):
         """-bias of the smallest range whose largest value is >= max_abs."""
         if not math.isfinite(max_abs) or max_abs <= 0:
             return -((1 << (self.exp_bits - 1)) - 1)
-        top = minifloat_values(self.exp_bits, self.man_bits, 0).max()
+        top = minifloat_values(self.exp_bits, self.man_bits, 0, self.policy).max()
         return -int(math.floor(math.log2(top / max_abs)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

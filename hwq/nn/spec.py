@@ -3,11 +3,13 @@
 A spec is either a format string or a table:
 
 - ``"fixed<8,3,RND_CONV,SAT>"`` / ``"ufixed<4,0,RND_CONV,SAT>"``: a static fixed format.
-- ``"e4m3"`` / ``"e2m1"`` / ``"float<4,3>"``: a minifloat with the standard bias (saturating, RNE).
+- ``"e4m3fn"`` / ``"e2m1fn"`` / ``"float<4,3,fn>"``: a minifloat format as ``hwq.formats.parse`` reads it
+  (its bias fixed; values rounded to nearest even and saturated, as the IR casts minifloats).
 - ``{kind = "fixed", width = 4, int_bits = "learn" | "calibrate" | <int>, signed = true,
   rounding = "RND_CONV", overflow = "SAT", learn_width = false}``
 - ``{kind = "csd", width = 8, digits = 2, int_bits = "calibrate" | <int>}``  (weights only)
-- ``{kind = "float", exp = 4, man = 3, bias = "calibrate" | "learn" | <int>}`` (or ``name = "e4m3"``)
+- ``{kind = "float", exp = 4, man = 3, bias = "calibrate" | "learn" | <int>, policy = "fn"}``
+  (or ``name = "e4m3fn"``; policy defaults to ``fn`` for E >= 4, ``finite`` below, as ml_dtypes)
 
 ``int_bits = "learn"`` starts from a min/max calibration and then learns the binary point (QAT);
 ``"calibrate"`` sets it by the PTQ calibrator and keeps it fixed. ``check_spec`` raises ``SpecError``
@@ -16,16 +18,20 @@ naming the config key (e.g. ``quant.layers.fc1.weight: width must be >= 1, got 0
 
 from __future__ import annotations
 
-import re
-
 from hwq.formats import FixedFormat, parse
 
-from .quantizers import CSDQuantizer, FixedQuantizer, MinifloatQuantizer, Quantizer
+from .quantizers import (
+    MINIFLOAT_POLICIES,
+    CSDQuantizer,
+    FixedQuantizer,
+    MinifloatQuantizer,
+    Quantizer,
+    default_policy,
+)
 
-_MINI = re.compile(r"^e(\d+)m(\d+)(fn|fnuz)?$")
 _FIXED_KEYS = {"kind", "width", "int_bits", "signed", "rounding", "overflow", "learn_width", "max_width", "min_width"}
 _CSD_KEYS = {"kind", "width", "digits", "int_bits", "signed", "start_digits"}
-_FLOAT_KEYS = {"kind", "exp", "man", "name", "bias"}
+_FLOAT_KEYS = {"kind", "exp", "man", "name", "bias", "policy"}
 
 
 class SpecError(ValueError):
@@ -45,9 +51,6 @@ def _int(where: str, key: str, v, lo: int | None = None, hi: int | None = None) 
 def normalize_spec(spec, where: str) -> dict:
     """Validate a spec and return it as a table with every key filled in. Raises SpecError naming ``where``."""
     if isinstance(spec, str):
-        m = _MINI.match(spec.strip().lower())
-        if m:
-            return {"kind": "float", "exp": int(m.group(1)), "man": int(m.group(2)), "bias": None}
         try:
             f = parse(spec)
         except ValueError as e:
@@ -65,7 +68,9 @@ def normalize_spec(spec, where: str) -> dict:
                 "max_width": 16,
             }
         if getattr(f, "kind", None) == "float":
-            return {"kind": "float", "exp": f.exp_bits, "man": f.man_bits, "bias": f.bias}
+            if f.policy not in MINIFLOAT_POLICIES or not f.subnormals or f.rounding != "RNE":
+                raise SpecError(f"{where}: minifloat {spec!r}: only RNE with subnormals is trainable")
+            return {"kind": "float", "exp": f.exp_bits, "man": f.man_bits, "bias": f.bias, "policy": f.policy}
         if getattr(f, "kind", None) == "csd":
             return {"kind": "csd", "width": f.width, "digits": f.digits, "int_bits": f.int_bits, "signed": f.signed}
         raise SpecError(f"{where}: format {spec!r} cannot be used for a trainable tensor")
@@ -110,17 +115,23 @@ def normalize_spec(spec, where: str) -> dict:
     if kind == "float":
         _unknown(spec, _FLOAT_KEYS, where)
         if "name" in spec:
-            m = _MINI.match(str(spec["name"]).lower())
-            if not m:
-                raise SpecError(f"{where}.name: not a minifloat name like 'e4m3', got {spec['name']!r}")
-            e, mm = int(m.group(1)), int(m.group(2))
+            try:
+                f = parse(str(spec["name"]))
+            except ValueError as e:
+                raise SpecError(f"{where}.name: {e}") from None
+            if getattr(f, "kind", None) != "float":
+                raise SpecError(f"{where}.name: not a minifloat name like 'e4m3fn', got {spec['name']!r}")
+            e, mm, policy = f.exp_bits, f.man_bits, f.policy
         else:
             e = _int(where, "exp", spec.get("exp", 4), 1, 8)
             mm = _int(where, "man", spec.get("man", 3), 0, 10)
+            policy = spec.get("policy", default_policy(e))
+        if policy not in MINIFLOAT_POLICIES:
+            raise SpecError(f"{where}.policy: unknown policy {policy!r}; expected one of {MINIFLOAT_POLICIES}")
         bias = spec.get("bias", "calibrate")
         if bias not in ("calibrate", "learn", None):
             _int(where, "bias", bias, -64, 64)
-        return {"kind": "float", "exp": e, "man": mm, "bias": bias}
+        return {"kind": "float", "exp": e, "man": mm, "bias": bias, "policy": policy}
     raise SpecError(f"{where}.kind: unknown quantiser kind {kind!r}; expected fixed, csd or float")
 
 
@@ -152,9 +163,7 @@ def make_quantizer(spec, where: str = "spec", signed: bool | None = None) -> Qua
         q.target_digits = s["digits"]
         return q
     bias = s["bias"] if isinstance(s["bias"], int) else None
-    if s["bias"] is None:  # a plain name: standard bias
-        bias = (1 << (s["exp"] - 1)) - 1
-    return MinifloatQuantizer(s["exp"], s["man"], bias, learn_bias=s["bias"] == "learn")
+    return MinifloatQuantizer(s["exp"], s["man"], bias, learn_bias=s["bias"] == "learn", policy=s["policy"])
 
 
 def spec_bits(spec, where: str = "spec") -> int:

@@ -40,7 +40,7 @@ def load_float_model(model: str, cfg: dict, progress: bool = False):
     try:
         acc = accuracy(fm, data.x_test, data.y_test)
     except RuntimeError as e:
-        raise ConfigError(f"--model {model}: does not accept the digits inputs of shape {data.x_test.shape[1:]}: {e}")
+        raise ConfigError(f"--model {model}: does not accept digits inputs {data.x_test.shape[1:]}: {e}") from None
     return fm, data, acc
 
 

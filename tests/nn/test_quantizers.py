@@ -11,7 +11,14 @@ import torch
 
 from hwq.formats import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat
 from hwq.nn.fixed_ops import quantize_fixed_raw
-from hwq.nn.quantizers import CSDQuantizer, FixedQuantizer, MinifloatQuantizer, csd_digit_count, csd_grid
+from hwq.nn.quantizers import (
+    CSDQuantizer,
+    FixedQuantizer,
+    MinifloatQuantizer,
+    csd_digit_count,
+    csd_grid,
+    minifloat_values,
+)
 
 
 def _grid_and_ties(frac_bits: int, n: int, seed: int) -> np.ndarray:
@@ -60,11 +67,28 @@ def test_minifloat_matches_ml_dtypes(exp, man, dtype):
     assert np.array_equal(got, want)
 
 
-def test_minifloat_raw_is_exact_in_its_fixed_equivalent():
+def test_minifloat_raw_is_exact_in_its_format():
     q = MinifloatQuantizer(2, 1, bias=1)
+    assert str(q.fmt()) == "e2m1fn"
     x = torch.linspace(-8, 8, 97, dtype=torch.float64)
     raw = q.to_raw(x)
-    assert set(np.abs(raw).tolist()) <= {0, 1, 2, 3, 4, 6, 8, 12}  # e2m1 values in units of 0.5
+    assert set(np.abs(raw).tolist()) == {0, 1, 2, 3, 4, 6, 8, 12}  # e2m1 values in units of 0.5
+    assert np.array_equal(raw, q.fmt().to_raw(x.numpy()))  # the formats core's saturating RNE cast
+
+
+@pytest.mark.parametrize(
+    "exp,man,policy", [(4, 3, "fn"), (5, 2, "ieee"), (2, 1, "finite"), (3, 2, "finite"), (4, 3, "ieee"), (5, 2, "fnuz")]
+)
+def test_minifloat_value_sets_match_formats_core(exp, man, policy):
+    from hwq.formats import FloatFormat
+
+    f = FloatFormat(exp, man, policy)
+    v = minifloat_values(exp, man, f.bias, policy)
+    r = np.unique(np.abs(f.all_raw()))
+    assert np.array_equal(v, np.ldexp(r.astype(np.float64), -f.frac_bits))
+    q = MinifloatQuantizer(exp, man, bias=f.bias + 2, policy=policy)  # a shifted bias: raws still agree
+    x = torch.randn(3000, dtype=torch.float64) * float(v.max()) / 8
+    assert np.array_equal(q.to_raw(x), q.fmt().to_raw(x.numpy()))
 
 
 def _min_signed_digits(n: int, width: int) -> int:
@@ -99,7 +123,7 @@ def test_csd_quantizer_outputs_have_at_most_k_digits_and_are_nearest(digits):
     raw = q.to_raw(x)
     assert csd_digit_count(raw).max() <= digits
     grid = csd_grid(8, True, digits)
-    y = x.numpy() * 2**q.fmt().frac_bits
+    y = x.numpy() * 2 ** q.fmt().frac_bits
     dist = np.abs(y[:, None] - grid[None, :]).min(1)
     assert np.allclose(np.abs(y - raw), dist)  # nearest grid value (distance equal to the minimum)
     if digits == 1:
