@@ -54,6 +54,9 @@ def fixed_literal(raw: int, frac_bits: int) -> str:
     if raw == 0:
         return "0"
     v = exact_value(raw, frac_bits)
+    if v.denominator == 1 and abs(v.numerator) < (1 << 63):
+        n = v.numerator
+        return f"{n}LL" if abs(n) >= (1 << 31) else str(n)
     try:
         f = float(v)
     except OverflowError:

@@ -49,6 +49,18 @@ class LayerContext:
         """C++ type of a parameter format, with an error naming this op and the role."""
         return cpp_type(fmt, f"{self.where()} {role}")
 
+    def param_type(self, fmt, role: str) -> str:
+        """C++ storage type of a constant parameter array (weights, biases, scales).
+
+        Parameters are never converted into their type at run time (only read), so the rounding and
+        overflow modes of their format do not apply; the type keeps the format's W and I with the
+        default modes, which stores every raw exactly (an SAT_SYM type would clamp raw -2^(W-1) when
+        initialised).
+        """
+        if getattr(fmt, "kind", None) == "fixed":
+            fmt = fmt.with_modes("TRN", "WRAP")
+        return self.ctype(fmt, role)
+
     def cast(self, expr: str, src_fmt, dst_type: str, dst_fmt) -> str:
         """``(dst_type)expr`` for a value of ``src_fmt`` (see ``hwq.hls.cpp.cast``)."""
         return cast(expr, src_fmt, dst_type, dst_fmt)

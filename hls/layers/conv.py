@@ -109,8 +109,8 @@ def emit(op, ctx: LayerContext) -> LayerCode:
         body.append(ind + "}")
     text = "".join("    " + ln + "\n" for ln in body)
     typedefs = [
-        (w_t, ctx.ctype(op.weight_fmt, "weight"), f"weight format {op.weight_fmt}"),
-        (b_t, ctx.ctype(op.bias_fmt, "bias"), f"bias format {op.bias_fmt}"),
+        (w_t, ctx.param_type(op.weight_fmt, "weight"), f"weight format {op.weight_fmt} (stored exactly)"),
+        (b_t, ctx.param_type(op.bias_fmt, "bias"), f"bias format {op.bias_fmt} (stored exactly)"),
         (acc_t, ctx.ctype(op.acc_fmt, "accumulator"), f"accumulator format {op.acc_fmt}"),
     ] + prod.typedefs
     doc = [

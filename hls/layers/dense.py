@@ -24,8 +24,8 @@ def emit(op, ctx: LayerContext) -> LayerCode:
     w_t, b_t, acc_t = f"{fn}_weight_t", f"{fn}_bias_t", f"{fn}_accum_t"
     prod = product_expr(ctx, "x[i]", f"{fn}_w[j][i]", x.fmt, op.weight_fmt, "weight", acc_t, op.acc_fmt)
     typedefs = [
-        (w_t, ctx.ctype(op.weight_fmt, "weight"), f"weight format {op.weight_fmt}"),
-        (b_t, ctx.ctype(op.bias_fmt, "bias"), f"bias format {op.bias_fmt}"),
+        (w_t, ctx.param_type(op.weight_fmt, "weight"), f"weight format {op.weight_fmt} (stored exactly)"),
+        (b_t, ctx.param_type(op.bias_fmt, "bias"), f"bias format {op.bias_fmt} (stored exactly)"),
         (acc_t, ctx.ctype(op.acc_fmt, "accumulator"), f"accumulator format {op.acc_fmt}"),
     ] + prod.typedefs
     params = (

@@ -87,8 +87,8 @@ def _batchnorm(op, ctx: LayerContext, doc: list[str]) -> LayerCode:
         body,
         doc + [f"scale {op.scale_fmt}, bias {op.bias_fmt}; y = (out_t)(x * scale[c] + bias[c]), exact until the cast"],
         typedefs=[
-            (s_t, ctx.ctype(op.scale_fmt, "scale"), f"scale format {op.scale_fmt}"),
-            (b_t, ctx.ctype(op.bias_fmt, "bias"), f"bias format {op.bias_fmt}"),
+            (s_t, ctx.param_type(op.scale_fmt, "scale"), f"scale format {op.scale_fmt} (stored exactly)"),
+            (b_t, ctx.param_type(op.bias_fmt, "bias"), f"bias format {op.bias_fmt} (stored exactly)"),
         ],
         params=params,
         param_arrays=[f"{fn}_w", f"{fn}_b"],

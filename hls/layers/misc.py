@@ -62,12 +62,14 @@ def _lut(op, ctx: LayerContext) -> LayerCode:
     params = (
         f"// table of lut {op.name!r} ({op.function or 'function'}): entry k is the output for the input whose\n"
         f"// {x.fmt.width}-bit pattern is k; format {y.fmt} (exact values)\n"
-        f"static const {ctx.out_type} {fn}_table{dims((n,))} = {array_initialiser(op.table, y.fmt.frac_bits)};\n"
+        f"// (raw integers: entries are copied bit for bit into the output, never converted)\n"
+        f"static const {'ap_int' if y.fmt.signed else 'ap_uint'}<{y.fmt.width}> {fn}_table{dims((n,))} = "
+        f"{array_initialiser(op.table, 0)};\n"
     )
     w = x.fmt.width
     body = (
         f"    for (int i = 0; i < {x.size}; i++) {{\n"
-        f"        y[i] = {fn}_table[x[i].range({w - 1}, 0).to_uint()];\n"
+        f"        y[i] = hwq_from_raw<{ctx.out_type}>({fn}_table[x[i].range({w - 1}, 0).to_uint()]);\n"
         f"    }}\n"
     )
     doc = [f"lut {op.name!r} ({op.function or 'table'}): {x.name!r} {x.fmt} -> {y.name!r} {y.fmt}, y = table[bits(x)]"]

@@ -1,0 +1,54 @@
+"""Fixtures of the HLS tests: a shared, content-hash-keyed cache of C-simulation binaries, and the
+bit-exact check (emit -> g++ -> C-sim -> compare every integer with hwq.ir.run)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from hwq.sim.csim import CsimError, ap_types_dir
+
+
+def _toolchain_reason() -> str | None:
+    if shutil.which("g++") is None:
+        return "g++ is not installed: the HLS C-simulation needs it"
+    try:
+        ap_types_dir()
+    except CsimError as e:
+        return str(e)
+    return None
+
+
+@pytest.fixture(scope="session")
+def csim_cache() -> Path:
+    """Binaries keyed by the hash of their sources: re-runs and identical projects build once."""
+    reason = _toolchain_reason()
+    if reason:
+        pytest.skip(reason)
+    path = Path(tempfile.gettempdir()) / "hwq-test-hls-csim"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def bit_exact(csim_cache, tmp_path):
+    """check(graph, vectors=2000, seed=0, **emit_options) -> (mismatching vectors, first mismatches, extra)."""
+    from hwq.hls import emit
+    from hwq.sim.csim import run_csim
+    from hwq.sim.verify import compare, random_inputs
+
+    from hwq.ir import run
+
+    def check(graph, vectors: int = 2000, seed: int = 0, out=None, **options):
+        out = Path(out) if out is not None else tmp_path / graph.name
+        options.setdefault("tb_vectors", 8)
+        emit(graph, out, command="pytest", **options)
+        inputs = random_inputs(graph, vectors, seed)
+        expected = run(graph, inputs).outputs()
+        got, extra = run_csim(out, graph, inputs, cache_dir=csim_cache)
+        bad, first = compare(graph, expected, got)
+        return bad, first, extra
+
+    return check
