@@ -93,7 +93,14 @@ class _Ctx:
     def weights(self, fmt, shape) -> np.ndarray:
         """Random representable raws of ``fmt`` (every raw of a fixed format; minifloats: random codes)."""
         if hasattr(fmt, "random_raw"):
-            return np.asarray(fmt.random_raw(self.rng, tuple(shape)), dtype=np.int64)
+            arr = np.asarray(fmt.random_raw(self.rng, tuple(shape)))
+            return arr if arr.dtype == object else arr.astype(np.int64)
+        if fmt.width > 62:  # Python ints: uniform over the raw range from random bytes
+            span = fmt.raw_max - fmt.raw_min + 1
+            n = int(np.prod(shape))
+            nbytes = (span.bit_length() + 71) // 8
+            vals = [fmt.raw_min + int.from_bytes(self.rng.bytes(nbytes), "little") % span for _ in range(n)]
+            return np.array(vals, dtype=object).reshape(shape)
         return self.rng.integers(fmt.raw_min, fmt.raw_max, size=shape, endpoint=True, dtype=np.int64)
 
     def name(self, kind: str) -> str:
@@ -424,7 +431,7 @@ def random_graph(
     else:
         shape = (ctx.ri(1, 3), ctx.ri(3, 6), ctx.ri(3, 6))
     g = Graph(name or f"random_{seed}", ["input"], [])
-    g.add_tensor("input", shape, ctx.fmt())
+    g.add_tensor("input", shape, ctx.fmt(2, min(max_width, 62)))  # inputs stay int64-drawable
     x = "input"
     for k in kinds:
         x = _to_rank(g, ctx, x, _RANK[k])

@@ -192,3 +192,42 @@ def test_requantize_rejects_wide_inputs_and_bad_shift():
     g.ops[0].shift = np.array([31])
     with pytest.raises(GraphError, match=r"shift must be in \[-31, 30\]"):
         g.validate()
+
+
+@pytest.mark.parametrize("kind", __import__("hwq.ir.random_graph", fromlist=["KINDS"]).KINDS)
+def test_dtype_rule_per_kind_with_wide_formats(kind):
+    for seed in range(3):
+        g = random_graph(seed, ops=[kind, kind], wide=True, max_width=70)
+        res = run(g, random_inputs(g, 3, seed), trace=True)
+        for name, arr in res.raw.items():
+            w = g.tensor(name).fmt.width
+            assert arr.dtype == (np.int64 if w <= 62 else object), (kind, name, w, arr.dtype)
+
+
+def test_random_graphs_cover_every_rounding_and_overflow_mode():
+    from hwq.formats import OVERFLOW_MODES, ROUNDING_MODES
+    from hwq.ir.random_graph import KINDS
+
+    rounding, overflow, acc_modes = set(), set(), set()
+    for kind in KINDS:
+        for seed in range(6):
+            g = random_graph(seed, ops=[kind])
+            fmts = [t.fmt for t in g.tensors.values()] + [getattr(op, "acc_fmt", None) for op in g.ops]
+            for f in fmts:
+                if isinstance(f, F):
+                    rounding.add(f.rounding)
+                    overflow.add(f.overflow)
+            acc_modes |= {op.acc_fmt.overflow for op in g.ops if getattr(op, "acc_fmt", None) is not None}
+    assert rounding == set(ROUNDING_MODES) and overflow == set(OVERFLOW_MODES)
+    assert acc_modes == set(OVERFLOW_MODES)
+
+
+def test_random_graph_is_deterministic_and_restrictable():
+    from hwq.ir.serialize import dumps
+
+    assert dumps(random_graph(11, n_ops=5)) == dumps(random_graph(11, n_ops=5))
+    g = random_graph(11, n_ops=6, rounding=["RND_CONV"], overflow=["SAT"])
+    for t in g.tensors.values():
+        assert (t.fmt.rounding, t.fmt.overflow) in (("RND_CONV", "SAT"), ("TRN", "WRAP"))
+    with pytest.raises(GraphError, match=r"no builder for op kind\(s\) \['softmax'\]"):
+        random_graph(0, ops=["softmax"])

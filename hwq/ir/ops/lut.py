@@ -51,11 +51,15 @@ def evaluate(op: LUT, args: list[np.ndarray], graph: Graph) -> np.ndarray:
     (x,) = args
     xf = graph.tensor(op.inputs[0]).fmt
     idx = np.asarray(xf.to_bits(x)).astype(np.int64)
-    return np.asarray(op.table)[idx]
+    table = np.asarray(op.table)
+    wide = getattr(graph.tensor(op.output).fmt, "width", 0) > 62
+    table = table.astype(object if wide else np.int64)  # the interpreter's dtype rule
+    return table[idx]
 
 
 def table_for(fn: Callable[[np.ndarray], np.ndarray], in_fmt, out_fmt) -> np.ndarray:
-    """Output raws of ``fn`` for every input bit pattern 0 .. 2**W_in - 1 (int64, length 2**W_in).
+    """Output raws of ``fn`` for every input bit pattern 0 .. 2**W_in - 1 (length 2**W_in; int64, or
+    Python ints for outputs wider than 62 bits).
 
     ``fn`` maps float64 reals to float64 reals; the result is quantised with ``out_fmt.to_raw`` (its
     rounding and overflow). Non-finite inputs (float NaN codes) map to output raw 0.
@@ -76,7 +80,8 @@ def table_for(fn: Callable[[np.ndarray], np.ndarray], in_fmt, out_fmt) -> np.nda
     with np.errstate(all="ignore"):
         out = np.asarray(fn(real), dtype=np.float64)
     out = np.where(np.isfinite(real), out, 0.0)
-    return np.asarray(out_fmt.to_raw(out), dtype=np.int64)
+    raw = np.asarray(out_fmt.to_raw(out))
+    return raw if raw.dtype == object else raw.astype(np.int64)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -117,4 +117,5 @@ def evaluate(op: Requantize, args: list[np.ndarray], graph: Graph) -> np.ndarray
     r = dyadic_requantize(x, m, s, bool(op.single_rounding)) + int(op.out_offset)
     amin = yf.raw_min if op.act_min is None else int(op.act_min)
     amax = yf.raw_max if op.act_max is None else int(op.act_max)
-    return np.clip(r, amin, amax).astype(np.int64)
+    y = np.clip(r, amin, amax).astype(np.int64)
+    return y.astype(object) if getattr(yf, "width", 0) > 62 else y
