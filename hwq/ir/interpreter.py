@@ -73,6 +73,12 @@ def run(graph: Graph, inputs, trace: bool = False) -> RunResult:
         fn = EVALUATORS.get(op.kind)
         if fn is None:
             raise GraphError(f"op {op.name!r}: the interpreter has no implementation of op kind {op.kind!r}")
+        for pname, arr in op.params().items():
+            if isinstance(arr, np.ndarray) and arr.dtype.kind not in "iu" and arr.dtype != object:
+                raise GraphError(
+                    f"op {op.name!r} ({op.kind}): parameter {pname!r} holds {arr.dtype} values, not integer raws; "
+                    "quantise it first (hwq.ir.passes.fold_constants)"
+                )
         args = [values[i] for i in op.inputs]
         values[op.output] = fn(op, args, graph)
     keep = values if trace else {n: values[n] for n in graph.outputs}

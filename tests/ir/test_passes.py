@@ -185,6 +185,8 @@ def test_fold_constants_quantises_with_the_declared_format():
     g.add_op(Dense("d", ["x"], "y", w, np.array([0.25]), F(4, 1, True, "RND"), F(4, 2), F(24, 12)))
     with pytest.raises(GraphError, match=r"op 'd' \(dense\): weight holds floats; quantise it"):
         g.validate()
+    with pytest.raises(GraphError, match=r"op 'd' \(dense\): parameter 'weight' holds float64 values"):
+        run(g, np.zeros((1, 3), np.int64))
     before = dumps(g)
     q = fold_constants(g)
     assert dumps(g) == before
