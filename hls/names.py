@@ -4,7 +4,8 @@ Every identifier the generated code declares at file scope is derived here:
 
 - tensor ``t``: variable ``<t>`` (top function; ``<t>_local`` / ``<t>_copies`` when an output is
   also read, or a stream has several readers), type ``<t>_t``;
-- op ``o``: function ``<o>``, parameter arrays ``<o>_w`` / ``<o>_b`` / ``<o>_<param>``, types
+- op ``o``: function ``<o>`` (and ``<o>_stream``, its stream wrapper), parameter arrays ``<o>_w`` /
+  ``<o>_b`` / ``<o>_<param>``, types
   ``<o>_weight_t`` / ``<o>_bias_t`` / ``<o>_accum_t`` / ``<o>_<role>_t``;
 - the top function (the sanitised graph name).
 
@@ -27,7 +28,7 @@ RESERVED = frozenset(
 )
 
 #: suffixes appended to an op base name for its file-scope declarations.
-OP_SUFFIXES = ("", "_w", "_b", "_weight_t", "_bias_t", "_accum_t", "_prod_t", "_table", "_scale", "_shift")
+OP_SUFFIXES = ("", "_stream", "_w", "_b", "_weight_t", "_bias_t", "_accum_t", "_prod_t", "_table", "_scale", "_shift")
 
 
 @dataclass
@@ -58,7 +59,7 @@ def assign_names(graph) -> Names:
     top = take(sanitize_identifier(graph.name or "hwq_top", "net"), ("", "_t", "_test"))
     names = Names(top)
     for t in graph.tensors:
-        names.tensor[t] = take(sanitize_identifier(t, "t"), ("", "_t", "_local", "_copies"))
+        names.tensor[t] = take(sanitize_identifier(t, "t"), ("", "_t", "_local", "_copies", "_s", "_port", "_port_s"))
     for o in graph.ops:
         names.op[o.name] = take(sanitize_identifier(o.name, "op"), OP_SUFFIXES)
     return names

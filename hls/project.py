@@ -97,6 +97,10 @@ class _Project:
     def tvar(self, tensor_name: str) -> str:
         return self.names.tensor[tensor_name]
 
+    def out_port(self, tensor_name: str) -> str:
+        """The top-function parameter of a graph output (``<t>_port`` when t is also a graph input)."""
+        return self.tvar(tensor_name) + ("_port" if tensor_name in self.graph.inputs else "")
+
     def size(self, tensor_name: str) -> int:
         return self.graph.tensor(tensor_name).size
 
@@ -159,6 +163,8 @@ class _Project:
     def layers_h(self) -> str:
         out = [self.header(f"Layer functions of graph {self.graph.name!r}, one per IR op, in graph order."), ""]
         out += ["#ifndef HWQ_LAYERS_H_", "#define HWQ_LAYERS_H_", "", '#include "defines.h"']
+        if self.strategy == "stream":
+            out.append('#include "hwq_stream.h"')
         for op, lc in self.layers:
             if lc.params:
                 out.append(f'#include "weights/{self.names.op[op.name]}.h"')
@@ -167,6 +173,9 @@ class _Project:
             out += ["    " + p for p in self.layer_pragmas(op, lc)]
             out.append(lc.body.rstrip("\n"))
             out.append("}")
+        if self.strategy == "stream":
+            for w in self.stream_wrappers():
+                out += ["", w]
         out += ["", "#endif  // HWQ_LAYERS_H_", ""]
         return "\n".join(out)
 
@@ -175,10 +184,10 @@ class _Project:
         g = self.graph
         if self.strategy == "stream":
             args = [f"hls::stream<{self.ttype(t)}>& {self.tvar(t)}" for t in g.inputs]
-            args += [f"hls::stream<{self.ttype(t)}>& {self.tvar(t)}" for t in g.outputs]
+            args += [f"hls::stream<{self.ttype(t)}>& {self.out_port(t)}" for t in g.outputs]
         else:
             args = [f"const {self.ttype(t)} {self.tvar(t)}[{self.size(t)}]" for t in g.inputs]
-            args += [f"{self.ttype(t)} {self.tvar(t)}[{self.size(t)}]" for t in g.outputs]
+            args += [f"{self.ttype(t)} {self.out_port(t)}[{self.size(t)}]" for t in g.outputs]
         return args
 
     def top_signature(self) -> str:
@@ -189,7 +198,7 @@ class _Project:
         guard = f"HWQ_{self.top}_H_"
         io = [f"input  {t!r}: {g.tensor(t).fmt}, shape {g.tensor(t).shape}" for t in g.inputs]
         io += [f"output {t!r}: {g.tensor(t).fmt}, shape {g.tensor(t).shape}" for t in g.outputs]
-        stream = '#include "hls_stream.h"\n' if self.strategy == "stream" else ""
+        stream = '#include "hwq_stream.h"\n' if self.strategy == "stream" else ""
         return (
             self.header(f"Top function of graph {g.name!r} (strategy {self.strategy}).")
             + f'\n#ifndef {guard}\n#define {guard}\n\n{stream}#include "defines.h"\n\n'
@@ -208,8 +217,8 @@ class _Project:
         g = self.graph
         lines = []
         ii = 1 if self.strategy == "latency" else self.rf
-        for t in list(g.inputs) + list(g.outputs):
-            lines.append(f"HWQ_PRAGMA(HLS ARRAY_PARTITION variable={self.tvar(t)} complete dim=0)")
+        for v in [self.tvar(t) for t in g.inputs] + [self.out_port(t) for t in g.outputs]:
+            lines.append(f"HWQ_PRAGMA(HLS ARRAY_PARTITION variable={v} complete dim=0)")
         lines.append(f"HWQ_PRAGMA(HLS PIPELINE II={ii})")
         # Locals: every computed tensor that is not a graph output, or an output also read by a later op
         # (then the output port is written by a copy at the end).
@@ -230,11 +239,92 @@ class _Project:
         for t in g.outputs:
             src = local.get(t) if t in local else (self.tvar(t) if t in g.inputs else None)
             if src is not None:
-                lines += ["", f"for (int i = 0; i < {self.size(t)}; i++) {{", f"    {self.tvar(t)}[i] = {src}[i];", "}"]
+                lines += [
+                    "",
+                    f"for (int i = 0; i < {self.size(t)}; i++) {{",
+                    f"    {self.out_port(t)}[i] = {src}[i];",
+                    "}",
+                ]
         return "".join(("    " + ln if ln else "") + "\n" for ln in lines)
 
     def _top_body_stream(self) -> str:
-        raise HLSEmitError("the stream strategy is not available yet")
+        """DATAFLOW top: one stream per tensor, a wrapper per layer, fan-out copies for shared tensors.
+
+        A tensor read n > 1 times (by layers, plus the output port when an output is also read) is
+        written to one stream and copied to ``<t>_copies[n]`` by ``hwq_fanout``.
+        """
+        g = self.graph
+        ports = [self.tvar(t) for t in g.inputs] + [self.out_port(t) for t in g.outputs]
+        lines = [f"HWQ_PRAGMA(HLS INTERFACE axis port={v})" for v in ports]
+        lines.append("HWQ_PRAGMA(HLS DATAFLOW)")
+        readers: dict[str, list[str]] = {}
+        writer: dict[str, str] = {}
+        for t in list(g.inputs) + [op.output for op in g.ops]:
+            port = t in g.inputs or t in g.outputs
+            n_read = len(g.consumers(t)) + (1 if t in g.outputs and t not in g.inputs and g.consumers(t) else 0)
+            n_read += 1 if t in g.outputs and t in g.inputs else 0
+            base = self.tvar(t)
+            fmt = g.tensor(t).fmt
+            if t in g.inputs:
+                writer[t] = base
+            elif t in g.outputs and n_read > 1:
+                writer[t] = f"{base}_local"
+            else:
+                writer[t] = base
+            if not (t in g.inputs or (t in g.outputs and n_read <= 1)):
+                lines += ["", f'hls::stream<{self.ttype(t)}> {writer[t]}("{writer[t]}");  // {t!r}: {fmt}']
+                lines.append(f"HWQ_PRAGMA(HLS STREAM variable={writer[t]} depth={self.size(t)})")
+            if n_read > 1:
+                copies = f"{base}_copies"
+                lines += ["", f"hls::stream<{self.ttype(t)}> {copies}[{n_read}];  // {t!r} is read {n_read} times"]
+                lines.append(f"HWQ_PRAGMA(HLS STREAM variable={copies} depth={self.size(t)})")
+                readers[t] = [f"{copies}[{k}]" for k in range(n_read)]
+            else:
+                readers[t] = [writer[t]]
+            del port
+        body = []
+
+        def fan(t: str) -> None:
+            if len(readers[t]) > 1:
+                tt, n, k = self.ttype(t), self.size(t), len(readers[t])
+                body.append(f"hwq_fanout<{tt}, {n}, {k}>({writer[t]}, {self.tvar(t)}_copies);")
+
+        for t in g.inputs:
+            fan(t)
+        pending = {t: list(r) for t, r in readers.items()}
+        for op in g.ops:
+            args = [pending[i].pop(0) for i in op.inputs] + [writer[op.output]]
+            body.append(f"{self.names.op[op.name]}_stream({', '.join(args)});  // {op.kind} {op.name!r}")
+            fan(op.output)
+        for t in g.outputs:
+            if len(readers[t]) > 1:
+                body.append(f"hwq_copy<{self.ttype(t)}, {self.size(t)}>({pending[t].pop(0)}, {self.out_port(t)});")
+        lines += [""] + body
+        return "".join(("    " + ln if ln else "") + "\n" for ln in lines)
+
+    def stream_wrappers(self) -> list[str]:
+        """One DATAFLOW process per layer: read whole input tensors, call the layer, write the output."""
+        out = []
+        for op, _ in self.layers:
+            fn = self.names.op[op.name]
+            xs = ["x"] if len(op.inputs) == 1 else [f"x{k}" for k in range(len(op.inputs))]
+            args = [f"hls::stream<{self.ttype(t)}>& {v}_s" for t, v in zip(op.inputs, xs)]
+            args.append(f"hls::stream<{self.ttype(op.output)}>& y_s")
+            lines = [f"// stream process of {op.kind} {op.name!r}", f"static void {fn}_stream({', '.join(args)}) {{"]
+            for t, v in zip(op.inputs, xs):
+                lines.append(f"    {self.ttype(t)} {v}[{self.size(t)}];")
+            lines.append(f"    {self.ttype(op.output)} y[{self.size(op.output)}];")
+            for t, v in zip(op.inputs, xs):
+                lines.append(f"    for (int i = 0; i < {self.size(t)}; i++) {{")
+                lines.append(f"        {v}[i] = {v}_s.read();")
+                lines.append("    }")
+            lines.append(f"    {fn}({', '.join(xs + ['y'])});")
+            lines.append(f"    for (int i = 0; i < {self.size(op.output)}; i++) {{")
+            lines.append("        y_s.write(y[i]);")
+            lines.append("    }")
+            lines.append("}")
+            out.append("\n".join(lines))
+        return out
 
     # ------------------------------------------------------------------ test bench
     def testbench(self) -> str:
@@ -261,7 +351,7 @@ class _Project:
             f"tb/{self.top}_test.cpp": self.testbench(),
             "tb/hwq_tb.h": _support_header("hwq_tb.h"),
         }
-        for h in self.includes:
+        for h in self.includes + (["hwq_stream.h"] if self.strategy == "stream" else []):
             files[f"firmware/{h}"] = _support_header(h)
         for op, lc in self.layers:
             if lc.params:

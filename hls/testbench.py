@@ -54,7 +54,7 @@ def testbench_cpp(p) -> str:
         read.append("}")
         call_args.append(f"{v}_s" if stream else v)
     for t in g.outputs:
-        v, n = p.tvar(t), p.size(t)
+        v, n = p.out_port(t), p.size(t)
         decl.append(f"static {p.ttype(t)} {v}[{n}];")
         call_args.append(f"{v}_s" if stream else v)
         write.append(f"for (int i = 0; i < {n}; i++) {{")
@@ -64,7 +64,8 @@ def testbench_cpp(p) -> str:
         write.append("    first = false;")
         write.append("}")
     if stream:
-        decl += [f"hls::stream<{p.ttype(t)}> {p.tvar(t)}_s;" for t in list(g.inputs) + list(g.outputs)]
+        decl += [f"hls::stream<{p.ttype(t)}> {p.tvar(t)}_s;" for t in g.inputs]
+        decl += [f"hls::stream<{p.ttype(t)}> {p.out_port(t)}_s;" for t in g.outputs]
     ind = "        "
     io_doc = [f"input  {t!r}: {g.tensor(t).fmt}, {g.tensor(t).size} raw integers" for t in g.inputs]
     io_doc += [f"output {t!r}: {g.tensor(t).fmt}, {g.tensor(t).size} raw integers" for t in g.outputs]
