@@ -252,6 +252,14 @@ def cast_raw(raw, from_frac_bits: int, fmt: FixedFormat):
     arr = np.asarray(raw)
     shift = from_frac_bits - fmt.frac_bits
     mag = _magnitude_bits(arr)
+    if shift > max(mag, 1) + 2:
+        # every |value| is below a quarter LSB: it rounds as +-1/4 would, in every mode (keeps shifts small)
+        arr = (
+            np.sign(arr)
+            if arr.dtype != object
+            else np.array([(v > 0) - (v < 0) for v in arr.ravel()]).reshape(arr.shape)
+        )
+        shift, mag = 2, 1
     need = max(mag + max(-shift, 0), fmt.width) + 2
     arr = _as_int_array(arr, need)
     if shift > 0:
