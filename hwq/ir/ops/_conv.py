@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .common import _CHUNK_ELEMENTS, mac
+from .common import _CHUNK_ELEMENTS, mac, mac_plan, value_range
 
 
 def out_size(n: int, k: int, stride: int, pad_lo: int, pad_hi: int, dilation: int) -> int:
@@ -53,6 +53,10 @@ def conv2d_raw(x, weight, bias, x_frac, w_frac, b_frac, acc_fmt, stride, padding
     wo = out_size(w_, kw, stride[1], padding[2], padding[3], dilation[1])
     wmat = weight.reshape(g, mg, cg * kh * kw)
     bmat = np.asarray(bias).reshape(g, mg)
+    # one plan for the whole batch (padding adds 0, inside the range); float64 im2col when it is exact
+    plan = mac_plan(*value_range(x), wmat, x_frac + w_frac, acc_fmt.cast_raw(bmat, b_frac), acc_fmt)
+    if plan == "float":
+        x = x.astype(np.float64)
     per_sample = max(cin * ho * wo * kh * kw, 1)
     step = max(1, _CHUNK_ELEMENTS // per_sample)
     outs = []
@@ -61,7 +65,7 @@ def conv2d_raw(x, weight, bias, x_frac, w_frac, b_frac, acc_fmt, stride, padding
         b = pt.shape[0]
         pt = pt.reshape(b, g, cg, ho, wo, kh, kw).transpose(0, 1, 3, 4, 2, 5, 6)
         cols = pt.reshape(b, g, ho * wo, cg * kh * kw)
-        acc = mac(cols, wmat, x_frac + w_frac, bmat, b_frac, acc_fmt)  # (b, G, Mg, P)
+        acc = mac(cols, wmat, x_frac + w_frac, bmat, b_frac, acc_fmt, plan)  # (b, G, Mg, P)
         outs.append(acc.reshape(b, cout, ho, wo))
     if not outs:
         return np.zeros((0, cout, ho, wo), dtype=np.int64 if acc_fmt.width <= 62 else object)

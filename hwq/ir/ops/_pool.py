@@ -46,6 +46,31 @@ def windows(x: np.ndarray, kernel, stride, padding, pad_value) -> np.ndarray:
     return w[:, :, 0] if x.ndim == 3 else w
 
 
+def window_max(x: np.ndarray, kernel, stride, padding, pad_value) -> np.ndarray:
+    """Maximum over each window of x ``(B, C, L)`` or ``(B, C, H, W)``: a loop over the kernel offsets
+    (strided views, no window copies), never over pixels."""
+    squeeze = x.ndim == 3
+    if squeeze:
+        x = x[:, :, None, :]
+        kernel, stride, padding = (1, kernel[0]), (1, stride[0]), (0, 0, padding[0], padding[1])
+    kh, kw = kernel
+    sh, sw = stride
+    pt, pb, pl, pr = padding
+    if any(padding):
+        xp = np.full((x.shape[0], x.shape[1], x.shape[2] + pt + pb, x.shape[3] + pl + pr), pad_value, dtype=x.dtype)
+        xp[:, :, pt : pt + x.shape[2], pl : pl + x.shape[3]] = x
+    else:
+        xp = x
+    ho = (xp.shape[2] - kh) // sh + 1
+    wo = (xp.shape[3] - kw) // sw + 1
+    out = None
+    for a in range(kh):
+        for b in range(kw):
+            view = xp[:, :, a : a + sh * (ho - 1) + 1 : sh, b : b + sw * (wo - 1) + 1 : sw]
+            out = view.copy() if out is None else np.maximum(out, view, out=out)
+    return out[:, :, 0, :] if squeeze else out
+
+
 def reciprocal(n: int, bits: int = 18) -> tuple[int, int]:
     """Fixed-point reciprocal of a window size: (recip, frac_bits) with recip * 2**-frac_bits ~ 1/n.
 

@@ -21,7 +21,19 @@ _CHUNK_ELEMENTS = 1 << 22
 
 
 def cast_to(raw: np.ndarray, from_frac_bits: int, fmt) -> np.ndarray:
-    """Cast raw integers at ``from_frac_bits`` into ``fmt`` (any format with ``cast_raw``)."""
+    """Cast raw integers at ``from_frac_bits`` into ``fmt`` (any format with ``cast_raw``).
+
+    Shortcut (same result, fewer passes): a fixed-point cast that drops no bits and whose values all lie
+    inside the format's range is an exact left shift, so rounding and overflow handling are skipped.
+    """
+    raw = np.asarray(raw)
+    if isinstance(fmt, FixedFormat) and raw.dtype != object and raw.size and fmt.width <= _INT64_BITS:
+        s = fmt.frac_bits - from_frac_bits
+        if 0 <= s <= _INT64_BITS:
+            lo, hi = _acc_limits(fmt)
+            rmin, rmax = int(raw.min()), int(raw.max())
+            if lo <= rmin << s and rmax << s <= hi:
+                return raw.astype(np.int64, copy=False) << s if s else raw.astype(np.int64, copy=False)
     return fmt.cast_raw(raw, from_frac_bits)
 
 
@@ -112,19 +124,14 @@ def _acc_limits(acc_fmt: FixedFormat) -> tuple[int, int]:
     return lo, hi
 
 
-def _no_overflow_possible(cols, w, shift: int, bias_acc, acc_fmt: FixedFormat) -> bool:
+def _no_overflow_possible(x_lo: int, x_hi: int, w, shift: int, bias_acc, acc_fmt: FixedFormat) -> bool:
     """True when no product term and no partial sum of ``bias_acc + sum(terms)`` can leave the range of
-    ``acc_fmt``, for any order of the terms, given the actual range of ``cols``.
+    ``acc_fmt``, for any order of the terms, for inputs in [x_lo, x_hi] (x_lo <= 0 <= x_hi).
 
-    With x in [x_lo, x_hi] (x_lo <= 0 <= x_hi) each term ``w*x << shift`` lies in [t_lo, t_hi] with
-    t_lo <= 0 <= t_hi, so every partial sum lies in [b + sum(t_lo), b + sum(t_hi)] and every single
-    term in [sum(t_lo), sum(t_hi)].
+    Each term ``w*x << shift`` lies in [t_lo, t_hi] with t_lo <= 0 <= t_hi, so every partial sum lies
+    in [b + sum(t_lo), b + sum(t_hi)] and every single term in [sum(t_lo), sum(t_hi)].
     """
-    if cols.size == 0:
-        return True
-    x_hi = max(int(cols.max()), 0)
-    x_lo = min(int(cols.min()), 0)
-    wo = w.astype(object)
+    wo = np.asarray(w).astype(object)
     wpos = np.where(wo > 0, wo, 0).sum(axis=-1)  # (G, M) Python ints
     wneg = np.where(wo < 0, wo, 0).sum(axis=-1)
     s_hi = (wpos * x_hi + wneg * x_lo) * (1 << shift)
@@ -136,6 +143,33 @@ def _no_overflow_possible(cols, w, shift: int, bias_acc, acc_fmt: FixedFormat) -
     return lo <= worst_lo and worst_hi <= hi
 
 
+def value_range(x: np.ndarray) -> tuple[int, int]:
+    """(min, max) of an integer array widened to include 0, as Python ints."""
+    if x.size == 0:
+        return 0, 0
+    return min(int(x.min()), 0), max(int(x.max()), 0)
+
+
+def mac_plan(x_lo: int, x_hi: int, w: np.ndarray, prod_frac_bits: int, bias_acc, acc_fmt: FixedFormat) -> str:
+    """How ``mac`` evaluates for inputs in [x_lo, x_hi]: ``"float"``, ``"int"`` or ``"object"`` (one exact
+    matrix product carried in float64 / int64 / Python ints), or ``"ordered"`` (term by term).
+
+    One matrix product is exact when no product needs rounding (product LSB >= accumulator LSB) and the
+    accumulator either wraps (arithmetic mod 2**W: per-step wrapping equals one final wrap) or provably
+    never overflows. float64 carries it exactly while every partial sum stays below 2**52.
+    """
+    shift = acc_fmt.frac_bits - prod_frac_bits
+    if shift < 0:
+        return "ordered"
+    if acc_fmt.overflow != "WRAP" and not _no_overflow_possible(x_lo, x_hi, w, shift, bias_acc, acc_fmt):
+        return "ordered"
+    k = w.shape[-1]
+    bits = max(-x_lo, x_hi).bit_length() + max_abs(w).bit_length() + max(k, 1).bit_length()
+    if bits <= _FLOAT_EXACT_BITS and np.asarray(w).dtype != object:
+        return "float"
+    return "int" if bits <= _INT64_BITS else "object"
+
+
 def mac(
     cols: np.ndarray,
     w: np.ndarray,
@@ -143,6 +177,7 @@ def mac(
     bias: np.ndarray,
     bias_frac_bits: int,
     acc_fmt: FixedFormat,
+    plan: str | None = None,
 ) -> np.ndarray:
     """Grouped multiply-accumulate with hls4ml's exact accumulation semantics, vectorised.
 
@@ -153,10 +188,9 @@ def mac(
         acc = cast_acc(bias[g, m])
         for k in 0 .. K-1:  acc = cast_acc(acc + cast_acc(cols[b, g, p, k] * w[g, m, k]))
 
-    Returns acc raw ``(B, G, M, P)`` in ``acc_fmt``. When no product needs rounding (product LSB >=
-    accumulator LSB) and either the accumulator wraps (arithmetic mod 2**W) or no partial sum can
-    overflow, this is one exact integer matrix product; otherwise products are materialised and
-    accumulated term by term (a loop over K only).
+    Returns acc raw ``(B, G, M, P)`` in ``acc_fmt``. ``plan`` (from ``mac_plan`` over the range of cols;
+    computed when None) selects one exact matrix product or the term-by-term loop over K. With plan
+    ``"float"`` cols may already be float64 (holding integers).
     """
     bsz, g, p, k = cols.shape
     m = w.shape[1]
@@ -165,8 +199,17 @@ def mac(
     if k == 0:
         out = np.broadcast_to(np.asarray(bias_acc)[None, :, :, None], (bsz, g, m, p))
         return np.array(out)
-    if shift >= 0 and (acc_fmt.overflow == "WRAP" or _no_overflow_possible(cols, w, shift, bias_acc, acc_fmt)):
-        prod = int_matmul(cols, np.swapaxes(w, -1, -2)[None])  # (B, G, P, M)
+    if plan is None:
+        plan = mac_plan(*value_range(cols), w, prod_frac_bits, bias_acc, acc_fmt)
+    if plan != "ordered":
+        carrier = {"float": np.float64, "int": np.int64, "object": object}[plan]
+        parts = []
+        for gi in range(g):  # one 2-D GEMM per group: (B*P, K) @ (K, M)
+            a = cols[:, gi].reshape(bsz * p, k).astype(carrier, copy=False)
+            parts.append((a @ w[gi].T.astype(carrier)).reshape(bsz, p, m))
+        prod = np.stack(parts, axis=1)  # (B, G, P, M)
+        if plan == "float":
+            prod = np.rint(prod).astype(np.int64)
         prod = np.swapaxes(prod, -1, -2)  # (B, G, M, P)
         total = shift_left(prod, shift)
         bits = max(max_abs(total).bit_length(), max_abs(bias_acc).bit_length()) + 1

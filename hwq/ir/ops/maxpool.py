@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph import Graph, Op, register
-from ._pool import check_geometry, windows
+from ._pool import check_geometry, window_max
 from .common import cast_to, check_arity
 
 
@@ -41,5 +41,5 @@ def evaluate(op: MaxPool, args: list[np.ndarray], graph: Graph) -> np.ndarray:
         pad = (int(x.min()) - 1) if x.size else 0
     else:
         pad = np.iinfo(np.int64).min
-    w = windows(x, op.kernel, op.stride, op.padding, pad)
-    return cast_to(w.max(axis=-1), xf.frac_bits, graph.tensor(op.output).fmt)
+    y = window_max(x, tuple(op.kernel), tuple(op.stride), tuple(op.padding), pad)
+    return cast_to(y, xf.frac_bits, graph.tensor(op.output).fmt)
