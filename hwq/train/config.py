@@ -6,7 +6,7 @@ Every key is checked before any training starts; a ``ConfigError`` names the off
     mode = "qat"                       # "qat" (train float, then quantisation-aware fine-tuning) or "ptq"
     [model]  arch = "mlp", hidden = [64, 32]            # or arch = "cnn", channels = [8, 16], pool = "max"
     [data]   name = "digits", split_seed = 0
-    [train]  epochs = 40, qat_epochs = 30, batch_size = 64, lr = 0.003, quant_lr = 0.01, seed = 0,
+    [train]  epochs = 40, qat_epochs = 30, batch_size = 64, lr = 0.003, quant_lr = 0.03, seed = 0,
              bit_penalty = 0.0
     [ptq]    calibrator = "minmax", percentile = 99.99, bias_correction = false, samples = 512
     [quant]  see hwq.nn.convert (input / weight / bias / preact / act / output / layers.<name>)
@@ -39,7 +39,7 @@ DEFAULT_CONFIG: dict = {
         "qat_epochs": 30,
         "batch_size": 64,
         "lr": 0.003,
-        "quant_lr": 0.01,
+        "quant_lr": 0.03,
         "seed": 0,
         "bit_penalty": 0.0,
     },
