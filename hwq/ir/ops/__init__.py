@@ -1,5 +1,8 @@
 """One module per IR op: the op's dataclass and its ``evaluate`` (the golden integer arithmetic).
 
+Builders' helpers exported here: ``reciprocal(n)`` (the avgpool reciprocal constant),
+``sigmoid_table`` / ``tanh_table`` / ``table_for`` (lut tables), ``dyadic_requantize`` (CMSIS-NN).
+
 ``EVALUATORS`` maps an op kind to ``evaluate(op, args, graph) -> raw ndarray``, where ``args`` are
 the raw integer arrays of the op's inputs with a leading batch axis.
 """
@@ -52,6 +55,7 @@ for _m in _MODULES:
         if isinstance(_obj, type) and getattr(_obj, "__module__", None) == _m.__name__ and hasattr(_obj, "kind"):
             EVALUATORS[_obj.kind] = _m.evaluate
 
+from ._pool import reciprocal  # noqa: E402
 from .add import Add  # noqa: E402
 from .avgpool import AvgPool  # noqa: E402
 from .batchnorm import BatchNorm  # noqa: E402
@@ -62,11 +66,11 @@ from .conv2d import Conv2d  # noqa: E402
 from .dense import Dense  # noqa: E402
 from .flatten import Flatten  # noqa: E402
 from .global_avgpool import GlobalAvgPool  # noqa: E402
-from .lut import LUT  # noqa: E402
+from .lut import LUT, sigmoid_table, table_for, tanh_table  # noqa: E402
 from .maxpool import MaxPool  # noqa: E402
 from .mul import Multiply  # noqa: E402
 from .relu import ReLU  # noqa: E402
-from .requantize import Requantize  # noqa: E402
+from .requantize import Requantize, dyadic_requantize  # noqa: E402
 from .reshape import Reshape  # noqa: E402
 
 __all__ = [
@@ -87,4 +91,9 @@ __all__ = [
     "ReLU",
     "Requantize",
     "Reshape",
+    "dyadic_requantize",
+    "reciprocal",
+    "sigmoid_table",
+    "table_for",
+    "tanh_table",
 ]
