@@ -29,6 +29,7 @@ WIDE = F(40, 20)  # placeholder, replaced by infer_accumulators
 
 
 def mlp(rng) -> Graph:
+    """64-64-32-10 dense/ReLU graph with random integer weights and lossless accumulators."""
     sizes = [64, 64, 32, 10]
     g = Graph("mlp", ["x"], [])
     g.add_tensor("x", (64,), ACT)
@@ -49,6 +50,7 @@ def mlp(rng) -> Graph:
 
 
 def cnn(rng) -> Graph:
+    """1x8x8 -> conv3x3(8) -> ReLU -> conv3x3(16) -> ReLU -> maxpool 2 -> dense 10, random weights."""
     g = Graph("cnn", ["x"], [])
     g.add_tensor("x", (1, 8, 8), ACT)
     x, cin = "x", 1
@@ -139,6 +141,7 @@ def measure(g: Graph, n: int, k: int, rng) -> list[tuple[str, str, float, float]
 
 
 def main() -> None:
+    """Measure both models and print the table."""
     import torch
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -16,6 +16,7 @@ import numpy as np
 
 
 def register(sub) -> None:
+    """Add the ``trace`` subcommand to the CLI's subparsers."""
     p = sub.add_parser("trace", help="per-tensor formats and ranges; first mismatch against another implementation")
     p.add_argument("graph", help="IR graph file (RUN/graph.json)")
     p.add_argument("--input", help=".npy (single-input graphs) or .npz by input name; batch first")
@@ -71,6 +72,7 @@ def _select(arr: np.ndarray, graph, name: str, batch: int, index: int) -> np.nda
 
 
 def run(args) -> int:
+    """Run ``hwq trace``: 0 when no mismatch (or no --against), 1 on a mismatch."""
     from hwq.cli import UserError
     from hwq.ir.serialize import load
     from hwq.ir.trace import first_mismatch, format_stats, trace

@@ -39,6 +39,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
+        """Number of elements (product of the shape)."""
         return int(np.prod(self.shape)) if self.shape else 1
 
 
@@ -83,12 +84,14 @@ class Graph:
     meta: dict = field(default_factory=dict)
 
     def tensor(self, name: str) -> Tensor:
+        """The tensor called ``name``; GraphError if there is none."""
         try:
             return self.tensors[name]
         except KeyError:
             raise GraphError(f"graph {self.name!r}: no tensor named {name!r}") from None
 
     def add_tensor(self, name: str, shape, fmt) -> Tensor:
+        """Create and add a tensor; GraphError if the name is taken."""
         if name in self.tensors:
             raise GraphError(f"graph {self.name!r}: tensor {name!r} defined twice")
         t = Tensor(name, tuple(shape), fmt)
@@ -96,22 +99,26 @@ class Graph:
         return t
 
     def add_op(self, op: Op) -> Op:
+        """Append an op (ops are kept in topological order)."""
         self.ops.append(op)
         return op
 
     def op(self, name: str) -> Op:
+        """The op called ``name``; GraphError if there is none."""
         for o in self.ops:
             if o.name == name:
                 return o
         raise GraphError(f"graph {self.name!r}: no op named {name!r}")
 
     def producer(self, tensor_name: str) -> Op | None:
+        """The op writing ``tensor_name`` (None for graph inputs)."""
         for o in self.ops:
             if o.output == tensor_name:
                 return o
         return None
 
     def consumers(self, tensor_name: str) -> list[Op]:
+        """Ops reading ``tensor_name``, in graph order."""
         return [o for o in self.ops if tensor_name in o.inputs]
 
     def validate(self) -> None:

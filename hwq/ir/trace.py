@@ -99,6 +99,7 @@ class MismatchReport:
 
     @property
     def ok(self) -> bool:
+        """True when every compared tensor matched."""
         return self.tensor is None
 
     def lines(self) -> list[str]:

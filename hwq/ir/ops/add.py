@@ -21,6 +21,8 @@ from .common import as_ints, cast_to, check_arity, max_abs, op_error, shift_left
 @register
 @dataclass
 class Add(Op):
+    """Element-wise a + b, exact then one cast to the output format (see the module docstring)."""
+
     kind = "add"
 
     def check(self, graph: Graph) -> None:
@@ -40,6 +42,7 @@ def aligned(a: np.ndarray, fa: int, b: np.ndarray, fb: int) -> tuple[np.ndarray,
 
 
 def evaluate(op: Add, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    """a raw (B, ...), b raw (B, ...) -> y raw (B, ...) in the output format."""
     a, b = args
     fa, fb = (graph.tensor(n).fmt.frac_bits for n in op.inputs)
     a2, b2, f = aligned(a, fa, b, fb)

@@ -33,6 +33,8 @@ __all__ = ["AvgPool", "evaluate", "reciprocal", "window_mean"]
 @register
 @dataclass
 class AvgPool(Op):
+    """Average pooling: ordered window sum in ``acc_fmt``, times ``recip`` * 2**-recip_frac_bits, one cast."""
+
     kind = "avgpool"
     kernel: tuple[int, ...] = (2, 2)
     stride: tuple[int, ...] = (2, 2)
@@ -50,6 +52,7 @@ class AvgPool(Op):
 
 
 def check_recip(op) -> None:
+    """Raise naming the op unless ``recip`` is a non-negative integer and ``recip_frac_bits`` an integer."""
     if not isinstance(op.recip, (int, np.integer)) or op.recip < 0:
         raise op_error(op, f"recip must be a non-negative integer, got {op.recip!r}")
     if not isinstance(op.recip_frac_bits, (int, np.integer)):
@@ -66,6 +69,7 @@ def window_mean(w: np.ndarray, x_frac: int, acc_fmt: FixedFormat, recip: int, re
 
 
 def evaluate(op: AvgPool, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    """x raw (B, C, *spatial) -> y raw (B, C, *out_spatial); see the module docstring."""
     (x,) = args
     xf = graph.tensor(op.inputs[0]).fmt
     w = windows(x, op.kernel, op.stride, op.padding, 0)  # (B, C, *out, K)

@@ -24,6 +24,8 @@ from .common import cast_to, check_arity, check_int_param, exact_mul, op_error
 @register
 @dataclass
 class BatchNorm(Op):
+    """Per-channel ``x * scale[c] + bias[c]``, exact then one cast (see the module docstring)."""
+
     kind = "batchnorm"
     scale: np.ndarray = None  # int64 (C,), units of scale_fmt's LSB
     bias: np.ndarray = None  # int64 (C,), units of bias_fmt's LSB
@@ -46,6 +48,7 @@ class BatchNorm(Op):
 
 
 def evaluate(op: BatchNorm, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    """x raw (B, C, ...) -> y raw (B, C, ...) in the output format."""
     (x,) = args
     xf = graph.tensor(op.inputs[0]).fmt
     bshape = (1, -1) + (1,) * (x.ndim - 2)  # broadcast over (B, C, ...)

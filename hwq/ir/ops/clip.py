@@ -22,6 +22,8 @@ from .common import cast_to, check_arity, op_error
 @register
 @dataclass
 class Clip(Op):
+    """Clamp to raw bounds ``lo``/``hi`` of the input format, then cast (ReLU6: lo=0, hi=6*2**F_x)."""
+
     kind = "clip"
     lo: int | None = None  # raw bound in the input format's LSB units
     hi: int | None = None
@@ -39,6 +41,7 @@ class Clip(Op):
 
 
 def evaluate(op: Clip, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    """x raw (B, ...) -> y raw (B, ...) in the output format."""
     (x,) = args
     xf = graph.tensor(op.inputs[0]).fmt
     rmin, rmax = getattr(xf, "raw_min", None), getattr(xf, "raw_max", None)

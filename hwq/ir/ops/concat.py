@@ -21,6 +21,8 @@ from .common import cast_to, check_arity, op_error
 @register
 @dataclass
 class Concat(Op):
+    """Concatenation along non-batch ``axis`` of inputs cast to the output format."""
+
     kind = "concat"
     axis: int = 0
 
@@ -39,6 +41,7 @@ class Concat(Op):
 
 
 def evaluate(op: Concat, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    """raws (B, ...) of each input -> y raw (B, ...) in the output format."""
     yf = graph.tensor(op.output).fmt
     parts = [cast_to(a, graph.tensor(n).fmt.frac_bits, yf) for a, n in zip(args, op.inputs)]
     if any(p.dtype == object for p in parts):

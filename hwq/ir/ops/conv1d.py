@@ -33,6 +33,8 @@ from .common import cast_to, check_arity, check_format, check_int_param, int_tup
 @register
 @dataclass
 class Conv1d(Op):
+    """1-D convolution, hls4ml accumulation order; formula in the module docstring."""
+
     kind = "conv1d"
     weight: np.ndarray = None  # int64 (Cout, Cin/groups, K), units of weight_fmt's LSB
     bias: np.ndarray = None  # int64 (Cout,), units of bias_fmt's LSB

@@ -32,6 +32,8 @@ from .common import cast_to, check_format, check_int_param, mac
 @register
 @dataclass
 class Dense(Op):
+    """Fully connected layer, hls4ml accumulation order; formula in the module docstring."""
+
     kind = "dense"
     weight: np.ndarray = None  # int64 (M, N), units of weight_fmt's LSB
     bias: np.ndarray = None  # int64 (M,), units of bias_fmt's LSB

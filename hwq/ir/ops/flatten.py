@@ -17,6 +17,8 @@ from .common import check_arity, op_error
 @register
 @dataclass
 class Flatten(Op):
+    """Row-major flatten of ``(C, ...)`` to ``(C*...,)``; pure layout, formats must match."""
+
     kind = "flatten"
 
     def check(self, graph: Graph) -> None:
@@ -29,5 +31,6 @@ class Flatten(Op):
 
 
 def evaluate(op: Flatten, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    """x raw (B, C, ...) -> y raw (B, C*...), raws unchanged."""
     (x,) = args
     return x.reshape(x.shape[0], -1)

@@ -26,6 +26,8 @@ from .common import check_arity, check_format, op_error
 @register
 @dataclass
 class GlobalAvgPool(Op):
+    """Mean of every position of each channel: ordered sum in ``acc_fmt``, reciprocal, one cast."""
+
     kind = "global_avgpool"
     acc_fmt: FixedFormat = None
     recip: int = 1
@@ -43,6 +45,7 @@ class GlobalAvgPool(Op):
 
 
 def evaluate(op: GlobalAvgPool, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    """x raw (B, C, ...) -> y raw (B, C)."""
     (x,) = args
     xf = graph.tensor(op.inputs[0]).fmt
     w = x.reshape(x.shape[0], x.shape[1], 1, -1)  # (B, C, 1, n)

@@ -29,6 +29,8 @@ MAX_LUT_BITS = 16
 @register
 @dataclass
 class LUT(Op):
+    """Table lookup indexed by the input's bit pattern; ``table`` holds output raws."""
+
     kind = "lut"
     table: np.ndarray = None  # int64 (2**W_in,), output raws indexed by the input bit pattern
     function: str = ""  # informative name of the tabulated function ("sigmoid", "tanh", ...)
@@ -48,6 +50,7 @@ class LUT(Op):
 
 
 def evaluate(op: LUT, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    """x raw (B, ...) -> y raw (B, ...) = table[to_bits(x)]."""
     (x,) = args
     xf = graph.tensor(op.inputs[0]).fmt
     idx = np.asarray(xf.to_bits(x)).astype(np.int64)

@@ -23,6 +23,8 @@ from .common import cast_to, check_arity
 @register
 @dataclass
 class MaxPool(Op):
+    """Max pooling; padded positions never win (formula in the module docstring)."""
+
     kind = "maxpool"
     kernel: tuple[int, ...] = (2, 2)
     stride: tuple[int, ...] = (2, 2)
@@ -35,6 +37,7 @@ class MaxPool(Op):
 
 
 def evaluate(op: MaxPool, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    """x raw (B, C, *spatial) -> y raw (B, C, *out_spatial)."""
     (x,) = args
     xf = graph.tensor(op.inputs[0]).fmt
     if x.dtype == object:

@@ -20,6 +20,8 @@ from .common import cast_to, check_arity, exact_mul, op_error
 @register
 @dataclass
 class Multiply(Op):
+    """Element-wise a * b, exact then one cast to the output format (see the module docstring)."""
+
     kind = "mul"
 
     def check(self, graph: Graph) -> None:
@@ -31,6 +33,7 @@ class Multiply(Op):
 
 
 def evaluate(op: Multiply, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    """a raw (B, ...), b raw (B, ...) -> y raw (B, ...) in the output format."""
     a, b = args
     fa, fb = (graph.tensor(n).fmt.frac_bits for n in op.inputs)
     return cast_to(exact_mul(a, b), fa + fb, graph.tensor(op.output).fmt)

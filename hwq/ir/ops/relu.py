@@ -17,6 +17,8 @@ from .common import cast_to
 @register
 @dataclass
 class ReLU(Op):
+    """``cast_out(x > 0 ? x : 0)``."""
+
     kind = "relu"
 
     def check(self, graph: Graph) -> None:
@@ -27,6 +29,7 @@ class ReLU(Op):
 
 
 def evaluate(op: ReLU, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    """x raw (B, ...) -> y raw (B, ...) in the output format."""
     (x,) = args
     xf = graph.tensor(op.inputs[0]).fmt
     y = np.where(x > 0, x, 0).astype(x.dtype)

@@ -63,6 +63,8 @@ def dyadic_requantize(x, multiplier, shift, single_rounding: bool = False) -> np
 @register
 @dataclass
 class Requantize(Op):
+    """Explicit format change: ``cast`` (fixed/minifloat) or CMSIS-NN ``dyadic`` (module docstring)."""
+
     kind = "requantize"
     mode: str = "cast"
     multiplier: np.ndarray = None  # dyadic: int64 (C,) or (1,), Q31
@@ -107,6 +109,7 @@ class Requantize(Op):
 
 
 def evaluate(op: Requantize, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    """x raw (B, ...) -> y raw (B, ...) in the output format."""
     (x,) = args
     xf, yf = graph.tensor(op.inputs[0]).fmt, graph.tensor(op.output).fmt
     if op.mode == "cast":

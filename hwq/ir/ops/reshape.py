@@ -17,6 +17,8 @@ from .common import check_arity, op_error
 @register
 @dataclass
 class Reshape(Op):
+    """Row-major reshape to the output tensor's shape; pure layout, formats must match."""
+
     kind = "reshape"
 
     def check(self, graph: Graph) -> None:
@@ -29,5 +31,6 @@ class Reshape(Op):
 
 
 def evaluate(op: Reshape, args: list[np.ndarray], graph: Graph) -> np.ndarray:
+    """x raw (B, ...) -> y raw (B, *out_shape), raws unchanged."""
     (x,) = args
     return x.reshape((x.shape[0], *graph.tensor(op.output).shape))
