@@ -53,11 +53,12 @@ def quantize_inputs(graph: Graph, inputs) -> dict[str, np.ndarray]:
                 f"got {arr.shape}"
             )
         if arr.dtype.kind in "iu" or arr.dtype == object:
-            raw = arr.astype(np.int64) if arr.dtype != object else arr
             lo, hi = t.fmt.raw_min, t.fmt.raw_max
-            if raw.size and (int(raw.min()) < lo or int(raw.max()) > hi):
+            if arr.size and (int(arr.min()) < lo or int(arr.max()) > hi):
                 raise GraphError(f"graph {graph.name!r}: raw input {name!r} outside the range of {t.fmt}")
-            out[name] = raw
+            # the dtype rule: int64 unless the format's raws need more than 62 bits
+            wide = max(abs(lo), abs(hi)).bit_length() > 62
+            out[name] = arr.astype(object) if wide else arr.astype(np.int64)
         else:
             out[name] = t.fmt.to_raw(arr)
     return out

@@ -231,3 +231,24 @@ def test_random_graph_is_deterministic_and_restrictable():
         assert (t.fmt.rounding, t.fmt.overflow) in (("RND_CONV", "SAT"), ("TRN", "WRAP"))
     with pytest.raises(GraphError, match=r"no builder for op kind\(s\) \['softmax'\]"):
         random_graph(0, ops=["softmax"])
+
+
+def test_inputs_follow_the_dtype_rule_and_empty_batches_run():
+    g = random_graph(3, ops=["flatten", "dense", "relu"])
+    x = random_inputs(g, 4, 0)["input"]
+    a = run(g, x.astype(object), trace=True)
+    b = run(g, x, trace=True)
+    for name in b.raw:
+        assert a.raw[name].dtype == b.raw[name].dtype == np.int64
+        assert np.array_equal(a.raw[name], b.raw[name])
+    empty = run(g, x[:0]).outputs()[0]
+    assert empty.shape == (0, *g.tensor(g.outputs[0]).shape)
+    from hwq.ir.random_graph import KINDS
+
+    for kind in KINDS:  # every op accepts an empty batch
+        g0 = random_graph(1, ops=[kind])
+        r = run(g0, {n: v[:0] for n, v in random_inputs(g0, 1, 0).items()}, trace=True)
+        assert all(a.shape == (0, *g0.tensor(n).shape) for n, a in r.raw.items()), kind
+    big = np.full(x.shape, 1 << 63, dtype=np.uint64)
+    with pytest.raises(GraphError, match=r"raw input 'input' outside the range"):
+        run(g, big)

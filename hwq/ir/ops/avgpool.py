@@ -74,6 +74,6 @@ def evaluate(op: AvgPool, args: list[np.ndarray], graph: Graph) -> np.ndarray:
     xf = graph.tensor(op.inputs[0]).fmt
     w = windows(x, op.kernel, op.stride, op.padding, 0)  # (B, C, *out, K)
     out_spatial = w.shape[2:-1]
-    wf = w.reshape(w.shape[0], w.shape[1], -1, w.shape[-1])
+    wf = w.reshape(w.shape[0], w.shape[1], int(np.prod(out_spatial)), w.shape[-1])
     y = window_mean(wf, xf.frac_bits, op.acc_fmt, op.recip, op.recip_frac_bits, graph.tensor(op.output).fmt)
     return y.reshape(y.shape[0], y.shape[1], *out_spatial)

@@ -33,4 +33,4 @@ class Flatten(Op):
 def evaluate(op: Flatten, args: list[np.ndarray], graph: Graph) -> np.ndarray:
     """x raw (B, C, ...) -> y raw (B, C*...), raws unchanged."""
     (x,) = args
-    return x.reshape(x.shape[0], -1)
+    return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))

@@ -48,6 +48,6 @@ def evaluate(op: GlobalAvgPool, args: list[np.ndarray], graph: Graph) -> np.ndar
     """x raw (B, C, ...) -> y raw (B, C)."""
     (x,) = args
     xf = graph.tensor(op.inputs[0]).fmt
-    w = x.reshape(x.shape[0], x.shape[1], 1, -1)  # (B, C, 1, n)
+    w = x.reshape(x.shape[0], x.shape[1], 1, int(np.prod(x.shape[2:])))  # (B, C, 1, n)
     y = window_mean(w, xf.frac_bits, op.acc_fmt, op.recip, op.recip_frac_bits, graph.tensor(op.output).fmt)
     return y[:, :, 0]
