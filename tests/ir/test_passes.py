@@ -243,3 +243,20 @@ def test_validate_names_the_problem():
     bad.ops[0] = Conv2d("fc", ["x"], "h", w, b, F(4, 4), F(4, 4), F(8, 8))
     with pytest.raises(GraphError, match=r"op 'fc' \(conv2d\): input 'x' must be \(C, H, W\)"):
         validate(bad)
+
+
+def test_validate_affine_int_tensors_only_around_dyadic_requantize():
+    from hwq.formats import parse
+
+    g = Graph("aff", ["x"], ["q"])
+    g.add_tensor("x", (2,), F(16, 16))
+    g.add_tensor("q", (2,), parse("int<8,scale=0.1,zp=3>"))
+    g.add_op(Requantize("rq", ["x"], "q", "dyadic", np.array([1 << 30]), np.array([0]), out_offset=3))
+    validate(g)
+    y = run(g, np.array([[10, -10]])).outputs()[0]
+    assert y.tolist() == [[5 + 3, -5 + 3]]  # 10 * 0.5 = 5 (+ offset 3)
+    g.add_tensor("r", (2,), F(8, 8))
+    g.add_op(ReLU("relu", ["q"], "r"))
+    g.outputs = ["r"]
+    with pytest.raises(GraphError, match=r"op 'relu' \(relu\): tensor 'q' has format int<8,.*no power-of-two LSB"):
+        validate(g)

@@ -251,8 +251,13 @@ def check_format(op, what: str, fmt, fixed: bool = False) -> None:
     if fixed:
         if not isinstance(fmt, FixedFormat):
             raise op_error(op, f"{what} must be a fixed format (fixed<W,I,...>), got {fmt!r}")
-    elif not (hasattr(fmt, "cast_raw") and hasattr(fmt, "frac_bits")):
-        raise op_error(op, f"{what} must be a number format, got {fmt!r}")
+    else:
+        try:
+            ok = hasattr(fmt, "cast_raw") and isinstance(fmt.frac_bits, int)
+        except (AttributeError, ValueError):  # e.g. an affine int format without a power-of-two scale
+            ok = False
+        if not ok:
+            raise op_error(op, f"{what} must be a number format with a power-of-two LSB, got {fmt}")
 
 
 def check_int_param(op, what: str, arr, fmt, shape: tuple | None = None) -> None:
