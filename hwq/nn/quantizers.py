@@ -94,56 +94,57 @@ class _FixedSTE(torch.autograd.Function):
     fixed width W (F = W - I):   in range  dq/dI = (round(x/s) - x/s) * s * ln2
                                  clipped   dq/dI = q * ln2           (q = raw_min*s or raw_max*s)
     learned width (I, F free):   in range  dq/dF = -(round(x/s) - x/s) * s * ln2,  dq/dI = 0
-                                 clipped   dq/dI = |q| ln2 (approx.), dq/dF = 0
+                                 clipped   dq/dI = q * ln2 (the bound is +-2**(I-1)), dq/dF = 0
     The int-bits gradients are scaled by ``gscale`` (LSQ: 1/sqrt(numel * raw_max)).
     """
 
     @staticmethod
     def forward(ctx, x, i_param, f_param, fmt: FixedFormat, gscale: float, learn_width: bool):
         dtype = _work_dtype(x, fmt.width)
-        xw = x.to(dtype)
         s = 2.0**-fmt.frac_bits
-        y = xw * (2.0**fmt.frac_bits)
+        y = x.to(dtype) * (2.0**fmt.frac_bits)
         r = round_lsb(y, fmt.rounding)
         rq = overflow_lsb(r, fmt)
-        q = rq * s
-        ctx.save_for_backward(y, r, rq)
+        need_point = i_param is not None or f_param is not None
+        if fmt.overflow != "WRAP" or need_point:
+            inside = r == rq
+            ctx.save_for_backward(inside, y if need_point else None, rq if need_point else None)
         ctx.fmt, ctx.gscale, ctx.learn_width = fmt, gscale, learn_width
         ctx.has_i, ctx.has_f = i_param is not None, f_param is not None
         ctx.xdtype = x.dtype
-        return q
+        return rq * s
 
     @staticmethod
     def backward(ctx, g):
-        y, r, rq = ctx.saved_tensors
         fmt = ctx.fmt
+        if fmt.overflow == "WRAP" and not (ctx.has_i or ctx.has_f):
+            return g.to(ctx.xdtype), None, None, None, None, None
+        inside, y, rq = ctx.saved_tensors
         s = 2.0**-fmt.frac_bits
-        inside = rq == r
-        g = g.to(y.dtype)
-        if fmt.overflow == "WRAP":
-            gx = g
-        else:
-            gx = g * inside.to(g.dtype)
+        if y is not None:
+            g = g.to(y.dtype)
+        gin = torch.where(inside, g, torch.zeros((), dtype=g.dtype))
+        gx = g if fmt.overflow == "WRAP" else gin
         gi = gf = None
         if ctx.has_i or ctx.has_f:
-            err = (r - y) * s  # rounding error in real units
-            q = rq * s
+            gf_flat, gin_flat = g.reshape(-1), gin.reshape(-1)
+            # sum over the tensor of g * (rq - y) inside the range and g * rq where clipped
+            sum_g_rq = torch.dot(gf_flat, rq.reshape(-1))
+            sum_gin_y = torch.dot(gin_flat, y.reshape(-1))
             if ctx.learn_width:
-                d_i = torch.where(inside, torch.zeros_like(q), q.abs() * LN2)
-                d_f = torch.where(inside, -err * LN2, torch.zeros_like(q))
-                if ctx.has_i:
-                    gi = (g * d_i).sum().reshape(1) * ctx.gscale
-                if ctx.has_f:
-                    gf = (g * d_f).sum().reshape(1) * ctx.gscale
-            else:
-                d_i = torch.where(inside, err * LN2, q * LN2)
-                if ctx.has_i:
-                    gi = (g * d_i).sum().reshape(1) * ctx.gscale
+                sum_gin_rq = torch.dot(gin_flat, rq.reshape(-1))
+                if ctx.has_i:  # clipped values: dq/dI = q ln2 (the clip bound is +-2**(I-1))
+                    gi = ((sum_g_rq - sum_gin_rq) * s * LN2 * ctx.gscale).reshape(1)
+                if ctx.has_f:  # -(rounding error) ln2 inside the range
+                    gf = (-(sum_gin_rq - sum_gin_y) * s * LN2 * ctx.gscale).reshape(1)
+            elif ctx.has_i:
+                gi = ((sum_g_rq - sum_gin_y) * s * LN2 * ctx.gscale).reshape(1)
         return gx.to(ctx.xdtype), gi, gf, None, None, None
 
 
-def _round_ste(p: torch.Tensor) -> torch.Tensor:
-    return p + (torch.round(p) - p).detach()
+@lru_cache(maxsize=4096)
+def _fixed_format(width: int, int_bits: int, signed: bool, rounding: str, overflow: str) -> FixedFormat:
+    return FixedFormat(width, int_bits, signed, rounding, overflow)
 
 
 def minmax_int_bits(max_abs: float, signed: bool) -> int:
@@ -195,9 +196,9 @@ class FixedQuantizer(Quantizer):
 
     # -- current format
     def _iw(self) -> tuple[int, int]:
-        i = int(torch.round(self.int_bits.detach()).item())
+        i = round(self.int_bits.item())  # Python's round: ties to even, as torch.round
         if self.learn_width:
-            f = int(torch.round(self.frac_bits.detach()).item())
+            f = round(self.frac_bits.item())
             w = min(max(i + f, self.min_width), self.max_width)
         else:
             w = int(self.width_.item())
@@ -206,8 +207,7 @@ class FixedQuantizer(Quantizer):
     def fmt(self) -> FixedFormat:
         if not bool(self.initialized):
             raise RuntimeError("quantiser has no binary point yet: run a calibration batch or set int_bits")
-        w, i = self._iw()
-        return FixedFormat(w, i, self.signed, self.rounding, self.overflow)
+        return _fixed_format(*self._iw(), self.signed, self.rounding, self.overflow)
 
     def set_int_bits(self, int_bits: int) -> None:
         """Set I, keeping the width W (a learned width keeps its current rounded value)."""
