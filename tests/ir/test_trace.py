@@ -104,3 +104,21 @@ def test_cli_trace_user_errors(tmp_path, graph, capsys):
     assert "--index 5 is outside the input batch of 2 vectors" in capsys.readouterr().err
     assert main(["trace", str(tmp_path / "nope.json")]) == 2
     assert "no such IR file" in capsys.readouterr().err
+
+
+def test_cli_trace_multi_input_npz(tmp_path, capsys):
+    from hwq.formats import FixedFormat as F
+    from hwq.ir import Add, Graph
+
+    g = Graph("two", ["a", "b"], ["s"])
+    g.add_tensor("a", (3,), F(8, 4))
+    g.add_tensor("b", (3,), F(6, 1))
+    g.add_tensor("s", (3,), F(10, 5, True, "RND", "SAT"))
+    g.add_op(Add("sum", ["a", "b"], "s"))
+    p = save(g, tmp_path / "graph.json")
+    # real inputs, quantised by the tensors' formats: a = 1.5 -> raw 24 (F=4); b = -0.25 -> raw -8 (F=5)
+    np.savez(tmp_path / "in.npz", a=np.array([[1.5, 0, 0]]), b=np.array([[-0.25, 0, 0]]))
+    assert main(["trace", str(p), "--input", str(tmp_path / "in.npz")]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:]}
+    assert rows["a"][5:7] == ["0", "24"] and rows["b"][5:7] == ["-8", "0"]
+    assert rows["s"][5:7] == ["0", "40"]  # 1.5 - 0.25 = 1.25 at F=5
