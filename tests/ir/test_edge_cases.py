@@ -252,3 +252,17 @@ def test_inputs_follow_the_dtype_rule_and_empty_batches_run():
     big = np.full(x.shape, 1 << 63, dtype=np.uint64)
     with pytest.raises(GraphError, match=r"raw input 'input' outside the range"):
         run(g, big)
+
+
+def test_parameters_must_be_values_of_minifloat_and_csd_formats():
+    from hwq.formats import parse
+
+    # e4m3fn (F = 9): raws 8..15 are normal codes with exponent 1; above 16 only even raws exist, so 17 is
+    # not a value. csd<8,8,2>: 5 = 4+1 and 12 = 16-4 have two signed digits; 11 = 16-4-1 needs three.
+    cases = ((parse("e4m3fn"), [8, -16], -1, [17, 8]), (parse("csd<8,8,2>"), [5, -12], -7, [11, 5]))
+    for wf, good, want, bad in cases:
+        # y = floor(sum(w) * 2**-F_w) with x = [1, 1]
+        g = dense_graph(F(8, 8), [good], [0], wf, F(8, 8), F(40, 20), F(16, 16))
+        assert run(g, np.array([[1, 1]])).outputs()[0].tolist() == [[want]]
+        with pytest.raises(GraphError, match=rf"op 'fc' \(dense\): weight holds raw {bad[0]} at \(0, 0\), not a value"):
+            dense_graph(F(8, 8), [bad], [0], wf, F(8, 8), F(40, 20), F(16, 16))

@@ -277,6 +277,14 @@ def check_int_param(op, what: str, arr, fmt, shape: tuple | None = None) -> None
         amin, amax = int(arr.min()), int(arr.max())
         if amin < lo or amax > hi:
             raise op_error(op, f"{what} has raw values in [{amin}, {amax}], outside {fmt} [{lo}, {hi}]")
+    if arr.size and not isinstance(fmt, FixedFormat):
+        # minifloat / CSD: only some raws in the range are values of the format; casting a value to its
+        # own format leaves it unchanged, anything else moves
+        back = np.asarray(fmt.cast_raw(arr, fmt.frac_bits))
+        bad = np.argwhere(back.astype(object) != arr.astype(object))
+        if bad.size:
+            v = arr[tuple(bad[0])]
+            raise op_error(op, f"{what} holds raw {int(v)} at {tuple(int(i) for i in bad[0])}, not a value of {fmt}")
 
 
 def int_tuple(op, what: str, v, n: int, minimum: int) -> tuple[int, ...]:
