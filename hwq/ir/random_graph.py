@@ -51,8 +51,9 @@ _RANK = {
 class _Ctx:
     """Random choices shared by the op builders."""
 
-    def __init__(self, rng: np.random.Generator, max_width: int, rounding, overflow, wide: bool, minifloats=()):
+    def __init__(self, rng, max_width: int, rounding, overflow, wide: bool, minifloats=(), csd: bool = False):
         self.rng = rng
+        self.csd = csd
         self.minifloats = [parse(m) if isinstance(m, str) else m for m in minifloats]
         self.max_width = max_width
         self.rounding = list(rounding)
@@ -117,6 +118,9 @@ def _new(g: Graph, ctx: _Ctx, kind: str, shape, fmt) -> str:
 def _mac_parts(ctx: _Ctx, xfmt, n_terms: int):
     """Weight, bias and accumulator formats for a MAC layer with ``n_terms`` products per output."""
     wf = ctx.fmt(2, min(ctx.max_width, 10))
+    if ctx.csd and ctx.rng.random() < 0.5:  # multiplier-free weights: at most k signed digits
+        base = ctx.fmt(2, min(ctx.max_width, 10), mini=False)
+        wf = parse(f"{'csd' if base.signed else 'ucsd'}<{base.width},{base.int_bits},{ctx.ri(1, 3)}>")
     bf = ctx.fmt(2, ctx.max_width, mini=False)
     prod_frac = xfmt.frac_bits + wf.frac_bits
     xmag = max(abs(xfmt.raw_min), abs(xfmt.raw_max))
@@ -405,6 +409,7 @@ def random_graph(
     overflow: Sequence[str] = OVERFLOW_MODES,
     wide: bool = False,
     minifloats: Sequence = (),
+    csd: bool = False,
     name: str | None = None,
 ) -> Graph:
     """A random valid graph (validated) from ``seed``.
@@ -414,10 +419,11 @@ def random_graph(
     capped at 62 bits unless ``wide``). rounding / overflow: the modes formats may use. wide: allow
     accumulators beyond 62 bits (Python-int interpreter paths). minifloats: minifloat formats (names
     such as ``"e4m3fn"`` or format objects) that tensors and weights may also use (accumulators, biases
-    and dyadic requantisation stay fixed point). One input tensor, one output tensor.
+    and dyadic requantisation stay fixed point). csd: half of the dense/conv weight formats become
+    ``csd<W,I,k>`` (k = 1..3 signed digits, multiplier-free). One input tensor, one output tensor.
     """
     rng = np.random.default_rng(seed)
-    ctx = _Ctx(rng, max_width, rounding, overflow, wide, minifloats)
+    ctx = _Ctx(rng, max_width, rounding, overflow, wide, minifloats, csd)
     kinds = list(ops) if ops is not None else [ctx.pick(KINDS) for _ in range(n_ops)]
     unknown = [k for k in kinds if k not in _BUILDERS]
     if unknown:

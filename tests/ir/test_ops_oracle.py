@@ -71,3 +71,15 @@ def test_minifloat_graphs_really_use_minifloats():
 @pytest.mark.parametrize("seed", range(12))
 def test_random_minifloat_chains_match_oracle(seed):
     check_graph_against_oracle(random_graph(2000 + seed, n_ops=5, minifloats=MINIFLOATS), seed=seed)
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv1d", "conv2d"])
+@pytest.mark.parametrize("seed", range(6))
+def test_csd_weights_match_oracle(kind, seed):
+    g = random_graph(seed, ops=[kind, "relu", kind], csd=True)
+    check_graph_against_oracle(g, seed=seed)
+
+
+def test_csd_option_really_uses_csd_weights():
+    kinds = {op.weight_fmt.kind for s in range(10) for op in random_graph(s, ops=["dense"] * 3, csd=True).ops}
+    assert kinds == {"fixed", "csd"}

@@ -18,10 +18,16 @@ from hwq.ir.serialize import SCHEMA_VERSION, dumps, graph_to_dict, load, loads, 
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31 - 1), n_ops=st.integers(1, 6), wide=st.booleans(), mini=st.booleans())
-def test_random_graph_round_trips_bit_identically(seed, n_ops, wide, mini):
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_ops=st.integers(1, 6),
+    wide=st.booleans(),
+    mini=st.booleans(),
+    csd=st.booleans(),
+)
+def test_random_graph_round_trips_bit_identically(seed, n_ops, wide, mini, csd):
     minifloats = ("e4m3fn", "e5m2", "e2m1fn", "e4m3fnuz") if mini else ()
-    g = random_graph(seed, n_ops=n_ops, wide=wide, max_width=40 if wide else 16, minifloats=minifloats)
+    g = random_graph(seed, n_ops=n_ops, wide=wide, max_width=40 if wide else 16, minifloats=minifloats, csd=csd)
     text = dumps(g)
     g2 = loads(text)
     assert dumps(g2) == text  # byte-identical re-serialisation
