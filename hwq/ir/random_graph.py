@@ -12,8 +12,13 @@ WRAP and SAT accumulation order matter) and integer weights are drawn from ``num
             ... emit g, simulate, compare with hwq.ir.run(g, inputs) ...
 
 Adapter ops are inserted where an op needs another rank: ``flatten`` before a dense layer after a
-spatial op, ``reshape`` between 2-D and 1-D convolutions, and a producing op (``relu``) for the second
-operand of binary ops (add, mul, concat).
+spatial op, ``reshape`` between 2-D and 1-D convolutions, a producing op (``relu``) for the second
+operand of binary ops (add, mul, concat), and a ``requantize`` cast before a ``lut`` whose input is
+wider than 10 bits or a dyadic ``requantize`` whose input raws exceed int32.
+
+Options: ``rounding`` / ``overflow`` restrict the modes; ``minifloats`` adds minifloat tensor and weight
+formats; ``csd`` adds multiplier-free ``csd<W,I,k>`` weights; ``wide`` allows accumulators beyond 62
+bits. A given seed and option set always gives the same graph (new options never change old graphs).
 """
 
 from __future__ import annotations
