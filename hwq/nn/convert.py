@@ -111,9 +111,12 @@ def quantize_model(model: nn.Module, qcfg: dict, example_input: torch.Tensor | N
 
     def q(name, role, signed=None):
         spec, where = _spec(qcfg, name, role)
-        return make_quantizer(spec, where, signed=signed)
+        quant = make_quantizer(spec, where, signed=signed)
+        quant.per_sample = role in ("preact", "act", "output")
+        return quant
 
     inq = make_quantizer(qcfg.get("input", "ufixed<8,1,RND_CONV,SAT>"), "quant.input")
+    inq.per_sample = True
     out: list[tuple[str, nn.Module]] = [("input", L.QInput(inq))]
     for i, (name, m, bn) in enumerate(plan):
         res_role = "output" if i == last else "preact"

@@ -182,6 +182,9 @@ class FixedQuantizer(Quantizer):
         self.learn_int_bits = bool(learn_int_bits or learn_width)
         self.learn_width = bool(learn_width)
         self.min_width, self.max_width = int(min_width), int(max_width)
+        #: activations: True (elements per sample are stored); weights: False. Set by quantize_model.
+        self.per_sample = False
+        self.stored_elements = 1
         self.register_buffer("initialized", torch.tensor(int_bits is not None))
         i0 = torch.tensor([float(0 if int_bits is None else int_bits)])
         if self.learn_int_bits:
@@ -228,18 +231,23 @@ class FixedQuantizer(Quantizer):
         return minmax_int_bits(max_abs, self.signed)
 
     def bit_cost(self) -> torch.Tensor:
-        """Differentiable width (I + F) for a hardware-cost penalty; a constant when W is static."""
+        """Differentiable width for a hardware-cost penalty (a constant when W is static).
+
+        Its value is I + F, but only F (the precision) receives the penalty's gradient: the range (I) is
+        left to the task loss, which sees what clipping costs."""
         if self.learn_width:
-            return self.int_bits.sum() + self.frac_bits.sum()
+            return self.int_bits.detach().sum() + self.frac_bits.sum()
         return self.width_.sum()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not bool(self.initialized):
             self.observe(x)
+        if self.learn_width:
+            self.stored_elements = int(x[0].numel() if self.per_sample and x.dim() > 1 else x.numel())
         fmt = self.fmt()
         if not (self.training and self.learn_int_bits) or not torch.is_grad_enabled():
             return _FixedSTE.apply(x, None, None, fmt, 1.0, False)
-        gscale = 1.0 / math.sqrt(max(x.numel(), 1) * max(fmt.raw_max, 1))
+        gscale = 1.0 if self.learn_width else 1.0 / math.sqrt(max(x.numel(), 1) * max(fmt.raw_max, 1))
         return _FixedSTE.apply(
             x, self.int_bits, self.frac_bits if self.learn_width else None, fmt, gscale, self.learn_width
         )

@@ -109,7 +109,9 @@ def normalize_spec(spec, where: str) -> dict:
             "signed": spec.get("signed", True),
         }
         out["start_digits"] = _int(where, "start_digits", spec.get("start_digits", out["digits"]), out["digits"], 20)
-        if out["int_bits"] not in ("calibrate", "learn"):
+        if out["int_bits"] == "learn":
+            raise SpecError(f"{where}.int_bits: csd weights take 'calibrate' or an integer (no learned point)")
+        if out["int_bits"] != "calibrate":
             _int(where, "int_bits", out["int_bits"], -64, 64)
         return out
     if kind == "float":

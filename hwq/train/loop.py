@@ -73,7 +73,8 @@ def fit(
     """Adam + cross-entropy with a cosine learning rate. Quantiser parameters (learned binary points,
     widths, exponent biases) get ``quant_lr``. CSD quantisers follow a digit-count schedule: from their
     start digits down to the target over the first 60% of the epochs. ``bit_penalty`` adds
-    ``bit_penalty * sum(width * numel)`` / 1e3 over learned-width quantisers."""
+    ``bit_penalty * 1e-3 * sum(width * stored elements)`` over learned-width quantisers (stored bits in
+    units of kbit: a weight tensor counts all its elements, an activation its elements per sample)."""
     if epochs == 0:
         return model
     gen = torch.Generator().manual_seed(seed)
@@ -90,7 +91,6 @@ def fit(
     csd = [q for q in quantizers_of(model).values() if isinstance(q, CSDQuantizer)]
     start_digits = {id(q): q.digits for q in csd}
     widths = [q for q in quantizers_of(model).values() if isinstance(q, FixedQuantizer) and q.learn_width]
-    sizes: dict[int, int] = {}
     bar = _progress(range(epochs), progress, desc)
     for ep in bar:
         for q in csd:
@@ -102,9 +102,7 @@ def fit(
             out = model(xt[idx])
             loss = F.cross_entropy(out.float(), yt[idx])
             if bit_penalty and widths:
-                if not sizes:
-                    sizes = {id(q): 1 for q in widths}
-                loss = loss + bit_penalty * 1e-3 * sum(q.bit_cost() * sizes[id(q)] for q in widths)
+                loss = loss + bit_penalty * 1e-3 * sum(q.bit_cost() * q.stored_elements for q in widths)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

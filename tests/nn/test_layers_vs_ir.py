@@ -224,3 +224,17 @@ def test_unsupported_function_is_named():
 
     with pytest.raises(LoweringError, match="sigmoid"):
         lower(M(), torch.rand(2, 4))
+
+
+def test_lower_plain_torch_model_with_config():
+    """A plain float nn.Sequential plus a format config lowers directly (converted, min/max calibrated)."""
+    from collections import OrderedDict
+
+    torch.manual_seed(11)
+    float_model = nn.Sequential(OrderedDict(fc1=nn.Linear(8, 6), relu1=nn.ReLU(), fc2=nn.Linear(6, 3)))
+    cfg = {"input": "fixed<8,3,RND_CONV,SAT>", "weight": {"kind": "fixed", "width": 6, "int_bits": "calibrate"}}
+    x = torch.randn(100, 8)
+    g = lower(float_model, x, config=cfg)
+    assert [o.kind for o in g.ops] == ["dense", "relu", "dense"]
+    assert str(g.tensor(g.inputs[0]).fmt) == "fixed<8,3,RND_CONV,SAT>"
+    assert str(g.ops[0].weight_fmt).startswith("fixed<6,")

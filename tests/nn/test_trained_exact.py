@@ -64,3 +64,21 @@ def test_trained_model_emulator_equals_interpreter(floats, arch, name):
         for op in graph.ops:
             if hasattr(op, "weight"):
                 assert str(op.weight_fmt).startswith("e2m1") or "float<2,1" in str(op.weight_fmt), op.weight_fmt
+
+
+def test_learned_width_with_bit_penalty_saves_bits_and_stays_exact(floats):
+    """QAT with learned widths: a bit-cost penalty gives fewer stored weight bits; still bit-exact."""
+    lw = {"kind": "fixed", "width": 8, "int_bits": "learn", "learn_width": True}
+    fm, data, _ = floats["mlp"]
+    bits = {}
+    for pen in (0.0, 0.02):
+        cfg = _short(resolve_config({"quant": {"weight": lw, "act": {**lw, "signed": False}}}))
+        cfg["train"]["qat_epochs"] = 4
+        cfg["train"]["bit_penalty"] = pen
+        qm = quantize_from_float(cfg, fm, data)
+        g = lower(qm, torch.from_numpy(data.x_test[:4]))
+        bits[pen] = sum(int(op.weight.size) * op.weight_fmt.width for op in g.ops if hasattr(op, "weight"))
+        emu = emulate_raw(qm, data.x_test)[0]
+        assert np.array_equal(emu, np.asarray(run(g, data.x_test.astype(np.float64)).outputs()[0]))
+        assert accuracy(qm, data.x_test, data.y_test) > 60.0
+    assert bits[0.02] < bits[0.0]
