@@ -202,7 +202,7 @@ def print_layer(
             pat = pat[len("$signed(") : -1]
         hi, lo = (j + 1) * wo - 1, j * wo
         rng = f"[{hi}:{lo}]" if wo > 1 else f"[{lo}]"
-        w(f"assign m_axis_tdata{rng} = {pat};")
+        w(f"assign m_axis_tdata{rng} = $unsigned({pat});")
     w(f"assign m_axis_tvalid = valid_s{top_level};")
     w("")
     w("endmodule")

@@ -60,14 +60,6 @@ class AdderGraph:
         return coefs
 
 
-def _key(t1: tuple[int, int], s1: int, t2: tuple[int, int], s2: int) -> tuple[tuple[int, int, int, int], int, int]:
-    """Pattern key of two terms ((node, shift), sign) -> (key, base shift, base sign)."""
-    (n1, k1), (n2, k2) = t1, t2
-    if (k2, n2) < (k1, n1):
-        n1, k1, s1, n2, k2, s2 = n2, k2, s2, n1, k1, s1
-    return (n1, n2, k2 - k1, s1 * s2), k1, s1
-
-
 def build_adder_graph(weights, cse: bool = True) -> AdderGraph:
     """Adder graph computing ``y = W @ x`` for an integer matrix ``weights`` (M x N, rows = outputs).
 
@@ -91,49 +83,50 @@ def build_adder_graph(weights, cse: bool = True) -> AdderGraph:
     return graph
 
 
+_NODE_MASK = (1 << 24) - 1
+
+
 def _extract(outs: list[dict[tuple[int, int], int]], graph: AdderGraph) -> None:
-    counts: dict[tuple[int, int, int, int], int] = {}
-    heap: list[tuple[int, tuple[int, int, int, int]]] = []
+    """Greedy two-term pattern extraction (module docstring, step 3), in place on ``outs``.
 
-    def bump(key, delta: int) -> None:
-        c = counts.get(key, 0) + delta
-        if c:
-            counts[key] = c
-        else:
-            del counts[key]
-        if delta > 0 and c >= 2:
-            heapq.heappush(heap, (-c, key))
-
-    for o in outs:
-        items = list(o.items())
+    Terms are coded as ints ``shift << 32 | node`` (so comparing codes orders by shift, then node) and a
+    pattern (a, b, d, s) as ``a << 40 | b << 16 | d << 1 | (s < 0)``: plain-int hashing keeps the
+    incremental pair counting fast.
+    """
+    m = _NODE_MASK
+    coded: list[dict[int, int]] = [{(k << 32) | n: sg for (n, k), sg in o.items()} for o in outs]
+    counts: dict[int, int] = {}
+    for o in coded:
+        items = sorted(o.items())
         for x in range(len(items)):
-            tx, sx = items[x]
+            ca, sa = items[x]
+            na, ka = ca & m, ca >> 32
             for y in range(x + 1, len(items)):
-                ty, sy = items[y]
-                key = _key(tx, sx, ty, sy)[0]
+                cb, sb = items[y]
+                key = (na << 40) | ((cb & m) << 16) | (((cb >> 32) - ka) << 1) | (sa != sb)
                 counts[key] = counts.get(key, 0) + 1
-    heap.extend((-c, key) for key, c in counts.items() if c >= 2)
+    heap = [(-c, key) for key, c in counts.items() if c >= 2]
     heapq.heapify(heap)
-
-    # node -> {(output index, shift)}: where each node occurs
+    # node -> {(output index, code)}: where each node occurs
     where: dict[int, set[tuple[int, int]]] = {}
-    for j, o in enumerate(outs):
-        for n, k in o:
-            where.setdefault(n, set()).add((j, k))
+    for j, o in enumerate(coded):
+        for c in o:
+            where.setdefault(c & m, set()).add((j, c))
 
-    def remove(j: int, t: tuple[int, int]) -> None:
-        o = outs[j]
-        s = o.pop(t)
-        where[t[0]].discard((j, t[1]))
+    def update(o: dict[int, int], c: int, sc: int, delta: int) -> None:
+        """Add ``delta`` to the count of every pattern formed by term (c, sc) with the other terms of o."""
         for u, su in o.items():
-            bump(_key(t, s, u, su)[0], -1)
-
-    def add(j: int, t: tuple[int, int], s: int) -> None:
-        o = outs[j]
-        where.setdefault(t[0], set()).add((j, t[1]))
-        for u, su in o.items():
-            bump(_key(t, s, u, su)[0], 1)
-        o[t] = s
+            if c < u:
+                key = ((c & m) << 40) | ((u & m) << 16) | (((u >> 32) - (c >> 32)) << 1) | (sc != su)
+            else:
+                key = ((u & m) << 40) | ((c & m) << 16) | (((c >> 32) - (u >> 32)) << 1) | (sc != su)
+            n = counts.get(key, 0) + delta
+            if n:
+                counts[key] = n
+                if delta > 0 and n >= 2:
+                    heapq.heappush(heap, (-n, key))
+            else:
+                del counts[key]
 
     while heap:
         negc, key = heapq.heappop(heap)
@@ -142,22 +135,29 @@ def _extract(outs: list[dict[tuple[int, int], int]], graph: AdderGraph) -> None:
             if c >= 2:
                 heapq.heappush(heap, (-c, key))
             continue
-        a, b, d, s = key
+        a, b, d, s = key >> 40, (key >> 16) & m, (key >> 1) & 0x7FFF, -1 if key & 1 else 1
         new = graph.n_inputs + len(graph.nodes)
-        graph.nodes.append(key)
+        graph.nodes.append((a, b, d, s))
         used = 0
-        for j, k in sorted(where.get(a, ())):
-            o = outs[j]
-            if True:
-                ta, tb = (a, k), (b, k + d)
-                if ta not in o or tb not in o or ta == tb:
-                    continue
-                sa = o[ta]
-                if o[tb] != sa * s:
-                    continue
-                remove(j, ta)
-                remove(j, tb)
-                add(j, (new, k), sa)
-                used += 1
+        for j, ca in sorted(where.get(a, ())):
+            o = coded[j]
+            cb = ca + (d << 32) - a + b
+            if ca not in o or cb not in o or ca == cb:
+                continue
+            sa = o[ca]
+            if o[cb] != sa * s:
+                continue
+            for cc in (ca, cb):
+                sc = o.pop(cc)
+                where[cc & m].discard((j, cc))
+                update(o, cc, sc, -1)
+            cn = ca - a + new
+            update(o, cn, sa, +1)
+            o[cn] = sa
+            where.setdefault(new, set()).add((j, cn))
+            used += 1
         if used == 0:  # cannot happen with exact counts; keep the graph consistent anyway
             graph.nodes.pop()
+    for o, co in zip(outs, coded):
+        o.clear()
+        o.update({(c & m, c >> 32): sg for c, sg in co.items()})
