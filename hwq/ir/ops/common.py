@@ -75,21 +75,6 @@ def shift_left(a: np.ndarray, s: int) -> np.ndarray:
     return a << s
 
 
-def int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact integer ``a @ b`` (numpy matmul broadcasting), whatever the summation order.
-
-    float64 BLAS when every partial sum is provably below 2**52 in magnitude; int64 while below 2**62;
-    else Python ints.
-    """
-    k = a.shape[-1]
-    bits = max_abs(a).bit_length() + max_abs(b).bit_length() + max(k, 1).bit_length()
-    if bits <= _FLOAT_EXACT_BITS and a.dtype != object and b.dtype != object:
-        return np.rint(np.matmul(a.astype(np.float64), b.astype(np.float64))).astype(np.int64)
-    if bits <= _INT64_BITS:
-        return np.matmul(a.astype(np.int64), b.astype(np.int64))
-    return np.matmul(a.astype(object), b.astype(object))
-
-
 def accumulate_products(
     a: np.ndarray,
     b: np.ndarray,
