@@ -192,9 +192,9 @@ def mac(
         for gi in range(g):  # one 2-D GEMM per group: (B*P, K) @ (K, M)
             a = cols[:, gi].reshape(bsz * p, k).astype(carrier, copy=False)
             parts.append((a @ w[gi].T.astype(carrier)).reshape(bsz, p, m))
-        prod = np.stack(parts, axis=1)  # (B, G, P, M)
+        prod = parts[0][:, None] if g == 1 else np.stack(parts, axis=1)  # (B, G, P, M)
         if plan == "float":
-            prod = np.rint(prod).astype(np.int64)
+            prod = prod.astype(np.int64)  # exact: every partial sum is an integer below 2**52
         prod = np.swapaxes(prod, -1, -2)  # (B, G, M, P)
         total = shift_left(prod, shift)
         bits = max(max_abs(total).bit_length(), max_abs(bias_acc).bit_length()) + 1
