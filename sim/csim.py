@@ -9,9 +9,11 @@ to a temporary name and are renamed into place, so concurrent runs (pytest -n) a
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -20,9 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-#: g++ flags of the C-simulation build (the ap_types headers are included as system headers).
-CXX_FLAGS = ("-O2", "-std=c++14")
-WARNING_FLAGS = ("-Wall", "-Wextra")
+#: g++ flags of the C-simulation build (the ap_types headers are included as system headers). The
+#: generated files must compile without a single diagnostic under -Wall -Wextra; the compiler's output
+#: is kept next to the binary as ``<binary>.log``.
+CXX_FLAGS = ("-O2", "-std=c++14", "-Wall", "-Wextra")
+
+
+_PROJECT = "{PROJECT}"
 
 
 class CsimError(RuntimeError):
@@ -62,53 +68,88 @@ def _sources(out_dir: Path) -> list[Path]:
     return [p for p in files if p.suffix in (".h", ".hpp", ".cpp", ".cc")]
 
 
-def build_command(out_dir, output, warnings: bool = False, compiler: str | None = None) -> list[str]:
-    """The g++ command line that builds the project's test bench into ``output``."""
+def build_command(out_dir, output, unity=None, compiler: str | None = None) -> list[str]:
+    """The g++ command line that builds the project's test bench into ``output``.
+
+    With ``unity`` (a path), the firmware and test bench are compiled as one translation unit through
+    that file (see ``write_unity``), which parses the ap_types headers once instead of twice.
+    """
     out_dir = Path(out_dir)
     top = project_top(out_dir)
     cxx = compiler or find_compiler()
-    flags = list(CXX_FLAGS) + (list(WARNING_FLAGS) if warnings else [])
+    sources = (
+        [str(unity)] if unity else [str(out_dir / "firmware" / f"{top}.cpp"), str(out_dir / "tb" / f"{top}_test.cpp")]
+    )
     return [
         cxx,
-        *flags,
+        *CXX_FLAGS,
         f"-I{out_dir / 'firmware'}",
         f"-I{out_dir / 'tb'}",
         "-isystem",
         str(ap_types_dir()),
-        str(out_dir / "firmware" / f"{top}.cpp"),
-        str(out_dir / "tb" / f"{top}_test.cpp"),
+        *sources,
         "-o",
         str(output),
     ]
 
 
-def build(out_dir, cache_dir=None, warnings: bool = False) -> tuple[Path, dict]:
-    """Build (or reuse) the C-simulation binary; returns (path, figures: build_s, cached, compiler output)."""
+def write_unity(out_dir, path) -> Path:
+    """A one-line-per-file C++ source including the project's top and test bench by absolute path."""
+    out_dir = Path(out_dir).resolve()
+    top = project_top(out_dir)
+    text = f'#include "{out_dir / "firmware" / f"{top}.cpp"}"\n#include "{out_dir / "tb" / f"{top}_test.cpp"}"\n'
+    Path(path).write_text(text)
+    return Path(path)
+
+
+def build(out_dir, cache_dir=None) -> tuple[Path, dict]:
+    """Build (or reuse) the C-simulation binary; returns (path, figures: build_s, cached, compiler_output).
+
+    Concurrent builds of the same sources wait for each other (a lock file per binary) instead of
+    compiling twice; the binary is renamed into place only when complete.
+    """
     out_dir = Path(out_dir)
     top = project_top(out_dir)
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "csim_build"
     h = hashlib.sha256()
-    cmd_probe = build_command(out_dir, "OUT", warnings)
-    h.update(" ".join([cmd_probe[0], *cmd_probe[1 : cmd_probe.index("-isystem")]]).encode())
+    h.update(" ".join([find_compiler(), *CXX_FLAGS]).encode())  # not the project path: same sources, same binary
     h.update(str(ap_types_dir()).encode())
     for p in _sources(out_dir):
         h.update(p.relative_to(out_dir).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
-    binary = cache_dir / f"{top}_csim_{h.hexdigest()[:20]}{'_w' if warnings else ''}"
-    if binary.exists():
-        return binary, {"build_s": 0.0, "cached": True, "compiler_output": ""}
+    binary = cache_dir / f"{top}_csim_{h.hexdigest()[:20]}"
+    log = binary.with_name(binary.name + ".log")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{binary.name}.", suffix=".tmp")
-    os.close(fd)
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(build_command(out_dir, tmp, warnings), capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise CsimError(f"{out_dir}: g++ build of the C-simulation failed:\n{proc.stderr[-4000:]}")
-        os.replace(tmp, binary)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with open(binary.with_name(binary.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        root = str(out_dir.resolve())
+        if binary.exists():  # the log names files relative to a placeholder for the project folder
+            text = log.read_text().replace(_PROJECT, root) if log.exists() else ""
+            return binary, {"build_s": 0.0, "cached": True, "compiler_output": text}
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{binary.name}.", suffix=".tmp")
+        os.close(fd)
+        unity = write_unity(out_dir, binary.with_name(binary.name + ".unity.cpp"))
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(build_command(out_dir, tmp, unity), capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise CsimError(f"{out_dir}: g++ build of the C-simulation failed:\n{proc.stderr[-4000:]}")
+            log.write_text(proc.stderr.replace(root, _PROJECT))
+            os.replace(tmp, binary)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return binary, {"build_s": round(time.perf_counter() - t0, 3), "cached": False, "compiler_output": proc.stderr}
+
+
+def generated_file_diagnostics(out_dir, compiler_output: str) -> list[str]:
+    """Compiler warning/error lines located in the project's own files (not the vendor headers)."""
+    root = str(Path(out_dir).resolve())
+    out = []
+    for line in compiler_output.splitlines():
+        m = re.match(r"^([^:\s]+):\d+(?::\d+)?: (warning|error):", line)
+        if m and str(Path(m.group(1)).resolve()).startswith(root):
+            out.append(line)
+    return out
 
 
 def _wide(graph, names) -> bool:
@@ -149,14 +190,14 @@ def read_outputs(path, graph, count: int) -> list[np.ndarray]:
     return outs
 
 
-def run_csim(out_dir, graph, inputs_raw: dict, cache_dir=None, warnings: bool = False, **kw):
+def run_csim(out_dir, graph, inputs_raw: dict, cache_dir=None, **kw):
     """Build and run the C-simulation on ``inputs_raw`` (raw integers, batch first, per input name).
 
     Returns (outputs: raw integer arrays in graph-output order, extra: build_s, run_s, cached, vectors).
     One binary run processes every vector.
     """
     out_dir = Path(out_dir)
-    binary, extra = build(out_dir, cache_dir, warnings)
+    binary, extra = build(out_dir, cache_dir)
     work = Path(tempfile.mkdtemp(prefix="run_", dir=binary.parent))
     try:
         n = write_inputs(work / "inputs.txt", graph, inputs_raw)
@@ -170,6 +211,6 @@ def run_csim(out_dir, graph, inputs_raw: dict, cache_dir=None, warnings: bool = 
         outs = read_outputs(work / "outputs.txt", graph, n)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    extra = {k: v for k, v in extra.items() if k != "compiler_output"}
-    extra.update({"run_s": round(run_s, 3), "vectors": n, "binary": binary.name})
+    warnings = generated_file_diagnostics(out_dir, extra.pop("compiler_output"))
+    extra.update({"run_s": round(run_s, 3), "vectors": n, "binary": binary.name, "warnings": warnings})
     return outs, extra

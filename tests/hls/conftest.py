@@ -32,23 +32,37 @@ def csim_cache() -> Path:
     return path
 
 
-@pytest.fixture
-def bit_exact(csim_cache, tmp_path):
-    """check(graph, vectors=2000, seed=0, **emit_options) -> (mismatching vectors, first mismatches, extra)."""
+def check_bit_exact(graph, out, cache, vectors: int = 2000, seed: int = 0, **options):
+    """Emit ``graph`` into ``out``, build and run the C-simulation on random vectors, compare every output
+    integer with hwq.ir.run. Returns (mismatching vectors, first mismatches, extra, per-output mismatch
+    counts). Asserts that g++ -Wall -Wextra reported nothing in the generated files."""
+    import numpy as np
     from hwq.hls import emit
     from hwq.sim.csim import run_csim
     from hwq.sim.verify import compare, random_inputs
 
     from hwq.ir import run
 
-    def check(graph, vectors: int = 2000, seed: int = 0, out=None, **options):
-        out = Path(out) if out is not None else tmp_path / graph.name
-        options.setdefault("tb_vectors", 8)
-        emit(graph, out, command="pytest", **options)
-        inputs = random_inputs(graph, vectors, seed)
-        expected = run(graph, inputs).outputs()
-        got, extra = run_csim(out, graph, inputs, cache_dir=csim_cache)
-        bad, first = compare(graph, expected, got)
+    options.setdefault("tb_vectors", 8)
+    emit(graph, out, command="pytest", **options)
+    inputs = random_inputs(graph, vectors, seed)
+    expected = run(graph, inputs).outputs()
+    got, extra = run_csim(out, graph, inputs, cache_dir=cache)
+    assert extra["warnings"] == [], "g++ -Wall -Wextra diagnostics in generated files"
+    bad, first = compare(graph, expected, got)
+    per_output = {
+        n: int((np.asarray(e).reshape(vectors, -1) != np.asarray(g).reshape(vectors, -1)).any(axis=1).sum())
+        for n, e, g in zip(graph.outputs, expected, got)
+    }
+    return bad, first, extra, per_output
+
+
+@pytest.fixture
+def bit_exact(csim_cache, tmp_path):
+    """check(graph, vectors=2000, seed=0, **emit_options) -> (mismatching vectors, first mismatches, extra)."""
+
+    def check(graph, vectors: int = 2000, seed: int = 0, **options):
+        bad, first, extra, _ = check_bit_exact(graph, tmp_path / graph.name, csim_cache, vectors, seed, **options)
         return bad, first, extra
 
     return check

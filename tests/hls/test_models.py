@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from hwq.formats import parse
 from hwq.ir import Graph, run
 from hwq.ir.ops import Conv2d, Dense, Flatten, ReLU
 
-from .graphs import mlp
+from .conftest import check_bit_exact
+from .graphs import merge, mlp
 
 
-def test_mlp_8bit_bit_exact(bit_exact):
-    g = mlp(8, seed=1, name="mlp8")
-    bad, first, extra = bit_exact(g, vectors=2000)
+@pytest.fixture(scope="module")
+def models_run(csim_cache, tmp_path_factory):
+    """The hand-built models side by side in one project (one g++ build), 2,000 vectors through each."""
+    graphs = {"mlp8": mlp(8, seed=1, name="mlp8"), "mlp4": mlp(4, seed=2, name="mlp4"), "cnn": cnn()}
+    merged = merge(list(graphs.values()), "models")
+    bad, first, extra, per_output = check_bit_exact(merged, tmp_path_factory.mktemp("models") / "prj", csim_cache)
+    by_model = {name: per_output[f"g{k}_{graphs[name].outputs[0]}"] for k, name in enumerate(graphs)}
+    return by_model, first, extra
+
+
+@pytest.mark.parametrize("model", ["mlp8", "mlp4", "cnn"])
+def test_model_bit_exact(models_run, model):
+    by_model, first, extra = models_run
     assert extra["vectors"] == 2000
-    assert bad == 0, first
-
-
-def test_mlp_4bit_bit_exact(bit_exact):
-    g = mlp(4, seed=2, name="mlp4")
-    bad, first, extra = bit_exact(g, vectors=2000)
-    assert extra["vectors"] == 2000
-    assert bad == 0, first
+    assert by_model[model] == 0, [m for m in first if m.output.startswith(f"g{list(by_model).index(model)}_")]
 
 
 def test_mlp_outputs_are_not_trivial():
@@ -73,10 +78,3 @@ def cnn(name: str = "cnn", seed: int = 0) -> Graph:
     )  # fmt: skip
     g.validate()
     return g
-
-
-def test_cnn_bit_exact(bit_exact):
-    g = cnn()
-    bad, first, extra = bit_exact(g, vectors=2000)
-    assert extra["vectors"] == 2000
-    assert bad == 0, first
