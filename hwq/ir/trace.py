@@ -96,6 +96,8 @@ class MismatchReport:
     got: int | None = None  # other implementation's raw
     fmt: str | None = None
     count: int = 0  # mismatching elements in that tensor
+    expected_real: float | None = None
+    got_real: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -114,8 +116,8 @@ class MismatchReport:
         idx = ", ".join(map(str, self.index))
         out.append(
             f"first mismatch: tensor {self.tensor!r} (op {self.op!r}, {self.kind}, {self.fmt}), vector {self.vector}, "
-            f"element [{idx}]: interpreter {self.expected}, other {self.got} "
-            f"({self.count} elements differ in this tensor)"
+            f"element [{idx}]: interpreter {self.expected} ({self.expected_real:.6g}), other {self.got} "
+            f"({self.got_real:.6g}); {self.count} elements differ in this tensor"
         )
         return out
 
@@ -167,5 +169,8 @@ def first_mismatch(graph: Graph, inputs, other_raw: dict) -> MismatchReport:
             report.expected, report.got = int(ours[pos]), int(theirs[pos])
             report.fmt = str(graph.tensor(name).fmt)
             report.count = int(np.count_nonzero(diff))
+            fmt = graph.tensor(name).fmt
+            report.expected_real = float(np.asarray(fmt.from_raw(np.array([report.expected]))).ravel()[0])
+            report.got_real = float(np.asarray(fmt.from_raw(np.array([report.got], dtype=object))).ravel()[0])
             return report
     return report
