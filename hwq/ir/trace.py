@@ -108,6 +108,7 @@ class MismatchReport:
         """Human-readable report."""
         out = [
             f"compared {len(self.compared)} tensors"
+            + ("" if self.ok else " in execution order, up to the mismatch")
             + (f"; not provided: {', '.join(self.missing)}" if self.missing else "")
         ]
         if self.ok:
