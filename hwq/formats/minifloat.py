@@ -373,7 +373,12 @@ class FloatFormat:
         shift = np.where(big, 0, shift)
         raw, over = self._round(mant, shift, neg, rng)
         over = over | big
-        raw = np.where(big, np.where(neg, self.raw_min, self.raw_max), raw)
+        if big.any():
+            if self.needs_object_ints:
+                fill = np.where(neg, -1, 1).astype(object) * self.raw_max
+                raw = np.where(big, fill, np.asarray(raw, dtype=object))
+            else:
+                raw = np.where(big, np.where(neg, self.raw_min, self.raw_max), raw).astype(np.int64)
         return raw, over
 
     def _round(self, mag, shift, neg, rng):
@@ -390,7 +395,8 @@ class FloatFormat:
         else:
             res = _round_int64(mag.astype(np.int64), shift.astype(np.int64), self, rng)
         over = res > self.raw_max
-        res = np.where(over, self.raw_max, res)
+        if over.any():
+            res = np.where(over, np.array(self.raw_max, dtype=res.dtype), res)
         if not self.subnormals:
             res = np.where(res < (1 << self.man_bits), 0, res)
         out = np.where(neg, -res, res)

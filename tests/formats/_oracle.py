@@ -6,6 +6,7 @@ hwq's code: no numpy, no shifting tricks, one value at a time.
 
 from __future__ import annotations
 
+import bisect
 import math
 from fractions import Fraction
 
@@ -88,8 +89,13 @@ def minifloat_rne(value: Fraction, values: list[Fraction]) -> tuple[Fraction, bo
     nxt = top + spacing
     if a >= nxt:
         return top, True
+    cands = values + [nxt]
+    i = bisect.bisect_left(cands, a)  # cands[i-1] < a <= cands[i]
     best = None
-    for code, v in enumerate(values + [nxt]):
+    for code in (i - 1, i):
+        if not 0 <= code < len(cands):
+            continue
+        v = cands[code]
         d = abs(a - v)
         if best is None or d < best[0] or (d == best[0] and code % 2 == 0):
             best = (d, code, v)

@@ -109,7 +109,8 @@ def test_wide_formats_use_exact_python_ints(width):
         src = 5
         got = fmt.cast_raw(np.array(raws, dtype=object), fmt.frac_bits + src)
         for r, g in zip(raws, got.tolist()):
-            assert int(g) == fixed_oracle(Fraction(r, 2**src) * Fraction(2) ** -fmt.frac_bits, width, width // 3, True, q, o)
+            value = Fraction(r, 2**src) * Fraction(2) ** -fmt.frac_bits
+            assert int(g) == fixed_oracle(value, width, width // 3, True, q, o)
         xs = rng.standard_normal(20) * 2.0 ** (width // 3 - 2)
         xs = np.concatenate([xs, [1e300, -1e300, 3e-300, -3e-300]])
         got = fmt.to_raw(xs)
