@@ -27,7 +27,9 @@ Q4 = {
 def setup():
     torch.manual_seed(0)
     fm = nn.Sequential(
-        OrderedDict(fc1=nn.Linear(16, 32), relu1=nn.ReLU(), fc2=nn.Linear(32, 16), relu2=nn.ReLU(), fc3=nn.Linear(16, 4))
+        OrderedDict(
+            fc1=nn.Linear(16, 32), relu1=nn.ReLU(), fc2=nn.Linear(32, 16), relu2=nn.ReLU(), fc3=nn.Linear(16, 4)
+        )
     )
     x = torch.randn(512, 16)
     x[0, 0] = 7.0  # one outlier: min/max wastes range on it
@@ -74,8 +76,16 @@ def test_percentile_calibrator_clips_the_outlier(setup):
 
 def test_bias_correction_removes_mean_output_shift(setup):
     fm, x = setup
-    qm = quantize_model(fm, {**Q4, "preact": "fixed<16,6,RND_CONV,SAT>", "output": "fixed<16,6,RND_CONV,SAT>",
-                             "act": "ufixed<16,6,RND_CONV,SAT>"}, x)
+    qm = quantize_model(
+        fm,
+        {
+            **Q4,
+            "preact": "fixed<16,6,RND_CONV,SAT>",
+            "output": "fixed<16,6,RND_CONV,SAT>",
+            "act": "ufixed<16,6,RND_CONV,SAT>",
+        },
+        x,
+    )
     calibrate(qm, x, "minmax")
     before = copy.deepcopy(qm)
     assert bias_correction(qm, x) == 3
