@@ -199,7 +199,7 @@ def mac(
         total = shift_left(prod, shift)
         bits = max(max_abs(total).bit_length(), max_abs(bias_acc).bit_length()) + 1
         total = as_ints(total, bits) + as_ints(np.asarray(bias_acc), bits)[None, :, :, None]
-        return acc_fmt.cast_raw(total, acc_fmt.frac_bits)
+        return cast_to(total, acc_fmt.frac_bits, acc_fmt)  # WRAP: one final wrap; else in range already
     # General path: materialise the products chunk by chunk over the batch.
     per_sample = max(g * m * p * k, 1)
     step = max(1, _CHUNK_ELEMENTS // per_sample)
