@@ -116,3 +116,14 @@ def test_example_configs_are_valid(path):
     from hwq.train import load_config
 
     resolve_config(load_config(path))
+
+
+def test_cli_calibrate_builtin_model_and_arch_mismatch(tmp_path, capsys):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"train": {"epochs": 2}, "ptq": {"calibrator": "output"}}))
+    out = tmp_path / "o"
+    assert main(["calibrate", "--model", "mlp", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "summary.json").read_text())["emulator_vs_ir"]["mismatches"] == 0
+    capsys.readouterr()
+    rc = main(["calibrate", "--model", "cnn", "--config", str(cfg), "--out", str(tmp_path / "o2"), "--no-progress"])
+    assert rc == 2 and "model.arch" in capsys.readouterr().err
