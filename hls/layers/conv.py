@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ..cpp import array_initialiser, dims
 from .base import LayerCode, LayerContext
+from .csd import emit_conv as emit_csd_conv
 from .mac import product_expr
 
 KINDS = ("conv1d", "conv2d")
@@ -66,6 +67,8 @@ def emit(op, ctx: LayerContext) -> LayerCode:
     h_, w_ = g["h"], g["w"]
     # A 1-D geometry (conv1d, or conv2d with one row in and out) drops the row loops and index.
     two_d = not (h_ == 1 and g["kh"] == 1 and g["pt"] == g["pb"] == 0 and ho == 1)
+    if getattr(op.weight_fmt, "kind", None) == "csd":
+        return emit_csd_conv(op, ctx, g, two_d, ho, wo)
     ch = "c" if groups == 1 else f"(o / {mg}) * {g['cg']} + c"
     x_index = f"(ch * {h_} + r) * {w_} + q" if two_d else f"ch * {w_} + q"
     if op.kind == "conv1d":

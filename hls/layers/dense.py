@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..cpp import array_initialiser, dims
 from .base import LayerCode, LayerContext
+from .csd import emit_dense as emit_csd_dense
 from .mac import product_expr
 
 KINDS = ("dense",)
@@ -18,6 +19,8 @@ KINDS = ("dense",)
 
 def emit(op, ctx: LayerContext) -> LayerCode:
     """Print a Dense op (see the module docstring)."""
+    if getattr(op.weight_fmt, "kind", None) == "csd":
+        return emit_csd_dense(op, ctx)
     fn = ctx.fn
     m, n = op.weight.shape
     x = ctx.tensor()

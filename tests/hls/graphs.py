@@ -14,8 +14,10 @@ from hwq.formats import parse
 from hwq.ir import Dense, Graph, ReLU
 
 
-def mlp(bits: int, seed: int = 0, sizes=(64, 32, 16, 10), name: str = "mlp") -> Graph:
-    """A digits-style MLP with ``bits``-bit weights and activations (RND/SAT activations)."""
+def mlp(bits: int, seed: int = 0, sizes=(64, 32, 16, 10), name: str = "mlp", csd: int = 0) -> Graph:
+    """A digits-style MLP with ``bits``-bit weights and activations (RND/SAT activations).
+
+    csd=k: multiplier-free weights ``csd<bits,1,k>`` (random raws projected to at most k signed digits)."""
     rng = np.random.default_rng(seed)
     g = Graph(name, ["x"], [])
     g.add_tensor("x", (sizes[0],), parse(f"ufixed<{bits},{max(1, bits // 2)}>"))
@@ -32,8 +34,11 @@ def mlp(bits: int, seed: int = 0, sizes=(64, 32, 16, 10), name: str = "mlp") -> 
         acc_frac = xf.frac_bits + wf.frac_bits
         acc = parse(f"fixed<{acc_frac + bits + 8},{bits + 8},TRN,{'SAT' if k % 2 else 'WRAP'}>")
         w = rng.integers(wf.raw_min, wf.raw_max + 1, size=(m, n))
+        if csd:
+            cf = parse(f"csd<{bits},1,{csd}>")
+            w = np.asarray(cf.project(w), dtype=np.int64)
         b = rng.integers(bf.raw_min // 4, bf.raw_max // 4 + 1, size=(m,))
-        g.add_op(Dense(f"fc{k}", [x], h, weight=w, bias=b, weight_fmt=wf, bias_fmt=bf, acc_fmt=acc))
+        g.add_op(Dense(f"fc{k}", [x], h, weight=w, bias=b, weight_fmt=cf if csd else wf, bias_fmt=bf, acc_fmt=acc))
         x = h
         if not last:
             r = f"relu{k}_out"

@@ -16,14 +16,19 @@ from .graphs import merge, mlp
 @pytest.fixture(scope="module")
 def models_run(csim_cache, tmp_path_factory):
     """The hand-built models side by side in one project (one g++ build), 2,000 vectors through each."""
-    graphs = {"mlp8": mlp(8, seed=1, name="mlp8"), "mlp4": mlp(4, seed=2, name="mlp4"), "cnn": cnn()}
+    graphs = {
+        "mlp8": mlp(8, seed=1, name="mlp8"),
+        "mlp4": mlp(4, seed=2, name="mlp4"),
+        "csd2": mlp(8, seed=3, name="csd2", csd=2),
+        "cnn": cnn(),
+    }
     merged = merge(list(graphs.values()), "models")
     bad, first, extra, per_output = check_bit_exact(merged, tmp_path_factory.mktemp("models") / "prj", csim_cache)
     by_model = {name: per_output[f"g{k}_{graphs[name].outputs[0]}"] for k, name in enumerate(graphs)}
     return by_model, first, extra
 
 
-@pytest.mark.parametrize("model", ["mlp8", "mlp4", "cnn"])
+@pytest.mark.parametrize("model", ["mlp8", "mlp4", "csd2", "cnn"])
 def test_model_bit_exact(models_run, model):
     by_model, first, extra = models_run
     assert extra["vectors"] == 2000
@@ -78,3 +83,21 @@ def cnn(name: str = "cnn", seed: int = 0) -> Graph:
     )  # fmt: skip
     g.validate()
     return g
+
+
+def test_csd_model_is_multiplier_free(tmp_path):
+    """The CSD layers print every product as shifted adds: no '*' outside constant index arithmetic."""
+    import re
+
+    from hwq.hls import emit
+
+    from hwq.formats import csd_digits
+
+    g = mlp(8, seed=3, name="csd2", csd=2)
+    assert all(len(csd_digits(int(w))) <= 2 for op in g.ops if hasattr(op, "weight") for w in op.weight.ravel())
+    emit(g, tmp_path)
+    text = (tmp_path / "firmware" / "layers.h").read_text()
+    body = text.split("static void fc0(", 1)[1].split("\n}\n", 1)[0]
+    code = [re.sub(r"\[[^\]]*\]", "[]", ln.split("//")[0]) for ln in body.splitlines()]
+    assert not [ln for ln in code if "*" in ln]
+    assert body.count("<<") > 100 and "fc0_w" not in body

@@ -43,9 +43,12 @@ def test_every_rounding_and_overflow_mode_bit_exact(bit_exact):
     assert bad == 0, first
 
 
-def test_wide_accumulators_bit_exact(bit_exact):
-    """Accumulators beyond 62 bits: the interpreter's Python-int path against ap_fixed<W> with W > 64."""
+def test_wide_accumulators_and_csd_weights_bit_exact(bit_exact):
+    """Accumulators beyond 62 bits (the interpreter's Python-int path against ap_fixed<W>, W > 64) and
+    multiplier-free csd<W,I,k> weights (k = 1..3) in dense and conv layers."""
     graphs = [random_graph(300 + s, ops=[k], wide=True, max_width=24) for k in ("dense", "conv1d") for s in range(3)]
+    graphs += [random_graph(400 + s, ops=[k], csd=True) for k in ("dense", "conv1d", "conv2d") for s in range(4)]
     g = merge(graphs, "random_wide")
+    assert any(getattr(getattr(op, "weight_fmt", None), "kind", None) == "csd" for op in g.ops)
     bad, first, _ = bit_exact(g, vectors=2000, seed=7)
     assert bad == 0, first
