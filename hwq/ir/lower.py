@@ -140,7 +140,7 @@ class _Lowerer:
         if isinstance(mod, (L.QFlatten, nn.Flatten)):
             self.flatten(node, x, what)
             return
-        if isinstance(mod, (L.QMaxPool2d, L.QMaxPool1d)):
+        if isinstance(mod, (nn.MaxPool2d, nn.MaxPool1d)):  # plain max pooling keeps the format too
             self.maxpool(node, mod, x, xf, what)
             return
         if isinstance(mod, L.QAvgPool2d):
@@ -190,7 +190,7 @@ class _Lowerer:
 
     def maxpool(self, node, mod, x: str, xf, what: str) -> None:
         cls = _need_op("maxpool", what)
-        nd = 2 if isinstance(mod, L.QMaxPool2d) else 1
+        nd = 2 if isinstance(mod, nn.MaxPool2d) else 1
         if _pair(mod.dilation, nd) != (1,) * nd or mod.ceil_mode:
             raise LoweringError(f"{what}: only undilated, floor-mode max pooling is supported")
         k = _pair(mod.kernel_size, nd)
