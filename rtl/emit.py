@@ -5,8 +5,8 @@ It is cut into layers, one per Dense op (the elementwise ops after it are fused 
 before the first Dense form a layer of their own). Layers are joined by ``hwq_skid_buffer`` instances
 in the top module, whose ``PIPELINE`` parameter every layer inherits.
 
-Files written into ``out_dir``: ``<top>.v`` (top), ``<top>_<layer>.v`` (one per layer), the primitives
-``hwq_pipe_stage.v`` and ``hwq_skid_buffer.v``, ``graph.json`` (the IR, read by ``hwq verify rtl``) and
+Files written into ``out_dir``: ``<top>.v`` (top), ``<top>_<layer>.v`` (one per layer), the primitive
+``hwq_skid_buffer.v``, ``graph.json`` (the IR, read by ``hwq verify rtl``) and
 ``rtl.json`` (a manifest: top name, source files in compile order, stream widths, levels, adders).
 """
 
@@ -26,7 +26,7 @@ from .datapath import Datapath, RtlError, Value
 from .layer import LayerPorts, latency, levels_of, print_layer
 
 SUPPORTED_OPS = ("dense", "relu")
-PRIMITIVES = ("hwq_pipe_stage.v", "hwq_skid_buffer.v")
+PRIMITIVES = ("hwq_skid_buffer.v",)
 
 
 @dataclass

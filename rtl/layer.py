@@ -3,7 +3,10 @@
 Pipeline: stage ``b`` (1 <= b < LEVELS) sits between node levels ``b`` and ``b+1`` and is a register
 when ``b`` is a multiple of the ``PIPELINE`` parameter (0: no internal registers); stage ``LEVELS`` is the
 output register. Every stage advances together on ``ce = !m_axis_tvalid || m_axis_tready`` (a stalling
-pipeline): ``s_axis_tready = ce``, and a beat's result leaves ``LATENCY`` accepted cycles later.
+pipeline): ``s_axis_tready = ce``, and a beat's result leaves ``1 + (LEVELS - 1) // PIPELINE`` cycles
+after it was accepted. Each stage is a ``generate`` block of per-value registers (``<value>_r<b>``; the
+valid flag has a synchronous reset, data has none) or of plain wires; values stay narrow, which keeps
+Verilator's C++ small.
 """
 
 from __future__ import annotations
@@ -49,6 +52,27 @@ def levels_of(dp: Datapath, outs: list[Value]) -> int:
 def latency(levels: int, pipeline: int) -> int:
     """Cycles from an accepted input beat to its output beat (no back-pressure)."""
     return 1 + ((levels - 1) // pipeline if pipeline > 0 else 0)
+
+
+def _stage_registers(w, indent: str, b: int, live: list[Node], ins: list[str], v_in: str) -> None:
+    """Print the registers of stage ``b``: valid (synchronous reset) and one register per live value."""
+    regs = [f"{n.name}_r{b}" for n in live]
+    w(f"{indent}reg valid_reg;")
+    for n, r in zip(live, regs):
+        w(f"{indent}reg signed [{n.width - 1}:0] {r};")
+    w(f"{indent}always @(posedge clk) begin")
+    w(f"{indent}    if (ce) begin")
+    w(f"{indent}        valid_reg <= {v_in};")
+    for r, x in zip(regs, ins):
+        w(f"{indent}        {r} <= {x};")
+    w(f"{indent}    end")
+    w(f"{indent}    if (rst) begin")
+    w(f"{indent}        valid_reg <= 1'b0;")
+    w(f"{indent}    end")
+    w(f"{indent}end")
+    w(f"{indent}assign valid_s{b} = valid_reg;")
+    for n, r in zip(live, regs):
+        w(f"{indent}assign {n.name}_s{b} = {r};")
 
 
 def print_layer(
@@ -159,37 +183,27 @@ def print_layer(
         b = level
         live = [n for n in nodes if not n.const and n.level <= b and last_use.get(n.name, 0) > b]
         w("")
-        reg = "1" if b == top_level else f"({b} % PIPE_EVERY) == 0"
         what = "output register" if b == top_level else f"stage {b}: a register when {b} is a multiple of PIPE_EVERY"
         w(f"// {what}")
         w(f"wire valid_s{b};")
         for n in live:
             w(f"wire signed [{n.width - 1}:0] {stage_name(n.name, b)};")
-        width = sum(n.width for n in live)
         ins = [n.name if n.level == b else stage_name(n.name, b - 1) for n in live]
         outs_b = [stage_name(n.name, b) for n in live]
-        w("hwq_pipe_stage #(")
-        w(f"    .WIDTH({max(width, 1)}),")
-        w(f"    .REGISTER({reg})")
-        w(f") stage_{b} (")
-        w("    .clk(clk),")
-        w("    .rst(rst),")
-        w("    .ce(ce),")
-        w(f"    .in_valid({'s_axis_tvalid' if b == 1 else f'valid_s{b - 1}'}),")
-        if live:
-            w("    .in_data({")
-            w(",\n".join(f"        {x}" for x in ins))
-            w("    }),")
+        v_in = "s_axis_tvalid" if b == 1 else f"valid_s{b - 1}"
+
+        if b == top_level:
+            _stage_registers(w, "", b, live, ins, v_in)
         else:
-            w("    .in_data(1'b0),")
-        w(f"    .out_valid(valid_s{b}),")
-        if live:
-            w("    .out_data({")
-            w(",\n".join(f"        {x}" for x in outs_b))
-            w("    })")
-        else:
-            w("    .out_data()")
-        w(");")
+            w("generate")
+            w(f"    if (({b} % PIPE_EVERY) == 0) begin : g_stage_{b}")
+            _stage_registers(w, "        ", b, live, ins, v_in)
+            w(f"    end else begin : g_stage_{b}_wire")
+            w(f"        assign valid_s{b} = {v_in};")
+            for o, x in zip(outs_b, ins):
+                w(f"        assign {o} = {x};")
+            w("    end")
+            w("endgenerate")
     w("/* verilator lint_on UNUSEDSIGNAL */")
     w("")
     w("// output elements: raw bit patterns of " + str(ports.out_fmt))

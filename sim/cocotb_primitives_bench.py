@@ -90,39 +90,3 @@ async def skid_buffer_stream(dut):
     # without gaps or back-pressure one beat per cycle flows (after the pipeline refills)
     tail = fired_free[5:]
     assert tail and tail[-1] - tail[0] == len(tail) - 1, "skid buffer lost throughput with no back-pressure"
-
-
-@cocotb.test()
-async def pipe_stage_enable(dut):
-    """hwq_pipe_stage: REGISTER=1 captures on ce only and clears valid on rst; REGISTER=0 is a wire."""
-    registered = os.environ.get("HWQ_PRIM_REGISTER", "1") == "1"
-    width = int(os.environ.get("HWQ_PRIM_WIDTH", "8"))
-    rng = random.Random(3)
-    dut.ce.value = 0
-    dut.in_valid.value = 0
-    dut.in_data.value = 0
-    await _reset(dut)
-    held_valid, held_data = 0, None
-    errors = []
-    for cycle in range(500):
-        ce = int(rng.random() < 0.7)
-        v = int(rng.random() < 0.5)
-        d = rng.getrandbits(width)
-        rst = int(cycle % 97 == 50)
-        dut.ce.value, dut.in_valid.value, dut.in_data.value, dut.rst.value = ce, v, d, rst
-        await FallingEdge(dut.clk)
-        ov = int(dut.out_valid.value)
-        if registered:
-            if ov != held_valid:
-                errors.append(f"cycle {cycle}: out_valid {ov}, expected {held_valid}")
-            if held_valid and _uint(dut.out_data.value) != held_data:
-                errors.append(f"cycle {cycle}: out_data wrong")
-        else:
-            if ov != v or _uint(dut.out_data.value) != d:
-                errors.append(f"cycle {cycle}: wire stage does not pass its input through")
-        await RisingEdge(dut.clk)
-        if ce:
-            held_valid, held_data = v, d
-        if rst:
-            held_valid = 0
-    assert not errors, "\n".join(errors[:10])

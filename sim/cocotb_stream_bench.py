@@ -83,7 +83,7 @@ async def stream_vectors(dut):
     m_ready = False
     cycle = 0
     idle = 0
-    first_cycle = last_cycle = None
+    first_cycle = first_out = last_cycle = None
     t0 = time.perf_counter()
     while len(outputs) < len(vectors):
         # drive this cycle's inputs
@@ -100,6 +100,8 @@ async def stream_vectors(dut):
             got = _unpack(int(str(dut.m_axis_tdata.value), 2), out_t.size, out_t.fmt)
             k = len(outputs)
             outputs.append(got)
+            if first_out is None:
+                first_out = cycle
             last_cycle = cycle
             if k < len(accept_cycle):
                 latencies.append(cycle - accept_cycle[k])
@@ -130,7 +132,7 @@ async def stream_vectors(dut):
     wall = time.perf_counter() - t0
 
     Path(os.environ["HWQ_RTL_OUTPUTS"]).write_text("".join(" ".join(map(str, o)) + "\n" for o in outputs))
-    span = (last_cycle - first_cycle + 1) if outputs and first_cycle is not None else 0
+    span = (last_cycle - first_out + 1) if outputs else 0  # steady state: first to last output beat
     stats = {
         "vectors": len(outputs),
         "cycles": cycle,

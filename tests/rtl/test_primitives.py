@@ -32,21 +32,6 @@ def test_skid_buffer_icarus(width):
     assert ok
 
 
-@pytest.mark.parametrize("register", [0, 1])
-def test_pipe_stage_icarus(register):
-    need_icarus()
-    ok, _, _ = run_bench(
-        [_prim("hwq_pipe_stage.v")],
-        "hwq_pipe_stage",
-        BENCH,
-        "icarus",
-        {"WIDTH": 12, "REGISTER": register},
-        {"HWQ_PRIM_WIDTH": "12", "HWQ_PRIM_REGISTER": str(register)},
-        testcase="pipe_stage_enable",
-    )
-    assert ok
-
-
 @pytest.mark.slow
 def test_skid_buffer_verilator():
     need_verilator()
@@ -68,7 +53,7 @@ def test_primitives_lint_clean():
 
     from hwq.rtl.tools import verilator_bin, verilator_env
 
-    for name, top in (("hwq_skid_buffer.v", "hwq_skid_buffer"), ("hwq_pipe_stage.v", "hwq_pipe_stage")):
+    for name, top in (("hwq_skid_buffer.v", "hwq_skid_buffer"),):
         p = subprocess.run(
             [verilator_bin(), "--lint-only", "-Wall", "--top-module", top, str(_prim(name))],
             env=verilator_env(),
