@@ -74,8 +74,28 @@ def _allowed_values(width: int, k: int, lo: int, hi: int) -> tuple[int, ...]:
     return tuple(sorted(set(vals)))
 
 
+#: Raw ranges up to this size project through a precomputed lookup table.
+TABLE_LIMIT = 1 << 20
+
+
+@functools.lru_cache(maxsize=16)
+def projection_table(k: int, lo: int, hi: int) -> np.ndarray:
+    """int64 table ``t`` with ``t[r - lo]`` = the projection of raw r, for every r in [lo, hi]."""
+    return _project_search(np.arange(lo, hi + 1, dtype=np.int64), k, lo, hi)
+
+
 def project_to_csd(raw, k: int, lo: int, hi: int) -> np.ndarray:
-    """Nearest integer in [lo, hi] with at most k CSD digits; ties: fewer digits, then toward zero."""
+    """Nearest integer in [lo, hi] with at most k CSD digits; ties: fewer digits, then toward zero.
+
+    ``raw`` must already lie in [lo, hi] (it is the output of the base fixed-point cast).
+    """
+    arr = np.asarray(raw)
+    if hi - lo < TABLE_LIMIT and arr.dtype != object and arr.size > 64:
+        return projection_table(k, lo, hi)[arr.astype(np.int64) - lo]
+    return _project_search(arr, k, lo, hi)
+
+
+def _project_search(raw, k: int, lo: int, hi: int) -> np.ndarray:
     arr = np.asarray(raw)
     allowed = _allowed_values(max(abs(lo), abs(hi)).bit_length(), k, lo, hi)
     table = np.array(allowed, dtype=object if max(abs(lo), abs(hi)).bit_length() > 62 else np.int64)

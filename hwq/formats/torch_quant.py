@@ -34,6 +34,7 @@ import threading
 import numpy as np
 import torch
 
+from .csd import CsdFormat, projection_table
 from .fixed import FixedFormat
 from .minifloat import FloatFormat
 
@@ -93,6 +94,8 @@ def quantize_tensor(x: torch.Tensor, fmt, out: torch.Tensor | None = None, nan: 
         xd = x.detach()
         if isinstance(fmt, FixedFormat) and _fixed_fast_ok(fmt, xd, dtype):
             return _fixed_fast(xd, fmt, out, nan)
+        if isinstance(fmt, CsdFormat) and _fixed_fast_ok(fmt.base, xd, dtype) and fmt.width <= 20:
+            return _csd_fast(xd, fmt, out, "raise" if nan == "propagate" else nan)
         if (
             isinstance(fmt, FloatFormat)
             and fmt.rounding == "RNE"
@@ -163,7 +166,8 @@ def _fixed_fast_ok(fmt: FixedFormat, x: torch.Tensor, dtype: torch.dtype) -> boo
     return 0 <= f and f + 2 < (1 << (ebits - 1)) - 1 and fmt.width + 1 <= p
 
 
-def _fixed_fast(x: torch.Tensor, fmt: FixedFormat, out, nan: str) -> torch.Tensor:
+def _fixed_fast(x: torch.Tensor, fmt: FixedFormat, out, nan: str, raw: bool = False) -> torch.Tensor:
+    """Fixed-point quantisation in elementwise torch ops; ``raw=True`` stops at the raw integers (as floats)."""
     lo, hi = fmt.raw_min, fmt.raw_max
     if fmt.overflow == "SAT_SYM" and fmt.signed and fmt.width > 1:
         lo = -hi
@@ -194,7 +198,8 @@ def _fixed_fast(x: torch.Tensor, fmt: FixedFormat, out, nan: str) -> torch.Tenso
         r.abs_().mul_(2.0 ** (f + 1)).ceil_().mul_(0.5).floor_().mul_(sign)
     else:
         raise ValueError(f"unknown rounding mode {q!r}")
-    r.mul_(step)
+    if not raw:
+        r.mul_(step)
     # NaN survives clamp and rounding; a sum is a cheap read-only probe (the bounded values cannot sum to NaN
     # unless partial sums overflow both ways, in which case the exact test below decides).
     if nan != "propagate" and torch.isnan(r.sum()) and torch.isnan(r).any():
@@ -202,6 +207,26 @@ def _fixed_fast(x: torch.Tensor, fmt: FixedFormat, out, nan: str) -> torch.Tenso
             raise ValueError(f"{fmt}: NaN input cannot be quantised (pass nan='zero' or nan='propagate')")
         r.nan_to_num_(nan=0.0)
     return r
+
+
+# ---------------------------------------------------------------------------- CSD fast path
+_CSD_TABLES: dict = {}
+
+
+def _csd_fast(x: torch.Tensor, fmt: CsdFormat, out, nan: str) -> torch.Tensor:
+    """Base fixed quantisation to raw integers, then a lookup in the table of projected values."""
+    base = fmt.base
+    key = (fmt.digits, base.raw_min, base.raw_max, base.frac_bits, x.dtype)
+    vals = _CSD_TABLES.get(key)
+    if vals is None:
+        table = projection_table(fmt.digits, base.raw_min, base.raw_max)
+        vals = torch.from_numpy(np.ldexp(table.astype(np.float64), -base.frac_bits)).to(x.dtype)
+        _CSD_TABLES[key] = vals
+    raw = _fixed_fast(x, base, out, nan, raw=True)  # floats holding integers in [raw_min, raw_max]
+    idx = raw.to(torch.int32).sub_(base.raw_min)
+    res = raw if out is None else out
+    torch.index_select(vals, 0, idx.view(-1), out=res.view(-1))
+    return res
 
 
 # ---------------------------------------------------------------------------- minifloat fast path

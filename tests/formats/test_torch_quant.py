@@ -48,6 +48,19 @@ def test_fixed_equals_numpy(fmt, dtype):
     assert np.array_equal(raw.numpy(), fmt.to_raw(x.to(torch.float64).numpy()))
 
 
+@pytest.mark.parametrize(
+    "text", ["csd<8,3,3>", "csd<8,3,1,RND,SAT_SYM>", "ucsd<10,4,2,TRN,SAT>", "csd<8,3,2,RND,WRAP>"]
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_csd_equals_numpy(text, dtype):
+    fmt = parse(text)
+    x = torch.from_numpy(_inputs(fmt.base, n=3000)).to(dtype)
+    got = quantize_tensor(x, fmt)
+    assert _same(got.to(torch.float64).numpy(), fmt.quantize(x.to(torch.float64).numpy())), text
+    out = torch.empty_like(x)
+    assert torch.equal(quantize_tensor(x, fmt, out=out), got)
+
+
 MINI = ["e4m3", "e4m3fn", "e5m2", "e4m3fnuz", "e5m2fnuz", "e4m3b11fnuz", "e2m1fn", "e3m2fn", "e2m3fn", "e3m4"]
 MINI += ["float<4,3,nosub>", "float<4,3,fn,satfinite>", "float<5,2,fnuz,nosub>", "float<6,9>", "float<4,3,SR>"]
 
