@@ -152,25 +152,27 @@ def _figs(rep: dict) -> dict:
     return {k: rep[k] for k in ("LUT", "CARRY", "FF", "DSP")}
 
 
+def _ratio(lut: int, ref: dict | None) -> str:
+    return f"{lut / ref['LUT']:.2f}" if ref and ref.get("LUT") else "-"
+
+
+def _num(v) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
 def print_table(rows: list[dict], script: str) -> None:
+    """The rows side by side, with LUT ratios against the naive design and da4ml."""
     print(f"yosys {script!r}; 8-bit signed inputs, 6-bit signed weights, exact outputs")
-    head = f"{'case':7} {'design':30} {'adders':>7} {'LUT':>7} {'CARRY4':>7} {'FF':>6} {'DSP':>5} {'LUT/naive':>10} {'LUT/da4ml':>10}"
+    cols = ["case", "design", "adders", "LUT", "CARRY4", "FF", "DSP", "LUT/naive", "LUT/da4ml"]
+    head = f"{cols[0]:7} {cols[1]:30} " + " ".join(f"{c:>9}" for c in cols[2:])
     print(head)
     print("-" * len(head))
     for r in rows:
         naive = next((x for x in rows if x["case"] == r["case"] and x["design"].startswith("naive")), None)
         da = next((x for x in rows if x["case"] == r["case"] and x["design"].startswith("da4ml")), None)
-
-        def ratio(ref):
-            return f"{r['LUT'] / ref['LUT']:.2f}" if ref and ref.get("LUT") else "-"
-
-        def fmt(v):
-            return "-" if v is None else f"{v:,}"
-
-        print(
-            f"{r['case']:7} {r['design']:30} {fmt(r.get('adders')):>7} {fmt(r['LUT']):>7} {fmt(r['CARRY']):>7} "
-            f"{fmt(r.get('FF')):>6} {fmt(r['DSP']):>5} {ratio(naive):>10} {ratio(da):>10}"
-        )
+        vals = [_num(r.get("adders")), _num(r["LUT"]), _num(r["CARRY"]), _num(r.get("FF")), _num(r["DSP"])]
+        vals += [_ratio(r["LUT"], naive), _ratio(r["LUT"], da)]
+        print(f"{r['case']:7} {r['design']:30} " + " ".join(f"{v:>9}" for v in vals))
 
 
 def main(argv=None) -> int:
