@@ -21,6 +21,7 @@ from hwq.nn import (
     QFlatten,
     QInput,
     QLinear,
+    QMaxPool1d,
     QMaxPool2d,
     QReLU,
     QReLU6,
@@ -103,8 +104,9 @@ def test_conv1d_vs_ir():
         QInput(fx(8, 2)),
         QConv1d(3, 5, 3, fx(5), fx(9), fx(12), stride=2, padding=1, bn=True),
         QReLU(fx(5, signed=False)),
+        QMaxPool1d(2),
         QFlatten(),
-        QLinear(5 * 8, 4, fx(6), fx(10), fx(10)),
+        QLinear(5 * 4, 4, fx(6), fx(10), fx(10)),
     )
     _check(m, (torch.rand(100, 3, 16) - 0.5) * 3)
 
