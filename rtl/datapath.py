@@ -336,3 +336,28 @@ class Datapath:
         ]
         self.add(node)
         return self.cast(name, Value(node.name, v.frac_bits), fmt, comment)
+
+    def clip(self, name: str, v: Value, lo: int | None, hi: int | None, fmt, comment: str) -> Value:
+        """``cast(min(max(x, lo), hi))`` to ``fmt`` (IR Clip; lo/hi are raws of the input format)."""
+        src = self.nodes[v.node]
+        lo_c = lo if lo is not None and lo > src.lo else None
+        hi_c = hi if hi is not None and hi < src.hi else None
+        if lo_c is None and hi_c is None:
+            return self.cast(name, v, fmt, comment)
+        new_lo = src.lo if lo_c is None else lo_c
+        new_hi = src.hi if hi_c is None else hi_c
+        if hi_c is not None and lo_c is not None and lo_c > hi_c:
+            raise RtlError(f"{comment}: clip bounds lo={lo} > hi={hi}")
+        new_lo, new_hi = min(new_lo, new_hi), max(new_lo, new_hi)
+        if new_lo == new_hi:  # the input range lies beyond one bound
+            const = self.const(name + "_k", new_lo, comment)
+            return self.cast(name, Value(const.name, v.frac_bits), fmt, comment)
+        node = Node(name + "_clip", new_lo, new_hi, src.level, [v.node], [], comment + ": clamp")
+        expr = fit("{0}", src.width, node.width)
+        if hi_c is not None:
+            expr = f"({{0}} > {literal(hi_c, src.width)}) ? {literal(hi_c, node.width)} : {expr}"
+        if lo_c is not None:
+            expr = f"({{0}} < {literal(lo_c, src.width)}) ? {literal(lo_c, node.width)} : {expr}"
+        node.body = [f"assign {{out}} = {expr};"]
+        self.add(node)
+        return self.cast(name, Value(node.name, v.frac_bits), fmt, comment)

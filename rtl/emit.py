@@ -1,6 +1,7 @@
 """``hwq.rtl.emit``: IR graph -> multiplier-free, valid/ready-streamed Verilog-2005.
 
-The graph must be a chain from one input to one output of Dense and ReLU ops on fixed-point tensors.
+The graph must be a chain from one input to one output of Dense, ReLU, Clip, Requantize (cast mode),
+Flatten and Reshape ops on fixed-point tensors.
 It is cut into layers, one per Dense op (the elementwise ops after it are fused into its module; ops
 before the first Dense form a layer of their own). Layers are joined by ``hwq_skid_buffer`` instances
 in the top module, whose ``PIPELINE`` parameter every layer inherits.
@@ -25,7 +26,7 @@ from hwq.ir.serialize import dumps, save
 from .datapath import Datapath, RtlError, Value
 from .layer import LayerPorts, latency, levels_of, print_layer
 
-SUPPORTED_OPS = ("dense", "relu")
+SUPPORTED_OPS = ("dense", "relu", "clip", "requantize", "flatten", "reshape")
 PRIMITIVES = ("hwq_skid_buffer.v",)
 
 
@@ -52,6 +53,10 @@ def _chain(graph: Graph) -> list:
     cur = graph.inputs[0]
     ops = []
     for op in graph.ops:
+        if op.kind == "requantize" and getattr(op, "mode", "cast") != "cast":
+            raise RtlError(
+                f"op {op.name!r} (requantize): mode {op.mode!r} is not supported by the Verilog emitter (only 'cast')"
+            )
         if op.kind not in SUPPORTED_OPS:
             raise RtlError(
                 f"op {op.name!r} ({op.kind}): not supported by the Verilog emitter yet "
@@ -103,6 +108,18 @@ def _build(graph: Graph, lay: LayerPlan, in_ranges: list[tuple[int, int]]):
         out_fmt = graph.tensor(op.output).fmt
         if op.kind == "dense":
             vals = dp.dense(op, graph, vals, "d")
+        elif op.kind in ("flatten", "reshape"):
+            pass  # pure layout: elements stay in row-major order on the stream
+        elif op.kind == "clip":
+            vals = [
+                dp.clip(f"c{k}_{j}", v, op.lo, op.hi, out_fmt, f"{op.name} (clip) element {j} -> {out_fmt}")
+                for j, v in enumerate(vals)
+            ]
+        elif op.kind == "requantize":
+            vals = [
+                dp.cast(f"q{k}_{j}", v, out_fmt, f"{op.name} (requantize) element {j} -> {out_fmt}")
+                for j, v in enumerate(vals)
+            ]
         elif op.kind == "relu":
             vals = [
                 dp.relu(f"r{k}_{j}", v, out_fmt, f"{op.name} (relu) element {j} -> {out_fmt}")

@@ -123,7 +123,7 @@ async def stream_vectors(dut):
                 first_cycle = cycle
             accept_cycle.append(cycle)
             if scoreboard:
-                raw = np.asarray([vectors[n_in]], dtype=np.int64)
+                raw = np.asarray(vectors[n_in], dtype=np.int64).reshape((1, *in_t.shape))
                 expected.append([int(v) for v in run(graph, {in_t.name: raw}).outputs()[0].reshape(-1)])
             n_in += 1
             s_valid = False

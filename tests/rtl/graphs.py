@@ -91,6 +91,39 @@ def mode_chain(overflow: str, seed: int = 0) -> Graph:
     return g
 
 
+def elementwise_chain(seed: int = 0) -> Graph:
+    """(2, 3) input -> flatten -> dense -> clip -> requantize (cast) -> dense -> ReLU6 (clip) -> reshape."""
+    from hwq.ir.ops import Clip, Flatten, Requantize, Reshape
+
+    rng = np.random.default_rng(seed)
+    g = Graph("elementwise", ["x"], ["out"])
+    g.add_tensor("x", (2, 3), "fixed<6,2>")
+    g.add_tensor("flat", (6,), "fixed<6,2>")
+    g.add_op(Flatten("flat", ["x"], "flat"))
+    wf, bf = parse("fixed<5,2>"), parse("fixed<6,2>")
+    cur = "flat"
+    for k, (n, m) in enumerate([(6, 5), (5, 4)]):
+        w = rng.integers(wf.raw_min, wf.raw_max + 1, size=(m, n))
+        b = rng.integers(bf.raw_min, bf.raw_max + 1, size=(m,))
+        xf = g.tensor(cur).fmt
+        g.add_tensor(f"d{k}", (m,), "fixed<10,5,RND_ZERO,SAT_ZERO>")
+        acc = lossless_acc(xf, wf, w, b, bf)
+        g.add_op(Dense(f"fc{k}", [cur], f"d{k}", weight=w, bias=b, weight_fmt=wf, bias_fmt=bf, acc_fmt=acc))
+        cur = f"d{k}"
+        if k == 0:
+            g.add_tensor("c0", (m,), "fixed<9,5,RND_MIN_INF,SAT>")
+            g.add_op(Clip("clip0", [cur], "c0", -200, 150))
+            g.add_tensor("q0", (m,), "fixed<5,3,RND_INF,SAT_SYM>")
+            g.add_op(Requantize("rq0", ["c0"], "q0"))
+            cur = "q0"
+    g.add_tensor("r6", (4,), "ufixed<6,3,RND_CONV,WRAP>")
+    g.add_op(Clip("relu6", [cur], "r6", 0, 6 << 5))
+    g.add_tensor("out", (2, 2), "ufixed<6,3,RND_CONV,WRAP>")
+    g.add_op(Reshape("reshape", ["r6"], "out"))
+    g.validate()
+    return g
+
+
 def random_chain(seed: int) -> Graph:
     """``hwq.ir.random_graph`` Dense/ReLU chain with its accumulators made implementable: products at
     least as fine as the accumulator's LSB, WRAP overflow (narrow WRAP accumulators stay narrow)."""
@@ -107,4 +140,4 @@ def random_chain(seed: int) -> Graph:
     return g
 
 
-__all__ = ["OVERFLOW_MODES", "digits_mlp", "mode_chain", "mlp", "random_chain"]
+__all__ = ["OVERFLOW_MODES", "digits_mlp", "elementwise_chain", "mode_chain", "mlp", "random_chain"]

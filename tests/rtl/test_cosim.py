@@ -14,7 +14,7 @@ from hwq.rtl import emit
 from hwq.sim.verify import verify
 
 from .conftest import need_icarus, need_verilator
-from .graphs import OVERFLOW_MODES, digits_mlp, mode_chain, random_chain
+from .graphs import OVERFLOW_MODES, digits_mlp, elementwise_chain, mode_chain, random_chain
 
 
 def _cosim(graph, out_dir, simulator: str, vectors: int, pipeline: int = 1, seed: int = 0):
@@ -36,6 +36,12 @@ def test_every_rounding_and_overflow_mode_icarus(tmp_path, overflow):
 def test_random_dense_relu_chains_icarus(tmp_path, seed):
     need_icarus()
     _cosim(random_chain(seed), tmp_path, "icarus", 300, pipeline=seed % 3, seed=seed)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_clip_requantize_flatten_reshape_icarus(tmp_path, seed):
+    need_icarus()
+    _cosim(elementwise_chain(seed), tmp_path, "icarus", 400, pipeline=1, seed=seed)
 
 
 def test_a_broken_rounding_step_is_caught(tmp_path):

@@ -15,7 +15,7 @@ from hwq.ir.random_graph import random_graph
 from hwq.ir.serialize import load, save
 
 from .conftest import need_pyslang, need_verilator
-from .graphs import mlp, mode_chain, random_chain
+from .graphs import elementwise_chain, mlp, mode_chain, random_chain
 
 
 def _small() -> Graph:
@@ -74,7 +74,9 @@ def test_pyslang_ports_widths_parameters(tmp_path, pipeline):
 
 
 @pytest.mark.parametrize(
-    "graph", [_small, lambda: mode_chain("SAT_ZERO"), lambda: random_chain(5)], ids=["mlp", "modes", "random"]
+    "graph",
+    [_small, lambda: mode_chain("SAT_ZERO"), lambda: random_chain(5), elementwise_chain],
+    ids=["mlp", "modes", "random", "elementwise"],
 )
 def test_verilator_lint_clean(tmp_path, graph):
     need_verilator()
