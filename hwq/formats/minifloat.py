@@ -35,6 +35,7 @@ from zero with probability (dropped part / spacing), a seeded draw per element (
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -325,10 +326,8 @@ class FloatFormat:
 
     def _raw_table(self, full: bool = False) -> np.ndarray:
         """Raw magnitude of each magnitude code 0..max_code (every code with ``full``; inf/NaN codes give
-        raw_max as a placeholder that callers mask). ``nosub``: subnormal codes give 0."""
-        n = (1 << (self.exp_bits + self.man_bits)) if full else self.max_code + 1
-        vals = [min(self.code_to_raw(c), self.raw_max) for c in range(n)]
-        return np.array(vals, dtype=object if self.needs_object_ints else np.int64)
+        raw_max as a placeholder that callers mask). ``nosub``: subnormal codes give 0. Cached, read-only."""
+        return _code_table(self, full)
 
     def _magnitudes(self) -> np.ndarray:
         """Distinct finite raw magnitudes, ascending (0 first)."""
@@ -405,6 +404,15 @@ class FloatFormat:
         elif not self.needs_object_ints:
             out = out.astype(np.int64)
         return out, over
+
+
+@functools.lru_cache(maxsize=64)
+def _code_table(fmt: FloatFormat, full: bool) -> np.ndarray:
+    n = (1 << (fmt.exp_bits + fmt.man_bits)) if full else fmt.max_code + 1
+    vals = [min(fmt.code_to_raw(c), fmt.raw_max) for c in range(n)]
+    table = np.array(vals, dtype=object if fmt.needs_object_ints else np.int64)
+    table.flags.writeable = False
+    return table
 
 
 def _rng(rng, seed: int) -> np.random.Generator:
