@@ -69,14 +69,19 @@ def fixed_literal(raw: int, frac_bits: int) -> str:
     return text
 
 
-def array_initialiser(values: np.ndarray, frac_bits: int, per_line: int = 16, indent: str = "    ") -> str:
-    """Brace-initialiser text of a (possibly multi-dimensional) array of raw integers as exact literals."""
+def array_initialiser(
+    values: np.ndarray, frac_bits: int, per_line: int = 16, indent: str = "    ", literal=None
+) -> str:
+    """Brace-initialiser text of a (possibly multi-dimensional) array of raw integers as exact literals.
+
+    ``literal(raw) -> str`` overrides the element text (default: ``fixed_literal(raw, frac_bits)``)."""
     arr = np.asarray(values)
+    lit = literal or (lambda v: fixed_literal(v, frac_bits))
 
     def rec(a, depth: int) -> str:
         pad = indent * (depth + 1)
         if a.ndim == 1:
-            lits = [fixed_literal(int(v), frac_bits) for v in a.ravel()]
+            lits = [lit(int(v)) for v in a.ravel()]
             lines = [", ".join(lits[i : i + per_line]) for i in range(0, len(lits), per_line)]
             if len(lines) <= 1:
                 return "{" + (lines[0] if lines else "") + "}"
@@ -85,7 +90,7 @@ def array_initialiser(values: np.ndarray, frac_bits: int, per_line: int = 16, in
         return "{\n" + ",\n".join(pad + p for p in parts) + "\n" + indent * depth + "}"
 
     if arr.ndim == 0:
-        return fixed_literal(int(arr), frac_bits)
+        return lit(int(arr))
     return rec(arr, 0)
 
 
@@ -118,7 +123,13 @@ def cast(expr: str, src: FixedFormat, dst_type: str, dst) -> str:
     source LSB. The value is then first widened to an exact ``ap_fixed`` with enough integer bits (no
     rounding, no overflow), which leaves the result unchanged and keeps the index in range.
     """
-    inner = expr if re.fullmatch(r"[A-Za-z_]\w*(\[[^\[\]]+\])*", expr) else f"({expr})"
+    inner = expr if re.fullmatch(r"[A-Za-z_]\w*(\[[^\[\]]+\])*(\.to_fixed\(\))?", expr) else f"({expr})"
+    if getattr(dst, "kind", None) == "float":
+        return f"{dst_type}::from_fixed({expr})"
+    if getattr(src, "kind", None) == "float":
+        from .minifloat import exact_fixed
+
+        src = exact_fixed(src)
     if getattr(dst, "kind", None) == "fixed" and dst.rounding != "TRN" and isinstance(src, FixedFormat):
         shift = src.frac_bits - dst.frac_bits
         if shift > src.width:

@@ -84,7 +84,12 @@ class _Project:
         self.names = assign_names(graph)
         self.top = self.names.top
         self.layers = plan_layers(graph, self.names)
-        self.includes = sorted({h for _, lc in self.layers for h in lc.includes})
+        self.includes = sorted({h for _, lc in self.layers for h in lc.includes} | self._format_headers())
+
+    def _format_headers(self) -> set[str]:
+        fmts = [t.fmt for t in self.graph.tensors.values()]
+        fmts += [v for op in self.graph.ops for v in vars(op).values() if hasattr(v, "kind") and hasattr(v, "cast_raw")]
+        return {"hwq_minifloat.h"} if any(getattr(f, "kind", None) == "float" for f in fmts) else set()
 
     # ------------------------------------------------------------------ helpers
     def header(self, what: str) -> str:

@@ -61,6 +61,34 @@ class LayerContext:
             fmt = fmt.with_modes("TRN", "WRAP")
         return self.ctype(fmt, role)
 
+    def val(self, expr: str, fmt) -> str:
+        """C++ expression of the exact value of element ``expr`` of format ``fmt`` (an ap_fixed):
+        minifloats are read through ``.to_fixed()``."""
+        return f"{expr}.to_fixed()" if getattr(fmt, "kind", None) == "float" else expr
+
+    def exact(self, fmt):
+        """The FixedFormat of ``val(..., fmt)``."""
+        if getattr(fmt, "kind", None) == "float":
+            from ..minifloat import exact_fixed
+
+            return exact_fixed(fmt)
+        return fmt
+
+    def param_init(self, values, fmt) -> str:
+        """Brace initialiser of a constant parameter array of format ``fmt`` (exact)."""
+        if getattr(fmt, "kind", None) == "float":
+            from ..minifloat import code_initialiser
+
+            return code_initialiser(fmt, values)
+        from ..cpp import array_initialiser
+
+        return array_initialiser(values, fmt.frac_bits)
+
+    def require_fixed(self, what: str, fmt) -> None:
+        """Reject a non-fixed format where this op has no minifloat / CSD implementation."""
+        if getattr(fmt, "kind", None) != "fixed":
+            raise self.fail(f"{what} has format {fmt}; the HLS emitter supports only fixed point here")
+
     def cast(self, expr: str, src_fmt, dst_type: str, dst_fmt) -> str:
         """``(dst_type)expr`` for a value of ``src_fmt`` (see ``hwq.hls.cpp.cast``)."""
         return cast(expr, src_fmt, dst_type, dst_fmt)

@@ -12,7 +12,7 @@ unchanged under every rounding and overflow mode. Conv1d is printed as a 2-D con
 
 from __future__ import annotations
 
-from ..cpp import array_initialiser, dims
+from ..cpp import dims
 from .base import LayerCode, LayerContext
 from .csd import emit_conv as emit_csd_conv
 from .mac import product_expr
@@ -60,9 +60,9 @@ def emit(op, ctx: LayerContext) -> LayerCode:
     params = (
         f"// weight of {op.kind} {op.name!r}: shape {tuple(wshape)} (Cout, Cin/groups, kernel), "
         f"format {op.weight_fmt}\n"
-        f"static const {w_t} {fn}_w{dims(wshape)} = {array_initialiser(op.weight, op.weight_fmt.frac_bits)};\n\n"
+        f"static const {w_t} {fn}_w{dims(wshape)} = {ctx.param_init(op.weight, op.weight_fmt)};\n\n"
         f"// bias of {op.kind} {op.name!r}: format {op.bias_fmt}\n"
-        f"static const {b_t} {fn}_b{dims((g['cout'],))} = {array_initialiser(op.bias, op.bias_fmt.frac_bits)};\n"
+        f"static const {b_t} {fn}_b{dims((g['cout'],))} = {ctx.param_init(op.bias, op.bias_fmt)};\n"
     )
     h_, w_ = g["h"], g["w"]
     # A 1-D geometry (conv1d, or conv2d with one row in and out) drops the row loops and index.

@@ -41,6 +41,8 @@ def _digits_text(w_raw: int) -> str:
 
 
 def _types(op, ctx: LayerContext, x_fmt):
+    ctx.require_fixed(f"input {op.inputs[0]!r} of a multiplier-free layer", x_fmt)
+    ctx.require_fixed("the bias", op.bias_fmt)
     fn = ctx.fn
     wf = op.weight_fmt
     wp = x_fmt.width + wf.width + 2

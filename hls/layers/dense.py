@@ -9,7 +9,7 @@ exact before accum_t's overflow mode, as in the interpreter.
 
 from __future__ import annotations
 
-from ..cpp import array_initialiser, dims
+from ..cpp import dims
 from .base import LayerCode, LayerContext
 from .csd import emit_dense as emit_csd_dense
 from .mac import product_expr
@@ -33,9 +33,9 @@ def emit(op, ctx: LayerContext) -> LayerCode:
     ] + prod.typedefs
     params = (
         f"// weight of dense {op.name!r}: {m} outputs x {n} inputs, format {op.weight_fmt} (exact values)\n"
-        f"static const {w_t} {fn}_w{dims((m, n))} = {array_initialiser(op.weight, op.weight_fmt.frac_bits)};\n\n"
+        f"static const {w_t} {fn}_w{dims((m, n))} = {ctx.param_init(op.weight, op.weight_fmt)};\n\n"
         f"// bias of dense {op.name!r}: format {op.bias_fmt} (exact values)\n"
-        f"static const {b_t} {fn}_b{dims((m,))} = {array_initialiser(op.bias, op.bias_fmt.frac_bits)};\n"
+        f"static const {b_t} {fn}_b{dims((m,))} = {ctx.param_init(op.bias, op.bias_fmt)};\n"
     )
     body = (
         f"    for (int j = 0; j < {m}; j++) {{\n"

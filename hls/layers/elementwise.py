@@ -8,7 +8,7 @@ expression followed by one cast to the output type, as in the interpreter.
 
 from __future__ import annotations
 
-from ..cpp import array_initialiser, dims, fixed_literal, mult_fmt, plus_fmt
+from ..cpp import dims, fixed_literal, mult_fmt, plus_fmt
 from .base import LayerCode, LayerContext
 
 KINDS = ("add", "mul", "flatten", "reshape", "clip", "batchnorm")
@@ -27,10 +27,10 @@ def emit(op, ctx: LayerContext) -> LayerCode:
     doc = [f"{head} -> {op.output!r} {y.fmt}, shape {y.shape}"]
     if op.kind in ("add", "mul"):
         a, b = (ctx.graph.tensor(t).fmt for t in op.inputs)
-        if a.kind != "fixed" or b.kind != "fixed":
-            raise ctx.fail(f"operands must be fixed-point, got {a} and {b}")
-        sym, fmt = ("+", plus_fmt(a, b)) if op.kind == "add" else ("*", mult_fmt(a, b))
-        stmt = f"y[i] = {ctx.cast(f'x0[i] {sym} x1[i]', fmt, out_t, y.fmt)};"
+        ea, eb = ctx.exact(a), ctx.exact(b)
+        sym, fmt = ("+", plus_fmt(ea, eb)) if op.kind == "add" else ("*", mult_fmt(ea, eb))
+        expr = f"{ctx.val('x0[i]', a)} {sym} {ctx.val('x1[i]', b)}"
+        stmt = f"y[i] = {ctx.cast(expr, fmt, out_t, y.fmt)};"
         return LayerCode(_loop(n, stmt), doc + [f"y = (out_t)(a {sym} b), exact until the cast"])
     if op.kind in ("flatten", "reshape"):
         return LayerCode(_loop(n, "y[i] = x[i];"), doc + ["layout only: same format, same C-order elements"])
@@ -42,6 +42,7 @@ def emit(op, ctx: LayerContext) -> LayerCode:
 def _clip(op, ctx: LayerContext, doc: list[str]) -> LayerCode:
     x = ctx.tensor()
     xf = x.fmt
+    ctx.require_fixed(f"input {x.name!r}", xf)
     in_t = ctx.in_type()
     lines = [f"    for (int i = 0; i < {x.size}; i++) {{", f"        {in_t} v = x[i];"]
     # A bound outside the input format's range can never bind (the interpreter skips it too).
@@ -69,13 +70,16 @@ def _batchnorm(op, ctx: LayerContext, doc: list[str]) -> LayerCode:
     s_t, b_t = f"{fn}_weight_t", f"{fn}_bias_t"
     params = (
         f"// scale of batchnorm {op.name!r}: one per channel, format {op.scale_fmt}\n"
-        f"static const {s_t} {fn}_w{dims((c,))} = {array_initialiser(op.scale, op.scale_fmt.frac_bits)};\n\n"
+        f"static const {s_t} {fn}_w{dims((c,))} = {ctx.param_init(op.scale, op.scale_fmt)};\n\n"
         f"// bias of batchnorm {op.name!r}: one per channel, format {op.bias_fmt}\n"
-        f"static const {b_t} {fn}_b{dims((c,))} = {array_initialiser(op.bias, op.bias_fmt.frac_bits)};\n"
+        f"static const {b_t} {fn}_b{dims((c,))} = {ctx.param_init(op.bias, op.bias_fmt)};\n"
     )
-    src = plus_fmt(mult_fmt(x.fmt, op.scale_fmt), op.bias_fmt)
+    src = plus_fmt(mult_fmt(ctx.exact(x.fmt), ctx.exact(op.scale_fmt)), ctx.exact(op.bias_fmt))
     idx = "c" if inner == 1 else f"c * {inner} + k"
-    stmt = f"y[{idx}] = {ctx.cast(f'x[{idx}] * {fn}_w[c] + {fn}_b[c]', src, ctx.out_type, ctx.out.fmt)};"
+    expr = (
+        f"{ctx.val(f'x[{idx}]', x.fmt)} * {ctx.val(f'{fn}_w[c]', op.scale_fmt)} + {ctx.val(f'{fn}_b[c]', op.bias_fmt)}"
+    )
+    stmt = f"y[{idx}] = {ctx.cast(expr, src, ctx.out_type, ctx.out.fmt)};"
     if inner == 1:
         body = f"    for (int c = 0; c < {c}; c++) {{\n        {stmt}\n    }}\n"
     else:

@@ -25,6 +25,8 @@ class Product:
 def product_expr(ctx: LayerContext, x: str, w: str, x_fmt, w_fmt, role: str, acc_t: str, acc_fmt) -> Product:
     """C++ expression of ``(acc_t)(x * w)`` with exact product for the operand formats."""
     xk, wk = getattr(x_fmt, "kind", None), getattr(w_fmt, "kind", None)
-    if xk == "fixed" and wk == "fixed":
-        return Product(ctx.cast(f"{x} * {w}", mult_fmt(x_fmt, w_fmt), acc_t, acc_fmt))
+    if xk in ("fixed", "float") and wk in ("fixed", "float"):
+        src = mult_fmt(ctx.exact(x_fmt), ctx.exact(w_fmt))
+        doc = ["minifloat operands are read exactly (to_fixed); the product is exact"] if "float" in (xk, wk) else []
+        return Product(ctx.cast(f"{ctx.val(x, x_fmt)} * {ctx.val(w, w_fmt)}", src, acc_t, acc_fmt), doc=doc)
     raise ctx.fail(f"products of a {x_fmt} input with {role} format {w_fmt} are not supported by the HLS emitter")

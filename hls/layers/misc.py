@@ -36,10 +36,8 @@ def _concat(op, ctx: LayerContext) -> LayerCode:
     lines, off = [], 0
     for k, name in enumerate(op.inputs):
         t = ctx.graph.tensor(name)
-        if t.fmt.kind != "fixed":
-            raise ctx.fail(f"input {name!r} has format {t.fmt}; concat of non-fixed tensors is not supported")
         chunk = t.shape[a] * inner
-        src = f"x{k}[o * {chunk} + t]" if outer > 1 else f"x{k}[t]"
+        src = ctx.val(f"x{k}[o * {chunk} + t]" if outer > 1 else f"x{k}[t]", t.fmt)
         dst = f"y[o * {y.shape[a] * inner} + {off * inner} + t]" if outer > 1 else f"y[{off * inner} + t]"
         stmt = f"{dst} = {ctx.cast(src, t.fmt, ctx.out_type, y.fmt)};"
         lines.append(f"// input {k}: {name!r} {t.fmt} {t.shape}")
@@ -79,7 +77,7 @@ def _lut(op, ctx: LayerContext) -> LayerCode:
 def _requantize(op, ctx: LayerContext) -> LayerCode:
     x, y = ctx.tensor(), ctx.out
     if op.mode == "cast":
-        stmt = f"y[i] = {ctx.cast('x[i]', x.fmt, ctx.out_type, y.fmt)};"
+        stmt = f"y[i] = {ctx.cast(ctx.val('x[i]', x.fmt), x.fmt, ctx.out_type, y.fmt)};"
         body = f"    for (int i = 0; i < {x.size}; i++) {{\n        {stmt}\n    }}\n"
         return LayerCode(body, [f"requantize {op.name!r} (cast): {x.fmt} -> {y.fmt}, y = (out_t)x"])
     if x.fmt.kind != "fixed" or y.fmt.kind != "fixed":

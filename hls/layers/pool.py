@@ -40,8 +40,9 @@ def _geometry(op, shape):
 def emit(op, ctx: LayerContext) -> LayerCode:
     """Print a pooling op (see the module docstring)."""
     x, y = ctx.tensor(), ctx.out
-    if x.fmt.kind != "fixed":
-        raise ctx.fail(f"pooling of {x.fmt} tensors is not supported by the HLS emitter")
+    ctx.require_fixed(f"input {x.name!r}", x.fmt)
+    if op.kind != "maxpool":
+        ctx.require_fixed(f"output {y.name!r}", y.fmt)
     c, h, w, kh, kw, sh, sw, pt, pl, ho, wo = _geometry(op, x.shape)
     pad_h = op.kind != "global_avgpool" and (pt or (ho - 1) * sh + kh > h + pt)
     pad_w = op.kind != "global_avgpool" and (pl or (wo - 1) * sw + kw > w + pl)

@@ -67,3 +67,26 @@ def merge(graphs: list[Graph], name: str = "merged") -> Graph:
         out.outputs += [pre + o for o in g.outputs]
     out.validate()
     return out
+
+
+def mini_mlp(seed: int = 0, name: str = "mini_mlp") -> Graph:
+    """A minifloat MLP: e4m3fn inputs, weights and hidden activations, e5m2 outputs; products exact, fixed
+    accumulators, one rounding per output (as FPGA minifloat MACs do)."""
+    rng = np.random.default_rng(seed)
+    g = Graph(name, ["x"], ["y"])
+    e4, e5 = parse("e4m3fn"), parse("e5m2")
+    g.add_tensor("x", (16,), e4)
+    g.add_tensor("h", (12,), e4)
+    g.add_tensor("r", (12,), e4)
+    g.add_tensor("y", (5,), e5)
+    acc = parse(f"fixed<{2 * e4.frac_bits + 26},26,RND,SAT>")  # products at F_x + F_w, no rounding
+    for k, (n, m, x, out) in enumerate([(16, 12, "x", "h"), (12, 5, "r", "y")]):
+        w = e4.random_raw(rng, (m, n))
+        b = rng.integers(-200, 200, size=(m,))
+        g.add_op(Dense(f"fc{k}", [x], out, weight=np.asarray(w, dtype=np.int64), bias=b, weight_fmt=e4,
+                       bias_fmt=parse("fixed<12,4>"), acc_fmt=acc))  # fmt: skip
+        if k == 0:
+            g.add_op(ReLU("relu0", ["h"], "r"))
+    g.ops = [g.ops[0], g.ops[2], g.ops[1]] if g.ops[1].kind == "dense" else g.ops
+    g.validate()
+    return g

@@ -10,7 +10,7 @@ from hwq.ir import Graph, run
 from hwq.ir.ops import Conv2d, Dense, Flatten, ReLU
 
 from .conftest import check_bit_exact
-from .graphs import merge, mlp
+from .graphs import merge, mini_mlp, mlp
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +20,7 @@ def models_run(csim_cache, tmp_path_factory):
         "mlp8": mlp(8, seed=1, name="mlp8"),
         "mlp4": mlp(4, seed=2, name="mlp4"),
         "csd2": mlp(8, seed=3, name="csd2", csd=2),
+        "minifloat": mini_mlp(seed=4),
         "cnn": cnn(),
     }
     merged = merge(list(graphs.values()), "models")
@@ -28,7 +29,7 @@ def models_run(csim_cache, tmp_path_factory):
     return by_model, first, extra
 
 
-@pytest.mark.parametrize("model", ["mlp8", "mlp4", "csd2", "cnn"])
+@pytest.mark.parametrize("model", ["mlp8", "mlp4", "csd2", "minifloat", "cnn"])
 def test_model_bit_exact(models_run, model):
     by_model, first, extra = models_run
     assert extra["vectors"] == 2000
