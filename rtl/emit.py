@@ -81,10 +81,12 @@ def _chain(graph: Graph) -> list:
 
 
 def plan_layers(graph: Graph) -> list[LayerPlan]:
-    """Cut the op chain into layers: a new layer starts at every Dense op."""
+    """Cut the op chain into layers: a new layer starts at every Dense op (layout ops before the first
+    Dense join its layer)."""
     layers: list[LayerPlan] = []
     for op in _chain(graph):
-        if op.kind == "dense" or not layers:
+        layout_only = bool(layers) and all(o.kind in ("flatten", "reshape") for o in layers[-1].ops)
+        if not layers or (op.kind == "dense" and not layout_only):
             layers.append(LayerPlan(op.name))
         layers[-1].ops.append(op)
     ids = unique_identifiers([lay.name for lay in layers], prefix="layer")

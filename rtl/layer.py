@@ -144,8 +144,9 @@ def print_layer(
     w(");")
     w("")
     w(f"localparam LEVELS = {top_level};")
-    w("// a stage is a register when its index is a multiple of PIPE_EVERY")
-    w("localparam PIPE_EVERY = (PIPELINE > 0) ? PIPELINE : LEVELS + 1;")
+    if top_level > 1:
+        w("// a stage is a register when its index is a multiple of PIPE_EVERY")
+        w("localparam PIPE_EVERY = (PIPELINE > 0) ? PIPELINE : LEVELS + 1;")
     w("// latency (cycles from s_axis beat to m_axis beat): 1 + (LEVELS - 1) / PIPE_EVERY")
     w("")
     w("// synthesis translate_off")
