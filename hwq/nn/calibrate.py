@@ -12,6 +12,10 @@ execution order (each sees its input already quantised by the ones before it):
 
 ``bias_correction`` (Nagel et al. 2019, empirical): for each Linear/Conv, the mean output error caused by
 weight quantisation on the calibration data is subtracted from the float bias before it is quantised.
+
+``gptq`` (Frantar et al. 2022): chooses each weight's grid value column by column, compensating the
+rounding error of a column on the columns not yet quantised with the inverse input Hessian. Works with
+any element-wise weight quantiser (fixed, CSD, minifloat): the chosen values are on its grid.
 """
 
 from __future__ import annotations
@@ -63,11 +67,12 @@ def calibrate(
     method: str = "minmax",
     percentile: float = 99.99,
     reference: nn.Module | None = None,
-    only_uncalibrated: bool = False,
+    keep_weights: bool = False,
 ) -> dict[str, str]:
     """Set every quantiser's point with ``method`` (see the module docstring); returns name -> format.
 
     x: calibration inputs (batch first). reference: the float model (needed by ``output``).
+    keep_weights: leave the weight quantisers (``*.weight_q``) as they are (e.g. after ``gptq``).
     """
     if method not in CALIBRATORS:
         raise ValueError(f"ptq.calibrator: unknown calibrator {method!r}; expected one of {', '.join(CALIBRATORS)}")
@@ -77,6 +82,8 @@ def calibrate(
     model.eval()
     try:
         order = _ordered_quantizers(model, x)
+        if keep_weights:
+            order = [(n, q) for n, q in order if not n.endswith("weight_q")]
         # start from min/max everywhere (in execution order)
         for _, q in order:
             t = _capture_input(model, q, x)
@@ -160,3 +167,64 @@ def _capture_module_input(model: nn.Module, mod: nn.Module, x: torch.Tensor) -> 
     finally:
         h.remove()
     return box[0]
+
+
+def _gptq_matrix(w: torch.Tensor, h: torch.Tensor, quant, damp: float) -> torch.Tensor:
+    """GPTQ (Frantar et al. 2022) on a weight matrix ``w`` (out, in) with input Hessian ``h`` (in, in).
+
+    Columns are quantised in order; each column's quantisation error is spread over the columns not yet
+    quantised through the upper Cholesky factor of H^-1. ``quant`` maps a column to its quantised values.
+    Returns the quantised matrix (values on the quantiser's grid).
+    """
+    w = w.clone().double()
+    h = h.double().clone()
+    dead = torch.diag(h) == 0
+    h[dead, dead] = 1.0
+    w[:, dead] = 0.0
+    h += torch.eye(h.shape[0], dtype=h.dtype) * damp * torch.mean(torch.diag(h))
+    hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+    q = torch.zeros_like(w)
+    for i in range(w.shape[1]):
+        col = w[:, i]
+        qc = quant(col)
+        q[:, i] = qc
+        err = (col - qc) / hinv[i, i]
+        w[:, i:] -= err[:, None] * hinv[i, i:][None, :]
+    return q
+
+
+def gptq(model: nn.Module, x: torch.Tensor, damp: float = 0.01) -> int:
+    """Replace the float weights of every QLinear and ungrouped QConv without folded BatchNorm by GPTQ's
+    choice of grid values (the weight quantisers' formats are kept). Inputs come from the quantised model
+    itself, layer by layer. Returns the number of layers changed. Run after ``calibrate``."""
+    was = model.training
+    model.eval()
+    n = 0
+    try:
+        for _name, m in model.named_modules():
+            if isinstance(m, L.QLinear):
+                xin = _capture_module_input(model, m, x).double().reshape(-1, m.in_features)
+                w = m.weight.detach()
+            elif isinstance(m, L._QConvNd) and m.bn is None and m.conv.groups == 1:
+                xin = _capture_module_input(model, m, x).double()
+                c = m.conv
+                if m.dims == 1:
+                    xin = xin.unsqueeze(2)
+                    k, st, pd, dl = (1, c.kernel_size[0]), (1, c.stride[0]), (0, c.padding[0]), (1, c.dilation[0])
+                else:
+                    k, st, pd, dl = c.kernel_size, c.stride, c.padding, c.dilation
+                cols = torch.nn.functional.unfold(xin, k, dl, pd, st)  # (B, Cin*k, L)
+                xin = cols.transpose(1, 2).reshape(-1, cols.shape[1])
+                w = c.weight.detach().reshape(c.out_channels, -1)
+            else:
+                continue
+            h = xin.T @ xin / max(xin.shape[0], 1)
+            wq_fn = m.weight_q
+            with torch.no_grad():
+                q = _gptq_matrix(w, h, lambda col, f=wq_fn: f(col), damp)
+                target = m.weight if isinstance(m, L.QLinear) else m.conv.weight
+                target.copy_(q.reshape(target.shape).to(target.dtype))
+            n += 1
+    finally:
+        model.train(was)
+    return n

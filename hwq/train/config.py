@@ -8,7 +8,7 @@ Every key is checked before any training starts; a ``ConfigError`` names the off
     [data]   name = "digits", split_seed = 0
     [train]  epochs = 40, qat_epochs = 30, batch_size = 64, lr = 0.003, quant_lr = 0.03, seed = 0,
              bit_penalty = 0.0
-    [ptq]    calibrator = "minmax", percentile = 99.99, bias_correction = false, samples = 512
+    [ptq]    calibrator = "minmax", percentile = 99.99, bias_correction = false, gptq = false, samples = 512
     [quant]  see hwq.nn.convert (input / weight / bias / preact / act / output / layers.<name>)
 """
 
@@ -43,7 +43,7 @@ DEFAULT_CONFIG: dict = {
         "seed": 0,
         "bit_penalty": 0.0,
     },
-    "ptq": {"calibrator": "minmax", "percentile": 99.99, "bias_correction": False, "samples": 512},
+    "ptq": {"calibrator": "minmax", "percentile": 99.99, "bias_correction": False, "gptq": False, "samples": 512},
     "quant": {
         "input": "ufixed<5,1,RND_CONV,SAT>",
         "weight": {"kind": "fixed", "width": 4, "int_bits": "learn"},
@@ -183,8 +183,9 @@ def validate_config(cfg: dict) -> None:
     if not isinstance(p["percentile"], (int, float)) or not 50 <= p["percentile"] <= 100:
         raise ConfigError(f"ptq.percentile: must be a number in 50..100, got {p['percentile']!r}")
     _pos_int("ptq.samples", p["samples"])
-    if not isinstance(p["bias_correction"], bool):
-        raise ConfigError(f"ptq.bias_correction: must be true or false, got {p['bias_correction']!r}")
+    for k in ("bias_correction", "gptq"):
+        if not isinstance(p[k], bool):
+            raise ConfigError(f"ptq.{k}: must be true or false, got {p[k]!r}")
     model = build_float_model(cfg)
     plan = layer_plan(model)
     names = [n for n, _, _ in plan]

@@ -25,7 +25,7 @@ from torch import nn
 from hwq.data import load_digits_split
 from hwq.io import atomic_write, prepare_out_dir
 from hwq.nn import emulate_raw, quantizers_of
-from hwq.nn.calibrate import bias_correction, calibrate
+from hwq.nn.calibrate import bias_correction, calibrate, gptq
 from hwq.nn.convert import quantize_model
 from hwq.nn.quantizers import CSDQuantizer, FixedQuantizer
 
@@ -199,9 +199,12 @@ def quantize_from_float(cfg: dict, float_model: nn.Module, data, progress: bool 
     qm = quantize_model(float_model, cfg["quant"], xcal)
     if cfg["mode"] == "ptq":
         calibrate(qm, xcal, p["calibrator"], p["percentile"], reference=float_model)
+        if p["gptq"]:
+            gptq(qm, xcal)
         if p["bias_correction"]:
             bias_correction(qm, xcal)
-            calibrate(qm, xcal, p["calibrator"], p["percentile"], reference=float_model)
+        if p["gptq"] or p["bias_correction"]:  # activations (and biases) see the new weights
+            calibrate(qm, xcal, p["calibrator"], p["percentile"], reference=float_model, keep_weights=p["gptq"])
         return qm
     torch.manual_seed(t["seed"])
     fit(

@@ -102,3 +102,25 @@ def test_unknown_calibrator_is_named(setup):
     with pytest.raises(ValueError, match="ptq.calibrator"):
         calibrate(qm, x, "magic")
     assert len(quantizers_of(qm)) == 1 + 3 * 3 + 2
+
+
+def test_gptq_beats_round_to_nearest_and_stays_exact(setup):
+    import numpy as np
+
+    from hwq.ir import run
+    from hwq.ir.lower import lower
+    from hwq.nn import emulate_raw
+    from hwq.nn.calibrate import gptq
+
+    fm, x = setup
+    cfg = {**Q4, "weight": {"kind": "fixed", "width": 3, "int_bits": "calibrate"}}
+    cfg.update(preact="fixed<16,6,RND_CONV,SAT>", output="fixed<16,6,RND_CONV,SAT>", act="ufixed<16,6,RND_CONV,SAT>")
+    rtn = quantize_model(fm, cfg, x)
+    calibrate(rtn, x, "minmax")
+    g = copy.deepcopy(rtn)
+    fmts = {n: str(q.fmt()) for n, q in quantizers_of(g).items() if n.endswith("weight_q")}
+    assert gptq(g, x) == 3
+    assert {n: str(q.fmt()) for n, q in quantizers_of(g).items() if n.endswith("weight_q")} == fmts
+    assert _out_mse(g, fm, x) < 0.8 * _out_mse(rtn, fm, x)
+    graph = lower(g, x[:2])
+    assert np.array_equal(emulate_raw(g, x)[0], run(graph, x.double().numpy()).outputs()[0])

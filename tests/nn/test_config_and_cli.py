@@ -31,6 +31,7 @@ TINY = {"train": {"epochs": 2, "qat_epochs": 1}}
         ({"train": {"epochs": -1}}, "train.epochs"),
         ({"train": {"lr": 0}}, "train.lr"),
         ({"ptq": {"calibrator": "magic"}}, "ptq.calibrator"),
+        ({"ptq": {"gptq": "yes"}}, "ptq.gptq"),
         ({"mode": "both"}, "mode"),
         ({"trian": {}}, "trian"),
     ],
