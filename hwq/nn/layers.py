@@ -74,7 +74,7 @@ def _out(q: Quantizer, y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Apply the output quantiser and return to ``like``'s dtype where that is exact."""
     out = q(y)
     f = q.fmt()
-    if like.dtype == torch.float32 and out.dtype != torch.float32 and f.width <= 24:
+    if like.dtype == torch.float32 and out.dtype != torch.float32 and f.width <= 24 and abs(f.frac_bits) <= 60:
         out = out.float()
     return tag(out, f)
 

@@ -30,9 +30,10 @@ from .fixed_ops import _MANT_BITS, overflow_lsb, round_lsb
 LN2 = math.log(2.0)
 
 
-def _work_dtype(x: torch.Tensor, bits: int) -> torch.dtype:
-    """x's dtype if its mantissa holds ``bits``-bit integers exactly, else float64."""
-    if x.dtype == torch.float64 or bits <= _MANT_BITS.get(x.dtype, 0):
+def _work_dtype(x: torch.Tensor, bits: int, frac_bits: int = 0) -> torch.dtype:
+    """x's dtype if its mantissa holds ``bits``-bit integers exactly (and 2**frac_bits is far from its
+    exponent limits), else float64."""
+    if x.dtype == torch.float64 or (bits <= _MANT_BITS.get(x.dtype, 0) and abs(frac_bits) <= 60):
         return x.dtype
     return torch.float64
 
@@ -100,7 +101,7 @@ class _FixedSTE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, i_param, f_param, fmt: FixedFormat, gscale: float, learn_width: bool):
-        dtype = _work_dtype(x, fmt.width)
+        dtype = _work_dtype(x, fmt.width, fmt.frac_bits)
         s = 2.0**-fmt.frac_bits
         y = x.to(dtype) * (2.0**fmt.frac_bits)
         r = round_lsb(y, fmt.rounding)

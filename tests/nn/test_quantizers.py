@@ -175,3 +175,13 @@ def test_learned_width_penalty_shrinks_width():
         (((q(x) - x) ** 2).mean() + 0.01 * q.bit_cost()).backward()
         opt.step()
     assert q.fmt().width < w0
+
+
+@pytest.mark.parametrize("int_bits", [-100, 90])
+def test_extreme_binary_points_stay_exact_from_float32(int_bits):
+    q = FixedQuantizer(8, int_bits)
+    x = (torch.randn(1000, dtype=torch.float64) * 2.0 ** (int_bits - 2)).float()
+    assert np.array_equal(q.to_raw(x), q.fmt().to_raw(x.double().numpy()))
+    y = q(x)
+    assert torch.isfinite(y).all() and (y != 0).any()
+    assert np.array_equal(np.ldexp(y.double().numpy(), q.fmt().frac_bits), q.fmt().to_raw(x.double().numpy()))
