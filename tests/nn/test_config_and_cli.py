@@ -128,3 +128,10 @@ def test_cli_calibrate_builtin_model_and_arch_mismatch(tmp_path, capsys):
     capsys.readouterr()
     rc = main(["calibrate", "--model", "cnn", "--config", str(cfg), "--out", str(tmp_path / "o2"), "--no-progress"])
     assert rc == 2 and "model.arch" in capsys.readouterr().err
+
+
+def test_same_config_and_seed_give_byte_identical_outputs(tmp_path):
+    a = train_from_config(TINY, tmp_path / "a", progress=False)
+    b = train_from_config(TINY, tmp_path / "b", progress=False)
+    assert (tmp_path / "a" / "graph.json").read_bytes() == (tmp_path / "b" / "graph.json").read_bytes()
+    assert a["accuracy"] == b["accuracy"] and a["formats"] == b["formats"]
