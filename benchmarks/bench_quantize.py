@@ -63,6 +63,12 @@ def main() -> None:
     add(str(fx), "plain torch mul/round/clamp/mul (ties to even)", hand_written)
     add(str(fx), "hwq quantize_tensor (NaN check)", lambda: quantize_tensor(x, fx, out=out))
     add(str(fx), "hwq quantize_tensor (nan='propagate')", lambda: quantize_tensor(x, fx, out=out, nan="propagate"))
+    fx_even = parse("fixed<8,3,RND_CONV,SAT>")
+    add(
+        str(fx_even),
+        "hwq quantize_tensor (same work as the plain torch row)",
+        lambda: quantize_tensor(x, fx_even, out=out),
+    )
     ref_fx = quantize_tensor(x, fx).numpy()
 
     try:
@@ -119,7 +125,10 @@ def main() -> None:
     add(str(csd), "hwq quantize_tensor (fixed + table projection)", lambda: quantize_tensor(x, csd, out=out))
 
     clone = rows[0][2] / rows[0][3]
-    hwq_by_fmt = {r[0]: r[2] / r[3] for r in rows if r[1].startswith("hwq quantize_tensor")}
+    hwq_by_fmt = {}
+    for r in rows:
+        if r[1].startswith("hwq quantize_tensor"):
+            hwq_by_fmt.setdefault(r[0], r[2] / r[3])
     print(f"\nn = {n:,} float32 values, torch threads = {torch.get_num_threads()}, best of {args.repeats}\n")
     print("| format | method | ns/element | x clone | x hwq |")
     print("| --- | --- | ---: | ---: | ---: |")

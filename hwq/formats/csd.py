@@ -2,15 +2,14 @@
 
 ``csd<W,I,k>`` is ``fixed<W,I>`` whose raw integers have at most k non-zero digits in canonical signed
 digit form (digits in {-1, 0, +1}, no two adjacent non-zero), so a product with such a weight is at most
-k shifted adds/subtracts. ``k = 1`` gives signed powers of two (and 0). ``ucsd<W,I,k>`` is unsigned.
-Optional rounding/overflow modes as in ``fixed`` apply to the first step of every conversion:
-``csd<W,I,k[,Q[,O]]>``.
+k shifted adds/subtracts. ``k = 1`` gives signed powers of two (and 0); ``pow2<W,I>`` = ``csd<W,I,1>``.
+``ucsd<W,I,k>`` is unsigned. W is at most 48.
 
-Projection (``cast_raw`` / ``to_raw``): first the value is converted to the wrapped ``fixed<W,I,Q,O>``
-exactly as ap_fixed would (rounding Q, overflow O); then the integer r is projected to the nearest
-integer with at most k non-zero CSD digits that lies in the format's raw range. Ties between two such
-integers go to the one with FEWER non-zero digits, then to the one of smaller magnitude (toward zero).
-Because the set is symmetric, the projection is odd: proj(-r) = -proj(r) (for signed formats).
+Projection (``cast_raw``, ``to_raw``, ``quantize``): the EXACT input value goes to the nearest value of
+the set (the raws in ``fixed<W,I>``'s range with at most k digits), saturating at the ends. Ties (an input
+exactly midway between two neighbours of the set) go to the one with FEWER non-zero digits, then to the
+one of smaller magnitude (toward zero). The set is symmetric, so the projection is odd for signed
+formats. There is no intermediate rounding to the fixed grid: 6.1 LSB goes to 8, not to 4 (via 6).
 
 ``csd_digits(n)`` gives the canonical signed-digit decomposition ``[(sign, shift), ...]`` of any integer
 (least significant first), which has the minimal number of non-zero digits among all signed-digit
@@ -74,101 +73,110 @@ def _allowed_values(width: int, k: int, lo: int, hi: int) -> tuple[int, ...]:
     return tuple(sorted(set(vals)))
 
 
-#: Raw ranges up to this size project through a precomputed lookup table.
-TABLE_LIMIT = 1 << 20
+MAX_WIDTH = 48
 
 
-@functools.lru_cache(maxsize=16)
-def projection_table(k: int, lo: int, hi: int) -> np.ndarray:
-    """int64 table ``t`` with ``t[r - lo]`` = the projection of raw r, for every r in [lo, hi]."""
-    return _project_search(np.arange(lo, hi + 1, dtype=np.int64), k, lo, hi)
+@functools.lru_cache(maxsize=32)
+def _set_arrays(k: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """(allowed values ascending, their CSD weights) as read-only int64 arrays."""
+    vals = np.array(_allowed_values(max(abs(lo), abs(hi)).bit_length(), k, lo, hi), dtype=np.int64)
+    weights = np.array([csd_weight(int(v)) for v in vals], dtype=np.int64)
+    vals.flags.writeable = False
+    weights.flags.writeable = False
+    return vals, weights
+
+
+def nearest_in_set(num, shift: int, k: int, lo: int, hi: int) -> np.ndarray:
+    """Nearest value (int64 raws) of the k-digit set in [lo, hi] to ``num / 2**shift`` (exact integers).
+
+    ``num``: int64 or object array; ``shift`` >= 0. Ties: fewer digits, then smaller magnitude.
+    """
+    vals, weights = _set_arrays(k, lo, hi)
+    num = np.asarray(num)
+    # Clamp far-out numerators (keeps int64 arithmetic safe; the nearest is then an end of the set).
+    lim = (max(abs(lo), abs(hi)) + 2) << shift
+    if num.dtype == object or shift > 60 - max(abs(lo), abs(hi)).bit_length():
+        res = [_nearest_scalar(int(v), shift, vals, weights) for v in num.ravel()]
+        return np.array(res, dtype=np.int64).reshape(num.shape)
+    num = np.clip(num.astype(np.int64), -lim, lim)
+    t = num >> shift  # floor(num / 2**shift)
+    exact = (t << shift) == num
+    i_below = np.searchsorted(vals, t, side="right") - 1  # largest value <= num / 2**shift
+    i_above = np.searchsorted(vals, np.where(exact, t, t + 1), side="left")  # smallest value >= it
+    i_below_c = np.clip(i_below, 0, len(vals) - 1)
+    i_above_c = np.clip(i_above, 0, len(vals) - 1)
+    i_below_c = np.where(i_below < 0, i_above_c, i_below_c)
+    i_above_c = np.where(i_above >= len(vals), i_below_c, i_above_c)
+    below, above = vals[i_below_c], vals[i_above_c]
+    d_below = np.abs(num - (below << shift))
+    d_above = np.abs((above << shift) - num)
+    w_below, w_above = weights[i_below_c], weights[i_above_c]
+    pick_above = (d_above < d_below) | (
+        (d_above == d_below) & ((w_above < w_below) | ((w_above == w_below) & (np.abs(above) < np.abs(below))))
+    )
+    return np.where(pick_above, above, below)
+
+
+def _nearest_scalar(num: int, shift: int, vals: np.ndarray, weights: np.ndarray) -> int:
+    """Python-int version of ``nearest_in_set`` for one value."""
+    t = num >> shift
+    exact = (t << shift) == num
+    i = bisect.bisect_right(vals.tolist(), t) - 1
+    j = bisect.bisect_left(vals.tolist(), t if exact else t + 1)
+    cands = [c for c in (i, j) if 0 <= c < len(vals)]
+    best = min(cands, key=lambda c: (abs(num - (int(vals[c]) << shift)), int(weights[c]), abs(int(vals[c]))))
+    return int(vals[best])
 
 
 def project_to_csd(raw, k: int, lo: int, hi: int) -> np.ndarray:
-    """Nearest integer in [lo, hi] with at most k CSD digits; ties: fewer digits, then toward zero.
-
-    ``raw`` must already lie in [lo, hi] (it is the output of the base fixed-point cast).
-    """
-    arr = np.asarray(raw)
-    if hi - lo < TABLE_LIMIT and arr.dtype != object and arr.size > 64:
-        return projection_table(k, lo, hi)[arr.astype(np.int64) - lo]
-    return _project_search(arr, k, lo, hi)
-
-
-def _project_search(raw, k: int, lo: int, hi: int) -> np.ndarray:
-    arr = np.asarray(raw)
-    allowed = _allowed_values(max(abs(lo), abs(hi)).bit_length(), k, lo, hi)
-    table = np.array(allowed, dtype=object if max(abs(lo), abs(hi)).bit_length() > 62 else np.int64)
-    flat = arr.ravel()
-    if table.dtype != object and flat.dtype != object:
-        idx = np.searchsorted(table, flat)
-        below = table[np.clip(idx - 1, 0, len(table) - 1)]
-        above = table[np.clip(idx, 0, len(table) - 1)]
-        below = np.where(idx == 0, above, below)
-        above = np.where(idx == len(table), below, above)
-        db, da = flat - below, above - flat
-        wb = np.vectorize(csd_weight, otypes=[np.int64])(below) if below.size else below
-        wa = np.vectorize(csd_weight, otypes=[np.int64])(above) if above.size else above
-        pick_above = (da < db) | ((da == db) & ((wa < wb) | ((wa == wb) & (np.abs(above) < np.abs(below)))))
-        out = np.where(pick_above, above, below)
-        return out.reshape(arr.shape).astype(np.int64)
-    res = []
-    for v in flat.tolist():
-        v = int(v)
-        i = bisect.bisect_left(allowed, v)
-        cands = [allowed[j] for j in (i - 1, i) if 0 <= j < len(allowed)]
-        res.append(min(cands, key=lambda c: (abs(c - v), csd_weight(c), abs(c))))
-    return np.array(res, dtype=object).reshape(arr.shape)
+    """Nearest integer in [lo, hi] with at most k CSD digits to integers ``raw``; ties as documented."""
+    return nearest_in_set(raw, 0, k, lo, hi)
 
 
 @dataclass(frozen=True)
 class CsdFormat:
-    """``csd<W,I,k[,Q[,O]]>``: a ``fixed<W,I,Q,O>`` whose raws have at most k non-zero CSD digits."""
+    """``csd<W,I,k>``: a ``fixed<W,I>`` whose raws have at most k non-zero CSD digits (W <= 48)."""
 
     width: int
     int_bits: int
     digits: int
     signed: bool = True
-    rounding: str = "RND_CONV"
-    overflow: str = "SAT"
 
     kind = "csd"
 
     def __post_init__(self) -> None:
-        FixedFormat(self.width, self.int_bits, self.signed, self.rounding, self.overflow)  # validates W, I, modes
+        FixedFormat(self.width, self.int_bits, self.signed)  # validates W and I
         if not isinstance(self.digits, int) or self.digits < 1:
-            raise ValueError(f"{self._head()}: the digit budget k must be an integer >= 1, got {self.digits!r}")
+            raise ValueError(f"{self}: the digit budget k must be an integer >= 1, got {self.digits!r}")
+        if self.width > MAX_WIDTH:
+            raise ValueError(f"{self}: CSD formats support W <= {MAX_WIDTH}")
         if self.width > 24 and self.digits > 3:
-            raise ValueError(f"{self._head()}: k > 3 is supported up to W = 24 (the value table grows as W**k)")
+            raise ValueError(f"{self}: k > 3 is supported up to W = 24 (the value set grows as W**k)")
 
-    def _head(self) -> str:
+    def __str__(self) -> str:
         return f"{'csd' if self.signed else 'ucsd'}<{self.width},{self.int_bits},{self.digits}>"
 
     @property
     def base(self) -> FixedFormat:
-        """The underlying ``fixed<W,I,Q,O>``."""
-        return FixedFormat(self.width, self.int_bits, self.signed, self.rounding, self.overflow)
-
-    def __str__(self) -> str:
-        parts = [str(self.width), str(self.int_bits), str(self.digits)]
-        if self.rounding != "RND_CONV" or self.overflow != "SAT":
-            parts.append(self.rounding)
-        if self.overflow != "SAT":
-            parts.append(self.overflow)
-        return f"{'csd' if self.signed else 'ucsd'}<{','.join(parts)}>"
+        """The register type, ``fixed<W,I>`` (TRN, WRAP: every CSD value fits it exactly)."""
+        return FixedFormat(self.width, self.int_bits, self.signed)
 
     @property
     def frac_bits(self) -> int:
         return self.width - self.int_bits
 
+    def _set(self) -> np.ndarray:
+        b = self.base
+        return _set_arrays(self.digits, b.raw_min, b.raw_max)[0]
+
     @property
     def raw_max(self) -> int:
         """Largest representable raw (at most k digits, within the fixed range)."""
-        return int(_allowed_values(self.width, self.digits, self.base.raw_min, self.base.raw_max)[-1])
+        return int(self._set()[-1])
 
     @property
     def raw_min(self) -> int:
-        return int(_allowed_values(self.width, self.digits, self.base.raw_min, self.base.raw_max)[0])
+        return int(self._set()[0])
 
     @property
     def max(self) -> float:
@@ -184,24 +192,46 @@ class CsdFormat:
 
     @property
     def needs_object_ints(self) -> bool:
-        return self.base.needs_object_ints
+        return False
 
     def values_raw(self) -> np.ndarray:
-        """Every representable raw integer, ascending."""
-        return np.array(_allowed_values(self.width, self.digits, self.base.raw_min, self.base.raw_max))
+        """Every representable raw integer, ascending (int64)."""
+        return self._set().copy()
 
     def project(self, raw) -> np.ndarray:
-        """Project raws of the base fixed format onto at most k digits (see the module docstring)."""
+        """Nearest representable raws to integers ``raw`` (units of this format's LSB)."""
         b = self.base
-        return project_to_csd(raw, self.digits, b.raw_min, b.raw_max)
+        return nearest_in_set(raw, 0, self.digits, b.raw_min, b.raw_max)
 
     def cast_raw(self, raw, from_frac_bits: int) -> np.ndarray:
-        """ap_fixed cast into the base format, then projection onto at most k CSD digits."""
-        return self.project(self.base.cast_raw(raw, from_frac_bits))
+        """Nearest representable raws to the exact values ``raw * 2**-from_frac_bits`` (int64 out)."""
+        b = self.base
+        arr = np.asarray(raw)
+        shift = int(from_frac_bits) - self.frac_bits
+        if shift < 0:
+            lim = max(abs(b.raw_min), abs(b.raw_max)) + 2  # beyond this the nearest value is an end of the set
+            clipped = (
+                np.clip(arr, -lim, lim)
+                if arr.dtype != object
+                else np.array([max(-lim, min(lim, int(v))) for v in arr.ravel()], dtype=np.int64).reshape(arr.shape)
+            )
+            return nearest_in_set(np.asarray(clipped, dtype=np.int64) << -shift, 0, self.digits, b.raw_min, b.raw_max)
+        return nearest_in_set(arr, shift, self.digits, b.raw_min, b.raw_max)
 
     def to_raw(self, x, nan: str = "raise") -> np.ndarray:
-        """Real values -> raws (base fixed quantisation, then projection)."""
-        return self.project(self.base.to_raw(x, nan=nan))
+        """Nearest representable raws to real values (exact for every float64; +-inf saturate).
+
+        The exact position is taken from floor and ceiling of x * 2**(F+2) (exact ap_fixed conversions),
+        which locate x relative to every midpoint of the set (midpoints lie on the half-LSB grid).
+        """
+        x = np.asarray(x)
+        fine = FixedFormat(self.width + 4, self.int_bits + 2, self.signed or True, "TRN", "SAT")
+        x = np.asarray(x, dtype=np.float64)
+        lo4 = fine.to_raw(x, nan=nan)  # floor(4y), saturated
+        hi4 = -fine.to_raw(-x, nan=nan)  # ceil(4y), saturated
+        num = np.where(lo4 == hi4, 2 * lo4, 2 * lo4 + 1)  # exact point, or a point strictly inside (lo4, hi4)
+        b = self.base
+        return nearest_in_set(num, 3, self.digits, b.raw_min, b.raw_max)
 
     def from_raw(self, raw) -> np.ndarray:
         return self.base.from_raw(raw)
@@ -222,5 +252,5 @@ class CsdFormat:
 
     def random_raw(self, rng: np.random.Generator, shape) -> np.ndarray:
         """Uniformly random representable raws (each allowed value equally likely)."""
-        vals = self.values_raw()
+        vals = self._set()
         return vals[rng.integers(0, len(vals), size=shape)]

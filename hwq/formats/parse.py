@@ -8,7 +8,7 @@
   ``e2m1fn``, ... (also with a ``float8_`` / ``float6_`` / ``float4_`` prefix): ``FloatFormat``
 - ``int<W[,scale=S][,zp=Z][,axis=A][,narrow][,RND_CONV]>`` / ``uint<...>``, per-channel
   ``scale=[s0,s1,...]``, ``zp=[z0,z1,...]``: ``IntFormat``
-- ``csd<W,I,k[,Q[,O]]>`` / ``ucsd<...>``: ``CsdFormat`` (at most k non-zero signed digits; ``pow2<W,I>``
+- ``csd<W,I,k>`` / ``ucsd<W,I,k>``: ``CsdFormat`` (at most k non-zero signed digits; ``pow2<W,I>``
   is ``csd<W,I,1>``)
 
 Further kinds may register a parser in ``PARSERS``.
@@ -159,21 +159,13 @@ def _parse_csd(text: str, head: str, args: list[str]) -> CsdFormat:
         if len(args) != 2:
             raise ValueError(f"format {text!r}: pow2 takes <W,I>")
         args = [args[0], args[1], "1"]
-    if not 3 <= len(args) <= 5:
-        raise ValueError(f"format {text!r}: {head} takes <W,I,k[,rounding[,overflow]]>, got {len(args)} arguments")
+    if len(args) != 3:
+        raise ValueError(f"format {text!r}: {head} takes <W,I,k> (k = the digit budget), got {len(args)} arguments")
     w = _int_arg(text, args[0], "the width W")
     i = _int_arg(text, args[1], "the integer bits I")
     k = _int_arg(text, args[2], "the digit budget k")
-    rounding = args[3].upper().removeprefix("AP_") if len(args) >= 4 else "RND_CONV"
-    overflow = args[4].upper().removeprefix("AP_") if len(args) == 5 else "SAT"
-    if rounding not in ROUNDING_MODES:
-        modes = ", ".join(ROUNDING_MODES)
-        raise ValueError(f"format {text!r}: unknown rounding mode {args[3]!r}; expected one of {modes}")
-    if overflow not in OVERFLOW_MODES:
-        modes = ", ".join(OVERFLOW_MODES)
-        raise ValueError(f"format {text!r}: unknown overflow mode {args[4]!r}; expected one of {modes}")
     try:
-        return CsdFormat(w, i, k, head != "ucsd", rounding, overflow)
+        return CsdFormat(w, i, k, head != "ucsd")
     except ValueError as exc:
         raise ValueError(f"format {text!r}: {exc}") from None
 

@@ -34,7 +34,7 @@ import threading
 import numpy as np
 import torch
 
-from .csd import CsdFormat, projection_table
+from .csd import CsdFormat, nearest_in_set
 from .fixed import FixedFormat
 from .minifloat import FloatFormat
 
@@ -94,7 +94,7 @@ def quantize_tensor(x: torch.Tensor, fmt, out: torch.Tensor | None = None, nan: 
         xd = x.detach()
         if isinstance(fmt, FixedFormat) and _fixed_fast_ok(fmt, xd, dtype):
             return _fixed_fast(xd, fmt, out, nan)
-        if isinstance(fmt, CsdFormat) and _fixed_fast_ok(fmt.base, xd, dtype) and fmt.width <= 20:
+        if isinstance(fmt, CsdFormat) and _csd_fast_ok(fmt, xd, dtype):
             return _csd_fast(xd, fmt, out, "raise" if nan == "propagate" else nan)
         if (
             isinstance(fmt, FloatFormat)
@@ -213,20 +213,38 @@ def _fixed_fast(x: torch.Tensor, fmt: FixedFormat, out, nan: str, raw: bool = Fa
 _CSD_TABLES: dict = {}
 
 
+def _csd_fast_ok(fmt: CsdFormat, x: torch.Tensor, dtype: torch.dtype) -> bool:
+    if x.dtype != dtype or dtype not in _FLOAT_INFO or fmt.width > 16:
+        return False
+    p, ebits, _, _ = _FLOAT_INFO[dtype]
+    f = fmt.frac_bits
+    return 0 <= f and f + 4 < (1 << (ebits - 1)) - 1 and fmt.width + 4 <= p
+
+
 def _csd_fast(x: torch.Tensor, fmt: CsdFormat, out, nan: str) -> torch.Tensor:
-    """Base fixed quantisation to raw integers, then a lookup in the table of projected values."""
+    """num = floor(4y) + ceil(4y) locates y against every midpoint of the set (they lie on the half-LSB
+    grid); a table indexed by num holds the nearest value (the same ``nearest_in_set`` as numpy)."""
     base = fmt.base
-    key = (fmt.digits, base.raw_min, base.raw_max, base.frac_bits, x.dtype)
+    lo, hi = base.raw_min, base.raw_max
+    key = (fmt, x.dtype)
     vals = _CSD_TABLES.get(key)
     if vals is None:
-        table = projection_table(fmt.digits, base.raw_min, base.raw_max)
+        nums = np.arange(8 * lo, 8 * hi + 1, dtype=np.int64)
+        table = nearest_in_set(nums, 3, fmt.digits, lo, hi)
         vals = torch.from_numpy(np.ldexp(table.astype(np.float64), -base.frac_bits)).to(x.dtype)
         _CSD_TABLES[key] = vals
-    raw = _fixed_fast(x, base, out, nan, raw=True)  # floats holding integers in [raw_min, raw_max]
-    idx = raw.to(torch.int32).sub_(base.raw_min)
-    res = raw if out is None else out
-    torch.index_select(vals, 0, idx.view(-1), out=res.view(-1))
-    return res
+    step = base.step
+    r = torch.clamp(x, lo * step, hi * step, out=out) if out is not None else torch.clamp(x, lo * step, hi * step)
+    if nan != "propagate" and torch.isnan(r.sum()) and torch.isnan(r).any():
+        if nan == "raise":
+            raise ValueError(f"{fmt}: NaN input cannot be quantised (pass nan='zero')")
+        r.nan_to_num_(nan=0.0)
+    r.mul_(4.0 / step)
+    fl = torch.floor(r, out=_workspace(r.numel(), r.dtype).view(r.shape))
+    r.ceil_().add_(fl)  # floor(4y) + ceil(4y), exact small integers
+    idx = r.to(torch.int32).sub_(8 * lo)
+    torch.index_select(vals, 0, idx.view(-1), out=r.view(-1))
+    return r
 
 
 # ---------------------------------------------------------------------------- minifloat fast path
