@@ -172,7 +172,7 @@ class _QConvNd(nn.Module):
         bn = self.bn
         if self.training and x is not None:
             with torch.no_grad():
-                z = self._conv(x, w, None)
+                z = self._conv(x, w.to(x.dtype), None)
                 dims = [0] + list(range(2, z.dim()))
                 mean = z.mean(dims)
                 var = z.var(dims, unbiased=False)

@@ -54,3 +54,43 @@ def test_random_formats_dense_relu_dense(xin, w1, b1, h1, a1, w2, out, unsigned_
     assert np.array_equal(emu, ref)
     x32 = x.float()  # the float32 training path chooses float64 where float32 could round: same integers
     assert np.array_equal(emulate_raw(m, x32)[0], np.asarray(run(g, x32.double().numpy()).outputs()[0]))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    k=st.integers(1, 3),
+    stride=st.integers(1, 2),
+    pad=st.integers(0, 2),
+    dil=st.integers(1, 2),
+    depthwise=st.booleans(),
+    bn=st.booleans(),
+    wf=fmt_st,
+    of=fmt_st,
+    seed=st.integers(0, 2**16),
+)
+def test_random_conv2d_geometry(k, stride, pad, dil, depthwise, bn, wf, of, seed):
+    from hwq.nn import QConv2d
+
+    torch.manual_seed(seed)
+    cin = 3
+    cout, groups = (6, 3) if depthwise else (4, 1)
+    conv = QConv2d(
+        cin,
+        cout,
+        k,
+        _q(wf),
+        _q(of),
+        _q((12, 4, "RND_CONV", "SAT")),
+        stride=stride,
+        padding=pad,
+        dilation=dil,
+        groups=groups,
+        bn=bn,
+    )
+    m = nn.Sequential(QInput(_q((8, 2, "RND_CONV", "SAT"))), conv)
+    x = (torch.rand(16, cin, 7, 6, dtype=torch.float64) - 0.5) * 3
+    if bn:
+        m.train()
+        m(x)  # batch statistics move the running stats
+    g = lower(m, x[:2])
+    assert np.array_equal(emulate_raw(m, x)[0], np.asarray(run(g, x.numpy()).outputs()[0]))
