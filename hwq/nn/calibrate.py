@@ -2,7 +2,8 @@
 
 The "point" of a quantiser is its power-of-two scale (``I`` of fixed point and CSD, ``-bias`` of a
 minifloat). Calibrators run the model on calibration data in eval mode, quantiser by quantiser in
-execution order (each sees its input already quantised by the ones before it):
+execution order (each sees its input already quantised by the ones before it). Quantisers whose point
+the user fixed (``calibratable = False``: a format string or an integer ``int_bits``) are left alone.
 
 - ``minmax``: the smallest point whose range covers max |x|.
 - ``percentile``: covers the given percentile of |x| (clips outliers).
@@ -81,7 +82,7 @@ def calibrate(
     was = model.training
     model.eval()
     try:
-        order = _ordered_quantizers(model, x)
+        order = [(n, q) for n, q in _ordered_quantizers(model, x) if q.calibratable]
         if keep_weights:
             order = [(n, q) for n, q in order if not n.endswith("weight_q")]
         # start from min/max everywhere (in execution order)

@@ -39,9 +39,14 @@ def _work_dtype(x: torch.Tensor, bits: int, frac_bits: int = 0) -> torch.dtype:
 
 
 class Quantizer(nn.Module):
-    """Base of the quantisers. Subclasses define ``fmt()``, ``forward`` and ``bits``."""
+    """Base of the quantisers. Subclasses define ``fmt()``, ``forward`` and ``bits``.
+
+    ``calibratable``: False when the user fixed the binary point (or exponent bias); PTQ calibrators
+    then leave the quantiser alone.
+    """
 
     kind = "quantizer"
+    calibratable = True
 
     def fmt(self):
         raise NotImplementedError
@@ -187,6 +192,7 @@ class FixedQuantizer(Quantizer):
         self.per_sample = False
         self.stored_elements = 1
         self.register_buffer("initialized", torch.tensor(int_bits is not None))
+        self.calibratable = int_bits is None or self.learn_int_bits
         i0 = torch.tensor([float(0 if int_bits is None else int_bits)])
         if self.learn_int_bits:
             self.int_bits = nn.Parameter(i0)
@@ -321,6 +327,7 @@ class CSDQuantizer(Quantizer):
         FixedFormat(int(width), 0 if int_bits is None else int(int_bits), signed)
         self.width, self.signed, self.digits, self.target_digits = int(width), signed, int(digits), int(digits)
         self.register_buffer("initialized", torch.tensor(int_bits is not None))
+        self.calibratable = int_bits is None
         self.register_buffer("int_bits", torch.tensor([float(0 if int_bits is None else int_bits)]))
 
     def fmt(self):
@@ -437,6 +444,7 @@ class MinifloatQuantizer(Quantizer):
         minifloat_values(1, 0, 0, self.policy)  # validates the policy
         self.learn_bias = bool(learn_bias)
         self.register_buffer("initialized", torch.tensor(bias is not None))
+        self.calibratable = bias is None or self.learn_bias
         b0 = torch.tensor([float(bias if bias is not None else (1 << (exp_bits - 1)) - 1)])
         if learn_bias:
             self.bias = nn.Parameter(b0)

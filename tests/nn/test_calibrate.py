@@ -14,7 +14,7 @@ from hwq.nn.calibrate import bias_correction, calibrate
 from hwq.nn.convert import quantize_model
 
 Q4 = {
-    "input": "fixed<8,3,RND_CONV,SAT>",
+    "input": {"kind": "fixed", "width": 8, "int_bits": "calibrate"},
     "weight": {"kind": "fixed", "width": 4, "int_bits": "calibrate"},
     "bias": {"kind": "fixed", "width": 12, "int_bits": "calibrate"},
     "preact": {"kind": "fixed", "width": 6, "int_bits": "calibrate"},
@@ -124,3 +124,12 @@ def test_gptq_beats_round_to_nearest_and_stays_exact(setup):
     assert _out_mse(g, fm, x) < 0.8 * _out_mse(rtn, fm, x)
     graph = lower(g, x[:2])
     assert np.array_equal(emulate_raw(g, x)[0], run(graph, x.double().numpy()).outputs()[0])
+
+
+def test_fixed_formats_are_not_recalibrated(setup):
+    fm, x = setup
+    qm = quantize_model(fm, {**Q4, "input": "fixed<8,1,RND_CONV,SAT>", "weight": "fixed<4,-3,RND_CONV,SAT>"}, x)
+    for method in ("minmax", "mse", "percentile"):
+        calibrate(qm, x, method)
+        assert str(qm.input.q.fmt()) == "fixed<8,1,RND_CONV,SAT>"
+        assert str(qm.fc2.weight_q.fmt()) == "fixed<4,-3,RND_CONV,SAT>"

@@ -135,3 +135,25 @@ def test_same_config_and_seed_give_byte_identical_outputs(tmp_path):
     b = train_from_config(TINY, tmp_path / "b", progress=False)
     assert (tmp_path / "a" / "graph.json").read_bytes() == (tmp_path / "b" / "graph.json").read_bytes()
     assert a["accuracy"] == b["accuracy"] and a["formats"] == b["formats"]
+
+
+def test_cli_calibrate_pickled_float_model(tmp_path, capsys):
+    import torch
+
+    from hwq.train.models import digits_mlp
+
+    torch.manual_seed(0)
+    model = digits_mlp((16,))
+    torch.save(model, tmp_path / "float.pt")
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"ptq": {"calibrator": "mse"}, "quant": {"weight": "fixed<6,0,RND_CONV,SAT>"}}))
+    out = tmp_path / "o"
+    rc = main(
+        ["calibrate", "--model", str(tmp_path / "float.pt"), "--config", str(cfg), "--out", str(out), "--no-progress"]
+    )
+    assert rc == 0, capsys.readouterr().err
+    s = json.loads((out / "summary.json").read_text())
+    assert s["formats"]["fc1.weight"] == "fixed<6,0,RND_CONV,SAT>"
+    assert s["emulator_vs_ir"]["mismatches"] == 0
+    g = load(out / "graph.json")
+    assert g.ops[0].weight.shape == (16, 64)
