@@ -14,12 +14,16 @@ otherwise float64. ``out=`` (preallocated, same shape, that dtype) avoids alloca
 
 Fast paths (elementwise torch ops, exact by construction; everything else goes through numpy):
 - fixed point with SAT or SAT_SYM, F >= 0, W within the dtype's mantissa: clamp, then round (clamping
-  to the integer bounds first commutes with every monotone rounding mode), with ``div(..., rounding_mode=)``
-  for floor/trunc and an exact two-step floor for the nearest modes (``y + 0.5`` is not exact in
-  floating point; ``ceil(floor(2y) / 2)`` is).
+  to the bounds first commutes with every monotone rounding mode), scaling by powers of two (exact);
+  floor/trunc/round for TRN/TRN_ZERO/RND_CONV, and an exact two-step form for the directed-tie modes
+  (``floor(y + 0.5)`` is NOT exact in floating point: 0.5 - 2**-25 + 0.5 rounds to 1.0 in float32;
+  ``ceil(floor(2y) / 2)`` is exact). 4 passes for RND_CONV, 6 for RND.
 - minifloats with RNE from float32/float64: per-element magic-constant rounding, ``(x + K) - K`` with
   ``K = 1.5 * 2**(p + g)`` built from x's exponent bits (g = the target spacing exponent, p = the dtype's
-  mantissa bits), then overflow by scaling so that exactly the values beyond max become inf.
+  mantissa bits), then overflow by scaling so that exactly the values beyond max become inf (ieee, fnuz),
+  a clamp (saturating) or a NaN fill (fn).
+- CSD (W <= 16): ``floor(4y) + ceil(4y)`` locates y against every midpoint of the value set (midpoints
+  lie on the half-LSB grid); a table indexed by it holds the nearest value.
 
 NaN: fixed/int/CSD formats raise ValueError on NaN unless ``nan="zero"`` (NaN -> 0) or ``nan="propagate"``
 (fast: NaN in -> NaN out, no check); minifloats follow their policy (NaN out where the format has NaN).
@@ -179,9 +183,9 @@ def _fixed_fast(x: torch.Tensor, fmt: FixedFormat, out, nan: str, raw: bool = Fa
     # clamp first (to the real bounds; exact, and commutes with every monotone rounding), then round
     r = torch.clamp(x, lo * step, hi * step, out=out) if out is not None else torch.clamp(x, lo * step, hi * step)
     if q == "TRN":
-        r.div_(step, rounding_mode="floor")
+        r.mul_(2.0**f).floor_()
     elif q == "TRN_ZERO":
-        r.div_(step, rounding_mode="trunc")
+        r.mul_(2.0**f).trunc_()
     elif q == "RND_CONV":
         r.mul_(2.0**f).round_()
     # nearest with a directed tie, from u = 2y (exact) and the integer identities

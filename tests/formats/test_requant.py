@@ -49,7 +49,7 @@ mults = st.integers(2**30, 2**31 - 1)
 shifts = st.integers(-31, 30)
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(acc=int32s, m=mults, s=shifts)
 def test_requantize_matches_reference(acc, m, s):
     assert int(requantize(np.array([acc]), m, s)[0]) == ref_double_rounding(acc, m, s)
@@ -91,7 +91,7 @@ def test_builds_differ_rarely_and_by_one():
     assert 0 < np.count_nonzero(diff) < len(acc) // 100
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(scale=st.floats(min_value=2.0**-40, max_value=2.0**29, allow_nan=False))
 def test_quantize_multiplier_is_nearest_q31(scale):
     m, s = quantize_multiplier(scale)
