@@ -113,7 +113,7 @@ def run(args) -> int:
     acc = summary["accuracy"]
     nan = float("nan")
     print(
-        f"flow: accuracy float {acc.get('float', nan):.4f}, quantized {acc.get('quantized', nan):.4f}; "
+        f"flow: accuracy float {acc.get('float', nan):.2f}%, quantized {acc.get('quantized', nan):.2f}%; "
         + ", ".join(f"{t} {v['mismatches']} mismatches / {v['vectors']}" for t, v in verify_results.items())
     )
     print(f"flow: wrote {Path(out) / 'summary.json'} and {Path(out) / 'report.html'}")

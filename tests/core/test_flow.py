@@ -1,0 +1,33 @@
+"""End to end: ``hwq flow`` trains, emits, verifies both targets and writes the stable summary keys."""
+
+import json
+import shutil
+
+import pytest
+
+from hwq.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is needed for the HLS C-simulation")
+def test_flow_on_builtin_example(tmp_path, capsys):
+    out = tmp_path / "flow"
+    targets = "hls,rtl" if shutil.which("iverilog") else "hls"
+    rc = main(["flow", "--out", str(out), "--vectors", "300", "--rtl-vectors", "60", "--targets", targets])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) >= {"accuracy", "formats", "pareto", "cost", "verify"}
+    assert summary["accuracy"]["quantized"] > 80.0  # percent, digits test split
+    for t in targets.split(","):
+        assert summary["verify"][t]["vectors"] > 0
+        assert summary["verify"][t]["mismatches"] == 0
+        assert f"verify {t}: {summary['verify'][t]['vectors']} vectors, 0 mismatches" in text
+        assert json.loads((out / t / "verify.json").read_text())["mismatches"] == 0
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "bit-exact" in html
+    # the same folder again is refused without --force, and nothing in it is touched
+    before = (out / "summary.json").read_bytes()
+    assert main(["flow", "--out", str(out)]) == 2
+    assert (out / "summary.json").read_bytes() == before
