@@ -18,6 +18,11 @@ def _table(headers: list[str], rows: list[list]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _fmt(value) -> str:
+    """A figure for a table cell: floats to 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _png_data_uri(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
@@ -53,9 +58,10 @@ def _plots(graph) -> list[tuple[str, str]]:
         d = np.concatenate(digits)
         fig, ax = plt.subplots(figsize=(4.5, 2.8))
         ax.hist(d, bins=np.arange(d.max() + 2) - 0.5, color="#a5583b")
-        ax.set_xlabel("non-zero CSD digits per weight")
+        ax.set_xticks(range(int(d.max()) + 1))
+        ax.set_xlabel("non-zero CSD digits per weight (a product costs digits - 1 adders)")
         ax.set_ylabel("weights")
-        ax.set_title("Adders per constant product = digits - 1")
+        ax.set_title("Signed digits of the constant weights")
         out.append(("CSD digits per weight (all layers)", _png_data_uri(fig)))
         plt.close(fig)
     return out
@@ -72,7 +78,7 @@ def write_report(path, summary: dict, graph) -> None:
         ".bad{color:#b00020;font-weight:bold}</style></head><body>",
         f"<h1>hwq report: {html.escape(graph.name)}</h1><p>hwq {hwq.__version__}</p>",
         "<h2>Accuracy</h2>",
-        _table(["", "value"], [[k, f"{v:.4f}" if isinstance(v, float) else v] for k, v in acc.items()]),
+        _table(["", "value"], [[k, _fmt(v)] for k, v in acc.items()]),
         "<h2>Verification against the golden interpreter</h2>",
     ]
     rows = []
@@ -80,7 +86,7 @@ def write_report(path, summary: dict, graph) -> None:
         if not v:
             continue
         status = "bit-exact" if v["mismatches"] == 0 and v["vectors"] > 0 else "MISMATCH"
-        extra = ", ".join(f"{k}={v[k]}" for k in v if k not in ("vectors", "mismatches"))
+        extra = ", ".join(f"{k}={_fmt(v[k])}" for k in v if k not in ("vectors", "mismatches") and v[k] != [])
         rows.append([target, v["vectors"], v["mismatches"], status, extra])
     parts.append(_table(["target", "vectors", "mismatches", "status", "figures"], rows))
     parts.append("<h2>Tensors and formats</h2>")
