@@ -159,7 +159,7 @@ def _build_verilator(srcs: list[Path], top: str, build_dir: Path, parameters: di
         "-f",
         "Vtop.mk",
         "CFG_CXXFLAGS_PCH_I=-include",
-        "OPT_FAST=-O1",
+        "OPT_FAST=-O0",
         "OPT_SLOW=-O0",
         "OPT_GLOBAL=-O1",
     ]
