@@ -296,12 +296,11 @@ def _float_fast(x: torch.Tensor, fmt: FloatFormat, out, nan: str) -> torch.Tenso
     exp_mask = ((1 << ebits) - 1) << p
     xc = x.contiguous()
     kbits = _workspace(xc.numel(), itype).view(xc.shape)
-    torch.bitwise_and(xc.view(itype), exp_mask, out=kbits)
-    kbits.clamp_((dbias + emin) << p, (dbias + emax + 1) << p)
-    kbits.add_(((p - m) << p) | (1 << (p - 1)))
-    k = kbits.view(x.dtype)
-    r = torch.add(xc, k, out=out) if out is not None else torch.add(xc, k)
-    r.sub_(k)
+    torch.bitwise_and(xc.view(itype), exp_mask, out=kbits)  # 2**E(x) as a float (0 for subnormals, inf)
+    k = kbits.view(x.dtype).clamp_(2.0**emin, 2.0 ** (emax + 1))  # 2**max(E(x), emin), capped: exact
+    c = 1.5 * 2.0 ** (p - m)  # K = c * k; c * k is exact, so x + c*k rounds once, as x + K
+    r = torch.add(xc, k, alpha=c, out=out) if out is not None else torch.add(xc, k, alpha=c)
+    r.sub_(k, alpha=c)
     max_v = fmt.max
     if fmt.satfinite:
         r.clamp_(-max_v, max_v)
