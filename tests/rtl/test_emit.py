@@ -163,3 +163,25 @@ def test_cli_emit_refuses_non_empty_folder(tmp_path, capsys):
     assert json.loads((out / "rtl.json").read_text())["pipeline"] == 2
     assert main(["emit", "rtl", "--ir", str(tmp_path / "g.json"), "--out", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_deterministic_across_hash_seeds(tmp_path):
+    """Byte-identical output in fresh interpreters with different string-hash seeds."""
+    import os
+    import subprocess
+    import sys
+
+    save(random_chain(3), tmp_path / "g.json")
+    digests = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"o{seed}"
+        code = (
+            "import hashlib, sys; from pathlib import Path; from hwq.ir.serialize import load; from hwq.rtl import emit;"
+            f"out = Path(r'{out}'); out.mkdir(); files = emit(load(r'{tmp_path / 'g.json'}'), out);"
+            "print(hashlib.sha256(b''.join(f.read_bytes() for f in files)).hexdigest())"
+        )
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        digests.append(
+            subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+        )
+    assert digests[0] == digests[1] and len(digests[0]) > 60
