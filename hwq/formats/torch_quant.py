@@ -94,8 +94,11 @@ def quantize_tensor(x: torch.Tensor, fmt, out: torch.Tensor | None = None, nan: 
         raise ValueError(
             f"{fmt}: out must have shape {tuple(x.shape)} and dtype {dtype}, got {tuple(out.shape)} {out.dtype}"
         )
+    if out is not None and not out.is_contiguous():
+        res = quantize_tensor(x, fmt, nan=nan, seed=seed)
+        return out.copy_(res)
     with torch.no_grad():
-        xd = x.detach()
+        xd = x.detach().contiguous()
         if isinstance(fmt, FixedFormat) and _fixed_fast_ok(fmt, xd, dtype):
             return _fixed_fast(xd, fmt, out, nan)
         if isinstance(fmt, CsdFormat) and _csd_fast_ok(fmt, xd, dtype):

@@ -92,6 +92,11 @@ def test_out_buffer_and_in_place():
     out8 = torch.empty_like(x)
     assert quantize_tensor(x, f8, out=out8).data_ptr() == out8.data_ptr()
     assert torch.equal(out8, torch.from_numpy(f8.quantize(x.double().numpy())).float())
+    xt = (torch.randn(64, 32) * 3).t()  # non-contiguous input and output
+    for f in (fmt, f8, parse("csd<8,3,2>")):
+        o = torch.empty(64, 32).t()
+        assert torch.equal(quantize_tensor(xt, f, out=o), quantize_tensor(xt.contiguous(), f))
+        assert torch.equal(o, quantize_tensor(xt.contiguous(), f))
     with pytest.raises(ValueError, match="out must have"):
         quantize_tensor(x, fmt, out=torch.empty(3))
 
