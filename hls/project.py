@@ -174,7 +174,9 @@ class _Project:
             if lc.params:
                 out.append(f'#include "weights/{self.names.op[op.name]}.h"')
         for op, lc in self.layers:
-            out += ["", comment_block(lc.doc), f"static {self.signature(op)} {{"]
+            # External linkage on purpose: g++ then keeps one function per layer instead of inlining every
+            # single-use static function into the top, which made C-simulation builds ~30% slower.
+            out += ["", comment_block(lc.doc), f"{self.signature(op)} {{"]
             out += ["    " + p for p in self.layer_pragmas(op, lc)]
             out.append(lc.body.rstrip("\n"))
             out.append("}")
@@ -315,7 +317,7 @@ class _Project:
             xs = ["x"] if len(op.inputs) == 1 else [f"x{k}" for k in range(len(op.inputs))]
             args = [f"hls::stream<{self.ttype(t)}>& {v}_s" for t, v in zip(op.inputs, xs)]
             args.append(f"hls::stream<{self.ttype(op.output)}>& y_s")
-            lines = [f"// stream process of {op.kind} {op.name!r}", f"static void {fn}_stream({', '.join(args)}) {{"]
+            lines = [f"// stream process of {op.kind} {op.name!r}", f"void {fn}_stream({', '.join(args)}) {{"]
             for t, v in zip(op.inputs, xs):
                 lines.append(f"    {self.ttype(t)} {v}[{self.size(t)}];")
             lines.append(f"    {self.ttype(op.output)} y[{self.size(op.output)}];")
