@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from hwq.formats import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, parse
-from hwq.formats.torch_quant import quantize_tensor, quantize_tensor_raw, ste_quantize
+from hwq.formats import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, FloatFormat, parse
+from hwq.formats.torch_quant import CHUNK, quantize_tensor, quantize_tensor_raw, ste_quantize
 
 
 def _inputs(fmt, n: int = 20000, seed: int = 0) -> np.ndarray:
@@ -99,6 +99,20 @@ def test_out_buffer_and_in_place():
         assert torch.equal(o, quantize_tensor(xt.contiguous(), f))
     with pytest.raises(ValueError, match="out must have"):
         quantize_tensor(x, fmt, out=torch.empty(3))
+
+
+@pytest.mark.parametrize("text", ["fixed<8,3,RND,SAT>", "e4m3fn", "csd<8,3,2>"])
+def test_several_chunks(text):
+    """Tensors longer than one chunk (the fast paths work chunk by chunk): equal to numpy, NaN found late."""
+    fmt = parse(text)
+    n = int(2.5 * CHUNK)
+    x = torch.randn(n, generator=torch.Generator().manual_seed(1)) * 4
+    got = quantize_tensor(x, fmt)
+    assert _same(got.double().numpy(), fmt.quantize(x.double().numpy()))
+    if not isinstance(fmt, FloatFormat):
+        x[n - 3] = float("nan")
+        with pytest.raises(ValueError, match="NaN"):
+            quantize_tensor(x, fmt)
 
 
 def test_nan_options():
