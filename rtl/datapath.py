@@ -12,7 +12,7 @@ import numpy as np
 from hwq.formats import FixedFormat
 
 from .mcm import build_adder_graph
-from .netlist import Node, fit, literal, shifted, signed_width
+from .netlist import Node, fit, high_part, literal, low_bits, shifted, signed_width, wrap_signed
 
 
 class RtlError(ValueError):
@@ -81,14 +81,10 @@ class Datapath:
         """Adder node for terms (node, shift, sign) t1 + t2 (both linear in the layer inputs).
 
         Returns the term (new node, shift, sign) equal to t1 + t2."""
-        (n1, k1, s1), (n2, k2, s2) = sorted([t1, t2], key=lambda t: (t[1], t[0]))
+        (n1, k1, s1), (n2, k2, s2) = sorted([t1, t2], key=lambda t: (t[1], -t[2], t[0]))
         d = k2 - k1
-        if s1 == s2:
-            sign, c1, c2 = s1, 1, 1
-        elif s1 > 0:
-            sign, c1, c2 = 1, 1, -1
-        else:
-            sign, c1, c2 = 1, -1, 1
+        # s1*n1 + s2*(n2 << d) = s1 * (n1 +- (n2 << d)): the node is always n1 + c2*(n2 << d)
+        sign, c1, c2 = s1, 1, s1 * s2
         coefs = dict()
         for n, c, sh in ((n1, c1, 0), (n2, c2, d)):
             for i, v in self.coefs[n].items():
@@ -97,17 +93,21 @@ class Datapath:
         lo, hi = self._range(coefs, in_ranges)
         node = Node(name, lo, hi, self.level_of([n1, n2]) + 1, [n1, n2], [], comment)
         w = node.width
-        a = shifted("{0}", self.nodes[n1].width, 0, w)
-        b = shifted("{1}", self.nodes[n2].width, d, w)
-        if b is None:
-            expr = a if c1 > 0 else f"-{a}"
-        elif c1 > 0 and c2 > 0:
-            expr = f"{a} + {b}"
-        elif c1 > 0:
-            expr = f"{a} - {b}"
+        wa, wb = self.nodes[n1].width, self.nodes[n2].width
+        op = "+" if c2 > 0 else "-"
+        if 0 < d < w:
+            # the d low bits are n1's own: add only above them, (n1 >>> d) +- n2, then append them
+            ah, wah = high_part("{0}", wa, d)
+            node.body = [
+                f"wire signed [{wah - 1}:0] {{out}}_ah = {ah};",
+                f"wire signed [{w - d - 1}:0] {{out}}_hi = {fit('{out}_ah', wah, w - d)} {op} {fit('{1}', wb, w - d)};",
+                f"assign {{out}} = $signed({{{{out}}_hi, {low_bits('{0}', wa, d)}}});",
+            ]
         else:
-            expr = f"{b} - {a}"
-        node.body = [f"assign {{out}} = {expr};"]
+            a = shifted("{0}", wa, 0, w)
+            b = shifted("{1}", wb, d, w)
+            expr = a if b is None else f"{a} {op} {b}"
+            node.body = [f"assign {{out}} = {expr};"]
         self.add(node)
         self.coefs[name] = coefs
         self.adders += 1
@@ -208,19 +208,27 @@ class Datapath:
         part = shifted("{0}", src.width, k, we)
         if part is None:
             part = literal(0, we)
+        pre: list[str] = []
         if bias == 0 and s > 0:
             expr, cost = part, 0
         elif bias == 0:
             expr, cost = f"-{part}", 1
+        elif 0 < k < we:
+            # bias + s*(t << k): the k low bits are the bias's own; add above them only
+            hw = we - k
+            hi = f"{literal(wrap_signed(bias >> k, hw), hw)} {'+' if s > 0 else '-'} {fit('{0}', src.width, hw)}"
+            pre = [f"wire signed [{hw - 1}:0] {{out}}_hi = {hi};"]
+            expr, cost = f"$signed({{{{out}}_hi, {k}'h{bias % (1 << k):x}}})", 1
+            self.adders += 1
         else:
-            expr, cost = f"{literal(bias, we)} {'+' if s > 0 else '-'} {part}", 1
+            expr, cost = f"{literal(wrap_signed(bias, we), we)} {'+' if s > 0 else '-'} {part}", 1
             self.adders += 1
         node.level = src.level + cost
         if not wrap:
-            node.body = [f"assign {{out}} = {expr};"]
+            node.body = pre + [f"assign {{out}} = {expr};"]
         else:
             wa = acc_fmt.width
-            node.body = [f"wire signed [{we - 1}:0] {{out}}_sum = {expr};  // exact sum"]
+            node.body = pre + [f"wire signed [{we - 1}:0] {{out}}_sum = {expr};  // exact sum"]
             if acc_fmt.signed:
                 node.lo, node.hi = acc_fmt.raw_min, acc_fmt.raw_max
                 node.body.append(f"assign {{out}} = $signed({{out}}_sum[{wa - 1}:0]);  // WRAP to {wa} bits")

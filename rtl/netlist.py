@@ -33,6 +33,29 @@ def literal(value: int, width: int) -> str:
     return f"$signed({width}'h{value % (1 << width):x})"
 
 
+def wrap_signed(value: int, width: int) -> int:
+    """``value`` modulo 2**width as a signed ``width``-bit integer."""
+    half = 1 << (width - 1)
+    return ((value + half) % (1 << width)) - half
+
+
+def low_bits(name: str, from_width: int, bits: int) -> str:
+    """The ``bits`` low bits of the signed wire ``name`` (sign-extended when it is narrower), unsigned."""
+    if bits <= from_width:
+        return f"{name}[{bits - 1}:0]" if bits > 1 else f"{name}[0]"
+    ext = bits - from_width
+    sign = f"{name}[{from_width - 1}]"
+    rep = sign if ext == 1 else f"{{{ext}{{{sign}}}}}"
+    return f"{{{rep}, {name}}}"
+
+
+def high_part(name: str, from_width: int, shift: int) -> tuple[str, int]:
+    """(expression, width) of ``name >>> shift`` (floor division by 2**shift) as a signed value."""
+    if shift < from_width:
+        return f"$signed({name}[{from_width - 1}:{shift}])", from_width - shift
+    return f"$signed({name}[{from_width - 1}])", 1
+
+
 def fit(name: str, from_width: int, to_width: int) -> str:
     """Expression of ``to_width`` bits of the signed wire ``name`` (sign-extended or truncated)."""
     if to_width == from_width:
