@@ -240,3 +240,33 @@ def test_lower_plain_torch_model_with_config():
     assert [o.kind for o in g.ops] == ["dense", "relu", "dense"]
     assert str(g.tensor(g.inputs[0]).fmt) == "fixed<8,3,RND_CONV,SAT>"
     assert str(g.ops[0].weight_fmt).startswith("fixed<6,")
+
+
+@pytest.mark.parametrize("how", ["torch.flatten", "view", "bare_add"])
+def test_functional_flatten_and_bare_add(how):
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = QInput(fx(8, 1, signed=False))
+            self.conv = QConv2d(1, 2, 3, fx(6), fx(10), fx(12), padding=1)
+            self.fc = QLinear(2 * 16, 3, fx(6), fx(10), fx(12))
+
+        def forward(self, x):
+            x = self.conv(self.inp(x))
+            if how == "torch.flatten":
+                x = torch.flatten(x, 1)
+            elif how == "view":
+                x = x.view(x.size(0), -1)
+            else:
+                x = torch.flatten(x + x, 1)
+            return self.fc(x)
+
+    torch.manual_seed(12)
+    x = torch.rand(50, 1, 4, 4)
+    m = M()
+    m(x)
+    if how == "bare_add":
+        with pytest.raises(LoweringError, match="QAdd"):
+            lower(m, x[:2])
+        return
+    _check(m, x)
