@@ -164,10 +164,10 @@ class Datapath:
         outs: list[Value] = []
         for j in range(m):
             terms = [(names[nd], k + off, s) for nd, k, s in ag.outputs[j]]
-            # adder tree: always combine the two shallowest partial sums
+            # adder tree: always add the two partial sums with the lowest top bit (width + shift), Huffman style
             t = 0
             while len(terms) > 1:
-                terms.sort(key=lambda tt: (self.nodes[tt[0]].level, tt[1], tt[0]))
+                terms.sort(key=lambda tt: (self.nodes[tt[0]].width + tt[1], self.nodes[tt[0]].level, tt[0]))
                 t1, t2 = terms[0], terms[1]
                 nm = f"{prefix}_sum{j}_{t}"
                 t += 1
