@@ -92,6 +92,7 @@ def naive_verilog(kernel: np.ndarray, module: str, out_width: int) -> str:
 
 
 def run(cases: list[str], script: str) -> list[dict]:
+    """Emit, write and synthesise every case; one row per design."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="hwq-bench-rtl-") as tmp:
         tmp = Path(tmp)
@@ -176,6 +177,7 @@ def print_table(rows: list[dict], script: str) -> None:
 
 
 def main(argv=None) -> int:
+    """Command line entry point (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="16x64,64x32", help="comma-separated n_in x n_out (default 16x64,64x32)")
     ap.add_argument("--script", default="synth_xilinx -flatten", help="yosys synthesis command")

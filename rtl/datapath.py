@@ -39,15 +39,18 @@ class Datapath:
 
     # ----------------------------------------------------------------------------- basic nodes
     def add(self, node: Node) -> Node:
+        """Append a node (names must be unique)."""
         if node.name in self.nodes:
             raise RtlError(f"internal: node {node.name!r} defined twice")
         self.nodes[node.name] = node
         return node
 
     def level_of(self, names: list[str]) -> int:
+        """Deepest level among the named (non-constant) nodes."""
         return max((self.nodes[n].level for n in names if not self.nodes[n].const), default=0)
 
     def const(self, name: str, value: int, comment: str = "") -> Node:
+        """A constant integer node (never staged)."""
         w = signed_width(value, value)
         return self.add(Node(name, value, value, 0, [], [f"assign {{out}} = {literal(value, w)};"], comment, True))
 

@@ -30,10 +30,12 @@ class LayerPorts:
 
     @property
     def in_width(self) -> int:
+        """Bits of s_axis_tdata: elements x element width."""
         return self.in_count * self.in_fmt.width
 
     @property
     def out_width(self) -> int:
+        """Bits of m_axis_tdata: elements x element width."""
         return self.out_count * self.out_fmt.width
 
 
@@ -98,9 +100,11 @@ def print_layer(
         last_use[o] = top_level + 1
 
     def stage_name(name: str, b: int) -> str:
+        """Wire of value ``name`` at the output of stage ``b`` (stage 0: the value itself)."""
         return name if b == 0 else f"{name}_s{b}"
 
     def ref(name: str, consumer_level: int) -> str:
+        """Wire through which a node at ``consumer_level`` reads value ``name``."""
         node = dp.nodes[name]
         if node.const or node.level == consumer_level:
             return name

@@ -94,4 +94,5 @@ class Node:
 
     @property
     def width(self) -> int:
+        """Two's complement width of the wire (narrowest holding [lo, hi])."""
         return signed_width(self.lo, self.hi)
