@@ -13,6 +13,8 @@ from hwq.sim.csim import CXX_FLAGS, ap_types_dir, find_compiler
 
 from hwq.formats import parse
 
+pytestmark = pytest.mark.slow  # one g++ build of the oracle program (~20 s on a loaded machine)
+
 FORMATS = ["e4m3fn", "e5m2", "e4m3", "e2m1fn", "e3m2fn", "e4m3fnuz", "float<3,2,nosub>", "e3m4", "float<2,3,bias=0>"]
 SHIFTS = [-4, -1, 0, 1, 3, 7]
 

@@ -29,6 +29,7 @@ def models_run(csim_cache, tmp_path_factory):
     return by_model, first, extra
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["mlp8", "mlp4", "csd2", "minifloat", "cnn"])
 def test_model_bit_exact(models_run, model):
     by_model, first, extra = models_run

@@ -76,6 +76,7 @@ def test_minifloat_op_without_hls_support_is_rejected_by_name(tmp_path):
         emit(g, tmp_path)
 
 
+@pytest.mark.slow
 def test_wide_accumulators_csd_and_minifloat_bit_exact(bit_exact):
     """Accumulators beyond 62 bits (the interpreter's Python-int path against ap_fixed<W>, W > 64),
     multiplier-free csd<W,I,k> weights (k = 1..3) in dense and conv layers, and minifloat tensors and
