@@ -32,7 +32,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000_000)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -149,8 +149,7 @@ def main() -> None:
         per = sec / elements
         h = hwq_by_fmt.get(fmt_name)
         print(
-            f"| {fmt_name} | {method} | {per * 1e9:,.2f} | {per / clone:,.1f} | "
-            f"{(per / h if h else float('nan')):,.1f} |"
+            f"| {fmt_name} | {method} | {per * 1e9:,.2f} | {per / clone:,.1f} | {(f'{per / h:,.1f}' if h else '-')} |"
         )
 
 
