@@ -55,7 +55,7 @@ def values_near(draw, fmt: FixedFormat):
     return x
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_to_raw_matches_fraction_oracle(data):
     fmt = data.draw(fixed_formats())
