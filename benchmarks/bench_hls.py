@@ -2,8 +2,9 @@
 process) against hls4ml (convert -> compile -> predict) on the same network and the same raw inputs.
 
     python benchmarks/bench_hls.py                       # the digits-style MLP 64-32-16-10, 8-bit
-    python benchmarks/bench_hls.py --ir RUN/graph.json   # a graph from 'hwq train' (dense/relu chains for hls4ml)
-    python benchmarks/bench_hls.py --vectors 10000 --cnn-ir RUN_CNN/graph.json   # also time hwq on a CNN
+    python benchmarks/bench_hls.py --ir RUN_MLP/graph.json --ir RUN_CNN/graph.json   # graphs from 'hwq train'
+
+Graphs must be chains the hls4ml bridge maps (dense, conv2d, relu, maxpool, flatten).
 
 Builds are timed from scratch (fresh build folders). Both outputs are also checked against hwq.ir.run,
 so the table only reports flows that computed the same integers.
@@ -63,46 +64,40 @@ def _mismatches(expected: list, got: list) -> int:
     return int(bad.sum())
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ir", help="IR graph for the side-by-side run (default: digits-style 8-bit MLP)")
-    ap.add_argument("--cnn-ir", help="also time the hwq flow alone on this graph (hls4ml bridge: MLPs only)")
-    ap.add_argument("--vectors", type=int, default=10000)
-    args = ap.parse_args(argv)
-
+def bench_one(graph, vectors: int, work: Path) -> None:
+    """Print the side-by-side table of one graph."""
     from hwq.sim.verify import random_inputs
 
     from hwq.ir import run
-    from hwq.ir.serialize import load
 
-    graph = load(args.ir) if args.ir else _default_graph()
-    inputs = random_inputs(graph, args.vectors, seed=0)
+    inputs = random_inputs(graph, vectors, seed=0)
     expected = run(graph, inputs).outputs()
-    with tempfile.TemporaryDirectory(prefix="bench_hls_") as tmp:
-        work = Path(tmp)
-        hwq_t, hwq_out = time_hwq(graph, inputs, work)
-        hl_t, hl_out = time_hls4ml(graph, inputs, work)
-        cnn = None
-        if args.cnn_ir:
-            g2 = load(args.cnn_ir)
-            in2 = random_inputs(g2, args.vectors, seed=0)
-            cnn_t, cnn_out = time_hwq(g2, in2, work / "cnn")
-            cnn = (g2.name, cnn_t, _mismatches(run(g2, in2).outputs(), cnn_out))
-    rows = ["convert / emit", "compile", "simulate"]
-    print(f"HLS flow on {graph.name!r}, {args.vectors} vectors (2 shared cores; seconds)")
+    hwq_t, hwq_out = time_hwq(graph, inputs, work / "hwq")
+    hl_t, hl_out = time_hls4ml(graph, inputs, work / "hls4ml")
+    print(f"\nHLS flow on {graph.name!r}, {vectors} vectors (2 shared cores; seconds)")
     print(f"{'step':<16}{'hwq':>10}{'hls4ml':>10}{'hls4ml/hwq':>12}")
-    for r in rows:
+    for r in ("convert / emit", "compile", "simulate"):
         print(f"{r:<16}{hwq_t[r]:>10.3f}{hl_t[r]:>10.3f}{hl_t[r] / max(hwq_t[r], 1e-9):>11.1f}x")
     th, tl = sum(hwq_t.values()), sum(hl_t.values())
     print(f"{'total':<16}{th:>10.3f}{tl:>10.3f}{tl / th:>11.1f}x")
-    per_h = hwq_t["simulate"] / args.vectors * 1e6
-    per_l = hl_t["simulate"] / args.vectors * 1e6
+    per_h = hwq_t["simulate"] / vectors * 1e6
+    per_l = hl_t["simulate"] / vectors * 1e6
     print(f"{'us / vector':<16}{per_h:>10.1f}{per_l:>10.1f}{per_l / per_h:>11.1f}x")
     print(f"mismatches vs hwq.ir.run: hwq {_mismatches(expected, hwq_out)}, hls4ml {_mismatches(expected, hl_out)}")
-    if cnn:
-        name, t, bad = cnn
-        print(f"hwq alone on {name!r}: emit {t['convert / emit']:.3f} s, compile {t['compile']:.3f} s, "
-              f"simulate {t['simulate']:.3f} s, mismatches {bad}")  # fmt: skip
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ir", action="append", default=[], help="IR graph(s) (default: digits-style 8-bit MLP)")
+    ap.add_argument("--vectors", type=int, default=10000)
+    args = ap.parse_args(argv)
+
+    from hwq.ir.serialize import load
+
+    graphs = [load(p) for p in args.ir] or [_default_graph()]
+    for k, graph in enumerate(graphs):
+        with tempfile.TemporaryDirectory(prefix="bench_hls_") as tmp:
+            bench_one(graph, args.vectors, Path(tmp) / str(k))
     return 0
 
 

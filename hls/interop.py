@@ -11,8 +11,15 @@ Layer mapping (chains of these ops, one input, one output, fixed-point formats):
     IR op / tensor        hls4ml layer         precisions set
     graph input           Input 'input_1'      result = input format
     dense                 Dense (Linear)       weight, bias, accum = acc_fmt, result = output format
+    conv2d                Conv2D (Conv2d)      weight, bias, accum = acc_fmt, result (groups 1, dilation 1,
+                                               symmetric padding)
+    maxpool               Pooling2D            result = output format (2-D, no padding)
     relu                  Activation relu      result = output format
-    flatten / reshape     (no layer)           pure layout, same format
+    flatten               Reshape (Flatten)    result = output format (= input format)
+    reshape               (no layer)           only between 1-D tensors
+
+hls4ml's 'ChannelsLastConversion: full' keeps the model's input and flatten order channels-first, as the
+IR; its traces of spatial layers are channels-last and are transposed back for the comparison.
 
 Both compute Dense as ``acc = (accum_t)bias; acc += (accum_t)(x*w) in input order; y = (result_t)acc``
 and ReLU as ``(result_t)(x > 0 ? x : 0)``, so with these precisions the outputs are equal bit for bit
@@ -33,7 +40,7 @@ from hwq.io import sanitize_identifier
 from .cpp import HLSEmitError, fixed_type
 
 #: op kinds with an hls4ml counterpart in this bridge
-SUPPORTED = ("dense", "relu", "flatten", "reshape")
+SUPPORTED = ("dense", "relu", "conv2d", "maxpool", "flatten", "reshape")
 
 
 def _precision(fmt, what: str) -> str:
@@ -68,7 +75,9 @@ def torch_model(graph):
     op_of: dict[str, object] = {}
     used: set[str] = {"input_1"}
     for op in graph.ops:
-        if op.kind in ("flatten", "reshape"):
+        if op.kind == "reshape":
+            if len(graph.tensor(op.inputs[0]).shape) != 1 or len(graph.tensor(op.output).shape) != 1:
+                raise HLSEmitError(f"op {op.name!r} (reshape): the hls4ml bridge only passes 1-D reshapes")
             continue
         name = sanitize_identifier(op.name, "layer")
         while name in used:
@@ -81,6 +90,24 @@ def torch_model(graph):
                 lin.weight.copy_(torch.from_numpy(op.weight_fmt.from_raw(op.weight)))
                 lin.bias.copy_(torch.from_numpy(op.bias_fmt.from_raw(op.bias)))
             modules[name] = lin
+        elif op.kind == "conv2d":
+            pt, pb, pl, pr = (int(v) for v in op.padding)
+            if int(op.groups) != 1 or tuple(op.dilation) != (1, 1) or pt != pb or pl != pr:
+                raise HLSEmitError(
+                    f"op {op.name!r} (conv2d): the hls4ml bridge needs groups 1, dilation 1 and symmetric padding"
+                )
+            cout, cin, kh, kw = op.weight.shape
+            conv = torch.nn.Conv2d(cin, cout, (kh, kw), stride=tuple(op.stride), padding=(pt, pl), dtype=torch.float64)
+            with torch.no_grad():
+                conv.weight.copy_(torch.from_numpy(op.weight_fmt.from_raw(op.weight)))
+                conv.bias.copy_(torch.from_numpy(op.bias_fmt.from_raw(op.bias)))
+            modules[name] = conv
+        elif op.kind == "maxpool":
+            if len(op.kernel) != 2 or any(int(p) for p in op.padding):
+                raise HLSEmitError(f"op {op.name!r} (maxpool): the hls4ml bridge needs a 2-D pool without padding")
+            modules[name] = torch.nn.MaxPool2d(tuple(op.kernel), tuple(op.stride))
+        elif op.kind == "flatten":
+            modules[name] = torch.nn.Flatten()
         else:
             modules[name] = torch.nn.ReLU()
         op_of[name] = op
@@ -99,7 +126,7 @@ def hls4ml_config(graph, model, op_of, strategy: str = "Latency", trace: bool = 
     for name, op in op_of.items():
         out = graph.tensor(op.output).fmt
         prec = {"result": _precision(out, f"op {op.name!r} output")}
-        if op.kind == "dense":
+        if op.kind in ("dense", "conv2d"):
             prec.update(
                 weight=_precision(op.weight_fmt, f"op {op.name!r} weight"),
                 bias=_precision(op.bias_fmt, f"op {op.name!r} bias"),
@@ -160,7 +187,11 @@ def compare_with_interpreter(graph, hls_model, inputs_raw: dict) -> dict[str, in
         if name not in traces:
             continue
         t = graph.tensor(op.output)
-        got = t.fmt.to_raw(np.asarray(traces[name], dtype=np.float64).reshape(-1, *t.shape))
+        arr = np.asarray(traces[name], dtype=np.float64)
+        if len(t.shape) == 3:  # hls4ml holds spatial tensors channels-last
+            c, h, w = t.shape
+            arr = arr.reshape(-1, h, w, c).transpose(0, 3, 1, 2)
+        got = t.fmt.to_raw(arr.reshape(-1, *t.shape))
         want = ref[op.output]
         out[f"{op.name} ({op.kind})"] = int(
             (got.reshape(len(got), -1) != want.reshape(len(want), -1)).any(axis=1).sum()
