@@ -58,8 +58,10 @@ def assign_names(graph) -> Names:
 
     top = take(sanitize_identifier(graph.name or "hwq_top", "net"), ("", "_t", "_test"))
     names = Names(top)
-    for t in graph.tensors:
-        names.tensor[t] = take(sanitize_identifier(t, "t"), ("", "_t", "_local", "_copies", "_s", "_port", "_port_s"))
+    # Ops first: layer functions and their parameters keep the user's layer names; a tensor named like
+    # its producing op (common in trained graphs) gets the suffix.
     for o in graph.ops:
         names.op[o.name] = take(sanitize_identifier(o.name, "op"), OP_SUFFIXES)
+    for t in graph.tensors:
+        names.tensor[t] = take(sanitize_identifier(t, "t"), ("", "_t", "_local", "_copies", "_s", "_port", "_port_s"))
     return names
