@@ -16,8 +16,16 @@ def _tiny_graph() -> Graph:
     g.add_tensor("x", (2,), "fixed<6,2>")
     g.add_tensor("y", (1,), "fixed<8,4,RND,SAT>")
     g.add_op(
-        Dense("fc", ["x"], "y", weight=np.array([[1, -1]]), bias=np.array([0]), weight_fmt=parse("fixed<3,1>"),
-              bias_fmt=parse("fixed<4,2>"), acc_fmt=parse("fixed<12,5>"))
+        Dense(
+            "fc",
+            ["x"],
+            "y",
+            weight=np.array([[1, -1]]),
+            bias=np.array([0]),
+            weight_fmt=parse("fixed<3,1>"),
+            bias_fmt=parse("fixed<4,2>"),
+            acc_fmt=parse("fixed<12,5>"),
+        )
     )
     return g
 

@@ -35,8 +35,16 @@ def test_graph_cost_counts_macs_and_zero_dsp():
     g.add_tensor("y", (2,), "fixed<16,8>")
     w = np.array([[1, 3, 0], [7, -8, 5]])
     g.add_op(
-        Dense("d", ["x"], "y", weight=w, bias=np.zeros(2, dtype=np.int64), weight_fmt=parse("fixed<5,1>"),
-              bias_fmt=parse("fixed<8,3>"), acc_fmt=parse("fixed<16,8>"))
+        Dense(
+            "d",
+            ["x"],
+            "y",
+            weight=w,
+            bias=np.zeros(2, dtype=np.int64),
+            weight_fmt=parse("fixed<5,1>"),
+            bias_fmt=parse("fixed<8,3>"),
+            acc_fmt=parse("fixed<16,8>"),
+        )
     )
     c = graph_cost(g)
     assert c["mcu"]["macs"] == 6
