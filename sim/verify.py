@@ -1,9 +1,10 @@
 """Dispatch of ``hwq verify``: each target has a runner returning the produced output integers.
 
 A runner is ``run_<target>(out_dir, graph, inputs_raw, **kw) -> (outputs, extra)``: ``inputs_raw`` maps
-input names to raw integer arrays (batch first); ``outputs`` is a list of raw integer arrays, one per graph
-output in graph order; ``extra`` a JSON-ready dict of target figures (build time, cycles, ...). ``verify`` draws random input vectors over the full range of each input format,
-runs the interpreter and the target, compares every integer, and writes ``DIR/verify.json``.
+input names to raw integer arrays (batch first); ``outputs`` is a list of raw integer arrays, one per
+graph output in graph order; ``extra`` a JSON-ready dict of target figures (build time, cycles, ...).
+``verify`` draws random representable input vectors of each input format, runs the interpreter and the
+target, compares every integer, and writes ``DIR/verify.json``.
 """
 
 from __future__ import annotations

@@ -176,7 +176,8 @@ def test_deterministic_across_hash_seeds(tmp_path):
     for seed in ("1", "2"):
         out = tmp_path / f"o{seed}"
         code = (
-            "import hashlib, sys; from pathlib import Path; from hwq.ir.serialize import load; from hwq.rtl import emit;"
+            "import hashlib, sys; from pathlib import Path; from hwq.ir.serialize import load; "
+            "from hwq.rtl import emit;"
             f"out = Path(r'{out}'); out.mkdir(); files = emit(load(r'{tmp_path / 'g.json'}'), out);"
             "print(hashlib.sha256(b''.join(f.read_bytes() for f in files)).hexdigest())"
         )
