@@ -3,7 +3,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
-python3 -m pytest -n "${HWQ_TEST_WORKERS:-2}" -q tests "$@"
+python3 -m pytest -n "${HWQ_TEST_WORKERS:-2}" -q --durations=15 tests "$@"
 rc=$?
 [ $rc -eq 5 ] && { echo "pytest: no tests collected"; exit 0; }
 exit $rc

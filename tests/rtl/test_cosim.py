@@ -29,13 +29,13 @@ def _cosim(graph, out_dir, simulator: str, vectors: int, pipeline: int = 1, seed
 @pytest.mark.parametrize("overflow", OVERFLOW_MODES)
 def test_every_rounding_and_overflow_mode_icarus(tmp_path, overflow):
     need_icarus()
-    _cosim(mode_chain(overflow, seed=1), tmp_path, "icarus", 400, pipeline=2)
+    _cosim(mode_chain(overflow, seed=1), tmp_path, "icarus", 1000, pipeline=2)
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_random_dense_relu_chains_icarus(tmp_path, seed):
     need_icarus()
-    _cosim(random_chain(seed), tmp_path, "icarus", 300, pipeline=seed % 3, seed=seed)
+    _cosim(random_chain(seed), tmp_path, "icarus", 1000, pipeline=seed % 3, seed=seed)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
