@@ -15,7 +15,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 PY=${PYTHON:-python3}
 "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null \
-  || "$PY" -m pip install -q torch==2.13.0
+  || "$PY" -m pip install -q --root-user-action=ignore torch==2.13.0
 # (Re)install hwq editable unless this very checkout is already the installed one (hwq.hls included).
 here=$(pwd -P)
 (cd / && "$PY" - "$here" <<'PYCHECK'
@@ -25,4 +25,4 @@ root = sys.argv[1]
 ok = all(os.path.realpath(m.__file__).startswith(root + os.sep) for m in (hwq, hwq.hls))
 sys.exit(0 if ok else 1)
 PYCHECK
-) >/dev/null 2>&1 || "$PY" -m pip install -q -e '.[test,bench]'
+) >/dev/null 2>&1 || "$PY" -m pip install -q --root-user-action=ignore -e '.[test,bench]'
