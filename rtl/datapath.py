@@ -7,6 +7,8 @@ printer (``layer.py``) only prints nodes. Values are exact integers in units of 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from hwq.formats import FixedFormat
@@ -27,6 +29,108 @@ class Value:
     def __init__(self, node: str, frac_bits: int) -> None:
         self.node = node
         self.frac_bits = frac_bits
+
+
+def conv_as_dense(op, graph) -> SimpleNamespace:
+    """A Conv1d/Conv2d op as the equivalent Dense op over the row-major flattened input.
+
+    Input x raw ``(Cin, H, W)`` (Conv1d: ``(Cin, L)``, H = 1) in the input format; output element
+    ``(o, i, j)`` (row-major, ``(Cout, Ho, Wo)``) is ``bias[o] + sum weight[o, c, kh, kw] * x[...]``
+    over its receptive field, a row of a sparse constant matrix ``(Cout*Ho*Wo, Cin*H*W)``. Padded
+    positions hold 0, so they have no column. Columns follow row-major input order, which is the IR's
+    (c, kh, kw) accumulation order, so the accumulator checks of ``Datapath.dense`` apply unchanged.
+    Weight/bias/accumulator formats are the op's own.
+    """
+    shape = graph.tensor(op.inputs[0]).shape
+    wgt = np.asarray(op.weight)
+    if op.kind == "conv1d":
+        cin, h, w = shape[0], 1, shape[1]
+        wgt = wgt.reshape(wgt.shape[0], wgt.shape[1], 1, wgt.shape[2])
+        (sh, sw), (dh, dw) = (1, int(op.stride)), (1, int(op.dilation))
+        pt, pl = 0, int(op.padding[0])
+    else:
+        cin, h, w = shape
+        (sh, sw), (dh, dw) = tuple(op.stride), tuple(op.dilation)
+        pt, pl = int(op.padding[0]), int(op.padding[2])
+    cout, cg, kh, kw = wgt.shape
+    out_shape = graph.tensor(op.output).shape
+    ho, wo = (1, out_shape[1]) if op.kind == "conv1d" else out_shape[1:]
+    mg = cout // int(op.groups)
+    mat = np.zeros((cout * ho * wo, cin * h * w), dtype=object)
+    for o in range(cout):
+        g = o // mg
+        for i in range(ho):
+            for j in range(wo):
+                row = (o * ho + i) * wo + j
+                for c in range(cg):
+                    ci = g * cg + c
+                    for a in range(kh):
+                        y = i * sh + a * dh - pt
+                        if not 0 <= y < h:
+                            continue
+                        for b in range(kw):
+                            x = j * sw + b * dw - pl
+                            if 0 <= x < w:
+                                mat[row, (ci * h + y) * w + x] = int(wgt[o, c, a, b])
+    bias = np.repeat(np.asarray(op.bias, dtype=object), ho * wo)
+    return SimpleNamespace(
+        name=op.name,
+        kind=op.kind,
+        output=op.output,
+        weight=mat,
+        bias=bias,
+        weight_fmt=op.weight_fmt,
+        bias_fmt=op.bias_fmt,
+        acc_fmt=op.acc_fmt,
+    )
+
+
+def avgpool_as_dense(op, graph) -> SimpleNamespace:
+    """An AvgPool/GlobalAvgPool op as a Dense op with 0/1 weights (integer, F_w = 0) and no bias over the
+    row-major flattened input: row ``(c, p)`` sums window ``p`` of channel ``c`` in ``op.acc_fmt``
+    (padded positions hold 0: no column; row-major (kh, kw) order as in the IR). The reciprocal
+    multiply is applied by ``Datapath.dense(..., scale_frac=...)``; only power-of-two ``recip`` (a pure
+    shift, exact) is implemented, other values are refused naming the op."""
+    recip, rfrac = int(op.recip), int(op.recip_frac_bits)
+    if recip <= 0 or recip & (recip - 1):
+        raise RtlError(
+            f"op {op.name!r} ({op.kind}): reciprocal {recip} * 2**-{rfrac} is not a power of two; the Verilog "
+            "emitter implements average pooling over power-of-two windows only (the reciprocal is a shift)"
+        )
+    shape = graph.tensor(op.inputs[0]).shape
+    c = shape[0]
+    if op.kind == "global_avgpool":
+        n = int(np.prod(shape[1:]))
+        mat = np.zeros((c, c * n), dtype=object)
+        for ch in range(c):
+            mat[ch, ch * n : (ch + 1) * n] = 1
+    else:
+        if len(shape) == 2:
+            h, w, (kh, kw), (sh, sw), pt, pl = 1, shape[1], (1, op.kernel[0]), (1, op.stride[0]), 0, op.padding[0]
+        else:
+            (h, w), (kh, kw), (sh, sw), pt, pl = shape[1:], op.kernel, op.stride, op.padding[0], op.padding[2]
+        out_shape = graph.tensor(op.output).shape
+        ho, wo = (1, out_shape[1]) if len(shape) == 2 else out_shape[1:]
+        mat = np.zeros((c * ho * wo, c * h * w), dtype=object)
+        for ch in range(c):
+            for i in range(ho):
+                for j in range(wo):
+                    for y in range(i * sh - pt, i * sh - pt + kh):
+                        for x in range(j * sw - pl, j * sw - pl + kw):
+                            if 0 <= y < h and 0 <= x < w:
+                                mat[(ch * ho + i) * wo + j, (ch * h + y) * w + x] = 1
+    integer = SimpleNamespace(frac_bits=0)
+    return SimpleNamespace(
+        name=op.name,
+        kind=op.kind,
+        output=op.output,
+        weight=mat,
+        bias=np.zeros(mat.shape[0], dtype=object),
+        weight_fmt=integer,
+        bias_fmt=integer,
+        acc_fmt=op.acc_fmt,
+        scale_frac=rfrac - (recip.bit_length() - 1),
+    )
 
 
 class Datapath:
@@ -136,14 +240,14 @@ class Datapath:
             div = 1 << -off
             if any(v % div for row in w_int for v in row):
                 raise RtlError(
-                    f"op {op.name!r} (dense): accumulator {acc_fmt} has {acc_fmt.frac_bits} fractional bits, "
+                    f"op {op.name!r} ({op.kind}): accumulator {acc_fmt} has {acc_fmt.frac_bits} fractional bits, "
                     f"fewer than the products' {fx + fw}; products would be rounded one by one, which the adder "
                     f"graph cannot share. "
                     f"Use an accumulator with at least {fx + fw} fractional bits."
                 )
             w_int = [[v >> -off for v in row] for row in w_int]
             off = 0
-        bias_acc = acc_fmt.cast_raw(np.asarray(op.bias, dtype=object), op.bias_fmt.frac_bits)
+        bias_acc = acc_fmt.cast_raw(np.asarray(op.bias, dtype=object).ravel(), op.bias_fmt.frac_bits)
         bias_acc = [int(v) for v in np.asarray(bias_acc).ravel()]
         in_ranges = [(self.nodes[x.node].lo, self.nodes[x.node].hi) for x in xs]
         if acc_fmt.overflow != "WRAP":
@@ -176,7 +280,8 @@ class Datapath:
                 t += 1
                 terms = terms[2:] + [self.add2(nm, t1, t2, in_ranges, f"output {j} partial sum")]
             acc = self._accumulate(f"{prefix}_acc{j}", terms[0] if terms else None, bias_acc[j], acc_fmt, in_ranges, j)
-            outs.append(self.cast(f"{prefix}_y{j}", Value(acc, acc_fmt.frac_bits), out_t.fmt, f"output {j}"))
+            acc_frac = acc_fmt.frac_bits + getattr(op, "scale_frac", 0)  # avg pooling: times 2**-scale_frac
+            outs.append(self.cast(f"{prefix}_y{j}", Value(acc, acc_frac), out_t.fmt, f"output {j}"))
         return outs
 
     def _check_no_saturation(self, op, w_int, off, bias_acc, in_ranges) -> None:
@@ -190,7 +295,7 @@ class Datapath:
                 lo, hi = lo + plo, hi + phi
                 if plo < lo_acc or phi > hi_acc or lo < lo_acc or hi > hi_acc:
                     raise RtlError(
-                        f"op {op.name!r} (dense): accumulator {acc_fmt} ({acc_fmt.overflow}) can saturate at "
+                        f"op {op.name!r} ({op.kind}): accumulator {acc_fmt} ({acc_fmt.overflow}) can saturate at "
                         f"output {j}, input {i}; the Verilog emitter implements WRAP accumulators (or "
                         f"{acc_fmt.overflow} ones that provably never saturate). Use a WRAP or a wider accumulator."
                     )
@@ -242,6 +347,57 @@ class Datapath:
                 raise RtlError(f"internal: accumulator {acc_fmt} wider than the exact sum of {name}")
         self.add(node)
         return name
+
+    # ----------------------------------------------------------------------------- max pooling
+    def max2(self, name: str, a: Value, b: Value, comment: str) -> Value:
+        """``max(a, b)`` (same LSB weight): one signed comparator and a multiplexer."""
+        if a.frac_bits != b.frac_bits:
+            raise RtlError(f"internal: {name}: max of values with different LSBs")
+        na, nb = self.nodes[a.node], self.nodes[b.node]
+        if na.lo >= nb.hi:
+            return a
+        if nb.lo >= na.hi:
+            return b
+        node = Node(name, max(na.lo, nb.lo), max(na.hi, nb.hi), self.level_of([a.node, b.node]) + 1, [a.node, b.node])
+        node.comment = comment
+        w = node.width
+        node.body = [f"assign {{out}} = ({{0}} > {{1}}) ? {fit('{0}', na.width, w)} : {fit('{1}', nb.width, w)};"]
+        self.add(node)
+        return Value(name, a.frac_bits)
+
+    def maxpool(self, op, graph, xs: list[Value], prefix: str) -> list[Value]:
+        """Nodes of an IR MaxPool op: per window a balanced comparator tree over the window's real
+        elements (padded positions are never selected), then the cast to the output format."""
+        shape = graph.tensor(op.inputs[0]).shape
+        out_t = graph.tensor(op.output)
+        if len(shape) == 2:
+            c, h, w = shape[0], 1, shape[1]
+            (kh, kw), (sh, sw) = (1, op.kernel[0]), (1, op.stride[0])
+            pt, pl = 0, op.padding[0]
+        else:
+            c, h, w = shape
+            (kh, kw), (sh, sw), pt, pl = op.kernel, op.stride, op.padding[0], op.padding[2]
+        ho, wo = out_t.shape[-2] if len(shape) == 3 else 1, out_t.shape[-1]
+        outs = []
+        for ch in range(c):
+            for i in range(ho):
+                for j in range(wo):
+                    win = [
+                        xs[(ch * h + y) * w + x]
+                        for y in range(i * sh - pt, i * sh - pt + kh)
+                        for x in range(j * sw - pl, j * sw - pl + kw)
+                        if 0 <= y < h and 0 <= x < w
+                    ]
+                    k = (ch * ho + i) * wo + j
+                    t = 0
+                    while len(win) > 1:
+                        nxt = []
+                        for a in range(0, len(win) - 1, 2):
+                            nxt.append(self.max2(f"{prefix}_m{k}_{t}", win[a], win[a + 1], f"window {k} max"))
+                            t += 1
+                        win = nxt + win[len(win) - len(win) % 2 :]
+                    outs.append(self.cast(f"{prefix}_y{k}", win[0], out_t.fmt, f"{op.name} (maxpool) output {k}"))
+        return outs
 
     # ----------------------------------------------------------------------------- casts
     def cast(self, name: str, v: Value, fmt, comment: str) -> Value:

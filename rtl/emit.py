@@ -1,10 +1,13 @@
 """``hwq.rtl.emit``: IR graph -> multiplier-free, valid/ready-streamed Verilog-2005.
 
-The graph must be a chain from one input to one output of Dense, ReLU, Clip, Requantize (cast mode),
-Flatten and Reshape ops on fixed-point tensors.
-It is cut into layers, one per Dense op (the elementwise ops after it are fused into its module; ops
-before the first Dense form a layer of their own). Layers are joined by ``hwq_skid_buffer`` instances
-in the top module, whose ``PIPELINE`` parameter every layer inherits.
+The graph must be a chain from one input to one output of Dense, Conv1d, Conv2d, MaxPool, AvgPool and
+GlobalAvgPool (power-of-two windows), ReLU, Clip, Requantize (cast mode), Flatten and Reshape ops on
+fixed-point tensors.
+It is cut into layers, one per Dense/Conv op (the elementwise and pooling ops after it are fused into its
+module; ops before the first one form a layer of their own). A convolution is fully parallel
+("io_parallel"): the whole input frame is one stream beat, and the conv is a constant sparse
+matrix-vector product (``datapath.conv_as_dense``) built like a Dense layer. Layers are joined by
+``hwq_skid_buffer`` instances in the top module, whose ``PIPELINE`` parameter every layer inherits.
 
 Files written into ``out_dir``: ``<top>.v`` (top), ``<top>_<layer>.v`` (one per layer), the primitive
 ``hwq_skid_buffer.v``, ``graph.json`` (the IR, read by ``hwq verify rtl``) and
@@ -23,10 +26,23 @@ from hwq.io import atomic_write, graph_hash, provenance_lines, sanitize_identifi
 from hwq.ir.graph import Graph
 from hwq.ir.serialize import dumps, save
 
-from .datapath import Datapath, RtlError, Value
+from .datapath import Datapath, RtlError, Value, avgpool_as_dense, conv_as_dense
 from .layer import LayerPorts, latency, levels_of, print_layer
 
-SUPPORTED_OPS = ("dense", "relu", "clip", "requantize", "flatten", "reshape")
+SUPPORTED_OPS = (
+    "dense",
+    "conv1d",
+    "conv2d",
+    "maxpool",
+    "avgpool",
+    "global_avgpool",
+    "relu",
+    "clip",
+    "requantize",
+    "flatten",
+    "reshape",
+)
+MATRIX_OPS = ("dense", "conv1d", "conv2d")  # each starts a layer
 PRIMITIVES = ("hwq_skid_buffer.v",)
 
 
@@ -81,12 +97,12 @@ def _chain(graph: Graph) -> list:
 
 
 def plan_layers(graph: Graph) -> list[LayerPlan]:
-    """Cut the op chain into layers: a new layer starts at every Dense op (layout ops before the first
-    Dense join its layer)."""
+    """Cut the op chain into layers: a new layer starts at every Dense/Conv1d/Conv2d op (layout ops before
+    the first one join its layer)."""
     layers: list[LayerPlan] = []
     for op in _chain(graph):
         layout_only = bool(layers) and all(o.kind in ("flatten", "reshape") for o in layers[-1].ops)
-        if not layers or (op.kind == "dense" and not layout_only):
+        if not layers or (op.kind in MATRIX_OPS and not layout_only):
             layers.append(LayerPlan(op.name))
         layers[-1].ops.append(op)
     ids = unique_identifiers([lay.name for lay in layers], prefix="layer")
@@ -110,6 +126,12 @@ def _build(graph: Graph, lay: LayerPlan, in_ranges: list[tuple[int, int]]):
         out_fmt = graph.tensor(op.output).fmt
         if op.kind == "dense":
             vals = dp.dense(op, graph, vals, "d")
+        elif op.kind in ("conv1d", "conv2d"):
+            vals = dp.dense(conv_as_dense(op, graph), graph, vals, "d")
+        elif op.kind == "maxpool":
+            vals = dp.maxpool(op, graph, vals, f"p{k}")
+        elif op.kind in ("avgpool", "global_avgpool"):
+            vals = dp.dense(avgpool_as_dense(op, graph), graph, vals, f"a{k}")
         elif op.kind in ("flatten", "reshape"):
             pass  # pure layout: elements stay in row-major order on the stream
         elif op.kind == "clip":
@@ -143,6 +165,20 @@ def _describe(graph: Graph, lay: LayerPlan) -> list[str]:
             )
             out.append(
                 "  products as CSD shift-and-add terms with shared subexpressions (hwq.rtl.mcm), then an adder tree"
+            )
+        elif op.kind in ("conv1d", "conv2d"):
+            out.append(
+                f"{op.name} ({op.kind} {x.shape} -> {y.shape}, fully parallel): x {x.fmt}, weights {op.weight_fmt}, "
+                f"bias {op.bias_fmt}, accumulator {op.acc_fmt}, result {y.fmt}"
+            )
+            out.append(
+                "  every output pixel/channel is a constant dot product over its receptive field (padding: 0), "
+                "one shared adder graph"
+            )
+        elif op.kind == "maxpool":
+            out.append(
+                f"{op.name} (maxpool kernel {tuple(op.kernel)}, stride {tuple(op.stride)}, padding "
+                f"{tuple(op.padding)}): {x.fmt} -> {y.fmt}, comparator tree per window"
             )
         else:
             out.append(f"{op.name} ({op.kind}): {x.fmt} -> {y.fmt}")

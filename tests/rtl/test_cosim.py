@@ -14,7 +14,16 @@ from hwq.rtl import emit
 from hwq.sim.verify import verify
 
 from .conftest import need_icarus, need_verilator
-from .graphs import OVERFLOW_MODES, digits_mlp, elementwise_chain, mode_chain, random_chain
+from .graphs import (
+    OVERFLOW_MODES,
+    avgpool_chain,
+    conv1d_chain,
+    digits_mlp,
+    elementwise_chain,
+    mode_chain,
+    random_chain,
+    small_cnn,
+)
 
 
 def _cosim(graph, out_dir, simulator: str, vectors: int, pipeline: int = 1, seed: int = 0):
@@ -42,6 +51,24 @@ def test_random_dense_relu_chains_icarus(tmp_path, seed):
 def test_clip_requantize_flatten_reshape_icarus(tmp_path, seed):
     need_icarus()
     _cosim(elementwise_chain(seed), tmp_path, "icarus", 400, pipeline=1, seed=seed)
+
+
+@pytest.mark.parametrize("variant", [0, 1, 2])
+def test_small_cnn_conv_relu_maxpool_dense_icarus(tmp_path, variant):
+    """Fully parallel Conv2d + ReLU + MaxPool + Conv2d + Flatten + Dense, three formats/modes/geometries."""
+    need_icarus()
+    _cosim(small_cnn(variant, seed=variant), tmp_path, "icarus", 1000, pipeline=[2, 0, 3][variant], seed=variant)
+
+
+def test_conv1d_chain_icarus(tmp_path):
+    need_icarus()
+    _cosim(conv1d_chain(seed=4), tmp_path, "icarus", 1000, pipeline=1, seed=4)
+
+
+def test_avgpool_global_avgpool_icarus(tmp_path):
+    """Power-of-two AvgPool (zero padding counted) and GlobalAvgPool after a conv: sums, then a shift."""
+    need_icarus()
+    _cosim(avgpool_chain(seed=5), tmp_path, "icarus", 1000, pipeline=2, seed=5)
 
 
 def test_a_broken_rounding_step_is_caught(tmp_path):

@@ -15,7 +15,7 @@ from hwq.ir.random_graph import random_graph
 from hwq.ir.serialize import load, save
 
 from .conftest import need_pyslang, need_verilator
-from .graphs import elementwise_chain, mlp, mode_chain, random_chain
+from .graphs import conv1d_chain, elementwise_chain, mlp, mode_chain, random_chain
 
 
 def _small() -> Graph:
@@ -75,8 +75,8 @@ def test_pyslang_ports_widths_parameters(tmp_path, pipeline):
 
 @pytest.mark.parametrize(
     "graph",
-    [_small, lambda: mode_chain("SAT_ZERO"), lambda: random_chain(5), elementwise_chain],
-    ids=["mlp", "modes", "random", "elementwise"],
+    [_small, lambda: mode_chain("SAT_ZERO"), lambda: random_chain(5), elementwise_chain, conv1d_chain],
+    ids=["mlp", "modes", "random", "elementwise", "conv1d"],
 )
 def test_verilator_lint_clean(tmp_path, graph):
     need_verilator()
@@ -186,3 +186,78 @@ def test_deterministic_across_hash_seeds(tmp_path):
             subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
         )
     assert digests[0] == digests[1] and len(digests[0]) > 60
+
+
+@pytest.mark.parametrize(
+    "kind, x_shape, w_shape, geom",
+    [
+        ("conv2d", (2, 5, 6), (4, 2, 3, 3), dict(padding=(1, 1, 1, 1))),
+        ("conv2d", (4, 6, 5), (6, 2, 2, 3), dict(stride=(2, 1), padding=(0, 1, 2, 0), dilation=(2, 1), groups=2)),
+        ("conv2d", (3, 5, 5), (6, 1, 3, 3), dict(stride=(1, 2), padding=(2, 2, 1, 1), groups=3)),  # depthwise x2
+        ("conv1d", (2, 9), (4, 2, 3), dict(stride=2, padding=(1, 2), dilation=2)),
+        ("conv1d", (4, 7), (4, 1, 2), dict(padding=(0, 1), groups=4)),
+    ],
+)
+def test_conv_as_dense_matches_the_interpreter(kind, x_shape, w_shape, geom):
+    """The conv's constant matrix (receptive fields, padding, stride, dilation, groups) against hwq.ir.run,
+    exact integers, with a lossless accumulator and output = accumulator format."""
+    from hwq.rtl.datapath import conv_as_dense
+
+    from hwq.ir import Conv1d, Conv2d, run
+
+    from .graphs import lossless_acc
+
+    rng = np.random.default_rng(len(x_shape) * 7 + w_shape[0])
+    xf, wf, bf = parse("fixed<6,2>"), parse("fixed<5,2>"), parse("fixed<6,2>")
+    w = rng.integers(wf.raw_min, wf.raw_max + 1, size=w_shape)
+    b = rng.integers(bf.raw_min, bf.raw_max + 1, size=(w_shape[0],))
+    acc = lossless_acc(xf, wf, w.reshape(w_shape[0], -1), b, bf)
+    g = Graph("conv", ["x"], ["y"])
+    g.add_tensor("x", x_shape, xf)
+    cls = Conv2d if kind == "conv2d" else Conv1d
+    op = cls("cv", ["x"], "y", weight=w, bias=b, weight_fmt=wf, bias_fmt=bf, acc_fmt=acc, **geom)
+    from hwq.ir.ops._conv import out_size
+
+    if kind == "conv2d":
+        st, pd, dl = geom.get("stride", (1, 1)), geom.get("padding", (0,) * 4), geom.get("dilation", (1, 1))
+        ho = out_size(x_shape[1], w_shape[2], st[0], pd[0], pd[1], dl[0])
+        wo = out_size(x_shape[2], w_shape[3], st[1], pd[2], pd[3], dl[1])
+        y_shape = (w_shape[0], ho, wo)
+    else:
+        pd = geom.get("padding", (0, 0))
+        y_shape = (w_shape[0], out_size(x_shape[1], w_shape[2], geom.get("stride", 1), *pd, geom.get("dilation", 1)))
+    g.add_tensor("y", y_shape, acc)
+    g.add_op(op)
+    g.validate()
+    x = rng.integers(xf.raw_min, xf.raw_max + 1, size=(50, *x_shape))
+    want = run(g, x).outputs()[0].reshape(50, -1)
+    d = conv_as_dense(op, g)
+    shift = xf.frac_bits + wf.frac_bits - bf.frac_bits
+    got = x.reshape(50, -1).astype(object) @ d.weight.T + (d.bias * (1 << shift))
+    assert np.array_equal(got.astype(np.int64), want.astype(np.int64))
+
+
+@pytest.mark.parametrize("kind", ["add", "mul", "batchnorm", "concat", "lut"])
+def test_still_unsupported_ops_are_refused_by_name(tmp_path, kind):
+    g = random_graph(0, ops=[kind])
+    name = next(op.name for op in g.ops if op.kind == kind)
+    with pytest.raises(RtlError, match=rf"op '{name}' \({kind}\): not supported by the Verilog emitter"):
+        emit(g, tmp_path)
+
+
+def test_conv_accumulator_refusals_name_the_conv(tmp_path):
+    """Conv layers get Dense's refusals: rounded products and saturating accumulators."""
+    with pytest.raises(RtlError, match=r"op 'conv2d_1' \(conv2d\): accumulator .* fewer than the products'"):
+        emit(random_graph(0, ops=["conv2d"]), tmp_path)
+    g = conv1d_chain()
+    op = g.ops[0]
+    op.acc_fmt = FixedFormat(op.acc_fmt.width - 3, op.acc_fmt.int_bits - 3, True, "TRN", "SAT")
+    g.validate()
+    with pytest.raises(RtlError, match=r"op 'conv_a' \(conv1d\): accumulator .* \(SAT\) can saturate"):
+        emit(g, tmp_path)
+
+
+def test_avgpool_with_a_non_power_of_two_window_is_refused(tmp_path):
+    g = random_graph(0, ops=["avgpool"])
+    with pytest.raises(RtlError, match=r"op 'avgpool_1' \(avgpool\): reciprocal 174763 \* 2\*\*-20 is not a power"):
+        emit(g, tmp_path)
