@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph import Graph, Op, register
-from .common import as_ints, cast_to, check_arity, max_abs, op_error, shift_left
+from .common import as_ints, cast_to, check_elementwise_shapes, max_abs, shift_left
 
 
 @register
@@ -26,11 +26,7 @@ class Add(Op):
     kind = "add"
 
     def check(self, graph: Graph) -> None:
-        check_arity(self, 2)
-        a, b = (graph.tensor(n) for n in self.inputs)
-        y = graph.tensor(self.output)
-        if not (a.shape == b.shape == y.shape):
-            raise op_error(self, f"shapes must match: {a.name!r} {a.shape}, {b.name!r} {b.shape}, {y.name!r} {y.shape}")
+        check_elementwise_shapes(self, graph)
 
 
 def aligned(a: np.ndarray, fa: int, b: np.ndarray, fb: int) -> tuple[np.ndarray, np.ndarray, int]:

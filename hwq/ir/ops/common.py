@@ -278,3 +278,12 @@ def int_tuple(op, what: str, v, n: int, minimum: int) -> tuple[int, ...]:
     if t is None or len(t) != n or not all(isinstance(i, (int, np.integer)) and int(i) >= minimum for i in t):
         raise op_error(op, f"{what} must be {n} integers >= {minimum}, got {v!r}")
     return tuple(int(i) for i in t)
+
+
+def check_elementwise_shapes(op, graph) -> None:
+    """Raise GraphError naming ``op`` unless its two inputs and its output have one shape."""
+    check_arity(op, 2)
+    a, b = (graph.tensor(n) for n in op.inputs)
+    y = graph.tensor(op.output)
+    if not (a.shape == b.shape == y.shape):
+        raise op_error(op, f"shapes must match: {a.name!r} {a.shape}, {b.name!r} {b.shape}, {y.name!r} {y.shape}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph import Graph, Op, register
-from .common import cast_to, check_arity, exact_mul, op_error
+from .common import cast_to, check_elementwise_shapes, exact_mul
 
 
 @register
@@ -25,11 +25,7 @@ class Multiply(Op):
     kind = "mul"
 
     def check(self, graph: Graph) -> None:
-        check_arity(self, 2)
-        a, b = (graph.tensor(n) for n in self.inputs)
-        y = graph.tensor(self.output)
-        if not (a.shape == b.shape == y.shape):
-            raise op_error(self, f"shapes must match: {a.name!r} {a.shape}, {b.name!r} {b.shape}, {y.name!r} {y.shape}")
+        check_elementwise_shapes(self, graph)
 
 
 def evaluate(op: Multiply, args: list[np.ndarray], graph: Graph) -> np.ndarray:
