@@ -1,11 +1,9 @@
 """``hwq.rtl.emit``: IR graph -> multiplier-free, valid/ready-streamed Verilog-2005.
 
-The graph must be a chain from one input to one output of Dense, Conv1d, Conv2d, MaxPool, AvgPool and
-GlobalAvgPool (power-of-two windows), ReLU, Clip, Requantize (cast mode), Flatten and Reshape ops on
-fixed-point tensors.
-It is cut into layers, one per Dense/Conv op (the elementwise and pooling ops after it are fused into its
-module; ops before the first one form a layer of their own). A convolution is fully parallel
-("io_parallel"): the whole input frame is one stream beat, and the conv is a constant sparse
+The graph (one input, one output, fixed-point tensors, ops of ``build.SUPPORTED_OPS``) is cut into
+layer modules by ``plan.plan_layers`` (a new layer at each Dense/Conv op where one tensor is live; branching
+regions stay in one layer) and each layer's datapath is built by ``build.build_layer``. A convolution is
+fully parallel ("io_parallel"): the whole input frame is one stream beat, and the conv is a constant sparse
 matrix-vector product (``datapath.conv_as_dense``) built like a Dense layer. Layers are joined by
 ``hwq_skid_buffer`` instances in the top module, whose ``PIPELINE`` parameter every layer inherits.
 
@@ -17,172 +15,19 @@ Files written into ``out_dir``: ``<top>.v`` (top), ``<top>_<layer>.v`` (one per 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from hwq.formats import FixedFormat
-from hwq.io import atomic_write, graph_hash, provenance_lines, sanitize_identifier, unique_identifiers
+from hwq.io import atomic_write, graph_hash, provenance_lines, sanitize_identifier
 from hwq.ir.graph import Graph
 from hwq.ir.serialize import dumps, save
 
-from .datapath import Datapath, RtlError, Value, avgpool_as_dense, conv_as_dense
+from .build import build_layer, describe_layer
+from .datapath import RtlError
 from .layer import LayerPorts, latency, levels_of, print_layer
+from .plan import LayerPlan, plan_layers
 
-SUPPORTED_OPS = (
-    "dense",
-    "conv1d",
-    "conv2d",
-    "maxpool",
-    "avgpool",
-    "global_avgpool",
-    "relu",
-    "clip",
-    "requantize",
-    "flatten",
-    "reshape",
-)
-MATRIX_OPS = ("dense", "conv1d", "conv2d")  # each starts a layer
 PRIMITIVES = ("hwq_skid_buffer.v",)
-
-
-@dataclass
-class LayerPlan:
-    """One emitted layer module."""
-
-    name: str  # sanitised identifier
-    ops: list = field(default_factory=list)
-    module: str = ""
-    levels: int = 1
-    adders: int = 0
-    ports: LayerPorts | None = None
-
-
-def _chain(graph: Graph) -> list:
-    """The ops of ``graph`` as a single chain input -> output; raises RtlError naming what is not."""
-    graph.validate()
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise RtlError(
-            f"graph {graph.name!r}: the Verilog emitter needs exactly one input and one output tensor, "
-            f"got {len(graph.inputs)} inputs and {len(graph.outputs)} outputs"
-        )
-    cur = graph.inputs[0]
-    ops = []
-    for op in graph.ops:
-        if op.kind == "requantize" and getattr(op, "mode", "cast") != "cast":
-            raise RtlError(
-                f"op {op.name!r} (requantize): mode {op.mode!r} is not supported by the Verilog emitter (only 'cast')"
-            )
-        if op.kind not in SUPPORTED_OPS:
-            raise RtlError(
-                f"op {op.name!r} ({op.kind}): not supported by the Verilog emitter yet "
-                f"(supported: {', '.join(SUPPORTED_OPS)})"
-            )
-        if list(op.inputs) != [cur]:
-            raise RtlError(
-                f"op {op.name!r} ({op.kind}): the Verilog emitter needs a chain; it reads {op.inputs}, not [{cur!r}]"
-            )
-        cur = op.output
-        ops.append(op)
-    if cur != graph.outputs[0]:
-        raise RtlError(f"graph {graph.name!r}: output {graph.outputs[0]!r} is not the end of the op chain ({cur!r})")
-    for t in graph.tensors.values():
-        if not isinstance(t.fmt, FixedFormat):
-            raise RtlError(
-                f"tensor {t.name!r}: format {t.fmt} is not fixed-point; the Verilog emitter needs fixed<...>"
-            )
-    if not ops:
-        raise RtlError(f"graph {graph.name!r}: no ops to implement")
-    return ops
-
-
-def plan_layers(graph: Graph) -> list[LayerPlan]:
-    """Cut the op chain into layers: a new layer starts at every Dense/Conv1d/Conv2d op (layout ops before
-    the first one join its layer)."""
-    layers: list[LayerPlan] = []
-    for op in _chain(graph):
-        layout_only = bool(layers) and all(o.kind in ("flatten", "reshape") for o in layers[-1].ops)
-        if not layers or (op.kind in MATRIX_OPS and not layout_only):
-            layers.append(LayerPlan(op.name))
-        layers[-1].ops.append(op)
-    ids = unique_identifiers([lay.name for lay in layers], prefix="layer")
-    for lay in layers:
-        lay.name = ids[lay.name]
-    return layers
-
-
-def _build(graph: Graph, lay: LayerPlan, in_ranges: list[tuple[int, int]]):
-    """Datapath of one layer; returns (datapath, output values, output ranges)."""
-    dp = Datapath()
-    xt = graph.tensor(lay.ops[0].inputs[0])
-    fmt = xt.fmt
-    xs = []
-    for i in range(xt.size):
-        lo, hi = in_ranges[i]
-        node = dp.input(f"x{i}", i * fmt.width, fmt, lo, hi, f"input {i}: {fmt}")
-        xs.append(Value(node.name, fmt.frac_bits))
-    vals = xs
-    for k, op in enumerate(lay.ops):
-        out_fmt = graph.tensor(op.output).fmt
-        if op.kind == "dense":
-            vals = dp.dense(op, graph, vals, "d")
-        elif op.kind in ("conv1d", "conv2d"):
-            vals = dp.dense(conv_as_dense(op, graph), graph, vals, "d")
-        elif op.kind == "maxpool":
-            vals = dp.maxpool(op, graph, vals, f"p{k}")
-        elif op.kind in ("avgpool", "global_avgpool"):
-            vals = dp.dense(avgpool_as_dense(op, graph), graph, vals, f"a{k}")
-        elif op.kind in ("flatten", "reshape"):
-            pass  # pure layout: elements stay in row-major order on the stream
-        elif op.kind == "clip":
-            vals = [
-                dp.clip(f"c{k}_{j}", v, op.lo, op.hi, out_fmt, f"{op.name} (clip) element {j} -> {out_fmt}")
-                for j, v in enumerate(vals)
-            ]
-        elif op.kind == "requantize":
-            vals = [
-                dp.cast(f"q{k}_{j}", v, out_fmt, f"{op.name} (requantize) element {j} -> {out_fmt}")
-                for j, v in enumerate(vals)
-            ]
-        elif op.kind == "relu":
-            vals = [
-                dp.relu(f"r{k}_{j}", v, out_fmt, f"{op.name} (relu) element {j} -> {out_fmt}")
-                for j, v in enumerate(vals)
-            ]
-    ranges = [(dp.nodes[v.node].lo, dp.nodes[v.node].hi) for v in vals]
-    return dp, vals, ranges
-
-
-def _describe(graph: Graph, lay: LayerPlan) -> list[str]:
-    out = []
-    for op in lay.ops:
-        x, y = graph.tensor(op.inputs[0]), graph.tensor(op.output)
-        if op.kind == "dense":
-            m, n = op.weight.shape
-            out.append(
-                f"{op.name} (dense {n} -> {m}): x {x.fmt}, weights {op.weight_fmt}, bias {op.bias_fmt}, "
-                f"accumulator {op.acc_fmt}, result {y.fmt}"
-            )
-            out.append(
-                "  products as CSD shift-and-add terms with shared subexpressions (hwq.rtl.mcm), then an adder tree"
-            )
-        elif op.kind in ("conv1d", "conv2d"):
-            out.append(
-                f"{op.name} ({op.kind} {x.shape} -> {y.shape}, fully parallel): x {x.fmt}, weights {op.weight_fmt}, "
-                f"bias {op.bias_fmt}, accumulator {op.acc_fmt}, result {y.fmt}"
-            )
-            out.append(
-                "  every output pixel/channel is a constant dot product over its receptive field (padding: 0), "
-                "one shared adder graph"
-            )
-        elif op.kind == "maxpool":
-            out.append(
-                f"{op.name} (maxpool kernel {tuple(op.kernel)}, stride {tuple(op.stride)}, padding "
-                f"{tuple(op.padding)}): {x.fmt} -> {y.fmt}, comparator tree per window"
-            )
-        else:
-            out.append(f"{op.name} ({op.kind}): {x.fmt} -> {y.fmt}")
-    return out
 
 
 def emit(
@@ -208,13 +53,13 @@ def emit(
     files: list[Path] = []
     layer_files = []
     for lay in layers:
-        dp, vals, ranges = _build(graph, lay, ranges)
-        xt, yt = graph.tensor(lay.ops[0].inputs[0]), graph.tensor(lay.ops[-1].output)
+        dp, vals, ranges = build_layer(graph, lay, ranges)
+        xt, yt = graph.tensor(lay.input), graph.tensor(lay.output)
         lay.ports = LayerPorts(xt.size, xt.fmt, yt.size, yt.fmt)
         lay.module = f"{top_name}_{lay.name}"
         lay.levels = levels_of(dp, vals)
         lay.adders = dp.adders
-        src = print_layer(lay.module, header, dp, vals, lay.ports, pipeline, _describe(graph, lay))
+        src = print_layer(lay.module, header, dp, vals, lay.ports, pipeline, describe_layer(graph, lay))
         layer_files.append(atomic_write(out_dir / f"{lay.module}.v", src))
     top_src = _print_top(top_name, header, graph, layers, pipeline)
     prim_files = []

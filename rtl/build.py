@@ -1,0 +1,128 @@
+"""One layer's datapath from its IR ops: which ops the Verilog emitter supports and how each is built.
+
+``build_layer`` walks the layer's ops in topological order, keeping every tensor as a list of datapath
+values (one per element, row-major); ops with several inputs (element-wise, concatenation) read the
+lists of their operands, so a branching region inside one layer is one netlist. ``describe_layer``
+writes the comment block that heads the layer's module.
+"""
+
+from __future__ import annotations
+
+from hwq.ir.graph import Graph
+
+from .datapath import Datapath, RtlError, Value, avgpool_as_dense, conv_as_dense
+
+SUPPORTED_OPS = (
+    "dense",
+    "conv1d",
+    "conv2d",
+    "maxpool",
+    "avgpool",
+    "global_avgpool",
+    "relu",
+    "clip",
+    "requantize",
+    "flatten",
+    "reshape",
+)
+MATRIX_OPS = ("dense", "conv1d", "conv2d")  # each starts a layer (at a cut point)
+
+
+def check_supported(op) -> None:
+    """Raise RtlError naming ``op`` when the Verilog emitter cannot implement its kind or mode."""
+    if op.kind == "requantize" and getattr(op, "mode", "cast") != "cast":
+        raise RtlError(
+            f"op {op.name!r} (requantize): mode {op.mode!r} is not supported by the Verilog emitter (only 'cast')"
+        )
+    if op.kind not in SUPPORTED_OPS:
+        raise RtlError(
+            f"op {op.name!r} ({op.kind}): not supported by the Verilog emitter yet "
+            f"(supported: {', '.join(SUPPORTED_OPS)})"
+        )
+
+
+def build_layer(graph: Graph, lay, in_ranges: list[tuple[int, int]]):
+    """Datapath of layer ``lay`` (a ``plan.LayerPlan``) whose input elements have raw ranges ``in_ranges``.
+
+    Returns (datapath, output values, output ranges); output values are the elements of ``lay.output``
+    in row-major order, each at that tensor's frac bits.
+    """
+    dp = Datapath()
+    xt = graph.tensor(lay.input)
+    fmt = xt.fmt
+    xs = []
+    for i in range(xt.size):
+        lo, hi = in_ranges[i]
+        node = dp.input(f"x{i}", i * fmt.width, fmt, lo, hi, f"input {i}: {fmt}")
+        xs.append(Value(node.name, fmt.frac_bits))
+    env: dict[str, list[Value]] = {lay.input: xs}
+    for k, op in enumerate(lay.ops):
+        env[op.output] = _build_op(dp, graph, op, [env[n] for n in op.inputs], k)
+    vals = env[lay.output]
+    ranges = [(dp.nodes[v.node].lo, dp.nodes[v.node].hi) for v in vals]
+    return dp, vals, ranges
+
+
+def _build_op(dp: Datapath, graph: Graph, op, args: list[list[Value]], k: int) -> list[Value]:
+    """Values of ``op``'s output tensor (row-major) from its operands' values; ``k`` numbers node names."""
+    out_fmt = graph.tensor(op.output).fmt
+    vals = args[0]
+    if op.kind == "dense":
+        return dp.dense(op, graph, vals, f"d{k}")
+    if op.kind in ("conv1d", "conv2d"):
+        return dp.dense(conv_as_dense(op, graph), graph, vals, f"d{k}")
+    if op.kind == "maxpool":
+        return dp.maxpool(op, graph, vals, f"p{k}")
+    if op.kind in ("avgpool", "global_avgpool"):
+        return dp.dense(avgpool_as_dense(op, graph), graph, vals, f"a{k}")
+    if op.kind in ("flatten", "reshape"):
+        return vals  # pure layout: elements stay in row-major order
+    if op.kind == "clip":
+        return [
+            dp.clip(f"c{k}_{j}", v, op.lo, op.hi, out_fmt, f"{op.name} (clip) element {j} -> {out_fmt}")
+            for j, v in enumerate(vals)
+        ]
+    if op.kind == "requantize":
+        return [
+            dp.cast(f"q{k}_{j}", v, out_fmt, f"{op.name} (requantize) element {j} -> {out_fmt}")
+            for j, v in enumerate(vals)
+        ]
+    if op.kind == "relu":
+        return [
+            dp.relu(f"r{k}_{j}", v, out_fmt, f"{op.name} (relu) element {j} -> {out_fmt}") for j, v in enumerate(vals)
+        ]
+    raise RtlError(f"op {op.name!r} ({op.kind}): no Verilog builder")  # check_supported ran first
+
+
+def describe_layer(graph: Graph, lay) -> list[str]:
+    """Comment lines naming each op of the layer with its shapes and formats."""
+    out = []
+    for op in lay.ops:
+        x, y = graph.tensor(op.inputs[0]), graph.tensor(op.output)
+        if op.kind == "dense":
+            m, n = op.weight.shape
+            out.append(
+                f"{op.name} (dense {n} -> {m}): x {x.fmt}, weights {op.weight_fmt}, bias {op.bias_fmt}, "
+                f"accumulator {op.acc_fmt}, result {y.fmt}"
+            )
+            out.append(
+                "  products as CSD shift-and-add terms with shared subexpressions (hwq.rtl.mcm), then an adder tree"
+            )
+        elif op.kind in ("conv1d", "conv2d"):
+            out.append(
+                f"{op.name} ({op.kind} {x.shape} -> {y.shape}, fully parallel): x {x.fmt}, weights {op.weight_fmt}, "
+                f"bias {op.bias_fmt}, accumulator {op.acc_fmt}, result {y.fmt}"
+            )
+            out.append(
+                "  every output pixel/channel is a constant dot product over its receptive field (padding: 0), "
+                "one shared adder graph"
+            )
+        elif op.kind == "maxpool":
+            out.append(
+                f"{op.name} (maxpool kernel {tuple(op.kernel)}, stride {tuple(op.stride)}, padding "
+                f"{tuple(op.padding)}): {x.fmt} -> {y.fmt}, comparator tree per window"
+            )
+        else:
+            srcs = ", ".join(f"{n} {graph.tensor(n).fmt}" for n in op.inputs)
+            out.append(f"{op.name} ({op.kind}): {srcs} -> {y.fmt}")
+    return out
