@@ -41,11 +41,12 @@ def check_supported(op) -> None:
         )
 
 
-def build_layer(graph: Graph, lay, in_ranges: list[tuple[int, int]]):
+def build_layer(graph: Graph, lay, in_ranges: list[tuple[int, int]], slots: list[int] | None = None):
     """Datapath of layer ``lay`` (a ``plan.LayerPlan``) whose input elements have raw ranges ``in_ranges``.
 
-    Returns (datapath, output values, output ranges); output values are the elements of ``lay.output``
-    in row-major order, each at that tensor's frac bits.
+    ``slots[i]``: position of input element ``i`` (row-major) on ``s_axis_tdata`` (element slot ``s`` at
+    bits ``[s*W +: W]``); default ``slots[i] = i``. Returns (datapath, output values, output ranges); output
+    values are the elements of ``lay.output`` in row-major order, each at that tensor's frac bits.
     """
     dp = Datapath()
     xt = graph.tensor(lay.input)
@@ -53,18 +54,36 @@ def build_layer(graph: Graph, lay, in_ranges: list[tuple[int, int]]):
     xs = []
     for i in range(xt.size):
         lo, hi = in_ranges[i]
-        node = dp.input(f"x{i}", i * fmt.width, fmt, lo, hi, f"input {i}: {fmt}")
+        slot = i if slots is None else slots[i]
+        node = dp.input(f"x{i}", slot * fmt.width, fmt, lo, hi, f"input {i} (slot {slot}): {fmt}")
         xs.append(Value(node.name, fmt.frac_bits))
     env: dict[str, list[Value]] = {lay.input: xs}
     for k, op in enumerate(lay.ops):
-        env[op.output] = _build_op(dp, graph, op, [env[n] for n in op.inputs], k)
+        env[op.output] = build_op(dp, graph, op, [env[n] for n in op.inputs], k)
     vals = env[lay.output]
     ranges = [(dp.nodes[v.node].lo, dp.nodes[v.node].hi) for v in vals]
     return dp, vals, ranges
 
 
-def _build_op(dp: Datapath, graph: Graph, op, args: list[list[Value]], k: int) -> list[Value]:
-    """Values of ``op``'s output tensor (row-major) from its operands' values; ``k`` numbers node names."""
+def channel_of_element(graph: Graph, tensor: str):
+    """Function j -> channel (first axis) of element ``j`` (row-major) of ``tensor``; 1-D: every element."""
+    shape = graph.tensor(tensor).shape
+    inner = 1
+    for s in shape[1:]:
+        inner *= s
+    return lambda j: j // inner
+
+
+def build_op(dp: Datapath, graph: Graph, op, args: list[list[Value]], k: int, channel_of=None) -> list[Value]:
+    """Values of ``op``'s output tensor from its operands' values (one list per input, row-major).
+
+    ``k`` makes node names unique within the layer. ``channel_of(j)``: channel index of element ``j`` of
+    the value lists, for per-channel ops (BatchNorm, dyadic Requantize); default
+    ``channel_of_element(graph, op.inputs[0])``. A streamed layer passes ``lambda j: j`` when the lists
+    hold one pixel's channels.
+    """
+    if channel_of is None:
+        channel_of = channel_of_element(graph, op.inputs[0])
     out_fmt = graph.tensor(op.output).fmt
     vals = args[0]
     if op.kind == "dense":
