@@ -201,26 +201,7 @@ def _fixed_fast(x: torch.Tensor, fmt: FixedFormat, out, nan: str, raw: bool = Fa
     step = 2.0**-f
     # clamp first (to the real bounds; exact, and commutes with every monotone rounding), then round
     r = torch.clamp(x, lo * step, hi * step, out=out) if out is not None else torch.clamp(x, lo * step, hi * step)
-    if q == "TRN":
-        r.mul_(2.0**f).floor_()
-    elif q == "TRN_ZERO":
-        r.mul_(2.0**f).trunc_()
-    elif q == "RND_CONV":
-        r.mul_(2.0**f).round_()
-    # nearest with a directed tie, from u = 2y (exact) and the integer identities
-    # floor((n + 1) / 2) = ceil(n / 2) and ceil((n - 1) / 2) = floor(n / 2):
-    elif q == "RND":  # floor(y + 1/2) = ceil(floor(2y) / 2)
-        r.mul_(2.0 ** (f + 1)).floor_().mul_(0.5).ceil_()
-    elif q == "RND_MIN_INF":  # ceil(y - 1/2) = floor(ceil(2y) / 2)
-        r.mul_(2.0 ** (f + 1)).ceil_().mul_(0.5).floor_()
-    elif q == "RND_INF":  # ties away from zero: sign(y) * floor(|y| + 1/2)
-        sign = torch.sign(r)
-        r.abs_().mul_(2.0 ** (f + 1)).floor_().mul_(0.5).ceil_().mul_(sign)
-    elif q == "RND_ZERO":  # ties toward zero: sign(y) * ceil(|y| - 1/2)
-        sign = torch.sign(r)
-        r.abs_().mul_(2.0 ** (f + 1)).ceil_().mul_(0.5).floor_().mul_(sign)
-    else:
-        raise ValueError(f"unknown rounding mode {q!r}")
+    round_lsb_(r, q, f)
     if not raw:
         r.mul_(step)
     # NaN survives clamp and rounding; a sum is a cheap read-only probe (the bounded values cannot sum to NaN
@@ -230,6 +211,62 @@ def _fixed_fast(x: torch.Tensor, fmt: FixedFormat, out, nan: str, raw: bool = Fa
             raise ValueError(f"{fmt}: NaN input cannot be quantised (pass nan='zero' or nan='propagate')")
         r.nan_to_num_(nan=0.0)
     return r
+
+
+# ---------------------------------------------------------------------------- exact rounding in LSB units
+#: integers of this many bits (incl. sign) are exact in the dtype
+MANT_BITS = {torch.float64: 53, torch.float32: 24, torch.float16: 11, torch.bfloat16: 8}
+
+
+def round_lsb_(r: torch.Tensor, rounding: str, exp: int = 0) -> torch.Tensor:
+    """In place: ``r = round(r * 2**exp)`` to integral floats with an ap_fixed rounding mode; returns ``r``.
+
+    TRN floor; TRN_ZERO toward 0; RND ties +inf; RND_ZERO ties toward 0; RND_INF ties away from 0;
+    RND_MIN_INF ties -inf; RND_CONV ties to even. Exact for every float as long as ``r * 2**(exp+1)``
+    does not overflow the dtype (powers of two scale exactly). The directed-tie modes use
+    ``floor(y + 1/2) = ceil(floor(2y) / 2)`` and ``ceil(y - 1/2) = floor(ceil(2y) / 2)``: ``y + 0.5``
+    itself is NOT exact (0.5 - 2**-25 + 0.5 rounds to 1.0 in float32).
+    """
+    if rounding == "TRN":
+        r.mul_(2.0**exp).floor_()
+    elif rounding == "TRN_ZERO":
+        r.mul_(2.0**exp).trunc_()
+    elif rounding == "RND_CONV":
+        r.mul_(2.0**exp).round_()  # IEEE round-half-even: exact
+    elif rounding == "RND":
+        r.mul_(2.0 ** (exp + 1)).floor_().mul_(0.5).ceil_()
+    elif rounding == "RND_MIN_INF":
+        r.mul_(2.0 ** (exp + 1)).ceil_().mul_(0.5).floor_()
+    elif rounding == "RND_INF":  # ties away from zero: sign(y) * floor(|y| + 1/2)
+        sign = torch.sign(r)
+        r.abs_().mul_(2.0 ** (exp + 1)).floor_().mul_(0.5).ceil_().mul_(sign)
+    elif rounding == "RND_ZERO":  # ties toward zero: sign(y) * ceil(|y| - 1/2)
+        sign = torch.sign(r)
+        r.abs_().mul_(2.0 ** (exp + 1)).ceil_().mul_(0.5).floor_().mul_(sign)
+    else:
+        raise ValueError(f"unknown rounding mode {rounding!r}")
+    return r
+
+
+def round_lsb(y: torch.Tensor, rounding: str) -> torch.Tensor:
+    """``y`` (floats in units of the target LSB) rounded to integral floats with an ap_fixed mode (new tensor)."""
+    return round_lsb_(y.clone(), rounding)
+
+
+def overflow_lsb(r: torch.Tensor, fmt: FixedFormat) -> torch.Tensor:
+    """Apply ``fmt``'s overflow mode to integral floats ``r`` (units of fmt's LSB); exact (new tensor)."""
+    lo, hi = float(fmt.raw_min), float(fmt.raw_max)
+    if fmt.overflow == "SAT":
+        return torch.clamp(r, lo, hi)
+    if fmt.overflow == "SAT_SYM":
+        return torch.clamp(r, -hi if fmt.signed else lo, hi)
+    if fmt.overflow == "SAT_ZERO":
+        return torch.where((r < lo) | (r > hi), torch.zeros_like(r), r)
+    if fmt.overflow == "WRAP":
+        span = float(2**fmt.width)
+        m = torch.remainder(r, span)  # exact, in [0, span); lo is a multiple of span or 0
+        return torch.where(m > hi, m - span, m)
+    raise ValueError(f"unknown overflow mode {fmt.overflow!r}")
 
 
 # ---------------------------------------------------------------------------- CSD fast path

@@ -24,8 +24,7 @@ import torch
 from torch import nn
 
 from hwq.formats import FixedFormat
-
-from .fixed_ops import _MANT_BITS, overflow_lsb, round_lsb
+from hwq.formats.torch_quant import MANT_BITS, overflow_lsb, round_lsb
 
 LN2 = math.log(2.0)
 
@@ -33,7 +32,7 @@ LN2 = math.log(2.0)
 def _work_dtype(x: torch.Tensor, bits: int, frac_bits: int = 0) -> torch.dtype:
     """x's dtype if its mantissa holds ``bits``-bit integers exactly (and 2**frac_bits is far from its
     exponent limits), else float64."""
-    if x.dtype == torch.float64 or (bits <= _MANT_BITS.get(x.dtype, 0) and abs(frac_bits) <= 60):
+    if x.dtype == torch.float64 or (bits <= MANT_BITS.get(x.dtype, 0) and abs(frac_bits) <= 60):
         return x.dtype
     return torch.float64
 

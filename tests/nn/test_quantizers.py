@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hwq.formats import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat
-from hwq.nn.fixed_ops import quantize_fixed_raw
+from hwq.formats.torch_quant import overflow_lsb, round_lsb
 from hwq.nn.quantizers import (
     CSDQuantizer,
     FixedQuantizer,
@@ -26,6 +26,11 @@ def _grid_and_ties(frac_bits: int, n: int, seed: int) -> np.ndarray:
     x = rng.normal(size=n) * 6
     ties = (np.round(x * 2 ** (frac_bits + 1)) + 0.0) / 2 ** (frac_bits + 1)  # many exact half-LSB ties
     return np.concatenate([x, ties, [0.0, -0.0, 1e9, -1e9]])
+
+
+def quantize_fixed_raw(x: torch.Tensor, fmt: FixedFormat) -> torch.Tensor:
+    """The emulator's quantisation steps: overflow(round(x * 2**F)) on floats in LSB units."""
+    return overflow_lsb(round_lsb(x * (2.0**fmt.frac_bits), fmt.rounding), fmt)
 
 
 @pytest.mark.parametrize("rounding,overflow", list(itertools.product(ROUNDING_MODES, OVERFLOW_MODES)))
