@@ -2,14 +2,28 @@
 
 The graph (one input, one output, fixed-point tensors, ops of ``build.SUPPORTED_OPS``) is cut into
 layer modules by ``plan.plan_layers`` (a new layer at each Dense/Conv op where one tensor is live; branching
-regions stay in one layer) and each layer's datapath is built by ``build.build_layer``. A convolution is
-fully parallel ("io_parallel"): the whole input frame is one stream beat, and the conv is a constant sparse
-matrix-vector product (``datapath.conv_as_dense``) built like a Dense layer. Layers are joined by
-``hwq_skid_buffer`` instances in the top module, whose ``PIPELINE`` parameter every layer inherits.
+regions stay in one layer). Layers are joined by ``hwq_skid_buffer`` instances in the top module, whose
+``PIPELINE`` parameter every layer inherits. Two I/O styles (option ``io``):
 
-Files written into ``out_dir``: ``<top>.v`` (top), ``<top>_<layer>.v`` (one per layer), the primitive
-``hwq_skid_buffer.v``, ``graph.json`` (the IR, read by ``hwq verify rtl``) and
-``rtl.json`` (a manifest: top name, source files in compile order, stream widths, levels, adders).
+- ``io="stream"`` (default): convolution and local pooling layers are *streamed* (``rtl/stream.py``): a
+  (C, H, W) tensor travels as H*W beats per frame, row-major over (y, x), each beat holding the C channel
+  raws of one pixel (channel c at bits ``[c*W_elem +: W_elem]``; Conv1d (C, L): H = 1). A streamed layer is a
+  line buffer (``hwq_window``) feeding one datapath that computes one output pixel per beat, so its area does
+  not grow with the image. Per-pixel ops after a conv/pool (ReLU, Clip, Requantize, ...) join it. Other
+  layers stay parallel; at a streamed -> parallel boundary the top inserts ``hwq_frame_collect`` (H*W beats
+  -> one beat, elements in pixel-major slots ``(y*W + x)*C + c``), at a parallel -> streamed boundary
+  ``hwq_frame_split`` (the parallel layer orders its outputs pixel-major). The top's s_axis (m_axis) is
+  pixel-streamed when the graph input (output) belongs to a streamed layer.
+- ``io="parallel"``: every layer is fully parallel ("io_parallel"): the whole input tensor is one stream
+  beat and a conv is a constant sparse matrix-vector product (``datapath.conv_as_dense``) built like a
+  Dense layer; area grows with the number of output pixels.
+
+Files written into ``out_dir``: ``<top>.v`` (top), ``<top>_<layer>.v`` (one per layer; a streamed layer also
+``<top>_<layer>_datapath.v``), the primitives it instantiates (``hwq_skid_buffer.v``, ``hwq_window.v``,
+``hwq_frame_collect.v``, ``hwq_frame_split.v``), ``graph.json`` (the IR, read by ``hwq verify rtl``) and
+``rtl.json`` (a manifest: top name, io, source files in compile order, stream geometry of ``in``/``out``
+(``count``, ``format``, ``width`` = bits of tdata, ``beats`` per vector, ``per_beat`` elements, ``order``),
+latency (cycles; null when a layer is streamed), layers with their style, levels and adders).
 """
 
 from __future__ import annotations
@@ -25,75 +39,184 @@ from hwq.ir.serialize import dumps, save
 from .build import build_layer, describe_layer
 from .datapath import RtlError
 from .layer import LayerPorts, latency, levels_of, print_layer
-from .plan import LayerPlan, plan_layers
+from .plan import IO_MODES, LayerPlan, plan_layers
+from .stream import WindowPorts, build_stream_layer, describe_stream_layer, frame_of, print_stream_layer
 
-PRIMITIVES = ("hwq_skid_buffer.v",)
+PRIMITIVES = ("hwq_skid_buffer.v", "hwq_window.v", "hwq_frame_collect.v", "hwq_frame_split.v")
+ORDER_ONE_BEAT = "row-major"
+ORDER_PIXELS = "pixel-major (y, x); channels within a beat"
 
 
 def emit(
-    graph: Graph, out_dir, *, command: str = "", pipeline: int = 1, top: str | None = None, **options
+    graph: Graph,
+    out_dir,
+    *,
+    command: str = "",
+    pipeline: int = 1,
+    top: str | None = None,
+    io: str = "stream",
+    **options,
 ) -> list[Path]:
     """Write Verilog for ``graph`` into ``out_dir`` (which must exist); return the written files.
 
     ``pipeline``: default of the top's PIPELINE parameter (a register after every ``pipeline`` adder
     levels; 0 = output registers only). ``top``: top module name (default ``hwq_<graph name>``).
+    ``io``: ``"stream"`` (convolutions/pooling stream one pixel per beat through line buffers) or
+    ``"parallel"`` (one beat per tensor everywhere); see the module docstring.
     Raises RtlError (a ValueError) naming the op/format when the graph cannot be implemented exactly.
     """
     if options:
-        raise RtlError(f"unknown rtl emitter option(s): {', '.join(sorted(options))} (known: pipeline, top)")
+        raise RtlError(f"unknown rtl emitter option(s): {', '.join(sorted(options))} (known: pipeline, top, io)")
     if not isinstance(pipeline, int) or pipeline < 0:
         raise RtlError(f"rtl emitter: pipeline must be an integer >= 0, got {pipeline!r}")
+    if io not in IO_MODES:
+        raise RtlError(f"rtl emitter: io must be one of {', '.join(IO_MODES)}, got {io!r}")
     out_dir = Path(out_dir)
     text = dumps(graph)
     header = provenance_lines(command, graph_hash(text))
     top_name = sanitize_identifier(top or f"hwq_{graph.name}", prefix="hwq")
-    layers = plan_layers(graph)
+    layers = plan_layers(graph, io)
     in_t = graph.tensor(graph.inputs[0])
     ranges = [(in_t.fmt.raw_min, in_t.fmt.raw_max)] * in_t.size
-    files: list[Path] = []
-    layer_files = []
-    for lay in layers:
-        dp, vals, ranges = build_layer(graph, lay, ranges)
+    layer_files: list[Path] = []
+    modules: set[str] = {top_name}
+    for k, lay in enumerate(layers):
         xt, yt = graph.tensor(lay.input), graph.tensor(lay.output)
-        lay.ports = LayerPorts(xt.size, xt.fmt, yt.size, yt.fmt)
         lay.module = f"{top_name}_{lay.name}"
+        if lay.style == "stream":
+            dp, vals, ranges, win, flags = build_stream_layer(graph, lay, ranges)
+            ifr, ofr = frame_of(xt.shape), frame_of(yt.shape)
+            lay.window = win
+            lay.ports = LayerPorts(ifr.channels, xt.fmt, ofr.channels, yt.fmt)
+            dp_ports = WindowPorts(win.taps * ifr.channels, xt.fmt, ofr.channels, yt.fmt, win.taps if flags else 0)
+            dp_module = f"{lay.module}_datapath"
+            describe = describe_stream_layer(graph, lay, win)
+            names = [dp_module, lay.module]
+            srcs = [
+                print_layer(dp_module, header, dp, vals, dp_ports, pipeline, describe),
+                print_stream_layer(
+                    lay.module,
+                    dp_module,
+                    header,
+                    describe,
+                    win,
+                    lay.ports.in_width,
+                    lay.ports.out_width,
+                    dp_ports.in_width,
+                    flags,
+                    pipeline,
+                ),
+            ]
+        else:
+            slots = None
+            if k > 0 and layers[k - 1].style == "stream":  # fed by hwq_frame_collect: pixel-major slots
+                slots = [frame_of(xt.shape).slot(i) for i in range(xt.size)]
+            dp, vals, ranges = build_layer(graph, lay, ranges, slots=slots)
+            if k + 1 < len(layers) and layers[k + 1].style == "stream":  # feeds hwq_frame_split: pixel-major
+                ofr = frame_of(yt.shape)
+                vals = [vals[c * ofr.beats + p] for p in range(ofr.beats) for c in range(ofr.channels)]
+            lay.ports = LayerPorts(xt.size, xt.fmt, yt.size, yt.fmt)
+            names = [lay.module]
+            srcs = [print_layer(lay.module, header, dp, vals, lay.ports, pipeline, describe_layer(graph, lay))]
         lay.levels = levels_of(dp, vals)
         lay.adders = dp.adders
-        src = print_layer(lay.module, header, dp, vals, lay.ports, pipeline, describe_layer(graph, lay))
-        layer_files.append(atomic_write(out_dir / f"{lay.module}.v", src))
+        for name, src in zip(names, srcs):
+            if name in modules:
+                raise RtlError(f"layer {lay.name!r}: module name {name!r} is used twice; rename the op")
+            modules.add(name)
+            layer_files.append(atomic_write(out_dir / f"{name}.v", src))
     top_src = _print_top(top_name, header, graph, layers, pipeline)
     prim_files = []
-    for p in PRIMITIVES:
+    for p in _primitives(layers):
         prim_files.append(atomic_write(out_dir / p, resources.files("hwq.rtl").joinpath("primitives", p).read_bytes()))
     top_file = atomic_write(out_dir / f"{top_name}.v", top_src)
     files = prim_files + layer_files + [top_file]
     out_t = graph.tensor(graph.outputs[0])
     manifest = {
         "top": top_name,
+        "io": io,
         "sources": [f.name for f in files],
         "pipeline": pipeline,
-        "in": {"count": in_t.size, "format": str(in_t.fmt), "width": in_t.size * in_t.fmt.width},
-        "out": {"count": out_t.size, "format": str(out_t.fmt), "width": out_t.size * out_t.fmt.width},
+        "in": _port_manifest(in_t, layers[0].style == "stream"),
+        "out": _port_manifest(out_t, layers[-1].style == "stream"),
         "latency": top_latency(layers, pipeline),
-        "layers": [
-            {
-                "name": lay.name,
-                "module": lay.module,
-                "ops": [op.name for op in lay.ops],
-                "levels": lay.levels,
-                "adders": lay.adders,
-            }
-            for lay in layers
-        ],
+        "layers": [_layer_manifest(lay) for lay in layers],
     }
     files.append(atomic_write(out_dir / "rtl.json", json.dumps(manifest, indent=1) + "\n"))
     files.append(save(graph, out_dir / "graph.json"))
     return files
 
 
-def top_latency(layers: list[LayerPlan], pipeline: int) -> int:
-    """Cycles from input beat to output beat without back-pressure: layers plus one per skid buffer."""
+def _primitives(layers: list[LayerPlan]) -> list[str]:
+    """Primitive files the top instantiates, in PRIMITIVES order."""
+    used = {"hwq_skid_buffer.v"}
+    for k, lay in enumerate(layers):
+        if lay.style == "stream":
+            used.add("hwq_window.v")
+            if k > 0 and layers[k - 1].style != "stream":
+                used.add("hwq_frame_split.v")
+        elif k > 0 and layers[k - 1].style == "stream":
+            used.add("hwq_frame_collect.v")
+    return [p for p in PRIMITIVES if p in used]
+
+
+def _port_manifest(t, streamed: bool) -> dict:
+    """rtl.json entry of the top's input or output stream."""
+    if streamed:
+        fr = frame_of(t.shape)
+        beats, per_beat, order = fr.beats, fr.channels, ORDER_PIXELS
+    else:
+        beats, per_beat, order = 1, t.size, ORDER_ONE_BEAT
+    return {
+        "count": t.size,
+        "format": str(t.fmt),
+        "width": per_beat * t.fmt.width,
+        "beats": beats,
+        "per_beat": per_beat,
+        "order": order,
+    }
+
+
+def _layer_manifest(lay: LayerPlan) -> dict:
+    """rtl.json entry of one layer."""
+    out = {
+        "name": lay.name,
+        "module": lay.module,
+        "style": lay.style,
+        "ops": [op.name for op in lay.ops],
+        "levels": lay.levels,
+        "adders": lay.adders,
+    }
+    if lay.window is not None:
+        out["window"] = lay.window.parameters()
+    return out
+
+
+def top_latency(layers: list[LayerPlan], pipeline: int) -> int | None:
+    """Cycles from input beat to output beat without back-pressure: layers plus one per skid buffer.
+
+    None when a layer is streamed: a frame's latency then depends on the line buffers' fill (measure it
+    with ``hwq.sim.rtlsim.run_rtl``: ``latency_cycles``)."""
+    if any(lay.style == "stream" for lay in layers):
+        return None
     return sum(latency(lay.levels, pipeline) for lay in layers) + (len(layers) - 1)
+
+
+def _port_comment(direction: str, name: str, t, ports: LayerPorts, streamed: bool, outgoing: bool) -> str:
+    """Header comment of the top's s_axis (``outgoing`` False) or m_axis port."""
+    count, fmt = (ports.out_count, ports.out_fmt) if outgoing else (ports.in_count, ports.in_fmt)
+    idx = "j" if outgoing else "i"
+    if not streamed:
+        return (
+            f"    // {direction} {name!r}: {count} x {fmt} raw values, "
+            f"element {idx} at bits [{idx}*{fmt.width} +: {fmt.width}]"
+        )
+    fr = frame_of(t.shape)
+    return (
+        f"    // {direction} {name!r} {tuple(t.shape)}: pixel-streamed, {fr.beats} beats per vector, one pixel "
+        f"(y, x) per beat in row-major order; beat = {count} channels x {fmt}, channel c at bits "
+        f"[c*{fmt.width} +: {fmt.width}]"
+    )
 
 
 def _print_top(top: str, header: list[str], graph: Graph, layers: list[LayerPlan], pipeline: int) -> str:
@@ -108,7 +231,12 @@ def _print_top(top: str, header: list[str], graph: Graph, layers: list[LayerPlan
     w("")
     w(f"// Graph {graph.name!r}: {' -> '.join(lay.name for lay in layers)}")
     w("// Layers are joined by skid buffers (registered ready); every layer inherits PIPELINE.")
+    if any(lay.style == "stream" for lay in layers):
+        streamed = ", ".join(lay.name for lay in layers if lay.style == "stream")
+        w(f"// Streamed layers (one pixel per beat, line buffer + per-pixel datapath): {streamed}.")
+        w("// hwq_frame_collect / hwq_frame_split join streamed and parallel layers (pixel-major slots).")
     first, last = layers[0].ports, layers[-1].ports
+    in_t, out_t = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
     w(f"module {top} #")
     w("(")
     w("    // Register each layer's datapath after every PIPELINE adder levels (0: output registers only)")
@@ -118,65 +246,78 @@ def _print_top(top: str, header: list[str], graph: Graph, layers: list[LayerPlan
     w("    input  wire                   clk,")
     w("    input  wire                   rst,")
     w("")
-    w(
-        f"    // input {graph.inputs[0]!r}: {first.in_count} x {first.in_fmt} raw values, "
-        f"element i at bits [i*{first.in_fmt.width} +: {first.in_fmt.width}]"
-    )
+    w(_port_comment("input", graph.inputs[0], in_t, first, layers[0].style == "stream", False))
     w(f"    input  wire [{first.in_width - 1}:0] s_axis_tdata,")
     w("    input  wire                   s_axis_tvalid,")
     w("    output wire                   s_axis_tready,")
     w("")
-    w(
-        f"    // output {graph.outputs[0]!r}: {last.out_count} x {last.out_fmt} raw values, "
-        f"element j at bits [j*{last.out_fmt.width} +: {last.out_fmt.width}]"
-    )
+    w(_port_comment("output", graph.outputs[0], out_t, last, layers[-1].style == "stream", True))
     w(f"    output wire [{last.out_width - 1}:0] m_axis_tdata,")
     w("    output wire                   m_axis_tvalid,")
     w("    input  wire                   m_axis_tready")
     w(");")
     w("")
+
+    def instance(module: str, params: list[tuple[str, int]], inst: str, src, dst) -> None:
+        plist = ", ".join(f".{k}({v})" for k, v in params)
+        w(f"{module} #({plist}) {inst} (")
+        w("    .clk(clk),")
+        w("    .rst(rst),")
+        w(f"    .s_axis_tdata({src[0]}),")
+        w(f"    .s_axis_tvalid({src[1]}),")
+        w(f"    .s_axis_tready({src[2]}),")
+        w(f"    .m_axis_tdata({dst[0]}),")
+        w(f"    .m_axis_tvalid({dst[1]}),")
+        w(f"    .m_axis_tready({dst[2]})")
+        w(");")
+        w("")
+
+    def wires(name: str, width: int):
+        w(f"wire [{width - 1}:0] {name}_tdata;")
+        w(f"wire {name}_tvalid;")
+        w(f"wire {name}_tready;")
+        return (f"{name}_tdata", f"{name}_tvalid", f"{name}_tready")
+
     prev = ("s_axis_tdata", "s_axis_tvalid", "s_axis_tready")
     for k, lay in enumerate(layers):
         p = lay.ports
         last_layer = k == len(layers) - 1
         if k > 0:
+            before = layers[k - 1]
+            fr = frame_of(graph.tensor(lay.input).shape) if lay.style != before.style else None
+            if before.style != "stream" and lay.style == "stream":
+                w(f"// frame split into {lay.name}: {fr.beats} beats of {fr.channels} channels (pixel-major)")
+                sp = wires(f"{lay.name}_pix", p.in_width)
+                instance(
+                    "hwq_frame_split", [("BEAT_WIDTH", p.in_width), ("BEATS", fr.beats)], f"split_{lay.name}", prev, sp
+                )
+                prev = sp
+            skid_width = before.ports.out_width if before.style == "stream" else p.in_width
             sk = f"{lay.name}_in"
             w(f"// skid buffer into {lay.name}")
-            w(f"wire [{p.in_width - 1}:0] {sk}_tdata;")
-            w(f"wire {sk}_tvalid;")
-            w(f"wire {sk}_tready;")
-            w(f"hwq_skid_buffer #(.DATA_WIDTH({p.in_width})) skid_{lay.name} (")
-            w("    .clk(clk),")
-            w("    .rst(rst),")
-            w(f"    .s_axis_tdata({prev[0]}),")
-            w(f"    .s_axis_tvalid({prev[1]}),")
-            w(f"    .s_axis_tready({prev[2]}),")
-            w(f"    .m_axis_tdata({sk}_tdata),")
-            w(f"    .m_axis_tvalid({sk}_tvalid),")
-            w(f"    .m_axis_tready({sk}_tready)")
-            w(");")
-            w("")
-            prev = (f"{sk}_tdata", f"{sk}_tvalid", f"{sk}_tready")
+            skw = wires(sk, skid_width)
+            instance("hwq_skid_buffer", [("DATA_WIDTH", skid_width)], f"skid_{lay.name}", prev, skw)
+            prev = skw
+            if before.style == "stream" and lay.style != "stream":
+                w(f"// frame collect into {lay.name}: {fr.beats} beats of {fr.channels} channels -> one beat, ")
+                w(f"// element (c, y, x) at slot (y*{fr.width} + x)*{fr.channels} + c")
+                co = wires(f"{lay.name}_frame", p.in_width)
+                instance(
+                    "hwq_frame_collect",
+                    [("BEAT_WIDTH", skid_width), ("BEATS", fr.beats)],
+                    f"collect_{lay.name}",
+                    prev,
+                    co,
+                )
+                prev = co
         if last_layer:
             outs = ("m_axis_tdata", "m_axis_tvalid", "m_axis_tready")
         else:
             o = f"{lay.name}_out"
-            w(f"// {lay.name}: {p.out_count} x {p.out_fmt}")
-            w(f"wire [{p.out_width - 1}:0] {o}_tdata;")
-            w(f"wire {o}_tvalid;")
-            w(f"wire {o}_tready;")
-            outs = (f"{o}_tdata", f"{o}_tvalid", f"{o}_tready")
-        w(f"{lay.module} #(.PIPELINE(PIPELINE)) u_{lay.name} (")
-        w("    .clk(clk),")
-        w("    .rst(rst),")
-        w(f"    .s_axis_tdata({prev[0]}),")
-        w(f"    .s_axis_tvalid({prev[1]}),")
-        w(f"    .s_axis_tready({prev[2]}),")
-        w(f"    .m_axis_tdata({outs[0]}),")
-        w(f"    .m_axis_tvalid({outs[1]}),")
-        w(f"    .m_axis_tready({outs[2]})")
-        w(");")
-        w("")
+            what = " (one pixel per beat)" if lay.style == "stream" else ""
+            w(f"// {lay.name}: {p.out_count} x {p.out_fmt}{what}")
+            outs = wires(o, p.out_width)
+        instance(lay.module, [("PIPELINE", "PIPELINE")], f"u_{lay.name}", prev, outs)
         prev = outs
     w("endmodule")
     w("")

@@ -7,7 +7,18 @@ emitter supports (``build.SUPPORTED_OPS``). Ops are walked in topological order 
 holds only layout ops (Flatten/Reshape). Element-wise, pooling and activation ops join the layer before
 them, and a branching region (a residual Add, a Concat of two paths) stays inside one layer, where its
 datapath is one netlist. Each layer's ``style`` says how its module is built: ``"parallel"`` (the whole
-input tensor is one stream beat; every op is unrolled).
+input tensor is one stream beat; every op is unrolled) or ``"stream"``.
+
+Stream mode (``io="stream"``, the emitter's default): a (C, H, W) tensor (Conv1d/pooling over (C, L): H = 1)
+travels as H*W beats per frame, row-major over (y, x), one beat holding the C channel raws of one pixel.
+A layer that starts with a Conv1d/Conv2d op, or with a MaxPool/AvgPool (not global) whose input is the
+graph input or the output of a streamed layer, gets style ``"stream"`` when every later op of the layer is a
+single-input per-pixel op (``stream.PER_PIXEL_OPS``: ReLU, Clip, Requantize, ...); such a layer is a line
+buffer (``hwq_window``) feeding one datapath per output pixel (``rtl/stream.py``). In stream mode a local
+pooling op starts its own layer (it needs its own window), and an op that cannot run per pixel (Flatten,
+Reshape, GlobalAvgPool, Dense, Add, ...) after a streamed layer starts a new parallel layer where one tensor
+is live. A layer holding anything else (e.g. a residual Add not at a cut point) stays ``"parallel"``.
+``io="parallel"`` plans exactly as before stream mode existed.
 """
 
 from __future__ import annotations
@@ -20,6 +31,10 @@ from hwq.ir.graph import Graph
 
 from .build import MATRIX_OPS, check_supported
 from .datapath import RtlError
+
+IO_MODES = ("stream", "parallel")
+STREAM_HEADS = ("conv1d", "conv2d", "maxpool", "avgpool")  # ops that can start a streamed layer
+PER_PIXEL_OPS = ("relu", "clip", "requantize", "batchnorm", "lut")  # single-input, element/channel-wise
 
 
 @dataclass
@@ -34,7 +49,8 @@ class LayerPlan:
     module: str = ""
     levels: int = 1
     adders: int = 0
-    ports: object = None
+    ports: object = None  # layer.LayerPorts of the layer module (streamed: one pixel in, one pixel out)
+    window: object = None  # streamed layers: stream.Window geometry
 
 
 def check_graph(graph: Graph) -> None:
@@ -63,8 +79,36 @@ def check_graph(graph: Graph) -> None:
             )
 
 
-def plan_layers(graph: Graph) -> list[LayerPlan]:
-    """Layers of ``graph`` in stream order (see the module docstring); names are unique identifiers."""
+def _streamable_shape(graph: Graph, tensor: str) -> bool:
+    """True when ``tensor`` is (C, L) or (C, H, W): it can travel as one pixel per beat."""
+    return len(graph.tensor(tensor).shape) in (2, 3)
+
+
+def per_pixel(op) -> bool:
+    """True when ``op`` is a single-input op that a streamed layer applies to each pixel's channels."""
+    return op.kind in PER_PIXEL_OPS and len(op.inputs) == 1
+
+
+def _stream_style(graph: Graph, lay: LayerPlan) -> str:
+    """``"stream"`` when the layer is a stream head followed by per-pixel ops only (a simple chain)."""
+    head = lay.ops[0]
+    if head.kind not in STREAM_HEADS or not _streamable_shape(graph, head.inputs[0]):
+        return "parallel"
+    prev = head.output
+    for op in lay.ops[1:]:
+        if not per_pixel(op) or op.inputs[0] != prev:
+            return "parallel"
+        prev = op.output
+    return "stream"
+
+
+def plan_layers(graph: Graph, io: str = "parallel") -> list[LayerPlan]:
+    """Layers of ``graph`` in stream order (see the module docstring); names are unique identifiers.
+
+    ``io``: ``"parallel"`` (every layer parallel) or ``"stream"`` (convolution/pooling layers streamed).
+    """
+    if io not in IO_MODES:
+        raise RtlError(f"rtl emitter: io must be one of {', '.join(IO_MODES)}, got {io!r}")
     check_graph(graph)
     readers: dict[str, int] = {}
     for op in graph.ops:
@@ -75,7 +119,17 @@ def plan_layers(graph: Graph) -> list[LayerPlan]:
     for op in graph.ops:
         at_cut = len(live) == 1
         layout_only = bool(layers) and all(o.kind in ("flatten", "reshape") for o in layers[-1].ops)
-        if not layers or (at_cut and op.kind in MATRIX_OPS and not layout_only):
+        cut = at_cut and op.kind in MATRIX_OPS and not layout_only
+        if io == "stream" and layers and at_cut and not cut:
+            cur = layers[-1]
+            cur_streams = _stream_style(graph, cur) == "stream"
+            if op.kind in ("conv1d", "conv2d"):
+                cut = True  # even after layout ops: a conv always gets its own streamed layer
+            elif op.kind in STREAM_HEADS and (cur_streams or op.inputs[0] == graph.inputs[0]):
+                cut = True  # a local pool needs its own window
+            elif cur_streams and not (per_pixel(op) and op.inputs[0] == cur.ops[-1].output):
+                cut = True  # the streamed layer ends: this op cannot run per pixel
+        if not layers or cut:
             src = next(iter(live))
             if layers:
                 layers[-1].output = src
@@ -93,4 +147,6 @@ def plan_layers(graph: Graph) -> list[LayerPlan]:
     ids = unique_identifiers([lay.name for lay in layers], prefix="layer")
     for lay in layers:
         lay.name = ids[lay.name]
+        if io == "stream":
+            lay.style = _stream_style(graph, lay)
     return layers
