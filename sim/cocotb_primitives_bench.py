@@ -113,14 +113,15 @@ def _write_stats(stats: dict) -> None:
             json.dump(stats, f, indent=1, sort_keys=True)
 
 
-async def _run_stream(dut, beats: list[int], read_out, n_out: int, free_from: int) -> dict:
+async def _run_stream(dut, beats: list[int], read_out, n_out: int, free_from: int, tail_cycles: int = 8) -> dict:
     """Drive ``beats`` into s_axis_* and collect ``n_out`` output beats (``read_out(dut)`` reads one).
 
     Inputs before index ``free_from`` see random idle cycles (HWQ_PRIM_GAP) and m_axis_tready low with
     probability HWQ_PRIM_BACKPRESSURE; from ``free_from`` on neither. Checks the output side of the
     handshake (m_axis_tvalid never drops and the data never changes while the beat waits for ready).
     Returns outputs, the cycles of every input and output transfer, protocol errors and the cycle count;
-    stops after a generous cycle limit (a hung handshake) so that the caller's count check fails.
+    stops after a generous cycle limit (a hung handshake) so that the caller's count check fails. Then
+    runs ``tail_cycles`` cycles without input and returns what came out in them as ``tail``.
     """
     rng = random.Random(int(os.environ.get("HWQ_PRIM_SEED", "1")))
     gap = float(os.environ.get("HWQ_PRIM_GAP", "0.3"))
@@ -161,15 +162,23 @@ async def _run_stream(dut, beats: list[int], read_out, n_out: int, free_from: in
             valid = False
         await RisingEdge(dut.clk)
         cycle += 1
-    # a few idle cycles: nothing more may come out
+    # idle cycles without input: whatever comes out now is reported apart (the caller says what may)
     dut.s_axis_tvalid.value = 0
     dut.m_axis_tready.value = 1
-    for _ in range(8):
+    tail = []
+    for _ in range(tail_cycles):
         await FallingEdge(dut.clk)
         if bool(dut.m_axis_tvalid.value):
-            outputs.append(read_out(dut))
+            tail.append(read_out(dut))
         await RisingEdge(dut.clk)
-    return {"outputs": outputs, "in_cycles": in_cycles, "out_cycles": out_cycles, "errors": errors, "cycles": cycle}
+    return {
+        "outputs": outputs,
+        "tail": tail,
+        "in_cycles": in_cycles,
+        "out_cycles": out_cycles,
+        "errors": errors,
+        "cycles": cycle,
+    }
 
 
 def _corrupt(expected: list, unpack) -> list:
@@ -230,6 +239,14 @@ def window_model(frame: list[list[int]], g: dict) -> list[tuple[tuple[int, ...],
     return beats
 
 
+def _window_position(k: int, g: dict) -> int:
+    """Row-major index, in the padded frame, of the bottom-right tap of output pixel k (row-major)."""
+    i, j = divmod(k, g["WO"])
+    y = i * g["SH"] + (g["KH"] - 1) * g["DH"]
+    x = j * g["SW"] + (g["KW"] - 1) * g["DW"]
+    return y * g["WP"] + x
+
+
 @cocotb.test()
 async def window_stream(dut):
     """hwq_window: every output beat (all taps and pad flags) equals the model over HWQ_PRIM_FRAMES random
@@ -266,8 +283,15 @@ async def window_stream(dut):
     beats = [v for f in frames for row in f for v in row]
     per_frame = g["IN_H"] * g["IN_W"]
     free_frame = n_frames // 2
-    r = await _run_stream(dut, beats, read_out, len(expected), free_frame * per_frame)
+    # after the last frame the block may walk the top padding of the next frame: the output pixels whose
+    # bottom-right tap comes before the first real position (all padding) may come out, nothing else
+    first_real = g["PAD_T"] * g["WP"] + g["PAD_L"]
+    zero = [[0] * g["IN_W"] for _ in range(g["IN_H"])]
+    may_follow = [b for k, b in enumerate(window_model(zero, g)) if _window_position(k, g) < first_real]
+    r = await _run_stream(dut, beats, read_out, len(expected), free_frame * per_frame, first_real + 8)
     errors = r["errors"] + _compare(r["outputs"], expected, describe)
+    if r["tail"] != may_follow:
+        errors.append(f"after the last frame: {r['tail']}, expected the next frame's leading padding {may_follow}")
     # frame period in the free phase: cycles between the first input beats of consecutive frames
     starts = [r["in_cycles"][f * per_frame] for f in range(free_frame, n_frames) if f * per_frame < len(r["in_cycles"])]
     periods = [b - a for a, b in zip(starts, starts[1:])]
@@ -279,6 +303,7 @@ async def window_stream(dut):
             "cycles": r["cycles"],
             "free_frame_periods": periods,
             "padded_positions": g["HP"] * g["WP"],
+            "errors": errors,
         }
     )
     assert not errors, "\n".join(errors)
@@ -302,8 +327,9 @@ async def frame_collect_stream(dut):
     free_from = (n_frames // 2) * n
     r = await _run_stream(dut, beats, lambda d: _uint(d.m_axis_tdata.value), len(expected), free_from)
     errors = r["errors"] + _compare(r["outputs"], expected, lambda k, e, g: f"expected {e:#x}, got {g:#x}")
+    errors += [f"output {v:#x} after the last frame" for v in r["tail"]]
     free_cycles = r["in_cycles"][free_from:]
-    _write_stats({"beats_compared": min(len(r["outputs"]), len(expected)), "cycles": r["cycles"]})
+    _write_stats({"beats_compared": min(len(r["outputs"]), len(expected)), "cycles": r["cycles"], "errors": errors})
     assert not errors, "\n".join(errors)
     assert free_cycles[-1] - free_cycles[0] == len(free_cycles) - 1, "hwq_frame_collect: bubble without back-pressure"
 
@@ -323,7 +349,8 @@ async def frame_split_stream(dut):
     free_from = n_frames // 2
     r = await _run_stream(dut, words, lambda d: _uint(d.m_axis_tdata.value), len(expected), free_from)
     errors = r["errors"] + _compare(r["outputs"], expected, lambda k, e, g: f"expected {e:#x}, got {g:#x}")
+    errors += [f"output {v:#x} after the last frame" for v in r["tail"]]
     free_out = r["out_cycles"][free_from * n + 1 :]
-    _write_stats({"beats_compared": min(len(r["outputs"]), len(expected)), "cycles": r["cycles"]})
+    _write_stats({"beats_compared": min(len(r["outputs"]), len(expected)), "cycles": r["cycles"], "errors": errors})
     assert not errors, "\n".join(errors)
     assert free_out[-1] - free_out[0] == len(free_out) - 1, "hwq_frame_split: bubble without back-pressure"
