@@ -1,7 +1,9 @@
 """``hwq emit {hls,rtl,mcu} --ir RUN/graph.json --out DIR``: generate hardware sources from an IR graph.
 
 Each target package exposes ``emit(graph, out_dir, *, command, **options) -> list[Path]``; it writes
-the sources and a copy of the graph as ``DIR/graph.json`` (which ``hwq verify`` reads).
+the sources and a copy of the graph as ``DIR/graph.json`` (which ``hwq verify`` reads). Options come from
+``-O KEY=VALUE``; ``--io stream|parallel`` (rtl only) is the same as ``-O io=...``: streamed convolutions
+and pooling (one pixel per beat through line buffers, the default) or one beat per tensor everywhere.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ def register(sub) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="emitter option, e.g. -O strategy=resource -O reuse_factor=4 (hls), -O pipeline=2 (rtl)",
+    )
+    p.add_argument(
+        "--io",
+        choices=("stream", "parallel"),
+        default=None,
+        help="rtl: stream convolutions/pooling one pixel per beat through line buffers (default) or "
+        "parallel (whole tensor per beat)",
     )
     p.set_defaults(func=run)
 
@@ -52,6 +61,13 @@ def run(args) -> int:
     from hwq.io import prepare_out_dir
     from hwq.ir.serialize import load
 
+    options = parse_options(args.option)
+    if getattr(args, "io", None) is not None:
+        if args.target != "rtl":
+            raise UserError(f"--io applies to the rtl target only, not {args.target}")
+        if options.get("io", args.io) != args.io:
+            raise UserError(f"--io {args.io} contradicts -O io={options['io']}")
+        options["io"] = args.io
     graph = load(args.ir)
     out = prepare_out_dir(args.out, args.force)
     try:
@@ -59,6 +75,6 @@ def run(args) -> int:
         emit = target.emit
     except (ImportError, AttributeError):
         raise UserError(f"the {args.target} emitter is not available in this version of hwq") from None
-    files = emit(graph, out, command=args.command_line, **parse_options(args.option))
+    files = emit(graph, out, command=args.command_line, **options)
     print(f"emit {args.target}: wrote {len(files)} files to {out}")
     return 0

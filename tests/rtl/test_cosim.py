@@ -26,8 +26,8 @@ from .graphs import (
 )
 
 
-def _cosim(graph, out_dir, simulator: str, vectors: int, pipeline: int = 1, seed: int = 0):
-    emit(graph, out_dir, pipeline=pipeline)
+def _cosim(graph, out_dir, simulator: str, vectors: int, pipeline: int = 1, seed: int = 0, io: str = "stream"):
+    emit(graph, out_dir, pipeline=pipeline, io=io)
     rep = verify("rtl", out_dir, vectors=vectors, seed=seed, simulator=simulator)
     assert rep.vectors == vectors
     assert rep.mismatches == 0, "\n".join(rep.detail_lines())
@@ -53,22 +53,31 @@ def test_clip_requantize_flatten_reshape_icarus(tmp_path, seed):
     _cosim(elementwise_chain(seed), tmp_path, "icarus", 400, pipeline=1, seed=seed)
 
 
+# streamed designs take one cycle per pixel (and the bench one Python step per cycle): fewer vectors
+IO_VECTORS = [("parallel", 1000), ("stream", 250)]
+
+
+@pytest.mark.parametrize("io, vectors", IO_VECTORS)
 @pytest.mark.parametrize("variant", [0, 1, 2])
-def test_small_cnn_conv_relu_maxpool_dense_icarus(tmp_path, variant):
-    """Fully parallel Conv2d + ReLU + MaxPool + Conv2d + Flatten + Dense, three formats/modes/geometries."""
+def test_small_cnn_conv_relu_maxpool_dense_icarus(tmp_path, variant, io, vectors):
+    """Conv2d + ReLU + MaxPool + Conv2d + Flatten + Dense, three formats/modes/geometries, fully parallel
+    and streamed (line buffers, then a frame collect into the dense layer)."""
     need_icarus()
-    _cosim(small_cnn(variant, seed=variant), tmp_path, "icarus", 1000, pipeline=[2, 0, 3][variant], seed=variant)
+    g = small_cnn(variant, seed=variant)
+    _cosim(g, tmp_path, "icarus", vectors, pipeline=[2, 0, 3][variant], seed=variant, io=io)
 
 
-def test_conv1d_chain_icarus(tmp_path):
+@pytest.mark.parametrize("io, vectors", IO_VECTORS)
+def test_conv1d_chain_icarus(tmp_path, io, vectors):
     need_icarus()
-    _cosim(conv1d_chain(seed=4), tmp_path, "icarus", 1000, pipeline=1, seed=4)
+    _cosim(conv1d_chain(seed=4), tmp_path, "icarus", vectors, pipeline=1, seed=4, io=io)
 
 
-def test_avgpool_global_avgpool_icarus(tmp_path):
+@pytest.mark.parametrize("io, vectors", IO_VECTORS)
+def test_avgpool_global_avgpool_icarus(tmp_path, io, vectors):
     """Power-of-two AvgPool (zero padding counted) and GlobalAvgPool after a conv: sums, then a shift."""
     need_icarus()
-    _cosim(avgpool_chain(seed=5), tmp_path, "icarus", 1000, pipeline=2, seed=5)
+    _cosim(avgpool_chain(seed=5), tmp_path, "icarus", vectors, pipeline=2, seed=5, io=io)
 
 
 def test_a_broken_rounding_step_is_caught(tmp_path):
