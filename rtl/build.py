@@ -11,6 +11,9 @@ from __future__ import annotations
 from hwq.ir.graph import Graph
 
 from .datapath import Datapath, RtlError, Value, avgpool_as_dense, conv_as_dense
+from .dyadic import build_dyadic
+from .elementwise import build_add, build_batchnorm, build_concat, build_mul
+from .lut import build_lut
 
 SUPPORTED_OPS = (
     "dense",
@@ -24,15 +27,21 @@ SUPPORTED_OPS = (
     "requantize",
     "flatten",
     "reshape",
+    "batchnorm",
+    "add",
+    "mul",
+    "concat",
+    "lut",
 )
 MATRIX_OPS = ("dense", "conv1d", "conv2d")  # each starts a layer (at a cut point)
 
 
 def check_supported(op) -> None:
     """Raise RtlError naming ``op`` when the Verilog emitter cannot implement its kind or mode."""
-    if op.kind == "requantize" and getattr(op, "mode", "cast") != "cast":
+    if op.kind == "requantize" and getattr(op, "mode", "cast") not in ("cast", "dyadic"):
         raise RtlError(
-            f"op {op.name!r} (requantize): mode {op.mode!r} is not supported by the Verilog emitter (only 'cast')"
+            f"op {op.name!r} (requantize): mode {op.mode!r} is not supported by the Verilog emitter "
+            "(supported: 'cast', 'dyadic')"
         )
     if op.kind not in SUPPORTED_OPS:
         raise RtlError(
@@ -101,6 +110,8 @@ def build_op(dp: Datapath, graph: Graph, op, args: list[list[Value]], k: int, ch
             dp.clip(f"c{k}_{j}", v, op.lo, op.hi, out_fmt, f"{op.name} (clip) element {j} -> {out_fmt}")
             for j, v in enumerate(vals)
         ]
+    if op.kind == "requantize" and op.mode == "dyadic":
+        return build_dyadic(dp, graph, op, args, k, channel_of)
     if op.kind == "requantize":
         return [
             dp.cast(f"q{k}_{j}", v, out_fmt, f"{op.name} (requantize) element {j} -> {out_fmt}")
@@ -110,6 +121,16 @@ def build_op(dp: Datapath, graph: Graph, op, args: list[list[Value]], k: int, ch
         return [
             dp.relu(f"r{k}_{j}", v, out_fmt, f"{op.name} (relu) element {j} -> {out_fmt}") for j, v in enumerate(vals)
         ]
+    if op.kind == "batchnorm":
+        return build_batchnorm(dp, graph, op, args, k, channel_of)
+    if op.kind == "add":
+        return build_add(dp, graph, op, args, k)
+    if op.kind == "mul":
+        return build_mul(dp, graph, op, args, k)
+    if op.kind == "concat":
+        return build_concat(dp, graph, op, args, k)
+    if op.kind == "lut":
+        return build_lut(dp, graph, op, args, k)
     raise RtlError(f"op {op.name!r} ({op.kind}): no Verilog builder")  # check_supported ran first
 
 

@@ -89,14 +89,10 @@ def avgpool_as_dense(op, graph) -> SimpleNamespace:
     """An AvgPool/GlobalAvgPool op as a Dense op with 0/1 weights (integer, F_w = 0) and no bias over the
     row-major flattened input: row ``(c, p)`` sums window ``p`` of channel ``c`` in ``op.acc_fmt``
     (padded positions hold 0: no column; row-major (kh, kw) order as in the IR). The reciprocal
-    multiply is applied by ``Datapath.dense(..., scale_frac=...)``; only power-of-two ``recip`` (a pure
-    shift, exact) is implemented, other values are refused naming the op."""
+    multiply ``acc * recip * 2**-recip_frac_bits`` is applied by ``Datapath._finish``: a pure shift for a
+    power-of-two ``recip``, else an exact CSD constant product (``scale_mul``) before the output cast."""
     recip, rfrac = int(op.recip), int(op.recip_frac_bits)
-    if recip <= 0 or recip & (recip - 1):
-        raise RtlError(
-            f"op {op.name!r} ({op.kind}): reciprocal {recip} * 2**-{rfrac} is not a power of two; the Verilog "
-            "emitter implements average pooling over power-of-two windows only (the reciprocal is a shift)"
-        )
+    pow2 = recip > 0 and not recip & (recip - 1)
     shape = graph.tensor(op.inputs[0]).shape
     c = shape[0]
     if op.kind == "global_avgpool":
@@ -129,7 +125,8 @@ def avgpool_as_dense(op, graph) -> SimpleNamespace:
         weight_fmt=integer,
         bias_fmt=integer,
         acc_fmt=op.acc_fmt,
-        scale_frac=rfrac - (recip.bit_length() - 1),
+        scale_frac=rfrac - (recip.bit_length() - 1) if pow2 else rfrac,
+        scale_mul=1 if pow2 else recip,
     )
 
 
@@ -198,6 +195,15 @@ class Datapath:
                 coefs[i] = coefs.get(i, 0) + c * (v << sh)
         coefs = {i: v for i, v in coefs.items() if v}
         lo, hi = self._range(coefs, in_ranges)
+        self.adder(name, n1, n2, d, c2, lo, hi, comment)
+        self.coefs[name] = coefs
+        return (name, k1, sign)
+
+    def adder(self, name: str, n1: str, n2: str, d: int, c2: int, lo: int, hi: int, comment: str = "") -> Node:
+        """Adder node ``n1 + c2 * (n2 << d)`` (c2 = +1 or -1, d >= 0) whose exact value lies in [lo, hi].
+
+        The caller proves the range (interval arithmetic or an exact bound); the node is that narrow and
+        the sum is computed modulo 2**width, which is exact for values inside the range."""
         node = Node(name, lo, hi, self.level_of([n1, n2]) + 1, [n1, n2], [], comment)
         w = node.width
         wa, wb = self.nodes[n1].width, self.nodes[n2].width
@@ -216,17 +222,18 @@ class Datapath:
             expr = a if b is None else f"{a} {op} {b}"
             node.body = [f"assign {{out}} = {expr};"]
         self.add(node)
-        self.coefs[name] = coefs
         self.adders += 1
-        return (name, k1, sign)
+        return node
 
     # ----------------------------------------------------------------------------- dense
     def dense(self, op, graph, xs: list[Value], prefix: str) -> list[Value]:
-        """Nodes of an IR Dense op (WRAP accumulator, or one that provably never saturates).
+        """Nodes of an IR Dense op (also Conv/AvgPool through ``conv_as_dense`` / ``avgpool_as_dense``).
 
-        Per output j (see hwq.ir.ops.dense): acc = cast_acc(bias) + sum_i cast_acc(x_i * w_ji) modulo
-        2**W_acc; the products are exact shifts-and-adds when F_acc >= F_x + F_w (or when the dropped
-        weight bits are zero); the result is then cast to the output format.
+        Per output j (see hwq.ir.ops.dense): with a WRAP accumulator, or a saturating one that provably
+        never saturates, acc = cast_acc(bias) + sum_i cast_acc(x_i * w_ji) modulo 2**W_acc, the products
+        exact shifts-and-adds on one shared adder graph when F_acc >= F_x + F_w (or when the dropped
+        weight bits are zero). Otherwise the IR's ordered chain (``ordered.ordered_accumulate``). The
+        accumulator is then cast to the output format (``_finish``).
         """
         acc_fmt: FixedFormat = op.acc_fmt
         out_t = graph.tensor(op.output)
@@ -236,22 +243,23 @@ class Datapath:
         fw = op.weight_fmt.frac_bits
         off = acc_fmt.frac_bits - (fx + fw)  # product LSB -> acc LSB: multiply by 2**off
         w_int = [[int(v) for v in row] for row in weight]
-        if off < 0:
-            div = 1 << -off
-            if any(v % div for row in w_int for v in row):
-                raise RtlError(
-                    f"op {op.name!r} ({op.kind}): accumulator {acc_fmt} has {acc_fmt.frac_bits} fractional bits, "
-                    f"fewer than the products' {fx + fw}; products would be rounded one by one, which the adder "
-                    f"graph cannot share. "
-                    f"Use an accumulator with at least {fx + fw} fractional bits."
-                )
-            w_int = [[v >> -off for v in row] for row in w_int]
-            off = 0
+        w_raw = w_int
         bias_acc = acc_fmt.cast_raw(np.asarray(op.bias, dtype=object).ravel(), op.bias_fmt.frac_bits)
         bias_acc = [int(v) for v in np.asarray(bias_acc).ravel()]
         in_ranges = [(self.nodes[x.node].lo, self.nodes[x.node].hi) for x in xs]
-        if acc_fmt.overflow != "WRAP":
-            self._check_no_saturation(op, w_int, off, bias_acc, in_ranges)
+        # products rounded one by one (F_acc < F_x + F_w) or an accumulator that can saturate: the IR's
+        # ordered chain (hwq.rtl.ordered); otherwise one shared adder graph (exact, modulo 2**W_acc)
+        ordered = off < 0 and any(v % (1 << -off) for row in w_int for v in row)
+        if off < 0 and not ordered:
+            w_int = [[v >> -off for v in row] for row in w_int]
+            off = 0
+        if not ordered and acc_fmt.overflow != "WRAP":
+            ordered = self._can_saturate(w_int, off, bias_acc, in_ranges, acc_fmt)
+        if ordered:
+            from .ordered import ordered_accumulate
+
+            accs = ordered_accumulate(self, op, xs, w_raw, bias_acc, prefix)
+            return [self._finish(op, acc, out_t.fmt, prefix, j) for j, acc in enumerate(accs)]
 
         ag = build_adder_graph(w_int)
         names = [x.node for x in xs]
@@ -280,13 +288,26 @@ class Datapath:
                 t += 1
                 terms = terms[2:] + [self.add2(nm, t1, t2, in_ranges, f"output {j} partial sum")]
             acc = self._accumulate(f"{prefix}_acc{j}", terms[0] if terms else None, bias_acc[j], acc_fmt, in_ranges, j)
-            acc_frac = acc_fmt.frac_bits + getattr(op, "scale_frac", 0)  # avg pooling: times 2**-scale_frac
-            outs.append(self.cast(f"{prefix}_y{j}", Value(acc, acc_frac), out_t.fmt, f"output {j}"))
+            outs.append(self._finish(op, Value(acc, acc_fmt.frac_bits), out_t.fmt, prefix, j))
         return outs
 
-    def _check_no_saturation(self, op, w_int, off, bias_acc, in_ranges) -> None:
-        acc_fmt = op.acc_fmt
+    def _finish(self, op, acc: Value, out_fmt, prefix: str, j: int) -> Value:
+        """Output ``j`` from its accumulator: average pooling's reciprocal (``op.scale_mul`` * 2**-scale_frac,
+        an exact CSD product), then the cast to the output format."""
+        mul = getattr(op, "scale_mul", 1)
+        if mul != 1:
+            from .constmul import const_mul
+
+            acc = const_mul(self, f"{prefix}_rc{j}", acc, mul, 0, f"output {j}: acc * reciprocal {mul}")
+        acc = Value(acc.node, acc.frac_bits + getattr(op, "scale_frac", 0))  # times 2**-scale_frac
+        return self.cast(f"{prefix}_y{j}", acc, out_fmt, f"output {j}")
+
+    @staticmethod
+    def _can_saturate(w_int, off, bias_acc, in_ranges, acc_fmt) -> bool:
+        """True unless every product and partial sum of every output provably stays inside ``acc_fmt``."""
         lo_acc, hi_acc = acc_fmt.raw_min, acc_fmt.raw_max
+        if acc_fmt.overflow == "SAT_SYM" and acc_fmt.signed:
+            lo_acc = -hi_acc
         for j, row in enumerate(w_int):
             lo = hi = bias_acc[j]
             for i, w in enumerate(row):
@@ -294,11 +315,8 @@ class Datapath:
                 plo, phi = min(a, b), max(a, b)
                 lo, hi = lo + plo, hi + phi
                 if plo < lo_acc or phi > hi_acc or lo < lo_acc or hi > hi_acc:
-                    raise RtlError(
-                        f"op {op.name!r} ({op.kind}): accumulator {acc_fmt} ({acc_fmt.overflow}) can saturate at "
-                        f"output {j}, input {i}; the Verilog emitter implements WRAP accumulators (or "
-                        f"{acc_fmt.overflow} ones that provably never saturate). Use a WRAP or a wider accumulator."
-                    )
+                    return True
+        return False
 
     def _accumulate(self, name: str, term, bias: int, acc_fmt: FixedFormat, in_ranges, j: int) -> str:
         """acc = (bias + term) wrapped to acc_fmt (exact integer in acc LSB units); returns the node name."""
