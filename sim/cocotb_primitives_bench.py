@@ -288,7 +288,7 @@ async def window_stream(dut):
     first_real = g["PAD_T"] * g["WP"] + g["PAD_L"]
     zero = [[0] * g["IN_W"] for _ in range(g["IN_H"])]
     may_follow = [b for k, b in enumerate(window_model(zero, g)) if _window_position(k, g) < first_real]
-    r = await _run_stream(dut, beats, read_out, len(expected), free_frame * per_frame, first_real + 8)
+    r = await _run_stream(dut, beats, read_out, len(expected), free_frame * per_frame, g["HP"] * g["WP"] + 8)
     errors = r["errors"] + _compare(r["outputs"], expected, describe)
     if r["tail"] != may_follow:
         errors.append(f"after the last frame: {r['tail']}, expected the next frame's leading padding {may_follow}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hwq.sim.rtlsim import run_bench
 
-from .conftest import need_icarus, need_verilator
+from .conftest import need_icarus, need_verilator, need_yosys
 
 BENCH = "hwq.sim.cocotb_primitives_bench"
 
@@ -232,3 +232,30 @@ def test_window_rejects_impossible_parameters(params, message):
         assert p.returncode == 0, p.stderr
         r = subprocess.run(["vvp", "-n", str(out)], capture_output=True, text=True, timeout=60)
     assert "Error: hwq_window" in r.stdout and message in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("top, sets", LINT_SETS, ids=[t for t, _ in LINT_SETS])
+def test_primitives_verilog_2005(top, sets):
+    """Each primitive elaborates as plain Verilog-2005 in Icarus (-g2005) and in yosys (proc), per parameter set."""
+    need_icarus()
+    need_yosys()
+    src = str(_prim(f"{top}.v"))
+    with tempfile.TemporaryDirectory(prefix="hwq-prim-v2005-") as tmp:
+        for params in sets[:4]:
+            p = subprocess.run(
+                [
+                    "iverilog",
+                    "-g2005",
+                    "-o",
+                    str(Path(tmp) / "a.vvp"),
+                    *[f"-P{top}.{k}={v}" for k, v in params.items()],
+                    src,
+                ],
+                capture_output=True,
+                text=True,
+            )
+            assert p.returncode == 0 and not p.stderr.strip(), f"iverilog {top} {params}:\n{p.stderr}"
+            chparam = f"chparam {' '.join(f'-set {k} {v}' for k, v in params.items())} {top}; " if params else ""
+            script = f"read_verilog -defer {src}; {chparam}hierarchy -check -top {top}; proc; check -assert"
+            y = subprocess.run(["yosys", "-q", "-p", script], capture_output=True, text=True, timeout=120)
+            assert y.returncode == 0, f"yosys {top} {params}:\n{y.stderr}{y.stdout}"
