@@ -233,8 +233,12 @@ def run_rtl(
 
     ``backpressure``: probability that m_axis_tready is low in a cycle; ``gap``: probability of an idle
     cycle before each input beat. ``pipeline``: PIPELINE parameter override (default: as emitted).
+    Vectors are passed row-major; the bench splits each into the beats that ``rtl.json`` gives for the
+    top's s_axis (pixel-streamed tops: one pixel per beat) and reassembles the output beats row-major.
     Returns ``(outputs, extra)``: one raw int64 array per graph output (batch, ...), and figures
-    ``latency_cycles``, ``throughput_outputs_per_cycle``, ``vectors_per_second``, ``build_seconds``, ...
+    ``latency_cycles`` (first input beat of a vector -> its last output beat, min over vectors),
+    ``throughput_outputs_per_cycle`` (vectors per cycle), ``cycles_per_vector`` (steady state),
+    ``beats_per_cycle_in``, ``vectors_per_second``, ``build_seconds``, ... (see ``cocotb_stream_bench``).
     """
     from cocotb_tools.runner import get_runner
     from hwq.rtl.tools import sources

@@ -4,7 +4,9 @@ A runner is ``run_<target>(out_dir, graph, inputs_raw, **kw) -> (outputs, extra)
 input names to raw integer arrays (batch first); ``outputs`` is a list of raw integer arrays, one per
 graph output in graph order; ``extra`` a JSON-ready dict of target figures (build time, cycles, ...).
 ``verify`` draws random representable input vectors of each input format, runs the interpreter and the
-target, compares every integer, and writes ``DIR/verify.json``.
+target, compares every integer, and writes ``DIR/verify.json``. Vectors are always row-major here, whatever
+the target's stream form (the RTL runner packs pixel-streamed inputs into several beats per vector and
+reassembles the outputs).
 """
 
 from __future__ import annotations
