@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import tempfile
 from importlib import resources
@@ -118,6 +119,42 @@ def test_window_icarus(name):
     params = WINDOW_GEOMETRIES[name]
     ok, stats = _window_run(params, HWQ_PRIM_SEED=str(len(name)))
     assert ok, f"hwq_window {name}: {stats}"
+    assert stats["beats_compared"] == stats["expected_beats"] > 0
+
+
+def _random_window_geometry(index: int) -> dict:
+    """A random valid hwq_window geometry (fixed seed per index): any kernel, stride, dilation, padding."""
+    from hwq.sim.cocotb_primitives_bench import window_geometry
+
+    rng = random.Random(1000 + index)
+    while True:
+        p = dict(
+            PIXEL_WIDTH=rng.choice([1, 4, 8]),
+            IN_H=rng.choice([1, 2, 3, 5, 7]),
+            IN_W=rng.randint(1, 9),
+            KH=rng.randint(1, 4),
+            KW=rng.randint(1, 4),
+            SH=rng.randint(1, 4),
+            SW=rng.randint(1, 4),
+            DH=rng.randint(1, 3),
+            DW=rng.randint(1, 3),
+            PAD_T=rng.randint(0, 3),
+            PAD_B=rng.randint(0, 3),
+            PAD_L=rng.randint(0, 3),
+            PAD_R=rng.randint(0, 3),
+        )
+        g = window_geometry(p)
+        if g["HO"] >= 1 and g["WO"] >= 1:
+            return p
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_window_icarus_random_geometry(index):
+    """hwq_window = the model on random geometries (a sweep of 320 such geometries passed during development)."""
+    need_icarus()
+    params = _random_window_geometry(index)
+    ok, stats = _window_run(params, frames=4, HWQ_PRIM_SEED=str(index))
+    assert ok, f"hwq_window {params}: {stats}"
     assert stats["beats_compared"] == stats["expected_beats"] > 0
 
 
