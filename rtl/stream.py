@@ -316,6 +316,13 @@ def describe_stream_layer(graph: Graph, lay, win: Window) -> list[str]:
         f"Streamed layer {lay.name}: {fr.beats} input beats of {fr.channels} x {x.fmt} (one pixel each, row-major "
         f"(y, x)) -> {ofr.beats} output beats per frame",
         f"window: {win.describe()}",
+        f"datapath input: window tap (a, b), channel c in slot s = (a*{win.kw} + b)*{fr.channels} + c at bits "
+        f"[s*{x.fmt.width} +: {x.fmt.width}]"
+        + (
+            f"; pad flag of tap t at bit {win.taps * fr.channels * x.fmt.width} + t"
+            if head.kind == "maxpool" and win.padded
+            else ""
+        ),
     ]
     if head.kind in ("conv1d", "conv2d"):
         out.append(
