@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwq.formats import parse
-from hwq.ir import AvgPool, Conv1d, Conv2d, Dense, Flatten, Graph, MaxPool, ReLU, Reshape
+from hwq.ir import Add, AvgPool, BatchNorm, Conv1d, Conv2d, Dense, Flatten, Graph, MaxPool, ReLU, Reshape
 from hwq.ir.ops.avgpool import reciprocal
 
 from .graphs import _conv_op, lossless_acc
@@ -118,6 +118,52 @@ def _dense_reshape_conv(seed: int) -> Graph:
     return g
 
 
+def _residual(seed: int) -> Graph:
+    """conv_a 'same' -> ReLU (streamed) -> conv_b 'same' -> Add(ReLU output, conv_b): the branch stays in one
+    parallel layer fed through hwq_frame_collect."""
+    rng = np.random.default_rng(seed)
+    g = Graph("residual", ["x"], [])
+    g.add_tensor("x", (2, 5, 4), "fixed<6,2>")
+    _conv_op(
+        Conv2d, g, "conv_a", "x", "a", (2, 5, 4), "fixed<8,4,RND,SAT>", (2, 2, 3, 3), WF, BF, rng, padding=(1,) * 4
+    )
+    g.add_tensor("r", (2, 5, 4), "ufixed<6,3,RND,SAT>")
+    g.add_op(ReLU("relu", ["a"], "r"))
+    _conv_op(
+        Conv2d, g, "conv_b", "r", "b", (2, 5, 4), "fixed<8,4,RND,SAT>", (2, 2, 3, 3), WF, BF, rng, padding=(1,) * 4
+    )
+    g.add_tensor("y", (2, 5, 4), "fixed<7,4,RND_CONV,SAT>")
+    g.add_op(Add("add", ["r", "b"], "y"))
+    g.outputs = ["y"]
+    g.validate()
+    return g
+
+
+def _saturating_conv_batchnorm(seed: int) -> Graph:
+    """conv3x3 pad 1 with a narrow SAT accumulator that saturates and rounds products one by one (the IR's
+    ordered chain), then a per-channel BatchNorm and a ReLU fused into the streamed layer."""
+    rng = np.random.default_rng(seed)
+    g = Graph("sat_conv_bn", ["x"], ["y"])
+    g.add_tensor("x", (2, 5, 5), "fixed<6,2>")
+    w = rng.integers(WF.raw_min, WF.raw_max + 1, size=(3, 2, 3, 3))
+    b = rng.integers(BF.raw_min, BF.raw_max + 1, size=(3,))
+    acc = parse("fixed<8,4,RND,SAT>")  # 4 fractional bits < F_x + F_w = 7: products rounded one by one
+    g.add_tensor("c", (3, 5, 5), "fixed<8,4,RND,SAT>")
+    g.add_op(Conv2d("conv", ["x"], "c", weight=w, bias=b, weight_fmt=WF, bias_fmt=BF, acc_fmt=acc, padding=(1,) * 4))
+    g.add_tensor("n", (3, 5, 5), "fixed<8,3,RND_INF,SAT>")
+    sf, bnf = parse("fixed<6,2>"), parse("fixed<8,3>")
+    g.add_op(
+        BatchNorm(
+            "bn", ["c"], "n", scale=rng.integers(sf.raw_min, sf.raw_max + 1, size=(3,)),
+            bias=rng.integers(bnf.raw_min, bnf.raw_max + 1, size=(3,)), scale_fmt=sf, bias_fmt=bnf,
+        )
+    )  # fmt: skip
+    g.add_tensor("y", (3, 5, 5), "ufixed<6,3,RND,SAT>")
+    g.add_op(ReLU("relu", ["n"], "y"))
+    g.validate()
+    return g
+
+
 GEOMETRIES = {
     "stride2_pad1": lambda s: _one_conv(
         "stride2", (2, 7, 7), (3, 2, 3, 3), (3, 4, 4), s, stride=(2, 2), padding=(1,) * 4
@@ -140,6 +186,8 @@ GEOMETRIES = {
     "avgpool2x2_pad": lambda s: _avgpool(s, 2),
     "avgpool3x3_pad": lambda s: _avgpool(s, 3),
     "dense_reshape_conv": _dense_reshape_conv,
+    "residual_add": _residual,
+    "sat_acc_batchnorm": _saturating_conv_batchnorm,
 }
 
 __all__ = ["GEOMETRIES", "stream_cnn"]
