@@ -1,24 +1,46 @@
 """Constant matrix-vector multipliers: hwq's multiplier-free datapath beside a naive ``*`` Verilog and da4ml.
 
 For each matrix (fixed seed, 6-bit signed weights ``numpy.random.default_rng(0).integers(-32, 32, size=(n_in,
-n_out))``, signed 8-bit inputs, exact outputs) the script
+n_out))``, signed 8-bit inputs, exact outputs ``y = x @ kernel``) the script writes three designs and
+synthesises all of them with the same yosys command (default ``synth_xilinx -flatten``) in this one run:
 
-1. builds an IR Dense layer (x ``fixed<8,8>``, weights ``fixed<6,6>``, lossless WRAP accumulator, output =
-   the accumulator: exact) and emits it with ``hwq.rtl.emit(..., pipeline=0)`` (adder graph, output register);
-2. writes a naive Verilog module with the same ports that computes every output as a sum of ``x*w``
-   products (also with an output register);
-3. synthesises both with the same yosys command (default ``synth_xilinx -flatten``) in this one run, and
-4. prints adders, LUT, CARRY4, FF and DSP counts with ratios. da4ml itself is not run by this script;
-   its published figures (REFERENCE.md: da4ml 0.6.0, the same 16x64 matrix, yosys 0.23
-   ``synth_xilinx -flatten``) are printed as the reference row.
+1. **hwq**: an IR Dense layer (x ``fixed<8,8>``, weights ``fixed<6,6>``, lossless WRAP accumulator, output =
+   the accumulator) emitted by ``hwq.rtl.emit(..., pipeline=0)``: the layer module, a purely combinational
+   adder graph (CSD digits, shared two-term subexpressions, adder trees) followed by the output register;
+   its stream handshake adds one valid flip-flop and the clock-enable logic (``ce = !m_axis_tvalid ||
+   m_axis_tready``).
+2. **naive x*w**: every output a sum of ``x*w`` products written with ``*``, combinational, then the output
+   register. It is synthesised twice: with DSP inference (the default command; yosys then moves the output
+   register into the DSP48 cells, so its FF count is lower) and with ``-nodsp`` added to ``synth_xilinx``
+   (everything in LUTs and carry chains).
+3. **da4ml**: da4ml's own solver (``FixedVariableArray.from_kif`` + ``@`` + ``comb_trace``, default
+   ``HWConfig``) and its own Verilog code generator (``VerilogModel.write``), i.e. its purely combinational
+   module, instantiated in a small wrapper that sign-extends each output field to the common width and
+   registers it (the same output register as the other two). Skipped, with a message, when da4ml is not
+   importable. The figure published in REFERENCE.md for the 16x64 matrix is printed as an extra row.
 
-Usage: ``python benchmarks/bench_rtl.py [--cases 16x64,64x32] [--script "synth_xilinx -flatten"] [--json F]``
+So all three designs are combinational datapaths plus one output register, with the same input (n_in x 8
+bits, element i at bits ``[8i +: 8]``) and output (n_out x W bits, W = the lossless accumulator width)
+layouts; none has pipeline registers. ``--vectors N`` (default 200) simulates every design with Icarus
+Verilog (when installed) on N input vectors (the two extreme constant vectors, then random ones) and checks
+every output integer against ``x @ kernel``; a mismatch aborts the run.
+
+Adders: hwq counts its two-input adders/subtractors (shared nodes, partial sums; pure output negations
+``acc = -sum`` are not adders and are listed in the ``neg`` column); da4ml counts the add/sub operations of
+its traced solution (``comb.ops`` opcodes 0, 1 and constant additions 4), its output negations
+(``comb.out_negs``) in ``neg``. The naive design has no adder graph.
+
+Usage: ``python benchmarks/bench_rtl.py [--cases 16x64,64x32] [--script "synth_xilinx -flatten"]
+[--vectors 200] [--no-nodsp] [--json F]``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,19 +55,27 @@ from hwq.ir import Dense, Graph
 #: da4ml 0.6.0 on the 16x64 matrix (REFERENCE.md): adders via its tracing API, yosys 0.23 synth_xilinx -flatten
 DA4ML_REFERENCE = {"16x64": {"adders": 1012, "LUT": 11175, "CARRY": 3091, "DSP": 0}}
 
+IN_WIDTH = 8
+
 
 def case_matrix(n_in: int, n_out: int) -> np.ndarray:
     """The benchmark kernel, shape (n_in, n_out), as da4ml's examples lay it out."""
     return np.random.default_rng(0).integers(-32, 32, size=(n_in, n_out))
 
 
+def out_width(kernel: np.ndarray) -> int:
+    """Width W of the lossless signed accumulator shared by all designs' outputs."""
+    bound = int(np.abs(kernel).sum(axis=0).max()) * (1 << (IN_WIDTH - 1))
+    return bound.bit_length() + 1
+
+
 def cmvm_graph(kernel: np.ndarray, name: str) -> Graph:
     """y = x @ kernel with 8-bit signed integer x and exact integer outputs."""
     n_in, n_out = kernel.shape
-    bound = int(np.abs(kernel).sum(axis=0).max()) * 128
-    acc = FixedFormat(bound.bit_length() + 1, bound.bit_length() + 1)
+    w = out_width(kernel)
+    acc = FixedFormat(w, w)
     g = Graph(name, ["x"], ["y"])
-    g.add_tensor("x", (n_in,), "fixed<8,8>")
+    g.add_tensor("x", (n_in,), f"fixed<{IN_WIDTH},{IN_WIDTH}>")
     g.add_tensor("y", (n_out,), acc)
     g.add_op(
         Dense(
@@ -63,98 +93,306 @@ def cmvm_graph(kernel: np.ndarray, name: str) -> Graph:
     return g
 
 
-def naive_verilog(kernel: np.ndarray, module: str, out_width: int) -> str:
-    """A module with the same stream ports whose outputs are sums of ``x*w`` products (registered)."""
-    n_in, n_out = kernel.shape
-    lines = [
+def _ports(module: str, n_in: int, n_out: int, width: int) -> list[str]:
+    return [
         "`default_nettype none",
         f"module {module} (",
         "    input  wire clk,",
-        f"    input  wire [{8 * n_in - 1}:0] s_axis_tdata,",
-        f"    output reg  [{out_width * n_out - 1}:0] m_axis_tdata",
+        f"    input  wire [{IN_WIDTH * n_in - 1}:0] s_axis_tdata,",
+        f"    output reg  [{width * n_out - 1}:0] m_axis_tdata",
         ");",
     ]
+
+
+def naive_verilog(kernel: np.ndarray, module: str, width: int) -> str:
+    """A module whose outputs are sums of ``x*w`` products (combinational), then the output register."""
+    n_in, n_out = kernel.shape
+    lines = _ports(module, n_in, n_out, width)
     for i in range(n_in):
-        lines.append(f"wire signed [7:0] x{i} = s_axis_tdata[{8 * i + 7}:{8 * i}];")
+        lines.append(f"wire signed [{IN_WIDTH - 1}:0] x{i} = s_axis_tdata[{IN_WIDTH * (i + 1) - 1}:{IN_WIDTH * i}];")
     for j in range(n_out):
         terms = " + ".join(
-            f"x{i} * $signed({out_width}'sd{int(kernel[i, j])})"
+            f"x{i} * $signed({width}'sd{int(kernel[i, j])})"
             if kernel[i, j] >= 0
-            else f"x{i} * -$signed({out_width}'sd{-int(kernel[i, j])})"
+            else f"x{i} * -$signed({width}'sd{-int(kernel[i, j])})"
             for i in range(n_in)
         )
-        lines.append(f"wire signed [{out_width - 1}:0] y{j} = {terms};")
+        lines.append(f"wire signed [{width - 1}:0] y{j} = {terms};")
     lines.append("always @(posedge clk) begin")
     for j in range(n_out):
-        lines.append(f"    m_axis_tdata[{out_width * (j + 1) - 1}:{out_width * j}] <= y{j};")
+        lines.append(f"    m_axis_tdata[{width * (j + 1) - 1}:{width * j}] <= y{j};")
     lines += ["end", "endmodule", ""]
     return "\n".join(lines)
 
 
-def run(cases: list[str], script: str) -> list[dict]:
-    """Emit, write and synthesise every case; one row per design."""
+# ----------------------------------------------------------------------------------------------- da4ml
+def da4ml_version() -> str | None:
+    """da4ml's version when it can be imported, else None."""
+    try:
+        import da4ml
+    except ImportError:
+        return None
+    return getattr(da4ml, "__version__", "?")
+
+
+def da4ml_solution(kernel: np.ndarray):
+    """da4ml's traced combinational solution (``CombLogic``) of ``x @ kernel`` for signed 8-bit integer x."""
+    from da4ml.trace import FixedVariableArray, comb_trace
+
+    n_in = kernel.shape[0]
+    x = FixedVariableArray.from_kif(
+        np.ones(n_in, dtype=bool), np.full(n_in, IN_WIDTH - 1), np.zeros(n_in, dtype=np.int64)
+    )
+    return comb_trace(x, x @ kernel.astype(np.float32))
+
+
+def da4ml_adders(comb) -> int:
+    """Add/sub operations of a da4ml solution: opcodes 0 (add), 1 (sub), 4 (constant add)."""
+    return sum(1 for op in comb.ops if op.opcode in (0, 1, 4))
+
+
+def da4ml_verilog(comb, name: str, out_dir: Path, width: int) -> tuple[list[Path], str]:
+    """Write da4ml's Verilog for ``comb`` (its own code generator) plus a registered wrapper.
+
+    Returns the source files and the wrapper's module name. The wrapper has the same ports as the naive
+    design: each output field of da4ml's module (minimal width, value ``y / step``) is shifted back by
+    its step, sign- (or zero-) extended to ``width`` bits and registered.
+    """
+    from da4ml.codegen import VerilogModel
+    from da4ml.types import minimal_kif
+
+    VerilogModel(comb, name, out_dir).write()
+    n_in, n_out = comb.shape
+    inp = [minimal_kif(q) for q in comb.inp_qint]
+    if any(bool(k) + i + f != IN_WIDTH for k, i, f in inp):
+        raise RuntimeError(f"da4ml input fields are not all {IN_WIDTH} bits: {inp}")
+    kifs = [minimal_kif(q) for q in comb.out_qint]
+    out_bits = sum(bool(k) + i + f for k, i, f in kifs)
+    top = f"{name}_bench"
+    lines = _ports(top, n_in, n_out, width)
+    lines += [f"wire [{max(out_bits, 1) - 1}:0] y;", f"{name} u_cmvm (.model_inp(s_axis_tdata), .model_out(y));"]
+    lines.append("always @(posedge clk) begin")
+    lo = 0
+    for j, (k, i, f) in enumerate(kifs):
+        bw = bool(k) + i + f
+        dst = f"m_axis_tdata[{width * (j + 1) - 1}:{width * j}]"
+        if bw <= 0:
+            lines.append(f"    {dst} <= {width}'d0;")
+            continue
+        if f > 0:
+            raise RuntimeError(f"da4ml output {j} has {f} fractional bits; integer outputs expected")
+        hi = lo + bw - 1
+        field, fw = f"y[{hi}:{lo}]", bw - f  # value = field << -f
+        parts = [field] + ([f"{-f}'d0"] if f < 0 else [])
+        if fw < width:
+            ext = f"y[{hi}]" if k else "1'b0"  # sign or zero extension
+            parts.insert(0, f"{{{width - fw}{{{ext}}}}}")
+        # else: wider than needed (da4ml's intervals are not tight); the assignment keeps the exact low bits
+        lines.append(f"    {dst} <= {{{', '.join(parts)}}};")
+        lo = hi + 1
+    lines += ["end", "endmodule", ""]
+    wrapper = out_dir / f"{top}.v"
+    wrapper.write_text("\n".join(lines))
+    src = out_dir / "src"
+    used = {m for m in ("shift_adder", "negative") if re.search(rf"\b{m}\b", (src / f"{name}.v").read_text())}
+    files = [src / f"{name}.v"] + [src / "static" / f"{m}.v" for m in sorted(used)] + [wrapper]
+    return files, top
+
+
+# ----------------------------------------------------------------------------------------------- check
+def check_vectors(kernel: np.ndarray, width: int, n: int) -> np.ndarray:
+    """n input vectors: all -128, all 127, then random (fixed seed)."""
+    lo, hi = -(1 << (IN_WIDTH - 1)), (1 << (IN_WIDTH - 1)) - 1
+    rng = np.random.default_rng(1)
+    xs = rng.integers(lo, hi + 1, size=(max(n, 2), kernel.shape[0]))
+    xs[0], xs[1] = lo, hi
+    return xs[:n]
+
+
+def simulate(files: list[Path], top: str, stream: bool, xs: np.ndarray, width: int, n_out: int, work: Path):
+    """Run ``xs`` through the design with Icarus (one vector per clock); returns the output integers."""
+    n_in = xs.shape[1]
+    mask = (1 << IN_WIDTH) - 1
+    (work / "x.hex").write_text(
+        "\n".join(f"{sum((int(v) & mask) << (IN_WIDTH * i) for i, v in enumerate(row)):x}" for row in xs) + "\n"
+    )
+    hs = (
+        ["reg rst = 1'b1;", "wire s_ready, m_valid;"],
+        ".rst(rst), .s_axis_tvalid(1'b1), .s_axis_tready(s_ready), .m_axis_tvalid(m_valid), .m_axis_tready(1'b1), ",
+        ["    @(posedge clk); #1 rst = 1'b0;"],
+    )
+    tb = [
+        "`timescale 1ns / 1ps",
+        "module tb;",
+        "reg clk = 1'b0;",
+        "always #5 clk = ~clk;",
+        f"reg [{IN_WIDTH * n_in - 1}:0] mem [0:{len(xs) - 1}];",
+        f"reg [{IN_WIDTH * n_in - 1}:0] x;",
+        f"wire [{width * n_out - 1}:0] y;",
+        *(hs[0] if stream else []),
+        f"{top} dut (.clk(clk), {hs[1] if stream else ''}.s_axis_tdata(x), .m_axis_tdata(y));",
+        "integer v, fd;",
+        "initial begin",
+        f'    $readmemh("{work / "x.hex"}", mem);',
+        f'    fd = $fopen("{work / "y.hex"}", "w");',
+        *(hs[2] if stream else []),
+        f"    for (v = 0; v < {len(xs)}; v = v + 1) begin",
+        "        x = mem[v];",
+        '        @(posedge clk); #1 $fdisplay(fd, "%h", y);',
+        "    end",
+        "    $fclose(fd);",
+        "    $finish;",
+        "end",
+        "endmodule",
+        "",
+    ]
+    (work / "tb.v").write_text("\n".join(tb))
+    exe = work / "sim.vvp"
+    cmd = ["iverilog", "-g2012", "-o", str(exe), "-s", "tb", str(work / "tb.v"), *map(str, files)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    subprocess.run(["vvp", "-n", str(exe)], check=True, capture_output=True, text=True)
+    out = []
+    for line in (work / "y.hex").read_text().split():
+        word = int(line, 16)
+        row = [(word >> (width * j)) & ((1 << width) - 1) for j in range(n_out)]
+        out.append([v - (1 << width) if v >> (width - 1) else v for v in row])
+    return np.array(out, dtype=np.int64)
+
+
+def verify(design: str, files, top, stream, kernel, width, n, work: Path) -> str:
+    """Simulate and compare with ``x @ kernel``; returns a short status string, raises on a mismatch."""
+    if n <= 0:
+        return "not checked"
+    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+        return "not checked (Icarus Verilog not installed)"
+    work.mkdir(parents=True, exist_ok=True)
+    xs = check_vectors(kernel, width, n)
+    got = simulate(files, top, stream, xs, width, kernel.shape[1], work)
+    want = xs.astype(np.int64) @ kernel.astype(np.int64)
+    bad = np.argwhere(got != want)
+    if len(bad):
+        v, j = bad[0]
+        raise RuntimeError(f"{design}: vector {v}, output {j}: got {got[v, j]}, expected {want[v, j]}")
+    return f"{len(xs)} vectors exact"
+
+
+# ----------------------------------------------------------------------------------------------- run
+def _synth(files, top, script):
+    t0 = time.perf_counter()
+    rep = synth_report(files=files, top=top, script=script)
+    return {k: rep[k] for k in ("LUT", "CARRY", "FF", "DSP")}, round(time.perf_counter() - t0, 1)
+
+
+def run(cases: list[str], script: str, vectors: int = 200, nodsp: bool = True, log=print) -> list[dict]:
+    """Emit, write, check and synthesise every case; one row per design."""
     rows = []
+    da_ver = da4ml_version()
+    if da_ver is None:
+        log("da4ml: not importable (pip install da4ml==0.6.0); its rows are skipped, the REFERENCE.md row stays")
+    nodsp_script = script.replace("synth_xilinx", "synth_xilinx -nodsp", 1) if "synth_xilinx" in script else None
     with tempfile.TemporaryDirectory(prefix="hwq-bench-rtl-") as tmp:
         tmp = Path(tmp)
         for case in cases:
             n_in, n_out = (int(v) for v in case.split("x"))
             kernel = case_matrix(n_in, n_out)
+            width = out_width(kernel)
+            # hwq
             g = cmvm_graph(kernel, f"cmvm_{case}")
             d = tmp / case
             d.mkdir()
             t0 = time.perf_counter()
             emit(g, d, pipeline=0, command="benchmarks/bench_rtl.py")
-            emit_s = time.perf_counter() - t0
-            manifest = json.loads((d / "rtl.json").read_text())
-            layer = manifest["layers"][0]
-            t0 = time.perf_counter()
-            hwq = synth_report(files=[d / f"{layer['module']}.v"], top=layer["module"], script=script)
-            hwq_s = time.perf_counter() - t0
+            emit_s = round(time.perf_counter() - t0, 2)
+            layer = json.loads((d / "rtl.json").read_text())["layers"][0]
+            files = [d / f"{layer['module']}.v"]
+            negs = len(re.findall(r"assign d0_acc\d+ = -", files[0].read_text()))
+            status = verify("hwq", files, layer["module"], True, kernel, width, vectors, tmp / f"sim_hwq_{case}")
+            log(f"{case} hwq: {layer['adders']} adders, emitted in {emit_s} s; {status}; synthesising")
+            figs, synth_s = _synth(files, layer["module"], script)
             rows.append(
                 dict(
                     case=case,
-                    design="hwq (CSD + shared adder graph)",
+                    design="hwq",
                     adders=layer["adders"],
-                    emit_s=round(emit_s, 1),
-                    synth_s=round(hwq_s, 1),
-                    **_figs(hwq),
+                    neg=negs,
+                    gen_s=emit_s,
+                    synth_s=synth_s,
+                    script=script,
+                    check=status,
+                    **figs,
                 )
             )
-            out_w = g.tensor("y").fmt.width
+            # naive
             nv = tmp / f"naive_{case}.v"
-            nv.write_text(naive_verilog(kernel, f"naive_{case}", out_w))
-            t0 = time.perf_counter()
-            naive = synth_report(files=[nv], top=f"naive_{case}", script=script)
-            rows.append(
-                dict(
-                    case=case,
-                    design="naive x*w",
-                    adders=None,
-                    emit_s=None,
-                    synth_s=round(time.perf_counter() - t0, 1),
-                    **_figs(naive),
+            nv.write_text(naive_verilog(kernel, f"naive_{case}", width))
+            status = verify("naive", [nv], f"naive_{case}", False, kernel, width, vectors, tmp / f"sim_naive_{case}")
+            log(f"{case} naive x*w: {status}; synthesising")
+            for label, scr in (("naive x*w", script), ("naive x*w -nodsp", nodsp_script if nodsp else None)):
+                if scr is None:
+                    continue
+                figs, synth_s = _synth([nv], f"naive_{case}", scr)
+                rows.append(
+                    dict(
+                        case=case,
+                        design=label,
+                        adders=None,
+                        neg=None,
+                        gen_s=None,
+                        synth_s=synth_s,
+                        script=scr,
+                        check=status,
+                        **figs,
+                    )
                 )
-            )
-            if case in DA4ML_REFERENCE:  # da4ml is not run here (not installed); its published figures
+            # da4ml
+            if da_ver is not None:
+                t0 = time.perf_counter()
+                comb = da4ml_solution(kernel)
+                dd = tmp / f"da4ml_{case}"
+                files, top = da4ml_verilog(comb, f"da4ml_{case.replace('x', '_')}", dd, width)
+                gen_s = round(time.perf_counter() - t0, 2)
+                adders = da4ml_adders(comb)
+                status = verify("da4ml", files, top, False, kernel, width, vectors, tmp / f"sim_da4ml_{case}")
+                log(f"{case} da4ml {da_ver}: {adders} adders, generated in {gen_s} s; {status}; synthesising")
+                figs, synth_s = _synth(files, top, script)
+                rows.append(
+                    dict(
+                        case=case,
+                        design=f"da4ml {da_ver}",
+                        adders=adders,
+                        neg=int(sum(comb.out_negs)),
+                        gen_s=gen_s,
+                        synth_s=synth_s,
+                        script=script,
+                        check=status,
+                        **figs,
+                    )
+                )
+            if case in DA4ML_REFERENCE:
                 rows.append(
                     dict(
                         case=case,
                         design="da4ml 0.6.0 (REFERENCE.md)",
+                        neg=None,
                         FF=None,
-                        emit_s=None,
+                        gen_s=None,
                         synth_s=None,
+                        script="synth_xilinx -flatten (yosys 0.23)",
+                        check=None,
                         **DA4ML_REFERENCE[case],
                     )
                 )
     return rows
 
 
-def _figs(rep: dict) -> dict:
-    return {k: rep[k] for k in ("LUT", "CARRY", "FF", "DSP")}
+def _find(rows: list[dict], case: str, design: str) -> dict | None:
+    return next((r for r in rows if r["case"] == case and r["design"] == design), None)
 
 
-def _ratio(lut: int, ref: dict | None) -> str:
-    return f"{lut / ref['LUT']:.2f}" if ref and ref.get("LUT") else "-"
+def _ratio(r: dict, ref: dict | None, key: str) -> str:
+    if not ref or not ref.get(key) or r.get(key) is None:
+        return "-"
+    return f"{r[key] / ref[key]:.2f}"
 
 
 def _num(v) -> str:
@@ -162,18 +400,20 @@ def _num(v) -> str:
 
 
 def print_table(rows: list[dict], script: str) -> None:
-    """The rows side by side, with LUT ratios against the naive design and da4ml."""
-    print(f"yosys {script!r}; 8-bit signed inputs, 6-bit signed weights, exact outputs")
-    cols = ["case", "design", "adders", "LUT", "CARRY4", "FF", "DSP", "LUT/naive", "LUT/da4ml"]
-    head = f"{cols[0]:7} {cols[1]:30} " + " ".join(f"{c:>9}" for c in cols[2:])
+    """The rows side by side, with LUT and adder ratios against the naive design and da4ml (run here)."""
+    print(f"yosys {script!r} (naive also with -nodsp); {IN_WIDTH}-bit signed inputs, 6-bit signed weights,")
+    print("exact outputs; every design = combinational datapath + output register")
+    cols = ["adders", "neg", "LUT", "CARRY4", "FF", "DSP", "LUT/naive", "LUT/nodsp", "LUT/da4ml", "add/da4ml"]
+    head = f"{'case':7} {'design':27} " + " ".join(f"{c:>9}" for c in cols)
     print(head)
     print("-" * len(head))
     for r in rows:
-        naive = next((x for x in rows if x["case"] == r["case"] and x["design"].startswith("naive")), None)
-        da = next((x for x in rows if x["case"] == r["case"] and x["design"].startswith("da4ml")), None)
-        vals = [_num(r.get("adders")), _num(r["LUT"]), _num(r["CARRY"]), _num(r.get("FF")), _num(r["DSP"])]
-        vals += [_ratio(r["LUT"], naive), _ratio(r["LUT"], da)]
-        print(f"{r['case']:7} {r['design']:30} " + " ".join(f"{v:>9}" for v in vals))
+        naive = _find(rows, r["case"], "naive x*w")
+        nodsp = _find(rows, r["case"], "naive x*w -nodsp")
+        da = next((x for x in rows if x["case"] == r["case"] and re.fullmatch(r"da4ml [\d.]+", x["design"])), None)
+        vals = [_num(r.get(k)) for k in ("adders", "neg", "LUT", "CARRY", "FF", "DSP")]
+        vals += [_ratio(r, naive, "LUT"), _ratio(r, nodsp, "LUT"), _ratio(r, da, "LUT"), _ratio(r, da, "adders")]
+        print(f"{r['case']:7} {r['design']:27} " + " ".join(f"{v:>9}" for v in vals))
 
 
 def main(argv=None) -> int:
@@ -181,9 +421,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="16x64,64x32", help="comma-separated n_in x n_out (default 16x64,64x32)")
     ap.add_argument("--script", default="synth_xilinx -flatten", help="yosys synthesis command")
+    ap.add_argument("--vectors", type=int, default=200, help="Icarus check vectors per design (0: no check)")
+    ap.add_argument("--no-nodsp", action="store_true", help="skip the naive design's -nodsp synthesis")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
-    rows = run(args.cases.split(","), args.script)
+    rows = run(args.cases.split(","), args.script, args.vectors, not args.no_nodsp)
     print_table(rows, args.script)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
