@@ -202,14 +202,15 @@ def top_latency(layers: list[LayerPlan], pipeline: int) -> int | None:
     return sum(latency(lay.levels, pipeline) for lay in layers) + (len(layers) - 1)
 
 
-def _port_comment(direction: str, name: str, t, ports: LayerPorts, streamed: bool, outgoing: bool) -> str:
-    """Header comment of the top's s_axis (``outgoing`` False) or m_axis port."""
+def _port_comment(direction: str, name: str, t, ports: LayerPorts, streamed: bool, outgoing: bool, mixed: bool) -> str:
+    """Header comment of the top's s_axis (``outgoing`` False) or m_axis port; ``mixed``: the design has
+    streamed layers (a one-beat port then says so)."""
     count, fmt = (ports.out_count, ports.out_fmt) if outgoing else (ports.in_count, ports.in_fmt)
     idx = "j" if outgoing else "i"
     if not streamed:
         return (
             f"    // {direction} {name!r}: {count} x {fmt} raw values, "
-            f"element {idx} at bits [{idx}*{fmt.width} +: {fmt.width}]"
+            f"element {idx} at bits [{idx}*{fmt.width} +: {fmt.width}]" + (" (one beat per vector)" if mixed else "")
         )
     fr = frame_of(t.shape)
     return (
@@ -246,12 +247,13 @@ def _print_top(top: str, header: list[str], graph: Graph, layers: list[LayerPlan
     w("    input  wire                   clk,")
     w("    input  wire                   rst,")
     w("")
-    w(_port_comment("input", graph.inputs[0], in_t, first, layers[0].style == "stream", False))
+    mixed = any(lay.style == "stream" for lay in layers)
+    w(_port_comment("input", graph.inputs[0], in_t, first, layers[0].style == "stream", False, mixed))
     w(f"    input  wire [{first.in_width - 1}:0] s_axis_tdata,")
     w("    input  wire                   s_axis_tvalid,")
     w("    output wire                   s_axis_tready,")
     w("")
-    w(_port_comment("output", graph.outputs[0], out_t, last, layers[-1].style == "stream", True))
+    w(_port_comment("output", graph.outputs[0], out_t, last, layers[-1].style == "stream", True, mixed))
     w(f"    output wire [{last.out_width - 1}:0] m_axis_tdata,")
     w("    output wire                   m_axis_tvalid,")
     w("    input  wire                   m_axis_tready")
