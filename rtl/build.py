@@ -165,4 +165,29 @@ def describe_layer(graph: Graph, lay) -> list[str]:
         else:
             srcs = ", ".join(f"{n} {graph.tensor(n).fmt}" for n in op.inputs)
             out.append(f"{op.name} ({op.kind}): {srcs} -> {y.fmt}")
+            how = _HOW.get(op.kind)
+            if op.kind == "requantize":
+                how = _HOW["dyadic" if op.mode == "dyadic" else "cast"]
+                if op.mode == "dyadic":
+                    how += f" ({'single rounding' if op.single_rounding else 'default double-rounding build'})"
+            elif op.kind == "batchnorm":
+                how += f" (scale {op.scale_fmt}, bias {op.bias_fmt})"
+            elif op.kind == "concat":
+                how += f" along axis {op.axis}"
+            if how:
+                out.append(f"  {how}")
     return out
+
+
+_HOW = {
+    "add": "exact sum of the operands aligned to the finer LSB, then one cast",
+    "mul": "exact product: AND-gated partial products of the narrower operand's bits, sign bit subtracted, "
+    "adder tree (no * operator), then one cast",
+    "batchnorm": "x * scale[c] as CSD shift-and-add + bias[c], exact, then one cast",
+    "concat": "each input element cast to the output format, placed in row-major order",
+    "lut": "ROM: a case function over the input bit pattern (reachable patterns), one call per element",
+    "dyadic": "CMSIS-NN dyadic requantisation: Q31 multiplier as CSD shift-and-add, wrap32 / rounding / clamp",
+    "cast": "ap_fixed cast: rounding then overflow",
+    "avgpool": "window sums, then acc * recip (CSD constant product) * 2**-recip_frac_bits, one cast",
+    "global_avgpool": "channel sums, then acc * recip (CSD constant product) * 2**-recip_frac_bits, one cast",
+}

@@ -529,11 +529,14 @@ class Datapath:
         hi_c = hi if hi is not None and hi < src.hi else None
         if lo_c is None and hi_c is None:
             return self.cast(name, v, fmt, comment)
-        new_lo = src.lo if lo_c is None else lo_c
-        new_hi = src.hi if hi_c is None else hi_c
         if hi_c is not None and lo_c is not None and lo_c > hi_c:
             raise RtlError(f"{comment}: clip bounds lo={lo} > hi={hi}")
-        new_lo, new_hi = min(new_lo, new_hi), max(new_lo, new_hi)
+
+        def clamp(t: int) -> int:
+            t = t if lo_c is None else max(t, lo_c)
+            return t if hi_c is None else min(t, hi_c)
+
+        new_lo, new_hi = clamp(src.lo), clamp(src.hi)  # monotone: the exact result range
         if new_lo == new_hi:  # the input range lies beyond one bound
             const = self.const(name + "_k", new_lo, comment)
             return self.cast(name, Value(const.name, v.frac_bits), fmt, comment)
