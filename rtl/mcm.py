@@ -47,6 +47,13 @@ there are many rows (outputs) over few columns, so for a matrix with fewer outpu
 is built for ``W.T`` and then transposed (``transpose_graph``: every edge reversed with its gain, every
 fan-out becomes a sum and every adder a fan-out, Tellegen's theorem). On the 64x32 benchmark kernel (32
 outputs of 64 inputs) this gives 1,982 adders instead of 2,024.
+
+Candidates. On the dense matrices tried (random, trained MLP layers) the graph above always had the
+fewest adders. Sparse matrices (fewer than half the weights non-zero, e.g. a convolution as a matrix)
+are different: their rows are shifted copies with disjoint supports, so differences rarely pay off and
+either tie rule can win; for them plain sharing on ``W`` with each tie rule is built too, and the graph
+with the fewest adders is kept (ties: the first built), so a sparse matrix never needs more adders than
+with the earlier smallest-key rule alone.
 """
 
 from __future__ import annotations
@@ -124,12 +131,21 @@ def build_adder_graph(
     plan = None
     if decompose and max_chain > 0 and 1 < len(mat) and len(mat) ** 2 * n <= DECOMPOSE_BUDGET:
         plan = difference_plan(mat, max_chain)
-    graph = _cse_graph(mat, n) if plan is None else _difference_graph(mat, n, *plan)
-    return transpose_graph(graph, len(cols)) if flip else graph
+    cands = []
+    if plan is not None or flip:
+        g = _cse_graph(mat, n) if plan is None else _difference_graph(mat, n, *plan)
+        cands.append(transpose_graph(g, len(cols)) if flip else g)
+    # sparse (e.g. convolution) matrices: also plain sharing on W itself, with both tie rules
+    sparse = 2 * sum(1 for row in rows for v in row if v) < len(rows) * n_inputs
+    if not cands or (sparse and not transpose):
+        cands.append(_cse_graph(rows, n_inputs, True))
+    if sparse and not transpose:
+        cands.append(_cse_graph(rows, n_inputs, False))
+    return min(cands, key=lambda g: g.adders)  # ties: the first
 
 
 # ----------------------------------------------------------------------------------------------- CSE
-def _cse_graph(rows: list[list[int]], n_inputs: int) -> AdderGraph:
+def _cse_graph(rows: list[list[int]], n_inputs: int, newest: bool = True) -> AdderGraph:
     """Steps 1-3 of the module docstring on integer rows; the outputs hold the remaining terms."""
     graph = AdderGraph(n_inputs)
     outs: list[dict[int, int]] = []
@@ -139,7 +155,7 @@ def _cse_graph(rows: list[list[int]], n_inputs: int) -> AdderGraph:
             for sign, shift in csd_digits(w):
                 terms[(shift << 32) | i] = sign
         outs.append(terms)
-    _extract(outs, graph)
+    _extract(outs, graph, newest)
     graph.outputs = [sorted((c & _NODE_MASK, c >> 32, s) for c, s in o.items()) for o in outs]
     return graph
 
@@ -149,14 +165,14 @@ _KEY_BITS = 64  # pattern key: a << 40 | b << 16 | d << 1 | (s < 0)
 _COUNT_MAX = (1 << 32) - 1
 
 
-def _extract(coded: list[dict[int, int]], graph: AdderGraph) -> None:
+def _extract(coded: list[dict[int, int]], graph: AdderGraph, newest: bool = True) -> None:
     """Greedy two-term pattern extraction (module docstring, step 3), in place on ``coded``.
 
     Terms are coded as ints ``shift << 32 | node`` (so comparing codes orders by shift, then node) and a
     pattern (a, b, d, s) as ``a << 40 | b << 16 | d << 1 | (s < 0)``. A heap entry is one int: from the
     most significant field down, ``COUNT_MAX - count``, ``NODE_MASK - max(a, b)`` (newest node first),
     the estimated width of the new node, and the key; plain-int hashing and comparison keep the
-    incremental pair counting fast.
+    incremental pair counting fast. ``newest=False``: ties go to the smallest key only.
     """
     m = _NODE_MASK
     # magnitude bound of every node's value per unit input: sum of |coefficients| (width estimate)
@@ -166,6 +182,8 @@ def _extract(coded: list[dict[int, int]], graph: AdderGraph) -> None:
 
     def prio(key: int, c: int) -> int:
         a, b, d = key >> 40, (key >> 16) & m, (key >> 1) & 0x7FFF
+        if not newest:
+            return ((_COUNT_MAX - c) << (32 + _KEY_BITS)) | key
         wid = min((mag[a] + (mag[b] << d)).bit_length(), 255)
         return ((((_COUNT_MAX - c) << 24 | (m - max(a, b))) << 8 | wid) << _KEY_BITS) | key
 
