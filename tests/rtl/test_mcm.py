@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hwq.rtl.mcm import build_adder_graph, csd_weights, difference_plan, transpose_graph
+from hwq.rtl.mcm import _cse_graph, build_adder_graph, csd_weights, difference_plan, transpose_graph
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -171,3 +171,13 @@ def test_deterministic_on_a_large_matrix():
     w = np.random.default_rng(7).integers(-100, 100, size=(24, 40))
     g1, g2 = build_adder_graph(w), build_adder_graph(w)
     assert g1.nodes == g2.nodes and g1.outputs == g2.outputs
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(2, 14), st.integers(2, 14), st.integers(0, 2**31 - 1))
+def test_sparse_matrices_never_worse_than_the_smallest_key_rule(m, n, seed):
+    rng = np.random.default_rng(seed)
+    w = (rng.integers(-16, 17, size=(m, n)) * (rng.random((m, n)) < 0.3)).tolist()
+    g = build_adder_graph(w)
+    assert _matrix(g, m) == w
+    assert g.adders <= _cse_graph(w, n, newest=False).adders
