@@ -484,11 +484,11 @@ class Datapath:
         elif fmt.overflow == "WRAP":
             lo, hi = fmt.raw_min, fmt.raw_max
             node = Node(name, lo, hi, src.level + 1, [v.node], body, comment)
-            pat = f"{{out}}_r[{fmt.width - 1}:0]" if fmt.width > 1 else "{out}_r[0]"
+            pat = low_bits("{out}_r", wr, fmt.width)  # r mod 2**W (sign-extended when r is narrower)
             full = f"$signed({pat})" if fmt.signed else f"$signed({{1'b0, {pat}}})"
             body.append(f"assign {{out}} = {full};  // WRAP to {fmt.width} bits")
         else:
-            lo, hi = max(rlo, lo_f), min(rhi, hi_f)
+            lo, hi = min(max(rlo, lo_f), hi_f), max(min(rhi, hi_f), lo_f)  # (a range wholly beyond a limit: one value)
             if fmt.overflow == "SAT_ZERO":
                 lo, hi = min(lo, 0), max(hi, 0)
             node = Node(name, lo, hi, src.level + 1, [v.node], body, comment)
