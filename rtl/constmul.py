@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .datapath import Datapath, Value
 from .mcm import build_adder_graph
-from .netlist import Node, fit, literal, shifted
+from .netlist import Node, fit, literal, shifted, wrap_signed
 
 Term = tuple[str, int, int]  # (node, shift, sign): sign * (node << shift)
 
@@ -129,7 +129,8 @@ def add_const(dp: Datapath, name: str, v: Value, k: int, k_frac: int, comment: s
     node = Node(name, (src.lo << sv) + kk, (src.hi << sv) + kk, src.level + 1, [v.node], [], comment)
     w = node.width
     part = shifted("{0}", src.width, sv, w)
-    node.body = [f"assign {{out}} = {part if part is not None else literal(0, w)} + {literal(kk, w)};"]
+    # modulo 2**w (exact: the result fits in w bits even where the constant alone does not)
+    node.body = [f"assign {{out}} = {part if part is not None else literal(0, w)} + {literal(wrap_signed(kk, w), w)};"]
     dp.add(node)
     dp.adders += 1
     return Value(name, f)
