@@ -191,6 +191,18 @@ def test_random_graph_every_op_icarus(tmp_path, seed):
     _cosim(g, tmp_path, 1000, pipeline=seed % 3, seed=seed, io="stream" if seed % 2 == 0 else "parallel")
 
 
+#: random_graph(seed, n_ops=5, max_width=12) seeds that once found emitter bugs (a cast of a range wholly
+#: beyond a saturation limit, WRAP of a value narrower than the format, a constant offset wider than its sum)
+REGRESSION_SEEDS = [7, 43, 64, 88]
+
+
+@pytest.mark.parametrize("seed", REGRESSION_SEEDS)
+def test_random_graph_regressions_icarus(tmp_path, seed):
+    need_icarus()
+    g = random_graph(seed, n_ops=5, max_width=12)
+    _cosim(g, tmp_path, 300, pipeline=1, seed=seed, io="parallel")
+
+
 LINT_GRAPHS = {
     "residual": lambda: residual_block(0),
     "concat": lambda: concat_2d(1),
