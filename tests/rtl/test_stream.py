@@ -99,6 +99,30 @@ def test_graph_output_streamed_pixel_major(tmp_path):
     }
     top = (tmp_path / f"{m['top']}.v").read_text()
     assert "pixel-streamed, 16 beats per vector" in top and "pixel-streamed, 49 beats per vector" in top
+    assert m["layers"][0]["style"] == "stream"
+    assert m["layers"][0]["window"] == {
+        "IN_H": 7,
+        "IN_W": 7,
+        "KH": 3,
+        "KW": 3,
+        "SH": 2,
+        "SW": 2,
+        "DH": 1,
+        "DW": 1,
+        "PAD_T": 1,
+        "PAD_B": 1,
+        "PAD_L": 1,
+        "PAD_R": 1,
+    }
+    assert m["latency"] is None  # measured by the co-simulation for streamed designs
+
+
+@pytest.mark.slow
+def test_streamed_padded_maxpool_verilator(tmp_path):
+    need_verilator()
+    emit(GEOMETRIES["maxpool_pad_input"](2), tmp_path, pipeline=1)
+    rep = verify("rtl", tmp_path, vectors=300, seed=2, simulator="verilator")
+    assert rep.mismatches == 0, "\n".join(rep.detail_lines())
 
 
 def test_a_wrong_window_geometry_is_caught(tmp_path):
