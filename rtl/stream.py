@@ -314,7 +314,7 @@ def describe_stream_layer(graph: Graph, lay, win: Window) -> list[str]:
     fr, ofr = frame_of(x.shape), frame_of(y.shape)
     out = [
         f"Streamed layer {lay.name}: {fr.beats} input beats of {fr.channels} x {x.fmt} (one pixel each, row-major "
-        f"(y, x)) -> {ofr.beats} output beats per frame",
+        f"(y, x)) -> {ofr.beats} output beat{'s' if ofr.beats > 1 else ''} per frame",
         f"window: {win.describe()}",
         f"datapath input: window tap (a, b), channel c in slot s = (a*{win.kw} + b)*{fr.channels} + c at bits "
         f"[s*{x.fmt.width} +: {x.fmt.width}]"
@@ -330,8 +330,9 @@ def describe_stream_layer(graph: Graph, lay, win: Window) -> list[str]:
             f"{head.weight_fmt}, bias {head.bias_fmt}, accumulator {head.acc_fmt}, result {y.fmt}"
         )
         out.append(
-            "  one constant matrix (output channels x window taps, (c, kh, kw) order) as CSD shift-and-add terms "
-            "on a shared adder graph; padded taps hold 0"
+            "  one constant matrix (output channels x window taps, (c, kh, kw) order) built like a Dense layer "
+            "(shared CSD adder graph, or the IR's ordered chain when the accumulator saturates or rounds products)"
+            + ("; padded taps hold 0" if win.padded else "")
         )
     elif head.kind == "avgpool":
         out.append(
