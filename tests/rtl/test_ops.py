@@ -286,8 +286,9 @@ def test_mul_batchnorm_dyadic_design_uses_no_dsp(tmp_path):
 
 
 def test_refusals_name_the_op():
-    """What the emitter still refuses: unknown op kinds or requantize modes, and a Concat over a partial
-    (streamed, one-pixel) element list; each message names the op."""
+    """What the emitter still refuses: unknown op kinds or requantize modes, a Concat over a partial
+    (streamed, one-pixel) element list, a LUT whose table does not match its input width, a non-fixed
+    format; each message names the op."""
     with pytest.raises(RtlError, match=r"op 'sm' \(softmax\): not supported by the Verilog emitter"):
         check_supported(SimpleNamespace(name="sm", kind="softmax"))
     with pytest.raises(RtlError, match=r"op 'rq' \(requantize\): mode 'float' is not supported"):
@@ -299,6 +300,12 @@ def test_refusals_name_the_op():
     part = [Value(n.name, 0)] * 2  # one pixel's 2 channels instead of the whole (2, 3) tensor
     with pytest.raises(RtlError, match=r"op 'cat' \(concat\): input 'd2' arrives as 2 of its 6 elements"):
         build_op(dp, g, op, [part, part], 0, channel_of=lambda j: j)
+    lg = lut_graph("tanh", 4)
+    lop = next(o for o in lg.ops if o.kind == "lut")
+    lop.table = lop.table[:8]  # bypassing validation: half a table
+    xs = [Value(dp.const(f"l{i}", i).name, 0) for i in range(4)]
+    with pytest.raises(RtlError, match=r"op 'act_lut' \(lut\): table has 8 entries, expected 2\*\*4"):
+        build_op(dp, lg, lop, [xs], 1)
     with pytest.raises(RtlError, match=r"not a fixed-point format"):
         dp.cast("c", Value(n.name, 0), parse("e4m3"), "op 'x' (relu) element 0")
 
