@@ -4,6 +4,11 @@
 values (one per element, row-major); ops with several inputs (element-wise, concatenation) read the
 lists of their operands, so a branching region inside one layer is one netlist. ``describe_layer``
 writes the comment block that heads the layer's module.
+
+Where each op is built: Dense/Conv/AvgPool/GlobalAvgPool ``datapath.Datapath.dense`` (shared adder graph, or
+the IR's ordered chain ``ordered.py`` when the accumulator can saturate or rounds products), MaxPool/ReLU/
+Clip/Requantize cast ``datapath.py``, Add/Mul/Concat/BatchNorm ``elementwise.py`` (exact arithmetic in
+``constmul.py`` and ``varmul.py``), LUT ``lut.py``, dyadic Requantize ``dyadic.py``.
 """
 
 from __future__ import annotations
