@@ -10,8 +10,9 @@ IR's order for convolutions and pooling windows too)::
         p   = cast_acc(x[i] * w[j, i])           # CSD constant product, then the accumulator's modes
         acc = cast_acc(acc + p)                  # exact sum, then the accumulator's overflow
 
-Nothing is shared between outputs (the order matters); the chain is deep, and the PIPELINE parameter
-registers it like any other datapath. A step that provably cannot round or overflow adds no cast node.
+Nothing is shared between outputs (the order matters); the chain is deep (one level per step: the
+saturation's compare-and-select sits in its adder's stage), and the PIPELINE parameter registers it like
+any other datapath. A step that provably cannot round or overflow adds no cast node.
 """
 
 from __future__ import annotations
@@ -39,5 +40,7 @@ def ordered_accumulate(
             p = dp.cast(f"{prefix}_o{j}_c{i}", p, acc_fmt, f"{step}: product -> {acc_fmt}")
             s = add_values(dp, f"{prefix}_o{j}_s{i}", acc, p, f"{step}: acc + product")
             acc = dp.cast(f"{prefix}_o{j}_a{i}", s, acc_fmt, f"{step}: sum -> {acc_fmt}")
+            if acc.node != s.node:  # the saturation shares the adder's stage: one level per step
+                dp.nodes[acc.node].level = dp.nodes[s.node].level
         outs.append(acc)
     return outs
