@@ -401,7 +401,8 @@ def _num(v) -> str:
 
 def print_table(rows: list[dict], script: str) -> None:
     """The rows side by side, with LUT and adder ratios against the naive design and da4ml (run here)."""
-    print(f"yosys {script!r} (naive also with -nodsp); {IN_WIDTH}-bit signed inputs, 6-bit signed weights,")
+    nodsp = " (naive also with -nodsp)" if any(r["design"].endswith("-nodsp") for r in rows) else ""
+    print(f"yosys {script!r}{nodsp}; {IN_WIDTH}-bit signed inputs, 6-bit signed weights,")
     print("exact outputs; every design = combinational datapath + output register")
     cols = ["adders", "neg", "LUT", "CARRY4", "FF", "DSP", "LUT/naive", "LUT/nodsp", "LUT/da4ml", "add/da4ml"]
     head = f"{'case':7} {'design':27} " + " ".join(f"{c:>9}" for c in cols)
