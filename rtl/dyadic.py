@@ -38,6 +38,7 @@ def build_dyadic(dp: Datapath, graph: Graph, op, args: list[list[Value]], k: int
     amin = yf.raw_min if op.act_min is None else int(op.act_min)
     amax = yf.raw_max if op.act_max is None else int(op.act_max)
     per_tensor = len(op.multiplier) == 1
+    raw_fmt = FixedFormat(yf.width, yf.int_bits, yf.signed, "TRN", "WRAP")  # yf's raws, never altered
     outs = []
     for j, x in enumerate(args[0]):
         c = 0 if per_tensor else channel_of(j)
@@ -60,6 +61,7 @@ def build_dyadic(dp: Datapath, graph: Graph, op, args: list[list[Value]], k: int
                 f"{n}_r", Value(h.node, right), _int(34, "RND_INF"), f"{what}: h / 2**{right}, ties away from zero"
             )
         y = add_const(dp, f"{n}_o", Value(r.node, 0), int(op.out_offset), 0, f"{what}: + out_offset")
-        y = dp.clip(f"{n}_y", Value(y.node, yf.frac_bits), amin, amax, yf, f"{what}: clamp [{amin}, {amax}] -> {yf}")
+        # the clamped value is the output raw as it is: no cast (an output SAT_SYM would move raw_min)
+        y = dp.clip(f"{n}_y", Value(y.node, yf.frac_bits), amin, amax, raw_fmt, f"{what}: clamp [{amin}, {amax}]")
         outs.append(y)
     return outs

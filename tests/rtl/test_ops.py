@@ -124,6 +124,23 @@ def test_dyadic_extremes_hit_wrap_and_clamp():
     assert np.any(dense == -30) and np.any(dense == 35)  # the activation clamp [-30, 35] acts
 
 
+def test_dyadic_output_is_the_raw_even_for_a_sat_sym_format(tmp_path):
+    """The dyadic result is clamped to [act_min, act_max] only (default: the output's raw range, -128
+    included), never cast again: an output format with SAT_SYM must not move -128 to -127."""
+    need_icarus()
+    from hwq.ir import Graph
+    from hwq.ir.ops import Requantize
+
+    g = Graph("dyadic_satsym", ["x"], ["y"])
+    g.add_tensor("x", (3,), "fixed<16,16>")
+    g.add_tensor("y", (3,), "fixed<8,8,TRN,SAT_SYM>")
+    m, sh = np.array([1 << 30, 1431655765, (1 << 31) - 1]), np.array([-4, -6, -8])
+    g.add_op(Requantize("rq", ["x"], "y", "dyadic", m, sh, False, -3))
+    g.validate()
+    assert np.any(run(g, random_inputs(g, 300, 2)).outputs()[0] == -128)
+    _cosim(g, tmp_path, 300, pipeline=1, seed=2)
+
+
 @pytest.mark.parametrize("io", ["stream", "parallel"])
 @pytest.mark.parametrize("acc_overflow", ["WRAP", "SAT"])
 def test_avgpool_3x3_icarus(tmp_path, io, acc_overflow):
