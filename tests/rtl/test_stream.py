@@ -14,6 +14,7 @@ import pytest
 from hwq.rtl import RtlError, emit, lint
 from hwq.sim.verify import verify
 
+from hwq.ir.random_graph import random_graph
 from hwq.ir.serialize import save
 
 from .conftest import need_icarus, need_verilator
@@ -232,3 +233,16 @@ def test_cli_emit_io_option(tmp_path, capsys):
     bad = ["emit", "rtl", "--ir", str(tmp_path / "g.json"), "--out", str(tmp_path / "x"), "--io", "stream"]
     assert main(bad + ["-O", "io=parallel"]) == 2
     assert "contradicts" in capsys.readouterr().err
+
+
+def test_output_finished_before_the_last_input_rows_is_scored(tmp_path):
+    """A stride-3 pool that never reads the frame's last row: the streamed design finishes each output
+    vector before that row's input beats; the scoreboard pairs them once both are complete."""
+    need_icarus()
+    g = random_graph(249, n_ops=5, max_width=12)
+    assert any(op.kind == "avgpool" and tuple(op.stride)[0] == 3 for op in g.ops)
+    emit(g, tmp_path, pipeline=1)
+    assert json.loads((tmp_path / "rtl.json").read_text())["in"]["beats"] > 1
+    rep = verify("rtl", tmp_path, vectors=200, seed=2, simulator="icarus")
+    assert rep.vectors == 200 and rep.mismatches == 0
+    assert rep.extra["scoreboard_errors"] == 0
