@@ -147,11 +147,13 @@ def print_layer(
     w("    input  wire                   m_axis_tready")
     w(");")
     w("")
-    w(f"localparam LEVELS = {top_level};")
     if top_level > 1:
+        w(f"localparam LEVELS = {top_level};")
         w("// a stage is a register when its index is a multiple of PIPE_EVERY")
         w("localparam PIPE_EVERY = (PIPELINE > 0) ? PIPELINE : LEVELS + 1;")
-    w("// latency (cycles from s_axis beat to m_axis beat): 1 + (LEVELS - 1) / PIPE_EVERY")
+        w("// latency (cycles from s_axis beat to m_axis beat): 1 + (LEVELS - 1) / PIPE_EVERY")
+    else:
+        w("// one node level: the output register is the only stage (latency 1 cycle)")
     w("")
     w("// synthesis translate_off")
     w("initial begin")

@@ -251,3 +251,16 @@ def test_formerly_refused_conv_accumulators_cosimulate_exactly(tmp_path):
 def test_avgpool_with_a_non_power_of_two_window_cosimulates_exactly(tmp_path):
     need_icarus()
     _cosim(random_graph(0, ops=["avgpool"]), tmp_path, "icarus", 200, pipeline=1, seed=4)
+
+
+def test_one_level_layer_lints_clean(tmp_path):
+    """A layer of one node level (a lone ReLU) has no pipeline stages: no unused LEVELS parameter."""
+    need_verilator()
+    from hwq.ir import ReLU
+
+    g = Graph("lone_relu", ["x"], ["y"])
+    g.add_tensor("x", (4,), "fixed<8,3>")
+    g.add_tensor("y", (4,), "fixed<8,3>")
+    g.add_op(ReLU("relu", ["x"], "y"))
+    emit(g, tmp_path)
+    assert lint(tmp_path) == []
