@@ -55,14 +55,17 @@ def check_supported(op) -> None:
         )
 
 
-def build_layer(graph: Graph, lay, in_ranges: list[tuple[int, int]], slots: list[int] | None = None):
+def build_layer(
+    graph: Graph, lay, in_ranges: list[tuple[int, int]], slots: list[int] | None = None, adders: str = "fewest"
+):
     """Datapath of layer ``lay`` (a ``plan.LayerPlan``) whose input elements have raw ranges ``in_ranges``.
 
     ``slots[i]``: position of input element ``i`` (row-major) on ``s_axis_tdata`` (element slot ``s`` at
-    bits ``[s*W +: W]``); default ``slots[i] = i``. Returns (datapath, output values, output ranges); output
+    bits ``[s*W +: W]``); default ``slots[i] = i``. ``adders``: adder-graph style
+    (``Datapath.ADDER_STYLES``). Returns (datapath, output values, output ranges); output
     values are the elements of ``lay.output`` in row-major order, each at that tensor's frac bits.
     """
-    dp = Datapath()
+    dp = Datapath(adders)
     xt = graph.tensor(lay.input)
     fmt = xt.fmt
     xs = []

@@ -133,7 +133,14 @@ def avgpool_as_dense(op, graph) -> SimpleNamespace:
 class Datapath:
     """Ordered nodes of one layer module; names are unique Verilog identifiers."""
 
-    def __init__(self) -> None:
+    #: adder-graph styles: ``fewest`` (default; row-difference chains and the transposed graph when they
+    #: save adders) or ``shallow`` (plain shared CSD digits: a few more adders, fewer levels)
+    ADDER_STYLES = {"fewest": {}, "shallow": {"decompose": False, "transpose": False}}
+
+    def __init__(self, adders: str = "fewest") -> None:
+        if adders not in self.ADDER_STYLES:
+            raise RtlError(f"rtl emitter: adders must be one of {', '.join(self.ADDER_STYLES)}, got {adders!r}")
+        self.adder_options = self.ADDER_STYLES[adders]
         self.nodes: dict[str, Node] = {}
         self.coefs: dict[str, dict[int, int]] = {}  # linear nodes: {input index: coefficient}
         self.adders = 0
@@ -261,7 +268,7 @@ class Datapath:
             accs = ordered_accumulate(self, op, xs, w_raw, bias_acc, prefix)
             return [self._finish(op, acc, out_t.fmt, prefix, j) for j, acc in enumerate(accs)]
 
-        ag = build_adder_graph(w_int)
+        ag = build_adder_graph(w_int, **self.adder_options)
         names = [x.node for x in xs]
         for i, nm in enumerate(names):
             self.coefs[nm] = {i: 1}

@@ -55,6 +55,7 @@ def emit(
     pipeline: int = 1,
     top: str | None = None,
     io: str = "stream",
+    adders: str = "fewest",
     **options,
 ) -> list[Path]:
     """Write Verilog for ``graph`` into ``out_dir`` (which must exist); return the written files.
@@ -62,11 +63,15 @@ def emit(
     ``pipeline``: default of the top's PIPELINE parameter (a register after every ``pipeline`` adder
     levels; 0 = output registers only). ``top``: top module name (default ``hwq_<graph name>``).
     ``io``: ``"stream"`` (convolutions/pooling stream one pixel per beat through line buffers) or
-    ``"parallel"`` (one beat per tensor everywhere); see the module docstring.
+    ``"parallel"`` (one beat per tensor everywhere); see the module docstring. ``adders``: ``"fewest"``
+    (default: row-difference chains and transposed adder graphs where they save adders) or ``"shallow"``
+    (plain shared CSD digits: a few percent more adders, one to three fewer levels per layer, i.e. less
+    latency at a given PIPELINE).
     Raises RtlError (a ValueError) naming the op/format when the graph cannot be implemented exactly.
     """
     if options:
-        raise RtlError(f"unknown rtl emitter option(s): {', '.join(sorted(options))} (known: pipeline, top, io)")
+        known = "pipeline, top, io, adders"
+        raise RtlError(f"unknown rtl emitter option(s): {', '.join(sorted(options))} (known: {known})")
     if not isinstance(pipeline, int) or pipeline < 0:
         raise RtlError(f"rtl emitter: pipeline must be an integer >= 0, got {pipeline!r}")
     if io not in IO_MODES:
@@ -84,7 +89,7 @@ def emit(
         xt, yt = graph.tensor(lay.input), graph.tensor(lay.output)
         lay.module = f"{top_name}_{lay.name}"
         if lay.style == "stream":
-            dp, vals, ranges, win, flags = build_stream_layer(graph, lay, ranges)
+            dp, vals, ranges, win, flags = build_stream_layer(graph, lay, ranges, adders)
             ifr, ofr = frame_of(xt.shape), frame_of(yt.shape)
             lay.window = win
             lay.ports = LayerPorts(ifr.channels, xt.fmt, ofr.channels, yt.fmt)
@@ -111,7 +116,7 @@ def emit(
             slots = None
             if k > 0 and layers[k - 1].style == "stream":  # fed by hwq_frame_collect: pixel-major slots
                 slots = [frame_of(xt.shape).slot(i) for i in range(xt.size)]
-            dp, vals, ranges = build_layer(graph, lay, ranges, slots=slots)
+            dp, vals, ranges = build_layer(graph, lay, ranges, slots=slots, adders=adders)
             if k + 1 < len(layers) and layers[k + 1].style == "stream":  # feeds hwq_frame_split: pixel-major
                 ofr = frame_of(yt.shape)
                 vals = [vals[c * ofr.beats + p] for p in range(ofr.beats) for c in range(ofr.channels)]
@@ -135,6 +140,7 @@ def emit(
     manifest = {
         "top": top_name,
         "io": io,
+        "adders": adders,
         "sources": [f.name for f in files],
         "pipeline": pipeline,
         "in": _port_manifest(in_t, layers[0].style == "stream"),

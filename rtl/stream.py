@@ -218,7 +218,7 @@ def channel_ranges(frame: Frame, ranges: list[tuple[int, int]]) -> list[tuple[in
     return out
 
 
-def build_stream_layer(graph: Graph, lay, in_ranges: list[tuple[int, int]]):
+def build_stream_layer(graph: Graph, lay, in_ranges: list[tuple[int, int]], adders: str = "fewest"):
     """Datapath of streamed layer ``lay``: one window in, one output pixel out.
 
     ``in_ranges``: raw range of each input element (row-major over the input tensor). Returns
@@ -232,7 +232,7 @@ def build_stream_layer(graph: Graph, lay, in_ranges: list[tuple[int, int]]):
     win = window_of(head, graph)
     ch = channel_ranges(fr, in_ranges)
     padded = set(win.padded_taps())
-    dp = Datapath()
+    dp = Datapath(adders)
     xs: list[Value] = []
     for c in range(fr.channels):
         for a in range(win.kh):

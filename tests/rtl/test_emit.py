@@ -264,3 +264,28 @@ def test_one_level_layer_lints_clean(tmp_path):
     g.add_op(ReLU("relu", ["x"], "y"))
     emit(g, tmp_path)
     assert lint(tmp_path) == []
+
+
+def test_adder_styles_trade_adders_for_levels(tmp_path):
+    """``adders="shallow"`` never has more levels, ``"fewest"`` never more adders; both are exact."""
+    g = mlp([24, 16, 6], "fixed<8,3>", "fixed<6,1>", "fixed<10,5>", "fixed<8,4>", seed=3, name="adder_styles")
+    fig = {}
+    for style in ("fewest", "shallow"):
+        emit(g, tmp_path / style, adders=style)
+        m = json.loads((tmp_path / style / "rtl.json").read_text())
+        assert m["adders"] == style
+        fig[style] = (sum(lay["adders"] for lay in m["layers"]), sum(lay["levels"] for lay in m["layers"]))
+    assert fig["fewest"][0] <= fig["shallow"][0]
+    assert fig["shallow"][1] <= fig["fewest"][1]
+    with pytest.raises(RtlError, match=r"adders must be one of fewest, shallow"):
+        emit(g, tmp_path / "bad", adders="tiny")
+
+
+def test_shallow_adder_graph_cosimulates_exactly(tmp_path):
+    need_icarus()
+    g = mlp([24, 16, 6], "fixed<8,3>", "fixed<6,1>", "fixed<10,5>", "fixed<8,4>", seed=4, name="shallow")
+    emit(g, tmp_path, adders="shallow", pipeline=1)
+    from hwq.sim.verify import verify
+
+    rep = verify("rtl", tmp_path, vectors=300, seed=1, simulator="icarus")
+    assert rep.vectors == 300 and rep.mismatches == 0
