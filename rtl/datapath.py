@@ -346,6 +346,7 @@ class Datapath:
             expr, cost = part, 0
         elif bias == 0:
             expr, cost = f"-{part}", 1
+            self.adders += 1  # a negation is a subtractor from zero
         elif 0 < k < we:
             # bias + s*(t << k): the k low bits are the bias's own; add above them only
             hw = we - k
