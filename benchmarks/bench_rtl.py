@@ -25,9 +25,9 @@ layouts; none has pipeline registers. ``--vectors N`` (default 200) simulates ev
 Verilog (when installed) on N input vectors (the two extreme constant vectors, then random ones) and checks
 every output integer against ``x @ kernel``; a mismatch aborts the run.
 
-Adders: hwq counts its two-input adders/subtractors (shared nodes, partial sums; pure output negations
-``acc = -sum`` are not adders and are listed in the ``neg`` column); da4ml counts the add/sub operations of
-its traced solution (``comb.ops`` opcodes 0, 1 and constant additions 4), its output negations
+Adders: hwq counts its two-input adders/subtractors (shared nodes, partial sums); pure output negations
+``acc = -sum`` (counted as adders in ``rtl.json``) are listed apart in the ``neg`` column; da4ml counts
+the add/sub operations of its traced solution (``comb.ops`` opcodes 0, 1 and constant additions 4), its output negations
 (``comb.out_negs``) in ``neg``. The naive design has no adder graph.
 
 Usage: ``python benchmarks/bench_rtl.py [--cases 16x64,64x32] [--script "synth_xilinx -flatten"]
@@ -307,13 +307,14 @@ def run(cases: list[str], script: str, vectors: int = 200, nodsp: bool = True, l
             files = [d / f"{layer['module']}.v"]
             negs = len(re.findall(r"assign d0_acc\d+ = -", files[0].read_text()))
             status = verify("hwq", files, layer["module"], True, kernel, width, vectors, tmp / f"sim_hwq_{case}")
-            log(f"{case} hwq: {layer['adders']} adders, emitted in {emit_s} s; {status}; synthesising")
+            adders = layer["adders"] - negs  # rtl.json counts a negation as an adder; da4ml lists them apart
+            log(f"{case} hwq: {adders} adders + {negs} negations, emitted in {emit_s} s; {status}; synthesising")
             figs, synth_s = _synth(files, layer["module"], script)
             rows.append(
                 dict(
                     case=case,
                     design="hwq",
-                    adders=layer["adders"],
+                    adders=adders,
                     neg=negs,
                     gen_s=emit_s,
                     synth_s=synth_s,
