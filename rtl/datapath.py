@@ -391,6 +391,17 @@ class Datapath:
         self.add(node)
         return Value(name, a.frac_bits)
 
+    def max_tree(self, prefix: str, values: list[Value], comment: str) -> Value:
+        """Maximum of ``values`` (same LSB weight) by a balanced tree of ``max2`` nodes ``<prefix>_<t>``."""
+        t = 0
+        while len(values) > 1:
+            nxt = []
+            for a in range(0, len(values) - 1, 2):
+                nxt.append(self.max2(f"{prefix}_{t}", values[a], values[a + 1], comment))
+                t += 1
+            values = nxt + values[len(values) - len(values) % 2 :]
+        return values[0]
+
     def maxpool(self, op, graph, xs: list[Value], prefix: str) -> list[Value]:
         """Nodes of an IR MaxPool op: per window a balanced comparator tree over the window's real
         elements (padded positions are never selected), then the cast to the output format."""
@@ -415,14 +426,8 @@ class Datapath:
                         if 0 <= y < h and 0 <= x < w
                     ]
                     k = (ch * ho + i) * wo + j
-                    t = 0
-                    while len(win) > 1:
-                        nxt = []
-                        for a in range(0, len(win) - 1, 2):
-                            nxt.append(self.max2(f"{prefix}_m{k}_{t}", win[a], win[a + 1], f"window {k} max"))
-                            t += 1
-                        win = nxt + win[len(win) - len(win) % 2 :]
-                    outs.append(self.cast(f"{prefix}_y{k}", win[0], out_t.fmt, f"{op.name} (maxpool) output {k}"))
+                    top = self.max_tree(f"{prefix}_m{k}", win, f"window {k} max")
+                    outs.append(self.cast(f"{prefix}_y{k}", top, out_t.fmt, f"{op.name} (maxpool) output {k}"))
         return outs
 
     # ----------------------------------------------------------------------------- casts

@@ -56,6 +56,29 @@ def latency(levels: int, pipeline: int) -> int:
     return 1 + ((levels - 1) // pipeline if pipeline > 0 else 0)
 
 
+def module_preamble(w, header: list[str], describe: list[str], module: str, pipeline: int) -> None:
+    """Print (through ``w``) a layer module's provenance header, directives, description comments and
+    ``module <name> #(parameter PIPELINE = <pipeline>) (clk, rst,`` up to the stream ports."""
+    for h in header:
+        w(f"// {h}" if h else "//")
+    w("")
+    w("`resetall")
+    w("`timescale 1ns / 1ps")
+    w("`default_nettype none")
+    w("")
+    for d in describe:
+        w(f"// {d}")
+    w(f"module {module} #")
+    w("(")
+    w("    // Register the datapath after every PIPELINE adder levels (0: only the output register)")
+    w(f"    parameter PIPELINE = {pipeline}")
+    w(")")
+    w("(")
+    w("    input  wire                   clk,")
+    w("    input  wire                   rst,")
+    w("")
+
+
 def _stage_registers(w, indent: str, b: int, live: list[Node], ins: list[str], v_in: str) -> None:
     """Print the registers of stage ``b``: valid (synchronous reset) and one register per live value."""
     regs = [f"{n.name}_r{b}" for n in live]
@@ -112,24 +135,7 @@ def print_layer(
 
     lines: list[str] = []
     w = lines.append
-    for h in header:
-        w(f"// {h}" if h else "//")
-    w("")
-    w("`resetall")
-    w("`timescale 1ns / 1ps")
-    w("`default_nettype none")
-    w("")
-    for d in describe:
-        w(f"// {d}")
-    w(f"module {module} #")
-    w("(")
-    w("    // Register the datapath after every PIPELINE adder levels (0: only the output register)")
-    w(f"    parameter PIPELINE = {pipeline}")
-    w(")")
-    w("(")
-    w("    input  wire                   clk,")
-    w("    input  wire                   rst,")
-    w("")
+    module_preamble(w, header, describe, module, pipeline)
     w(
         f"    // {ports.in_count} x {ports.in_fmt} raw values, "
         f"element i at bits [i*{ports.in_fmt.width} +: {ports.in_fmt.width}]"

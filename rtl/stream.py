@@ -32,7 +32,7 @@ from hwq.ir.graph import Graph
 
 from .build import build_op
 from .datapath import Datapath, RtlError, Value, avgpool_as_dense, conv_as_dense
-from .layer import LayerPorts
+from .layer import LayerPorts, module_preamble
 from .netlist import Node, fit, literal
 
 FLAG_FMT = FixedFormat(1, 1, False)  # a pad flag: 0 or 1
@@ -296,14 +296,8 @@ def _window_max(dp: Datapath, graph: Graph, op, win: Window, fr: Frame, fmt, xs,
                 dp.add(node)
                 v = Value(node.name, v.frac_bits)
             taps.append(v)
-        t = 0
-        while len(taps) > 1:
-            nxt = []
-            for a in range(0, len(taps) - 1, 2):
-                nxt.append(dp.max2(f"p0_m{c}_{t}", taps[a], taps[a + 1], f"channel {c} window max"))
-                t += 1
-            taps = nxt + taps[len(taps) - len(taps) % 2 :]
-        outs.append(dp.cast(f"p0_y{c}", taps[0], out_fmt, f"{op.name} (maxpool) channel {c} -> {out_fmt}"))
+        top = dp.max_tree(f"p0_m{c}", taps, f"channel {c} window max")
+        outs.append(dp.cast(f"p0_y{c}", top, out_fmt, f"{op.name} (maxpool) channel {c} -> {out_fmt}"))
     return outs
 
 
@@ -366,24 +360,7 @@ def print_stream_layer(
     """Verilog text of a streamed layer's wrapper: ``hwq_window`` -> ``datapath_module`` (one pixel per beat)."""
     lines: list[str] = []
     w = lines.append
-    for h in header:
-        w(f"// {h}" if h else "//")
-    w("")
-    w("`resetall")
-    w("`timescale 1ns / 1ps")
-    w("`default_nettype none")
-    w("")
-    for d in describe:
-        w(f"// {d}")
-    w(f"module {module} #")
-    w("(")
-    w("    // Register the datapath after every PIPELINE adder levels (0: only the output register)")
-    w(f"    parameter PIPELINE = {pipeline}")
-    w(")")
-    w("(")
-    w("    input  wire                   clk,")
-    w("    input  wire                   rst,")
-    w("")
+    module_preamble(w, header, describe, module, pipeline)
     w(f"    // one input pixel per beat ({win.in_h * win.in_w} beats per frame, row-major (y, x))")
     w(f"    input  wire [{pixel_width - 1}:0] s_axis_tdata,")
     w("    input  wire                   s_axis_tvalid,")

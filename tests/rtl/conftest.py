@@ -28,3 +28,17 @@ def need_verilator() -> None:
 
 def need_pyslang():
     return pytest.importorskip("pyslang", reason="pyslang is not installed (pip install pyslang)")
+
+
+def cosim(graph, out_dir, vectors: int, pipeline: int = 1, seed: int = 0, io: str = "stream", simulator="icarus"):
+    """Emit ``graph`` and co-simulate ``vectors`` random vectors under gaps and back-pressure; assert 0 mismatches
+    against ``hwq.ir.run`` and an empty scoreboard. Returns the VerifyReport."""
+    from hwq.rtl import emit
+    from hwq.sim.verify import verify
+
+    emit(graph, out_dir, pipeline=pipeline, io=io)
+    rep = verify("rtl", out_dir, vectors=vectors, seed=seed, simulator=simulator)
+    assert rep.vectors == vectors
+    assert rep.mismatches == 0, "\n".join(rep.detail_lines())
+    assert rep.extra["scoreboard_errors"] == 0
+    return rep

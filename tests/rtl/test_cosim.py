@@ -13,7 +13,7 @@ import pytest
 from hwq.rtl import emit
 from hwq.sim.verify import verify
 
-from .conftest import need_icarus, need_verilator
+from .conftest import cosim, need_icarus, need_verilator
 from .graphs import (
     OVERFLOW_MODES,
     avgpool_chain,
@@ -27,12 +27,7 @@ from .graphs import (
 
 
 def _cosim(graph, out_dir, simulator: str, vectors: int, pipeline: int = 1, seed: int = 0, io: str = "stream"):
-    emit(graph, out_dir, pipeline=pipeline, io=io)
-    rep = verify("rtl", out_dir, vectors=vectors, seed=seed, simulator=simulator)
-    assert rep.vectors == vectors
-    assert rep.mismatches == 0, "\n".join(rep.detail_lines())
-    assert rep.extra["scoreboard_errors"] == 0
-    return rep
+    return cosim(graph, out_dir, vectors, pipeline, seed, io, simulator)
 
 
 @pytest.mark.parametrize("overflow", OVERFLOW_MODES)

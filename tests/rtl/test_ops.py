@@ -18,7 +18,7 @@ from hwq.formats import parse
 from hwq.ir import run
 from hwq.ir.random_graph import random_graph
 
-from .conftest import need_icarus, need_verilator, need_yosys
+from .conftest import cosim, need_icarus, need_verilator, need_yosys
 from .graphs import conv1d_chain
 from .graphs_ops import (
     avgpool_graph,
@@ -34,14 +34,7 @@ from .graphs_ops import (
     sat_dense,
 )
 
-
-def _cosim(graph, out_dir, vectors: int, pipeline: int = 1, seed: int = 0, io: str = "stream"):
-    emit(graph, out_dir, pipeline=pipeline, io=io)
-    rep = verify("rtl", out_dir, vectors=vectors, seed=seed, simulator="icarus")
-    assert rep.vectors == vectors
-    assert rep.mismatches == 0, "\n".join(rep.detail_lines())
-    assert rep.extra["scoreboard_errors"] == 0
-    return rep
+_cosim = cosim  # Icarus co-simulation with 0 mismatches (conftest)
 
 
 def _distinct_outputs(graph, vectors: int, seed: int) -> int:

@@ -17,17 +17,10 @@ from hwq.sim.verify import verify
 from hwq.ir.random_graph import random_graph
 from hwq.ir.serialize import save
 
-from .conftest import need_icarus, need_verilator
+from .conftest import cosim, need_icarus, need_verilator
 from .graphs_stream import GEOMETRIES, stream_cnn
 
-
-def _cosim(graph, out_dir, vectors: int, pipeline: int = 1, seed: int = 0, io: str = "stream"):
-    emit(graph, out_dir, pipeline=pipeline, io=io)
-    rep = verify("rtl", out_dir, vectors=vectors, seed=seed, simulator="icarus")
-    assert rep.vectors == vectors
-    assert rep.mismatches == 0, "\n".join(rep.detail_lines())
-    assert rep.extra["scoreboard_errors"] == 0
-    return rep
+_cosim = cosim  # Icarus co-simulation with 0 mismatches (conftest)
 
 
 def _manifest(out_dir) -> dict:
