@@ -1,0 +1,138 @@
+/*
+ * hwq portable CMSIS-NN runtime: depthwise convolutions (s8, s4 weights), direct form.
+ *
+ * Written for hwq from the documented CMSIS-NN arithmetic. Output channel o = c * ch_mult + m reads
+ * input channel c; filter [1, HK, WK, C_OUT]:
+ *   acc = bias[o] + sum_{ky,kx valid} (in[y*sy-py+ky*dy][x*sx-px+kx*dx][c] + input_offset) * w[ky][kx][o]
+ *   out = clamp(arm_nn_requantize(acc, m[o], s[o]) + output_offset, act.min, act.max)
+ */
+#include "arm_nnfunctions.h"
+#include "arm_nnsupportfunctions.h"
+
+#include <stddef.h>
+
+static arm_cmsis_nn_status hwq_depthwise(const cmsis_nn_dw_conv_params *p,
+                                         const cmsis_nn_per_channel_quant_params *quant_params,
+                                         const cmsis_nn_dims *input_dims,
+                                         const int8_t *input_data,
+                                         const cmsis_nn_dims *filter_dims,
+                                         const int8_t *filter_data,
+                                         const int32_t *bias_data,
+                                         const cmsis_nn_dims *output_dims,
+                                         int8_t *output_data,
+                                         const int packed_s4)
+{
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
+    const int32_t f_h = filter_dims->h, f_w = filter_dims->w;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
+    const int32_t ch_mult = p->ch_mult;
+    if (ch_mult <= 0 || out_c != in_c * ch_mult)
+    {
+        return ARM_CMSIS_NN_ARG_ERROR;
+    }
+    for (int32_t b = 0; b < input_dims->n; b++)
+    {
+        const int8_t *in = input_data + (size_t)b * in_h * in_w * in_c;
+        int8_t *out = output_data + (size_t)b * out_h * out_w * out_c;
+        for (int32_t oy = 0; oy < out_h; oy++)
+        {
+            const int32_t base_y = oy * p->stride.h - p->padding.h;
+            for (int32_t ox = 0; ox < out_w; ox++)
+            {
+                const int32_t base_x = ox * p->stride.w - p->padding.w;
+                for (int32_t c = 0; c < in_c; c++)
+                {
+                    for (int32_t m = 0; m < ch_mult; m++)
+                    {
+                        const int32_t oc = c * ch_mult + m;
+                        int32_t acc = bias_data != NULL ? bias_data[oc] : 0;
+                        for (int32_t ky = 0; ky < f_h; ky++)
+                        {
+                            const int32_t iy = base_y + ky * p->dilation.h;
+                            if (iy < 0 || iy >= in_h)
+                            {
+                                continue;
+                            }
+                            for (int32_t kx = 0; kx < f_w; kx++)
+                            {
+                                const int32_t ix = base_x + kx * p->dilation.w;
+                                if (ix < 0 || ix >= in_w)
+                                {
+                                    continue;
+                                }
+                                const int32_t x = in[((size_t)iy * in_w + ix) * in_c + c] + p->input_offset;
+                                const int32_t k = (ky * f_w + kx) * out_c + oc;
+                                acc += x * (packed_s4 ? hwq_nn_s4_at(filter_data, k) : filter_data[k]);
+                            }
+                        }
+                        acc = arm_nn_requantize(acc, quant_params->multiplier[oc], quant_params->shift[oc]) +
+                            p->output_offset;
+                        out[((size_t)oy * out_w + ox) * out_c + oc] =
+                            (int8_t)hwq_nn_clamp(acc, p->activation.min, p->activation.max);
+                    }
+                }
+            }
+        }
+    }
+    return ARM_CMSIS_NN_SUCCESS;
+}
+
+arm_cmsis_nn_status arm_depthwise_conv_wrapper_s8(const cmsis_nn_context *ctx,
+                                                  const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                  const cmsis_nn_per_channel_quant_params *quant_params,
+                                                  const cmsis_nn_dims *input_dims,
+                                                  const int8_t *input_data,
+                                                  const cmsis_nn_dims *filter_dims,
+                                                  const int8_t *filter_data,
+                                                  const cmsis_nn_dims *bias_dims,
+                                                  const int32_t *bias_data,
+                                                  const cmsis_nn_dims *output_dims,
+                                                  int8_t *output_data)
+{
+    (void)ctx;
+    (void)bias_dims;
+    return hwq_depthwise(dw_conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
+                         output_dims, output_data, 0);
+}
+
+int32_t arm_depthwise_conv_wrapper_s8_get_buffer_size(const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                      const cmsis_nn_dims *input_dims,
+                                                      const cmsis_nn_dims *filter_dims,
+                                                      const cmsis_nn_dims *output_dims)
+{
+    (void)dw_conv_params;
+    (void)input_dims;
+    (void)filter_dims;
+    (void)output_dims;
+    return 0;
+}
+
+arm_cmsis_nn_status arm_depthwise_conv_wrapper_s4(const cmsis_nn_context *ctx,
+                                                  const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                  const cmsis_nn_per_channel_quant_params *quant_params,
+                                                  const cmsis_nn_dims *input_dims,
+                                                  const int8_t *input_data,
+                                                  const cmsis_nn_dims *filter_dims,
+                                                  const int8_t *filter_data,
+                                                  const cmsis_nn_dims *bias_dims,
+                                                  const int32_t *bias_data,
+                                                  const cmsis_nn_dims *output_dims,
+                                                  int8_t *output_data)
+{
+    (void)ctx;
+    (void)bias_dims;
+    return hwq_depthwise(dw_conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
+                         output_dims, output_data, 1);
+}
+
+int32_t arm_depthwise_conv_wrapper_s4_get_buffer_size(const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                      const cmsis_nn_dims *input_dims,
+                                                      const cmsis_nn_dims *filter_dims,
+                                                      const cmsis_nn_dims *output_dims)
+{
+    (void)dw_conv_params;
+    (void)input_dims;
+    (void)filter_dims;
+    (void)output_dims;
+    return 0;
+}
