@@ -25,4 +25,4 @@ root = sys.argv[1]
 ok = all(os.path.realpath(m.__file__).startswith(root + os.sep) for m in (hwq, hwq.hls))
 sys.exit(0 if ok else 1)
 PYCHECK
-) >/dev/null 2>&1 || "$PY" -m pip install -q --root-user-action=ignore -e '.[test,bench]'
+) >/dev/null 2>&1 || "$PY" -m pip install -q --root-user-action=ignore -e '.[test,bench,interop]'
