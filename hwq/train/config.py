@@ -63,7 +63,7 @@ _SECTIONS = {
     "ptq": dict,
     "quant": dict,
 }
-_MODEL_KEYS = {"arch", "hidden", "channels", "pool"}
+_MODEL_KEYS = {"arch", "hidden", "channels", "pool", "factory"}
 _TRAIN_KEYS = set(DEFAULT_CONFIG["train"])
 _PTQ_KEYS = set(DEFAULT_CONFIG["ptq"])
 
@@ -129,6 +129,13 @@ def _pos_num(where: str, v, zero_ok: bool = False) -> float:
 def build_float_model(cfg: dict):
     """The float reference model a config names."""
     m = cfg["model"]
+    if m.get("factory"):  # bring your own model (hwq.train.user)
+        from .user import UserModelError, build_user_model
+
+        try:
+            return build_user_model(m["factory"], "model.factory")
+        except UserModelError as e:
+            raise ConfigError(str(e)) from None
     arch = m.get("arch", "mlp")
     if arch == "mlp":
         hidden = m.get("hidden", [64, 32])
@@ -157,11 +164,11 @@ def validate_config(cfg: dict) -> None:
     for k in cfg["model"]:
         if k not in _MODEL_KEYS:
             raise ConfigError(f"model.{k}: unknown key; allowed: {', '.join(sorted(_MODEL_KEYS))}")
-    if cfg["data"].get("name", "digits") != "digits":
+    if cfg["data"].get("name", "digits") != "digits" and not cfg["data"].get("loader"):
         raise ConfigError(f"data.name: unknown data set {cfg['data'].get('name')!r}; built in: digits")
     for k in cfg["data"]:
-        if k not in ("name", "split_seed"):
-            raise ConfigError(f"data.{k}: unknown key; allowed: name, split_seed")
+        if k not in ("name", "split_seed", "loader"):
+            raise ConfigError(f"data.{k}: unknown key; allowed: name, split_seed, loader")
     _pos_int("data.split_seed", cfg["data"].get("split_seed", 0), 0)
     t = cfg["train"]
     for k in t:

@@ -166,6 +166,14 @@ def check_exact(model: nn.Module, graph, x: np.ndarray) -> dict:
 
 
 def _data(cfg: dict):
+    if cfg["data"].get("loader"):  # bring your own data (hwq.train.user)
+        from .config import ConfigError
+        from .user import UserModelError, load_user_data
+
+        try:
+            return load_user_data(cfg["data"]["loader"], "data.loader")
+        except UserModelError as e:
+            raise ConfigError(str(e)) from None
     return load_digits_split(image=cfg["model"].get("arch") == "cnn", seed=cfg["data"].get("split_seed", 0))
 
 
