@@ -42,7 +42,8 @@ def test_loader_returning_dataloaders(tmp_path):
         "def load():\n"
         "    g = torch.Generator().manual_seed(0)\n"
         "    x, y = torch.randn(40, 5, generator=g), torch.randint(0, 3, (40,), generator=g)\n"
-        "    return DataLoader(TensorDataset(x[:30], y[:30]), batch_size=7), DataLoader(TensorDataset(x[30:], y[30:]))\n"
+        "    train = DataLoader(TensorDataset(x[:30], y[:30]), batch_size=7)\n"
+        "    return train, DataLoader(TensorDataset(x[30:], y[30:]))\n"
     )
     split = load_user_data(f"{mod}:load")
     assert split.x_train.shape == (30, 5) and split.x_test.shape == (10, 5)
