@@ -3,10 +3,13 @@ identifier sanitising, and the provenance header of generated files."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import hwq
@@ -41,6 +44,45 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def staged_out_dir(path, force: bool = False) -> Iterator[Path]:
+    """Write a whole output folder all-or-nothing: yields an empty hidden temp folder next to ``path``.
+
+    When the block succeeds its files are moved into ``path`` (renamed into place when ``path`` does not
+    exist or is empty; otherwise, with ``force``, file by file, replacing same-named files and keeping
+    the others). When the block raises, the temp folder is removed and ``path`` is left as it was: no
+    half-written or empty folder. Refuses a non-empty ``path`` without ``force`` before anything is written.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError(f"{path}: exists and is not a folder")
+    if path.exists() and any(path.iterdir()) and not force:
+        raise OutputExistsError(f"{path}: folder exists and is not empty; pass --force to overwrite its files")
+    parent = path.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{path.name}.", suffix=".partial"))
+    try:
+        yield tmp
+        if path.exists() and not any(path.iterdir()):
+            path.rmdir()
+        if not path.exists():
+            os.replace(tmp, path)
+            return
+        for src in sorted(tmp.rglob("*")):
+            dst = path / src.relative_to(tmp)
+            if src.is_dir():
+                if dst.exists() and not dst.is_dir():
+                    dst.unlink()
+                dst.mkdir(exist_ok=True)
+            else:
+                if dst.is_dir():
+                    shutil.rmtree(dst)
+                os.replace(src, dst)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def atomic_write(path, data: str | bytes) -> Path:

@@ -216,11 +216,19 @@ def run_bench(
         return failed == 0 and total > 0, build_s, Path(xml)
 
 
+def default_simulator() -> str:
+    """The RTL simulator used when none is named (``hwq verify rtl``, ``hwq flow``, ``run_rtl``): Icarus when
+    ``iverilog`` and ``vvp`` are installed (builds large datapaths in seconds), else Verilator."""
+    import shutil
+
+    return "icarus" if shutil.which("iverilog") and shutil.which("vvp") else "verilator"
+
+
 def run_rtl(
     out_dir,
     graph,
     inputs_raw: dict,
-    simulator: str = "verilator",
+    simulator: str | None = None,
     *,
     pipeline: int | None = None,
     backpressure: float = 0.3,
@@ -243,7 +251,7 @@ def run_rtl(
     from cocotb_tools.runner import get_runner
     from hwq.rtl.tools import sources
 
-    simulator = simulator or "verilator"
+    simulator = simulator or default_simulator()
     if kw:
         raise TypeError(f"run_rtl: unknown option(s) {', '.join(sorted(kw))}")
     out_dir = Path(out_dir)

@@ -10,21 +10,32 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    p = sub.add_parser("calibrate", help="post-training quantisation of a float model (no retraining)")
+    """Add the ``calibrate`` subcommand to the CLI's subparsers."""
+    from hwq.cli import add_command
+
+    p = add_command(
+        sub,
+        "calibrate",
+        help="post-training quantisation of a float model (no retraining)",
+        description=__doc__,
+        examples=[
+            "hwq calibrate --model runs/mlp4/model.pt --config examples/mlp_e4m3_ptq.toml --out runs/mlp-e4m3",
+            "hwq calibrate --model mlp --config examples/mlp_fixed4w_gptq_ptq.toml --out runs/mlp-gptq",
+        ],
+        out=True,
+    )
     p.add_argument("--model", required=True, help="mlp | cnn | RUN/model.pt (from hwq train) | FILE.pt (pickled model)")
     p.add_argument("--config", required=True, help="run config (.toml or .json) with [quant] and [ptq]")
-    p.add_argument("--out", required=True, help="output folder (refused if non-empty unless --force)")
-    p.add_argument("--force", action="store_true", help="overwrite files in a non-empty output folder")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    """Run ``hwq calibrate``: 0 when the emulator equals the IR on the test split, else 1."""
     from hwq.train import load_config
     from hwq.train.calibrate import calibrate_from_config
 
     cfg = load_config(args.config)
-    s = calibrate_from_config(cfg, args.model, args.out, progress=not args.no_progress, force=args.force)
+    s = calibrate_from_config(cfg, args.model, args.out, progress=args.progress, force=args.force)
     a = s["accuracy"]
     ex = s["emulator_vs_ir"]
     print(

@@ -13,10 +13,21 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("flow", help="train, emit HLS C++ and Verilog, verify both; summary.json + report.html")
+    """Add the ``flow`` subcommand to the CLI's subparsers."""
+    from hwq.cli import add_command
+
+    p = add_command(
+        sub,
+        "flow",
+        help="train, emit HLS C++ and Verilog, verify both; summary.json + report.html",
+        description=__doc__,
+        examples=[
+            "hwq flow --out runs/demo --force",
+            "hwq flow --config examples/cnn_fixed8_qat.toml --out runs/cnn --targets hls,rtl --simulator icarus",
+        ],
+        out=True,
+    )
     p.add_argument("--config", default=None, help="training config (default: built-in digits MLP, 4-bit)")
-    p.add_argument("--out", required=True, help="output folder (refused if non-empty unless --force)")
-    p.add_argument("--force", action="store_true", help="overwrite files in a non-empty output folder")
     p.add_argument("--vectors", type=int, default=2000, help="HLS C-sim vectors (default 2000)")
     p.add_argument("--rtl-vectors", type=int, default=1000, help="RTL co-simulation vectors (default 1000)")
     p.add_argument("--targets", default="hls,rtl", help="comma-separated targets to emit and verify (default hls,rtl)")
@@ -37,11 +48,9 @@ def _step(i: int, n: int, text: str) -> float:
 
 def _rtl_simulator(choice: str) -> str:
     """The RTL simulator to use: Icarus builds large datapaths in seconds where Verilator's C++ takes minutes."""
-    import shutil
+    from hwq.sim.rtlsim import default_simulator
 
-    if choice != "auto":
-        return choice
-    return "icarus" if shutil.which("iverilog") and shutil.which("vvp") else "verilator"
+    return default_simulator() if choice == "auto" else choice
 
 
 def run(args) -> int:
@@ -65,7 +74,7 @@ def run(args) -> int:
 
     t0 = _step(1, n, "train" + (f" ({args.config})" if args.config else " (built-in digits MLP, 4-bit fixed point)"))
     run_dir = out / "run"
-    train_summary = train_from_config(config, run_dir, force=True, progress=True)
+    train_summary = train_from_config(config, run_dir, force=True, progress=args.progress)
     timings["train_s"] = time.perf_counter() - t0
     graph = load(run_dir / "graph.json")
 

@@ -17,7 +17,18 @@ import numpy as np
 
 def register(sub) -> None:
     """Add the ``trace`` subcommand to the CLI's subparsers."""
-    p = sub.add_parser("trace", help="per-tensor formats and ranges; first mismatch against another implementation")
+    from hwq.cli import add_command
+
+    p = add_command(
+        sub,
+        "trace",
+        help="per-tensor formats and ranges; first mismatch against another implementation",
+        description=__doc__,
+        examples=[
+            "hwq trace runs/mlp4/graph.json",
+            "hwq trace runs/mlp4/graph.json --input x.npy --index 3 --against csim_dump.npz",
+        ],
+    )
     p.add_argument("graph", help="IR graph file (RUN/graph.json)")
     p.add_argument("--input", help=".npy (single-input graphs) or .npz by input name; batch first")
     p.add_argument("--index", type=int, default=None, help="use only vector K of the input batch")

@@ -9,22 +9,33 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a quantised model on the built-in data; write checkpoint, IR, summary")
+    """Add the ``train`` subcommand to the CLI's subparsers."""
+    from hwq.cli import add_command
+
+    p = add_command(
+        sub,
+        "train",
+        help="train a quantised model on the built-in data; write checkpoint, IR, summary",
+        description=__doc__,
+        examples=[
+            "hwq train --out runs/mlp4",
+            "hwq train --config examples/cnn_fixed8_qat.toml --out runs/cnn8 --seed 1",
+        ],
+        out=True,
+    )
     p.add_argument("--config", help="run config (.toml or .json); default: 4-bit learned-binary-point digits MLP")
-    p.add_argument("--out", required=True, help="output folder (refused if non-empty unless --force)")
-    p.add_argument("--force", action="store_true", help="overwrite files in a non-empty output folder")
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    """Run ``hwq train``: 0 when the emulator equals the IR on the test split, else 1."""
     from hwq.train import load_config, train_from_config
 
     cfg = load_config(args.config) if args.config else {}
     if args.seed is not None:
         cfg.setdefault("train", {})["seed"] = args.seed
-    s = train_from_config(cfg, args.out, progress=not args.no_progress, force=args.force)
+    s = train_from_config(cfg, args.out, progress=args.progress, force=args.force)
     a = s["accuracy"]
     ex = s["emulator_vs_ir"]
     print(

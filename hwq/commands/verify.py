@@ -12,20 +12,53 @@ from .emit import TARGETS
 
 
 def register(sub) -> None:
-    p = sub.add_parser("verify", help="simulate emitted sources and compare bit-exactly with the interpreter")
+    """Add the ``verify`` subcommand to the CLI's subparsers."""
+    from hwq.cli import add_command
+
+    p = add_command(
+        sub,
+        "verify",
+        help="simulate emitted sources and compare bit-exactly with the interpreter",
+        description=__doc__,
+        examples=[
+            "hwq verify hls runs/demo/hls --vectors 2000",
+            "hwq verify rtl runs/demo/rtl --vectors 1000 --simulator verilator",
+        ],
+    )
     p.add_argument("target", choices=TARGETS)
     p.add_argument("dir", help="folder written by 'hwq emit'")
     p.add_argument("--vectors", type=int, default=2000, help="number of random input vectors (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
-    p.add_argument("--simulator", default=None, help="rtl only: verilator (default) or icarus")
+    p.add_argument(
+        "--simulator",
+        default="auto",
+        choices=("auto", "icarus", "verilator"),
+        help="rtl only; auto (default, as hwq flow) = Icarus when installed, else Verilator",
+    )
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    """Run ``hwq verify``: 0 when every output integer matches, 1 on a mismatch."""
+    from hwq.cli import UserError
     from hwq.sim.verify import verify
 
-    report = verify(args.target, args.dir, vectors=args.vectors, seed=args.seed, simulator=args.simulator)
-    for line in report.detail_lines()[:20]:
+    if args.vectors < 1:
+        raise UserError(f"--vectors must be at least 1, got {args.vectors}")
+    kw = {}
+    if args.target == "rtl":
+        from hwq.sim.rtlsim import default_simulator
+
+        kw["simulator"] = default_simulator() if args.simulator == "auto" else args.simulator
+    elif args.simulator != "auto":
+        raise UserError(f"--simulator applies to the rtl target only, not {args.target}")
+    try:
+        report = verify(args.target, args.dir, vectors=args.vectors, seed=args.seed, **kw)
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("hwq."):
+            raise
+        raise UserError(f"the {args.target} verifier is not available in this version of hwq ({e.name})") from None
+    for line in report.detail_lines()[: None if args.verbose else 20]:
         print(line)
     print(f"verify {args.target}: {report.vectors} vectors, {report.mismatches} mismatches")
     return 0 if report.mismatches == 0 and report.vectors > 0 else 1
