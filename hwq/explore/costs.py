@@ -1,0 +1,122 @@
+"""Costs of a candidate for ``hwq explore``: the ONE adapter between the explorer and ``hwq.cost``.
+
+``estimate(graph, target)`` returns ``(totals, per_layer)``: cost name -> number for the whole graph and
+for each Dense/Conv op (named as the model layer). Names and units:
+
+- FPGA targets: ``luts`` (estimated LUTs), ``adders`` (two-input adders of the multiplier-free datapath),
+  ``weight_bits`` (stored weight bits);
+- MCU targets: ``instructions`` (estimated cycles of one inference), ``flash`` (weight bytes), ``sram``
+  (peak activation bytes; a maximum over layers, not a sum), ``macs``.
+
+Today this reads ``hwq.cost.graph_cost`` (the analytical estimate); switching to the calibrated
+``hwq.cost.fpga`` / ``hwq.cost.mcu`` is an edit of ``_raw_costs`` only.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: target name -> kind; aliases "fpga" and "mcu"
+TARGETS = {
+    "xc7": "fpga",
+    "ice40": "fpga",
+    "fpga": "fpga",
+    "cortex-m4": "mcu",
+    "cortex-m7": "mcu",
+    "cortex-m55": "mcu",
+    "mcu": "mcu",
+}
+
+#: cost names per target kind; the first is the primary cost (plotted first, used by the ILP sweep)
+COSTS = {"fpga": ("luts", "adders", "weight_bits"), "mcu": ("instructions", "flash", "sram", "macs")}
+#: how per-layer figures combine into the total
+AGGREGATE = {"sram": "max"}
+_BUDGET_ALIASES = {
+    "lut": "luts",
+    "luts": "luts",
+    "adders": "adders",
+    "adder": "adders",
+    "weight_bits": "weight_bits",
+    "instructions": "instructions",
+    "cycles": "instructions",
+    "flash": "flash",
+    "sram": "sram",
+    "macs": "macs",
+}
+
+
+class TargetError(ValueError):
+    """Unknown target or cost name; the message names it."""
+
+
+def target_kind(target: str) -> str:
+    """'fpga' or 'mcu' for a target name (raises TargetError naming an unknown target)."""
+    if target not in TARGETS:
+        raise TargetError(f"--target {target}: unknown target; known: {', '.join(TARGETS)}")
+    return TARGETS[target]
+
+
+def parse_budgets(text: str | list[str] | None, target: str) -> dict[str, float]:
+    """``"LUT=20000,SRAM=4096"`` (or a list of such strings) -> {cost name: limit}. Names are
+    case-insensitive (``LUT``/``luts``, ``SRAM``, ``instructions``/``cycles``, ``flash``, ``adders``); a
+    cost the target does not have is refused naming it."""
+    kind = target_kind(target)
+    out: dict[str, float] = {}
+    items = [text] if isinstance(text, str) else list(text or [])
+    for item in items:
+        for part in str(item).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "=" not in part:
+                raise TargetError(f"--budget {part}: expected NAME=VALUE, e.g. LUT=20000")
+            k, v = part.split("=", 1)
+            name = _BUDGET_ALIASES.get(k.strip().lower())
+            if name is None or name not in COSTS[kind]:
+                raise TargetError(
+                    f"--budget {k.strip()}: unknown cost for target {target}; expected one of {', '.join(COSTS[kind])}"
+                )
+            try:
+                val = float(v.strip().lower().replace("k", "e3").replace("m", "e6"))
+            except ValueError:
+                raise TargetError(f"--budget {part}: {v.strip()!r} is not a number") from None
+            if not math.isfinite(val) or val <= 0:
+                raise TargetError(f"--budget {part}: must be a positive number")
+            out[name] = val
+    return out
+
+
+def _raw_costs(graph, kind: str) -> tuple[dict, dict]:
+    """(totals, per-op) from the cost model in use (see module docstring)."""
+    from hwq.cost import graph_cost
+
+    c = graph_cost(graph)
+    acc = {op.name: (op.acc_fmt.width if getattr(op, "acc_fmt", None) is not None else 32) for op in graph.ops}
+    per: dict[str, dict] = {}
+    for rec in c["fpga"]["per_op"]:
+        op = graph.op(rec["op"]) if hasattr(graph, "op") else next(o for o in graph.ops if o.name == rec["op"])
+        wfmt = getattr(op, "weight_fmt", None)
+        wbits = int(op.weight.size) * int(getattr(wfmt, "bits", None) or getattr(wfmt, "width", 8))
+        if kind == "fpga":
+            per[rec["op"]] = {"luts": rec["adders"] * acc[rec["op"]], "adders": rec["adders"], "weight_bits": wbits}
+        else:
+            tin = sum(graph.tensor(i).size for i in op.inputs)
+            tout = graph.tensor(op.output).size
+            per[rec["op"]] = {
+                "instructions": int(round(rec["macs"] * 2.86)),
+                "flash": int(math.ceil(op.weight.size * (1 if wbits / max(op.weight.size, 1) > 4 else 0.5))),
+                "sram": int(tin + tout),
+                "macs": rec["macs"],
+            }
+    totals = {}
+    for k in COSTS[kind]:
+        vals = [p[k] for p in per.values()]
+        totals[k] = (max(vals) if AGGREGATE.get(k) == "max" else sum(vals)) if vals else 0
+    return totals, per
+
+
+def estimate(graph, target: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Costs of an IR graph on a target: (totals, per layer), see the module docstring for names and units."""
+    kind = target_kind(target)
+    totals, per = _raw_costs(graph, kind)
+    return {k: totals[k] for k in COSTS[kind]}, per

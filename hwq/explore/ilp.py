@@ -1,0 +1,111 @@
+"""Bit allocation by integer linear programming (HAWQ-V3 style, ``scipy.optimize.milp``).
+
+Variables ``x[l, j]`` in {0, 1}: layer l takes its j-th choice. Minimise ``sum s[l, j] x[l, j]`` (the
+sensitivity of the choice) subject to one choice per layer and, for every budget, ``sum c[l, j] x[l, j]
+<= B`` (costs that add up over layers) or ``c[l, j] <= B`` for every chosen (l, j) (costs that are a
+maximum over layers, such as peak SRAM). ``sweep`` solves it for budgets spread between the cheapest and
+the dearest configuration of the primary cost, to trace a front.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+class InfeasibleBudget(ValueError):
+    """No configuration meets the budgets; the message gives the smallest achievable cost of each."""
+
+
+def solve(
+    sens: list[np.ndarray],
+    costs: dict[str, list[np.ndarray]],
+    budgets: dict[str, float],
+    aggregate: dict[str, str] | None = None,
+) -> tuple[list[int], float]:
+    """One ILP: per layer l, ``sens[l][j]`` and ``costs[name][l][j]`` for its choices j; returns (the chosen
+    index per layer, seconds). Raises InfeasibleBudget naming each budget's smallest achievable cost."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    aggregate = aggregate or {}
+    t0 = time.perf_counter()
+    sizes = [len(s) for s in sens]
+    n = sum(sizes)
+    offs = np.cumsum([0] + sizes)
+    c = np.concatenate([np.asarray(s, dtype=float) for s in sens])
+    upper = np.ones(n)
+    rows, lo, hi = [], [], []
+    for li in range(len(sizes)):
+        r = np.zeros(n)
+        r[offs[li] : offs[li + 1]] = 1
+        rows.append(r)
+        lo.append(1)
+        hi.append(1)
+    for name, b in budgets.items():
+        vals = np.concatenate([np.asarray(v, dtype=float) for v in costs[name]])
+        if aggregate.get(name) == "max":
+            upper[vals > b] = 0
+        else:
+            rows.append(vals)
+            lo.append(-np.inf)
+            hi.append(b)
+    _check_feasible(costs, budgets, aggregate)
+    res = milp(
+        c,
+        constraints=LinearConstraint(np.array(rows), lo, hi),
+        integrality=np.ones(n),
+        bounds=Bounds(np.zeros(n), upper),
+    )
+    if res.x is None:
+        raise InfeasibleBudget(f"budgets {budgets}: no configuration meets all of them together")
+    x = np.round(res.x).astype(int)
+    pick = [int(np.argmax(x[offs[i] : offs[i + 1]])) for i in range(len(sizes))]
+    return pick, time.perf_counter() - t0
+
+
+def smallest(costs: list[np.ndarray], agg: str = "sum") -> float:
+    """The smallest achievable total of one cost (per-layer minimum, summed or maxed)."""
+    mins = [float(np.min(v)) for v in costs]
+    return max(mins) if agg == "max" else sum(mins)
+
+
+def _check_feasible(costs, budgets, aggregate) -> None:
+    for name, b in budgets.items():
+        lo = smallest(costs[name], aggregate.get(name, "sum"))
+        if lo > b:
+            raise InfeasibleBudget(
+                f"--budget {name}={b:g} is impossible: the smallest achievable {name} in this space is {lo:.0f}"
+            )
+
+
+def sweep(
+    sens: list[np.ndarray],
+    costs: dict[str, list[np.ndarray]],
+    primary: str,
+    budgets: dict[str, float],
+    n: int = 25,
+    aggregate: dict[str, str] | None = None,
+) -> tuple[list[list[int]], list[float], list[float]]:
+    """Solve the ILP for ``n`` budgets of ``primary`` spread geometrically between its smallest and largest
+    achievable total (capped by ``budgets[primary]`` when given); other budgets stay fixed. Returns
+    (solutions, the primary budgets, the solve times in seconds)."""
+    aggregate = aggregate or {}
+    agg = aggregate.get(primary, "sum")
+    lo = smallest(costs[primary], agg)
+    hi = (
+        max(float(np.max(v)) for v in costs[primary]) if agg == "max" else sum(float(np.max(v)) for v in costs[primary])
+    )
+    if primary in budgets:
+        hi = min(hi, budgets[primary])
+    _check_feasible(costs, {**budgets, primary: max(hi, lo)}, aggregate)
+    levels = np.geomspace(max(lo, 1e-9), max(hi, lo * (1 + 1e-9), 1e-9), n) if n > 1 else np.array([hi])
+    sols, times = [], []
+    for b in levels:
+        try:
+            pick, dt = solve(sens, costs, {**budgets, primary: float(b) * (1 + 1e-12)}, aggregate)
+        except InfeasibleBudget:
+            continue
+        sols.append(pick)
+        times.append(dt)
+    return sols, [float(b) for b in levels], times
