@@ -56,8 +56,11 @@ _RANK = {
 class _Ctx:
     """Random choices shared by the op builders."""
 
-    def __init__(self, rng, max_width: int, rounding, overflow, wide: bool, minifloats=(), csd: bool = False):
+    def __init__(
+        self, rng, max_width: int, rounding, overflow, wide: bool, minifloats=(), csd: bool = False, offsets=False
+    ):
         self.rng = rng
+        self.offsets = offsets
         self.csd = csd
         self.minifloats = [parse(m) if isinstance(m, str) else m for m in minifloats]
         self.max_width = max_width
@@ -120,7 +123,15 @@ def _new(g: Graph, ctx: _Ctx, kind: str, shape, fmt) -> str:
     return name
 
 
-def _mac_parts(ctx: _Ctx, xfmt, n_terms: int):
+def _offset(ctx: _Ctx, xfmt) -> int:
+    """A random CMSIS-NN input offset (only with the ``offsets`` option; no draw otherwise)."""
+    if not ctx.offsets:
+        return 0
+    span = xfmt.raw_max - xfmt.raw_min
+    return ctx.ri(-(span // 2) - 1, span // 2 + 1)
+
+
+def _mac_parts(ctx: _Ctx, xfmt, n_terms: int, offset: int = 0):
     """Weight, bias and accumulator formats for a MAC layer with ``n_terms`` products per output."""
     wf = ctx.fmt(2, min(ctx.max_width, 10))
     if ctx.csd and ctx.rng.random() < 0.5:  # multiplier-free weights: at most k signed digits
@@ -128,7 +139,7 @@ def _mac_parts(ctx: _Ctx, xfmt, n_terms: int):
         wf = parse(f"{'csd' if base.signed else 'ucsd'}<{base.width},{base.int_bits},{ctx.ri(1, 3)}>")
     bf = ctx.fmt(2, ctx.max_width, mini=False)
     prod_frac = xfmt.frac_bits + wf.frac_bits
-    xmag = max(abs(xfmt.raw_min), abs(xfmt.raw_max))
+    xmag = max(abs(xfmt.raw_min + offset), abs(xfmt.raw_max + offset))
     wmag = max(abs(wf.raw_min), abs(wf.raw_max))
     bound = n_terms * xmag * wmag
     shift = prod_frac - bf.frac_bits
@@ -141,9 +152,10 @@ def _dense(g, ctx, x):
     t = g.tensor(x)
     (n,) = t.shape
     m = ctx.ri(1, 8)
-    wf, bf, af = _mac_parts(ctx, t.fmt, n)
+    off = _offset(ctx, t.fmt)
+    wf, bf, af = _mac_parts(ctx, t.fmt, n, off)
     y = _new(g, ctx, "dense", (m,), ctx.fmt())
-    g.add_op(O.Dense(y[:-4], [x], y, ctx.weights(wf, (m, n)), ctx.weights(bf, (m,)), wf, bf, af))
+    g.add_op(O.Dense(y[:-4], [x], y, ctx.weights(wf, (m, n)), ctx.weights(bf, (m,)), wf, bf, af, off))
     return y
 
 
@@ -168,10 +180,12 @@ def _conv2d(g, ctx, x):
     if ho < 1 or wo < 1:
         dilation, stride, kh, kw, padding = (1, 1), (1, 1), 1, 1, (0, 0, 0, 0)
         ho, wo = h, w
-    wf, bf, af = _mac_parts(ctx, t.fmt, (cin // groups) * kh * kw)
+    off = _offset(ctx, t.fmt)
+    wf, bf, af = _mac_parts(ctx, t.fmt, (cin // groups) * kh * kw, off)
     y = _new(g, ctx, "conv2d", (cout, ho, wo), ctx.fmt())
     wt = ctx.weights(wf, (cout, cin // groups, kh, kw))
-    g.add_op(O.Conv2d(y[:-4], [x], y, wt, ctx.weights(bf, (cout,)), wf, bf, af, stride, padding, dilation, groups))
+    bias = ctx.weights(bf, (cout,))
+    g.add_op(O.Conv2d(y[:-4], [x], y, wt, bias, wf, bf, af, stride, padding, dilation, groups, off))
     return y
 
 
@@ -186,10 +200,12 @@ def _conv1d(g, ctx, x):
     lo = (n + padding[0] + padding[1] - dilation * (k - 1) - 1) // stride + 1
     if lo < 1:
         k, stride, dilation, padding, lo = 1, 1, 1, (0, 0), n
-    wf, bf, af = _mac_parts(ctx, t.fmt, (cin // groups) * k)
+    off = _offset(ctx, t.fmt)
+    wf, bf, af = _mac_parts(ctx, t.fmt, (cin // groups) * k, off)
     y = _new(g, ctx, "conv1d", (cout, lo), ctx.fmt())
     wt = ctx.weights(wf, (cout, cin // groups, k))
-    g.add_op(O.Conv1d(y[:-4], [x], y, wt, ctx.weights(bf, (cout,)), wf, bf, af, stride, padding, dilation, groups))
+    bias = ctx.weights(bf, (cout,))
+    g.add_op(O.Conv1d(y[:-4], [x], y, wt, bias, wf, bf, af, stride, padding, dilation, groups, off))
     return y
 
 
@@ -366,6 +382,99 @@ _BUILDERS: dict[str, Callable] = {
 }
 
 
+def _int_fmt(ctx) -> FixedFormat:
+    """A plain signed integer format (fixed<W,W>: frac 0), 8 or 16 bits, as CMSIS-NN tensors use."""
+    w = ctx.pick([8, 16])
+    return FixedFormat(w, w)
+
+
+def _clamp_pair(ctx, fmt):
+    if ctx.rng.random() < 0.5:
+        return None, None
+    return tuple(sorted(ctx.ri(fmt.raw_min, fmt.raw_max) for _ in range(2)))
+
+
+def _q31(ctx) -> int:
+    return int(ctx.rng.integers(1 << 30, (1 << 31) - 1, endpoint=True))
+
+
+def _add_dyadic(g, ctx, x):
+    t = g.tensor(x)
+    other = _relu(g, ctx, x)
+    operands = [x, other] if ctx.rng.random() < 0.5 else [other, x]
+    mags = []
+    offs = []
+    for n in operands:
+        f = g.tensor(n).fmt
+        off = ctx.ri(-(1 << min(f.width, 15)) // 2, (1 << min(f.width, 15)) // 2)
+        offs.append(off)
+        mags.append(max(abs(f.raw_min + off), abs(f.raw_max + off)).bit_length())
+    ls = ctx.ri(0, max(0, 30 - max(mags)))
+    yf = _int_fmt(ctx)
+    amin, amax = _clamp_pair(ctx, yf)
+    y = _new(g, ctx, "add_dyadic", t.shape, yf)
+    g.add_op(
+        O.AddDyadic(
+            y[:-4], operands, y, offs[0], _q31(ctx), ctx.ri(-20, 0), offs[1], _q31(ctx), ctx.ri(-20, 0), ls,
+            _q31(ctx), ctx.ri(-12, 2), ctx.ri(-64, 64), amin, amax, bool(ctx.rng.random() < 0.5),
+        )
+    )  # fmt: skip
+    return y
+
+
+def _mul_dyadic(g, ctx, x):
+    t = g.tensor(x)
+    other = _relu(g, ctx, x)
+    operands = [x, other] if ctx.rng.random() < 0.5 else [other, x]
+    offs = [ctx.ri(-128, 128) for _ in operands]
+    yf = _int_fmt(ctx)
+    amin, amax = _clamp_pair(ctx, yf)
+    y = _new(g, ctx, "mul_dyadic", t.shape, yf)
+    g.add_op(
+        O.MulDyadic(
+            y[:-4], operands, y, offs[0], offs[1], _q31(ctx), ctx.ri(-20, 0), ctx.ri(-64, 64), amin, amax,
+            bool(ctx.rng.random() < 0.5),
+        )
+    )  # fmt: skip
+    return y
+
+
+def _avgpool_cmsis(g, ctx, x):
+    t = g.tensor(x)
+    kernel, stride, padding, out = _pool_geometry(ctx, t.shape[1:])
+    amin, amax = _clamp_pair(ctx, t.fmt)
+    y = _new(g, ctx, "avgpool", (t.shape[0], *out), t.fmt)
+    g.add_op(O.AvgPool(y[:-4], [x], y, kernel, stride, padding, None, 1, 0, "cmsis", amin, amax))
+    return y
+
+
+def _requantize_s64(g, ctx, x):
+    t = g.tensor(x)
+    c = t.shape[0] if ctx.rng.random() < 0.6 else 1
+    mult = ctx.rng.integers(1 << 30, (1 << 31) - 1, size=(c,), endpoint=True, dtype=np.int64)
+    if ctx.rng.random() < 0.2:
+        mult[0] = 0x7FFF8000  # the REDUCE_MULTIPLIER saturation branch
+    shift = ctx.rng.integers(-14, 14, size=(c,), endpoint=True, dtype=np.int64)
+    yf = FixedFormat(16, 16)
+    amin, amax = _clamp_pair(ctx, yf)
+    y = _new(g, ctx, "requantize", t.shape, yf)
+    g.add_op(O.Requantize(y[:-4], [x], y, "dyadic_s64", mult, shift, False, 0, amin, amax))
+    return y
+
+
+#: CMSIS-NN op variants ``random_graph`` builds only when asked by name in ``ops`` (never drawn by
+#: default, so emitters that refuse them keep their random tests): element-wise add/mul with dyadic
+#: requantisation, the CMSIS-NN average pool and the int16 (``dyadic_s64``) requantisation.
+CMSIS_KINDS: list[str] = ["add_dyadic", "mul_dyadic", "avgpool_cmsis", "requantize_s64"]
+_CMSIS_BUILDERS: dict[str, Callable] = {
+    "add_dyadic": _add_dyadic,
+    "mul_dyadic": _mul_dyadic,
+    "avgpool_cmsis": _avgpool_cmsis,
+    "requantize_s64": _requantize_s64,
+}
+_RANK.update({"add_dyadic": None, "mul_dyadic": None, "avgpool_cmsis": "spatial", "requantize_s64": None})
+
+
 def available_kinds() -> list[str]:
     """Op kinds that ``random_graph`` can build (every registered op kind once all are implemented)."""
     return [k for k in _BUILDERS if k in OPS]
@@ -416,6 +525,7 @@ def random_graph(
     minifloats: Sequence = (),
     csd: bool = False,
     name: str | None = None,
+    offsets: bool = False,
 ) -> Graph:
     """A random valid graph (validated) from ``seed``.
 
@@ -425,12 +535,15 @@ def random_graph(
     accumulators beyond 62 bits (Python-int interpreter paths). minifloats: minifloat formats (names
     such as ``"e4m3fn"`` or format objects) that tensors and weights may also use (accumulators, biases
     and dyadic requantisation stay fixed point). csd: half of the dense/conv weight formats become
-    ``csd<W,I,k>`` (k = 1..3 signed digits, multiplier-free). One input tensor, one output tensor.
+    ``csd<W,I,k>`` (k = 1..3 signed digits, multiplier-free). offsets: dense/conv layers get a random
+    non-zero-able CMSIS-NN ``input_offset`` (off by default: HLS/RTL refuse it). ``ops`` may also name
+    the ``CMSIS_KINDS`` (never drawn by default). One input tensor, one output tensor.
     """
     rng = np.random.default_rng(seed)
-    ctx = _Ctx(rng, max_width, rounding, overflow, wide, minifloats, csd)
+    ctx = _Ctx(rng, max_width, rounding, overflow, wide, minifloats, csd, offsets)
     kinds = list(ops) if ops is not None else [ctx.pick(KINDS) for _ in range(n_ops)]
-    unknown = [k for k in kinds if k not in _BUILDERS]
+    builders = {**_BUILDERS, **_CMSIS_BUILDERS}
+    unknown = [k for k in kinds if k not in builders]
     if unknown:
         raise GraphError(f"random_graph: no builder for op kind(s) {unknown}; available: {KINDS}")
     first = next((_RANK[k] for k in kinds if _RANK[k] is not None), ctx.pick([1, 2, 3]))
@@ -446,7 +559,7 @@ def random_graph(
     x = "input"
     for k in kinds:
         x = _to_rank(g, ctx, x, _RANK[k])
-        x = _BUILDERS[k](g, ctx, x)
+        x = builders[k](g, ctx, x)
     g.outputs = [x]
     g.validate()
     return g

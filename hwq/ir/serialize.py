@@ -8,7 +8,9 @@ Layout of the file (``SCHEMA_VERSION``)::
 
 Op attributes are the op dataclass's fields: formats as their canonical strings, integer arrays as
 ``{"dtype": "int64", "shape": [...], "data": <base64 of little-endian int64>}`` (or ``"ints"``: a list
-of decimal strings for arrays of wider Python ints), tuples as lists.
+of decimal strings for arrays of wider Python ints), tuples as lists. Attributes added after a file
+format was in use (marked ``omit_default`` in the op dataclass, e.g. ``input_offset``) are written only
+when they differ from their default, and a file without them loads with the default.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ _BASE_FIELDS = {"name", "inputs", "output"}
 
 
 def _is_format(v) -> bool:
-    return hasattr(v, "kind") and hasattr(v, "cast_raw") and not isinstance(v, type)
+    return hasattr(v, "kind") and (hasattr(v, "cast_raw") or hasattr(v, "to_raw")) and not isinstance(v, type)
 
 
 def _encode(v):
@@ -76,14 +78,29 @@ def _decode(v, where: str):
     return v
 
 
+def _is_default(v, default) -> bool:
+    """True when ``v`` equals a field's default (scalars only: numbers, strings, None)."""
+    if v is None or default is None:
+        return v is default
+    if isinstance(v, (bool, str)) or isinstance(default, (bool, str)):
+        return type(v) is type(default) and v == default
+    if isinstance(v, (int, np.integer)) and isinstance(default, int):
+        return int(v) == default
+    return False
+
+
 def graph_to_dict(graph: Graph) -> dict:
     """The JSON-ready dict of a graph (see the module docstring)."""
     ops = []
     for op in graph.ops:
         d = {"kind": op.kind, "name": op.name, "inputs": list(op.inputs), "output": op.output}
         for f in dataclasses.fields(op):
-            if f.name not in _BASE_FIELDS:
-                d[f.name] = _encode(getattr(op, f.name))
+            if f.name in _BASE_FIELDS:
+                continue
+            v = getattr(op, f.name)
+            if f.metadata.get("omit_default") and _is_default(v, f.default):
+                continue  # attributes added later (e.g. input_offset) stay out of the file at their default
+            d[f.name] = _encode(v)
         ops.append(d)
     return {
         "hwq_ir": SCHEMA_VERSION,

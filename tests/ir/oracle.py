@@ -12,6 +12,15 @@ from fractions import Fraction
 
 
 def frac_bits(fmt) -> int:
+    if getattr(fmt, "kind", "fixed") == "int":
+        # affine int<W,...>: plain integers unless per-tensor, zero point 0 and scale exactly 2**-F
+        if fmt.axis is None and fmt.zero_point == (0,):
+            q = Fraction(fmt.scale[0])
+            if q.numerator == 1 and q.denominator & (q.denominator - 1) == 0:
+                return q.denominator.bit_length() - 1
+            if q.denominator == 1 and q.numerator & (q.numerator - 1) == 0:
+                return -(q.numerator.bit_length() - 1)
+        return 0
     if getattr(fmt, "kind", "fixed") == "float":
         return fmt.bias + fmt.man_bits - 1  # the smallest subnormal is 2**-(bias + M - 1)
     return fmt.width - fmt.int_bits
@@ -125,19 +134,19 @@ def val(raw: int, fmt_frac: int) -> Fraction:
     return Fraction(int(raw)) * Fraction(2) ** -fmt_frac
 
 
-def o_dense(x, w, b, xf, wfmt, bfmt, accf, outf):
+def o_dense(x, w, b, xf, wfmt, bfmt, accf, outf, input_offset=0):
     """x: list of raws; w: list of rows; returns list of output raws (hls4ml order)."""
     out = []
     for j in range(len(w)):
         acc = o_cast(b[j], frac_bits(bfmt), accf)
         for i in range(len(x)):
-            p = o_cast(int(x[i]) * int(w[j][i]), frac_bits(xf) + frac_bits(wfmt), accf)
+            p = o_cast((int(x[i]) + input_offset) * int(w[j][i]), frac_bits(xf) + frac_bits(wfmt), accf)
             acc = o_cast(acc + p, frac_bits(accf), accf)
         out.append(o_cast(acc, frac_bits(accf), outf))
     return out
 
 
-def o_conv2d(x, w, b, xf, wfmt, bfmt, accf, outf, stride, padding, dilation, groups):
+def o_conv2d(x, w, b, xf, wfmt, bfmt, accf, outf, stride, padding, dilation, groups, input_offset=0):
     """x: nested lists (C, H, W); w: (Cout, Cin/g, kH, kW); scalar loops over every output pixel."""
     h, wd = len(x[0]), len(x[0][0])
     cout, cg, kh, kw = len(w), len(w[0]), len(w[0][0]), len(w[0][0][0])
@@ -158,7 +167,8 @@ def o_conv2d(x, w, b, xf, wfmt, bfmt, accf, outf, stride, padding, dilation, gro
                         for e in range(kw):
                             r = i * stride[0] + a * dilation[0] - pt
                             s = j * stride[1] + e * dilation[1] - pl
-                            xv = x[g * cg + c][r][s] if 0 <= r < h and 0 <= s < wd else 0
+                            inside = 0 <= r < h and 0 <= s < wd
+                            xv = x[g * cg + c][r][s] + input_offset if inside else 0  # padding adds 0
                             p = o_cast(int(xv) * int(w[o][c][a][e]), pf, accf)
                             acc = o_cast(acc + p, af, accf)
                 y[o][i][j] = o_cast(acc, af, outf)
@@ -182,7 +192,8 @@ def _ints(a):
 
 def _o_dense(op, xs, graph):
     xf, yf = _fmt(graph, op.inputs[0]), _fmt(graph, op.output)
-    return o_dense(_ints(xs[0]), _ints(op.weight), _ints(op.bias), xf, op.weight_fmt, op.bias_fmt, op.acc_fmt, yf)
+    w, b = _ints(op.weight), _ints(op.bias)
+    return o_dense(_ints(xs[0]), w, b, xf, op.weight_fmt, op.bias_fmt, op.acc_fmt, yf, op.input_offset)
 
 
 def _o_conv2d(op, xs, graph):
@@ -200,6 +211,7 @@ def _o_conv2d(op, xs, graph):
         tuple(op.padding),
         tuple(op.dilation),
         op.groups,
+        op.input_offset,
     )
 
 
@@ -220,6 +232,7 @@ def _o_conv1d(op, xs, graph):
         (0, 0, op.padding[0], op.padding[1]),
         (1, op.dilation),
         op.groups,
+        op.input_offset,
     )
     return [c[0] for c in y]
 
@@ -339,7 +352,8 @@ def _o_maxpool(op, xs, graph):
     for idx, items, shape in _windows_1sample(xs[0], op.kernel, op.stride, op.padding):
         if out is None:
             out = np.empty(shape, dtype=object)
-        out[idx] = o_cast(max(v for inside, v in items if inside), xf, yf)
+        m = max(v for inside, v in items if inside)
+        out[idx] = m if getattr(yf, "kind", "") == "int" else o_cast(m, xf, yf)
     return out.tolist()
 
 
@@ -351,8 +365,30 @@ def _o_mean(items, xf, op, yf):
     return o_cast_value(val(acc, af) * val(op.recip, op.recip_frac_bits), yf)
 
 
+def _o_avgpool_cmsis(op, xs, graph):
+    """arm_avgpool_s8: valid elements only, C truncating division of the half-away adjusted sum."""
+    import numpy as np
+
+    yf = _fmt(graph, op.output)
+    lo = yf.raw_min if op.act_min is None else op.act_min
+    hi = yf.raw_max if op.act_max is None else op.act_max
+    out = None
+    for idx, items, shape in _windows_1sample(xs[0], op.kernel, op.stride, op.padding):
+        if out is None:
+            out = np.empty(shape, dtype=object)
+        vals = [v for inside, v in items if inside]
+        s, n = sum(vals), len(vals)
+        num = s + n // 2 if s > 0 else s - n // 2
+        q = abs(num) // n * (1 if num >= 0 else -1)  # C division truncates toward zero
+        out[idx] = min(max(q, lo), hi)
+    return out.tolist()
+
+
 def _o_avgpool(op, xs, graph):
     import numpy as np
+
+    if getattr(op, "mode", "recip") == "cmsis":
+        return _o_avgpool_cmsis(op, xs, graph)
 
     xf, yf = frac_bits(_fmt(graph, op.inputs[0])), _fmt(graph, op.output)
     out = None
@@ -411,10 +447,32 @@ def o_cmsis_requantize(x: int, m: int, s: int, single_rounding: bool) -> int:
     return mag if h >= 0 else -mag
 
 
+def _wrap64(v: int) -> int:
+    v %= 1 << 64
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def o_cmsis_requantize_s64(x: int, m: int, s: int) -> int:
+    """arm_nn_requantize_s64 with REDUCE_MULTIPLIER, from the documented arithmetic, on Python ints."""
+    rm = (m + 2**15) // 2**16 if m < 0x7FFF0000 else 0x7FFF
+    r = _wrap32(math.floor(Fraction(_wrap64(x * rm), 2 ** (14 - s))))
+    return math.floor(Fraction(_wrap32(r + 1), 2))
+
+
 def _o_requantize(op, xs, graph):
     import numpy as np
 
     xf, yf = _fmt(graph, op.inputs[0]), _fmt(graph, op.output)
+    if op.mode == "dyadic_s64":
+        x = np.asarray(xs[0]).astype(object)
+        lo = yf.raw_min if op.act_min is None else op.act_min
+        hi = yf.raw_max if op.act_max is None else op.act_max
+        out = np.empty(x.shape, dtype=object)
+        for idx in np.ndindex(x.shape):
+            c = idx[0] if len(op.multiplier) > 1 else 0
+            r = o_cmsis_requantize_s64(int(x[idx]), int(op.multiplier[c]), int(op.shift[c]))
+            out[idx] = min(max(r + op.out_offset, lo), hi)
+        return out.tolist()
     if op.mode == "cast":
         return _map(lambda v: o_cast(v, frac_bits(xf), yf), _ints(xs[0]))
     x = np.asarray(xs[0]).astype(object)
@@ -428,8 +486,45 @@ def _o_requantize(op, xs, graph):
     return out.tolist()
 
 
+def _clamp_of(op, graph):
+    yf = _fmt(graph, op.output)
+    return (yf.raw_min if op.act_min is None else op.act_min, yf.raw_max if op.act_max is None else op.act_max)
+
+
+def _o_add_dyadic(op, xs, graph):
+    """arm_elementwise_add_s8 from its documented arithmetic (C int32 steps wrap)."""
+    lo, hi = _clamp_of(op, graph)
+    sr = op.single_rounding
+
+    def f(a, b):
+        a1 = o_cmsis_requantize(
+            _wrap32((a + op.input1_offset) * 2**op.left_shift), op.input1_multiplier, op.input1_shift, sr
+        )
+        b1 = o_cmsis_requantize(
+            _wrap32((b + op.input2_offset) * 2**op.left_shift), op.input2_multiplier, op.input2_shift, sr
+        )
+        r = o_cmsis_requantize(_wrap32(a1 + b1), op.out_multiplier, op.out_shift, sr) + op.out_offset
+        return min(max(r, lo), hi)
+
+    return _map2(f, _ints(xs[0]), _ints(xs[1]))
+
+
+def _o_mul_dyadic(op, xs, graph):
+    """arm_elementwise_mul_s8 from its documented arithmetic."""
+    lo, hi = _clamp_of(op, graph)
+
+    def f(a, b):
+        p = _wrap32((a + op.input1_offset) * (b + op.input2_offset))
+        r = o_cmsis_requantize(p, op.out_multiplier, op.out_shift, op.single_rounding) + op.out_offset
+        return min(max(r, lo), hi)
+
+    return _map2(f, _ints(xs[0]), _ints(xs[1]))
+
+
 ORACLES.update(
     {
+        "add_dyadic": _o_add_dyadic,
+        "mul_dyadic": _o_mul_dyadic,
         "batchnorm": _o_batchnorm,
         "clip": _o_clip,
         "maxpool": _o_maxpool,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from . import (
     add,
+    add_dyadic,
     avgpool,
     batchnorm,
     clip,
@@ -25,6 +26,7 @@ from . import (
     lut,
     maxpool,
     mul,
+    mul_dyadic,
     relu,
     requantize,
     reshape,
@@ -47,6 +49,8 @@ _MODULES = [
     concat,
     lut,
     requantize,
+    add_dyadic,
+    mul_dyadic,
 ]
 
 EVALUATORS: dict[str, Callable] = {}
@@ -57,6 +61,7 @@ for _m in _MODULES:
 
 from ._pool import reciprocal  # noqa: E402
 from .add import Add  # noqa: E402
+from .add_dyadic import AddDyadic  # noqa: E402
 from .avgpool import AvgPool  # noqa: E402
 from .batchnorm import BatchNorm  # noqa: E402
 from .clip import Clip  # noqa: E402
@@ -69,14 +74,16 @@ from .global_avgpool import GlobalAvgPool  # noqa: E402
 from .lut import LUT, sigmoid_table, table_for, tanh_table  # noqa: E402
 from .maxpool import MaxPool  # noqa: E402
 from .mul import Multiply  # noqa: E402
+from .mul_dyadic import MulDyadic  # noqa: E402
 from .relu import ReLU  # noqa: E402
-from .requantize import Requantize, dyadic_requantize  # noqa: E402
+from .requantize import Requantize, dyadic_requantize, dyadic_requantize_s64, reduce_multiplier  # noqa: E402
 from .reshape import Reshape  # noqa: E402
 
 __all__ = [
     "EVALUATORS",
     "LUT",
     "Add",
+    "AddDyadic",
     "AvgPool",
     "BatchNorm",
     "Clip",
@@ -87,12 +94,15 @@ __all__ = [
     "Flatten",
     "GlobalAvgPool",
     "MaxPool",
+    "MulDyadic",
     "Multiply",
     "ReLU",
     "Requantize",
     "Reshape",
     "dyadic_requantize",
+    "dyadic_requantize_s64",
     "reciprocal",
+    "reduce_multiplier",
     "sigmoid_table",
     "table_for",
     "tanh_table",

@@ -231,8 +231,32 @@ def check_arity(op, n: int | None = 1) -> None:
         raise op_error(op, f"takes {n} input{'s' if n != 1 else ''}, got {len(op.inputs)}")
 
 
-def check_format(op, what: str, fmt, fixed: bool = False) -> None:
-    """Raise unless ``fmt`` is a number format object (a FixedFormat when ``fixed``)."""
+def is_affine(fmt) -> bool:
+    """True for an affine integer format (``int<W,...>``/``uint<W,...>``, kind ``"int"``)."""
+    return getattr(fmt, "kind", None) == "int"
+
+
+def raw_frac_bits(fmt) -> int:
+    """Fractional bits F with which an integer op reads ``fmt``'s raws (real = raw * 2**-F).
+
+    Fixed point and minifloats: their ``frac_bits``. Affine integer formats: their ``frac_bits`` when the
+    scale is a power of two and the zero point 0 (per tensor), else 0: the raws are then taken as plain
+    integers and the real scale (and zero point) is carried by a dyadic ``requantize`` and the ops'
+    ``input_offset`` / ``out_offset`` attributes (CMSIS-NN arithmetic).
+    """
+    if is_affine(fmt):
+        try:
+            return fmt.frac_bits
+        except ValueError:
+            return 0
+    return fmt.frac_bits
+
+
+def check_format(op, what: str, fmt, fixed: bool = False, affine: bool = False) -> None:
+    """Raise unless ``fmt`` is a number format object (a FixedFormat when ``fixed``; with ``affine`` also
+    any affine ``int<W,...>`` format, per tensor or per channel, read through ``raw_frac_bits``)."""
+    if affine and is_affine(fmt):
+        return
     if fixed:
         if not isinstance(fmt, FixedFormat):
             raise op_error(op, f"{what} must be a fixed format (fixed<W,I,...>), got {fmt!r}")
@@ -245,9 +269,9 @@ def check_format(op, what: str, fmt, fixed: bool = False) -> None:
             raise op_error(op, f"{what} must be a number format with a power-of-two LSB, got {fmt}")
 
 
-def check_int_param(op, what: str, arr, fmt, shape: tuple | None = None) -> None:
+def check_int_param(op, what: str, arr, fmt, shape: tuple | None = None, affine: bool = False) -> None:
     """Raise unless ``arr`` is an integer ndarray (int64 or Python-int object) of ``shape`` whose
-    values are raws of ``fmt`` (within its raw range)."""
+    values are raws of ``fmt`` (within its raw range); ``affine`` also admits ``int<W,...>`` formats."""
     if not isinstance(arr, np.ndarray):
         raise op_error(op, f"{what} must be an integer ndarray, got {type(arr).__name__}")
     if arr.dtype.kind == "f":
@@ -256,13 +280,13 @@ def check_int_param(op, what: str, arr, fmt, shape: tuple | None = None) -> None
         raise op_error(op, f"{what} must hold integers, got dtype {arr.dtype}")
     if shape is not None and tuple(arr.shape) != tuple(shape):
         raise op_error(op, f"{what} has shape {tuple(arr.shape)}, expected {tuple(shape)}")
-    check_format(op, f"the format of {what}", fmt)
+    check_format(op, f"the format of {what}", fmt, affine=affine)
     lo, hi = getattr(fmt, "raw_min", None), getattr(fmt, "raw_max", None)
     if arr.size and lo is not None and hi is not None:
         amin, amax = int(arr.min()), int(arr.max())
         if amin < lo or amax > hi:
             raise op_error(op, f"{what} has raw values in [{amin}, {amax}], outside {fmt} [{lo}, {hi}]")
-    if arr.size and not isinstance(fmt, FixedFormat):
+    if arr.size and not isinstance(fmt, FixedFormat) and not is_affine(fmt):
         # minifloat / CSD: only some raws in the range are values of the format; casting a value to its
         # own format leaves it unchanged, anything else moves
         back = np.asarray(fmt.cast_raw(arr, fmt.frac_bits))
@@ -287,3 +311,26 @@ def check_elementwise_shapes(op, graph) -> None:
     y = graph.tensor(op.output)
     if not (a.shape == b.shape == y.shape):
         raise op_error(op, f"shapes must match: {a.name!r} {a.shape}, {b.name!r} {b.shape}, {y.name!r} {y.shape}")
+
+
+def check_offset(op, what: str, v) -> int:
+    """Raise naming the op unless ``v`` is an integer (an input/output offset); returns it as int."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise op_error(op, f"{what} must be an integer, got {v!r}")
+    return int(v)
+
+
+def add_offset(x: np.ndarray, offset: int) -> np.ndarray:
+    """Exact ``x + offset`` of raw integers (int64 when it provably fits, else Python ints)."""
+    if not offset:
+        return x
+    bits = max(max_abs(x).bit_length(), abs(int(offset)).bit_length()) + 1
+    return as_ints(x, bits) + offset
+
+
+def wrap_int(v, bits: int = 32):
+    """Two's complement wrap of integers (int64/object ndarray or int) to ``bits`` bits (C int32/int64)."""
+    half = 1 << (bits - 1)
+    if isinstance(v, np.ndarray) and v.dtype != object and bits >= 64:
+        return v
+    return ((v + half) % (1 << bits)) - half

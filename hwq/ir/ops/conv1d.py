@@ -15,11 +15,15 @@ Operands: x raw ``(Cin, L)`` in the input tensor's format (F_x fractional bits);
 
 Casts use the target format's rounding and overflow (WRAP: mod 2**W at every partial sum; SAT: in this
 order). Evaluated as a 2-D convolution of height 1.
+
+``input_offset`` (default 0; CMSIS-NN's ``input_offset = -zero_point_in``): every real input position
+contributes ``(xv + input_offset) * weight``; padded positions contribute 0. Affine formats, int4 weights
+and int16 activations: as in ``dense`` (module docstring there).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,7 +31,17 @@ from hwq.formats import FixedFormat
 
 from ..graph import Graph, Op, register
 from ._conv import conv2d_raw, out_size
-from .common import cast_to, check_arity, check_format, check_int_param, int_tuple, op_error
+from .common import (
+    add_offset,
+    cast_to,
+    check_arity,
+    check_format,
+    check_int_param,
+    check_offset,
+    int_tuple,
+    op_error,
+    raw_frac_bits,
+)
 
 
 @register
@@ -45,6 +59,7 @@ class Conv1d(Op):
     padding: tuple[int, int] = (0, 0)  # left, right
     dilation: int = 1
     groups: int = 1
+    input_offset: int = field(default=0, metadata={"omit_default": True})  # added to real input raws
 
     def params(self) -> dict[str, np.ndarray]:
         return {"weight": self.weight, "bias": self.bias}
@@ -73,23 +88,25 @@ class Conv1d(Op):
             raise op_error(self, f"kernel {k} does not fit the padded input length {n}")
         if y.shape != (cout, lo):
             raise op_error(self, f"output {y.name!r} has shape {y.shape}, expected {(cout, lo)}")
-        check_int_param(self, "weight", self.weight, self.weight_fmt)
-        check_int_param(self, "bias", self.bias, self.bias_fmt, (cout,))
+        check_int_param(self, "weight", self.weight, self.weight_fmt, affine=True)
+        check_int_param(self, "bias", self.bias, self.bias_fmt, (cout,), affine=True)
         check_format(self, "acc_fmt", self.acc_fmt, fixed=True)
+        check_offset(self, "input_offset", self.input_offset)
 
 
 def evaluate(op: Conv1d, args: list[np.ndarray], graph: Graph) -> np.ndarray:
     """x raw (B, Cin, L) -> y raw (B, Cout, Lo); see the module docstring for the arithmetic."""
     (x,) = args
     xf = graph.tensor(op.inputs[0]).fmt
+    x = add_offset(x, int(op.input_offset))  # before padding: padded positions still hold 0
     cout, cg, k = op.weight.shape
     acc = conv2d_raw(
         x[:, :, None, :],
         op.weight.reshape(cout, cg, 1, k),
         op.bias,
-        xf.frac_bits,
-        op.weight_fmt.frac_bits,
-        op.bias_fmt.frac_bits,
+        raw_frac_bits(xf),
+        raw_frac_bits(op.weight_fmt),
+        raw_frac_bits(op.bias_fmt),
         op.acc_fmt,
         (1, int(op.stride)),
         (0, 0, int(op.padding[0]), int(op.padding[1])),

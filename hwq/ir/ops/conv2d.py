@@ -17,11 +17,16 @@ accumulator ``acc_fmt`` (a fixed format); result raw ``(Cout, Ho, Wo)`` in the o
 Each cast uses the target format's rounding and overflow, so a narrow WRAP accumulator wraps at every
 partial sum (mod 2**W, evaluated as one exact sum) and a SAT accumulator saturates in this order.
 Depthwise: ``groups == Cin`` and weight ``(Cin*mult, 1, kH, kW)``.
+
+``input_offset`` (default 0; CMSIS-NN's ``input_offset = -zero_point_in``): every real input position
+contributes ``(xv + input_offset) * weight``; padded positions contribute 0 (as ``arm_convolve_s8`` /
+``arm_depthwise_conv_s8``: ``acc = bias + sum w * (x + input_offset)`` over the valid taps only).
+Affine formats, int4 weights and int16 activations: as in ``dense`` (module docstring there).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,7 +34,17 @@ from hwq.formats import FixedFormat
 
 from ..graph import Graph, Op, register
 from ._conv import conv2d_raw, out_size
-from .common import cast_to, check_arity, check_format, check_int_param, int_tuple, op_error
+from .common import (
+    add_offset,
+    cast_to,
+    check_arity,
+    check_format,
+    check_int_param,
+    check_offset,
+    int_tuple,
+    op_error,
+    raw_frac_bits,
+)
 
 
 @register
@@ -47,6 +62,7 @@ class Conv2d(Op):
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, bottom, left, right
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
+    input_offset: int = field(default=0, metadata={"omit_default": True})  # added to real input raws
 
     def params(self) -> dict[str, np.ndarray]:
         return {"weight": self.weight, "bias": self.bias}
@@ -76,22 +92,24 @@ class Conv2d(Op):
             raise op_error(self, f"kernel {kh}x{kw} does not fit the padded input {h}x{w}")
         if y.shape != (cout, ho, wo):
             raise op_error(self, f"output {y.name!r} has shape {y.shape}, expected {(cout, ho, wo)}")
-        check_int_param(self, "weight", self.weight, self.weight_fmt)
-        check_int_param(self, "bias", self.bias, self.bias_fmt, (cout,))
+        check_int_param(self, "weight", self.weight, self.weight_fmt, affine=True)
+        check_int_param(self, "bias", self.bias, self.bias_fmt, (cout,), affine=True)
         check_format(self, "acc_fmt", self.acc_fmt, fixed=True)
+        check_offset(self, "input_offset", self.input_offset)
 
 
 def evaluate(op: Conv2d, args: list[np.ndarray], graph: Graph) -> np.ndarray:
     """x raw (B, Cin, H, W) -> y raw (B, Cout, Ho, Wo); see the module docstring for the arithmetic."""
     (x,) = args
     xf = graph.tensor(op.inputs[0]).fmt
+    x = add_offset(x, int(op.input_offset))  # before padding: padded positions still hold 0
     acc = conv2d_raw(
         x,
         op.weight,
         op.bias,
-        xf.frac_bits,
-        op.weight_fmt.frac_bits,
-        op.bias_fmt.frac_bits,
+        raw_frac_bits(xf),
+        raw_frac_bits(op.weight_fmt),
+        raw_frac_bits(op.bias_fmt),
         op.acc_fmt,
         tuple(op.stride),
         tuple(op.padding),

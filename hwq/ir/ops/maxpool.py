@@ -7,6 +7,9 @@ least one real element. For channel c and output position p::
     y[c, p] = cast_out(max(x[c, q] for q in window(p) inside the input))
 
 The maximum is exact (comparison of raws); the cast uses the output format's rounding and overflow.
+Affine integer formats (CMSIS-NN ``arm_max_pool_s8``): input and output must have the same format and
+the raws are copied (no cast). The CMSIS-NN kernel's act_min/act_max clamp is the identity here (its
+input is already clamped by the producing requantize): an MCU emitter passes the output raw range.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 
 from ..graph import Graph, Op, register
 from ._pool import check_geometry, window_max
-from .common import cast_to, check_arity
+from .common import cast_to, check_arity, is_affine, op_error
 
 
 @register
@@ -34,6 +37,8 @@ class MaxPool(Op):
         check_arity(self, 1)
         x, y = graph.tensor(self.inputs[0]), graph.tensor(self.output)
         check_geometry(self, x.shape, y.shape, pad_must_be_smaller=True)
+        if (is_affine(x.fmt) or is_affine(y.fmt)) and str(x.fmt) != str(y.fmt):
+            raise op_error(self, f"affine formats need the same input and output format, got {x.fmt} and {y.fmt}")
 
 
 def evaluate(op: MaxPool, args: list[np.ndarray], graph: Graph) -> np.ndarray:
@@ -45,4 +50,6 @@ def evaluate(op: MaxPool, args: list[np.ndarray], graph: Graph) -> np.ndarray:
     else:
         pad = np.iinfo(np.int64).min
     y = window_max(x, tuple(op.kernel), tuple(op.stride), tuple(op.padding), pad)
+    if is_affine(xf):
+        return y
     return cast_to(y, xf.frac_bits, graph.tensor(op.output).fmt)

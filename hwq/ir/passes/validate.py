@@ -2,8 +2,8 @@
 
 Checks, in order: inputs listed once and at least one output; every tensor format has a raw range and
 no empty axis; every op's tensors have the LSB protocol its arithmetic reads (``frac_bits``,
-``cast_raw``; affine ``int<W>`` tensors only around dyadic requantize and layout ops); every op kind
-has an interpreter implementation; no op writes a graph input; no parameter is still a float array
+``cast_raw``; affine ``int<W>`` tensors only where CMSIS-NN arithmetic reads them: ``_needs_fixed_lsb``);
+every op kind has an interpreter implementation; no op writes a graph input; no parameter is still a float array
 (run ``fold_constants``); then ``Graph.validate`` (unique names, topological order, single writers, and
 every op's own ``check``: arity, shapes, parameter shapes and raw ranges, formats, geometry).
 """
@@ -27,9 +27,20 @@ def has_lsb_protocol(fmt) -> bool:
 
 
 def _needs_fixed_lsb(op) -> list[str]:
-    """Tensors whose format the op's arithmetic reads through frac_bits / cast_raw."""
-    if op.kind in ("flatten", "reshape") or (op.kind == "requantize" and op.mode == "dyadic"):
+    """Tensors whose format the op's arithmetic reads through frac_bits / cast_raw.
+
+    Affine ``int<W,...>`` tensors (CMSIS-NN arithmetic, raws as plain integers) may be: any tensor of
+    flatten, reshape, maxpool, add_dyadic, mul_dyadic, avgpool ``mode="cmsis"`` and dyadic requantize;
+    the input of dense / conv1d / conv2d (whose ``input_offset`` carries the zero point).
+    """
+    if op.kind in ("flatten", "reshape", "maxpool", "add_dyadic", "mul_dyadic"):
         return []
+    if op.kind == "requantize" and op.mode in ("dyadic", "dyadic_s64"):
+        return []
+    if op.kind == "avgpool" and getattr(op, "mode", "recip") == "cmsis":
+        return []
+    if op.kind in ("dense", "conv1d", "conv2d"):
+        return [op.output]
     return [*op.inputs, op.output]
 
 
