@@ -183,14 +183,17 @@ def _run_in_worker(args):
 
 
 class Progress:
-    """A progress bar with ETA on a terminal (tqdm), plain ``explore: <what> i/n, eta Ns`` lines otherwise."""
+    """Progress with ETA: a tqdm bar (``mode="bar"``), plain ``explore: <what> i/n, eta Ns`` lines on
+    stderr (``"lines"``), or nothing (``"none"``). ``True`` picks the bar on a terminal, else lines."""
 
-    def __init__(self, total: int, desc: str, enabled: bool = True):
-        self.total, self.desc, self.enabled, self.done = total, desc, enabled and total > 0, 0
+    def __init__(self, total: int, desc: str, mode: str | bool = True):
+        if mode is True:
+            mode = "bar" if sys.stderr.isatty() else "lines"
+        self.total, self.desc, self.mode, self.done = total, desc, (mode or "none") if total > 0 else "none", 0
         self.t0 = time.perf_counter()
         self.bar = None
-        self.next_line = 0.0
-        if self.enabled and sys.stderr.isatty():
+        self.next_frac, self.last_line = 0.0, 0.0
+        if self.mode == "bar":
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=f"explore: {desc}", leave=False, dynamic_ncols=True)
@@ -198,17 +201,18 @@ class Progress:
     def update(self, n: int = 1) -> None:
         """Count ``n`` finished items."""
         self.done += n
-        if not self.enabled:
-            return
         if self.bar is not None:
             self.bar.update(n)
             return
+        if self.mode != "lines":
+            return
+        now = time.perf_counter()
         frac = self.done / self.total
-        if frac >= self.next_line or self.done == self.total:
-            el = time.perf_counter() - self.t0
-            eta = el / self.done * (self.total - self.done) if self.done else 0.0
+        if self.done == self.total or (frac >= self.next_frac and now - self.last_line >= 2.0):
+            el = now - self.t0
+            eta = el / self.done * (self.total - self.done)
             print(f"explore: {self.desc} {self.done}/{self.total}, eta {eta:.0f} s", file=sys.stderr, flush=True)
-            self.next_line = frac + 0.1
+            self.next_frac, self.last_line = frac + 0.1, now
 
     def close(self) -> None:
         """Remove the bar."""
@@ -296,7 +300,7 @@ class Executor:
 class Evaluator:
     """Cached evaluation: ``cache_dir/<key>.json`` per evaluation; a cached result is never recomputed."""
 
-    def __init__(self, ctx: Context, executor: Executor, cache_dir: Path, progress: bool = True):
+    def __init__(self, ctx: Context, executor: Executor, cache_dir: Path, progress: str | bool = True):
         self.ctx, self.executor, self.cache_dir, self.progress = ctx, executor, Path(cache_dir), progress
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.computed = 0  # evaluations run (not from the cache) by this evaluator

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -142,7 +143,7 @@ def explore(
     max_refine: int = 12,
     probes: int = 32,
     val_fraction: float = 0.2,
-    progress: bool = True,
+    progress: str | bool = True,
     log=print,
 ) -> dict:
     """Mixed-precision Pareto search of a run config's model on a target; writes ``out_dir``/pareto.json,
@@ -178,7 +179,7 @@ def explore(
 
     t0 = time.perf_counter()
     data = _splits(cfg, val_fraction)
-    fm, float_acc = _float_model(cfg, data, cache, progress)
+    fm, float_acc = _float_model(cfg, data, cache, progress == "bar" or (progress is True and sys.stderr.isatty()))
     layers, act_layer = _model_layers(fm)
     try:
         sp: Space = build_space(layers, act_layer, kind, space)
