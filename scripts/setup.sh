@@ -21,8 +21,9 @@ here=$(pwd -P)
 (cd / && "$PY" - "$here" <<'PYCHECK'
 import os, sys
 import hwq, hwq.hls
+import pymoo, ray  # explore's NSGA-II (core) and its Ray executor (extra explore-ray)
 root = sys.argv[1]
 ok = all(os.path.realpath(m.__file__).startswith(root + os.sep) for m in (hwq, hwq.hls))
 sys.exit(0 if ok else 1)
 PYCHECK
-) >/dev/null 2>&1 || "$PY" -m pip install -q --root-user-action=ignore -e '.[test,bench,interop]'
+) >/dev/null 2>&1 || "$PY" -m pip install -q --root-user-action=ignore -e '.[test,bench,interop,explore-ray]'
