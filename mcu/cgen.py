@@ -1,0 +1,530 @@
+"""Printing of a lowered MCU model: the C files, the Makefile, ``hwq_model.h`` and ``mcu.json``.
+
+Everything decided in ``mcu.kernels`` / ``mcu.lower`` / ``mcu.plan`` is printed as it is: this module only
+lays weights out for CMSIS-NN (OHWI, 1HWC, dense columns in the input's physical order, int4 packing)
+and prints C. Same program -> byte-identical text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+
+import hwq
+
+from .plan import weight_bytes
+
+_SUPPORT_HELPERS = {
+    "hwq_chw_to_hwc_s8": """static void hwq_chw_to_hwc_s8(const int8_t *src, int8_t *dst,
+                              int32_t c, int32_t h, int32_t w)
+{
+    int32_t ch, p;
+    for (ch = 0; ch < c; ch++) {
+        for (p = 0; p < h * w; p++) {
+            dst[p * c + ch] = src[ch * h * w + p];
+        }
+    }
+}""",
+    "hwq_hwc_to_chw_s8": """static void hwq_hwc_to_chw_s8(const int8_t *src, int8_t *dst,
+                              int32_t c, int32_t h, int32_t w)
+{
+    int32_t ch, p;
+    for (ch = 0; ch < c; ch++) {
+        for (p = 0; p < h * w; p++) {
+            dst[ch * h * w + p] = src[p * c + ch];
+        }
+    }
+}""",
+    "hwq_clamp_s8": """static void hwq_clamp_s8(const int8_t *src, int8_t *dst, int32_t n, int32_t lo, int32_t hi)
+{
+    int32_t i;
+    for (i = 0; i < n; i++) {
+        int32_t v = src[i];
+        dst[i] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+    }
+}""",
+}
+for _k in list(_SUPPORT_HELPERS):
+    _SUPPORT_HELPERS[_k.replace("_s8", "_s16")] = (
+        _SUPPORT_HELPERS[_k].replace("int8_t", "int16_t").replace("_s8(", "_s16(")
+    )
+
+
+def comment_text(s) -> str:
+    """Text safe inside a C block comment and on one line (model-derived names)."""
+    s = re.sub(r"[^\x20-\x7e]", "?", str(s))
+    return s.replace("*/", "*_/").replace("/*", "/_*")
+
+
+def _fmt(f) -> str:
+    return comment_text(str(f))
+
+
+def pack_s4(values: np.ndarray) -> np.ndarray:
+    """Pack int4 values two per byte, low nibble first, across the whole array (CMSIS-NN ``_s4``)."""
+    v = np.asarray(values, dtype=np.int64).ravel() & 0xF
+    if v.size % 2:
+        v = np.concatenate([v, [0]])
+    b = v[0::2] | (v[1::2] << 4)
+    return np.where(b > 127, b - 256, b).astype(np.int64)
+
+
+def kernel_layout(step, buffers_perm) -> np.ndarray:
+    """Weights of a MAC step in CMSIS-NN order: dense [M][N] (columns in the input's physical order),
+    conv OHWI, depthwise 1HWC; conv1d as a 2-D kernel with kH = 1."""
+    lay = step.layer
+    w = np.asarray(lay.params["weight"], dtype=np.int64)
+    if lay.kind == "dense":
+        order = buffers_perm
+        if order is not None:
+            c, h, ww = order
+            idx = np.arange(c * h * ww).reshape(c, h * ww).T.ravel()
+            w = w[:, idx]
+        return w
+    if w.ndim == 3:  # conv1d (O, I, k) -> (O, I, 1, k)
+        w = w[:, :, None, :]
+    if lay.func.startswith("arm_depthwise"):
+        return w.transpose(1, 2, 3, 0)  # (1, kH, kW, Cout)
+    return w.transpose(0, 2, 3, 1)  # (O, kH, kW, I)
+
+
+def _array(ctype: str, name: str, values, per_line: int = 16) -> str:
+    vals = [int(v) for v in np.asarray(values).ravel().tolist()]
+    lines = []
+    for i in range(0, len(vals), per_line):
+        lines.append("    " + ", ".join(str(v) for v in vals[i : i + per_line]) + ",")
+    body = "\n".join(lines) if lines else "    0,"
+    return f"const {ctype} {name}[{max(len(vals), 1)}] = {{\n{body}\n}};\n"
+
+
+class CProgram:
+    """Text of every generated file for one ``Program`` and its ``MemoryPlan``."""
+
+    def __init__(self, prog, plan, command: str, graph_hash: str, graph_json: str):
+        self.prog, self.plan = prog, plan
+        self.command, self.hash, self.graph_json = command, graph_hash, graph_json
+        self.m = prog.model
+        self.p = f"hwq_{self.m}"
+        self.weights: list[tuple[str, str, np.ndarray]] = []  # (ctype, name, values)
+        self.helpers: set[str] = set()
+        self.body: list[str] = []
+        self._layers_json: list[dict] = []
+        self._build()
+
+    # ---------------------------------------------------------------- names and pointers
+    def _ptr(self, buf_name: str, const: bool = False) -> str:
+        b = self.prog.buffers[buf_name]
+        if b.place == "in":
+            base = f"in + {b.io_offset}" if b.io_offset else "in"
+            return base
+        if b.place == "out":
+            return f"out + {b.io_offset}" if b.io_offset else "out"
+        off = self.plan.offset(buf_name)
+        cast = "int16_t" if b.ctype == "int16_t" else "int8_t"
+        return f"({'const ' if const else ''}{cast} *)(arena + {off})"
+
+    def _const(self, ctype: str, suffix: str, values) -> str:
+        name = f"{self.p}_{suffix}"
+        self.weights.append((ctype, name, np.asarray(values)))
+        return name
+
+    def _head(self, what: str) -> list[str]:
+        from hwq.io import provenance_lines
+
+        lines = [f"{what} of model '{comment_text(self.prog.graph.name)}'"]
+        lines += [comment_text(x) for x in provenance_lines(self.command, self.hash)]
+        return lines
+
+    @staticmethod
+    def _block(lines: list[str]) -> str:
+        return "/*\n" + "".join(f" * {x}".rstrip() + "\n" for x in lines) + " */\n"
+
+    # ---------------------------------------------------------------- steps
+    def _build(self) -> None:
+        for s in self.prog.steps:
+            self._layers_json.append(self._step(s))
+
+    def _step_comment(self, s) -> list[str]:
+        g = self.prog.graph
+        out = []
+        if s.layer is None:
+            src = self.prog.buffers[s.inputs[0]].tensor
+            out.append(f"layout copy of {comment_text(src)!s} ({s.params['c']}x{s.params['h']}x{s.params['w']})")
+        else:
+            for op in s.layer.ops:
+                ins = ", ".join(f"{comment_text(t)} {_fmt(g.tensor(t).fmt)} {g.tensor(t).shape}" for t in op.inputs)
+                y = g.tensor(op.output)
+                out.append(
+                    f"op '{comment_text(op.name)}' ({op.kind}): {ins} -> {comment_text(y.name)} {_fmt(y.fmt)} {y.shape}"
+                )
+        tail = f"{s.func}"
+        if s.layer is not None and s.layer.macs:
+            tail += f", {s.layer.macs} MACs"
+        if s.scratch:
+            tail += f", scratch {s.scratch} bytes at arena+{self.plan.scratch[s.index]}"
+        out.append(tail)
+        return out
+
+    def _ctx(self, s) -> str:
+        if s.scratch:
+            return f"{{ .buf = arena + {self.plan.scratch[s.index]}, .size = {s.scratch} }}"
+        return "{ .buf = NULL, .size = 0 }"
+
+    def _step(self, s) -> dict:
+        i = s.index
+        lines = [f"    /* step {i}: " + self._step_comment(s)[0]]
+        lines += [f"     * {x}" for x in self._step_comment(s)[1:]]
+        lines[-1] += " */"
+        call = getattr(self, "_call_" + _family(s.func))(s)
+        lines += call
+        lines.append(f"    HWQ_PROFILE_MARK({i + 1});")
+        self.body.append("\n".join(lines))
+        lay = s.layer
+        return {
+            "index": i,
+            "ops": [op.name for op in lay.ops] if lay else [],
+            "kinds": [op.kind for op in lay.ops] if lay else [],
+            "function": s.func,
+            "macs": lay.macs if lay else 0,
+            "scratch_bytes": s.scratch,
+            "weight_bytes": weight_bytes(lay) if lay else 0,
+            "inputs": list(s.inputs),
+            "output": s.output,
+        }
+
+    def _status(self, i: int, expr: str) -> list[str]:
+        return [f"        if ({expr} != ARM_CMSIS_NN_SUCCESS) {{", f"            return -{i + 1};", "        }"]
+
+    def _scratch_check(self, s, size_call: str) -> list[str]:
+        return [
+            f"        if ({size_call} > ctx.size) {{",
+            f"            return -{s.index + 1}; /* the linked library needs more scratch than planned */",
+            "        }",
+        ]
+
+    def _call_copy(self, s) -> list[str]:
+        name = s.func
+        self.helpers.add(name)
+        p = s.params
+        src, dst = self._ptr(s.inputs[0], True), self._ptr(s.output)
+        return [f"    {name}({src}, {dst}, {p['c']}, {p['h']}, {p['w']});"]
+
+    def _call_clamp(self, s) -> list[str]:
+        self.helpers.add(s.func)
+        p = s.layer.params
+        src, dst = self._ptr(s.inputs[0], True), self._ptr(s.output)
+        return [f"    {s.func}({src}, {dst}, {p['count']}, {p['act_min']}, {p['act_max']});"]
+
+    def _quant_arrays(self, s, cout: int) -> tuple[str, str]:
+        p = s.layer.params
+        name = _ident(s)
+        m = np.broadcast_to(np.asarray(p["multiplier"], dtype=np.int64), (cout,))
+        sh = np.broadcast_to(np.asarray(p["shift"], dtype=np.int64), (cout,))
+        return self._const("int32_t", f"{name}_mult", m), self._const("int32_t", f"{name}_shift", sh)
+
+    def _weights(self, s) -> tuple[str, str]:
+        p = s.layer.params
+        name = _ident(s)
+        w = kernel_layout(s, s.in_perm[0])
+        if p["weight_bits"] == 4:
+            w = pack_s4(w)
+        wn = self._const("int8_t", f"{name}_weight", w)
+        bn = self._const("int32_t", f"{name}_bias", p["bias"])
+        return wn, bn
+
+    def _call_fc(self, s) -> list[str]:
+        p = s.layer.params
+        wn, bn = self._weights(s)
+        act = _act(p)
+        x, y = self._ptr(s.inputs[0], True), self._ptr(s.output)
+        per_channel = s.func == "arm_fully_connected_per_channel_s8"
+        lines = [
+            "    {",
+            f"        const cmsis_nn_context ctx = {self._ctx(s)};",
+            f"        const cmsis_nn_fc_params fc = {{ .input_offset = {p['input_offset']}, .filter_offset = 0, "
+            f".output_offset = {p['output_offset']}, .activation = {act} }};",
+        ]
+        if per_channel:
+            mn, sn = self._quant_arrays(s, p["m"])
+            lines.append(
+                f"        const cmsis_nn_per_channel_quant_params q = {{ .multiplier = (int32_t *){mn}, "
+                f".shift = (int32_t *){sn} }};"
+            )
+        else:
+            lines.append(
+                f"        const cmsis_nn_per_tensor_quant_params q = {{ .multiplier = {int(p['multiplier'][0])}, "
+                f".shift = {int(p['shift'][0])} }};"
+            )
+        lines += [
+            f"        const cmsis_nn_dims in_dims = {{ .n = 1, .h = 1, .w = 1, .c = {p['n']} }};",
+            f"        const cmsis_nn_dims filter_dims = {{ .n = {p['n']}, .h = 1, .w = 1, .c = {p['m']} }};",
+            f"        const cmsis_nn_dims bias_dims = {{ .n = 1, .h = 1, .w = 1, .c = {p['m']} }};",
+            f"        const cmsis_nn_dims out_dims = {{ .n = 1, .h = 1, .w = 1, .c = {p['m']} }};",
+        ]
+        if not s.func.endswith("_s4"):
+            lines += self._scratch_check(s, "arm_fully_connected_s8_get_buffer_size(&filter_dims)")
+        lines += [
+            f"        const arm_cmsis_nn_status st = {s.func}(&ctx, &fc, &q, &in_dims, {x}, &filter_dims, {wn},",
+            f"            &bias_dims, {bn}, &out_dims, {y});",
+        ]
+        return lines + self._status(s.index, "st") + ["    }"]
+
+    def _call_conv(self, s) -> list[str]:
+        p = s.layer.params
+        wn, bn = self._weights(s)
+        mn, sn = self._quant_arrays(s, p["cout"])
+        act = _act(p)
+        x, y = self._ptr(s.inputs[0], True), self._ptr(s.output)
+        st, pd, dl = p["stride"], p["padding"], p["dilation"]
+        dw = s.func.startswith("arm_depthwise")
+        common = (
+            f".input_offset = {p['input_offset']}, .output_offset = {p['output_offset']}, "
+            + (f".ch_mult = {p['ch_mult']}, " if dw else "")
+            + f".stride = {{ .w = {st[1]}, .h = {st[0]} }}, .padding = {{ .w = {pd[2]}, .h = {pd[0]} }}, "
+            f".dilation = {{ .w = {dl[1]}, .h = {dl[0]} }}, .activation = {act}"
+        )
+        ptype = "cmsis_nn_dw_conv_params" if dw else "cmsis_nn_conv_params"
+        fdims = (
+            f"{{ .n = 1, .h = {p['kh']}, .w = {p['kw']}, .c = {p['cout']} }}"
+            if dw
+            else f"{{ .n = {p['cout']}, .h = {p['kh']}, .w = {p['kw']}, .c = {p['cin']} }}"
+        )
+        lines = [
+            "    {",
+            f"        const cmsis_nn_context ctx = {self._ctx(s)};",
+            f"        const {ptype} cp = {{ {common} }};",
+            f"        const cmsis_nn_per_channel_quant_params q = {{ .multiplier = (int32_t *){mn}, "
+            f".shift = (int32_t *){sn} }};",
+            f"        const cmsis_nn_dims in_dims = {{ .n = 1, .h = {p['h']}, .w = {p['w']}, .c = {p['cin']} }};",
+            f"        const cmsis_nn_dims filter_dims = {fdims};",
+            f"        const cmsis_nn_dims bias_dims = {{ .n = 1, .h = 1, .w = 1, .c = {p['cout']} }};",
+            f"        const cmsis_nn_dims out_dims = {{ .n = 1, .h = {p['ho']}, .w = {p['wo']}, .c = {p['cout']} }};",
+        ]
+        lines += self._scratch_check(s, f"{s.func}_get_buffer_size(&cp, &in_dims, &filter_dims, &out_dims)")
+        lines += [
+            f"        const arm_cmsis_nn_status st = {s.func}(&ctx, &cp, &q, &in_dims, {x}, &filter_dims, {wn},",
+            f"            &bias_dims, {bn}, &out_dims, {y});",
+        ]
+        return lines + self._status(s.index, "st") + ["    }"]
+
+    def _call_pool(self, s) -> list[str]:
+        p = s.layer.params
+        act = _act(p)
+        x, y = self._ptr(s.inputs[0], True), self._ptr(s.output)
+        st, pd = p["stride"], p["padding"]
+        lines = [
+            "    {",
+            f"        const cmsis_nn_context ctx = {self._ctx(s)};",
+            f"        const cmsis_nn_pool_params pp = {{ .stride = {{ .w = {st[1]}, .h = {st[0]} }}, "
+            f".padding = {{ .w = {pd[2]}, .h = {pd[0]} }}, .activation = {act} }};",
+            f"        const cmsis_nn_dims in_dims = {{ .n = 1, .h = {p['h']}, .w = {p['w']}, .c = {p['c']} }};",
+            f"        const cmsis_nn_dims filter_dims = {{ .n = 1, .h = {p['kh']}, .w = {p['kw']}, .c = {p['c']} }};",
+            f"        const cmsis_nn_dims out_dims = {{ .n = 1, .h = {p['ho']}, .w = {p['wo']}, .c = {p['c']} }};",
+            f"        const arm_cmsis_nn_status st = {s.func}(&ctx, &pp, &in_dims, {x}, &filter_dims, &out_dims, {y});",
+        ]
+        return lines + self._status(s.index, "st") + ["    }"]
+
+    def _call_add(self, s) -> list[str]:
+        p = s.layer.params
+        a, b = self._ptr(s.inputs[0], True), self._ptr(s.inputs[1], True)
+        y = self._ptr(s.output)
+        return [
+            "    {",
+            f"        const arm_cmsis_nn_status st = {s.func}({a}, {b},",
+            f"            {p['in1_offset']}, {p['in1_mult']}, {p['in1_shift']}, {p['in2_offset']}, {p['in2_mult']}, "
+            f"{p['in2_shift']}, {p['left_shift']},",
+            f"            {y}, {p['output_offset']}, {p['out_mult']}, {p['out_shift']},",
+            f"            {p['act_min']}, {p['act_max']}, {p['count']});",
+            *self._status(s.index, "st"),
+            "    }",
+        ]
+
+    def _call_mul(self, s) -> list[str]:
+        p = s.layer.params
+        a, b = self._ptr(s.inputs[0], True), self._ptr(s.inputs[1], True)
+        y = self._ptr(s.output)
+        return [
+            "    {",
+            f"        const arm_cmsis_nn_status st = {s.func}({a}, {b}, {p['in1_offset']}, {p['in2_offset']},",
+            f"            {y}, {p['output_offset']}, {p['out_mult']}, {p['out_shift']},",
+            f"            {p['act_min']}, {p['act_max']}, {p['count']});",
+            *self._status(s.index, "st"),
+            "    }",
+        ]
+
+    # ---------------------------------------------------------------- files
+    def memory_comment(self) -> list[str]:
+        pl = self.plan
+        lines = [
+            f"Memory plan: arena {pl.arena_bytes} bytes (TFLM greedy order: {pl.tflm_bytes}, naive: "
+            f"{pl.naive_bytes}, lower bound: {pl.lower_bound}); caller's in/out arrays {pl.io_bytes} bytes;",
+            f"peak SRAM {pl.peak_sram_bytes} bytes (arena + in/out, stack excluded). Flash: "
+            f"{pl.flash_weight_bytes} bytes of const data, about {pl.flash_code_bytes} bytes of code (estimate).",
+        ]
+        for p in pl.placements:
+            lines.append(f"  arena+{p.offset:<6d} {p.size:6d} bytes  steps {p.first}..{p.last}  {p.kind} {p.name}")
+        return lines
+
+    def model_c(self) -> str:
+        pr = self.prog
+        head = self._head("CMSIS-NN calls") + [""] + self.memory_comment()
+        if pr.single_rounding:
+            head.append(
+                "Requantisation: CMSIS_NN_USE_SINGLE_ROUNDING=1 (the graph's Requantize ops say single_rounding)."
+            )
+        else:
+            head.append("Requantisation: CMSIS_NN_USE_SINGLE_ROUNDING=0 (double rounding, CMSIS-NN's default).")
+        out = [self._block(head)]
+        out.append(
+            '#include <stddef.h>\n#include <stdint.h>\n\n#include "arm_nnfunctions.h"\n'
+            f'#include "{self.p}.h"\n\n'
+            '#ifdef HWQ_PROFILE\n#include "hwq_profile.h"\n#endif\n'
+            "#ifndef HWQ_PROFILE_MARK\n#define HWQ_PROFILE_MARK(i) ((void)0)\n#endif\n\n"
+            + (
+                "#ifndef CMSIS_NN_USE_SINGLE_ROUNDING\n"
+                f'#error "{self.p}: the graph uses single rounding: build with -DCMSIS_NN_USE_SINGLE_ROUNDING"\n'
+                if pr.single_rounding
+                else "#ifdef CMSIS_NN_USE_SINGLE_ROUNDING\n"
+                f'#error "{self.p}: the graph uses double rounding: build without CMSIS_NN_USE_SINGLE_ROUNDING"\n'
+            )
+            + "#endif\n\n"
+        )
+        for ctype, name, vals in self.weights:
+            out.append(f"extern const {ctype} {name}[{max(int(np.asarray(vals).size), 1)}];\n")
+        words = max((self.plan.arena_bytes + 3) // 4, 1)
+        out.append(f"\n/* the arena: {self.plan.arena_bytes} bytes, 4-byte aligned */\n")
+        out.append(f"static int32_t {self.p}_arena[{words}];\n\n")
+        for h in sorted(self.helpers):
+            out.append(_SUPPORT_HELPERS[h] + "\n\n")
+        in_t, out_t = pr.in_ctype, pr.out_ctype
+        body = "\n".join(self.body)
+        out.append(
+            f"int {self.p}_run(const {in_t} *in, {out_t} *out)\n{{\n"
+            f"    int8_t *const arena = (int8_t *){self.p}_arena;\n"
+            "    (void)arena;\n    (void)in;\n"
+            "    HWQ_PROFILE_MARK(0);\n"
+            f"{body}\n    return 0;\n}}\n"
+        )
+        return "".join(out)
+
+    def weights_c(self) -> str:
+        out = [self._block(self._head("Constant data (flash)")), "#include <stdint.h>\n\n"]
+        for ctype, name, vals in self.weights:
+            out.append(_array(ctype, name, vals) + "\n")
+        return "".join(out)
+
+    def model_h(self) -> str:
+        pr = self.prog
+        g = f"HWQ_{self.m.upper()}_H"
+        nin = sum(d["count"] for d in pr.inputs)
+        nout = sum(d["count"] for d in pr.outputs)
+        ins = "; ".join(
+            f"{comment_text(d['name'])}: {d['count']} x {d['ctype']} at in+{d['offset']}" for d in pr.inputs
+        )
+        outs = "; ".join(
+            f"{comment_text(d['name'])}: {d['count']} x {d['ctype']} at out+{d['offset']}" for d in pr.outputs
+        )
+        head = self._head("Entry point") + [
+            "",
+            f"int {self.p}_run(const {pr.in_ctype} *in, {pr.out_ctype} *out): runs the model once; returns 0, or",
+            "-(k+1) when the CMSIS-NN call of step k reports an error.",
+            "Element order: the IR's (channels first, row-major); storage = raw + storage offset.",
+            f"Inputs: {ins}.",
+            f"Outputs: {outs}.",
+        ]
+        return (
+            self._block(head)
+            + f"#ifndef {g}\n#define {g}\n\n#include <stdint.h>\n\n"
+            + f"#define {self.p.upper()}_INPUT_COUNT {nin}\n#define {self.p.upper()}_OUTPUT_COUNT {nout}\n"
+            + f"#define {self.p.upper()}_ARENA_BYTES {self.plan.arena_bytes}\n\n"
+            + f"int {self.p}_run(const {pr.in_ctype} *in, {pr.out_ctype} *out);\n\n#endif\n"
+        )
+
+    def harness_h(self) -> str:
+        pr = self.prog
+        nin = sum(d["count"] for d in pr.inputs)
+        nout = sum(d["count"] for d in pr.outputs)
+        return (
+            self._block(self._head("Harness glue (mcu/target)"))
+            + "#ifndef HWQ_MODEL_H\n#define HWQ_MODEL_H\n\n#include <stdint.h>\n\n"
+            + f'#include "{self.p}.h"\n\n'
+            + f"#define HWQ_MODEL_INPUT_COUNT {nin}\n#define HWQ_MODEL_OUTPUT_COUNT {nout}\n"
+            + f"typedef {pr.in_ctype} hwq_model_in_t;\ntypedef {pr.out_ctype} hwq_model_out_t;\n"
+            + f"#define HWQ_MODEL_ARENA_BYTES {self.plan.arena_bytes}\n"
+            + f"#define HWQ_MODEL_RUN(in, out) {self.p}_run(in, out)\n\n#endif\n"
+        )
+
+    def makefile(self) -> str:
+        head = "".join(f"# {x}\n" for x in self._head("Makefile"))
+        return (
+            head + "#\n# make                          host build (gcc), program ./build/host/hwq_model\n"
+            "# make CPU=cortex-m4            arm-none-eabi-gcc build for QEMU mps2-an386 (semihosting)\n"
+            "# make CPU=cortex-m55           arm-none-eabi-gcc build for QEMU mps3-an547\n"
+            "# make CMSIS_NN=/path/to/CMSIS-NN   build against the real library instead of the copy here\n\n"
+            f"MODEL = {self.p}\n"
+            f"MODEL_SRCS = {self.p}.c {self.p}_weights.c\n"
+            "CMSIS_NN ?= cmsis_nn\n"
+            "CPU ?= host\n"
+            f"CMSIS_NN_USE_SINGLE_ROUNDING ?= {int(self.prog.single_rounding)}\n"
+            "HWQ_TARGET ?= target\n\n"
+            "include $(HWQ_TARGET)/rules.mk\n"
+        )
+
+    def mcu_json(self) -> str:
+        pr, pl = self.prog, self.plan
+        d = {
+            "hwq_version": hwq.__version__,
+            "graph_sha256": self.hash,
+            "model": pr.graph.name,
+            "identifier": self.m,
+            "entry": f"{self.p}_run",
+            "single_rounding": bool(pr.single_rounding),
+            "inputs": [{k: v for k, v in x.items()} for x in pr.inputs],
+            "outputs": [{k: v for k, v in x.items()} for x in pr.outputs],
+            "layers": self._layers_json,
+            "memory": {
+                "arena_bytes": pl.arena_bytes,
+                "tflm_greedy_bytes": pl.tflm_bytes,
+                "naive_bytes": pl.naive_bytes,
+                "lower_bound_bytes": pl.lower_bound,
+                "io_bytes": pl.io_bytes,
+                "peak_sram_bytes": pl.peak_sram_bytes,
+                "flash_bytes": pl.flash_weight_bytes + pl.flash_code_bytes,
+                "flash_weight_bytes": pl.flash_weight_bytes,
+                "flash_code_bytes_estimate": pl.flash_code_bytes,
+                "placements": [vars(p) for p in pl.placements],
+                "inplace": pl.inplace,
+            },
+            "macs": sum(x["macs"] for x in self._layers_json),
+        }
+        return json.dumps(d, indent=1) + "\n"
+
+
+def _act(p: dict) -> str:
+    return f"{{ .min = {p['act_min']}, .max = {p['act_max']} }}"
+
+
+def _family(func: str) -> str:
+    if func.startswith(("hwq_chw_to_hwc", "hwq_hwc_to_chw")):
+        return "copy"
+    if func.startswith("hwq_clamp"):
+        return "clamp"
+    if func.startswith("arm_fully_connected"):
+        return "fc"
+    if func.startswith(("arm_convolve", "arm_depthwise")):
+        return "conv"
+    if func.startswith(("arm_max_pool", "arm_avgpool")):
+        return "pool"
+    if func.startswith("arm_elementwise_add"):
+        return "add"
+    if func.startswith("arm_elementwise_mul"):
+        return "mul"
+    raise ValueError(f"no printer for {func}")
+
+
+def _ident(step) -> str:
+    from hwq.io import sanitize_identifier
+
+    return f"s{step.index}_" + sanitize_identifier(step.layer.ops[0].name, "op")

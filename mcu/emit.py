@@ -1,0 +1,89 @@
+"""``hwq.mcu.emit``: IR graph -> a self-contained folder of C99 that calls CMSIS-NN (see ``mcu/__init__``)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from hwq.io import atomic_write, graph_hash
+
+from .cgen import CProgram
+from .lower import McuEmitError, lower
+from .plan import plan_program
+
+_HERE = Path(__file__).resolve().parent
+OPTIONS: tuple[str, ...] = ("scratch",)
+
+
+def relative_command(command: str, out_dir) -> str:
+    """The command with absolute paths made relative to ``out_dir`` (no machine paths in headers)."""
+    if not command:
+        return command
+    try:
+        parts = shlex.split(command)
+    except ValueError:
+        return command
+    out = []
+    for a in parts:
+        key, sep, val = a.partition("=") if a.startswith("-") and "=" in a else ("", "", a)
+        if os.path.isabs(val):
+            val = os.path.relpath(val, Path(out_dir).resolve()) if val else val
+        out.append(key + sep + val if sep else val)
+    return " ".join(shlex.quote(a) for a in out)
+
+
+def _runtime_files() -> dict[str, bytes]:
+    """The portable runtime (``mcu/runtime`` -> ``cmsis_nn/``) and the harness (``mcu/target`` -> ``target/``)."""
+    files: dict[str, bytes] = {}
+    for src, dst in (("runtime", "cmsis_nn"), ("target", "target")):
+        root = _HERE / src
+        if not root.is_dir():
+            continue
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".py", ".pyc"):
+                files[f"{dst}/{p.relative_to(root).as_posix()}"] = p.read_bytes()
+    return files
+
+
+def generate(graph, *, command: str = "", scratch: str = "cmsis-nn") -> dict[str, str | bytes]:
+    """Every file of the emitted folder, in memory (relative path -> text); McuEmitError naming the op."""
+    from hwq.ir.serialize import dumps
+
+    prog = lower(graph, scratch)
+    plan = plan_program(prog)
+    text = dumps(graph)
+    cp = CProgram(prog, plan, command, graph_hash(text), text)
+    p = cp.p
+    files: dict[str, str | bytes] = {
+        "graph.json": text,
+        f"{p}.c": cp.model_c(),
+        f"{p}_weights.c": cp.weights_c(),
+        f"{p}.h": cp.model_h(),
+        "hwq_model.h": cp.harness_h(),
+        "Makefile": cp.makefile(),
+        "mcu.json": cp.mcu_json(),
+    }
+    files.update(_runtime_files())
+    return files
+
+
+def emit(graph, out_dir, *, command: str = "", **options) -> list[Path]:
+    """Write the MCU C for ``graph`` into ``out_dir``; return the files written.
+
+    Files: ``graph.json`` (the IR), ``hwq_<model>.{c,h}`` (the CMSIS-NN calls; int8 or int16 arrays in the
+    IR's element order), ``hwq_<model>_weights.c`` (const arrays), ``hwq_model.h`` (harness glue),
+    ``Makefile`` (``CPU=host|cortex-m4|cortex-m7|cortex-m55``, ``CMSIS_NN``, ``CMSIS_NN_USE_SINGLE_ROUNDING``),
+    ``mcu.json`` (layers, memory plan in bytes, storage mapping), ``cmsis_nn/`` and ``target/`` (copies of
+    the portable runtime and harness). Option ``scratch=cmsis-nn|portable`` sizes kernel scratch buffers
+    for any CMSIS-NN build (default) or for the portable runtime only (``mcu.plan.scratch_bytes``).
+    Everything is generated and checked before the first file is written; a graph the backend cannot
+    take raises McuEmitError naming the op and the reason. The caller
+    (``hwq emit``) refuses non-empty folders without --force. Same graph -> byte-identical files.
+    """
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise McuEmitError(f"unknown mcu emitter option(s): {', '.join(unknown)}")
+    files = generate(graph, command=relative_command(command, out_dir), **options)
+    out_dir = Path(out_dir)
+    return [atomic_write(out_dir / rel, data) for rel, data in sorted(files.items())]

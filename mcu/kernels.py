@@ -1,0 +1,463 @@
+"""The MCU backend's registry: IR op kind -> the CMSIS-NN call that computes it.
+
+One function per anchor op kind (``dense``, ``conv1d``, ``conv2d``, ``maxpool``, ...) maps the op, plus the
+ops fused after it (a dyadic ``requantize`` of a dense/conv accumulator, then ``relu`` / ``clip`` / narrowing
+``requantize(cast)`` clamps), onto one CMSIS-NN call, as a ``Layer``. ``flatten`` / ``reshape`` are views.
+Each function restates only what differs from the IR op's docstring (``hwq/ir/ops/<kind>.py``): storage
+(``mcu/storage.py``), layout (NHWC, OHWI) and which fields carry which integer.
+
+The arithmetic map, per output (CMSIS-NN conv/fc)::
+
+    acc   = bias' + sum w * (storage_x + input_offset')   # input_offset' = input_offset - storage_offset_x
+    store = clamp(requant(acc, m, s) + output_offset', act_min', act_max')
+            # output_offset' = out_offset + storage_offset_y; act bounds likewise shifted
+
+which equals the IR's ``clamp(requant(bias + sum w*(raw_x + input_offset)) + out_offset)`` exactly when the
+accumulator cannot overflow int32 differently from the IR (``_check_acc``). A fixed-point layer whose output
+is a direct cast ``acc -> fixed<8,..>`` by k fractional bits maps to ``m = 2**30, s = 1 - k`` in the
+single-rounding build (``RND`` exactly; ``TRN`` with ``2**(k-1)`` subtracted from the bias).
+
+``supports(op, graph) -> None | str`` answers for every op kind (used by emit, cost and explore).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .storage import Storage, storage_of
+
+I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+class Unsupported(Exception):
+    """An op (or format) the MCU backend cannot take; the message is the reason."""
+
+
+@dataclass
+class Epilogue:
+    """Requantisation and clamp after an anchor op, in raw (IR) units of the final output tensor."""
+
+    multiplier: np.ndarray | None  # (C,) or (1,) int64, Q31 (None: no requantisation, e.g. pools)
+    shift: np.ndarray | None
+    out_offset: int
+    act_min: int
+    act_max: int
+    output: str  # final IR tensor written by the layer
+    ops: list = field(default_factory=list)  # fused IR ops after the anchor
+    single_rounding: bool | None = None  # None: the layer does not depend on the build
+    bias_adjust: int = 0  # added to every bias (TRN via RND)
+
+
+@dataclass
+class Layer:
+    """One CMSIS-NN call: the IR ops it covers and the integers it needs (printed by ``mcu/cgen.py``)."""
+
+    func: str  # CMSIS-NN function name (or an hwq helper: hwq_clamp_s8, ...)
+    kind: str  # anchor op kind
+    ops: list  # IR ops covered, anchor first
+    inputs: list[str]  # IR tensors read
+    output: str  # IR tensor written
+    macs: int = 0
+    params: dict = field(default_factory=dict)
+    inplace: bool = False  # the output may overwrite inputs[0] (element-wise kernels)
+    single_rounding: bool | None = None
+    spatial_inputs: tuple[int, ...] = ()  # input positions that the kernel reads as NHWC
+
+
+def _frac(fmt) -> int:
+    try:
+        return int(fmt.frac_bits)
+    except (ValueError, AttributeError):
+        return 0  # affine int<W> with a real scale: raws are plain integers, the scale is in the multiplier
+
+
+def _fixed_frac(fmt) -> int | None:
+    try:
+        return int(fmt.frac_bits)
+    except (ValueError, AttributeError):
+        return None
+
+
+def storage(graph, tensor: str) -> Storage:
+    """Storage of an IR tensor; Unsupported naming the tensor when it has none."""
+    t = graph.tensor(tensor)
+    s = storage_of(t.fmt)
+    if isinstance(s, str):
+        raise Unsupported(f"tensor {tensor!r}: {s}")
+    return s
+
+
+def _only_consumer(graph, tensor: str):
+    if tensor in graph.outputs:
+        return None
+    cons = graph.consumers(tensor)
+    return cons[0] if len(cons) == 1 else None
+
+
+def _is_sat(fmt) -> bool:
+    return getattr(fmt, "overflow", "SAT") in ("SAT", "SAT_SYM") or type(fmt).__name__ == "IntFormat"
+
+
+def _fuse_clamps(graph, tensor: str, lo: int, hi: int) -> tuple[str, int, int, list]:
+    """Follow single-consumer relu/clip/cast-requantize ops that are pure clamps of ``tensor``'s raws."""
+    fused = []
+    while True:
+        c = _only_consumer(graph, tensor)
+        if c is None or c.kind not in ("relu", "clip", "requantize"):
+            break
+        if c.kind == "requantize" and c.mode != "cast":
+            break
+        xf, yf = graph.tensor(tensor).fmt, graph.tensor(c.output).fmt
+        fx, fy = _fixed_frac(xf), _fixed_frac(yf)
+        if fx is None or fy is None or fx != fy or isinstance(storage_of(yf), str):
+            break
+        nlo, nhi = lo, hi
+        if c.kind == "relu":
+            nlo = max(nlo, 0)
+        elif c.kind == "clip":
+            nlo = nlo if c.lo is None else max(nlo, int(c.lo))
+            nhi = nhi if c.hi is None else min(nhi, int(c.hi))
+        if nlo > nhi:
+            nlo = nhi = min(max(nlo, lo), hi)  # the clip's bounds miss the range: a constant
+        if nlo < yf.raw_min or nhi > yf.raw_max:  # the cast must saturate (a clamp), not wrap
+            if not _is_sat(yf):
+                break
+            nlo, nhi = max(nlo, yf.raw_min), min(nhi, yf.raw_max)
+            if nlo > nhi:
+                break
+        lo, hi = nlo, nhi
+        fused.append(c)
+        tensor = c.output
+    return tensor, lo, hi, fused
+
+
+def _acc_bound(weight: np.ndarray, bias: np.ndarray, xlo: int, xhi: int, in_off: int) -> int:
+    """Largest |accumulator| over all inputs: |bias| + sum |w| * max|x + input_offset| (per output, max)."""
+    m = max(abs(xlo + in_off), abs(xhi + in_off))
+    w = np.abs(weight.reshape(weight.shape[0], -1).astype(object)).sum(axis=1)
+    return int(max((abs(int(b)) + int(s) * m for b, s in zip(bias.tolist(), w.tolist())), default=0))
+
+
+def _check_acc(op, graph, bias: np.ndarray) -> int:
+    """Accumulator checks of a dense/conv op; returns the bias in accumulator units (int64)."""
+    acc = op.acc_fmt
+    x = graph.tensor(op.inputs[0])
+    prod_frac = _frac(x.fmt) + _frac(op.weight_fmt)
+    if _frac(acc) != prod_frac:
+        raise Unsupported(f"accumulator {acc} has {_frac(acc)} fractional bits, the products {prod_frac}")
+    bshift = prod_frac - _frac(op.bias_fmt)
+    if bshift < 0:
+        raise Unsupported(f"bias format {op.bias_fmt} is finer than the accumulator {acc}")
+    b = np.asarray(bias, dtype=object) * (1 << bshift)
+    if any(not I32_MIN <= int(v) <= I32_MAX for v in b.tolist()):
+        raise Unsupported("a bias does not fit int32")
+    in_off = int(getattr(op, "input_offset", 0) or 0)
+    bound = _acc_bound(np.asarray(op.weight), b, x.fmt.raw_min, x.fmt.raw_max, in_off)
+    exact = bound <= I32_MAX and acc.raw_min <= -bound and bound <= acc.raw_max
+    wraps_like_int32 = acc.width == 32 and acc.signed and getattr(acc, "overflow", "") == "WRAP"
+    if not (exact or wraps_like_int32):
+        raise Unsupported(f"accumulator {acc} may overflow (bound {bound}) differently from CMSIS-NN's wrapping int32")
+    return np.asarray(b.astype(np.int64))
+
+
+def _mac_epilogue(op, graph, bias: np.ndarray) -> Epilogue:
+    """Requantisation of a dense/conv accumulator: a fused dyadic Requantize, or a fixed-point cast."""
+    acc_t = graph.tensor(op.output)
+    c = _only_consumer(graph, op.output)
+    if c is not None and c.kind == "requantize" and c.mode == "dyadic":
+        if acc_t.fmt != op.acc_fmt:
+            xf = graph.tensor(op.inputs[0]).fmt
+            bnd = _acc_bound(
+                np.asarray(op.weight), bias, xf.raw_min, xf.raw_max, int(getattr(op, "input_offset", 0) or 0)
+            )
+            if _frac(acc_t.fmt) != _frac(op.acc_fmt) or not (acc_t.fmt.raw_min <= -bnd and bnd <= acc_t.fmt.raw_max):
+                raise Unsupported(f"accumulator tensor {acc_t.name!r} ({acc_t.fmt}) is not the exact int32 sum")
+        yf = graph.tensor(c.output).fmt
+        lo = yf.raw_min if c.act_min is None else int(c.act_min)
+        hi = yf.raw_max if c.act_max is None else int(c.act_max)
+        out, lo, hi, fused = _fuse_clamps(graph, c.output, lo, hi)
+        mult = np.asarray(c.multiplier, dtype=np.int64)
+        shift = np.asarray(c.shift, dtype=np.int64)
+        return Epilogue(mult, shift, int(c.out_offset), lo, hi, out, [c, *fused], bool(c.single_rounding))
+    # fixed-point graph: the op's own output cast acc -> y by k fractional bits
+    yf = acc_t.fmt
+    fy = _fixed_frac(yf)
+    if fy is None or type(yf).__name__ != "FixedFormat":
+        raise Unsupported(f"output {acc_t.name!r} ({yf}) is neither a dyadic-requantized accumulator nor fixed point")
+    if isinstance(storage_of(yf), str):
+        raise Unsupported(f"output {acc_t.name!r} ({yf}) is wider than 16 bits and not followed by a dyadic requantize")
+    k = _frac(op.acc_fmt) - fy
+    if not -29 <= k <= 32:
+        raise Unsupported(f"output cast shifts by {k} bits; CMSIS-NN shifts lie in [-31, 30]")
+    adjust, single = 0, None
+    if k > 0:
+        if yf.rounding == "TRN":
+            adjust = -(1 << (k - 1))
+        elif yf.rounding != "RND":
+            raise Unsupported(f"output rounding {yf.rounding} of {yf} has no CMSIS-NN requantisation (RND, TRN do)")
+        single = True  # one rounding step: exactly RND with m = 2**30
+    xf = graph.tensor(op.inputs[0]).fmt
+    bnd = _acc_bound(np.asarray(op.weight), bias + adjust, xf.raw_min, xf.raw_max, 0)
+    if k < 0 and bnd << -k > I32_MAX:
+        raise Unsupported(f"output cast shifts left by {-k} bits and may overflow int32")
+    lo, hi = yf.raw_min, yf.raw_max
+    if not _is_sat(yf):
+        top = (bnd + (1 << max(k, 1) - 1)) >> k if k > 0 else bnd << -k
+        if top > hi or -top < lo:
+            raise Unsupported(f"output {acc_t.name!r} ({yf}) may wrap; CMSIS-NN saturates")
+    out, lo, hi, fused = _fuse_clamps(graph, op.output, lo, hi)
+    one = np.array([1 << 30], dtype=np.int64)
+    return Epilogue(one, np.array([1 - k], dtype=np.int64), 0, lo, hi, out, fused, single, adjust)
+
+
+def _check_weights(op, lo: int = -128, hi: int = 127) -> None:
+    w = np.asarray(op.weight)
+    if w.size and (w.min() < lo or w.max() > hi):
+        raise Unsupported(f"weights lie in [{w.min()}, {w.max()}], outside int8")
+
+
+def _weight_bits(op) -> int:
+    w = np.asarray(op.weight)
+    wf = op.weight_fmt
+    if getattr(wf, "width", 8) <= 4 and (not w.size or (w.min() >= -8 and w.max() <= 7)):
+        return 4
+    return 8
+
+
+def _act_suffix(graph, x: str, y: str, name: str) -> str:
+    sx, sy = storage(graph, x), storage(graph, y)
+    if sx.nbytes != sy.nbytes:
+        raise Unsupported(f"input {x!r} is {sx.ctype} but output {y!r} is {sy.ctype}; CMSIS-NN kernels keep the type")
+    return "s16" if sx.nbytes == 2 else "s8"
+
+
+def _mac_layer(op, graph, func_base: str, geometry: dict, macs: int) -> Layer:
+    _check_weights(op)
+    bias = _check_acc(op, graph, np.asarray(op.bias))
+    ep = _mac_epilogue(op, graph, bias)
+    x = op.inputs[0]
+    sfx = _act_suffix(graph, x, ep.output, op.name)
+    wbits = _weight_bits(op)
+    if sfx == "s16":
+        raise Unsupported("int16 activations need the s16 requantisation of the IR (not in this graph)")
+    if storage(graph, x).nbytes == 1 and wbits == 4:
+        sfx = "s4"
+    in_off = int(getattr(op, "input_offset", 0) or 0)
+    sx, sy = storage(graph, x), storage(graph, ep.output)
+    params = dict(
+        geometry,
+        weight=np.asarray(op.weight, dtype=np.int64),
+        bias=(bias + ep.bias_adjust).astype(np.int64),
+        multiplier=ep.multiplier,
+        shift=ep.shift,
+        input_offset=in_off - sx.offset,
+        output_offset=ep.out_offset + sy.offset,
+        act_min=ep.act_min + sy.offset,
+        act_max=ep.act_max + sy.offset,
+        weight_bits=wbits,
+    )
+    if any(not I32_MIN <= int(v) <= I32_MAX for v in params["bias"].tolist()):
+        raise Unsupported("a bias does not fit int32")
+    spatial = (0,) if func_base != "fully_connected" else ()
+    return Layer(
+        f"arm_{func_base}_{sfx}",
+        op.kind,
+        [op, *ep.ops],
+        [x],
+        ep.output,
+        macs,
+        params,
+        single_rounding=ep.single_rounding,
+        spatial_inputs=spatial,
+    )
+
+
+def dense(op, graph) -> Layer:
+    """IR ``dense`` (+ requantize + clamps) -> ``arm_fully_connected_s8`` (per-tensor multiplier) or
+    ``arm_fully_connected_per_channel_s8``; int4 weights -> ``arm_fully_connected_s4``. Kernel [M][N]."""
+    m, n = op.weight.shape
+    lay = _mac_layer(op, graph, "fully_connected", {"m": m, "n": n}, m * n)
+    if lay.params["multiplier"] is not None and len(lay.params["multiplier"]) > 1:
+        if lay.func == "arm_fully_connected_s4":
+            raise Unsupported("per-channel requantisation with int4 weights has no CMSIS-NN fully connected kernel")
+        lay.func = "arm_fully_connected_per_channel_s8"
+    return lay
+
+
+def _conv_layer(op, graph, cin, h, w, kh, kw, stride, padding, dilation) -> Layer:
+    cout = op.weight.shape[0]
+    y = graph.tensor(op.output).shape
+    ho, wo = (y[1], y[2]) if len(y) == 3 else (1, y[1])
+    groups = int(op.groups)
+    geom = dict(
+        cin=cin, h=h, w=w, cout=cout, kh=kh, kw=kw, ho=ho, wo=wo, stride=stride, padding=padding, dilation=dilation
+    )
+    if groups == 1:
+        base, macs = "convolve_wrapper", cout * ho * wo * cin * kh * kw
+    elif groups == cin:
+        base, macs = "depthwise_conv_wrapper", cout * ho * wo * kh * kw
+        geom["ch_mult"] = cout // cin
+    else:
+        raise Unsupported(f"grouped convolution (groups={groups}, neither 1 nor Cin={cin}) has no CMSIS-NN kernel")
+    return _mac_layer(op, graph, base, geom, macs)
+
+
+def conv2d(op, graph) -> Layer:
+    """IR ``conv2d`` (+ requantize + clamps) -> ``arm_convolve_wrapper_s8`` (groups 1, OHWI weights) or
+    ``arm_depthwise_conv_wrapper_s8`` (groups = Cin, 1HWC weights); int4 weights -> the ``_s4`` wrappers."""
+    cin, h, w = graph.tensor(op.inputs[0]).shape
+    _, _, kh, kw = op.weight.shape
+    return _conv_layer(op, graph, cin, h, w, kh, kw, tuple(op.stride), tuple(op.padding), tuple(op.dilation))
+
+
+def conv1d(op, graph) -> Layer:
+    """IR ``conv1d`` -> the ``conv2d`` kernels with H = 1 (input (C, L) is NHWC with H = 1)."""
+    cin, length = graph.tensor(op.inputs[0]).shape
+    _, _, k = op.weight.shape
+    s = op.stride[0] if isinstance(op.stride, (tuple, list)) else op.stride
+    p = tuple(op.padding) if isinstance(op.padding, (tuple, list)) else (op.padding, op.padding)
+    d = op.dilation[0] if isinstance(op.dilation, (tuple, list)) else op.dilation
+    return _conv_layer(op, graph, cin, 1, length, 1, k, (1, int(s)), (0, 0, int(p[0]), int(p[1])), (1, int(d)))
+
+
+def _pool_geom(op, graph) -> dict:
+    x = graph.tensor(op.inputs[0]).shape
+    y = graph.tensor(op.output).shape
+    if len(x) == 2:
+        return dict(
+            c=x[0], h=1, w=x[1], kh=1, kw=op.kernel[0], ho=1, wo=y[1], stride=(1, op.stride[0]),
+            padding=(0, 0, op.padding[0], op.padding[1]),
+        )  # fmt: skip
+    return dict(
+        c=x[0], h=x[1], w=x[2], kh=op.kernel[0], kw=op.kernel[1], ho=y[1], wo=y[2], stride=tuple(op.stride),
+        padding=tuple(op.padding),
+    )  # fmt: skip
+
+
+def maxpool(op, graph) -> Layer:
+    """IR ``maxpool`` (+ clamps) -> ``arm_max_pool_s8`` (NHWC; padded positions never win, as the IR)."""
+    x, y = op.inputs[0], op.output
+    xf, yf = graph.tensor(x).fmt, graph.tensor(y).fmt
+    sx = storage(graph, x)
+    if _fixed_frac(xf) != _fixed_frac(yf) and not (type(xf).__name__ == type(yf).__name__ == "IntFormat"):
+        raise Unsupported(f"input format {xf} and output format {yf} differ in scale; the kernel copies values")
+    lo, hi = sx.raw_min, sx.raw_max
+    if lo < yf.raw_min or hi > yf.raw_max:
+        if not _is_sat(yf):
+            raise Unsupported(f"output {yf} may wrap the maximum; CMSIS-NN saturates")
+        lo, hi = max(lo, yf.raw_min), min(hi, yf.raw_max)
+    out, lo, hi, fused = _fuse_clamps(graph, y, lo, hi)
+    so = storage(graph, out)
+    if so.offset != sx.offset or so.nbytes != sx.nbytes:
+        raise Unsupported(f"input storage ({sx.ctype}{sx.offset:+d}) and output storage differ; the kernel copies")
+    g = _pool_geom(op, graph)
+    sfx = "s16" if sx.nbytes == 2 else "s8"
+    g.update(act_min=lo + so.offset, act_max=hi + so.offset)
+    return Layer(f"arm_max_pool_{sfx}", op.kind, [op, *fused], [x], out, 0, g, spatial_inputs=(0,))
+
+
+def view(op, graph) -> Layer:
+    """IR ``flatten`` / ``reshape`` -> no code: the output names the input's storage (layout tracked)."""
+    sx, sy = storage(graph, op.inputs[0]), storage(graph, op.output)
+    if graph.tensor(op.inputs[0]).fmt != graph.tensor(op.output).fmt and (sx != sy):
+        raise Unsupported("a view may not change the storage of its tensor")
+    return Layer("view", op.kind, [op], [op.inputs[0]], op.output)
+
+
+def clamp(op, graph) -> Layer:
+    """IR ``relu`` / ``clip`` / ``requantize(cast)`` that is a pure clamp -> an in-place clamp loop
+    (``hwq_clamp_s8``), used when it cannot be fused into the producing kernel's activation bounds."""
+    x = op.inputs[0]
+    sx = storage(graph, x)
+    if op.kind == "requantize" and op.mode != "cast":
+        raise Unsupported("a dyadic requantize must follow a dense or convolution (fused into its kernel)")
+    fx, fy = _fixed_frac(graph.tensor(x).fmt), _fixed_frac(graph.tensor(op.output).fmt)
+    if fx is None or fx != fy:
+        raise Unsupported("only a clamp with equal input and output scales maps to CMSIS-NN (a real cast does not)")
+    probe = _fuse_clamps_single(graph, op, sx.raw_min, sx.raw_max)
+    if probe is None:
+        raise Unsupported("the output cast may wrap or change the scale; CMSIS-NN clamps only")
+    lo, hi = probe
+    so = storage(graph, op.output)
+    if so.offset != sx.offset or so.nbytes != sx.nbytes:
+        raise Unsupported("input and output storage differ; a clamp loop keeps the storage")
+    sfx = "s16" if sx.nbytes == 2 else "s8"
+    params = dict(act_min=lo + so.offset, act_max=hi + so.offset, count=graph.tensor(x).size)
+    return Layer(f"hwq_clamp_{sfx}", op.kind, [op], [x], op.output, 0, params, inplace=True)
+
+
+def _fuse_clamps_single(graph, op, lo, hi):
+    class _G:  # the clamp chain rule applied to this one op
+        tensors = graph.tensors
+        outputs = ()
+
+        @staticmethod
+        def tensor(n):
+            return graph.tensor(n)
+
+        @staticmethod
+        def consumers(n):
+            return [op] if n == op.inputs[0] else []
+
+    out, nlo, nhi, fused = _fuse_clamps(_G, op.inputs[0], lo, hi)
+    return (nlo, nhi) if fused else None
+
+
+#: op kind -> function(op, graph) -> Layer (raises Unsupported with the reason)
+KERNELS: dict[str, Callable] = {
+    "dense": dense,
+    "conv2d": conv2d,
+    "conv1d": conv1d,
+    "maxpool": maxpool,
+    "flatten": view,
+    "reshape": view,
+    "relu": clamp,
+    "clip": clamp,
+    "requantize": clamp,
+}
+
+#: op kinds that are fused into the preceding kernel when they follow one
+FUSABLE = ("requantize", "relu", "clip")
+
+
+def layer_for(op, graph) -> Layer:
+    """The Layer computing ``op`` (with what it fuses); Unsupported naming no op (the caller adds it)."""
+    fn = KERNELS.get(op.kind)
+    if fn is None:
+        raise Unsupported(f"op kind {op.kind!r} has no CMSIS-NN kernel in the MCU backend")
+    return fn(op, graph)
+
+
+def fused_into(op, graph):
+    """The anchor op whose kernel absorbs ``op`` (a fused requantize/clamp), or None."""
+    if op.kind not in FUSABLE:
+        return None
+    prod = graph.producer(op.inputs[0])
+    seen = 0
+    while prod is not None and seen < 64:
+        seen += 1
+        if prod.kind in KERNELS and prod.kind not in FUSABLE and prod.kind not in ("flatten", "reshape"):
+            try:
+                lay = layer_for(prod, graph)
+            except Unsupported:
+                return None
+            return prod if op in lay.ops else None
+        if prod.kind not in FUSABLE:
+            return None
+        prod = graph.producer(prod.inputs[0])
+    return None
+
+
+def supports(op, graph) -> str | None:
+    """None when the MCU backend emits ``op`` (alone or fused into its producer's kernel), else the
+    reason (one line). Formats are checked too (every tensor needs int8/int16 storage)."""
+    try:
+        if fused_into(op, graph) is not None:
+            return None
+        layer_for(op, graph)
+    except Unsupported as e:
+        return str(e)
+    return None

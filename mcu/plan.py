@@ -1,0 +1,248 @@
+"""Static memory plan of a generated MCU model: one arena, tensor lifetimes, in-place ops, scratch buffers.
+
+``plan_memory(graph) -> MemoryPlan`` (no file writes; the cost model calls it per configuration):
+
+- buffers: every arena tensor (graph inputs/outputs live in the caller's ``in``/``out`` arrays) and one
+  scratch buffer per kernel call that needs one, sized exactly as the runtime's ``*_get_buffer_size``
+  functions compute it (``scratch_bytes``; tests compare with the C functions);
+- lifetimes from the op order: a tensor lives from the step writing it to the last step reading it; a
+  scratch buffer lives during its step only;
+- in place: an element-wise step (clamp, add, mul) may write over its first input when that input dies
+  at this step and has the same size (CMSIS-NN's element-wise kernels read element i before writing it);
+- placement: offsets aligned to ``ALIGN`` bytes. Three figures: ``naive_bytes`` (every buffer its own
+  memory), ``tflm_bytes`` (TFLite Micro's greedy planner: largest first, each at the lowest offset that
+  does not overlap a placed buffer with an overlapping lifetime) and ``arena_bytes`` (hwq: the best of
+  several orders, each placed best-fit: the smallest gap that holds it; never worse than the TFLM order,
+  which is one of the candidates). ``lower_bound`` is the largest sum of simultaneously live buffers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+ALIGN = 4
+
+#: rough code size (bytes, Cortex-M Thumb-2 -Os) of each runtime function, for the flash estimate
+CODE_BYTES = {
+    "arm_convolve_wrapper_s8": 2400,
+    "arm_convolve_wrapper_s4": 2600,
+    "arm_depthwise_conv_wrapper_s8": 1600,
+    "arm_depthwise_conv_wrapper_s4": 1700,
+    "arm_fully_connected_s8": 500,
+    "arm_fully_connected_per_channel_s8": 520,
+    "arm_fully_connected_s4": 600,
+    "arm_max_pool_s8": 400,
+    "arm_avgpool_s8": 450,
+    "arm_elementwise_add_s8": 450,
+    "arm_elementwise_mul_s8": 350,
+}
+CALL_BYTES = 96  # per call site: parameter structs and the call
+RUNTIME_BASE_BYTES = 600  # requantisation helpers shared by every kernel
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+SCRATCH_MODES = ("cmsis-nn", "portable")
+
+
+def scratch_bytes(step, mode: str = "cmsis-nn") -> int:
+    """Bytes of the ctx buffer of one step's kernel.
+
+    ``mode="portable"``: exactly what ``mcu/runtime``'s ``*_get_buffer_size`` functions return (the
+    portable kernels convolve directly and need no scratch: 0 for every kernel; tests compare with the C
+    functions). ``mode="cmsis-nn"`` (the default, so the same folder also runs on the real library):
+    the largest size any CMSIS-NN v6/v7 build asks for (portable C, DSP or MVE paths):
+    convolution wrapper ``max(2*Cin*kH*kW int16 (DSP im2col), 4*ceil(Cin*kH*kW/8)*8 bytes (MVE))`` except
+    a 1x1 kernel with no padding and unit stride (0); depthwise ``max(Cin*kH*kW int16, 4*124*kH*kW)`` when
+    ch_mult is 1; fully connected ``Cout int32`` (MVE kernel sums); average pool ``C int32``. The generated
+    code checks at run time that the linked library's ``*_get_buffer_size`` fits the planned buffer.
+    """
+    if mode == "portable":
+        return 0
+    f = step.func
+    p = step.layer.params if step.layer is not None else {}
+    if f.startswith("arm_convolve_wrapper"):
+        if (p["kh"], p["kw"]) == (1, 1) and not any(p["padding"]) and tuple(p["stride"]) == (1, 1):
+            return 0
+        cols = p["cin"] * p["kh"] * p["kw"]
+        return max(2 * cols * 2, 4 * ((cols + 7) // 8) * 8)
+    if f.startswith("arm_depthwise_conv_wrapper"):
+        if p.get("ch_mult", 1) != 1:
+            return 0
+        return max(p["cin"] * p["kh"] * p["kw"] * 2, 4 * 124 * p["kh"] * p["kw"])
+    if f.startswith("arm_fully_connected"):
+        return 4 * p["m"]
+    if f.startswith("arm_avgpool"):
+        return 4 * p["c"]
+    return 0
+
+
+@dataclass
+class Placement:
+    """One buffer of the arena: name, offset and size in bytes, lifetime [first, last] in steps."""
+
+    name: str
+    offset: int
+    size: int
+    first: int
+    last: int
+    kind: str  # "tensor" | "scratch"
+
+
+@dataclass
+class MemoryPlan:
+    """The arena layout and the SRAM/flash figures of one model (bytes)."""
+
+    arena_bytes: int  # hwq's placement (HWQ_MODEL_ARENA_BYTES)
+    tflm_bytes: int  # TFLite Micro's greedy order on the same buffers
+    naive_bytes: int  # every buffer its own memory
+    lower_bound: int  # largest simultaneous live set
+    io_bytes: int  # caller's input + output arrays
+    peak_sram_bytes: int  # arena + io
+    flash_weight_bytes: int  # const arrays: weights, biases, multipliers, shifts
+    flash_code_bytes: int  # estimate (CODE_BYTES per distinct kernel + CALL_BYTES per call)
+    placements: list[Placement] = field(default_factory=list)
+    scratch: list[int] = field(default_factory=list)  # per step: ctx buffer offset (-1: none)
+    inplace: list[str] = field(default_factory=list)  # buffers sharing their input's bytes
+
+    def offset(self, name: str) -> int:
+        """Arena offset of a buffer (tensor buffer name or ``scratch<i>``)."""
+        for p in self.placements:
+            if p.name == name:
+                return p.offset
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (``mcu.json`` ``memory``)."""
+        return asdict(self)
+
+
+@dataclass
+class _Item:
+    name: str
+    size: int
+    first: int
+    last: int
+    kind: str
+    members: tuple = ()
+
+
+def _overlap(a: _Item, b: _Item) -> bool:
+    return not (a.last < b.first or b.last < a.first)
+
+
+def _place(items: list[_Item], order: list[int], best_fit: bool) -> tuple[int, dict[str, int]]:
+    placed: list[tuple[int, _Item]] = []
+    offsets: dict[str, int] = {}
+    peak = 0
+    for i in order:
+        it = items[i]
+        busy = sorted((o, o + p.size) for o, p in placed if _overlap(p, it))
+        gaps, cur = [], 0
+        for lo, hi in busy:
+            if lo - cur >= it.size:
+                gaps.append((lo - cur, cur))
+            cur = max(cur, hi)
+        if gaps and best_fit:
+            off = min(gaps)[1]
+        elif gaps:
+            off = gaps[0][1]
+        else:
+            off = cur
+        placed.append((off, it))
+        offsets[it.name] = off
+        peak = max(peak, off + it.size)
+    return peak, offsets
+
+
+def plan_program(prog) -> MemoryPlan:
+    """Plan the arena of a lowered ``Program`` (``mcu.lower.lower``)."""
+    steps, bufs = prog.steps, prog.buffers
+    alias: dict[str, str] = {}
+    # in place: an element-wise output takes its first input's bytes when that input dies here
+    for s in steps:
+        if not s.inplace:
+            continue
+        src, dst = s.inputs[0], s.output
+        a, b = bufs[src], bufs[dst]
+        root = alias.get(src, src)
+        if a.place == b.place == "arena" and a.last == s.index and a.nbytes == b.nbytes and root not in alias:
+            alias[dst] = root
+    items: list[_Item] = []
+    index: dict[str, int] = {}
+    arena = [b for b in bufs.values() if b.place == "arena"]
+    for b in arena:
+        if b.name not in alias:
+            index[b.name] = len(items)
+            items.append(_Item(b.name, _align(b.nbytes), b.first, max(b.last, b.first), "tensor", (b.name,)))
+    for b in arena:
+        if b.name in alias:
+            it = items[index[alias[b.name]]]
+            it.first, it.last = min(it.first, b.first), max(it.last, b.last)
+            it.members += (b.name,)
+    for s in steps:
+        if s.scratch:
+            items.append(_Item(f"scratch{s.index}", _align(s.scratch), s.index, s.index, "scratch"))
+    naive = sum(it.size for it in items)
+    lower_bound = 0
+    for t in range(len(steps)):
+        lower_bound = max(lower_bound, sum(it.size for it in items if it.first <= t <= it.last))
+    n = len(items)
+    tflm_order = sorted(range(n), key=lambda i: (-items[i].size, items[i].first, i))
+    tflm, tflm_off = _place(items, tflm_order, best_fit=False)
+    best, best_off = tflm, tflm_off
+    candidates = [
+        tflm_order,
+        sorted(range(n), key=lambda i: (-(items[i].last - items[i].first), -items[i].size, i)),
+        sorted(range(n), key=lambda i: (-items[i].size * (items[i].last - items[i].first + 1), i)),
+        sorted(range(n), key=lambda i: (items[i].first, -items[i].size, i)),
+    ]
+    for order in candidates:
+        for bf in (True, False):
+            peak, off = _place(items, order, bf)
+            if peak < best:
+                best, best_off = peak, off
+    placements = []
+    for it in items:
+        for m in it.members or (it.name,):
+            b = bufs.get(m)
+            first, last = (b.first, b.last) if b is not None else (it.first, it.last)
+            placements.append(Placement(m, best_off[it.name], it.size, first, last, it.kind))
+    placements.sort(key=lambda p: (p.offset, p.first, p.name))
+    scratch = [best_off.get(f"scratch{s.index}", -1) if s.scratch else -1 for s in steps]
+    io = sum(b.nbytes for b in bufs.values() if b.place != "arena")
+    wbytes, code, funcs = 0, RUNTIME_BASE_BYTES, set()
+    for s in steps:
+        code += CALL_BYTES
+        if s.func not in funcs:
+            funcs.add(s.func)
+            code += CODE_BYTES.get(s.func, 200)
+        if s.layer is not None:
+            wbytes += weight_bytes(s.layer)
+    return MemoryPlan(
+        _align(best), _align(tflm), _align(naive), _align(lower_bound), io, _align(best) + io, wbytes, code,
+        placements, scratch, sorted(alias),
+    )  # fmt: skip
+
+
+def weight_bytes(layer) -> int:
+    """Flash bytes of one layer's const arrays: weights (int8, or int4 packed), int32 bias, multipliers, shifts."""
+    p = layer.params
+    if "weight" not in p:
+        return 0
+    nw = int(p["weight"].size)
+    wb = (nw + 1) // 2 if p.get("weight_bits") == 4 else nw
+    per_ch = 0 if p.get("multiplier") is None or len(p["multiplier"]) == 1 else 8 * len(p["multiplier"])
+    return wb + 4 * int(p["bias"].size) + per_ch
+
+
+def plan_memory(graph, scratch: str = "cmsis-nn") -> MemoryPlan:
+    """Static memory plan of ``graph`` as the MCU backend emits it (bytes; no files written).
+
+    scratch: ``cmsis-nn`` (default) or ``portable`` (see ``scratch_bytes``). Raises ``McuEmitError``
+    naming the op when the graph is not emittable."""
+    from .lower import lower
+
+    return plan_program(lower(graph, scratch))
