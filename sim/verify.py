@@ -81,8 +81,10 @@ def compare(graph, expected: list[np.ndarray], got: list[np.ndarray], keep: int 
     return int(bad_vectors.sum()), first
 
 
-def verify(target: str, out_dir, vectors: int = 2000, seed: int = 0, **kw) -> VerifyReport:
-    """Build and run the emitted ``target`` sources in ``out_dir`` and compare with the interpreter."""
+def verify(target: str, out_dir, /, vectors: int = 2000, seed: int = 0, **kw) -> VerifyReport:
+    """Build and run the emitted ``target`` sources in ``out_dir`` and compare with the interpreter.
+
+    ``kw`` goes to the runner (e.g. ``target="cortex-m4"`` for mcu; hence target/out_dir are positional)."""
     from hwq.ir import run
     from hwq.ir.serialize import load
 

@@ -23,6 +23,7 @@ def register(sub) -> None:
         examples=[
             "hwq verify hls runs/demo/hls --vectors 2000",
             "hwq verify rtl runs/demo/rtl --vectors 1000 --simulator verilator",
+            "hwq verify mcu runs/demo/mcu --vectors 2000 --target cortex-m4",
         ],
     )
     p.add_argument("target", choices=TARGETS)
@@ -35,7 +36,30 @@ def register(sub) -> None:
         choices=("auto", "icarus", "verilator"),
         help="rtl only; auto (default, as hwq flow) = Icarus when installed, else Verilator",
     )
+    p.add_argument(
+        "--target",
+        dest="mcu_target",
+        default="host",
+        choices=("host", "cortex-m4", "cortex-m55"),
+        help="mcu only: host gcc build (default) or Cortex-M4 / Cortex-M55 in QEMU (per-layer instruction counts)",
+    )
     p.set_defaults(func=run)
+
+
+def _check_mcu_dir(path) -> None:
+    """One-line UserError naming what an MCU folder lacks (before anything is built)."""
+    from pathlib import Path
+
+    from hwq.cli import UserError
+
+    d = Path(path)
+    if not d.is_dir():
+        raise UserError(f"{d}: no such folder (write it with 'hwq emit mcu --ir G --out {d}')")
+    missing = [n for n in ("graph.json", "mcu.json", "hwq_model.h") if not (d / n).is_file()]
+    if not missing and not any(d.glob("hwq_*.c")):
+        missing = ["hwq_<model>.c"]
+    if missing:
+        raise UserError(f"{d}: not an 'hwq emit mcu' folder, missing {', '.join(missing)}")
 
 
 def run(args) -> int:
@@ -52,6 +76,11 @@ def run(args) -> int:
         kw["simulator"] = default_simulator() if args.simulator == "auto" else args.simulator
     elif args.simulator != "auto":
         raise UserError(f"--simulator applies to the rtl target only, not {args.target}")
+    if args.target == "mcu":
+        _check_mcu_dir(args.dir)
+        kw["target"] = args.mcu_target
+    elif args.mcu_target != "host":
+        raise UserError(f"--target applies to the mcu target only, not {args.target}")
     try:
         report = verify(args.target, args.dir, vectors=args.vectors, seed=args.seed, **kw)
     except ModuleNotFoundError as e:
