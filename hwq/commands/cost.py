@@ -1,0 +1,151 @@
+"""``hwq cost GRAPH --target T`` (a cost table per layer) and ``hwq cost calibrate --target T``.
+
+``hwq cost RUN/graph.json --target xc7`` prints the FPGA estimate of the multiplier-free Verilog
+(``-O pipeline=2 -O io=parallel -O adders=shallow`` as for ``hwq emit rtl``; ``--backend hls`` for the
+HLS C++ with ``-O reuse_factor=4 -O strategy=resource``); ``--target cortex-m4|cortex-m7|cortex-m55`` prints
+the microcontroller estimate (instructions, MACs, flash, peak SRAM from the MCU memory planner).
+``--json FILE`` also writes the full result (refused if FILE exists, unless --force).
+
+``hwq cost calibrate --target xc7|ice40`` synthesises the calibration design set with yosys (parallel,
+cached by design hash under $HWQ_COST_CACHE or the system temp folder), fits the target's coefficients
+on at most 12 designs, writes them with the date and tool version into the target file (the packaged
+one, or ``--target-file FILE``), prints the held-out accuracy against the bit-operations proxy and
+writes ``--report FILE`` (JSON) and ``--plot FILE`` (PNG, predicted vs synthesised LUTs).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(sub) -> None:
+    """Add the ``cost`` subcommand to the CLI's subparsers."""
+    from hwq.cli import add_command
+
+    p = add_command(
+        sub,
+        "cost",
+        help="FPGA / microcontroller cost estimate per layer; 'hwq cost calibrate' fits a target with yosys",
+        description=__doc__,
+        examples=[
+            "hwq cost runs/mlp4/graph.json --target xc7",
+            "hwq cost runs/mlp4/graph.json --target ice40 -O pipeline=2 --json cost.json",
+            "hwq cost runs/cnn/graph.json --target cortex-m55",
+            "hwq cost calibrate --target xc7 --plot cost_xc7.png --report cost_xc7.json",
+        ],
+    )
+    p.add_argument("graph", help="IR graph file (RUN/graph.json), or the word 'calibrate'")
+    p.add_argument("--target", required=True, help="xc7, ice40, cortex-m4, cortex-m7, cortex-m55 or a target .toml")
+    p.add_argument("--backend", choices=["rtl", "hls"], default="rtl", help="FPGA generator to price (default rtl)")
+    p.add_argument("-O", dest="options", action="append", default=[], metavar="KEY=VALUE", help="emitter option")
+    p.add_argument("--json", help="also write the full result as JSON to this file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json/--report/--plot file")
+    p.add_argument("--target-file", help="calibrate: write the fitted target here instead of the packaged file")
+    p.add_argument("--report", help="calibrate: write the accuracy report (JSON) here")
+    p.add_argument("--plot", help="calibrate: write the scatter plot (PNG) here")
+    p.add_argument("--jobs", type=int, default=None, help="calibrate: parallel yosys runs (default: cores)")
+    p.set_defaults(func=run)
+
+
+def _options(items: list[str]) -> dict:
+    from hwq.cli import UserError
+
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"-O {item}: expected KEY=VALUE, e.g. -O pipeline=2")
+        k, v = item.split("=", 1)
+        out[k.strip()] = int(v) if v.strip().lstrip("-").isdigit() else v.strip()
+    return out
+
+
+def _check_new(path: str | None, force: bool) -> None:
+    from hwq.cli import UserError
+
+    if path and Path(path).exists() and not force:
+        raise UserError(f"{path}: exists; use --force to overwrite")
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
+    cells = [[str(h) for h in headers]] + [
+        ["" if c is None else f"{c:,}" if isinstance(c, int) else str(c) for c in r] for r in rows
+    ]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for k, r in enumerate(cells):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    """Run ``hwq cost`` (see the module docstring)."""
+    from hwq.cli import UserError
+    from hwq.cost import fpga, load_target, mcu
+    from hwq.io import atomic_write
+
+    for path in (args.json, args.report, args.plot):
+        _check_new(path, args.force)
+    if args.graph == "calibrate":
+        return _calibrate(args)
+    from hwq.ir.serialize import load
+
+    gpath = Path(args.graph)
+    if not gpath.exists():
+        raise UserError(f"{gpath}: no such graph file")
+    graph = load(gpath)
+    tgt = load_target(args.target)
+    kind = tgt["target"].get("kind")
+    opts = _options(args.options)
+    if kind == "fpga":
+        res = fpga(graph, tgt, backend=args.backend, **opts)
+        keys = ["LUT", "FF", "CARRY", "DSP", "BRAM", "latency"] + (["ii"] if args.backend == "hls" else ["adders"])
+    elif kind == "mcu":
+        if opts:
+            raise UserError("-O options apply to FPGA targets only")
+        res = mcu(graph, tgt)
+        keys = ["instructions", "macs"]
+    else:
+        raise UserError(f"target {args.target!r}: unknown kind {kind!r}")
+    rows = [[lay["name"]] + [lay.get(k) for k in keys] for lay in res["layers"]]
+    total = res["total"]
+    rows.append(["total"] + [total.get(k) for k in keys])
+    if not args.quiet:
+        note = "" if res["calibrated"] else " (uncalibrated coefficients)"
+        print(f"cost of {graph.name!r} on {res['target']}{note}")
+        print(_table(["layer"] + keys, rows))
+        if kind == "mcu":
+            print(
+                f"flash {total['flash_bytes']:,} bytes (weights {total['flash_weight_bytes']:,}, code "
+                f"{total['flash_code_bytes']:,}), peak SRAM {total['peak_sram_bytes']:,} bytes "
+                f"(arena {total['arena_bytes']:,})"
+            )
+        elif not total.get("latency_exact", False):
+            print("latency: streamed layers' line-buffer fill not included" if args.backend == "rtl" else "")
+    if args.json:
+        atomic_write(Path(args.json), json.dumps(res, indent=1, default=str) + "\n")
+    return 0
+
+
+def _calibrate(args) -> int:
+    from hwq.cost.calibrate import calibrate
+    from hwq.io import atomic_write
+
+    log = (lambda *a, **k: None) if args.quiet else print
+    rep = calibrate(args.target, out_file=args.target_file, plot_path=args.plot, jobs=args.jobs, log=log)
+    m, p = rep["model"], rep["proxy"]
+    log(
+        f"held out {m['designs']} designs: model Spearman {m['spearman']} (within shape groups >= "
+        f"{m['spearman_within_min']}), median |error| {m['median_ape']} %, p90 {m['p90_ape']} %"
+    )
+    log(
+        f"bit-operations proxy: Spearman {p['spearman']} (within >= {p['spearman_within_min']}), "
+        f"median {p['median_ape']} %, p90 {p['p90_ape']} %"
+    )
+    log(f"FF exact on {rep['ff_exact']} designs (median error {rep['ff_median_ape']} %); wall {rep['wall_seconds']} s")
+    log(f"coefficients written to {rep['target_file']}")
+    if args.report:
+        atomic_write(Path(args.report), json.dumps(rep, indent=1) + "\n")
+    return 0

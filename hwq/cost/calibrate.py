@@ -1,0 +1,378 @@
+"""``hwq cost calibrate``: fit an FPGA target's LUT coefficients against yosys and report held-out accuracy.
+
+Design set (``design_set``): single-layer graphs in every format family the Verilog emitter takes
+(fixed 8/6/4-bit, CSD k=2, power-of-two, integer weights; minifloat tensors are not emitted as Verilog,
+so they are not in the set), Dense layers 8 to 128 inputs wide and streamed Conv2d/Conv1d layers, with
+pipeline depths 0 to 3, each followed by ReLU or a saturating cast. Shapes x formats = groups of equal
+shape and different formats. The first ``FIT_SIZE`` (<= 12) designs, one per shape with rotating
+formats, are synthesised and fitted; every other design is held out.
+
+Synthesis: yosys (the target's ``[synth] script``), in parallel worker processes (one per core), each
+result cached as JSON by design hash (Verilog text + script + yosys version) under ``HWQ_COST_CACHE`` or
+``<system temp>/hwq-cost-cache``. Fit: non-negative least squares of the LUT features on relative error
+(``scipy.optimize.nnls``), one CARRY factor. The bit-operations proxy (one coefficient: LUTs per
+effective bit-operation = non-zero CSD digits x input width, summed) is fitted on the same designs.
+Report: Spearman rank correlation overall and within every equal-shape group, median and 90th
+percentile absolute percentage error, for the model and the proxy; a scatter plot (log axes).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .fpga import LUT_FEATURES, coefficient_vector, design_vector, layer_carry, layer_ff
+from .rtl_model import plan_rtl
+from .targets import load_target, save_target, target_path
+
+FIT_SIZE = 12
+#: weight formats, one per family: fixed (3 widths), CSD (k=2), power of two, integer
+FORMATS = ["fixed<8,1>", "fixed<6,1>", "fixed<4,1>", "csd<8,1,2>", "pow2<8,1>", "fixed<5,5>"]
+#: (kind, input shape, outputs/channels, kernel, pipeline)
+SHAPES = [
+    ("dense", (8,), 8, 0, 1),
+    ("dense", (16,), 6, 0, 0),
+    ("dense", (32,), 4, 0, 2),
+    ("dense", (64,), 2, 0, 1),
+    ("dense", (128,), 1, 0, 3),
+    ("dense", (24,), 8, 0, 2),
+    ("dense", (12,), 12, 0, 1),
+    ("dense", (48,), 3, 0, 0),
+    ("conv2d", (2, 6, 6), 4, 3, 1),
+    ("conv2d", (4, 5, 5), 2, 3, 2),
+    ("conv1d", (4, 12), 4, 3, 1),
+    ("conv1d", (8, 10), 2, 3, 0),
+]
+
+
+def cache_dir() -> Path:
+    """Synthesis cache folder: ``$HWQ_COST_CACHE`` or ``<system temp>/hwq-cost-cache``."""
+    d = Path(os.environ.get("HWQ_COST_CACHE") or Path(tempfile.gettempdir()) / "hwq-cost-cache")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def make_design(kind: str, in_shape: tuple, outs: int, kernel: int, w_fmt: str, seed: int = 0):
+    """One calibration graph: ``kind`` (dense/conv1d/conv2d) layer of random full-range ``w_fmt`` weights
+    (input ``fixed<8,3>``, lossless WRAP accumulator) then a saturating cast to ``fixed<8,3,RND,SAT>``
+    and a ReLU to ``ufixed<6,3,RND,SAT>``."""
+    from hwq.formats import FixedFormat, parse
+    from hwq.ir import Conv1d, Conv2d, Dense, Graph, ReLU
+
+    rng = np.random.default_rng(seed)
+    wf, bf, xf = parse(w_fmt), parse("fixed<8,3>"), parse("fixed<8,3>")
+    name = re.sub(r"[^0-9a-z]+", "_", f"{kind}_{'x'.join(map(str, in_shape))}_{outs}_{w_fmt}").strip("_")
+    g = Graph(name, ["x"], [])
+    g.add_tensor("x", in_shape, xf)
+    if kind == "dense":
+        w_shape, y_shape, cls, geom = (outs, in_shape[0]), (outs,), Dense, {}
+    elif kind == "conv2d":
+        c, h, wd = in_shape
+        w_shape, y_shape, cls = (outs, c, kernel, kernel), (outs, h, wd), Conv2d
+        geom = {"padding": (1, 1, 1, 1)}
+    else:
+        c, ln = in_shape
+        w_shape, y_shape, cls, geom = (outs, c, kernel), (outs, ln - kernel + 1), Conv1d, {}
+    raw = rng.integers(wf.raw_min, wf.raw_max + 1, size=w_shape)
+    w = np.asarray(wf.cast_raw(raw, wf.frac_bits), dtype=np.int64)
+    b = rng.integers(bf.raw_min, bf.raw_max + 1, size=(outs,))
+    flat = w.reshape(outs, -1)
+    frac = xf.frac_bits + wf.frac_bits
+    bound = int(np.abs(flat).sum(axis=1).max()) * (1 << (xf.width - 1)) + (int(np.abs(b).max()) << max(0, frac - 3))
+    width = bound.bit_length() + 2
+    acc = FixedFormat(width, width - frac, True)
+    g.add_tensor("y", y_shape, "fixed<8,3,RND,SAT>")
+    g.add_op(cls("layer", ["x"], "y", weight=w, bias=b, weight_fmt=wf, bias_fmt=bf, acc_fmt=acc, **geom))
+    g.add_tensor("r", y_shape, "ufixed<6,3,RND,SAT>")
+    g.add_op(ReLU("relu", ["y"], "r"))
+    g.outputs = ["r"]
+    g.validate()
+    return g
+
+
+def design_set() -> list[dict]:
+    """The calibration designs: dicts with ``graph``, ``pipeline``, ``group`` (shape key), ``format``,
+    ``fit`` (True for the <= 12 designs the coefficients are fitted on)."""
+    out = []
+    for s, (kind, shape, outs, kernel, pipe) in enumerate(SHAPES):
+        for f, fmt in enumerate(FORMATS):
+            g = make_design(kind, shape, outs, kernel, fmt, seed=17 * s + f)
+            out.append(
+                {
+                    "graph": g,
+                    "pipeline": pipe,
+                    "group": f"{kind} {'x'.join(map(str, shape))}->{outs} p{pipe}",
+                    "format": fmt,
+                    "fit": f == s % len(FORMATS) and len([d for d in out if d["fit"]]) < FIT_SIZE,
+                }
+            )
+    return out
+
+
+def yosys_version() -> str:
+    """``yosys -V`` output (first line), or raises ToolMissing."""
+    from hwq.rtl.tools import ToolMissing
+
+    exe = shutil.which("yosys")
+    if not exe:
+        raise ToolMissing("yosys not found: install it (Debian: apt-get install yosys) to calibrate FPGA targets")
+    return subprocess.run([exe, "-V"], capture_output=True, text=True).stdout.strip().splitlines()[0]
+
+
+def count_cells(cells: dict, synth: dict) -> dict:
+    """LUT/FF/CARRY/DSP/BRAM totals from yosys cell counts using the target's ``[synth]`` patterns."""
+    out = {}
+    for key in ("lut", "ff", "carry", "dsp", "bram"):
+        pat = re.compile(synth[key])
+        out[key.upper()] = sum(n for c, n in cells.items() if pat.fullmatch(c))
+    return out
+
+
+def _synth_one(job: tuple) -> dict:
+    """Worker: emit one design, synthesise it (cached), return its cell counts."""
+    from hwq.ir.serialize import loads
+    from hwq.rtl import emit
+    from hwq.rtl.tools import synth_report
+
+    text, pipeline, script, version, cache = job
+    key = hashlib.sha256(f"{text}\n{pipeline}\n{script}\n{version}".encode()).hexdigest()[:24]
+    path = Path(cache) / f"{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    graph = loads(text)
+    with tempfile.TemporaryDirectory(prefix="hwq-cost-") as d:
+        emit(graph, d, pipeline=pipeline)
+        t0 = time.perf_counter()
+        rep = synth_report(d, script=script)
+        rep["seconds"] = time.perf_counter() - t0
+    from hwq.io import atomic_write
+
+    atomic_write(path, json.dumps(rep))
+    return rep
+
+
+def synthesise(designs: list[dict], target: dict, jobs: int | None = None) -> list[dict]:
+    """Cell counts of every design (parallel, cached); adds ``measured`` {LUT, FF, CARRY, DSP, BRAM} to each."""
+    from hwq.ir.serialize import dumps
+
+    version = yosys_version()
+    script = target["synth"]["script"]
+    work = [(dumps(d["graph"]), d["pipeline"], script, version, str(cache_dir())) for d in designs]
+    jobs = jobs or max(1, os.cpu_count() or 1)
+    with ProcessPoolExecutor(max_workers=jobs) as ex:
+        reps = list(ex.map(_synth_one, work))
+    for d, r in zip(designs, reps):
+        d["measured"] = count_cells(r["cells"], target["synth"])
+        d["synth_seconds"] = r.get("seconds", 0.0)
+    return designs
+
+
+def bitops(graph) -> float:
+    """Effective bit-operations of a graph: sum over weights of (non-zero CSD digits x input width)."""
+    from .legacy import csd_digit_count
+
+    total = 0.0
+    for op in graph.ops:
+        w = getattr(op, "weight", None)
+        if isinstance(w, np.ndarray) and w.dtype != object:
+            total += float(csd_digit_count(w).sum()) * graph.tensor(op.inputs[0]).fmt.width
+    return total
+
+
+def featurise(designs: list[dict]) -> None:
+    """Adds ``features`` (list of LayerFeatures), ``vector`` (LUT feature sums) and ``bitops`` to each design."""
+    for d in designs:
+        d["features"] = plan_rtl(d["graph"], pipeline=d["pipeline"])
+        d["vector"] = design_vector(d["features"])
+        d["bitops"] = bitops(d["graph"])
+
+
+def fit(designs: list[dict], target: dict) -> dict:
+    """Fitted coefficients (dict) from the ``fit`` designs: LUT coefficients by NNLS on relative error
+    (features never seen in the fit set keep the target's value), a CARRY factor, and the proxy's
+    LUTs per bit-operation."""
+    from scipy.optimize import nnls
+
+    fitset = [d for d in designs if d["fit"]]
+    X = np.array([d["vector"] for d in fitset])
+    y = np.array([d["measured"]["LUT"] for d in fitset], dtype=float)
+    prior = coefficient_vector(target)
+    seen = X.any(axis=0)
+    base = X[:, ~seen] @ prior[~seen]
+    A = X[:, seen] / y[:, None]
+    coef_seen, _ = nnls(A, (y - base) / y)
+    coef = prior.copy()
+    coef[seen] = coef_seen
+    out = {k: round(float(c), 5) for k, c in zip(LUT_FEATURES, coef)}
+    co = target.get("coefficients", {})
+    carry_key = "carry_per_bit" if "carry_per_bit" in co else "carry_per_block"
+    tmp = {"coefficients": {carry_key: 1.0}}
+    pred_c = np.array([sum(layer_carry(f, tmp) for f in d["features"]) for d in fitset])
+    meas_c = np.array([d["measured"]["CARRY"] for d in fitset], dtype=float)
+    out[carry_key] = round(float((pred_c @ meas_c) / max(pred_c @ pred_c, 1e-9)), 5)
+    b = np.array([d["bitops"] for d in fitset])
+    out["proxy_lut_per_bitop"] = round(float(np.exp(np.mean(np.log(y / b)))), 6)
+    return out
+
+
+def _spearman(a, b) -> float:
+    from scipy.stats import spearmanr
+
+    if len(a) < 2 or np.all(np.asarray(a) == a[0]) or np.all(np.asarray(b) == b[0]):
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def accuracy(designs: list[dict], key: str) -> dict:
+    """Held-out accuracy of predictions ``d[key]`` against ``d["measured"]["LUT"]``: Spearman overall, the
+    lowest Spearman within an equal-shape group, median and p90 absolute percentage error."""
+    held = [d for d in designs if not d["fit"]]
+    p = np.array([d[key] for d in held], dtype=float)
+    m = np.array([d["measured"]["LUT"] for d in held], dtype=float)
+    err = np.abs(p - m) / m * 100
+    groups: dict[str, list[int]] = {}
+    for i, d in enumerate(held):
+        groups.setdefault(d["group"], []).append(i)
+    within = {g: _spearman(p[ix], m[ix]) for g, ix in groups.items() if len(ix) > 1}
+    vals = [v for v in within.values() if not np.isnan(v)]
+    return {
+        "designs": len(held),
+        "spearman": round(_spearman(p, m), 4),
+        "spearman_within_min": round(min(vals), 4) if vals else None,
+        "spearman_within_mean": round(float(np.mean(vals)), 4) if vals else None,
+        "median_ape": round(float(np.median(err)), 2),
+        "p90_ape": round(float(np.percentile(err, 90)), 2),
+    }
+
+
+def predict(designs: list[dict], coefs: dict, target: dict) -> None:
+    """Adds ``pred_lut``, ``pred_ff``, ``pred_carry`` (model) and ``proxy_lut`` to each design."""
+    cv = np.array([coefs.get(k, 0.0) for k in LUT_FEATURES])
+    tgt = {"coefficients": coefs}
+    for d in designs:
+        d["pred_lut"] = float(d["vector"] @ cv)
+        d["pred_ff"] = sum(layer_ff(f) for f in d["features"])
+        d["pred_carry"] = sum(layer_carry(f, tgt) for f in d["features"])
+        d["proxy_lut"] = coefs["proxy_lut_per_bitop"] * d["bitops"]
+
+
+def plot(designs: list[dict], path: Path, title: str) -> Path:
+    """Scatter plot (log axes) of predicted vs synthesised LUTs, model and proxy, held-out designs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    held = [d for d in designs if not d["fit"]]
+    fitd = [d for d in designs if d["fit"]]
+    fig, ax = plt.subplots(figsize=(5.2, 5.0), dpi=110)
+    m = [d["measured"]["LUT"] for d in held]
+    ax.scatter(m, [d["proxy_lut"] for d in held], s=14, marker="x", c="tab:gray", label="bit-ops proxy (held out)")
+    ax.scatter(m, [d["pred_lut"] for d in held], s=16, c="tab:blue", label="hwq.cost model (held out)")
+    ax.scatter(
+        [d["measured"]["LUT"] for d in fitd], [d["pred_lut"] for d in fitd], s=22, facecolors="none",
+        edgecolors="tab:red", label="fit designs",
+    )  # fmt: skip
+    lo = min(m + [d["pred_lut"] for d in held]) * 0.8
+    hi = max(m + [d["pred_lut"] for d in held]) * 1.25
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("yosys LUTs")
+    ax.set_ylabel("predicted LUTs")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def calibrate(target: str, out_file=None, plot_path=None, jobs: int | None = None, log=print) -> dict:
+    """Calibrate FPGA ``target`` (name or .toml): synthesise the design set, fit on <= 12 designs, write the
+    coefficients with date, yosys version and data sizes into the target file (``out_file``; default:
+    the packaged file), plot to ``plot_path`` when given. Returns the report dict (accuracy of model and
+    proxy on the held-out designs, exactness of FF counts, wall time)."""
+    t0 = time.perf_counter()
+    tgt = load_target(target)
+    name = tgt["target"]["name"]
+    if tgt["target"].get("kind") != "fpga":
+        raise ValueError(f"hwq cost calibrate: target {name!r} is not an FPGA target (MCU calibration is not built)")
+    designs = design_set()
+    log(
+        f"calibrate {name}: {len(designs)} designs ({sum(d['fit'] for d in designs)} fitted), "
+        f"yosys on {jobs or os.cpu_count()} cores"
+    )
+    featurise(designs)
+    synthesise(designs, tgt, jobs)
+    coefs = fit(designs, tgt)
+    predict(designs, coefs, tgt)
+    model = accuracy(designs, "pred_lut")
+    proxy = accuracy(designs, "proxy_lut")
+    ff_exact = sum(int(round(d["pred_ff"])) == d["measured"]["FF"] for d in designs)
+    ff_err = [abs(d["pred_ff"] - d["measured"]["FF"]) / max(d["measured"]["FF"], 1) * 100 for d in designs]
+    carry_err = [abs(d["pred_carry"] - d["measured"]["CARRY"]) / max(d["measured"]["CARRY"], 1) * 100 for d in designs]
+    wall = time.perf_counter() - t0
+    report = {
+        "target": name,
+        "model": model,
+        "proxy": proxy,
+        "ff_exact": f"{ff_exact}/{len(designs)}",
+        "ff_median_ape": round(float(np.median(ff_err)), 2),
+        "carry_median_ape": round(float(np.median(carry_err)), 2),
+        "dsp_all_zero": all(d["measured"]["DSP"] == 0 for d in designs),
+        "wall_seconds": round(wall, 1),
+        "synth_seconds": round(sum(d["synth_seconds"] for d in designs), 1),
+        "designs": [
+            {
+                "group": d["group"],
+                "format": d["format"],
+                "fit": d["fit"],
+                "measured": d["measured"],
+                "pred_lut": round(d["pred_lut"], 1),
+                "proxy_lut": round(d["proxy_lut"], 1),
+                "pred_ff": d["pred_ff"],
+            }
+            for d in designs
+        ],
+    }
+    tgt = dict(tgt)
+    tgt["coefficients"] = coefs | {"calibrated": True}
+    tgt["calibration"] = {
+        "date": _dt.date.today().isoformat(),
+        "tool": yosys_version(),
+        "script": tgt["synth"]["script"],
+        "fit_designs": sum(d["fit"] for d in designs),
+        "held_out_designs": model["designs"],
+        "spearman": model["spearman"],
+        "spearman_within_min": model["spearman_within_min"],
+        "median_ape": model["median_ape"],
+        "p90_ape": model["p90_ape"],
+        "proxy_spearman": proxy["spearman"],
+        "proxy_median_ape": proxy["median_ape"],
+        "proxy_p90_ape": proxy["p90_ape"],
+        "ff_exact": report["ff_exact"],
+        "wall_seconds": report["wall_seconds"],
+    }
+    dest = Path(out_file) if out_file else target_path(name)
+    save_target(tgt, dest)
+    report["target_file"] = str(dest)
+    if plot_path:
+        title = (
+            f"{name}: held-out {model['designs']} designs, model Spearman {model['spearman']}, "
+            f"median {model['median_ape']} %\nproxy Spearman {proxy['spearman']}, median {proxy['median_ape']} %"
+        )
+        report["plot"] = str(plot(designs, Path(plot_path), title))
+    return report

@@ -1,0 +1,272 @@
+"""What ``hwq.rtl.emit`` builds, counted without writing files: the features the FPGA cost model prices.
+
+``plan_rtl`` repeats the emitter's planning steps (``rtl.plan.plan_layers``, ``rtl.build.build_layer`` /
+``rtl.stream.build_stream_layer``: the real adder graph from ``rtl.mcm`` with its common-subexpression
+elimination, exact node widths and levels), then ``layer_features`` reads each layer's datapath:
+
+- adder bits: for every two-operand adder the width of the part that really adds (the emitter passes the
+  low bits of the shifted operand through, ``Datapath.adder``), plus constant additions (bias, rounding
+  increments) and the output negations;
+- select bits (``?:`` multiplexers of ReLU, saturation, max) and compare bits (saturation limits, max);
+- flip-flops exactly as ``layer.print_layer`` declares them (a register stage after every ``pipeline``
+  levels and the output register), minus the bits that no consumer reads (yosys removes those: the
+  low bits a rounding cast drops, the high bits an output truncates); one valid flag per stage;
+- the primitives the top instantiates: skid buffers (2 x (width + 1) FFs each), line buffers
+  (``hwq_window``: DEPTH x (pixel width [+1 pad flag]) shift-register bits, the window output register,
+  four position counters), frame collect/split registers;
+- latency in cycles: ``layer.latency`` per layer plus one per skid buffer (``emit.top_latency``); a
+  streamed layer adds its line buffer's fill, so a design with streamed layers reports the parallel part
+  and ``latency_exact = False``.
+
+Units: bits and counts; no coefficients here (``fpga.py`` prices the features for a target).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from hwq.ir.graph import Graph
+
+_WIRE = re.compile(r"^\s*wire\s+(?:signed\s+)?(?:\[(\d+):0\]\s+)?(\S+)\s*=")
+_REF = re.compile(r"\{(\d+)\}(\[(\d+)(?::(\d+))?\])?")
+_CMP = re.compile(r"[<>]|==")
+_PASS = re.compile(r"^assign \{out\} = \$signed\(\{\{out\}_hi, \{0\}\[(\d+)(?::0)?\]\}\);")
+
+
+_CADD = re.compile(r"^assign \{out\} = \$signed\(\d+'h([0-9a-f]+)\) \+ ")
+
+
+def const_top(node) -> bool:
+    """True when the node's sign bit is structurally 0: a select (ReLU, clamp) or an unsigned input
+    whose value range is >= 0 (yosys removes registers of it)."""
+    if node.lo < 0 or node.const:
+        return False
+    body = " ".join(node.body)
+    return "?" in body or "1'b0, s_axis_tdata" in body
+
+
+@dataclass
+class LayerFeatures:
+    """Counted features of one emitted layer module (see the module docstring); all in bits or counts."""
+
+    name: str
+    style: str
+    kinds: list[str]
+    adders: int = 0
+    levels: int = 1
+    latency: int = 1
+    add_bits: int = 0  # two-operand adders: carry-chain bits
+    const_bits: int = 0  # constant additions / increments: carry-chain bits
+    carry4: int = 0  # 4-bit carry blocks of all adders (xc7 CARRY4 cells)
+    mux_bits: int = 0  # ?: select bits
+    cmp_bits: int = 0  # comparator operand bits
+    ff: int = 0  # flip-flops kept after unused bits are removed (data + valid)
+    ff_declared: int = 0  # flip-flops as declared in the Verilog
+    skid_bits: int = 0  # data bits of the skid buffer in front of this layer (0 for the first layer)
+    window_bits: int = 0  # line-buffer shift-register bits
+    window_taps_bits: int = 0  # window output register bits
+    window_counter_bits: int = 0  # position counter bits
+    frame_bits: int = 0  # frame collect / split register bits
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """Plain dict (JSON-ready) of the features."""
+        return {k: v for k, v in self.__dict__.items() if k != "extra"} | self.extra
+
+
+def _line_width(line: str, node_width: int) -> int:
+    """Width of the wire a body line defines (``assign {out}``: the node's width)."""
+    m = _WIRE.match(line)
+    if m:
+        return int(m.group(1)) + 1 if m.group(1) is not None else 1
+    return node_width
+
+
+def _used_bits(line: str, widths: list[int], used: list[set[int]]) -> None:
+    """Add the operand bits read by one body line to ``used`` (operand k: ``{k}``, ``{k}[i]``, ``{k}[h:l]``)."""
+    for m in _REF.finditer(line):
+        k = int(m.group(1))
+        if k >= len(widths):
+            continue
+        if m.group(2) is None:
+            used[k].update(range(widths[k]))
+        elif m.group(4) is None:
+            used[k].add(int(m.group(3)))
+        else:
+            used[k].update(range(int(m.group(4)), int(m.group(3)) + 1))
+
+
+def datapath_features(dp, outs, out_width: int, pipeline: int) -> dict:
+    """Adder/select/compare bits, carry blocks and flip-flops of one datapath (``rtl.datapath.Datapath``)
+    whose output values ``outs`` leave through an output register truncated or sign-extended to
+    ``out_width`` bits each; ``pipeline`` as the emitter's option. Returns a dict of ints."""
+    nodes = dp.nodes
+    levels = max(1, max((nodes[v.node].level for v in outs), default=0))
+    add_bits = const_bits = carry4 = mux_bits = cmp_bits = 0
+    # usage[name] = list of (consumer level, set of bits read)
+    usage: dict[str, list[tuple[int, set[int]]]] = {}
+    for n in nodes.values():
+        if n.const:
+            continue
+        widths = [nodes[o].width for o in n.operands]
+        used: list[set[int]] = [set() for _ in widths]
+        two = len([o for o in n.operands if not nodes[o].const]) >= 2
+        for line in n.body:
+            _used_bits(line, widths, used)
+            if n.level == 0:
+                continue
+            rhs = line.split("=", 1)[1] if "=" in line else line
+            rhs = rhs.split("//", 1)[0]
+            w = _line_width(line, n.width)
+            q = rhs.count("?")
+            if q:
+                mux_bits += q * w
+                if _CMP.search(rhs.split("?", 1)[0]):
+                    cmp_bits += n.width
+            elif _CMP.search(rhs):
+                cmp_bits += max(widths) if widths else n.width
+            elif " + " in rhs or " - " in rhs:
+                if two and "{1}" in rhs:
+                    add_bits += w
+                else:
+                    const_bits += w
+                carry4 += math.ceil(w / 4)
+        for o, u in zip(n.operands, used):
+            if not nodes[o].const:
+                usage.setdefault(o, []).append((n.level, u))
+    # bit identities: low bits an adder passes through are its first operand's bits (yosys merges their
+    # registers); the sign bit of a select node (ReLU) or unsigned input whose range is >= 0 is constant 0
+    source: dict[str, list] = {}
+    for n in nodes.values():
+        if n.const:
+            continue
+        bits: list = [(n.name, i) for i in range(n.width)]
+        if const_top(n):
+            bits[-1] = None
+        for line in n.body:
+            m = _PASS.search(line)
+            if m and n.operands:
+                src = source.get(n.operands[0])
+                for i in range(int(m.group(1)) + 1):
+                    bits[i] = src[i] if src is not None and i < len(src) else (n.operands[0], i)
+            m = _CADD.search(line)
+            if m and n.operands:
+                c = int(m.group(1), 16)
+                tz = n.width if c == 0 else (c & -c).bit_length() - 1
+                src = source.get(n.operands[0])
+                for i in range(min(tz, n.width, nodes[n.operands[0]].width)):
+                    bits[i] = src[i] if src is not None and i < len(src) else (n.operands[0], i)
+        source[n.name] = bits
+    out_use: dict[str, set[int]] = {}
+    for v in outs:
+        n = nodes[v.node]
+        if n.const:
+            continue
+        bits = set(range(min(n.width, out_width))) | ({n.width - 1} if out_width > n.width else set())
+        out_use.setdefault(v.node, set()).update(bits)
+    stages = [b for b in range(1, levels + 1) if b == levels or (pipeline > 0 and b % pipeline == 0)]
+    ff = ff_decl = 0
+    for b in stages:
+        ff += 1  # valid flag
+        ff_decl += 1
+        kept: set = set()
+        for n in nodes.values():
+            if n.const or n.level > b:
+                continue
+            reads = [u for lv, u in usage.get(n.name, []) if lv > b]
+            if n.name in out_use:
+                reads.append(out_use[n.name])
+            if not reads:
+                continue
+            ff_decl += n.width
+            src = source[n.name]
+            kept.update(src[i] for i in set().union(*reads) if i < len(src) and src[i] is not None)
+        ff += len(kept)
+    return {
+        "levels": levels,
+        "add_bits": add_bits,
+        "const_bits": const_bits,
+        "carry4": carry4,
+        "mux_bits": mux_bits,
+        "cmp_bits": cmp_bits,
+        "ff": ff,
+        "ff_declared": ff_decl,
+    }
+
+
+def _bits_for(v: int) -> int:
+    """``hwq_window``/frame primitives' ``bits_for``: bits needed to hold ``v`` (at least 1)."""
+    return max(1, int(v).bit_length())
+
+
+def plan_rtl(graph: Graph, *, pipeline: int = 1, io: str = "stream", adders: str = "fewest") -> list[LayerFeatures]:
+    """Features of every layer module ``hwq.rtl.emit(graph, ..., pipeline=, io=, adders=)`` would write,
+    computed by the emitter's own planning and datapath builders (nothing is printed or written).
+    Raises ``hwq.rtl.RtlError`` naming the op/format when the graph cannot be emitted."""
+    from hwq.rtl.build import build_layer
+    from hwq.rtl.datapath import RtlError
+    from hwq.rtl.layer import latency
+    from hwq.rtl.plan import IO_MODES, check_graph, plan_layers
+    from hwq.rtl.stream import build_stream_layer, frame_of
+
+    if not isinstance(pipeline, int) or pipeline < 0:
+        raise RtlError(f"rtl cost: pipeline must be an integer >= 0, got {pipeline!r}")
+    if io not in IO_MODES:
+        raise RtlError(f"rtl cost: io must be one of {', '.join(IO_MODES)}, got {io!r}")
+    check_graph(graph)
+    layers = plan_layers(graph, io)
+    in_t = graph.tensor(graph.inputs[0])
+    ranges = [(in_t.fmt.raw_min, in_t.fmt.raw_max)] * in_t.size
+    out: list[LayerFeatures] = []
+    for k, lay in enumerate(layers):
+        xt, yt = graph.tensor(lay.input), graph.tensor(lay.output)
+        feat = LayerFeatures(lay.name, lay.style, [op.kind for op in lay.ops])
+        if lay.style == "stream":
+            dp, vals, ranges, win, flags = build_stream_layer(graph, lay, ranges, adders)
+            ifr = frame_of(xt.shape)
+            pw = ifr.channels * xt.fmt.width
+            hp = win.in_h + win.pad_t + win.pad_b
+            wp = win.in_w + win.pad_l + win.pad_r
+            depth = (win.kh - 1) * win.dh * wp + (win.kw - 1) * win.dw
+            flag = 1 if flags else 0
+            feat.window_bits = depth * (pw + flag)
+            feat.window_taps_bits = win.taps * (pw + flag) + 1
+            feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2
+            feat.extra["window"] = win.parameters()
+        else:
+            slots = None
+            if k > 0 and layers[k - 1].style == "stream":
+                slots = [frame_of(xt.shape).slot(i) for i in range(xt.size)]
+            dp, vals, ranges = build_layer(graph, lay, ranges, slots=slots, adders=adders)
+        f = datapath_features(dp, vals, yt.fmt.width, pipeline)
+        feat.adders = dp.adders
+        feat.levels = f["levels"]
+        feat.latency = latency(f["levels"], pipeline)
+        for key in ("add_bits", "const_bits", "carry4", "mux_bits", "cmp_bits", "ff", "ff_declared"):
+            setattr(feat, key, f[key])
+        if k > 0:
+            before = layers[k - 1]
+            if before.style != "stream" and lay.style == "stream":
+                fr = frame_of(xt.shape)
+                width = fr.channels * xt.fmt.width
+                feat.frame_bits += fr.beats * width + 1 + _bits_for(fr.beats - 1)
+            if before.style == "stream" or lay.style == "stream":
+                skid = frame_of(xt.shape).channels * xt.fmt.width
+            else:
+                skid = xt.size * xt.fmt.width
+            feat.skid_bits = skid
+            if before.style == "stream" and lay.style != "stream":
+                fr = frame_of(xt.shape)
+                feat.frame_bits += fr.beats * fr.channels * xt.fmt.width + 1 + _bits_for(fr.beats - 1)
+        out.append(feat)
+    return out
+
+
+def top_latency(layers: list[LayerFeatures]) -> tuple[int, bool]:
+    """(cycles from input beat to output beat without back-pressure, exact?) of the whole design: the
+    layers' latencies plus one cycle per skid buffer; not exact when a layer is streamed (its line
+    buffer's fill is not counted)."""
+    total = sum(lay.latency for lay in layers) + len(layers) - 1
+    return total, not any(lay.style == "stream" for lay in layers)
