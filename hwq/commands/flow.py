@@ -103,9 +103,9 @@ def run(args) -> int:
     _step(step, n, "report")
     cost = {"fpga": None, "mcu": None}
     try:
-        from hwq.cost import graph_cost
+        from hwq.cost import flow_measured, summary_cost
 
-        cost = graph_cost(graph)
+        cost = summary_cost(graph, measured=flow_measured(verify_results, out))
     except ImportError:
         pass
     summary = {

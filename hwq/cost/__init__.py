@@ -17,7 +17,16 @@ from .legacy import csd_digit_count, graph_cost
 from .mcu import mcu
 from .targets import available, load_target
 
-__all__ = ["available", "csd_digit_count", "fpga", "graph_cost", "load_target", "mcu", "summary_cost"]
+__all__ = [
+    "available",
+    "csd_digit_count",
+    "flow_measured",
+    "fpga",
+    "graph_cost",
+    "load_target",
+    "mcu",
+    "summary_cost",
+]
 
 
 def summary_cost(
@@ -43,3 +52,30 @@ def summary_cost(
             "measured": measured.get(key) or {},
         }
     return out
+
+
+def flow_measured(verify_results: dict, out_dir=None) -> dict:
+    """Measured figures of a flow run to stand beside the estimates: ``{"fpga": {...}, "mcu": {...}}``.
+
+    FPGA: ``latency`` (cycles, the RTL simulation's ``latency_cycles``) and ``adders`` (``rtl.json``);
+    MCU: ``instructions`` (QEMU ``total_instructions``), ``arena_bytes`` and ``flash_bytes`` (text + data of
+    ``arm-none-eabi-size``) when the flow ran a Cortex-M build. Missing figures are left out."""
+    import json
+    from pathlib import Path
+
+    fpga_m: dict = {}
+    rtl = verify_results.get("rtl") or {}
+    if rtl.get("latency_cycles") is not None:
+        fpga_m["latency"] = rtl["latency_cycles"]
+    if out_dir is not None and (Path(out_dir) / "rtl" / "rtl.json").exists():
+        man = json.loads((Path(out_dir) / "rtl" / "rtl.json").read_text())
+        fpga_m["adders"] = sum(int(lay.get("adders", 0)) for lay in man.get("layers", []))
+    m = verify_results.get("mcu") or {}
+    mcu_m: dict = {}
+    if m.get("total_instructions") is not None:
+        mcu_m["instructions"] = m["total_instructions"]
+    if m.get("arena_bytes") is not None:
+        mcu_m["arena_bytes"] = m["arena_bytes"]
+    if m.get("text_bytes") is not None:
+        mcu_m["flash_bytes"] = int(m["text_bytes"]) + int(m.get("data_bytes", 0))
+    return {"fpga": fpga_m, "mcu": mcu_m}
