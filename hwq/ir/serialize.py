@@ -123,42 +123,65 @@ def _tuple_fields(cls) -> set[str]:
 
 
 def graph_from_dict(d: dict, source: str = "<dict>") -> Graph:
-    """Rebuild a graph from ``graph_to_dict`` output; raises GraphError naming what is wrong."""
-    if not isinstance(d, dict) or "hwq_ir" not in d:
-        raise GraphError(f"{source}: not an hwq IR file (no 'hwq_ir' version key)")
-    if d["hwq_ir"] != SCHEMA_VERSION:
-        raise GraphError(
-            f"{source}: IR schema version {d['hwq_ir']!r} is not supported (this hwq reads {SCHEMA_VERSION})"
-        )
+    """Rebuild a graph from ``graph_to_dict`` output; raises GraphError naming the source and what is wrong.
+
+    The document is first checked against the published schema (``hwq.ir.schema.validate_document``:
+    types, shapes, ranges, format strings, op attributes; the message names the JSON path of the first
+    bad field), then the graph is built and validated (``Graph.validate``: names, order, every op's check).
+    """
+    from .schema import validate_document
+
+    validate_document(d, source)
     try:
-        g = Graph(d["name"], list(d["inputs"]), list(d["outputs"]), meta=_decode(d.get("meta", {}), source))
-        for t in d["tensors"]:
-            try:
-                g.add_tensor(t["name"], t["shape"], parse(t["format"]))
-            except ValueError as e:
-                raise GraphError(f"{source}: tensor {t.get('name')!r}: {e}") from None
-        for od in d["ops"]:
-            kind = od["kind"]
-            cls = OPS.get(kind)
-            if cls is None:
-                raise GraphError(f"{source}: op {od.get('name')!r} has unknown kind {kind!r}; known: {sorted(OPS)}")
-            tuples = _tuple_fields(cls)
-            kwargs = {}
-            names = {f.name for f in dataclasses.fields(cls)}
+        meta = _decode(d.get("meta", {}), f"{source}: meta")
+    except GraphError:
+        raise
+    except Exception as e:  # a malformed value inside meta
+        raise GraphError(f"{source}: meta: {type(e).__name__}: {e}") from None
+    g = Graph(d["name"], list(d["inputs"]), list(d["outputs"]), meta=meta if isinstance(meta, dict) else {})
+    for i, t in enumerate(d["tensors"]):
+        try:
+            g.add_tensor(t["name"], t["shape"], parse(t["format"]))
+        except ValueError as e:
+            raise GraphError(f"{source}: tensors[{i}] ({t['name']!r}): {e}") from None
+    for i, od in enumerate(d["ops"]):
+        kind = od["kind"]
+        cls = OPS[kind]
+        where = f"{source}: ops[{i}] (op {od['name']!r}, {kind})"
+        tuples = _tuple_fields(cls)
+        kwargs = {}
+        try:
             for k, v in od.items():
                 if k == "kind":
                     continue
-                if k not in names:
-                    raise GraphError(f"{source}: op {od['name']!r} ({kind}): unknown attribute {k!r}")
-                val = _decode(v, f"{source}: op {od['name']!r}")
+                val = _decode(v, f"{where}.{k}")
                 if k in tuples and isinstance(val, list):
                     val = tuple(tuple(x) if isinstance(x, list) else x for x in val)
                 kwargs[k] = val
             g.add_op(cls(**kwargs))
-    except KeyError as e:
-        raise GraphError(f"{source}: missing key {e.args[0]!r}") from None
-    g.validate()
+        except GraphError:
+            raise
+        except Exception as e:  # the schema passed but the op refuses its attributes
+            raise GraphError(f"{where}: {type(e).__name__}: {e}") from None
+    _validate(g, source)
     return g
+
+
+def _validate(g: Graph, source: str) -> None:
+    """``g.validate()`` with errors prefixed by the source and the failing op's JSON path."""
+    try:
+        g.validate()
+        return
+    except GraphError as e:
+        raise GraphError(f"{source}: {e}") from None
+    except Exception as e:  # an op's check tripped over a value it did not expect: name that op
+        err = e
+    for i, o in enumerate(g.ops):
+        try:
+            o.check(g)
+        except Exception as e:
+            raise GraphError(f"{source}: ops[{i}] (op {o.name!r}, {o.kind}): {type(e).__name__}: {e}") from None
+    raise GraphError(f"{source}: invalid graph ({type(err).__name__}: {err})") from None
 
 
 def dumps(graph: Graph) -> str:
@@ -172,6 +195,8 @@ def loads(text: str, source: str = "<string>") -> Graph:
         d = json.loads(text)
     except json.JSONDecodeError as e:
         raise GraphError(f"{source}: not valid JSON (truncated or corrupt?): {e}") from None
+    except (ValueError, RecursionError) as e:  # e.g. an integer with too many digits, absurd nesting
+        raise GraphError(f"{source}: not a readable IR file: {e}") from None
     return graph_from_dict(d, source)
 
 
@@ -191,4 +216,14 @@ def load(path) -> Graph:
     path = Path(path)
     if not path.exists():
         raise GraphError(f"{path}: no such IR file")
-    return loads(path.read_text(), str(path))
+    if path.is_dir():
+        raise GraphError(f"{path}: is a folder, not an IR file (graph.json)")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise GraphError(f"{path}: cannot read the IR file ({e.strerror or e})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise GraphError(f"{path}: not an IR file (not UTF-8 text: byte {e.start} is 0x{data[e.start]:02x})") from None
+    return loads(text, str(path))
