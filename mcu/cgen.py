@@ -459,8 +459,8 @@ class CProgram:
     def makefile(self) -> str:
         head = "".join(f"# {x}\n" for x in self._head("Makefile"))
         return (
-            head + "#\n# make                          host build (gcc), program ./build/host/hwq_model\n"
-            "# make CPU=cortex-m4            arm-none-eabi-gcc build for QEMU mps2-an386 (semihosting)\n"
+            head + "#\n# make                          host build (gcc), program ./build/host/hwq_main\n"
+            "# make CPU=cortex-m4            arm-none-eabi-gcc build, build/cortex-m4/hwq_main.elf (QEMU mps2-an386)\n"
             "# make CPU=cortex-m55           arm-none-eabi-gcc build for QEMU mps3-an547\n"
             "# make CMSIS_NN=/path/to/CMSIS-NN   build against the real library instead of the copy here\n\n"
             f"MODEL = {self.p}\n"

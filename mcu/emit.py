@@ -24,11 +24,14 @@ def relative_command(command: str, out_dir) -> str:
         parts = shlex.split(command)
     except ValueError:
         return command
+    base = Path(out_dir)
+    if base.name.startswith(".") and base.name.endswith(".partial"):  # hwq emit's staging folder
+        base = base.parent / base.name[1 : -len(".partial")].rsplit(".", 1)[0]
     out = []
     for a in parts:
         key, sep, val = a.partition("=") if a.startswith("-") and "=" in a else ("", "", a)
         if os.path.isabs(val):
-            val = os.path.relpath(val, Path(out_dir).resolve()) if val else val
+            val = os.path.relpath(val, base.absolute())
         out.append(key + sep + val if sep else val)
     return " ".join(shlex.quote(a) for a in out)
 

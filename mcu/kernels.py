@@ -359,6 +359,75 @@ def maxpool(op, graph) -> Layer:
     return Layer(f"arm_max_pool_{sfx}", op.kind, [op, *fused], [x], out, 0, g, spatial_inputs=(0,))
 
 
+def _clamp_range(op, graph, y: str) -> tuple[int, int]:
+    yf = graph.tensor(y).fmt
+    lo = yf.raw_min if getattr(op, "act_min", None) is None else int(op.act_min)
+    hi = yf.raw_max if getattr(op, "act_max", None) is None else int(op.act_max)
+    return lo, hi
+
+
+def avgpool(op, graph) -> Layer:
+    """IR ``avgpool`` with ``mode="cmsis"`` (+ clamps) -> ``arm_avgpool_s8`` (NHWC; mean of the valid
+    window elements rounded half away from zero). The ``recip`` mode (fixed-point reciprocal) is refused."""
+    if getattr(op, "mode", "recip") != "cmsis":
+        raise Unsupported("avgpool mode 'recip' (fixed-point reciprocal) has no CMSIS-NN kernel; use mode='cmsis'")
+    x = op.inputs[0]
+    sx = storage(graph, x)
+    if sx.offset != 0:
+        raise Unsupported(f"input storage offset {sx.offset}: the kernel's rounding needs raw = storage")
+    lo, hi = _clamp_range(op, graph, op.output)
+    out, lo, hi, fused = _fuse_clamps(graph, op.output, lo, hi)
+    so = storage(graph, out)
+    if so.offset != 0 or so.nbytes != sx.nbytes:
+        raise Unsupported("input and output storage differ; the kernel keeps the storage")
+    g = _pool_geom(op, graph)
+    g.update(act_min=lo, act_max=hi)
+    sfx = "s16" if sx.nbytes == 2 else "s8"
+    return Layer(f"arm_avgpool_{sfx}", op.kind, [op, *fused], [x], out, 0, g, spatial_inputs=(0,))
+
+
+def _elementwise(op, graph, func: str, params: dict, offsets: tuple[str, ...]) -> Layer:
+    a, b = op.inputs
+    sa, sb = storage(graph, a), storage(graph, b)
+    if not sa.nbytes == sb.nbytes == 1:
+        raise Unsupported("int16 element-wise ops are not emitted (int8 only)")
+    lo, hi = _clamp_range(op, graph, op.output)
+    out, lo, hi, fused = _fuse_clamps(graph, op.output, lo, hi)
+    so = storage(graph, out)
+    if so.nbytes != 1:
+        raise Unsupported(f"output {out!r} is not int8")
+    params = dict(params)
+    params["in1_offset"] = int(getattr(op, offsets[0])) - sa.offset
+    params["in2_offset"] = int(getattr(op, offsets[1])) - sb.offset
+    params.update(
+        out_mult=int(op.out_multiplier),
+        out_shift=int(op.out_shift),
+        output_offset=int(op.out_offset) + so.offset,
+        act_min=lo + so.offset,
+        act_max=hi + so.offset,
+        count=graph.tensor(a).size,
+    )
+    return Layer(func, op.kind, [op, *fused], [a, b], out, 0, params, inplace=True,
+                 single_rounding=bool(op.single_rounding))  # fmt: skip
+
+
+def add_dyadic(op, graph) -> Layer:
+    """IR ``add_dyadic`` (+ clamps) -> ``arm_elementwise_add_s8`` (element order is irrelevant; in place)."""
+    p = dict(
+        in1_mult=int(op.input1_multiplier),
+        in1_shift=int(op.input1_shift),
+        in2_mult=int(op.input2_multiplier),
+        in2_shift=int(op.input2_shift),
+        left_shift=int(op.left_shift),
+    )
+    return _elementwise(op, graph, "arm_elementwise_add_s8", p, ("input1_offset", "input2_offset"))
+
+
+def mul_dyadic(op, graph) -> Layer:
+    """IR ``mul_dyadic`` (+ clamps) -> ``arm_elementwise_mul_s8`` (in place)."""
+    return _elementwise(op, graph, "arm_elementwise_mul_s8", {}, ("input1_offset", "input2_offset"))
+
+
 def view(op, graph) -> Layer:
     """IR ``flatten`` / ``reshape`` -> no code: the output names the input's storage (layout tracked)."""
     sx, sy = storage(graph, op.inputs[0]), storage(graph, op.output)
@@ -412,6 +481,9 @@ KERNELS: dict[str, Callable] = {
     "conv2d": conv2d,
     "conv1d": conv1d,
     "maxpool": maxpool,
+    "avgpool": avgpool,
+    "add_dyadic": add_dyadic,
+    "mul_dyadic": mul_dyadic,
     "flatten": view,
     "reshape": view,
     "relu": clamp,

@@ -136,8 +136,11 @@ def lower(graph, scratch: str = "cmsis-nn") -> Program:
             continue
         copies = []
         ins = []
+        spatial = set(lay.spatial_inputs)
+        if lay.func.startswith("arm_elementwise") and any(perm[t] is not None for t in lay.inputs):
+            spatial = set(range(len(lay.inputs)))  # an HWC operand: read the other one in HWC too
         for pos, t in enumerate(lay.inputs):
-            if pos in lay.spatial_inputs:
+            if pos in spatial:
                 want = hwc_order(graph.tensor(t).shape)
                 if perm[t] != want:
                     if perm[t] is not None or want is None:

@@ -73,3 +73,178 @@ def conv_graph(seed=0, cin=3, h=7, w=6, cout=4, k=3, stride=(1, 1), padding=(1, 
     g.outputs = [y]
     g.validate()
     return g
+
+
+# ---------------------------------------------------------------------------------------------- random graphs
+class _R:
+    """Random CMSIS-style graph builder state: int8/uint8 affine activations, per-channel requantisation."""
+
+    def __init__(self, seed: int, single: bool):
+        self.rng = np.random.default_rng(seed)
+        self.single = single
+        self.g = None
+        self.n = 0
+
+    def ri(self, lo, hi):
+        return int(self.rng.integers(lo, hi, endpoint=True))
+
+    def name(self, kind):
+        self.n += 1
+        return f"{kind}{self.n}"
+
+    def act_fmt(self):
+        return "uint<8>" if self.rng.random() < 0.3 else "int<8>"
+
+    def in_offset(self, x):
+        f = self.g.tensor(x).fmt
+        return (-128 if not f.signed else 0) + self.ri(-12, 12)
+
+    def out_params(self, fmt):
+        lo, hi = (0, 255) if fmt == "uint<8>" else (-128, 127)
+        mid = (lo + hi) // 2
+        off = mid + self.ri(-30, 30)
+        act = (None, None)
+        if self.rng.random() < 0.4:
+            a, b = sorted(self.ri(lo, hi) for _ in range(2))
+            act = (a, max(b, a))
+        return off, act
+
+
+def _rnd_requant(r: _R, acc: str, c: int, n_terms: int, shape) -> str:
+    fmt = r.act_fmt()
+    off, act = r.out_params(fmt)
+    y = r.name("t")
+    r.g.add_tensor(y, shape, fmt)
+    mag = max(np.sqrt(n_terms) * 127 * 90, 1.0)
+    base = -int(round(np.log2(mag / 50)))
+    mult = r.rng.integers(1 << 30, (1 << 31) - 1, size=(c,), endpoint=True, dtype=np.int64)
+    shift = np.clip(base + r.rng.integers(-1, 1, size=(c,), endpoint=True), -31, 30).astype(np.int64)
+    r.g.add_op(Requantize(r.name("rq"), [acc], y, "dyadic", mult, shift, r.single, off, act[0], act[1]))
+    return y
+
+
+def _rnd_conv(r: _R, x: str, depthwise: bool = False, same: bool = False) -> str:
+    from hwq.ir.ops import Conv2d
+
+    cin, h, w = r.g.tensor(x).shape
+    k = r.ri(1, min(3, h, w))
+    if same:
+        k, stride, pad = 3 if min(h, w) >= 3 else 1, (1, 1), None
+        p = (k - 1) // 2
+        pad = (p, p, p, p)
+    else:
+        stride = (r.ri(1, 2), r.ri(1, 2))
+        pad = tuple(r.ri(0, k - 1) for _ in range(4))
+    cout = cin * r.ri(1, 2) if depthwise else (cin if same else r.ri(1, 6))
+    groups = cin if depthwise else 1
+    wbits = 4 if r.rng.random() < 0.25 else 8
+    lim = 7 if wbits == 4 else 127
+    wt = r.rng.integers(-lim, lim, size=(cout, cin // groups, k, k), endpoint=True, dtype=np.int64)
+    b = r.rng.integers(-4000, 4000, size=(cout,), endpoint=True, dtype=np.int64)
+    ho = (h + pad[0] + pad[1] - k) // stride[0] + 1
+    wo = (w + pad[2] + pad[3] - k) // stride[1] + 1
+    acc = r.name("acc")
+    r.g.add_tensor(acc, (cout, ho, wo), ACC)
+    wf = parse(f"int<{wbits},narrow>")
+    op = Conv2d(r.name("conv"), [x], acc, wt, b, wf, parse("int<32>"), ACC, stride, pad, (1, 1), groups)
+    op.input_offset = r.in_offset(x)
+    r.g.add_op(op)
+    n = (cin // groups) * k * k
+    return _rnd_requant(r, acc, cout, n, (cout, ho, wo))
+
+
+def _rnd_pool(r: _R, x: str, avg: bool) -> str:
+    from hwq.ir.ops import AvgPool
+
+    c, h, w = r.g.tensor(x).shape
+    k = (r.ri(1, min(3, h)), r.ri(1, min(3, w)))
+    s = (r.ri(1, 2), r.ri(1, 2))
+    pad = (r.ri(0, k[0] - 1), r.ri(0, k[0] - 1), r.ri(0, k[1] - 1), r.ri(0, k[1] - 1))
+    ho = (h + pad[0] + pad[1] - k[0]) // s[0] + 1
+    wo = (w + pad[2] + pad[3] - k[1]) // s[1] + 1
+    xf = r.g.tensor(x).fmt
+    y = r.name("t")
+    if avg:
+        if not xf.signed:  # CMSIS average pooling rounds raws = storage: int8 only
+            x = _rnd_conv(r, x)
+            return _rnd_pool(r, x, avg) if r.g.tensor(x).fmt.signed else x
+        r.g.add_tensor(y, (c, ho, wo), xf)
+        act = sorted(r.ri(-128, 127) for _ in range(2)) if r.rng.random() < 0.3 else (None, None)
+        r.g.add_op(AvgPool(r.name("avg"), [x], y, k, s, pad, None, 1, 0, "cmsis", act[0], act[1]))
+    else:
+        r.g.add_tensor(y, (c, ho, wo), xf)
+        r.g.add_op(MaxPool(r.name("max"), [x], y, k, s, pad))
+    return y
+
+
+def _rnd_binary(r: _R, x: str, kind: str) -> str:
+    from hwq.ir.ops.add_dyadic import AddDyadic
+    from hwq.ir.ops.mul_dyadic import MulDyadic
+
+    other = _rnd_conv(r, x, same=True)
+    fmt = r.act_fmt()
+    off, act = r.out_params(fmt)
+    y = r.name("t")
+    r.g.add_tensor(y, r.g.tensor(x).shape, fmt)
+    o1, o2 = r.in_offset(x), r.in_offset(other)
+    if kind == "add":
+        op = AddDyadic(r.name("add"), [x, other], y, o1, r.ri(1 << 30, (1 << 31) - 1), r.ri(-2, 0), o2,
+                       r.ri(1 << 30, (1 << 31) - 1), r.ri(-2, 0), 20, r.ri(1 << 30, (1 << 31) - 1), r.ri(-21, -19),
+                       off, act[0], act[1], r.single)  # fmt: skip
+    else:
+        op = MulDyadic(r.name("mul"), [x, other], y, o1, o2, r.ri(1 << 30, (1 << 31) - 1), r.ri(-9, -7), off,
+                       act[0], act[1], r.single)  # fmt: skip
+    r.g.add_op(op)
+    return y
+
+
+def _rnd_dense(r: _R, x: str) -> str:
+    n = r.g.tensor(x).size
+    m = r.ri(1, 12)
+    wbits = 4 if r.rng.random() < 0.25 else 8
+    lim = 7 if wbits == 4 else 127
+    wt = r.rng.integers(-lim, lim, size=(m, n), endpoint=True, dtype=np.int64)
+    b = r.rng.integers(-4000, 4000, size=(m,), endpoint=True, dtype=np.int64)
+    acc = r.name("acc")
+    r.g.add_tensor(acc, (m,), ACC)
+    op = Dense(r.name("fc"), [x], acc, wt, b, parse(f"int<{wbits},narrow>"), parse("int<32>"), ACC)
+    op.input_offset = r.in_offset(x)
+    r.g.add_op(op)
+    per_channel = wbits == 8 and r.rng.random() < 0.5
+    return _rnd_requant(r, acc, m if per_channel else 1, n, (m,))
+
+
+KINDS_C = ("conv", "depthwise", "maxpool", "avgpool", "add", "mul")
+
+
+def random_cmsis_graph(seed: int, kinds=None, n_layers: int = 3, single: bool | None = None, dense: bool | None = None):
+    """A random CMSIS-style graph: int8/uint8 affine tensors with zero points, convolutions (strided,
+    asymmetric padding, depthwise, int4 weights), pools, residual add/mul, flatten -> dense."""
+    rng = np.random.default_rng(seed)
+    single = bool(rng.random() < 0.5) if single is None else single
+    r = _R(seed + 1, single)
+    r.g = Graph(f"rnd{seed}", ["x"], [])
+    shape = (r.ri(1, 4), r.ri(4, 9), r.ri(4, 9))
+    r.g.add_tensor("x", shape, r.act_fmt())
+    kinds = list(kinds) if kinds is not None else [KINDS_C[r.ri(0, len(KINDS_C) - 1)] for _ in range(n_layers)]
+    x = "x"
+    for k in kinds:
+        if k == "conv":
+            x = _rnd_conv(r, x)
+        elif k == "depthwise":
+            x = _rnd_conv(r, x, depthwise=True)
+        elif k in ("maxpool", "avgpool"):
+            x = _rnd_pool(r, x, k == "avgpool")
+        elif k in ("add", "mul"):
+            x = _rnd_binary(r, x, k)
+        else:
+            raise ValueError(k)
+    dense = bool(r.rng.random() < 0.6) if dense is None else dense
+    if dense:
+        f = r.name("t")
+        r.g.add_tensor(f, (r.g.tensor(x).size,), r.g.tensor(x).fmt)
+        r.g.add_op(Flatten(r.name("flat"), [x], f))
+        x = _rnd_dense(r, f)
+    r.g.outputs = [x]
+    r.g.validate()
+    return r.g
