@@ -7,13 +7,10 @@ printer (``layer.py``) only prints nodes. Values are exact integers in units of 
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 
 from hwq.formats import FixedFormat
 
-from .mcm import build_adder_graph
 from .netlist import Node, fit, high_part, literal, low_bits, shifted, signed_width, wrap_signed
 
 
@@ -29,105 +26,6 @@ class Value:
     def __init__(self, node: str, frac_bits: int) -> None:
         self.node = node
         self.frac_bits = frac_bits
-
-
-def conv_as_dense(op, graph) -> SimpleNamespace:
-    """A Conv1d/Conv2d op as the equivalent Dense op over the row-major flattened input.
-
-    Input x raw ``(Cin, H, W)`` (Conv1d: ``(Cin, L)``, H = 1) in the input format; output element
-    ``(o, i, j)`` (row-major, ``(Cout, Ho, Wo)``) is ``bias[o] + sum weight[o, c, kh, kw] * x[...]``
-    over its receptive field, a row of a sparse constant matrix ``(Cout*Ho*Wo, Cin*H*W)``. Padded
-    positions hold 0, so they have no column. Columns follow row-major input order, which is the IR's
-    (c, kh, kw) accumulation order, so the accumulator checks of ``Datapath.dense`` apply unchanged.
-    Weight/bias/accumulator formats are the op's own.
-    """
-    shape = graph.tensor(op.inputs[0]).shape
-    wgt = np.asarray(op.weight)
-    if op.kind == "conv1d":
-        cin, h, w = shape[0], 1, shape[1]
-        wgt = wgt.reshape(wgt.shape[0], wgt.shape[1], 1, wgt.shape[2])
-        (sh, sw), (dh, dw) = (1, int(op.stride)), (1, int(op.dilation))
-        pt, pl = 0, int(op.padding[0])
-    else:
-        cin, h, w = shape
-        (sh, sw), (dh, dw) = tuple(op.stride), tuple(op.dilation)
-        pt, pl = int(op.padding[0]), int(op.padding[2])
-    cout, cg, kh, kw = wgt.shape
-    out_shape = graph.tensor(op.output).shape
-    ho, wo = (1, out_shape[1]) if op.kind == "conv1d" else out_shape[1:]
-    mg = cout // int(op.groups)
-    mat = np.zeros((cout * ho * wo, cin * h * w), dtype=object)
-    for o in range(cout):
-        g = o // mg
-        for i in range(ho):
-            for j in range(wo):
-                row = (o * ho + i) * wo + j
-                for c in range(cg):
-                    ci = g * cg + c
-                    for a in range(kh):
-                        y = i * sh + a * dh - pt
-                        if not 0 <= y < h:
-                            continue
-                        for b in range(kw):
-                            x = j * sw + b * dw - pl
-                            if 0 <= x < w:
-                                mat[row, (ci * h + y) * w + x] = int(wgt[o, c, a, b])
-    bias = np.repeat(np.asarray(op.bias, dtype=object), ho * wo)
-    return SimpleNamespace(
-        name=op.name,
-        kind=op.kind,
-        output=op.output,
-        weight=mat,
-        bias=bias,
-        weight_fmt=op.weight_fmt,
-        bias_fmt=op.bias_fmt,
-        acc_fmt=op.acc_fmt,
-    )
-
-
-def avgpool_as_dense(op, graph) -> SimpleNamespace:
-    """An AvgPool/GlobalAvgPool op as a Dense op with 0/1 weights (integer, F_w = 0) and no bias over the
-    row-major flattened input: row ``(c, p)`` sums window ``p`` of channel ``c`` in ``op.acc_fmt``
-    (padded positions hold 0: no column; row-major (kh, kw) order as in the IR). The reciprocal
-    multiply ``acc * recip * 2**-recip_frac_bits`` is applied by ``Datapath._finish``: a pure shift for a
-    power-of-two ``recip``, else an exact CSD constant product (``scale_mul``) before the output cast."""
-    recip, rfrac = int(op.recip), int(op.recip_frac_bits)
-    pow2 = recip > 0 and not recip & (recip - 1)
-    shape = graph.tensor(op.inputs[0]).shape
-    c = shape[0]
-    if op.kind == "global_avgpool":
-        n = int(np.prod(shape[1:]))
-        mat = np.zeros((c, c * n), dtype=object)
-        for ch in range(c):
-            mat[ch, ch * n : (ch + 1) * n] = 1
-    else:
-        if len(shape) == 2:
-            h, w, (kh, kw), (sh, sw), pt, pl = 1, shape[1], (1, op.kernel[0]), (1, op.stride[0]), 0, op.padding[0]
-        else:
-            (h, w), (kh, kw), (sh, sw), pt, pl = shape[1:], op.kernel, op.stride, op.padding[0], op.padding[2]
-        out_shape = graph.tensor(op.output).shape
-        ho, wo = (1, out_shape[1]) if len(shape) == 2 else out_shape[1:]
-        mat = np.zeros((c * ho * wo, c * h * w), dtype=object)
-        for ch in range(c):
-            for i in range(ho):
-                for j in range(wo):
-                    for y in range(i * sh - pt, i * sh - pt + kh):
-                        for x in range(j * sw - pl, j * sw - pl + kw):
-                            if 0 <= y < h and 0 <= x < w:
-                                mat[(ch * ho + i) * wo + j, (ch * h + y) * w + x] = 1
-    integer = SimpleNamespace(frac_bits=0)
-    return SimpleNamespace(
-        name=op.name,
-        kind=op.kind,
-        output=op.output,
-        weight=mat,
-        bias=np.zeros(mat.shape[0], dtype=object),
-        weight_fmt=integer,
-        bias_fmt=integer,
-        acc_fmt=op.acc_fmt,
-        scale_frac=rfrac - (recip.bit_length() - 1) if pow2 else rfrac,
-        scale_mul=1 if pow2 else recip,
-    )
 
 
 class Datapath:
@@ -233,98 +131,6 @@ class Datapath:
         return node
 
     # ----------------------------------------------------------------------------- dense
-    def dense(self, op, graph, xs: list[Value], prefix: str) -> list[Value]:
-        """Nodes of an IR Dense op (also Conv/AvgPool through ``conv_as_dense`` / ``avgpool_as_dense``).
-
-        Per output j (see hwq.ir.ops.dense): with a WRAP accumulator, or a saturating one that provably
-        never saturates, acc = cast_acc(bias) + sum_i cast_acc(x_i * w_ji) modulo 2**W_acc, the products
-        exact shifts-and-adds on one shared adder graph when F_acc >= F_x + F_w (or when the dropped
-        weight bits are zero). Otherwise the IR's ordered chain (``ordered.ordered_accumulate``). The
-        accumulator is then cast to the output format (``_finish``).
-        """
-        acc_fmt: FixedFormat = op.acc_fmt
-        out_t = graph.tensor(op.output)
-        fx = xs[0].frac_bits
-        weight = np.asarray(op.weight)
-        m, n = weight.shape
-        fw = op.weight_fmt.frac_bits
-        off = acc_fmt.frac_bits - (fx + fw)  # product LSB -> acc LSB: multiply by 2**off
-        w_int = [[int(v) for v in row] for row in weight]
-        w_raw = w_int
-        bias_acc = acc_fmt.cast_raw(np.asarray(op.bias, dtype=object).ravel(), op.bias_fmt.frac_bits)
-        bias_acc = [int(v) for v in np.asarray(bias_acc).ravel()]
-        in_ranges = [(self.nodes[x.node].lo, self.nodes[x.node].hi) for x in xs]
-        # products rounded one by one (F_acc < F_x + F_w) or an accumulator that can saturate: the IR's
-        # ordered chain (hwq.rtl.ordered); otherwise one shared adder graph (exact, modulo 2**W_acc)
-        ordered = off < 0 and any(v % (1 << -off) for row in w_int for v in row)
-        if off < 0 and not ordered:
-            w_int = [[v >> -off for v in row] for row in w_int]
-            off = 0
-        if not ordered and acc_fmt.overflow != "WRAP":
-            ordered = self._can_saturate(w_int, off, bias_acc, in_ranges, acc_fmt)
-        if ordered:
-            from .ordered import ordered_accumulate
-
-            accs = ordered_accumulate(self, op, xs, w_raw, bias_acc, prefix)
-            return [self._finish(op, acc, out_t.fmt, prefix, j) for j, acc in enumerate(accs)]
-
-        ag = build_adder_graph(w_int, **self.adder_options)
-        names = [x.node for x in xs]
-        for i, nm in enumerate(names):
-            self.coefs[nm] = {i: 1}
-        for k, (a, b, d, s) in enumerate(ag.nodes):
-            nm = f"{prefix}_cse{k}"
-            term = self.add2(
-                nm,
-                (names[a], 0, 1),
-                (names[b], d, s),
-                in_ranges,
-                f"shared: {names[a]} {'+-'[s < 0]} ({names[b]} << {d})",
-            )
-            assert term == (nm, 0, 1)
-            names.append(nm)
-        outs: list[Value] = []
-        for j in range(m):
-            terms = [(names[nd], k + off, s) for nd, k, s in ag.outputs[j]]
-            # adder tree: always add the two partial sums with the lowest top bit (width + shift), Huffman style
-            t = 0
-            while len(terms) > 1:
-                terms.sort(key=lambda tt: (self.nodes[tt[0]].width + tt[1], self.nodes[tt[0]].level, tt[0]))
-                t1, t2 = terms[0], terms[1]
-                nm = f"{prefix}_sum{j}_{t}"
-                t += 1
-                terms = terms[2:] + [self.add2(nm, t1, t2, in_ranges, f"output {j} partial sum")]
-            acc = self._accumulate(f"{prefix}_acc{j}", terms[0] if terms else None, bias_acc[j], acc_fmt, in_ranges, j)
-            outs.append(self._finish(op, Value(acc, acc_fmt.frac_bits), out_t.fmt, prefix, j))
-        return outs
-
-    def _finish(self, op, acc: Value, out_fmt, prefix: str, j: int) -> Value:
-        """Output ``j`` from its accumulator: average pooling's reciprocal (``op.scale_mul`` * 2**-scale_frac,
-        an exact CSD product), then the cast to the output format."""
-        mul = getattr(op, "scale_mul", 1)
-        if mul != 1:
-            from .constmul import const_mul
-
-            acc = const_mul(self, f"{prefix}_rc{j}", acc, mul, 0, f"output {j}: acc * reciprocal {mul}")
-        acc = Value(acc.node, acc.frac_bits + getattr(op, "scale_frac", 0))  # times 2**-scale_frac
-        return self.cast(f"{prefix}_y{j}", acc, out_fmt, f"output {j}")
-
-    @staticmethod
-    def _can_saturate(w_int, off, bias_acc, in_ranges, acc_fmt) -> bool:
-        """True unless every product and partial sum of every output provably stays inside ``acc_fmt``."""
-        lo_acc, hi_acc = acc_fmt.raw_min, acc_fmt.raw_max
-        if acc_fmt.overflow == "SAT_SYM" and acc_fmt.signed:
-            lo_acc = -hi_acc
-        for j, row in enumerate(w_int):
-            lo = hi = bias_acc[j]
-            for i, w in enumerate(row):
-                a, b = (w << off) * in_ranges[i][0], (w << off) * in_ranges[i][1]
-                plo, phi = min(a, b), max(a, b)
-                lo, hi = lo + plo, hi + phi
-                if plo < lo_acc or phi > hi_acc or lo < lo_acc or hi > hi_acc:
-                    return True
-        return False
-
     def _accumulate(self, name: str, term, bias: int, acc_fmt: FixedFormat, in_ranges, j: int) -> str:
         """acc = (bias + term) wrapped to acc_fmt (exact integer in acc LSB units); returns the node name."""
         comment = f"output {j}: bias + products in {acc_fmt}"

@@ -1,6 +1,6 @@
 """``hwq.rtl.emit``: IR graph -> multiplier-free, valid/ready-streamed Verilog-2005.
 
-The graph (one input, one output, fixed-point tensors, ops of ``build.SUPPORTED_OPS``) is cut into
+The graph (one input, one output, fixed-point tensors, ops of ``ops.REGISTRY``) is cut into
 layer modules by ``plan.plan_layers`` (a new layer at each Dense/Conv op where one tensor is live; branching
 regions stay in one layer). Layers are joined by ``hwq_skid_buffer`` instances in the top module, whose
 ``PIPELINE`` parameter every layer inherits. Two I/O styles (option ``io``):

@@ -24,10 +24,11 @@ from .datapath import Datapath, Value
 def ordered_accumulate(
     dp: Datapath, op, xs: list[Value], weights: list[list[int]], bias_acc: list[int], prefix: str
 ) -> list[Value]:
-    """Accumulator value (raw at ``op.acc_fmt``'s LSB) of every output row of ``weights`` (raws of
-    ``op.weight_fmt``) over inputs ``xs``; ``bias_acc``: the bias already cast to the accumulator."""
+    """Accumulator value (raw at ``op.acc_fmt``'s LSB) of every output row of ``weights`` over inputs
+    ``xs``. ``op`` is a ``matrix.DenseSpec``: the weight raws have ``op.weight_frac`` fractional bits;
+    ``bias_acc``: the bias already cast to the accumulator."""
     acc_fmt = op.acc_fmt
-    fw = op.weight_fmt.frac_bits
+    fw = op.weight_frac
     outs = []
     for j, row in enumerate(weights):
         what = f"{op.name} ({op.kind}) output {j}"

@@ -1,7 +1,7 @@
 """Cut an IR graph into Verilog layer modules, each with one input and one output stream.
 
 The graph must have one input and one output tensor, fixed-point formats everywhere and only ops the
-emitter supports (``build.SUPPORTED_OPS``). Ops are walked in topological order while tracking the
+emitter supports (``ops.REGISTRY``). Ops are walked in topological order while tracking the
 *live* tensors (produced, still to be read). A new layer may start only where exactly one tensor is live
 (a cut point), and it does start at every Dense/Conv1d/Conv2d op at a cut point, unless the current layer
 holds only layout ops (Flatten/Reshape). Element-wise, pooling and activation ops join the layer before
@@ -13,7 +13,7 @@ Stream mode (``io="stream"``, the emitter's default): a (C, H, W) tensor (Conv1d
 travels as H*W beats per frame, row-major over (y, x), one beat holding the C channel raws of one pixel.
 A layer that starts with a Conv1d/Conv2d op, or with a MaxPool/AvgPool (not global) whose input is the
 graph input or the output of a streamed layer, gets style ``"stream"`` when every later op of the layer is a
-single-input per-pixel op (``stream.PER_PIXEL_OPS``: ReLU, Clip, Requantize, ...); such a layer is a line
+single-input per-pixel op (``PER_PIXEL_OPS``: ReLU, Clip, Requantize, ...); such a layer is a line
 buffer (``hwq_window``) feeding one datapath per output pixel (``rtl/stream.py``). In stream mode a local
 pooling op starts its own layer (it needs its own window), and an op that cannot run per pixel (Flatten,
 Reshape, GlobalAvgPool, Dense, Add, ...) after a streamed layer starts a new parallel layer where one tensor
@@ -29,12 +29,15 @@ from hwq.formats import FixedFormat
 from hwq.io import unique_identifiers
 from hwq.ir.graph import Graph
 
-from .build import MATRIX_OPS, check_supported
 from .datapath import RtlError
+from .ops import REGISTRY
 
 IO_MODES = ("stream", "parallel")
-STREAM_HEADS = ("conv1d", "conv2d", "maxpool", "avgpool")  # ops that can start a streamed layer
-PER_PIXEL_OPS = ("relu", "clip", "requantize", "batchnorm", "lut")  # single-input, element/channel-wise
+# op-kind roles, from the registry entries' info (rtl/ops.py)
+MATRIX_OPS = REGISTRY.with_info("matrix")  # each starts a layer (at a cut point)
+STREAM_HEADS = REGISTRY.with_info("stream_head")  # ops that can start a streamed layer
+PER_PIXEL_OPS = REGISTRY.with_info("per_pixel")  # single-input, element/channel-wise
+LAYOUT_OPS = REGISTRY.with_info("layout")  # pure layout (Flatten, Reshape)
 
 
 @dataclass
@@ -63,8 +66,7 @@ def check_graph(graph: Graph) -> None:
         )
     if not graph.ops:
         raise RtlError(f"graph {graph.name!r}: no ops to implement")
-    for op in graph.ops:
-        check_supported(op)
+    REGISTRY.check_graph(graph)
     for t in graph.tensors.values():
         if not isinstance(t.fmt, FixedFormat):
             raise RtlError(
@@ -118,12 +120,12 @@ def plan_layers(graph: Graph, io: str = "parallel") -> list[LayerPlan]:
     layers: list[LayerPlan] = []
     for op in graph.ops:
         at_cut = len(live) == 1
-        layout_only = bool(layers) and all(o.kind in ("flatten", "reshape") for o in layers[-1].ops)
+        layout_only = bool(layers) and all(o.kind in LAYOUT_OPS for o in layers[-1].ops)
         cut = at_cut and op.kind in MATRIX_OPS and not layout_only
         if io == "stream" and layers and at_cut and not cut:
             cur = layers[-1]
             cur_streams = _stream_style(graph, cur) == "stream"
-            if op.kind in ("conv1d", "conv2d"):
+            if op.kind in STREAM_HEADS and op.kind in MATRIX_OPS:
                 cut = True  # even after layout ops: a conv always gets its own streamed layer
             elif op.kind in STREAM_HEADS and (cur_streams or op.inputs[0] == graph.inputs[0]):
                 cut = True  # a local pool needs its own window

@@ -12,8 +12,8 @@ AvgPool op (the *head*) followed by per-pixel single-input ops. Its module ``<mo
 - ``<module>_datapath`` (printed by ``layer.print_layer``): one window in, one output pixel out.
   Window element (c, a, b) is datapath input ``(c*KH + a)*KW + b`` (the IR's (c, kh, kw) accumulation
   order) at window slot ``(a*KW + b)*C + c``. A conv is one constant matrix, Cout x (Cin/groups*KH*KW)
-  per group (``datapath.conv_as_dense`` on a one-window geometry, so groups/depthwise give its block
-  structure); an AvgPool is the per-channel window sum then the reciprocal (``datapath.avgpool_as_dense``
+  per group (``matrix.conv_as_dense`` on a one-window geometry, so groups/depthwise give its block
+  structure); an AvgPool is the per-channel window sum then the reciprocal (``matrix.avgpool_as_dense``
   on one window; zeros at padded taps, as the IR counts them); a MaxPool is a comparator tree per channel
   in which a padded tap is first replaced by the lowest value the channel can take (selected by its pad
   flag, appended to the datapath's input bus above the window), so it never wins unless it ties a real
@@ -25,14 +25,14 @@ The weight matrix is the same for every pixel: area does not grow with the image
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 from hwq.formats import FixedFormat
 from hwq.ir.graph import Graph
 
 from .build import build_op
-from .datapath import Datapath, RtlError, Value, avgpool_as_dense, conv_as_dense
+from .datapath import Datapath, RtlError, Value
 from .layer import LayerPorts, module_preamble
+from .matrix import avgpool_as_dense, build_dense, conv_as_dense
 from .netlist import Node, fit, literal
 
 FLAG_FMT = FixedFormat(1, 1, False)  # a pad flag: 0 or 1
@@ -188,27 +188,6 @@ def window_of(op, graph: Graph) -> Window:
     return win
 
 
-def _one_window_graph(op, in_shape: tuple, out_shape: tuple, fmt) -> SimpleNamespace:
-    """A stand-in graph whose ``tensor(name)`` gives the one-window input/output shapes of ``op``."""
-    tensors = {op.inputs[0]: SimpleNamespace(shape=in_shape, fmt=fmt), op.output: SimpleNamespace(shape=out_shape)}
-    return SimpleNamespace(tensor=lambda n: tensors[n])
-
-
-def _window_op(op, win: Window, one_d: bool) -> SimpleNamespace:
-    """A copy of ``op`` over one already-gathered window: stride 1, no dilation, no padding."""
-    new = SimpleNamespace(**vars(op))
-    new.kind = op.kind
-    if op.kind == "conv2d":
-        new.stride, new.dilation, new.padding = (1, 1), (1, 1), (0, 0, 0, 0)
-    elif op.kind == "conv1d":
-        new.stride, new.dilation, new.padding = 1, 1, (0, 0)
-    else:  # pools
-        new.kernel = (win.kw,) if one_d else (win.kh, win.kw)
-        new.stride = (1,) if one_d else (1, 1)
-        new.padding = (0, 0) if one_d else (0, 0, 0, 0)
-    return new
-
-
 def channel_ranges(frame: Frame, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Per-channel raw range over every pixel of a row-major per-element range list."""
     out = []
@@ -251,14 +230,10 @@ def build_stream_layer(graph: Graph, lay, in_ranges: list[tuple[int, int]], adde
         in_shape = (fr.channels, win.kw) if one_d else (fr.channels, win.kh, win.kw)
         out_c = graph.tensor(head.output).shape[0]
         out_shape = (out_c, 1) if one_d else (out_c, 1, 1)
-        wop = _window_op(head, win, one_d)
-        g1 = _one_window_graph(head, in_shape, out_shape, fmt)
         if head.kind == "avgpool":
-            ns = avgpool_as_dense(wop, g1)
-            vals = dp.dense(ns, graph, xs, "a0")
+            vals = build_dense(dp, avgpool_as_dense(head, in_shape, out_shape, one_window=True), graph, xs, "a0")
         else:
-            ns = conv_as_dense(wop, g1)
-            vals = dp.dense(ns, graph, xs, "d0")
+            vals = build_dense(dp, conv_as_dense(head, in_shape, out_shape, one_window=True), graph, xs, "d0")
     else:
         vals = _window_max(dp, graph, head, win, fr, fmt, xs, ch, padded if flags else set())
     env = {head.output: vals}

@@ -201,7 +201,7 @@ def test_deterministic_across_hash_seeds(tmp_path):
 def test_conv_as_dense_matches_the_interpreter(kind, x_shape, w_shape, geom):
     """The conv's constant matrix (receptive fields, padding, stride, dilation, groups) against hwq.ir.run,
     exact integers, with a lossless accumulator and output = accumulator format."""
-    from hwq.rtl.datapath import conv_as_dense
+    from hwq.rtl.matrix import conv_as_dense
 
     from hwq.ir import Conv1d, Conv2d, run
 
@@ -231,7 +231,7 @@ def test_conv_as_dense_matches_the_interpreter(kind, x_shape, w_shape, geom):
     g.validate()
     x = rng.integers(xf.raw_min, xf.raw_max + 1, size=(50, *x_shape))
     want = run(g, x).outputs()[0].reshape(50, -1)
-    d = conv_as_dense(op, g)
+    d = conv_as_dense(op, x_shape, y_shape)
     shift = xf.frac_bits + wf.frac_bits - bf.frac_bits
     got = x.reshape(50, -1).astype(object) @ d.weight.T + (d.bias * (1 << shift))
     assert np.array_equal(got.astype(np.int64), want.astype(np.int64))

@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from hwq.rtl import RtlError, emit, lint, synth_report
-from hwq.rtl.build import SUPPORTED_OPS, build_op, check_supported
+from hwq.rtl import REGISTRY
+from hwq.rtl.build import build_op
 from hwq.rtl.datapath import Datapath, Value
 from hwq.sim.verify import random_inputs, verify
 
@@ -189,7 +190,7 @@ RANDOM_OPS = [
 
 def test_random_graphs_cover_every_supported_op():
     kinds = {k for ops in RANDOM_OPS for k in ops}
-    assert kinds == set(SUPPORTED_OPS)
+    assert kinds == set(REGISTRY.kinds())
 
 
 @pytest.mark.parametrize("seed", range(len(RANDOM_OPS)))
@@ -300,9 +301,9 @@ def test_refusals_name_the_op():
     (streamed, one-pixel) element list, a LUT whose table does not match its input width, a non-fixed
     format; each message names the op."""
     with pytest.raises(RtlError, match=r"op 'sm' \(softmax\): not supported by the Verilog emitter"):
-        check_supported(SimpleNamespace(name="sm", kind="softmax"))
+        REGISTRY.check(SimpleNamespace(name="sm", kind="softmax"), None)
     with pytest.raises(RtlError, match=r"op 'rq' \(requantize\): mode 'float' is not supported"):
-        check_supported(SimpleNamespace(name="rq", kind="requantize", mode="float"))
+        REGISTRY.check(SimpleNamespace(name="rq", kind="requantize", mode="float"), None)
     g = concat_2d(0)
     op = next(o for o in g.ops if o.kind == "concat")
     dp = Datapath()
