@@ -100,7 +100,12 @@ def single_rounding(graph, manifest: dict) -> bool:
     (they must agree with each other)."""
     if "single_rounding" in manifest:
         return bool(manifest["single_rounding"])
-    flags = {bool(op.single_rounding) for op in graph.ops if getattr(op, "mode", None) == "dyadic"}
+    meta = (getattr(graph, "meta", None) or {}).get("cmsis_nn") or {}
+    if "single_rounding" in meta:
+        return bool(meta["single_rounding"])
+    kinds = ("add_dyadic", "mul_dyadic")
+    ops = [op for op in graph.ops if getattr(op, "mode", None) == "dyadic" or op.kind in kinds]
+    flags = {bool(op.single_rounding) for op in ops}
     if len(flags) > 1:
         raise McuRunError("the graph mixes single- and double-rounding requantisers: one CMSIS-NN build cannot run it")
     return flags.pop() if flags else False
@@ -122,13 +127,20 @@ def build(out_dir, target: str = "host", *, single: bool, profile: bool = False,
         _tool("gcc", "the host build of the MCU model needs gcc")
     else:
         _tool("arm-none-eabi-gcc", "Cortex-M builds need it (apt install gcc-arm-none-eabi libnewlib-arm-none-eabi)")
-    lib_root = Path(cmsis_nn).resolve() if cmsis_nn else RUNTIME_DIR
+    # the emitted folder's own copies (cmsis_nn/, target/) when it has them: verify what the user builds
+    if cmsis_nn:
+        lib_root = Path(cmsis_nn).resolve()
+    elif (out_dir / "cmsis_nn" / "Include" / "arm_nnfunctions.h").exists():
+        lib_root = out_dir / "cmsis_nn"
+    else:
+        lib_root = RUNTIME_DIR
     if not (lib_root / "Include" / "arm_nnfunctions.h").exists():
         raise McuRunError(f"{lib_root}: not a CMSIS-NN root (Include/arm_nnfunctions.h missing)")
-    h = hashlib.sha256(f"{cpu}|{int(single)}|{int(profile)}|{lib_root}".encode())
+    target_dir = out_dir / "target" if (out_dir / "target" / "rules.mk").exists() else TARGET_DIR
+    h = hashlib.sha256(f"{cpu}|{int(single)}|{int(profile)}|{lib_root}|{target_dir}".encode())
     files = [out_dir / s for s in sources] + sorted(out_dir.glob("*.h"))
-    files += sorted(TARGET_DIR.glob("*.[chl]*")) + sorted((RUNTIME_DIR / "Include").glob("*.h"))
-    files += sorted((RUNTIME_DIR / "Source").glob("*.c"))
+    files += sorted(target_dir.glob("*.[chl]*")) + sorted((lib_root / "Include").glob("*.h"))
+    files += sorted((lib_root / "Source").rglob("*.c"))
     for p in files:
         h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
     cache = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / "hwq-mcu-build"
@@ -141,7 +153,7 @@ def build(out_dir, target: str = "host", *, single: bool, profile: bool = False,
             return program, {"build_s": 0.0, "cached": True}
         tmp = Path(tempfile.mkdtemp(prefix=build_dir.name + ".", dir=cache))
         cmd = [
-            "make", "-s", "-f", str(RULES), f"CPU={cpu}", f"CMSIS_NN={lib_root}",
+            "make", "-s", "-f", str(target_dir / "rules.mk"), f"CPU={cpu}", f"CMSIS_NN={lib_root}",
             f"CMSIS_NN_USE_SINGLE_ROUNDING={int(single)}", f"MODEL_DIR={out_dir}", f"MODEL_SRCS={' '.join(sources)}",
             f"BUILD_DIR={tmp}", f"HWQ_PROFILE={int(profile)}",
         ]  # fmt: skip
@@ -159,9 +171,12 @@ def build(out_dir, target: str = "host", *, single: bool, profile: bool = False,
 
 def write_vectors(path, graph, manifest: dict, inputs_raw: dict) -> int:
     """Write the binary input file (storage values, little-endian); returns the number of vectors."""
-    parts, n = [], None
+    parts, n, at = [], None, 0
     for item in manifest["inputs"]:
         name = item["name"]
+        if int(item.get("offset", at)) != at:
+            raise McuRunError(f"mcu.json: input {name} has offset {item['offset']}, expected {at} (inputs in order)")
+        at += int(item["count"])
         if name not in inputs_raw:
             raise McuRunError(f"no values given for graph input {name}")
         raw = np.asarray(inputs_raw[name], dtype=np.int64)
