@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 need_apt=()
 for tool in iverilog yosys; do command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool"); done
+# MCU backend: Cortex-M cross compiler + newlib (semihosting), QEMU for mps2-an386 / mps3-an547
+command -v arm-none-eabi-gcc >/dev/null 2>&1 || need_apt+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
+command -v qemu-system-arm >/dev/null 2>&1 || need_apt+=(qemu-system-arm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need_apt[*]} from apt"
