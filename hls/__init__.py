@@ -3,10 +3,12 @@
 ``emit(graph, out_dir, *, command="", strategy="latency", reuse_factor=1, **options) -> list[Path]``
 writes a self-contained project whose arithmetic equals ``hwq.ir.run`` bit for bit; ``hwq verify hls``
 builds it with g++ (``hwq.sim.csim``) and compares. ``to_hls4ml(graph, output_dir)`` builds the same
-network as an hls4ml model (imports hls4ml and torch lazily).
+network as an hls4ml model (imports hls4ml and torch lazily). ``supports(op, graph) -> None | reason``
+(``REGISTRY``: one printer per op kind, ``hls/layers/``) is the capability query emit, cost and explore share.
 """
 
 from .cpp import HLSEmitError
+from .layers import REGISTRY, supports
 from .project import STRATEGIES, emit
 
 
@@ -17,4 +19,4 @@ def to_hls4ml(graph, output_dir, **kw):
     return _impl(graph, output_dir, **kw)
 
 
-__all__ = ["HLSEmitError", "STRATEGIES", "emit", "to_hls4ml"]
+__all__ = ["REGISTRY", "HLSEmitError", "STRATEGIES", "emit", "supports", "to_hls4ml"]

@@ -29,7 +29,7 @@ from hwq.io import atomic_write, graph_hash, provenance_lines
 from hwq.ir.serialize import dumps
 
 from .cpp import HLSEmitError, comment_block, cpp_type
-from .layers import LAYERS, LayerCode, LayerContext
+from .layers import REGISTRY, LayerCode, LayerContext
 from .names import Names, assign_names
 
 STRATEGIES = ("latency", "resource", "stream")
@@ -60,13 +60,8 @@ def plan_layers(graph, names: Names) -> list[tuple[object, LayerCode]]:
         cpp_type(t.fmt, f"tensor {t.name!r}")
     out = []
     for op in graph.ops:
-        fn = LAYERS.get(op.kind)
-        if fn is None:
-            raise HLSEmitError(
-                f"op {op.name!r} (kind {op.kind!r}) is not supported by the HLS emitter; supported kinds: "
-                f"{', '.join(sorted(LAYERS))}"
-            )
-        out.append((op, fn(op, LayerContext(op, graph, names))))
+        REGISTRY.check(op, graph)
+        out.append((op, REGISTRY.entry(op.kind).impl(op, LayerContext(op, graph, names))))
     return out
 
 

@@ -1,11 +1,16 @@
-"""What a layer printer receives (``LayerContext``) and returns (``LayerCode``)."""
+"""What a layer printer receives (``LayerContext``) and returns (``LayerCode``), and the registry of printers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hwq.backend import OpRegistry
+
 from ..cpp import HLSEmitError, cast, cpp_type
 from ..names import Names
+
+#: op kind -> the HLS printer of that kind: ``impl(op, ctx: LayerContext) -> LayerCode``
+REGISTRY = OpRegistry("hls", error=HLSEmitError, label="the HLS emitter")
 
 
 @dataclass

@@ -12,12 +12,12 @@ unchanged under every rounding and overflow mode. Conv1d is printed as a 2-D con
 
 from __future__ import annotations
 
+from hwq.backend import no_input_offset
+
 from ..cpp import dims
-from .base import LayerCode, LayerContext
+from .base import REGISTRY, LayerCode, LayerContext
 from .csd import emit_conv as emit_csd_conv
 from .mac import product_expr
-
-KINDS = ("conv1d", "conv2d")
 
 
 def _geometry(op, x_shape):
@@ -46,7 +46,19 @@ def _term(var: str, step: int, k: str, dil: int, pad: int) -> str:
     return f"{s} - {pad}" if pad else s
 
 
-def emit(op, ctx: LayerContext) -> LayerCode:
+@REGISTRY.register("conv1d", supports=no_input_offset)
+def conv1d(op, ctx: LayerContext) -> LayerCode:
+    """Print a Conv1d op (see the module docstring)."""
+    return _conv(op, ctx)
+
+
+@REGISTRY.register("conv2d", supports=no_input_offset)
+def conv2d(op, ctx: LayerContext) -> LayerCode:
+    """Print a Conv2d op (see the module docstring)."""
+    return _conv(op, ctx)
+
+
+def _conv(op, ctx: LayerContext) -> LayerCode:
     """Print a Conv1d or Conv2d op (see the module docstring)."""
     fn = ctx.fn
     x, y = ctx.tensor(), ctx.out

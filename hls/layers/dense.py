@@ -9,15 +9,16 @@ exact before accum_t's overflow mode, as in the interpreter.
 
 from __future__ import annotations
 
+from hwq.backend import no_input_offset
+
 from ..cpp import dims
-from .base import LayerCode, LayerContext
+from .base import REGISTRY, LayerCode, LayerContext
 from .csd import emit_dense as emit_csd_dense
 from .mac import product_expr
 
-KINDS = ("dense",)
 
-
-def emit(op, ctx: LayerContext) -> LayerCode:
+@REGISTRY.register("dense", supports=no_input_offset)
+def dense(op, ctx: LayerContext) -> LayerCode:
     """Print a Dense op (see the module docstring)."""
     if getattr(op.weight_fmt, "kind", None) == "csd":
         return emit_csd_dense(op, ctx)

@@ -9,34 +9,69 @@ expression followed by one cast to the output type, as in the interpreter.
 from __future__ import annotations
 
 from ..cpp import dims, fixed_literal, mult_fmt, plus_fmt
-from .base import LayerCode, LayerContext
-
-KINDS = ("add", "mul", "flatten", "reshape", "clip", "batchnorm")
+from .base import REGISTRY, LayerCode, LayerContext
 
 
 def _loop(n: int, stmt: str) -> str:
     return f"    for (int i = 0; i < {n}; i++) {{\n        {stmt}\n    }}\n"
 
 
-def emit(op, ctx: LayerContext) -> LayerCode:
-    """Print one element-wise op."""
+def _doc(op, ctx: LayerContext) -> list[str]:
     y = ctx.out
-    n = y.size
-    out_t = ctx.out_type
     head = f"{op.kind} {op.name!r}: " + ", ".join(f"{t!r} {ctx.graph.tensor(t).fmt}" for t in op.inputs)
-    doc = [f"{head} -> {op.output!r} {y.fmt}, shape {y.shape}"]
-    if op.kind in ("add", "mul"):
-        a, b = (ctx.graph.tensor(t).fmt for t in op.inputs)
-        ea, eb = ctx.exact(a), ctx.exact(b)
-        sym, fmt = ("+", plus_fmt(ea, eb)) if op.kind == "add" else ("*", mult_fmt(ea, eb))
-        expr = f"{ctx.val('x0[i]', a)} {sym} {ctx.val('x1[i]', b)}"
-        stmt = f"y[i] = {ctx.cast(expr, fmt, out_t, y.fmt)};"
-        return LayerCode(_loop(n, stmt), doc + [f"y = (out_t)(a {sym} b), exact until the cast"])
-    if op.kind in ("flatten", "reshape"):
-        return LayerCode(_loop(n, "y[i] = x[i];"), doc + ["layout only: same format, same C-order elements"])
-    if op.kind == "clip":
-        return _clip(op, ctx, doc)
-    return _batchnorm(op, ctx, doc)
+    return [f"{head} -> {op.output!r} {y.fmt}, shape {y.shape}"]
+
+
+@REGISTRY.register("add")
+def add(op, ctx: LayerContext) -> LayerCode:
+    """Print an Add op: y = (out_t)(a + b), exact until the cast."""
+    return _binary(op, ctx, "+")
+
+
+@REGISTRY.register("mul")
+def mul(op, ctx: LayerContext) -> LayerCode:
+    """Print a Mul op: y = (out_t)(a * b), exact until the cast."""
+    return _binary(op, ctx, "*")
+
+
+def _binary(op, ctx: LayerContext, sym: str) -> LayerCode:
+    y = ctx.out
+    a, b = (ctx.graph.tensor(t).fmt for t in op.inputs)
+    ea, eb = ctx.exact(a), ctx.exact(b)
+    fmt = plus_fmt(ea, eb) if sym == "+" else mult_fmt(ea, eb)
+    expr = f"{ctx.val('x0[i]', a)} {sym} {ctx.val('x1[i]', b)}"
+    stmt = f"y[i] = {ctx.cast(expr, fmt, ctx.out_type, y.fmt)};"
+    return LayerCode(_loop(y.size, stmt), _doc(op, ctx) + [f"y = (out_t)(a {sym} b), exact until the cast"])
+
+
+@REGISTRY.register("flatten")
+def flatten(op, ctx: LayerContext) -> LayerCode:
+    """Print a Flatten op: a copy (layout only)."""
+    return _layout(op, ctx)
+
+
+@REGISTRY.register("reshape")
+def reshape(op, ctx: LayerContext) -> LayerCode:
+    """Print a Reshape op: a copy (layout only)."""
+    return _layout(op, ctx)
+
+
+def _layout(op, ctx: LayerContext) -> LayerCode:
+    return LayerCode(
+        _loop(ctx.out.size, "y[i] = x[i];"), _doc(op, ctx) + ["layout only: same format, same C-order elements"]
+    )
+
+
+@REGISTRY.register("clip")
+def clip(op, ctx: LayerContext) -> LayerCode:
+    """Print a Clip op: y = (out_t)min(max(x, lo), hi)."""
+    return _clip(op, ctx, _doc(op, ctx))
+
+
+@REGISTRY.register("batchnorm")
+def batchnorm(op, ctx: LayerContext) -> LayerCode:
+    """Print a BatchNorm op: y = (out_t)(x * scale[c] + bias[c])."""
+    return _batchnorm(op, ctx, _doc(op, ctx))
 
 
 def _clip(op, ctx: LayerContext, doc: list[str]) -> LayerCode:

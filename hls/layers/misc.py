@@ -10,21 +10,19 @@ raw integers (``hwq_requantize`` in hwq_hls.h, written from the same documented 
 from __future__ import annotations
 
 from ..cpp import array_initialiser, dims
-from .base import LayerCode, LayerContext
-
-KINDS = ("concat", "lut", "requantize")
+from .base import REGISTRY, LayerCode, LayerContext
 
 
-def emit(op, ctx: LayerContext) -> LayerCode:
-    """Print one of the ops above."""
-    if op.kind == "concat":
-        return _concat(op, ctx)
-    if op.kind == "lut":
-        return _lut(op, ctx)
-    return _requantize(op, ctx)
+def _requantize_modes(op, graph) -> str | None:
+    mode = getattr(op, "mode", "cast")
+    if mode not in ("cast", "dyadic"):
+        return f"mode {mode!r} is not supported by the HLS emitter (supported: 'cast', 'dyadic')"
+    return None
 
 
-def _concat(op, ctx: LayerContext) -> LayerCode:
+@REGISTRY.register("concat")
+def concat(op, ctx: LayerContext) -> LayerCode:
+    """Print a Concat op: each input cast to the output type, placed along ``axis``."""
     y = ctx.out
     a = int(op.axis)
     outer = 1
@@ -51,7 +49,9 @@ def _concat(op, ctx: LayerContext) -> LayerCode:
     return LayerCode("".join("    " + ln + "\n" for ln in lines), doc)
 
 
-def _lut(op, ctx: LayerContext) -> LayerCode:
+@REGISTRY.register("lut")
+def lut(op, ctx: LayerContext) -> LayerCode:
+    """Print a LUT op: y = table[bits(x)]."""
     x, y = ctx.tensor(), ctx.out
     if x.fmt.kind != "fixed" or y.fmt.kind != "fixed":
         raise ctx.fail(f"lookup tables from {x.fmt} to {y.fmt} are not supported (fixed point only)")
@@ -74,7 +74,9 @@ def _lut(op, ctx: LayerContext) -> LayerCode:
     return LayerCode(body, doc, params=params, param_arrays=[f"{fn}_table"])
 
 
-def _requantize(op, ctx: LayerContext) -> LayerCode:
+@REGISTRY.register("requantize", supports=_requantize_modes)
+def requantize(op, ctx: LayerContext) -> LayerCode:
+    """Print a Requantize op (cast or dyadic)."""
     x, y = ctx.tensor(), ctx.out
     if op.mode == "cast":
         stmt = f"y[i] = {ctx.cast(ctx.val('x[i]', x.fmt), x.fmt, ctx.out_type, y.fmt)};"

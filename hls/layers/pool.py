@@ -12,9 +12,7 @@ from __future__ import annotations
 from hwq.formats import FixedFormat
 
 from ..cpp import fixed_literal, fixed_type, mult_fmt
-from .base import LayerCode, LayerContext
-
-KINDS = ("maxpool", "avgpool", "global_avgpool")
+from .base import REGISTRY, LayerCode, LayerContext
 
 
 def _geometry(op, shape):
@@ -37,7 +35,32 @@ def _geometry(op, shape):
     return c, h, w, kh, kw, sh, sw, pt, pl, (h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1
 
 
-def emit(op, ctx: LayerContext) -> LayerCode:
+def _recip_mode(op, graph) -> str | None:
+    mode = getattr(op, "mode", "recip")
+    if mode != "recip":
+        return f"mode {mode!r} is not supported by the HLS emitter (supported: 'recip')"
+    return None
+
+
+@REGISTRY.register("maxpool")
+def maxpool(op, ctx: LayerContext) -> LayerCode:
+    """Print a MaxPool op: y = (out_t)max(window)."""
+    return _pool(op, ctx)
+
+
+@REGISTRY.register("avgpool", supports=_recip_mode)
+def avgpool(op, ctx: LayerContext) -> LayerCode:
+    """Print an AvgPool op: window sum in the accumulator, times the reciprocal, one cast."""
+    return _pool(op, ctx)
+
+
+@REGISTRY.register("global_avgpool", supports=_recip_mode)
+def global_avgpool(op, ctx: LayerContext) -> LayerCode:
+    """Print a GlobalAvgPool op: channel sum in the accumulator, times the reciprocal, one cast."""
+    return _pool(op, ctx)
+
+
+def _pool(op, ctx: LayerContext) -> LayerCode:
     """Print a pooling op (see the module docstring)."""
     x, y = ctx.tensor(), ctx.out
     ctx.require_fixed(f"input {x.name!r}", x.fmt)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from .base import LayerCode, LayerContext
-
-KINDS = ("relu",)
+from .base import REGISTRY, LayerCode, LayerContext
 
 
-def emit(op, ctx: LayerContext) -> LayerCode:
+@REGISTRY.register("relu")
+def relu(op, ctx: LayerContext) -> LayerCode:
     """Print a ReLU op."""
     x, y = ctx.tensor(), ctx.out
     zero = f"{ctx.out_type}::from_bits(0)" if y.fmt.kind == "float" else f"({ctx.out_type})0"

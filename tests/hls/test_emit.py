@@ -63,7 +63,9 @@ def test_unsupported_op_is_rejected_by_name(tmp_path):
     g.add_tensor("x", (4,), "fixed<8,2>")
     g.add_tensor("y", (4,), "fixed<8,2>")
     g.add_op(_Unsupported("mystery_layer", ["x"], "y"))
-    with pytest.raises(HLSEmitError, match=r"op 'mystery_layer' \(kind 'hls_test_unsupported_kind'\)"):
+    with pytest.raises(
+        HLSEmitError, match=r"op 'mystery_layer' \(hls_test_unsupported_kind\): not supported by the HLS emitter"
+    ):
         emit(g, tmp_path / "o")
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
