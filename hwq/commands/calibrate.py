@@ -31,11 +31,13 @@ def register(sub) -> None:
 
 def run(args) -> int:
     """Run ``hwq calibrate``: 0 when the emulator equals the IR on the test split, else 1."""
-    from hwq.train import load_config
     from hwq.train.calibrate import calibrate_from_config
 
-    cfg = load_config(args.config)
-    s = calibrate_from_config(cfg, args.model, args.out, progress=args.progress, force=args.force)
+    from .train import config_errors, read_config
+
+    cfg = read_config(args.config)
+    with config_errors(args.config):
+        s = calibrate_from_config(cfg, args.model, args.out, progress=args.progress, force=args.force)
     a = s["accuracy"]
     ex = s["emulator_vs_ir"]
     print(

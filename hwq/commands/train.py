@@ -7,6 +7,8 @@ training starts; errors name the key.
 
 from __future__ import annotations
 
+import contextlib
+
 
 def register(sub) -> None:
     """Add the ``train`` subcommand to the CLI's subparsers."""
@@ -28,14 +30,44 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def read_config(path: str | None) -> dict:
+    """The config file at ``path`` as a dict ({} without a path); errors name the file."""
+    from hwq.cli import UserError
+    from hwq.train import load_config
+
+    if not path:
+        return {}
+    cfg = load_config(path)
+    if not isinstance(cfg, dict):
+        raise UserError(f"{path}: expected a table/object at the top level, got {type(cfg).__name__}")
+    return cfg
+
+
+@contextlib.contextmanager
+def config_errors(path: str | None):
+    """Re-raise config errors (``ConfigError``/``SpecError``, naming the key) with the file name in front."""
+    from hwq.cli import UserError
+    from hwq.nn.spec import SpecError
+    from hwq.train import ConfigError
+
+    try:
+        yield
+    except (ConfigError, SpecError) as e:
+        msg = str(e)
+        if path and not msg.startswith(str(path)):
+            raise UserError(f"{path}: {msg}") from None
+        raise
+
+
 def run(args) -> int:
     """Run ``hwq train``: 0 when the emulator equals the IR on the test split, else 1."""
-    from hwq.train import load_config, train_from_config
+    from hwq.train import train_from_config
 
-    cfg = load_config(args.config) if args.config else {}
+    cfg = read_config(args.config)
     if args.seed is not None:
-        cfg.setdefault("train", {})["seed"] = args.seed
-    s = train_from_config(cfg, args.out, progress=args.progress, force=args.force)
+        cfg["train"] = {**(cfg.get("train") if isinstance(cfg.get("train"), dict) else {}), "seed": args.seed}
+    with config_errors(args.config):
+        s = train_from_config(cfg, args.out, progress=args.progress, force=args.force)
     a = s["accuracy"]
     ex = s["emulator_vs_ir"]
     print(

@@ -26,7 +26,8 @@ A field whose default is ``None`` also accepts ``null`` (the op's own check deci
 in the op's mode). Every field is required, except those marked ``omit_default`` in the dataclass
 (attributes added after the format was in use: a file without them loads with the default).
 Limits (to refuse absurd files before allocating): at most ``MAX_ELEMENTS`` elements per tensor or array,
-shape entries and integer-tuple entries below 2**31, scalar integers below 2**2048 in magnitude.
+shape entries and integer-tuple entries below 2**31, scalar integers below 2**2048 in magnitude, formats
+with at most ``MAX_FRAC_BITS`` fractional (or negative fractional) bits.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from .graph import OPS, GraphError
 SCHEMA_VERSION = 1
 #: most elements of one tensor or one parameter array
 MAX_ELEMENTS = 1 << 24
+#: largest distance of a format's binary point from its LSB (|frac_bits|) in a file
+MAX_FRAC_BITS = 4096
 _MAX_DIM = (1 << 31) - 1
 _MAX_INT_BITS = 2048
 _BASE_FIELDS = ("name", "inputs", "output")
@@ -186,6 +189,12 @@ def _format(v, path: str, fixed: bool = False):
         raise _Bad(path, f"bad format string {_show(v)}: {e}") from None
     if fixed and not isinstance(fmt, FixedFormat):
         raise _Bad(path, f"expected a fixed-point format (fixed<W,I,...>), got {_show(v)}")
+    try:
+        fb = fmt.frac_bits
+    except (AttributeError, ValueError):  # e.g. an affine format without a power-of-two scale
+        fb = 0
+    if isinstance(fb, int) and abs(fb) > MAX_FRAC_BITS:
+        raise _Bad(path, f"format {_show(v)} puts the binary point {fb} bits away; the limit is {MAX_FRAC_BITS}")
     return fmt
 
 

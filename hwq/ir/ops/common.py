@@ -314,9 +314,10 @@ def check_elementwise_shapes(op, graph) -> None:
 
 
 def check_offset(op, what: str, v) -> int:
-    """Raise naming the op unless ``v`` is an integer (an input/output offset); returns it as int."""
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise op_error(op, f"{what} must be an integer, got {v!r}")
+    """Raise naming the op unless ``v`` is an integer in int32 range (an input/output offset, as CMSIS-NN's
+    ``int32_t`` offsets); returns it as int."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not -(1 << 31) <= int(v) < (1 << 31):
+        raise op_error(op, f"{what} must be an int32 integer, got {v!r}")
     return int(v)
 
 

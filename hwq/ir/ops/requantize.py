@@ -143,8 +143,8 @@ class Requantize(Op):
         amax = yhi if self.act_max is None else int(self.act_max)
         if not ylo <= amin <= amax <= yhi:
             raise op_error(self, f"act_min/act_max [{amin}, {amax}] must lie within the output range [{ylo}, {yhi}]")
-        if not isinstance(self.out_offset, (int, np.integer)):
-            raise op_error(self, f"out_offset must be an integer, got {self.out_offset!r}")
+        if not isinstance(self.out_offset, (int, np.integer)) or not _I32_MIN <= self.out_offset <= _I32_MAX:
+            raise op_error(self, f"out_offset must be an int32 integer, got {self.out_offset!r}")
 
 
 def evaluate(op: Requantize, args: list[np.ndarray], graph: Graph) -> np.ndarray:
