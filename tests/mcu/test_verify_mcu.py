@@ -1,0 +1,56 @@
+"""``hwq emit mcu`` + ``hwq verify mcu`` from the command line: the last line, verify.json, exit codes, and a
+tampered build that must mismatch (the check can fail)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from hwq.ir.serialize import save
+
+from .conftest import need_tool
+from .graphs_c import random_cmsis_graph
+
+
+def _hwq(*args, cwd):
+    return subprocess.run(["hwq", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_cli_emit_verify_2000(tmp_path):
+    need_tool("gcc")
+    save(random_cmsis_graph(11, kinds=["conv", "maxpool", "add"]), tmp_path / "g.json")
+    r = _hwq("emit", "mcu", "--ir", "g.json", "--out", "m", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = _hwq("verify", "mcu", "m", "--vectors", "2000", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "verify mcu: 2000 vectors, 0 mismatches"
+    rep = json.loads((tmp_path / "m" / "verify.json").read_text())
+    assert rep["vectors"] == 2000 and rep["mismatches"] == 0
+    mj = json.loads((tmp_path / "m" / "mcu.json").read_text())
+    assert mj["memory"]["arena_bytes"] <= mj["memory"]["tflm_greedy_bytes"] <= mj["memory"]["naive_bytes"]
+
+
+def test_cli_verify_catches_a_wrong_weight(tmp_path):
+    need_tool("gcc")
+    save(random_cmsis_graph(12, kinds=["conv"], dense=True), tmp_path / "g.json")
+    assert _hwq("emit", "mcu", "--ir", "g.json", "--out", "m", cwd=tmp_path).returncode == 0
+    wfile = next((tmp_path / "m").glob("hwq_*_weights.c"))
+    text = wfile.read_text()
+    i = text.index("= {\n") + 4
+    j = text.index(",", i)
+    old = int(text[i:j])
+    wfile.write_text(text[:i] + str(old + 1 if old < 100 else old - 1) + text[j:])
+    r = _hwq("verify", "mcu", "m", "--vectors", "300", cwd=tmp_path)
+    assert r.returncode == 1
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("verify mcu: 300 vectors, ") and not last.endswith(" 0 mismatches")
+
+
+def test_cli_verify_names_what_is_missing(tmp_path):
+    (tmp_path / "m").mkdir()
+    r = _hwq("verify", "mcu", "m", cwd=tmp_path)
+    assert r.returncode == 2
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "graph.json" in err[0] and "mcu.json" in err[0] and "Traceback" not in r.stderr
+    r = _hwq("verify", "mcu", "nowhere", cwd=tmp_path)
+    assert r.returncode == 2 and "nowhere" in r.stderr and "Traceback" not in r.stderr
