@@ -45,6 +45,70 @@ static arm_cmsis_nn_status hwq_conv_geometry(const cmsis_nn_dims *input_dims,
     return ARM_CMSIS_NN_SUCCESS;
 }
 
+/* The accumulators of output channels oc..oc+nb-1 (nb = 1 or 4, same group) at one output pixel. Four
+ * channels at a time read each input value once for four multiply-accumulates. */
+static void hwq_conv_s8_pixel(const hwq_conv_geom *g,
+                              const cmsis_nn_conv_params *conv_params,
+                              const int8_t *in,
+                              const int8_t *filter_data,
+                              const int32_t base_y,
+                              const int32_t base_x,
+                              const int32_t oc,
+                              const int32_t nb,
+                              int32_t *acc)
+{
+    const int32_t in_off = conv_params->input_offset;
+    const int32_t filter_size = g->f_h * g->f_w * g->f_c;
+    const int32_t ch0 = (oc / g->out_per_group) * g->f_c;
+    const int8_t *w0 = filter_data + (size_t)oc * filter_size;
+    for (int32_t ky = 0; ky < g->f_h; ky++)
+    {
+        const int32_t iy = base_y + ky * conv_params->dilation.h;
+        if (iy < 0 || iy >= g->in_h)
+        {
+            continue;
+        }
+        for (int32_t kx = 0; kx < g->f_w; kx++)
+        {
+            const int32_t ix = base_x + kx * conv_params->dilation.w;
+            if (ix < 0 || ix >= g->in_w)
+            {
+                continue;
+            }
+            const int8_t *px = in + ((size_t)iy * g->in_w + ix) * g->in_c + ch0;
+            const int8_t *q0 = w0 + (ky * g->f_w + kx) * g->f_c;
+            if (nb == 4)
+            {
+                const int8_t *q1 = q0 + filter_size;
+                const int8_t *q2 = q1 + filter_size;
+                const int8_t *q3 = q2 + filter_size;
+                int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+                for (int32_t i = 0; i < g->f_c; i++)
+                {
+                    const int32_t x = px[i] + in_off;
+                    a0 += x * q0[i];
+                    a1 += x * q1[i];
+                    a2 += x * q2[i];
+                    a3 += x * q3[i];
+                }
+                acc[0] = a0;
+                acc[1] = a1;
+                acc[2] = a2;
+                acc[3] = a3;
+            }
+            else
+            {
+                int32_t a0 = acc[0];
+                for (int32_t i = 0; i < g->f_c; i++)
+                {
+                    a0 += (px[i] + in_off) * q0[i];
+                }
+                acc[0] = a0;
+            }
+        }
+    }
+}
+
 arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context *ctx,
                                     const cmsis_nn_conv_params *conv_params,
                                     const cmsis_nn_per_channel_quant_params *quant_params,
@@ -64,11 +128,9 @@ arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context *ctx,
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
-    const int32_t in_off = conv_params->input_offset;
     const int32_t out_off = conv_params->output_offset;
     const int32_t act_min = conv_params->activation.min;
     const int32_t act_max = conv_params->activation.max;
-    const int32_t filter_size = g.f_h * g.f_w * g.f_c;
     for (int32_t b = 0; b < input_dims->n; b++)
     {
         const int8_t *in = input_data + (size_t)b * g.in_h * g.in_w * g.in_c;
@@ -79,35 +141,24 @@ arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context *ctx,
             for (int32_t ox = 0; ox < g.out_w; ox++)
             {
                 const int32_t base_x = ox * conv_params->stride.w - conv_params->padding.w;
-                for (int32_t oc = 0; oc < g.out_c; oc++)
+                int32_t oc = 0;
+                while (oc < g.out_c)
                 {
-                    const int32_t ch0 = (oc / g.out_per_group) * g.f_c;
-                    const int8_t *w = filter_data + (size_t)oc * filter_size;
-                    int32_t acc = bias_data != NULL ? bias_data[oc] : 0;
-                    for (int32_t ky = 0; ky < g.f_h; ky++)
+                    const int32_t group_end = (oc / g.out_per_group + 1) * g.out_per_group;
+                    const int32_t nb = oc + 4 <= group_end ? 4 : 1;
+                    int32_t acc[4];
+                    for (int32_t j = 0; j < nb; j++)
                     {
-                        const int32_t iy = base_y + ky * conv_params->dilation.h;
-                        if (iy < 0 || iy >= g.in_h)
-                        {
-                            continue;
-                        }
-                        for (int32_t kx = 0; kx < g.f_w; kx++)
-                        {
-                            const int32_t ix = base_x + kx * conv_params->dilation.w;
-                            if (ix < 0 || ix >= g.in_w)
-                            {
-                                continue;
-                            }
-                            const int8_t *px = in + ((size_t)iy * g.in_w + ix) * g.in_c + ch0;
-                            const int8_t *wk = w + (ky * g.f_w + kx) * g.f_c;
-                            for (int32_t i = 0; i < g.f_c; i++)
-                            {
-                                acc += (px[i] + in_off) * wk[i];
-                            }
-                        }
+                        acc[j] = bias_data != NULL ? bias_data[oc + j] : 0;
                     }
-                    acc = arm_nn_requantize(acc, quant_params->multiplier[oc], quant_params->shift[oc]) + out_off;
-                    *out++ = (int8_t)hwq_nn_clamp(acc, act_min, act_max);
+                    hwq_conv_s8_pixel(&g, conv_params, in, filter_data, base_y, base_x, oc, nb, acc);
+                    for (int32_t j = 0; j < nb; j++)
+                    {
+                        const int32_t r =
+                            arm_nn_requantize(acc[j], quant_params->multiplier[oc + j], quant_params->shift[oc + j]);
+                        *out++ = (int8_t)hwq_nn_clamp(r + out_off, act_min, act_max);
+                    }
+                    oc += nb;
                 }
             }
         }

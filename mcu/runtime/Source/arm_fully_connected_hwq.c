@@ -44,6 +44,42 @@ static arm_cmsis_nn_status hwq_fc_s8(const cmsis_nn_fc_params *p,
                     acc += (x[d] + p->input_offset) * (hwq_nn_s4_at(filter_data, k0 + d) + p->filter_offset);
                 }
             }
+            else if (o + 4 <= out_c)
+            {
+                /* four rows at a time: each input value is read once for four multiply-accumulates */
+                const int8_t *w0 = filter_data + (size_t)o * depth;
+                const int8_t *w1 = w0 + depth;
+                const int8_t *w2 = w1 + depth;
+                const int8_t *w3 = w2 + depth;
+                const int32_t f_off = p->filter_offset;
+                int32_t a[4];
+                a[0] = acc;
+                for (int32_t j = 1; j < 4; j++)
+                {
+                    a[j] = bias_data != NULL ? bias_data[o + j] : 0;
+                }
+                int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+                for (int32_t d = 0; d < depth; d++)
+                {
+                    const int32_t xv = x[d] + p->input_offset;
+                    a0 += xv * (w0[d] + f_off);
+                    a1 += xv * (w1[d] + f_off);
+                    a2 += xv * (w2[d] + f_off);
+                    a3 += xv * (w3[d] + f_off);
+                }
+                a[0] = a0;
+                a[1] = a1;
+                a[2] = a2;
+                a[3] = a3;
+                for (int32_t j = 0; j < 4; j++)
+                {
+                    const int32_t q = per_channel ? o + j : 0;
+                    const int32_t r = arm_nn_requantize(a[j], mult[q], shift[q]) + p->output_offset;
+                    out[o + j] = (int8_t)hwq_nn_clamp(r, p->activation.min, p->activation.max);
+                }
+                o += 3;
+                continue;
+            }
             else
             {
                 const int8_t *w = filter_data + (size_t)o * depth;
