@@ -30,10 +30,11 @@ class RunResult:
         return self.graph.tensor(name).fmt.from_raw(self.raw[name])
 
 
-def quantize_inputs(graph: Graph, inputs) -> dict[str, np.ndarray]:
+def quantize_inputs(graph: Graph, inputs, carriers: dict | None = None) -> dict[str, np.ndarray]:
     """Map user inputs to raw integers: float arrays are quantised with the input tensor's format,
     integer arrays are taken as raw values already. ``inputs``: a dict by name, or one array/list in
-    graph-input order."""
+    graph-input order. ``carriers`` (from a compiled program): input name -> float dtype in which the
+    raws are returned instead (exact: the compiler only picks one that holds every raw of the format)."""
     if not isinstance(inputs, dict):
         if isinstance(inputs, (list, tuple)):
             inputs = dict(zip(graph.inputs, inputs, strict=True))
@@ -58,17 +59,28 @@ def quantize_inputs(graph: Graph, inputs) -> dict[str, np.ndarray]:
                 raise GraphError(f"graph {graph.name!r}: raw input {name!r} outside the range of {t.fmt}")
             # the dtype rule: int64 unless the format's raws need more than 62 bits
             wide = max(abs(lo), abs(hi)).bit_length() > 62
-            out[name] = arr.astype(object) if wide else arr.astype(np.int64)
+            carrier = carriers.get(name) if carriers else None
+            if carrier is not None:
+                out[name] = arr.astype(carrier)
+            else:
+                out[name] = arr.astype(object) if wide else arr.astype(np.int64)
         else:
             out[name] = t.fmt.to_raw(arr)
     return out
 
 
-def run(graph: Graph, inputs, trace: bool = False) -> RunResult:
+def run(graph: Graph, inputs, trace: bool = False, compiled: bool = True) -> RunResult:
     """Execute ``graph`` on ``inputs`` (see ``quantize_inputs``); exact integer arithmetic.
 
     Returns a RunResult holding the raw integers of the outputs, or of every tensor with ``trace``.
+    ``compiled`` (default): plan the graph once and reuse the plan while the graph is unchanged
+    (``hwq.ir.compiled``: small integers carried exactly in float32/float64 BLAS); False: call every
+    op's ``evaluate`` in turn (the reference loop). Both give the same integers.
     """
+    if compiled:
+        from .compiled import cached_program
+
+        return cached_program(graph, trace).run(inputs, trace)
     values = quantize_inputs(graph, inputs)
     for op in graph.ops:
         fn = EVALUATORS.get(op.kind)
