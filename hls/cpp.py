@@ -12,9 +12,9 @@ import numpy as np
 
 from hwq.formats import FixedFormat
 
+from .errors import HLSEmitError
+from .minifloat import exact_fixed, float_type
 
-class HLSEmitError(ValueError):
-    """The graph cannot be emitted as HLS C++; the message names the op, tensor or format."""
 
 
 def fixed_type(fmt: FixedFormat) -> str:
@@ -32,8 +32,6 @@ def cpp_type(fmt, what: str) -> str:
     if isinstance(fmt, FixedFormat) or kind == "fixed":
         return fixed_type(fmt)
     if kind == "float":
-        from .minifloat import float_type
-
         return float_type(fmt)
     raise HLSEmitError(f"{what}: format {fmt} (kind {kind!r}) has no HLS C++ type; use a fixed or float format")
 
@@ -127,8 +125,6 @@ def cast(expr: str, src: FixedFormat, dst_type: str, dst) -> str:
     if getattr(dst, "kind", None) == "float":
         return f"{dst_type}::from_fixed({expr})"
     if getattr(src, "kind", None) == "float":
-        from .minifloat import exact_fixed
-
         src = exact_fixed(src)
     if getattr(dst, "kind", None) == "fixed" and dst.rounding != "TRN" and isinstance(src, FixedFormat):
         shift = src.frac_bits - dst.frac_bits
@@ -136,3 +132,9 @@ def cast(expr: str, src: FixedFormat, dst_type: str, dst) -> str:
             head = "ap_fixed" if src.signed else "ap_ufixed"
             return f"({dst_type})({head}<{shift + 1}, {shift + 1 - src.frac_bits}>){inner}"
     return f"({dst_type}){inner}"
+
+
+def code_initialiser(fmt, raws) -> str:
+    """Brace initialiser of an ``hwq_float`` array (any shape) of minifloat format ``fmt`` from raw
+    integers: ``{{code}, ...}``."""
+    return array_initialiser(np.asarray(raws), 0, literal=lambda r: f"{{{int(fmt.to_bits(np.array([r]))[0])}}}")

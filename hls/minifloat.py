@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from hwq.formats import FixedFormat
 
-from .cpp import HLSEmitError
+from .errors import HLSEmitError
 
 _POLICY = {"ieee": "HWQ_IEEE", "fn": "HWQ_FN", "fnuz": "HWQ_FNUZ", "finite": "HWQ_FINITE"}
 
@@ -32,12 +32,3 @@ def exact_fixed(fmt) -> FixedFormat:
     """The ap_fixed format of ``.to_fixed()`` of a minifloat (holds every code's value exactly)."""
     w = mag_bits(fmt) + 1
     return FixedFormat(w, w - fmt.frac_bits, True)
-
-
-def code_initialiser(fmt, raws) -> str:
-    """Brace initialiser of an ``hwq_float`` array (any shape) from raw integers: ``{{code}, ...}``."""
-    import numpy as np
-
-    from .cpp import array_initialiser
-
-    return array_initialiser(np.asarray(raws), 0, literal=lambda r: f"{{{int(fmt.to_bits(np.array([r]))[0])}}}")

@@ -29,9 +29,8 @@ def vectors_text(graph, inputs_raw: dict) -> str:
 
 def sample_vectors(graph, n: int, seed: int) -> tuple[str, str]:
     """(inputs.txt, expected.txt) texts of n random vectors and the interpreter's outputs on them."""
-    from hwq.sim.verify import random_inputs
-
     from hwq.ir import run
+    from hwq.ir.random_graph import random_inputs
 
     inputs = random_inputs(graph, n, seed)
     outs = run(graph, inputs).outputs()

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hwq.io import atomic_write
+X
 
 RUNNERS = {"hls": "hwq.sim.csim:run_csim", "rtl": "hwq.sim.rtlsim:run_rtl", "mcu": "hwq.sim.mcurun:run_mcu"}
 
@@ -48,22 +49,6 @@ class VerifyReport:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, default=int) + "\n"
-
-
-def random_inputs(graph, n: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random raw integers of representable values of each input format, shape (n, *shape).
-
-    Formats with ``random_raw(rng, shape)`` (minifloats: uniform over encodings) use it; fixed formats
-    draw uniformly over their whole raw range."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name in graph.inputs:
-        t = graph.tensor(name)
-        if hasattr(t.fmt, "random_raw"):
-            out[name] = t.fmt.random_raw(rng, (n, *t.shape))
-        else:
-            out[name] = rng.integers(t.fmt.raw_min, t.fmt.raw_max, size=(n, *t.shape), endpoint=True, dtype=np.int64)
-    return out
 
 
 def compare(graph, expected: list[np.ndarray], got: list[np.ndarray], keep: int = 10):

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from hwq.backend import OpRegistry
 
-from ..cpp import HLSEmitError, cast, cpp_type
+from ..cpp import HLSEmitError, array_initialiser, cast, code_initialiser, cpp_type
+from ..minifloat import exact_fixed
 from ..names import Names
 
 #: op kind -> the HLS printer of that kind: ``impl(op, ctx: LayerContext) -> LayerCode``
@@ -74,19 +75,13 @@ class LayerContext:
     def exact(self, fmt):
         """The FixedFormat of ``val(..., fmt)``."""
         if getattr(fmt, "kind", None) == "float":
-            from ..minifloat import exact_fixed
-
             return exact_fixed(fmt)
         return fmt
 
     def param_init(self, values, fmt) -> str:
         """Brace initialiser of a constant parameter array of format ``fmt`` (exact)."""
         if getattr(fmt, "kind", None) == "float":
-            from ..minifloat import code_initialiser
-
             return code_initialiser(fmt, values)
-        from ..cpp import array_initialiser
-
         return array_initialiser(values, fmt.frac_bits)
 
     def require_fixed(self, what: str, fmt) -> None:

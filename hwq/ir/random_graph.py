@@ -563,3 +563,21 @@ def random_graph(
     g.outputs = [x]
     g.validate()
     return g
+
+
+def random_inputs(graph: Graph, n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random raw integers of representable values of each input format: {input name: (n, *shape) array}.
+
+    Formats with ``random_raw(rng, shape)`` (minifloats: uniform over encodings) use it; fixed-point and
+    integer formats draw uniformly over their whole raw range (int64). ``seed`` makes the draw repeatable.
+    These are the vectors ``hwq verify`` feeds every backend (re-exported as ``hwq.sim.verify.random_inputs``).
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in graph.inputs:
+        t = graph.tensor(name)
+        if hasattr(t.fmt, "random_raw"):
+            out[name] = t.fmt.random_raw(rng, (n, *t.shape))
+        else:
+            out[name] = rng.integers(t.fmt.raw_min, t.fmt.raw_max, size=(n, *t.shape), endpoint=True, dtype=np.int64)
+    return out

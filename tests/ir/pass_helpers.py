@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from hwq.sim.verify import random_inputs
 
 from hwq.formats import FixedFormat as F
 from hwq.ir import BatchNorm, Dense, Graph, run
+from hwq.ir.random_graph import random_inputs
 
 
 def extreme_inputs(g: Graph, n: int, seed: int) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hwq.sim.verify import random_inputs
 
 from hwq.formats import FixedFormat as F
 from hwq.ir import (
@@ -20,7 +19,7 @@ from hwq.ir import (
 )
 from hwq.ir.ops.avgpool import reciprocal
 from hwq.ir.ops.requantize import dyadic_requantize
-from hwq.ir.random_graph import random_graph
+from hwq.ir.random_graph import random_graph, random_inputs
 
 from .oracle import o_cmsis_requantize
 from .test_ops_oracle import check_graph_against_oracle

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hwq.sim.verify import random_inputs
 
 from hwq.ir import run
-from hwq.ir.random_graph import KINDS, random_graph
+from hwq.ir.random_graph import KINDS, random_graph, random_inputs
 
 from .oracle import ORACLES
 

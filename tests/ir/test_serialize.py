@@ -7,13 +7,12 @@ import time
 
 import numpy as np
 import pytest
-from hwq.sim.verify import random_inputs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwq.formats import FixedFormat
 from hwq.ir import Dense, Graph, GraphError, ReLU, run
-from hwq.ir.random_graph import KINDS, random_graph
+from hwq.ir.random_graph import KINDS, random_graph, random_inputs
 from hwq.ir.serialize import SCHEMA_VERSION, dumps, graph_to_dict, load, loads, save
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hwq.sim.verify import random_inputs
 
 from hwq.cli import main
 from hwq.ir import GraphError
-from hwq.ir.random_graph import random_graph
+from hwq.ir.random_graph import random_graph, random_inputs
 from hwq.ir.serialize import save
 from hwq.ir.trace import execution_order, first_mismatch, trace
 
