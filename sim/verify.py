@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hwq.io import atomic_write
-X
+from hwq.ir.random_graph import random_inputs  # re-exported: sim.verify.random_inputs
 
 RUNNERS = {"hls": "hwq.sim.csim:run_csim", "rtl": "hwq.sim.rtlsim:run_rtl", "mcu": "hwq.sim.mcurun:run_mcu"}
 
