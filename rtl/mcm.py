@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwq.formats.csd import csd_digits
+from hwq.formats.csd import csd_digit_count, csd_digits
 
 #: Largest M * M * N for which the row-difference tree is searched (M outputs, N inputs)
 DECOMPOSE_BUDGET = 1 << 21
@@ -257,17 +257,8 @@ def _extract(coded: list[dict[int, int]], graph: AdderGraph, newest: bool = True
 
 
 # ----------------------------------------------------------------------------------------------- row differences
-def csd_weights(a: np.ndarray) -> np.ndarray:
-    """Number of non-zero CSD digits of every element of an int64 array (vectorised ``len(csd_digits)``).
-
-    The non-adjacent form of |v| has a +1 digit at every set bit of ``(|v| + |v|>>1) & c`` and a -1 digit
-    at every set bit of ``(|v|>>1) & c``, where ``c = (|v| + |v|>>1) ^ (|v|>>1)``.
-    """
-    v = np.abs(a)
-    h = v >> 1
-    t = v + h
-    c = h ^ t
-    return np.bitwise_count(t & c).astype(np.int64) + np.bitwise_count(h & c)
+#: number of non-zero CSD digits of every element of an int64 array (one implementation: hwq.formats.csd)
+csd_weights = csd_digit_count
 
 
 _FACTORS = (1, -1, 2, -2, 4, -4)

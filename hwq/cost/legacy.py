@@ -15,22 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwq.formats.csd import csd_digit_count
+
 CYCLES_PER_MAC_CORTEX_M4 = 2.86
-
-
-def csd_digit_count(values: np.ndarray) -> np.ndarray:
-    """Number of non-zero digits in the canonical signed-digit (non-adjacent) form of each integer.
-
-    Uses the identity: the NAF digits of n are the bits of (3n XOR n) >> 1 (for n >= 0); |n| for negatives.
-    """
-    n = np.abs(np.asarray(values, dtype=np.int64))
-    x = (3 * n) ^ n
-    x >>= 1
-    count = np.zeros(n.shape, dtype=np.int64)
-    while np.any(x):
-        count += x & 1
-        x >>= 1
-    return count
 
 
 def _positions(graph, op) -> int:

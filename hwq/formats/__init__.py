@@ -9,7 +9,7 @@ module here that imports torch).
 """
 
 from .affine import IntFormat
-from .csd import CsdFormat, csd_digits
+from .csd import CsdFormat, csd_digit_count, csd_digits
 from .fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, apply_overflow, cast_raw, shift_round
 from .minifloat import FloatFormat
 from .parse import parse
@@ -24,6 +24,7 @@ __all__ = [
     "accumulator_format",
     "add_format",
     "as_fixed",
+    "csd_digit_count",
     "csd_digits",
     "mul_format",
     "quantize_multiplier",

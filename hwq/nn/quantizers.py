@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwq.formats import FixedFormat
+from hwq.formats import FixedFormat, csd_digit_count
 from hwq.formats.torch_quant import MANT_BITS, overflow_lsb, round_lsb
 
 LN2 = math.log(2.0)
@@ -260,18 +260,6 @@ class FixedQuantizer(Quantizer):
 
 
 # --------------------------------------------------------------------------------------- CSD / powers of two
-def csd_digit_count(n: np.ndarray) -> np.ndarray:
-    """Number of non-zero digits of the canonical signed-digit (NAF) form of each integer in ``n``."""
-    n = np.abs(np.asarray(n, dtype=np.int64)).copy()
-    count = np.zeros_like(n)
-    while np.any(n):
-        odd = (n & 1) == 1
-        digit = np.where(odd, 2 - (n & 3), 0)  # +1 or -1 where odd
-        count += odd
-        n = (n - digit) >> 1
-    return count
-
-
 @lru_cache(maxsize=64)
 def csd_grid(width: int, signed: bool, digits: int) -> np.ndarray:
     """Sorted raw integers of ``fixed<width,*>`` with at most ``digits`` non-zero CSD digits."""

@@ -31,7 +31,7 @@ This mode has a single build (``single_rounding`` is ignored). int16 activations
 ``dyadic``.
 
 The result is already a raw of the output format (no further cast). The dyadic arithmetic is
-``dyadic_requantize`` below, written from the documented CMSIS-NN behaviour.
+``dyadic_requantize`` (``hwq.formats.requant.requantize``), written from the documented CMSIS-NN behaviour.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwq.formats.requant import requantize, wrap32
+
 from ..graph import Graph, Op, register
 from .common import check_arity, op_error
 
@@ -47,30 +49,9 @@ MODES = ("cast", "dyadic", "dyadic_s64")
 _I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
 
 
-def _wrap32(v: np.ndarray) -> np.ndarray:
-    return ((v + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-
-
-def dyadic_requantize(x, multiplier, shift, single_rounding: bool = False) -> np.ndarray:
-    """CMSIS-NN ``arm_nn_requantize`` of int32 values (int64 arrays; multiplier/shift broadcast).
-
-    See the module docstring for both builds. Returns int64 values in int32 range.
-    """
-    x = np.asarray(x, dtype=np.int64)
-    m = np.asarray(multiplier, dtype=np.int64)
-    s = np.asarray(shift, dtype=np.int64)
-    if single_rounding:
-        r = _wrap32((x * m) >> (30 - s))
-        return _wrap32(r + 1) >> 1
-    left = np.maximum(s, 0)
-    right = np.maximum(-s, 0)
-    v = _wrap32(x << left)
-    h = _wrap32((v * m + (1 << 30)) >> 31)
-    mask = (np.int64(1) << right) - 1
-    rem = h & mask
-    q = h >> right
-    threshold = (mask >> 1) + (q < 0)
-    return q + (rem > threshold)
+#: CMSIS-NN ``arm_nn_requantize`` of int32 values (int64 arrays; multiplier/shift broadcast), both builds
+#: (module docstring); the one implementation lives in ``hwq.formats.requant`` (also used by the MCU tests)
+dyadic_requantize = requantize
 
 
 def reduce_multiplier(m) -> np.ndarray:
@@ -90,8 +71,8 @@ def dyadic_requantize_s64(x, multiplier, shift) -> np.ndarray:
     prod = xo * rm.astype(object)
     prod = ((prod + (1 << 63)) % (1 << 64)) - (1 << 63)  # wrap64, as C int64
     sh = (14 - s).astype(object)
-    r = _wrap32(np.asarray(prod >> sh).astype(object))
-    r = (_wrap32(r + 1)) >> 1
+    r = wrap32(np.asarray(prod >> sh).astype(object))
+    r = (wrap32(r + 1)) >> 1
     return np.asarray(r).astype(np.int64)
 
 
