@@ -96,6 +96,7 @@ def sweep(
     hi = (
         max(float(np.max(v)) for v in costs[primary]) if agg == "max" else sum(float(np.max(v)) for v in costs[primary])
     )
+    _check_feasible(costs, budgets, aggregate)
     if primary in budgets:
         hi = min(hi, budgets[primary])
     _check_feasible(costs, {**budgets, primary: max(hi, lo)}, aggregate)

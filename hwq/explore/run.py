@@ -141,7 +141,7 @@ def explore(
     generations: int = 8,
     refine_epochs: int = 2,
     max_refine: int = 12,
-    probes: int = 32,
+    probes: int = 64,
     val_fraction: float = 0.2,
     progress: str | bool = True,
     log=print,
@@ -282,6 +282,12 @@ def _search(v: dict) -> dict:
         "spearman_all_pairs": _r(spearman(pairs_h, pairs_m)),
         "spearman_layers_per_format": {k: _r(x) for k, x in per_fmt.items()},
         "spearman_layers_mean": _r(float(np.mean(finite))) if finite else None,
+        "spearman_layer_rank": _r(
+            spearman(
+                [traces[n]["average"] for n in layers],
+                [float(np.mean(list(measured[n]["weight"].values()))) for n in layers],
+            )
+        ),
     }
     timing["sensitivity_s"] = time.perf_counter() - t0
 
