@@ -231,7 +231,8 @@ class CProgram:
         if p["weight_bits"] == 4:
             w = pack_s4(w)
         wn = self._const("int8_t", f"{name}_weight", w)
-        bn = self._const("int32_t", f"{name}_bias", p["bias"])
+        btype = "int64_t" if s.func.endswith("_s16") else "int32_t"
+        bn = self._const(btype, f"{name}_bias", p["bias"])
         return wn, bn
 
     def _call_fc(self, s) -> list[str]:
@@ -264,7 +265,8 @@ class CProgram:
             f"        const cmsis_nn_dims out_dims = {{ .n = 1, .h = 1, .w = 1, .c = {p['m']} }};",
         ]
         if not s.func.endswith("_s4"):
-            lines += self._scratch_check(s, "arm_fully_connected_s8_get_buffer_size(&filter_dims)")
+            size_fn = "arm_fully_connected_s16" if s.func.endswith("_s16") else "arm_fully_connected_s8"
+            lines += self._scratch_check(s, f"{size_fn}_get_buffer_size(&filter_dims)")
         lines += [
             f"        const arm_cmsis_nn_status st = {s.func}(&ctx, &fc, &q, &in_dims, {x}, &filter_dims, {wn},",
             f"            &bias_dims, {bn}, &out_dims, {y});",
@@ -303,6 +305,9 @@ class CProgram:
             f"        const cmsis_nn_dims out_dims = {{ .n = 1, .h = {p['ho']}, .w = {p['wo']}, .c = {p['cout']} }};",
         ]
         lines += self._scratch_check(s, f"{s.func}_get_buffer_size(&cp, &in_dims, &filter_dims, &out_dims)")
+        if s.func.endswith("_s16"):  # int64 bias through cmsis_nn_bias_data
+            lines.append(f"        const cmsis_nn_bias_data bias = {{ .data = {bn}, .is_int32_bias = 0 }};")
+            bn = "&bias"
         lines += [
             f"        const arm_cmsis_nn_status st = {s.func}(&ctx, &cp, &q, &in_dims, {x}, &filter_dims, {wn},",
             f"            &bias_dims, {bn}, &out_dims, {y});",

@@ -141,8 +141,9 @@ def _acc_bound(weight: np.ndarray, bias: np.ndarray, xlo: int, xhi: int, in_off:
     return int(max((abs(int(b)) + int(s) * m for b, s in zip(bias.tolist(), w.tolist())), default=0))
 
 
-def _check_acc(op, graph, bias: np.ndarray) -> int:
-    """Accumulator checks of a dense/conv op; returns the bias in accumulator units (int64)."""
+def _check_acc(op, graph, bias: np.ndarray, wide: bool = False) -> int:
+    """Accumulator checks of a dense/conv op (int32, or int64 for int16 activations); returns the bias in
+    accumulator units (int64)."""
     acc = op.acc_fmt
     x = graph.tensor(op.inputs[0])
     prod_frac = _frac(x.fmt) + _frac(op.weight_fmt)
@@ -152,22 +153,30 @@ def _check_acc(op, graph, bias: np.ndarray) -> int:
     if bshift < 0:
         raise Unsupported(f"bias format {op.bias_fmt} is finer than the accumulator {acc}")
     b = np.asarray(bias, dtype=object) * (1 << bshift)
-    if any(not I32_MIN <= int(v) <= I32_MAX for v in b.tolist()):
-        raise Unsupported("a bias does not fit int32")
+    bits = 64 if wide else 32
+    top = (1 << (bits - 1)) - 1
+    if any(not -top - 1 <= int(v) <= top for v in b.tolist()):
+        raise Unsupported(f"a bias does not fit int{bits}")
     in_off = int(getattr(op, "input_offset", 0) or 0)
     bound = _acc_bound(np.asarray(op.weight), b, x.fmt.raw_min, x.fmt.raw_max, in_off)
-    exact = bound <= I32_MAX and acc.raw_min <= -bound and bound <= acc.raw_max
-    wraps_like_int32 = acc.width == 32 and acc.signed and getattr(acc, "overflow", "") == "WRAP"
-    if not (exact or wraps_like_int32):
-        raise Unsupported(f"accumulator {acc} may overflow (bound {bound}) differently from CMSIS-NN's wrapping int32")
+    exact = bound <= top and acc.raw_min <= -bound and bound <= acc.raw_max
+    wraps_like_c = acc.width == bits and acc.signed and getattr(acc, "overflow", "") == "WRAP"
+    if not (exact or wraps_like_c):
+        raise Unsupported(
+            f"accumulator {acc} may overflow (bound {bound}) differently from CMSIS-NN's wrapping int{bits}"
+        )
     return np.asarray(b.astype(np.int64))
 
 
-def _mac_epilogue(op, graph, bias: np.ndarray) -> Epilogue:
-    """Requantisation of a dense/conv accumulator: a fused dyadic Requantize, or a fixed-point cast."""
+def _mac_epilogue(op, graph, bias: np.ndarray, wide: bool = False) -> Epilogue:
+    """Requantisation of a dense/conv accumulator: a fused dyadic Requantize (``dyadic_s64`` for int16
+    activations), or a fixed-point cast."""
     acc_t = graph.tensor(op.output)
     c = _only_consumer(graph, op.output)
-    if c is not None and c.kind == "requantize" and c.mode == "dyadic":
+    want = "dyadic_s64" if wide else "dyadic"
+    if c is not None and c.kind == "requantize" and c.mode in ("dyadic", "dyadic_s64") and c.mode != want:
+        raise Unsupported(f"requantize {c.name!r} mode {c.mode!r}: {'int16' if wide else 'int8'} kernels use {want}")
+    if c is not None and c.kind == "requantize" and c.mode == want:
         if acc_t.fmt != op.acc_fmt:
             xf = graph.tensor(op.inputs[0]).fmt
             bnd = _acc_bound(
@@ -181,7 +190,8 @@ def _mac_epilogue(op, graph, bias: np.ndarray) -> Epilogue:
         out, lo, hi, fused = _fuse_clamps(graph, c.output, lo, hi)
         mult = np.asarray(c.multiplier, dtype=np.int64)
         shift = np.asarray(c.shift, dtype=np.int64)
-        return Epilogue(mult, shift, int(c.out_offset), lo, hi, out, [c, *fused], bool(c.single_rounding))
+        single = None if wide else bool(c.single_rounding)
+        return Epilogue(mult, shift, int(c.out_offset), lo, hi, out, [c, *fused], single)
     # fixed-point graph: the op's own output cast acc -> y by k fractional bits
     yf = acc_t.fmt
     fy = _fixed_frac(yf)
@@ -236,16 +246,23 @@ def _act_suffix(graph, x: str, y: str, name: str) -> str:
 
 def _mac_layer(op, graph, func_base: str, geometry: dict, macs: int) -> Layer:
     _check_weights(op)
-    bias = _check_acc(op, graph, np.asarray(op.bias))
-    ep = _mac_epilogue(op, graph, bias)
     x = op.inputs[0]
+    wide = storage(graph, x).nbytes == 2
+    bias = _check_acc(op, graph, np.asarray(op.bias), wide)
+    ep = _mac_epilogue(op, graph, bias, wide)
     sfx = _act_suffix(graph, x, ep.output, op.name)
     wbits = _weight_bits(op)
-    if sfx == "s16":
-        raise Unsupported("int16 activations need the s16 requantisation of the IR (not in this graph)")
-    if storage(graph, x).nbytes == 1 and wbits == 4:
-        sfx = "s4"
     in_off = int(getattr(op, "input_offset", 0) or 0)
+    if sfx == "s16":
+        wbits = 8
+        if in_off or ep.out_offset:
+            raise Unsupported("int16 kernels take no input/output offsets (symmetric int16 activations)")
+        if func_base == "depthwise_conv_wrapper":
+            raise Unsupported("int16 depthwise convolution is not in the portable runtime")
+        if func_base == "fully_connected" and ep.multiplier is not None and len(ep.multiplier) > 1:
+            raise Unsupported("per-channel requantisation of an int16 fully connected layer has no CMSIS-NN kernel")
+    elif wbits == 4:
+        sfx = "s4"
     sx, sy = storage(graph, x), storage(graph, ep.output)
     params = dict(
         geometry,
@@ -259,7 +276,7 @@ def _mac_layer(op, graph, func_base: str, geometry: dict, macs: int) -> Layer:
         act_max=ep.act_max + sy.offset,
         weight_bits=wbits,
     )
-    if any(not I32_MIN <= int(v) <= I32_MAX for v in params["bias"].tolist()):
+    if not wide and any(not I32_MIN <= int(v) <= I32_MAX for v in params["bias"].tolist()):
         raise Unsupported("a bias does not fit int32")
     spatial = (0,) if func_base != "fully_connected" else ()
     return Layer(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from hwq.io import unique_identifiers
 
 from .kernels import Layer, Unsupported, fused_into, layer_for, storage
+from .scratch import SCRATCH_MODES, scratch_bytes
 
 
 class McuEmitError(ValueError):
@@ -249,8 +250,6 @@ def _assemble(graph, model, layers, tail, base, perm, extra_tensors, single, scr
     for b in buffers.values():
         if b.place == "out":
             b.last = len(steps)
-    from .plan import SCRATCH_MODES, scratch_bytes
-
     if scratch not in SCRATCH_MODES:
         raise McuEmitError(f"scratch={scratch!r}: expected one of {', '.join(SCRATCH_MODES)}")
     for s in steps:

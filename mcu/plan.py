@@ -20,6 +20,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from .lower import lower
+from .scratch import SCRATCH_MODES, scratch_bytes
+
+__all__ = ["SCRATCH_MODES", "MemoryPlan", "Placement", "plan_memory", "plan_program", "scratch_bytes"]
+
 ALIGN = 4
 
 #: rough code size (bytes, Cortex-M Thumb-2 -Os) of each runtime function, for the flash estimate
@@ -42,41 +47,6 @@ RUNTIME_BASE_BYTES = 600  # requantisation helpers shared by every kernel
 
 def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
-
-
-SCRATCH_MODES = ("cmsis-nn", "portable")
-
-
-def scratch_bytes(step, mode: str = "cmsis-nn") -> int:
-    """Bytes of the ctx buffer of one step's kernel.
-
-    ``mode="portable"``: exactly what ``mcu/runtime``'s ``*_get_buffer_size`` functions return (the
-    portable kernels convolve directly and need no scratch: 0 for every kernel; tests compare with the C
-    functions). ``mode="cmsis-nn"`` (the default, so the same folder also runs on the real library):
-    the largest size any CMSIS-NN v6/v7 build asks for (portable C, DSP or MVE paths):
-    convolution wrapper ``max(2*Cin*kH*kW int16 (DSP im2col), 4*ceil(Cin*kH*kW/8)*8 bytes (MVE))`` except
-    a 1x1 kernel with no padding and unit stride (0); depthwise ``max(Cin*kH*kW int16, 4*124*kH*kW)`` when
-    ch_mult is 1; fully connected ``Cout int32`` (MVE kernel sums); average pool ``C int32``. The generated
-    code checks at run time that the linked library's ``*_get_buffer_size`` fits the planned buffer.
-    """
-    if mode == "portable":
-        return 0
-    f = step.func
-    p = step.layer.params if step.layer is not None else {}
-    if f.startswith("arm_convolve_wrapper"):
-        if (p["kh"], p["kw"]) == (1, 1) and not any(p["padding"]) and tuple(p["stride"]) == (1, 1):
-            return 0
-        cols = p["cin"] * p["kh"] * p["kw"]
-        return max(2 * cols * 2, 4 * ((cols + 7) // 8) * 8)
-    if f.startswith("arm_depthwise_conv_wrapper"):
-        if p.get("ch_mult", 1) != 1:
-            return 0
-        return max(p["cin"] * p["kh"] * p["kw"] * 2, 4 * 124 * p["kh"] * p["kw"])
-    if f.startswith("arm_fully_connected"):
-        return 4 * p["m"]
-    if f.startswith("arm_avgpool"):
-        return 4 * p["c"]
-    return 0
 
 
 @dataclass
@@ -243,6 +213,4 @@ def plan_memory(graph, scratch: str = "cmsis-nn") -> MemoryPlan:
 
     scratch: ``cmsis-nn`` (default) or ``portable`` (see ``scratch_bytes``). Raises ``McuEmitError``
     naming the op when the graph is not emittable."""
-    from .lower import lower
-
     return plan_program(lower(graph, scratch))

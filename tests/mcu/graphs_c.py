@@ -248,3 +248,43 @@ def random_cmsis_graph(seed: int, kinds=None, n_layers: int = 3, single: bool | 
     r.g.outputs = [x]
     r.g.validate()
     return r.g
+
+
+ACC64 = FixedFormat(64, 64, True, "TRN", "WRAP")
+
+
+def s16_graph(seed=0, conv=True, single=False, name="s16"):
+    """int16 activations (int8 weights, int64 bias and accumulator, dyadic_s64): conv -> maxpool -> dense."""
+    from hwq.ir.ops import Conv2d
+
+    rng = np.random.default_rng(seed)
+    g = Graph(name, ["x"], [])
+    i16 = "int<16>"
+    x = "x"
+    if conv:
+        g.add_tensor("x", (2, 6, 5), i16)
+        wt = rng.integers(-127, 128, size=(3, 2, 3, 3), dtype=np.int64)
+        b = rng.integers(-(1 << 34), 1 << 34, size=(3,), dtype=np.int64)
+        g.add_tensor("acc", (3, 6, 5), ACC64)
+        g.add_op(Conv2d("conv", ["x"], "acc", wt, b, parse("int<8,narrow>"), FixedFormat(64, 64), ACC64, (1, 1),
+                        (1, 1, 1, 1)))  # fmt: skip
+        g.add_tensor("c", (3, 6, 5), i16)
+        mult = rng.integers(1 << 30, (1 << 31) - 1, size=(3,), endpoint=True, dtype=np.int64)
+        g.add_op(Requantize("rq", ["acc"], "c", "dyadic_s64", mult, np.array([-7, -8, -6]), single, 0, -30000, 30000))
+        g.add_tensor("p", (3, 3, 2), i16)
+        g.add_op(MaxPool("pool", ["c"], "p", (2, 2), (2, 2), (0, 0, 0, 0)))
+        g.add_tensor("f", (18,), i16)
+        g.add_op(Flatten("flat", ["p"], "f"))
+        x = "f"
+    else:
+        g.add_tensor("x", (18,), i16)
+    wt = rng.integers(-127, 128, size=(7, 18), dtype=np.int64)
+    g.add_tensor("acc2", (7,), ACC64)
+    b = rng.integers(-(1 << 30), 1 << 30, size=(7,), dtype=np.int64)
+    g.add_op(Dense("fc", [x], "acc2", wt, b, parse("int<8,narrow>"), FixedFormat(64, 64), ACC64))
+    g.add_tensor("y", (7,), i16)
+    m = np.array([int(rng.integers(1 << 30, (1 << 31) - 1))])
+    g.add_op(Requantize("rq2", ["acc2"], "y", "dyadic_s64", m, np.array([-6]), single, 0, None, None))
+    g.outputs = ["y"]
+    g.validate()
+    return g
