@@ -158,7 +158,7 @@ def program(kind: str, p: dict, rng) -> tuple[str, int, int, str, int]:
             )
     src += (
         "int hwq_kernel_run(const hwq_model_in_t *in, hwq_model_out_t *out)\n{\n"
-        "    cmsis_nn_context ctx = {0, 0};\n    HWQ_PROFILE_MARK(0);\n" + call + "}\n"
+        "    cmsis_nn_context ctx = {0, 0};\n    (void)ctx;\n    HWQ_PROFILE_MARK(0);\n" + call + "}\n"
     )
     return src, n_in, n_out, ct, macs
 
