@@ -260,7 +260,10 @@ def _mac_layer(op, graph, func_base: str, geometry: dict, macs: int) -> Layer:
         if func_base == "depthwise_conv_wrapper":
             raise Unsupported("int16 depthwise convolution is not in the portable runtime")
         if func_base == "fully_connected" and ep.multiplier is not None and len(ep.multiplier) > 1:
-            raise Unsupported("per-channel requantisation of an int16 fully connected layer has no CMSIS-NN kernel")
+            # no per-channel s16 fully connected kernel: the same int64 sums as a 1x1 convolution on 1x1xN
+            func_base = "convolve_wrapper"
+            geometry = dict(geometry, cin=geometry["n"], h=1, w=1, cout=geometry["m"], kh=1, kw=1, ho=1, wo=1,
+                            stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1))  # fmt: skip
     elif wbits == 4:
         sfx = "s4"
     sx, sy = storage(graph, x), storage(graph, ep.output)
@@ -278,7 +281,7 @@ def _mac_layer(op, graph, func_base: str, geometry: dict, macs: int) -> Layer:
     )
     if not wide and any(not I32_MIN <= int(v) <= I32_MAX for v in params["bias"].tolist()):
         raise Unsupported("a bias does not fit int32")
-    spatial = (0,) if func_base != "fully_connected" else ()
+    spatial = () if op.kind == "dense" else (0,)
     return Layer(
         f"arm_{func_base}_{sfx}",
         op.kind,
@@ -297,7 +300,7 @@ def dense(op, graph) -> Layer:
     ``arm_fully_connected_per_channel_s8``; int4 weights -> ``arm_fully_connected_s4``. Kernel [M][N]."""
     m, n = op.weight.shape
     lay = _mac_layer(op, graph, "fully_connected", {"m": m, "n": n}, m * n)
-    if lay.params["multiplier"] is not None and len(lay.params["multiplier"]) > 1:
+    if lay.func.startswith("arm_fully_connected") and len(lay.params["multiplier"]) > 1:
         if lay.func == "arm_fully_connected_s4":
             raise Unsupported("per-channel requantisation with int4 weights has no CMSIS-NN fully connected kernel")
         lay.func = "arm_fully_connected_per_channel_s8"
