@@ -38,6 +38,11 @@ from .graph import Graph, GraphError
 from .ops import EVALUATORS
 from .ops.common import _acc_limits, _no_overflow_possible, raw_frac_bits
 
+try:  # the clip ufunc itself (np.clip adds a Python wrapper: a few microseconds per call)
+    from numpy._core.umath import clip as _clip
+except ImportError:  # pragma: no cover - numpy < 2
+    _clip = np.clip
+
 #: exact-integer headroom of each float carrier: magnitudes below 2**bits (one bit kept spare for the
 #: rounding offsets of a cast).
 _CARRIER_BITS = {np.float32: 23, np.float64: 52}
@@ -305,8 +310,11 @@ def _folded_dense(wo, b_eff, bound: int, in_frac: int, lo: int, hi: int, fmt, dt
         if rnd is not None:
             rnd(acc, out=acc)
         if clip_lo is not None:
-            np.maximum(acc, clip_lo, out=acc)
-        if clip_hi is not None:
+            if clip_hi is not None:
+                _clip(acc, clip_lo, clip_hi, out=acc)
+            else:
+                np.maximum(acc, clip_lo, out=acc)
+        elif clip_hi is not None:
             np.minimum(acc, clip_hi, out=acc)
         return acc
 
@@ -403,18 +411,22 @@ class Program:
     def run(self, inputs, trace: bool = False):
         """``hwq.ir.run`` with this plan: inputs as ``quantize_inputs`` takes them; returns a RunResult
         (raws of the graph outputs, of every tensor with ``trace``)."""
-        from .interpreter import RunResult, quantize_inputs
+        if not _INTERP:
+            from . import interpreter
 
-        return RunResult(self.graph, self.execute(quantize_inputs(self.graph, inputs, self.carriers), trace))
+            _INTERP.append(interpreter)
+        it = _INTERP[0]
+        g = self.graph
+        return it.RunResult(g, self.execute(it.quantize_inputs(g, inputs, self.carriers), trace, g))
 
-    def execute(self, values: dict[str, np.ndarray], trace: bool = False) -> dict[str, np.ndarray]:
+    def execute(self, values: dict[str, np.ndarray], trace: bool = False, graph: Graph | None = None):
         """Run on raw inputs (dict by name, leading batch axis; int raws, or float-carried raws as
-        ``quantize_inputs(..., carriers)`` returns them); returns int64/object raws of the graph
-        outputs (of every tensor with ``trace``)."""
+        ``quantize_inputs(..., carriers)`` returns them); returns a dict of int64/object raws of the
+        graph outputs (of every tensor with ``trace``)."""
         env = dict(values)
         for name, dt in self.carriers.items():
-            if name in env and dt is not None:
-                env[name] = env[name].astype(dt, copy=False)
+            if dt is not None and name in env and env[name].dtype != dt:
+                env[name] = env[name].astype(dt)
         batch = next(iter(values.values())).shape[0] if values else 0
         limiter = _one_blas_thread() if batch >= _THREAD_LIMIT_BATCH else None
         if limiter is None:
@@ -424,8 +436,11 @@ class Program:
             with limiter:
                 for s in self.steps:
                     env[s.output] = s.fn(*[env[i] for i in s.inputs])
-        names = env if trace else self.graph.outputs
+        names = env if trace else (graph or self.graph).outputs
         return {n: _as(env[n], None) for n in names}
+
+
+_INTERP: list = []  # hwq.ir.interpreter, imported on first use (it imports this module)
 
 
 def _generic(op, fn, graph_ref, floats: list[bool]):
@@ -522,45 +537,67 @@ def _freeze(v):
     return v
 
 
-def _op_key(op) -> list:
-    """``op``'s attribute names and values, arrays as (dtype, shape, bytes) and lists as tuples."""
-    d = vars(op)
-    out = [type(op), tuple(d)]
-    for v in d.values():
-        t = type(v)
-        if t is np.ndarray:
-            out.append((v.dtype, v.shape, v.tobytes() if v.dtype != object else tuple(v.ravel().tolist())))
-        elif t is list or t is tuple or t is dict:
-            out.append(_freeze(v))
-        else:
-            out.append(v)
-    return out
+class _Snapshot:
+    """What a compiled program depends on, taken when it was compiled: the graph's inputs, outputs,
+    tensors (shape, format), op objects, each op's attributes (identity), the values of list/tuple/dict
+    attributes and the bytes of every array attribute. ``matches`` is cheap: identities first, then one
+    byte comparison per array (so in-place edits of weights are seen too)."""
 
+    def __init__(self, graph: Graph) -> None:
+        self.io = (tuple(graph.inputs), tuple(graph.outputs))
+        self.tensors = self._tensors(graph)
+        self.ops = list(graph.ops)
+        self.attrs = [dict(vars(op)) for op in self.ops]
+        self.frozen, self.arrays = [], []
+        for op in self.ops:
+            for name, v in vars(op).items():
+                if isinstance(v, np.ndarray):
+                    self.arrays.append((op, name, self._bytes(v)))
+                elif isinstance(v, (list, tuple, dict)):
+                    self.frozen.append((op, name, _freeze(v)))
 
-def fingerprint(graph: Graph) -> tuple:
-    """Everything the compiled program depends on: inputs, outputs, every tensor's shape and format, and
-    every op's identity and attribute values (array contents included, so in-place edits are seen)."""
-    return (
-        tuple(graph.inputs),
-        tuple(graph.outputs),
-        tuple([(n, t.shape, t.fmt) for n, t in graph.tensors.items()]),
-        [id(op) for op in graph.ops],
-        [_op_key(op) for op in graph.ops],
-    )
+    @staticmethod
+    def _tensors(graph: Graph) -> tuple:
+        return tuple([(n, t.shape, t.fmt) for n, t in graph.tensors.items()])
+
+    @staticmethod
+    def _bytes(v: np.ndarray):
+        return (v.dtype, v.shape, tuple(v.ravel().tolist()) if v.dtype == object else v.tobytes())
+
+    def matches(self, graph: Graph) -> bool:
+        """True while ``graph`` is unchanged since the snapshot."""
+        ops = graph.ops
+        if len(ops) != len(self.ops) or any(a is not b for a, b in zip(ops, self.ops, strict=True)):
+            return False
+        if (tuple(graph.inputs), tuple(graph.outputs)) != self.io or self._tensors(graph) != self.tensors:
+            return False
+        try:
+            for op, d in zip(ops, self.attrs, strict=True):
+                if vars(op) != d:  # identical objects compare equal without looking inside
+                    return False
+        except Exception:  # a replaced array compared element-wise
+            return False
+        for op, name, fz in self.frozen:
+            if _freeze(getattr(op, name)) != fz:
+                return False
+        for op, name, b in self.arrays:
+            if self._bytes(getattr(op, name)) != b:
+                return False
+        return True
 
 
 _CACHE: dict[tuple, tuple] = {}
 
 
 def cached_program(graph: Graph, trace: bool = False) -> Program:
-    """The compiled program of ``graph`` (unfused when ``trace``), recompiled whenever its
-    ``fingerprint`` changes."""
+    """The compiled program of ``graph`` (unfused when ``trace``), recompiled whenever the graph has
+    changed since (see ``_Snapshot``)."""
     key = (id(graph), trace)
-    fp = fingerprint(graph)
     hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is graph and hit[1] == fp:
+    if hit is not None and hit[0]() is graph and hit[1].matches(graph):
         return hit[2]
+    snap = _Snapshot(graph)
     prog = compile_graph(graph, fuse=not trace)
     ref = weakref.ref(graph, lambda _r, k=key, c=_CACHE: c.pop(k, None))
-    _CACHE[key] = (ref, fp, prog)
+    _CACHE[key] = (ref, snap, prog)
     return prog
