@@ -37,7 +37,7 @@ def required() -> bool:
 def _missing(what: str) -> None:
     if required():
         pytest.fail(f"{what} [HWQ_REQUIRE_TOOLS=1: a missing tool is a failure]", pytrace=False)
-    pytest.skip(what)
+    pytest.skip(what, allow_module_level=True)
 
 
 def _find(name: str) -> str | None:

@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-
 from hwq.train import train_from_config  # noqa: E402
 from hwq.train.config import ConfigError, load_config  # noqa: E402
 from hwq.train.user import UserModelError, load_user_data  # noqa: E402

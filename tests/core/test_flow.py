@@ -1,19 +1,21 @@
 """End to end: ``hwq flow`` trains, emits, verifies both targets and writes the stable summary keys."""
 
 import json
-import shutil
 
 import pytest
 
 from hwq.cli import main
 
+from ..tools import require_tool
+
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is needed for the HLS C-simulation")
 def test_flow_on_builtin_example(tmp_path, capsys):
+    require_tool("g++", "the HLS C-simulation")
+    require_tool("iverilog", "the RTL co-simulation")
     out = tmp_path / "flow"
-    targets = "hls,rtl" if shutil.which("iverilog") else "hls"
+    targets = "hls,rtl"
     rc = main(["flow", "--out", str(out), "--vectors", "300", "--rtl-vectors", "60", "--targets", targets])
     text = capsys.readouterr().out
     assert rc == 0, text

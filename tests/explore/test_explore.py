@@ -4,7 +4,6 @@ outputs, reproducibility across worker counts and executors, resume, and refusal
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import numpy as np
@@ -12,6 +11,8 @@ import pytest
 
 from hwq.cli import main
 from hwq.explore import ExploreError, explore
+
+from ..tools import require_module
 
 CFG = {"name": "tiny-mlp", "model": {"arch": "mlp", "hidden": [8]}, "train": {"epochs": 2}}
 SPACE = {"space": {"weight": ["fixed<3>", "fixed<8>", "csd<1>", "e2m1"], "act": [4, 8], "acc": [8, 12]}}
@@ -162,12 +163,7 @@ def test_bad_input_names_the_key(tmp_path, capsys, extra, msg):
 
 @pytest.mark.slow
 def test_ray_local_cluster_gives_the_same_front(first, tmp_path):
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        if os.environ.get("HWQ_REQUIRE_TOOLS") == "1":
-            pytest.fail("ray is required (HWQ_REQUIRE_TOOLS=1): pip install 'hwq[explore-ray]'")
-        pytest.skip("ray not installed (pip install 'hwq[explore-ray]')")
+    require_module("ray", "the Ray executor", extra="explore-ray")
     out, _ = first
     out5 = tmp_path / "ray"
     explore(CFG, out5, executor="ray", workers=2, **KW)

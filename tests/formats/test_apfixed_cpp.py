@@ -17,7 +17,6 @@ import fcntl
 import hashlib
 import itertools
 import os
-import shutil
 import subprocess
 import tempfile
 from fractions import Fraction
@@ -28,6 +27,7 @@ import pytest
 
 from hwq.formats import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, add_format, mul_format, sub_format
 
+from ..tools import require_module, require_tool
 from ._oracle import fixed_oracle
 
 pytestmark = pytest.mark.slow  # the first test to run builds the oracle (about 30 s of g++)
@@ -133,12 +133,10 @@ def _ap_include() -> Path | None:
 
 @pytest.fixture(scope="module")
 def oracle_binary() -> Path:
+    require_module("hls4ml", "its ap_types headers")
     inc = _ap_include()
-    if inc is None:
-        pytest.skip("hls4ml (with its ap_types headers) is not installed")
-    gxx = shutil.which("g++")
-    if gxx is None:
-        pytest.skip("g++ is not installed")
+    assert inc is not None, "hls4ml is installed but ships no templates/vivado/ap_types/ap_fixed.h"
+    gxx = require_tool("g++", "compiles the ap_fixed oracle")
     src = _source()
     # -DNDEBUG: ap_fixed's cast evaluates get_bit(F2 - F - 1) before checking that it is inside the
     # source (it then discards it); with assertions on, casts that drop more bits than the source has

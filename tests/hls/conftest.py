@@ -3,30 +3,30 @@ bit-exact check (emit -> g++ -> C-sim -> compare every integer with hwq.ir.run).
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 from hwq.sim.csim import CsimError, ap_types_dir
 
+from ..tools import require_tool, required
 
-def _toolchain_reason() -> str | None:
-    if shutil.which("g++") is None:
-        return "g++ is not installed: the HLS C-simulation needs it"
+
+def need_csim_toolchain() -> None:
+    """g++ and the ap_types headers (from hls4ml, a core dependency), or skip (fail under HWQ_REQUIRE_TOOLS=1)."""
+    require_tool("g++", "the HLS C-simulation")
     try:
         ap_types_dir()
     except CsimError as e:
-        return str(e)
-    return None
+        if required():
+            pytest.fail(f"ap_types headers: {e} [HWQ_REQUIRE_TOOLS=1]", pytrace=False)
+        pytest.skip(str(e))
 
 
 @pytest.fixture(scope="session")
 def csim_cache() -> Path:
     """Binaries keyed by the hash of their sources: re-runs and identical projects build once."""
-    reason = _toolchain_reason()
-    if reason:
-        pytest.skip(reason)
+    need_csim_toolchain()
     path = Path(tempfile.gettempdir()) / "hwq-test-hls-csim"
     path.mkdir(exist_ok=True)
     return path

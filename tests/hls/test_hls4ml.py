@@ -3,20 +3,17 @@ compiled with hls4ml's own C++ emulation, agree with the interpreter on every la
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from hwq.hls import HLSEmitError
 from hwq.sim.verify import random_inputs
 
+from ..tools import require_module, require_tool
 from .graphs import mlp
 
 
 def _need_hls4ml():
-    pytest.importorskip("hls4ml", reason="hls4ml is not installed")
-    pytest.importorskip("torch", reason="torch is not installed")
-    if shutil.which("g++") is None:
-        pytest.skip("g++ is not installed: hls4ml's compile() needs it")
+    require_module("hls4ml", "hls4ml interop")
+    require_tool("g++", "hls4ml's compile()")
 
 
 @pytest.mark.slow

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch  # noqa: E402
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("brevitas", reason="Brevitas is needed (pip install 'hwq[interop]')")
+from ..tools import require_module  # noqa: E402
+
+require_module("brevitas", "the Brevitas importer", extra="interop")
 
 from hwq.interop import InteropError, brevitas_reference, from_brevitas, from_qonnx  # noqa: E402
 from hwq.ir import run  # noqa: E402
@@ -45,7 +47,7 @@ def test_brevitas_import_is_exact(trained):
 
 
 def test_qonnx_import_is_exact(trained, tmp_path):
-    pytest.importorskip("onnx", reason="onnx is needed (pip install 'hwq[interop]')")
+    require_module("onnx", "the QONNX importer", extra="interop")
     from brevitas.export import export_qonnx
 
     name, model, x = trained
@@ -109,7 +111,7 @@ def test_unsupported_module_is_refused_naming_it():
 
 
 def test_qonnx_corrupt_file_is_named(tmp_path):
-    pytest.importorskip("onnx")
+    require_module("onnx", "the QONNX importer", extra="interop")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00\xffnot a protobuf")
     with pytest.raises(InteropError, match="bad.onnx"):

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch  # noqa: E402  (a core dependency)
 
 from hwq.formats import FixedFormat as F
 from hwq.ir import Conv1d, Conv2d, Graph, run
 from hwq.ir.passes import infer_accumulators
-
-torch = pytest.importorskip("torch")
 
 
 def _geometry(rng, nd: int):

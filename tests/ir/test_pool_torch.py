@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch  # noqa: E402  (a core dependency)
 
 from hwq.formats import FixedFormat as F
 from hwq.ir import AvgPool, GlobalAvgPool, Graph, MaxPool, run
 from hwq.ir.ops import reciprocal as reciprocal_of
-
-torch = pytest.importorskip("torch")
 
 
 def _geometry(rng, nd):

