@@ -301,6 +301,8 @@ def lower(model: nn.Module, example_input: torch.Tensor, name: str | None = None
         from hwq.nn.convert import quantize_model
 
         model = quantize_model(model, config, example_input)
+    if hasattr(model, "lower_to_ir"):  # a model that lowers itself (hwq.nn.cmsis.CmsisNet)
+        return model.lower_to_ir(example_input, name or type(model).__name__)
     was_training = model.training
     model.eval()
     try:

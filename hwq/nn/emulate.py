@@ -30,10 +30,15 @@ def emulate_raw(model: nn.Module, x, batch_size: int = 4096) -> list[np.ndarray]
                     f = fmt_of(t)
                     if f is None:
                         raise ValueError(f"model output {k} carries no format: end the model with a quantised layer")
-                    r = np.ldexp(t.double().numpy(), f.frac_bits)
-                    ri = r.astype(np.int64)
-                    if not np.array_equal(ri.astype(np.float64), r):
-                        raise AssertionError(f"model output {k}: values not on the grid of {f}")
+                    if getattr(f, "kind", None) == "int":  # affine int<W,scale,zp> (CMSIS-NN profile)
+                        ri = f.to_raw(t.double().numpy())
+                        if not np.array_equal(f.from_raw(ri), t.double().numpy()):
+                            raise AssertionError(f"model output {k}: values not on the grid of {f}")
+                    else:
+                        r = np.ldexp(t.double().numpy(), f.frac_bits)
+                        ri = r.astype(np.int64)
+                        if not np.array_equal(ri.astype(np.float64), r):
+                            raise AssertionError(f"model output {k}: values not on the grid of {f}")
                     if len(outs) <= k:
                         outs.append([])
                     outs[k].append(ri)

@@ -108,7 +108,9 @@ def resolve_config(user: dict | None) -> dict:
         if not isinstance(user[k], _SECTIONS[k]):
             raise ConfigError(f"{k}: expected a {_SECTIONS[k].__name__}, got {type(user[k]).__name__}")
     cfg = _merge(DEFAULT_CONFIG, user)
-    if "model" in user and user["model"].get("arch") == "cnn" and "hidden" not in user["model"]:
+    if isinstance(user.get("quant"), dict) and "profile" in user["quant"]:
+        cfg["quant"] = copy.deepcopy(user["quant"])  # a profile defines every format itself
+    if "model" in user and user["model"].get("arch") in ("cnn", "dscnn", "rescnn") and "hidden" not in user["model"]:
         cfg["model"].pop("hidden", None)
     validate_config(cfg)
     return cfg
@@ -154,7 +156,14 @@ def build_float_model(cfg: dict):
         if pool not in ("max", "avg", "stride"):
             raise ConfigError(f"model.pool: expected max, avg or stride, got {pool!r}")
         return digits_cnn(tuple(ch), pool=pool)
-    raise ConfigError(f"model.arch: unknown architecture {arch!r}; expected mlp or cnn")
+    if arch in ("dscnn", "rescnn"):  # depthwise-separable / residual digits CNNs (CMSIS-NN profile tests)
+        ch = m.get("channels", [8, 16])
+        if not isinstance(ch, list) or len(ch) != 2:
+            raise ConfigError(f"model.channels: expected two channel counts, got {ch!r}")
+        from .models import digits_dscnn, digits_rescnn
+
+        return (digits_dscnn if arch == "dscnn" else digits_rescnn)(tuple(_pos_int("model.channels", c) for c in ch))
+    raise ConfigError(f"model.arch: unknown architecture {arch!r}; expected mlp, cnn, dscnn or rescnn")
 
 
 def validate_config(cfg: dict) -> None:
@@ -194,9 +203,33 @@ def validate_config(cfg: dict) -> None:
         if not isinstance(p[k], bool):
             raise ConfigError(f"ptq.{k}: must be true or false, got {p[k]!r}")
     model = build_float_model(cfg)
+    if "profile" in cfg["quant"]:
+        _check_profile(cfg, model)
+        return
     plan = layer_plan(model)
     names = [n for n, _, _ in plan]
     try:
         check_quant_config(cfg["quant"], names)
     except SpecError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _check_profile(cfg: dict, model) -> None:
+    """Validate a ``quant.profile`` config (only ``"cmsis-nn"`` exists) and its calibrator."""
+    from hwq.nn.cmsis import CALIBRATORS as CMSIS_CALIBRATORS
+    from hwq.nn.cmsis import PROFILE, CmsisError, check_options, cmsis_from_float
+
+    if cfg["quant"]["profile"] != PROFILE:
+        raise ConfigError(f"quant.profile: unknown profile {cfg['quant']['profile']!r}; expected {PROFILE!r}")
+    if cfg["ptq"]["calibrator"] not in CMSIS_CALIBRATORS:
+        raise ConfigError(
+            f"ptq.calibrator: {cfg['ptq']['calibrator']!r} is not available in the {PROFILE} profile; "
+            f"expected {', '.join(CMSIS_CALIBRATORS)}"
+        )
+    for k in ("gptq", "bias_correction"):
+        if cfg["ptq"][k]:
+            raise ConfigError(f"ptq.{k}: not available in the {PROFILE} profile")
+    try:
+        cmsis_from_float(model, check_options(cfg["quant"]))
+    except CmsisError as e:
         raise ConfigError(str(e)) from None

@@ -174,7 +174,8 @@ def _data(cfg: dict):
             return load_user_data(cfg["data"]["loader"], "data.loader")
         except UserModelError as e:
             raise ConfigError(str(e)) from None
-    return load_digits_split(image=cfg["model"].get("arch") == "cnn", seed=cfg["data"].get("split_seed", 0))
+    image = cfg["model"].get("arch") in ("cnn", "dscnn", "rescnn")
+    return load_digits_split(image=image, seed=cfg["data"].get("split_seed", 0))
 
 
 def train_float(cfg: dict, progress: bool = False):
@@ -204,7 +205,15 @@ def quantize_from_float(cfg: dict, float_model: nn.Module, data, progress: bool 
     gen = torch.Generator().manual_seed(t["seed"])
     calib_idx = torch.randperm(len(data.x_train), generator=gen)[: p["samples"]]
     xcal = torch.from_numpy(data.x_train[calib_idx.numpy()])
-    qm = quantize_model(float_model, cfg["quant"], xcal)
+    if "profile" in cfg["quant"]:  # CMSIS-NN profile (hwq.nn.cmsis): calibrate, then optionally QAT
+        from hwq.nn.cmsis import calibrate as cmsis_calibrate
+        from hwq.nn.cmsis import cmsis_from_float
+
+        qm = cmsis_calibrate(cmsis_from_float(float_model, cfg["quant"]), xcal, p["calibrator"], p["percentile"])
+    else:
+        qm = quantize_model(float_model, cfg["quant"], xcal)
+    if "profile" in cfg["quant"] and cfg["mode"] == "ptq":
+        return qm
     if cfg["mode"] == "ptq":
         calibrate(qm, xcal, p["calibrator"], p["percentile"], reference=float_model)
         if p["gptq"]:
