@@ -44,7 +44,7 @@ RULES = TARGET_DIR / "rules.mk"
 #: target name -> (rules.mk CPU, QEMU machine or None)
 TARGETS = {"host": ("host", None), "cortex-m4": ("cortex-m4", "mps2-an386"), "cortex-m55": ("cortex-m55", "mps3-an547")}
 CTYPES = {"int8_t": np.int8, "int16_t": np.int16}
-#: REFERENCE.md: arm_convolve_s8, 16x16x8 input, 16 3x3 filters, measured for the real CMSIS-NN.
+#: seconds a QEMU run may take before it is reported as hung
 QEMU_TIMEOUT_S = 600
 
 
