@@ -51,6 +51,12 @@ def register(sub) -> None:
     p.add_argument("--generations", type=int, default=8, help="NSGA-II generations (default 8; 0 = ILP only)")
     p.add_argument("--refine-epochs", type=int, default=2, help="QAT epochs for each front point (default 2)")
     p.add_argument("--max-refine", type=int, default=12, help="front points refined by QAT at most (default 12)")
+    p.add_argument(
+        "--precise",
+        default="chosen",
+        choices=["none", "chosen", "front"],
+        help="refined points priced by the calibrated cost model too (slow; default: the chosen point)",
+    )
     p.set_defaults(func=run)
 
 
@@ -100,6 +106,7 @@ def run(args) -> int:
         generations=args.generations,
         refine_epochs=args.refine_epochs,
         max_refine=args.max_refine,
+        precise=args.precise,
         progress=progress,
         log=print,
     )

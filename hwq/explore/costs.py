@@ -1,15 +1,20 @@
 """Costs of a candidate for ``hwq explore``: the ONE adapter between the explorer and ``hwq.cost``.
 
-``estimate(graph, target)`` returns ``(totals, per_layer)``: cost name -> number for the whole graph and
-for each Dense/Conv op (named as the model layer). Names and units:
+``estimate(graph, target)`` (fast, used for every candidate) returns ``(totals, per_layer)``: cost name ->
+number for the whole graph and for each Dense/Conv op. Names and units:
 
-- FPGA targets: ``luts`` (estimated LUTs), ``adders`` (two-input adders of the multiplier-free datapath),
-  ``weight_bits`` (stored weight bits);
+- FPGA targets: ``luts`` (estimated LUTs: ``LUTS_PER_ADDER`` x the two-input adders of
+  ``hwq.cost.graph_cost``, i.e. CSD digits without subexpression sharing), ``adders``, ``weight_bits``;
 - MCU targets: ``instructions`` (estimated cycles of one inference), ``flash`` (weight bytes), ``sram``
   (peak activation bytes; a maximum over layers, not a sum), ``macs``.
 
-Today this reads ``hwq.cost.graph_cost`` (the analytical estimate); switching to the calibrated
-``hwq.cost.fpga`` / ``hwq.cost.mcu`` is an edit of ``_raw_costs`` only.
+``calibrated(graph, target)`` (slow: it runs the Verilog emitter's real adder-graph planning) returns the
+calibrated model's totals, ``hwq.cost.fpga`` (LUT, FF, CARRY, adders, latency cycles) or ``hwq.cost.mcu``
+(instructions, flash and peak SRAM bytes), for the points the explorer reports (the chosen point, or the
+whole refined front with ``precise="front"``).
+
+``LUTS_PER_ADDER`` = 5.4: the calibrated model's LUTs over the fast model's adders on the digits MLP,
+5.1-5.6 for uniform fixed<4>, fixed<8>, csd<2>, e4m3 and e2m1 weights (ranked the same by both).
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ TARGETS = {
 
 #: cost names per target kind; the first is the primary cost (plotted first, used by the ILP sweep)
 COSTS = {"fpga": ("luts", "adders", "weight_bits"), "mcu": ("instructions", "flash", "sram", "macs")}
+#: calibrated LUTs per fast-model adder (see the module docstring)
+LUTS_PER_ADDER = 5.4
+#: target names of the calibrated models (``hwq/cost/targets``)
+_CALIBRATED_NAME = {"fpga": "xc7", "mcu": "cortex-m4"}
 #: how per-layer figures combine into the total
 AGGREGATE = {"sram": "max"}
 _BUDGET_ALIASES = {
@@ -91,14 +100,17 @@ def _raw_costs(graph, kind: str) -> tuple[dict, dict]:
     from hwq.cost import graph_cost
 
     c = graph_cost(graph)
-    acc = {op.name: (op.acc_fmt.width if getattr(op, "acc_fmt", None) is not None else 32) for op in graph.ops}
     per: dict[str, dict] = {}
     for rec in c["fpga"]["per_op"]:
         op = graph.op(rec["op"]) if hasattr(graph, "op") else next(o for o in graph.ops if o.name == rec["op"])
         wfmt = getattr(op, "weight_fmt", None)
         wbits = int(op.weight.size) * int(getattr(wfmt, "bits", None) or getattr(wfmt, "width", 8))
         if kind == "fpga":
-            per[rec["op"]] = {"luts": rec["adders"] * acc[rec["op"]], "adders": rec["adders"], "weight_bits": wbits}
+            per[rec["op"]] = {
+                "luts": int(round(LUTS_PER_ADDER * rec["adders"])),
+                "adders": rec["adders"],
+                "weight_bits": wbits,
+            }
         else:
             tin = sum(graph.tensor(i).size for i in op.inputs)
             tout = graph.tensor(op.output).size
@@ -120,3 +132,22 @@ def estimate(graph, target: str) -> tuple[dict[str, float], dict[str, dict[str, 
     kind = target_kind(target)
     totals, per = _raw_costs(graph, kind)
     return {k: totals[k] for k in COSTS[kind]}, per
+
+
+def calibrated(graph, target: str) -> dict:
+    """Totals of the calibrated cost model (``hwq.cost.fpga``, Verilog backend with default options, or
+    ``hwq.cost.mcu``) on ``target``; ``{"error": message}`` when the backend cannot build the graph."""
+    import hwq.cost as hc
+
+    kind = target_kind(target)
+    name = _CALIBRATED_NAME.get(target, target)
+    try:
+        r = hc.fpga(graph, name) if kind == "fpga" else hc.mcu(graph, name)
+    except (ValueError, KeyError, NotImplementedError) as e:
+        return {"error": str(e).splitlines()[0]}
+    keep = (
+        ("LUT", "FF", "CARRY", "adders", "latency")
+        if kind == "fpga"
+        else ("instructions", "flash_bytes", "peak_sram_bytes")
+    )
+    return {"target": r["target"], "calibrated": r["calibrated"], **{k: r["total"][k] for k in keep}}

@@ -141,6 +141,7 @@ def explore(
     generations: int = 8,
     refine_epochs: int = 2,
     max_refine: int = 12,
+    precise: str = "chosen",
     probes: int = 64,
     val_fraction: float = 0.2,
     progress: str | bool = True,
@@ -148,8 +149,10 @@ def explore(
 ) -> dict:
     """Mixed-precision Pareto search of a run config's model on a target; writes ``out_dir``/pareto.json,
     pareto.csv, pareto.png, chosen/graph.json, chosen/config.json, timing.json; returns the pareto.json
-    document. Accuracies in percent, costs as ``hwq.explore.costs`` names them. Raises ExploreError (or
-    ConfigError/SpaceError/TargetError, all ValueErrors) naming the bad input."""
+    document. ``precise``: which refined points also get the calibrated cost model's figures
+    (``calibrated_costs``; slow): "none", "chosen" (default) or "front" (front and baselines). Accuracies
+    in percent, costs as ``hwq.explore.costs`` names them. Raises ExploreError (or ConfigError, SpaceError,
+    TargetError, all ValueErrors) naming the bad input."""
     import torch
 
     from hwq.train.config import resolve_config
@@ -374,7 +377,24 @@ def _search(v: dict) -> dict:
             key=lambda k: (refined[k]["costs"][primary], -refined[k]["test_accuracy"], k),
         )
 
-    # 6. documents
+    # 6. calibrated cost model for the chosen point (and the refined front and baselines on request)
+    t0 = time.perf_counter()
+    want = {"none": [], "chosen": [chosen], "front": list(dict.fromkeys([chosen, *final, *base_keys.values()]))}
+    if v["precise"] not in want:
+        raise ExploreError(f"--precise {v['precise']}: expected none, chosen or front")
+    precise = {}
+    for k in want[v["precise"]]:
+        path = ev.cache_dir / f"calibrated-{k}-{v['refine_epochs']}.json"
+        if path.exists():
+            precise[k] = json.loads(path.read_text())
+            continue
+        from hwq.ir.serialize import loads
+
+        precise[k] = C.calibrated(loads(refined[k]["graph"]), v["target"])
+        atomic_write(path, json.dumps(precise[k], sort_keys=True))
+    timing["calibrated_cost_s"] = time.perf_counter() - t0
+
+    # 7. documents
     bname = {k: n for n, k in base_keys.items()}
     points = []
     for k in keys:
@@ -400,6 +420,8 @@ def _search(v: dict) -> dict:
                 "costs": {c: _r(x) for c, x in q["costs"].items()},
                 "dominated": not rnd.get(k, False),
             }
+            if k in precise:
+                p["refined"]["calibrated_costs"] = precise[k]
         points.append(p)
     points.sort(key=lambda p: (p["costs"][primary], -p["val_accuracy"], p["id"]))
     by_id = {p["id"]: p for p in points}
@@ -465,4 +487,7 @@ def _search(v: dict) -> dict:
         f"test accuracy {ch['refined']['test_accuracy']:.2f}%, {primary} {ch['refined']['costs'][primary]:,.0f}; "
         f"wrote {out}/pareto.json, pareto.csv, pareto.png, chosen/graph.json ({timing['total_s']:.0f} s)"
     )
+    cal = ch["refined"].get("calibrated_costs")
+    if cal:
+        log(f"explore: chosen point, calibrated cost model: {json.dumps(cal, sort_keys=True)}")
     return doc
