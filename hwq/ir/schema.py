@@ -181,7 +181,7 @@ def _format(v, path: str, fixed: bool = False):
     from hwq.formats import FixedFormat, parse
 
     _str(v, path)
-    if len(v) > 1000:
+    if len(v) > 200_000:  # per-channel affine formats list one scale per channel (~25 characters each)
         raise _Bad(path, f"format string of {len(v)} characters is too long")
     try:
         fmt = parse(v)
