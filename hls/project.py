@@ -8,6 +8,7 @@ Layout of the output folder::
     firmware/defines.h         one typedef per tensor and per layer parameter / accumulator
     firmware/layers.h          one function per layer
     firmware/weights/<op>.h    const parameter arrays, exact values
+    firmware/weights.cpp       their one definition for builds defining HWQ_EXTERN_WEIGHTS (C-sim)
     firmware/hwq_hls.h         HWQ_PRAGMA and raw-bit helpers (plus hwq_minifloat.h when needed)
     tb/<top>_test.cpp          reads raw input integers, writes raw output integers, compares
     tb/hwq_tb.h                raw-integer text I/O
@@ -22,6 +23,7 @@ ceil(mults/reuse_factor) multipliers), ``stream`` (hls::stream between layers un
 from __future__ import annotations
 
 import math
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -128,8 +130,19 @@ class _Project:
         guard = f"HWQ_WEIGHTS_{ident}_H_"
         return (
             self.header(f"Parameters of {op.kind} {op.name!r} (exact values of the IR's integers).")
-            + f'\n#ifndef {guard}\n#define {guard}\n\n#include "../defines.h"\n\n{lc.params}\n#endif  // {guard}\n'
+            + f'\n#ifndef {guard}\n#define {guard}\n\n#include "../defines.h"\n\n{_storage(lc.params)}\n'
+            + f"#endif  // {guard}\n"
         )
+
+    def weights_cpp(self) -> str:
+        """firmware/weights.cpp: the one definition of every parameter array for a build that defines
+        HWQ_EXTERN_WEIGHTS (hwq's C-simulation); empty otherwise (see hwq_hls.h)."""
+        out = self.header("Parameter arrays of every layer, defined once (C-simulation builds; see hwq_hls.h).")
+        out += '\n#define HWQ_WEIGHTS_TU\n#include "defines.h"\n'
+        for op, lc in self.layers:
+            if lc.params:
+                out += f'#include "weights/{self.names.op[op.name]}.h"\n'
+        return out
 
     # ------------------------------------------------------------------ firmware/layers.h
     def signature(self, op) -> str:
@@ -358,12 +371,46 @@ class _Project:
         for op, lc in self.layers:
             if lc.params:
                 files[f"firmware/weights/{self.names.op[op.name]}.h"] = self.weights_h(op, lc)
+        if any(lc.params for _, lc in self.layers):
+            files["firmware/weights.cpp"] = self.weights_cpp()
         n = int(self.options.get("tb_vectors", 64))
         if n > 0:
             inputs, expected = sample_vectors(self.graph, n, int(self.options.get("seed", 0)))
             files["tb_data/inputs.txt"] = inputs
             files["tb_data/expected.txt"] = expected
         return files
+
+
+_PARAM_DEF = re.compile(r"^static const (.+?) (\w+)((?:\[\d+\])*) = ", re.M)
+
+
+def _storage(params: str) -> str:
+    """The layer's ``static const T name[dims] = {...};`` definitions with their storage switchable:
+    a declaration only under HWQ_EXTERN_WEIGHTS (outside weights.cpp), else the definition with
+    HWQ_WEIGHT_STORAGE (``static``; ``extern`` in weights.cpp). The initialiser is written once."""
+
+    def repl(m: re.Match) -> str:
+        t, name, dims = m.group(1), m.group(2), m.group(3)
+        return (
+            "#if defined(HWQ_EXTERN_WEIGHTS) && !defined(HWQ_WEIGHTS_TU)\n"
+            f"extern const {t} {name}{dims};\n"
+            "#else\n"
+            f"HWQ_WEIGHT_STORAGE const {t} {name}{dims} = "
+        )
+
+    out, n = _PARAM_DEF.subn(repl, params)
+    if not n:
+        return params
+    # close each #if after its definition's terminating ";"
+    lines, closed, inside = out.split("\n"), [], False
+    for line in lines:
+        if line.startswith("HWQ_WEIGHT_STORAGE const "):
+            inside = True
+        closed.append(line)
+        if inside and line.endswith(";"):
+            closed.append("#endif")
+            inside = False
+    return "\n".join(closed)
 
 
 def emit(

@@ -5,6 +5,10 @@
 ``<cache_dir>/<top>_csim_<sha>`` (default cache_dir: ``out_dir/csim_build``), where sha hashes every
 firmware and test bench file, the compiler, its flags and the ap_types headers' location. Builds write
 to a temporary name and are renamed into place, so concurrent runs (pytest -n) are safe.
+
+A project with ``firmware/weights.cpp`` is built as two translation units compiled side by side: the
+parameter arrays at ``WEIGHTS_OPT`` (-O0) and the layer code with the test bench at ``CXX_FLAGS``
+(-O2), both with ``HWQ_EXTERN_WEIGHTS`` (see hwq_hls.h); older projects as one unit.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ import numpy as np
 #: generated files must compile without a single diagnostic under -Wall -Wextra; the compiler's output
 #: is kept next to the binary as ``<binary>.log``.
 CXX_FLAGS = ("-O2", "-std=c++14", "-Wall", "-Wextra")
+
+#: optimisation of the parameter translation unit (firmware/weights.cpp): it only runs constant
+#: initialisers once at start-up, and at -O2 g++ spends most of a build optimising them.
+WEIGHTS_OPT = "-O0"
 
 
 _PROJECT = "{PROJECT}"
@@ -93,6 +101,42 @@ def build_command(out_dir, output, unity=None, compiler: str | None = None) -> l
     ]
 
 
+def split_build_commands(out_dir, output, unity, compiler: str | None = None) -> list[list[str]]:
+    """The g++ commands of a project with firmware/weights.cpp: [weights object, code object, link].
+
+    Both objects are built with HWQ_EXTERN_WEIGHTS (see hwq_hls.h): the code (top + test bench, one
+    translation unit through ``unity``) with ``CXX_FLAGS``, the parameter arrays at ``WEIGHTS_OPT``.
+    The two compilations are independent and run side by side."""
+    out_dir = Path(out_dir)
+    cxx = compiler or find_compiler()
+    inc = [f"-I{out_dir / 'firmware'}", f"-I{out_dir / 'tb'}", "-isystem", str(ap_types_dir()), "-DHWQ_EXTERN_WEIGHTS"]
+    flags = [f for f in CXX_FLAGS if not f.startswith("-O")]
+    w_obj, c_obj = f"{output}.weights.o", f"{output}.code.o"
+    return [
+        [cxx, WEIGHTS_OPT, *flags, *inc, "-c", str(out_dir / "firmware" / "weights.cpp"), "-o", w_obj],
+        [cxx, *CXX_FLAGS, *inc, "-c", str(unity), "-o", c_obj],
+        [cxx, c_obj, w_obj, "-o", str(output)],
+    ]
+
+
+def _run_split_build(commands: list[list[str]]) -> subprocess.CompletedProcess:
+    """Run the two compilations of ``split_build_commands`` concurrently, then the link; returns a
+    CompletedProcess with the first failing return code (0 if none) and every compiler's stderr."""
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands[:2]]
+    errs, rc = [], 0
+    for p in procs:
+        _, err = p.communicate()
+        errs.append(err)
+        rc = rc or p.returncode
+    if rc == 0:
+        link = subprocess.run(commands[2], capture_output=True, text=True)
+        errs.append(link.stderr)
+        rc = link.returncode
+    for c in commands[:2]:
+        Path(c[-1]).unlink(missing_ok=True)
+    return subprocess.CompletedProcess(commands[-1], rc, "", "".join(errs))
+
+
 def write_unity(out_dir, path) -> Path:
     """A one-line-per-file C++ source including the project's top and test bench by absolute path."""
     out_dir = Path(out_dir).resolve()
@@ -112,7 +156,9 @@ def build(out_dir, cache_dir=None) -> tuple[Path, dict]:
     top = project_top(out_dir)
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "csim_build"
     h = hashlib.sha256()
-    h.update(" ".join([find_compiler(), *CXX_FLAGS]).encode())  # not the project path: same sources, same binary
+    split = (out_dir / "firmware" / "weights.cpp").exists()
+    flags = [*CXX_FLAGS, *(["-DHWQ_EXTERN_WEIGHTS", f"weights:{WEIGHTS_OPT}"] if split else [])]
+    h.update(" ".join([find_compiler(), *flags]).encode())  # not the project path: same sources, same binary
     h.update(str(ap_types_dir()).encode())
     for p in _sources(out_dir):
         h.update(p.relative_to(out_dir).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
@@ -130,7 +176,10 @@ def build(out_dir, cache_dir=None) -> tuple[Path, dict]:
         unity = write_unity(out_dir, binary.with_name(binary.name + ".unity.cpp"))
         t0 = time.perf_counter()
         try:
-            proc = subprocess.run(build_command(out_dir, tmp, unity), capture_output=True, text=True)
+            if split:
+                proc = _run_split_build(split_build_commands(out_dir, tmp, unity))
+            else:
+                proc = subprocess.run(build_command(out_dir, tmp, unity), capture_output=True, text=True)
             if proc.returncode != 0:
                 raise CsimError(f"{out_dir}: g++ build of the C-simulation failed:\n{proc.stderr[-4000:]}")
             log.write_text(proc.stderr.replace(root, _PROJECT))

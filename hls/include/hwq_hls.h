@@ -17,6 +17,17 @@
 #define HWQ_PRAGMA(x)
 #endif
 
+// Storage of the parameter arrays in firmware/weights/<op>.h. By default (Vitis HLS, any plain build)
+// each array is a `static const` definition in the translation unit of the layers. hwq's C-simulation
+// build defines HWQ_EXTERN_WEIGHTS: the layer code then only declares the arrays, and
+// firmware/weights.cpp (which also defines HWQ_WEIGHTS_TU) holds their one definition, compiled once
+// without optimisation, as building thousands of constant initialisers at -O2 costs most of the build.
+#if defined(HWQ_EXTERN_WEIGHTS) && defined(HWQ_WEIGHTS_TU)
+#define HWQ_WEIGHT_STORAGE extern
+#else
+#define HWQ_WEIGHT_STORAGE static
+#endif
+
 // Raw integer of a fixed-point value, in units of its LSB: the W-bit register pattern reinterpreted
 // as a signed (ap_fixed) or unsigned (ap_ufixed) integer. Exact; no arithmetic, only wires.
 template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
