@@ -30,6 +30,12 @@ def solve(
 
     aggregate = aggregate or {}
     t0 = time.perf_counter()
+    _check_feasible(costs, budgets, aggregate)
+    # drop options dominated within their layer (no lower sensitivity, no lower budgeted cost): an optimum
+    # never needs them, and the solver's problem shrinks (3 x 96 options of the digits MLP -> about 3 x 10)
+    keep = [_undominated(li, sens, costs, budgets, aggregate) for li in range(len(sens))]
+    sens = [np.asarray(s, dtype=float)[k] for s, k in zip(sens, keep)]
+    costs = {name: [np.asarray(v, dtype=float)[k] for v, k in zip(costs[name], keep)] for name in budgets}
     sizes = [len(s) for s in sens]
     n = sum(sizes)
     offs = np.cumsum([0] + sizes)
@@ -50,7 +56,6 @@ def solve(
             rows.append(vals)
             lo.append(-np.inf)
             hi.append(b)
-    _check_feasible(costs, budgets, aggregate)
     res = milp(
         c,
         constraints=LinearConstraint(np.array(rows), lo, hi),
@@ -60,8 +65,29 @@ def solve(
     if res.x is None:
         raise InfeasibleBudget(f"budgets {budgets}: no configuration meets all of them together")
     x = np.round(res.x).astype(int)
-    pick = [int(np.argmax(x[offs[i] : offs[i + 1]])) for i in range(len(sizes))]
+    pick = [int(keep[i][np.argmax(x[offs[i] : offs[i + 1]])]) for i in range(len(sizes))]
     return pick, time.perf_counter() - t0
+
+
+def _undominated(li: int, sens, costs, budgets, aggregate) -> np.ndarray:
+    """Indices of layer ``li``'s options not dominated by another option of that layer (ties: first kept);
+    options that break a max-aggregated budget on their own are dropped too."""
+    s = np.asarray(sens[li], dtype=float)
+    cols = [s] + [np.asarray(costs[n][li], dtype=float) for n in budgets]
+    m = np.stack(cols, axis=1)
+    ok = np.ones(len(s), dtype=bool)
+    for n, b in budgets.items():
+        if aggregate.get(n) == "max":
+            ok &= np.asarray(costs[n][li], dtype=float) <= b
+    idx = np.flatnonzero(ok)
+    out = []
+    for i in idx:
+        le = np.all(m[idx] <= m[i], axis=1)
+        lt = np.any(m[idx] < m[i], axis=1)
+        earlier_equal = np.all(m[idx] == m[i], axis=1) & (idx < i)
+        if not np.any(le & lt) and not np.any(earlier_equal):
+            out.append(i)
+    return np.asarray(out if out else idx[:1], dtype=int)
 
 
 def smallest(costs: list[np.ndarray], agg: str = "sum") -> float:
