@@ -259,13 +259,13 @@ def _mac_layer(op, graph, func_base: str, geometry: dict, macs: int) -> Layer:
             raise Unsupported("int16 kernels take no input/output offsets (symmetric int16 activations)")
         if func_base == "depthwise_conv_wrapper":
             raise Unsupported("int16 depthwise convolution is not in the portable runtime")
-        if func_base == "fully_connected" and ep.multiplier is not None and len(ep.multiplier) > 1:
-            # no per-channel s16 fully connected kernel: the same int64 sums as a 1x1 convolution on 1x1xN
-            func_base = "convolve_wrapper"
-            geometry = dict(geometry, cin=geometry["n"], h=1, w=1, cout=geometry["m"], kh=1, kw=1, ho=1, wo=1,
-                            stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1))  # fmt: skip
     elif wbits == 4:
         sfx = "s4"
+    if func_base == "fully_connected" and sfx != "s8" and ep.multiplier is not None and len(ep.multiplier) > 1:
+        # no per-channel s4/s16 fully connected kernel: the same sums as a 1x1 convolution on a 1x1xN input
+        func_base = "convolve_wrapper"
+        geometry = dict(geometry, cin=geometry["n"], h=1, w=1, cout=geometry["m"], kh=1, kw=1, ho=1, wo=1,
+                        stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1))  # fmt: skip
     sx, sy = storage(graph, x), storage(graph, ep.output)
     params = dict(
         geometry,
@@ -297,12 +297,12 @@ def _mac_layer(op, graph, func_base: str, geometry: dict, macs: int) -> Layer:
 
 def dense(op, graph) -> Layer:
     """IR ``dense`` (+ requantize + clamps) -> ``arm_fully_connected_s8`` (per-tensor multiplier) or
-    ``arm_fully_connected_per_channel_s8``; int4 weights -> ``arm_fully_connected_s4``. Kernel [M][N]."""
+    ``arm_fully_connected_per_channel_s8``; int4 weights -> ``arm_fully_connected_s4``; int16 activations ->
+    ``arm_fully_connected_s16``. Per-channel s4/s16 (no such fully connected kernel) -> the same sums as a 1x1
+    ``arm_convolve_wrapper_s4/_s16`` on a 1x1xN input. Kernel [M][N] (= OHWI with H = W = 1)."""
     m, n = op.weight.shape
     lay = _mac_layer(op, graph, "fully_connected", {"m": m, "n": n}, m * n)
-    if lay.func.startswith("arm_fully_connected") and len(lay.params["multiplier"]) > 1:
-        if lay.func == "arm_fully_connected_s4":
-            raise Unsupported("per-channel requantisation with int4 weights has no CMSIS-NN fully connected kernel")
+    if lay.func == "arm_fully_connected_s8" and len(lay.params["multiplier"]) > 1:
         lay.func = "arm_fully_connected_per_channel_s8"
     return lay
 
