@@ -9,18 +9,25 @@ example through it for the shapes, and emits one IR op per layer, in execution o
     QBatchNorm              -> batchnorm   (per-channel scale and shift integers)
     QReLU / QReLU6          -> relu / clip (lo 0, hi 6)
     QAdd / operator.add     -> add
-    QMaxPool / QAvgPool2d   -> maxpool / avgpool (exact window sum, IR reciprocal)
+    QMaxPool / QAvgPool1d/2d-> maxpool / avgpool (exact window sum, IR reciprocal)
+    QGlobalAvgPool          -> global_avgpool (+ reshape to (C, 1[, 1]) with keepdim)
     QFlatten / torch.flatten-> flatten
     nn.Dropout / Identity   -> nothing
 
 Anything else raises ``LoweringError`` naming the module (or function) and its type. Plain torch layers
-must first be converted with ``hwq.nn.quantize_model(model, config)`` (or pass ``config=`` here).
+must first be converted with ``hwq.nn.quantize_model(model, config)`` (or pass ``config=`` here); the
+error says whether ``quantize_model`` can convert the layer.
+
+``hwq.ir.lower(model, x)`` is this module's ``lower`` function. The module object is itself callable (it
+calls ``lower``), so the expression works both before and after anything imports the submodule
+``hwq.ir.lower`` (which replaces the package attribute ``hwq.ir.lower`` with the module).
 The emulator (``hwq.nn.emulate_raw``) and ``hwq.ir.run`` of the result agree bit for bit.
 """
 
 from __future__ import annotations
 
 import operator
+import sys
 
 import numpy as np
 import torch
@@ -50,6 +57,7 @@ _LEAF_TYPES = (
     L.QReLU6,
     L.QAdd,
     L.QAvgPool2d,
+    L.QGlobalAvgPool,
     L.QMaxPool2d,
     L.QMaxPool1d,
     L.QFlatten,
@@ -143,8 +151,11 @@ class _Lowerer:
         if isinstance(mod, (nn.MaxPool2d, nn.MaxPool1d)):  # plain max pooling keeps the format too
             self.maxpool(node, mod, x, xf, what)
             return
-        if isinstance(mod, L.QAvgPool2d):
+        if isinstance(mod, L.QAvgPool2d):  # and QAvgPool1d
             self.avgpool(node, mod, x, what)
+            return
+        if isinstance(mod, L.QGlobalAvgPool):
+            self.global_avgpool(node, mod, x, what)
             return
         if isinstance(mod, L.QBatchNorm):
             self.batchnorm(node, mod, x, what)
@@ -153,10 +164,7 @@ class _Lowerer:
             xb = self.src(node, node.args[1], what)
             self.add(node, [x, xb], mod.out_q.fmt(), what)
             return
-        hint = ""
-        if type(mod).__module__.startswith("torch.nn"):
-            hint = "; convert plain torch layers with hwq.nn.quantize_model(model, config) first"
-        raise LoweringError(f"{what}: not supported by hwq.ir.lower{hint}")
+        raise LoweringError(f"{what}: not supported by hwq.ir.lower{_hint(mod)}")
 
     def conv(self, node, mod: L._QConvNd, x: str, xf, what: str) -> None:
         kind = "conv2d" if mod.dims == 2 else "conv1d"
@@ -204,13 +212,14 @@ class _Lowerer:
         from hwq.formats import FixedFormat
 
         xf = self.graph.tensor(x).fmt
-        n = mod.kernel_size**2
+        nd = mod.dims
+        n = mod.kernel_size**nd
         top = L._signed_int_bits(xf) + max(n - 1, 0).bit_length() + 1
         acc = FixedFormat(top + xf.frac_bits, top, True, "TRN", "WRAP")  # holds every window sum exactly
         recip, r = mod.reciprocal()
         y = self.new_tensor(node, mod.out_q.fmt())
-        k = (mod.kernel_size, mod.kernel_size)
-        s = (mod.stride, mod.stride)
+        k = (mod.kernel_size,) * nd
+        s = (mod.stride,) * nd
         self.graph.add_op(
             cls(
                 self._id_of[node.name],
@@ -218,12 +227,36 @@ class _Lowerer:
                 y,
                 kernel=k,
                 stride=s,
-                padding=(0, 0, 0, 0),
+                padding=(0, 0) * nd,
                 acc_fmt=acc,
                 recip=recip,
                 recip_frac_bits=r,
             )
         )
+
+    def global_avgpool(self, node, mod: L.QGlobalAvgPool, x: str, what: str) -> None:
+        cls = _need_op("global_avgpool", what)
+        from hwq.formats import FixedFormat
+        from hwq.ir.ops._pool import reciprocal
+
+        xt = self.graph.tensor(x)
+        if len(xt.shape) not in (2, 3):
+            raise LoweringError(f"{what}: input must be (C, L) or (C, H, W), got {xt.shape}")
+        n = int(np.prod(xt.shape[1:]))
+        top = L._signed_int_bits(xt.fmt) + max(n - 1, 0).bit_length() + 1
+        acc = FixedFormat(top + xt.fmt.frac_bits, top, True, "TRN", "WRAP")  # holds every channel sum exactly
+        recip, r = reciprocal(n)
+        fmt = mod.out_q.fmt()
+        op_name = self._id_of[node.name]
+        if not mod.keepdim:
+            y = self.new_tensor(node, fmt)
+            self.graph.add_op(cls(op_name, [x], y, acc_fmt=acc, recip=recip, recip_frac_bits=r))
+            return
+        flat = f"{op_name}_mean"
+        self.graph.add_tensor(flat, (xt.shape[0],), fmt)
+        self.graph.add_op(cls(flat, [x], flat, acc_fmt=acc, recip=recip, recip_frac_bits=r))
+        y = self.new_tensor(node, fmt)
+        self.graph.add_op(_need_op("reshape", what)(op_name, [flat], y))
 
     def batchnorm(self, node, mod: L.QBatchNorm, x: str, what: str) -> None:
         cls = _need_op("batchnorm", what)
@@ -264,6 +297,50 @@ class _Lowerer:
         raise LoweringError(f"{what}: not supported by hwq.ir.lower")
 
 
+def _hint(mod: nn.Module) -> str:
+    """What to do about a module lowering does not take: convert it, or it has no hwq.nn equivalent."""
+    from hwq.nn.convert import SUPPORTED, SUPPORTED_LAYERS
+
+    if not type(mod).__module__.startswith("torch.nn"):
+        return "; build the model from hwq.nn layers (see hwq.nn)"
+    adaptive = isinstance(mod, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d))
+    size = getattr(mod, "output_size", None)
+    if adaptive and any(s != 1 for s in (size if isinstance(size, (tuple, list)) else (size,))):
+        return f"; only output size 1 (global average pooling) is supported, got {size}"
+    if isinstance(mod, SUPPORTED):
+        return (
+            "; it is a plain torch layer: convert the model with hwq.nn.quantize_model(model, quant_config, x) "
+            "first (or pass config= to lower)"
+        )
+    return f"; hwq.nn has no quantised equivalent of {type(mod).__name__} (quantize_model converts {SUPPORTED_LAYERS})"
+
+
+#: container classes whose name says nothing about the model (the graph is then called ``model``)
+_GENERIC_NAMES = {"Sequential", "ModuleList", "ModuleDict", "Module", "GraphModule"}
+
+
+def default_name(model: nn.Module) -> str:
+    """The graph name ``lower`` uses without ``name=``: the model's class name, or ``model`` for a generic
+    container such as ``nn.Sequential`` (the name becomes the Verilog top ``hwq_<name>``, the HLS top ...)."""
+    n = type(model).__name__
+    return "model" if n in _GENERIC_NAMES else n
+
+
+def _check_quantised(model: nn.Module) -> None:
+    """Refuse a plain float model up front, naming the first layer hwq.nn cannot convert, if any."""
+    if any(isinstance(m, (L.QInput, Quantizer)) for m in model.modules()):
+        return
+    for n, m in model.named_modules():
+        if next(m.children(), None) is None and not isinstance(m, _PASS_THROUGH):
+            hint = _hint(m)
+            if "no quantised equivalent" in hint or "only output size" in hint:
+                raise LoweringError(f"module {n!r} ({type(m).__name__}): not supported by hwq.ir.lower{hint}")
+    raise LoweringError(
+        f"model {type(model).__name__}: a plain float model (no hwq.nn.QInput); convert it with "
+        "hwq.nn.quantize_model(model, quant_config, x) first, or pass config= to lower"
+    )
+
+
 def _pair(v, n: int) -> tuple[int, ...]:
     return tuple(int(a) for a in v) if isinstance(v, (tuple, list)) else (int(v),) * n
 
@@ -293,16 +370,19 @@ def _is_default(k: str, v) -> bool:
 def lower(model: nn.Module, example_input: torch.Tensor, name: str | None = None, config: dict | None = None) -> Graph:
     """Trace ``model`` (hwq.nn layers) and return the validated IR graph.
 
-    example_input: one batch (batch first) used for shapes only. config: when given, plain torch layers
-    are first converted with ``hwq.nn.quantize_model(model, config, example_input)``.
-    Raises ``LoweringError`` naming every unsupported module or function.
+    example_input: one batch (batch first, float, real values) used for shapes only. name: the graph
+    name (it names the generated top: Verilog ``hwq_<name>``, HLS function, MCU files); default
+    ``default_name(model)``, the model's class name, or ``model`` for an ``nn.Sequential``. config: when
+    given, plain torch layers are first converted with ``hwq.nn.quantize_model(model, config,
+    example_input)``. Raises ``LoweringError`` naming the first unsupported module or function.
     """
     if config is not None:
         from hwq.nn.convert import quantize_model
 
         model = quantize_model(model, config, example_input)
     if hasattr(model, "lower_to_ir"):  # a model that lowers itself (hwq.nn.cmsis.CmsisNet)
-        return model.lower_to_ir(example_input, name or type(model).__name__)
+        return model.lower_to_ir(example_input, name or default_name(model))
+    _check_quantised(model)
     was_training = model.training
     model.eval()
     try:
@@ -314,7 +394,7 @@ def lower(model: nn.Module, example_input: torch.Tensor, name: str | None = None
         gm = fx.GraphModule(model, g)
         with torch.no_grad():
             ShapeProp(gm).propagate(example_input)
-        low = _Lowerer(model, gm, name or type(model).__name__)
+        low = _Lowerer(model, gm, name or default_name(model))
         outputs: list[str] = []
         for node in gm.graph.nodes:
             if node.op == "placeholder":
@@ -338,3 +418,13 @@ def lower(model: nn.Module, example_input: torch.Tensor, name: str | None = None
         return low.graph
     finally:
         model.train(was_training)
+
+
+class _CallableModule(type(sys)):
+    """The type of this module: calling it calls ``lower`` (see the module docstring)."""
+
+    def __call__(self, model: nn.Module, example_input: torch.Tensor, name: str | None = None, config=None) -> Graph:
+        return lower(model, example_input, name=name, config=config)
+
+
+sys.modules[__name__].__class__ = _CallableModule

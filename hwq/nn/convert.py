@@ -1,7 +1,8 @@
 """Convert a plain float torch model plus a format config into an ``hwq.nn`` model (no retraining).
 
 Supported: ``nn.Sequential`` of Linear, Conv1d, Conv2d (a following BatchNorm is folded into the conv),
-stand-alone BatchNorm1d/2d, ReLU, ReLU6, MaxPool1d/2d, AvgPool2d, Flatten, Dropout, Identity. The float
+stand-alone BatchNorm1d/2d, ReLU, ReLU6, MaxPool1d/2d, AvgPool1d/2d (no padding), AdaptiveAvgPool1d/2d
+with output size 1 (global average pooling, ``QGlobalAvgPool``), Flatten, Dropout, Identity. The float
 weights are copied; each tensor gets the quantiser its spec describes (see ``hwq.nn.spec``).
 
 Quant config (the ``[quant]`` table of a run config)::
@@ -30,6 +31,46 @@ ROLES = ("weight", "bias", "preact", "act", "output")
 _TOP_KEYS = {"input", "layers", *ROLES}
 _LINEARISH = (nn.Linear, nn.Conv1d, nn.Conv2d)
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+#: the plain torch layers ``quantize_model`` converts (also named in error messages and lowering hints)
+SUPPORTED = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.Flatten,
+    nn.Dropout,
+    nn.Identity,
+)
+SUPPORTED_LAYERS = ", ".join(c.__name__ for c in SUPPORTED) + " (AdaptiveAvgPool with output size 1)"
+
+
+def _one(v, what: str, name: str, m) -> int:
+    """An int from an int or a tuple of equal ints (square pooling windows only)."""
+    t = tuple(v) if isinstance(v, (tuple, list)) else (v,)
+    if len(set(t)) != 1:
+        raise SpecError(f"model layer {name!r}: {type(m).__name__} {what} {v} is not square; hwq pools k x k windows")
+    return int(t[0])
+
+
+def _avgpool(name: str, m, out_q):
+    """QAvgPool1d/2d for an nn.AvgPool1d/2d without padding or ceil mode."""
+    if m.ceil_mode or any(p != 0 for p in (m.padding if isinstance(m.padding, (tuple, list)) else (m.padding,))):
+        raise SpecError(f"model layer {name!r}: {type(m).__name__} with padding or ceil_mode is not supported")
+    k = _one(m.kernel_size, "kernel", name, m)
+    s = _one(m.stride if m.stride is not None else m.kernel_size, "stride", name, m)
+    cls = L.QAvgPool1d if isinstance(m, nn.AvgPool1d) else L.QAvgPool2d
+    return cls(k, out_q, s)
 
 
 def layer_plan(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module | None]]:
@@ -165,9 +206,16 @@ def quantize_model(model: nn.Module, qcfg: dict, example_input: torch.Tensor | N
             new = L.QMaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation, ceil_mode=m.ceil_mode)
         elif isinstance(m, nn.MaxPool1d):
             new = L.QMaxPool1d(m.kernel_size, m.stride, m.padding, m.dilation, ceil_mode=m.ceil_mode)
-        elif isinstance(m, nn.AvgPool2d):
-            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
-            new = L.QAvgPool2d(k, q(name, "act"), m.stride if isinstance(m.stride, int) else m.stride[0])
+        elif isinstance(m, (nn.AvgPool1d, nn.AvgPool2d)):
+            new = _avgpool(name, m, q(name, "act"))
+        elif isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
+            size = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size,)
+            if any(s != 1 for s in size):
+                raise SpecError(
+                    f"model layer {name!r}: {type(m).__name__}({m.output_size}) is not supported; only output size 1 "
+                    "(global average pooling); use AvgPool with a fixed kernel otherwise"
+                )
+            new = L.QGlobalAvgPool(q(name, "act"), keepdim=True)
         elif isinstance(m, nn.Flatten):
             if m.start_dim != 1:
                 raise SpecError(f"model layer {name!r}: only Flatten(start_dim=1) is supported")
@@ -175,7 +223,10 @@ def quantize_model(model: nn.Module, qcfg: dict, example_input: torch.Tensor | N
         elif isinstance(m, (nn.Dropout, nn.Identity)):
             new = nn.Identity()
         else:
-            raise SpecError(f"model layer {name!r}: {type(m).__name__} has no quantised equivalent in hwq.nn")
+            raise SpecError(
+                f"model layer {name!r}: {type(m).__name__} has no quantised equivalent in hwq.nn; "
+                f"quantize_model converts {SUPPORTED_LAYERS}"
+            )
         out.append((name, new))
     qm = nn.Sequential(OrderedDict(out))
     if example_input is not None:

@@ -265,8 +265,8 @@ class QReLU(nn.Module):
 
 
 class QReLU6(nn.Module):
-    """``y = cast_out(min(max(x, 0), 6))``. Lowered to IR ``relu`` when the output format saturates at
-    or below 6 (then the clamp is implied by the cast)."""
+    """``y = cast_out(min(max(x, 0), 6))``. Lowered to IR ``clip`` with lo = 0 and hi = 6 (raw
+    ``6 * 2**F_x`` of the input format, which must hold 6 exactly), then the output cast."""
 
     def __init__(self, out_q: Quantizer) -> None:
         super().__init__()
@@ -306,19 +306,58 @@ class QAvgPool2d(nn.Module):
     ``y = cast_out(sum * recip * 2**-R)`` with ``(recip, R) = reciprocal(k*k)`` (a pure shift when k*k is a
     power of two, else an 18-bit rounded reciprocal); the sum and the product are exact."""
 
+    dims = 2
+
     def __init__(self, kernel_size: int, out_q: Quantizer, stride: int | None = None) -> None:
         super().__init__()
         self.kernel_size, self.stride = int(kernel_size), int(stride or kernel_size)
         self.out_q = out_q
 
     def reciprocal(self) -> tuple[int, int]:
+        """``(recip, R)`` of the window size k**dims (``hwq.ir.ops._pool.reciprocal``)."""
         from hwq.ir.ops._pool import reciprocal
 
-        return reciprocal(self.kernel_size**2)
+        return reciprocal(self.kernel_size**self.dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         recip, r = self.reciprocal()
         s = F.avg_pool2d(x.double(), self.kernel_size, self.stride, divisor_override=1)
+        return _out(self.out_q, s * float(recip) * 2.0**-r, x)
+
+
+class QAvgPool1d(QAvgPool2d):
+    """1-D average pooling over windows of k (no padding) on ``(B, C, L)``; arithmetic as ``QAvgPool2d``
+    with ``(recip, R) = reciprocal(k)``. IR: ``avgpool`` with a 1-D kernel."""
+
+    dims = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        recip, r = self.reciprocal()
+        s = x.double().unfold(-1, self.kernel_size, self.stride).sum(-1)  # exact sums of grid values
+        return _out(self.out_q, s * float(recip) * 2.0**-r, x)
+
+
+class QGlobalAvgPool(nn.Module):
+    """Global average pooling of ``(B, C, L)`` or ``(B, C, H, W)``: the mean of each channel, as the IR
+    ``global_avgpool`` op computes it, ``y = cast_out(sum * recip * 2**-R)`` with ``(recip, R) =
+    reciprocal(n)`` for n positions per channel (a shift when n is a power of two); sum and product exact.
+
+    Output ``(B, C)``; with ``keepdim=True`` ``(B, C, 1)`` / ``(B, C, 1, 1)`` as ``nn.AdaptiveAvgPool1d(1)`` /
+    ``nn.AdaptiveAvgPool2d(1)`` give (lowered as ``global_avgpool`` then ``reshape``).
+    """
+
+    def __init__(self, out_q: Quantizer, keepdim: bool = False) -> None:
+        super().__init__()
+        self.out_q, self.keepdim = out_q, bool(keepdim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from hwq.ir.ops._pool import reciprocal
+
+        if x.dim() not in (3, 4):
+            raise ValueError(f"QGlobalAvgPool: expected (B, C, L) or (B, C, H, W), got shape {tuple(x.shape)}")
+        n = int(math.prod(x.shape[2:]))
+        recip, r = reciprocal(n)
+        s = x.double().sum(dim=tuple(range(2, x.dim())), keepdim=self.keepdim)
         return _out(self.out_q, s * float(recip) * 2.0**-r, x)
 
 
