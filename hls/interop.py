@@ -157,6 +157,7 @@ def to_hls4ml(graph, output_dir, *, strategy: str = "Latency", trace: bool = Fal
     if compile:
         hls_model.compile()
     hls_model.hwq_layers = op_of
+    hls_model.hwq_trace = bool(trace)
     return hls_model
 
 
@@ -174,10 +175,16 @@ def _bad_vectors(got: np.ndarray, want: np.ndarray) -> int:
 
 
 def compare_with_interpreter(graph, hls_model, inputs_raw: dict) -> dict[str, int]:
-    """Mismatching vectors per layer: hls4ml's trace (Trace: True in its config) against the interpreter's
-    trace, in graph order; the key ``'output'`` compares the final outputs from ``predict``."""
+    """Mismatching vectors per layer: hls4ml's trace against the interpreter's trace, in graph order; the
+    key ``'output'`` compares the final outputs from ``predict``. ``hls_model`` must come from
+    ``to_hls4ml(graph, dir, trace=True)`` (per-layer traces); otherwise ValueError says so."""
     from hwq.ir import run
 
+    if not getattr(hls_model, "hwq_trace", True) or not hasattr(hls_model, "hwq_layers"):
+        raise ValueError(
+            "compare_with_interpreter: the hls4ml model has no per-layer traces; "
+            "build it with hwq.hls.to_hls4ml(graph, output_dir, trace=True)"
+        )
     ref = run(graph, inputs_raw, trace=True).raw
     x = graph.tensor(graph.inputs[0])
     real = np.ascontiguousarray(x.fmt.from_raw(inputs_raw[graph.inputs[0]]).reshape(-1, x.size), dtype=np.float64)
