@@ -57,7 +57,7 @@ def coefficient_vector(target: dict) -> np.ndarray:
 def layer_ff(feat: LayerFeatures) -> int:
     """Flip-flops of one layer: datapath registers plus its skid buffer (2 x (width + 1)), line buffer
     (shift register, window register, counters) and frame collect/split registers."""
-    skid = 2 * (feat.skid_bits + 1) if feat.skid_bits else 0
+    skid = 2 * (feat.skid_bits - feat.skid_const_bits + 1) if feat.skid_bits else 0
     return feat.ff + skid + feat.window_bits + feat.window_taps_bits + feat.window_counter_bits + feat.frame_bits
 
 

@@ -35,16 +35,18 @@ _CMP = re.compile(r"[<>]|==")
 _PASS = re.compile(r"^assign \{out\} = \$signed\(\{\{out\}_hi, \{0\}\[(\d+)(?::0)?\]\}\);")
 
 
+_RELU = re.compile(r"^assign \{out\} = \{0\}\[\d+\] \? \$signed\(\d+'h0\) : \{0\};$")
+_INPUT_NAME = re.compile(r"x\d+")
 _CADD = re.compile(r"^assign \{out\} = \$signed\(\d+'h([0-9a-f]+)\) \+ ")
 
 
 def const_top(node) -> bool:
-    """True when the node's sign bit is structurally 0: a select (ReLU, clamp) or an unsigned input
-    whose value range is >= 0 (yosys removes registers of it)."""
+    """True when the node's sign bit is structurally 0, so yosys removes its registers: a ReLU select
+    (``x[sign] ? 0 : x``) or an unsigned input zero-extended to a signed wire."""
     if node.lo < 0 or node.const:
         return False
     body = " ".join(node.body)
-    return "?" in body or "1'b0, s_axis_tdata" in body
+    return bool(_RELU.match(body)) or "1'b0, s_axis_tdata" in body
 
 
 @dataclass
@@ -65,6 +67,7 @@ class LayerFeatures:
     ff: int = 0  # flip-flops kept after unused bits are removed (data + valid)
     ff_declared: int = 0  # flip-flops as declared in the Verilog
     skid_bits: int = 0  # data bits of the skid buffer in front of this layer (0 for the first layer)
+    skid_const_bits: int = 0  # of which constant (ReLU sign bits): no flip-flops
     window_bits: int = 0  # line-buffer shift-register bits
     window_taps_bits: int = 0  # window output register bits
     window_counter_bits: int = 0  # position counter bits
@@ -98,25 +101,20 @@ def _used_bits(line: str, widths: list[int], used: list[set[int]]) -> None:
             used[k].update(range(int(m.group(4)), int(m.group(3)) + 1))
 
 
-def datapath_features(dp, outs, out_width: int, pipeline: int) -> dict:
+def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dict | None = None) -> dict:
     """Adder/select/compare bits, carry blocks and flip-flops of one datapath (``rtl.datapath.Datapath``)
     whose output values ``outs`` leave through an output register truncated or sign-extended to
-    ``out_width`` bits each; ``pipeline`` as the emitter's option. Returns a dict of ints."""
+    ``out_width`` bits each; ``pipeline`` as the emitter's option; ``const_inputs``: {input node name:
+    lowest bit that is constant 0 (the previous layer's ReLU sign bit)}. Returns a dict of ints."""
     nodes = dp.nodes
     levels = max(1, max((nodes[v.node].level for v in outs), default=0))
     add_bits = const_bits = carry4 = mux_bits = cmp_bits = 0
-    # usage[name] = list of (consumer level, set of bits read)
-    usage: dict[str, list[tuple[int, set[int]]]] = {}
     for n in nodes.values():
-        if n.const:
+        if n.const or n.level == 0:
             continue
         widths = [nodes[o].width for o in n.operands]
-        used: list[set[int]] = [set() for _ in widths]
         two = len([o for o in n.operands if not nodes[o].const]) >= 2
         for line in n.body:
-            _used_bits(line, widths, used)
-            if n.level == 0:
-                continue
             rhs = line.split("=", 1)[1] if "=" in line else line
             rhs = rhs.split("//", 1)[0]
             w = _line_width(line, n.width)
@@ -133,57 +131,7 @@ def datapath_features(dp, outs, out_width: int, pipeline: int) -> dict:
                 else:
                     const_bits += w
                 carry4 += math.ceil(w / 4)
-        for o, u in zip(n.operands, used):
-            if not nodes[o].const:
-                usage.setdefault(o, []).append((n.level, u))
-    # bit identities: low bits an adder passes through are its first operand's bits (yosys merges their
-    # registers); the sign bit of a select node (ReLU) or unsigned input whose range is >= 0 is constant 0
-    source: dict[str, list] = {}
-    for n in nodes.values():
-        if n.const:
-            continue
-        bits: list = [(n.name, i) for i in range(n.width)]
-        if const_top(n):
-            bits[-1] = None
-        for line in n.body:
-            m = _PASS.search(line)
-            if m and n.operands:
-                src = source.get(n.operands[0])
-                for i in range(int(m.group(1)) + 1):
-                    bits[i] = src[i] if src is not None and i < len(src) else (n.operands[0], i)
-            m = _CADD.search(line)
-            if m and n.operands:
-                c = int(m.group(1), 16)
-                tz = n.width if c == 0 else (c & -c).bit_length() - 1
-                src = source.get(n.operands[0])
-                for i in range(min(tz, n.width, nodes[n.operands[0]].width)):
-                    bits[i] = src[i] if src is not None and i < len(src) else (n.operands[0], i)
-        source[n.name] = bits
-    out_use: dict[str, set[int]] = {}
-    for v in outs:
-        n = nodes[v.node]
-        if n.const:
-            continue
-        bits = set(range(min(n.width, out_width))) | ({n.width - 1} if out_width > n.width else set())
-        out_use.setdefault(v.node, set()).update(bits)
-    stages = [b for b in range(1, levels + 1) if b == levels or (pipeline > 0 and b % pipeline == 0)]
-    ff = ff_decl = 0
-    for b in stages:
-        ff += 1  # valid flag
-        ff_decl += 1
-        kept: set = set()
-        for n in nodes.values():
-            if n.const or n.level > b:
-                continue
-            reads = [u for lv, u in usage.get(n.name, []) if lv > b]
-            if n.name in out_use:
-                reads.append(out_use[n.name])
-            if not reads:
-                continue
-            ff_decl += n.width
-            src = source[n.name]
-            kept.update(src[i] for i in set().union(*reads) if i < len(src) and src[i] is not None)
-        ff += len(kept)
+    ff, ff_decl = _registers(nodes, outs, out_width, levels, pipeline, const_inputs or {})
     return {
         "levels": levels,
         "add_bits": add_bits,
@@ -194,6 +142,147 @@ def datapath_features(dp, outs, out_width: int, pipeline: int) -> dict:
         "ff": ff,
         "ff_declared": ff_decl,
     }
+
+
+def _needed_operand_bits(n, nodes, needed: set[int]) -> list[set[int]]:
+    """Bits of each operand that node ``n`` needs to produce its ``needed`` output bits (backward
+    liveness, as yosys's optimisation sees it): a pass-through adder's low bits need only the operand bits
+    they copy; a constant addition whose constant has ``tz`` trailing zero bits needs no operand bit below
+    ``min(tz, lowest needed bit)`` (no carry can come from there); other lines need every bit they read."""
+    widths = [nodes[o].width for o in n.operands]
+    used: list[set[int]] = [set() for _ in widths]
+    if not needed:
+        return used
+    lo = min(needed)
+    for line in n.body:
+        m = _PASS.search(line)
+        if m:
+            d = int(m.group(1)) + 1
+            used[0].update(i for i in needed if i < d)
+            continue
+        if "_hi = " in line or "_ah = " in line:
+            if max(needed) < _pass_width(n):
+                continue  # only the copied low bits are needed: the adder above them is not
+        m = _CADD.search(line)
+        if m and n.operands:
+            c = int(m.group(1), 16)
+            tz = n.width if c == 0 else (c & -c).bit_length() - 1
+            tmp = [set() for _ in widths]
+            _used_bits(line, widths, tmp)
+            used[0].update(i for i in tmp[0] if i >= min(tz, lo))
+            continue
+        _used_bits(line, widths, used)
+    return used
+
+
+def _pass_width(n) -> int:
+    """Number of low bits a pass-through adder copies from its first operand (0: not such a node)."""
+    for line in n.body:
+        m = _PASS.search(line)
+        if m:
+            return int(m.group(1)) + 1
+    return 0
+
+
+def _registers(nodes, outs, out_width: int, levels: int, pipeline: int, const_inputs: dict) -> tuple[int, int]:
+    """(flip-flops yosys keeps, flip-flops declared) of the layer's register stages (``layer.print_layer``):
+    per stage one valid flag plus, per value live across it, the bits a later consumer needs (backward
+    liveness), counting once bits that are copies of one source bit (pass-through adder bits, constant-add
+    low bits) and never the constant sign bit of a select or unsigned input with a range >= 0."""
+    order = list(nodes.values())
+    needed: dict[str, set[int]] = {}
+    for v in outs:
+        n = nodes[v.node]
+        if n.const:
+            continue
+        bits = set(range(min(n.width, out_width))) | ({n.width - 1} if out_width > n.width else set())
+        needed.setdefault(v.node, set()).update(bits)
+    # usage[name] = list of (consumer level, bits needed by that consumer)
+    usage: dict[str, list[tuple[int, set[int]]]] = {}
+    for n in reversed(order):
+        if n.const:
+            continue
+        mine = needed.get(n.name, set())
+        for o, u in zip(n.operands, _needed_operand_bits(n, nodes, mine)):
+            if nodes[o].const or not u:
+                continue
+            usage.setdefault(o, []).append((n.level, u))
+            needed.setdefault(o, set()).update(u)
+    source: dict[str, list] = {}
+    for n in order:
+        if n.const:
+            continue
+        bits: list = [(n.name, i) for i in range(n.width)]
+        if const_top(n):
+            bits[-1] = None
+        for i in range(const_inputs.get(n.name, n.width), n.width):
+            bits[i] = None
+        for line in n.body:
+            m = _PASS.search(line) or _CADD.search(line)
+            if not m or not n.operands:
+                continue
+            if line is not None and _PASS.search(line):
+                k = int(m.group(1)) + 1
+            else:
+                c = int(m.group(1), 16)
+                k = n.width if c == 0 else (c & -c).bit_length() - 1
+            src = source.get(n.operands[0])
+            for i in range(min(k, n.width, nodes[n.operands[0]].width)):
+                bits[i] = src[i] if src is not None and i < len(src) else (n.operands[0], i)
+        source[n.name] = bits
+    out_use = {v.node for v in outs}
+    stages = [b for b in range(1, levels + 1) if b == levels or (pipeline > 0 and b % pipeline == 0)]
+    ff = ff_decl = 0
+    for b in stages:
+        ff += 1  # valid flag
+        ff_decl += 1
+        kept: set = set()
+        for n in order:
+            if n.const or n.level > b:
+                continue
+            reads = [u for lv, u in usage.get(n.name, []) if lv > b]
+            if n.name in out_use:
+                reads.append(needed.get(n.name, set()))
+            if not reads:
+                continue
+            ff_decl += n.width
+            src = source[n.name]
+            kept.update(src[i] for i in set().union(*reads) if i < len(src) and src[i] is not None)
+        ff += len(kept)
+    return ff, ff_decl
+
+
+def _constant_output_bits(dp, vals, out_width: int) -> int:
+    """Bits of a layer's output elements that are structurally 0 (the sign bits of ReLU results and their
+    sign extension): the next skid buffer keeps no flip-flops for them."""
+    n = 0
+    for v in vals:
+        node = dp.nodes[v.node]
+        if const_top(node) and node.width <= out_width:
+            n += out_width - node.width + 1
+    return n
+
+
+def _constant_elements(dp, vals, out_width: int) -> list:
+    """Per output value: the lowest output bit that is structurally 0 (ReLU sign bit), or None."""
+    out = []
+    for v in vals:
+        node = dp.nodes[v.node]
+        out.append(node.width - 1 if const_top(node) and node.width <= out_width else None)
+    return out
+
+
+def _per_channel(const_el: list, fr, per_pixel: bool) -> dict:
+    """{channel: lowest constant bit} when every element of the channel has the same one. ``per_pixel``:
+    ``const_el`` holds one pixel's channels (a streamed layer's values); else row-major (C, H, W)."""
+    if per_pixel:
+        return {c: b for c, b in enumerate(const_el) if b is not None}
+    out = {}
+    for c in range(fr.channels):
+        bits = set(const_el[c * fr.beats : (c + 1) * fr.beats])
+        if len(bits) == 1 and None not in bits:
+            out[c] = bits.pop()
+    return out
 
 
 def _bits_for(v: int) -> int:
@@ -220,6 +309,8 @@ def plan_rtl(graph: Graph, *, pipeline: int = 1, io: str = "stream", adders: str
     in_t = graph.tensor(graph.inputs[0])
     ranges = [(in_t.fmt.raw_min, in_t.fmt.raw_max)] * in_t.size
     out: list[LayerFeatures] = []
+    const_out = 0
+    prev_const: list = []
     for k, lay in enumerate(layers):
         xt, yt = graph.tensor(lay.input), graph.tensor(lay.output)
         feat = LayerFeatures(lay.name, lay.style, [op.kind for op in lay.ops])
@@ -240,7 +331,27 @@ def plan_rtl(graph: Graph, *, pipeline: int = 1, io: str = "stream", adders: str
             if k > 0 and layers[k - 1].style == "stream":
                 slots = [frame_of(xt.shape).slot(i) for i in range(xt.size)]
             dp, vals, ranges = build_layer(graph, lay, ranges, slots=slots, adders=adders)
-        f = datapath_features(dp, vals, yt.fmt.width, pipeline)
+        cin: dict[str, int] = {}
+        if prev_const:
+            if lay.style == "stream":
+                taps = len([nm for nm in dp.nodes if _INPUT_NAME.fullmatch(nm)]) // max(1, frame_of(xt.shape).channels)
+                ch_bits = _per_channel(prev_const, frame_of(xt.shape), layers[k - 1].style == "stream")
+                for nm in dp.nodes:
+                    if _INPUT_NAME.fullmatch(nm):
+                        bit = ch_bits.get(int(nm[1:]) // max(taps, 1))
+                        if bit is not None:
+                            cin[nm] = bit
+            elif layers[k - 1].style != "stream":
+                cin = {f"x{i}": b for i, b in enumerate(prev_const) if b is not None}
+            else:
+                ch_bits = _per_channel(prev_const, frame_of(xt.shape), True)
+                fr = frame_of(xt.shape)
+                cin = {
+                    f"x{i}": ch_bits[i // fr.beats] for i in range(xt.size) if ch_bits.get(i // fr.beats) is not None
+                }
+        f = datapath_features(dp, vals, yt.fmt.width, pipeline, cin)
+        const_in, const_out = const_out, _constant_output_bits(dp, vals, yt.fmt.width)
+        const_el = _constant_elements(dp, vals, yt.fmt.width)
         feat.adders = dp.adders
         feat.levels = f["levels"]
         feat.latency = latency(f["levels"], pipeline)
@@ -256,11 +367,15 @@ def plan_rtl(graph: Graph, *, pipeline: int = 1, io: str = "stream", adders: str
                 skid = frame_of(xt.shape).channels * xt.fmt.width
             else:
                 skid = xt.size * xt.fmt.width
+            if lay.style == "stream" and before.style != "stream":
+                const_in //= max(1, frame_of(xt.shape).beats)
             feat.skid_bits = skid
+            feat.skid_const_bits = const_in
             if before.style == "stream" and lay.style != "stream":
                 fr = frame_of(xt.shape)
                 feat.frame_bits += fr.beats * fr.channels * xt.fmt.width + 1 + _bits_for(fr.beats - 1)
         out.append(feat)
+        prev_const = const_el
     return out
 
 
