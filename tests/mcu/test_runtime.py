@@ -121,6 +121,7 @@ CONV_CASES = [
     (1, 11, 10, 4, 6, 3, 3, (1, 2), (2, 2), (2, 1), 1),
     (1, 8, 8, 6, 4, 1, 1, (1, 1), (0, 0), (1, 1), 2),
     (3, 5, 6, 1, 7, 5, 5, (1, 1), (2, 2), (1, 1), 1),
+    (1, 5, 4, 32, 5, 3, 3, (1, 1), (1, 1), (1, 1), 1),  # int4 filter > 256 values: nibble-by-nibble path
 ]
 
 
@@ -216,6 +217,7 @@ DW_CASES = [
     (1, 12, 12, 8, 1, 3, 3, (1, 1), (1, 1), (1, 1)),
     (2, 9, 8, 3, 2, 3, 3, (2, 2), (1, 1), (1, 1)),
     (1, 10, 9, 5, 3, 2, 3, (1, 2), (0, 1), (2, 2)),
+    (1, 6, 5, 40, 3, 3, 3, (1, 1), (1, 1), (1, 1)),  # int4 filter > 1024 values: nibble-by-nibble path
 ]
 
 
@@ -268,7 +270,7 @@ def test_depthwise_s8_s4(lib, case, wbits):
 
 
 @pytest.mark.parametrize("kind", ["s8", "s4", "per_channel", "wrapper", "s16"])
-@pytest.mark.parametrize("depth,out_c", [(64, 10), (33, 7)])
+@pytest.mark.parametrize("depth,out_c", [(64, 10), (33, 7), (300, 5), (1100, 3)])
 def test_fully_connected(lib, kind, depth, out_c):
     rt, single = lib
     rng = np.random.default_rng(depth * 31 + out_c + len(kind))

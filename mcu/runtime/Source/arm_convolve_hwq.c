@@ -12,6 +12,12 @@
 
 #include <stddef.h>
 
+/* Stack bytes the int4 convolution may use to unpack four output channels' filters (filters larger than
+ * a quarter of this take the slower nibble-by-nibble loop). */
+#ifndef HWQ_S4_UNPACK_BYTES
+#define HWQ_S4_UNPACK_BYTES 1024
+#endif
+
 /* Geometry shared by the three element types. */
 typedef struct
 {
@@ -45,12 +51,13 @@ static arm_cmsis_nn_status hwq_conv_geometry(const cmsis_nn_dims *input_dims,
     return ARM_CMSIS_NN_SUCCESS;
 }
 
-/* The accumulators of output channels oc..oc+nb-1 (nb = 1 or 4, same group) at one output pixel. Four
- * channels at a time read each input value once for four multiply-accumulates. */
+/* The accumulators of output channels oc..oc+nb-1 (nb = 1 or 4, same group) at one output pixel; w0 is
+ * channel oc's filter, the next channels' filters follow it. Four channels at a time read each input value
+ * once for four multiply-accumulates. */
 static void hwq_conv_s8_pixel(const hwq_conv_geom *g,
                               const cmsis_nn_conv_params *conv_params,
                               const int8_t *in,
-                              const int8_t *filter_data,
+                              const int8_t *w0,
                               const int32_t base_y,
                               const int32_t base_x,
                               const int32_t oc,
@@ -60,7 +67,6 @@ static void hwq_conv_s8_pixel(const hwq_conv_geom *g,
     const int32_t in_off = conv_params->input_offset;
     const int32_t filter_size = g->f_h * g->f_w * g->f_c;
     const int32_t ch0 = (oc / g->out_per_group) * g->f_c;
-    const int8_t *w0 = filter_data + (size_t)oc * filter_size;
     for (int32_t ky = 0; ky < g->f_h; ky++)
     {
         const int32_t iy = base_y + ky * conv_params->dilation.h;
@@ -151,7 +157,8 @@ arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context *ctx,
                     {
                         acc[j] = bias_data != NULL ? bias_data[oc + j] : 0;
                     }
-                    hwq_conv_s8_pixel(&g, conv_params, in, filter_data, base_y, base_x, oc, nb, acc);
+                    hwq_conv_s8_pixel(&g, conv_params, in, filter_data + (size_t)oc * g.f_h * g.f_w * g.f_c, base_y,
+                                      base_x, oc, nb, acc);
                     for (int32_t j = 0; j < nb; j++)
                     {
                         const int32_t r =
@@ -223,6 +230,48 @@ arm_cmsis_nn_status arm_convolve_wrapper_s4(const cmsis_nn_context *ctx,
     const int32_t act_min = conv_params->activation.min;
     const int32_t act_max = conv_params->activation.max;
     const int32_t filter_size = g.f_h * g.f_w * g.f_c;
+    if (4 * filter_size <= HWQ_S4_UNPACK_BYTES)
+    {
+        /* Unpack up to four channels' filters (same group) once, then run the int8 loop over every pixel. */
+        int8_t unpacked[HWQ_S4_UNPACK_BYTES];
+        int32_t oc = 0;
+        while (oc < g.out_c)
+        {
+            const int32_t group_end = (oc / g.out_per_group + 1) * g.out_per_group;
+            const int32_t nb = oc + 4 <= group_end ? 4 : 1;
+            for (int32_t k = 0; k < nb * filter_size; k++)
+            {
+                unpacked[k] = (int8_t)hwq_nn_s4_at(filter_data, oc * filter_size + k);
+            }
+            for (int32_t b = 0; b < input_dims->n; b++)
+            {
+                const int8_t *in = input_data + (size_t)b * g.in_h * g.in_w * g.in_c;
+                int8_t *out = output_data + (size_t)b * g.out_h * g.out_w * g.out_c + oc;
+                for (int32_t oy = 0; oy < g.out_h; oy++)
+                {
+                    const int32_t base_y = oy * conv_params->stride.h - conv_params->padding.h;
+                    for (int32_t ox = 0; ox < g.out_w; ox++, out += g.out_c)
+                    {
+                        const int32_t base_x = ox * conv_params->stride.w - conv_params->padding.w;
+                        int32_t acc[4];
+                        for (int32_t j = 0; j < nb; j++)
+                        {
+                            acc[j] = bias_data != NULL ? bias_data[oc + j] : 0;
+                        }
+                        hwq_conv_s8_pixel(&g, conv_params, in, unpacked, base_y, base_x, oc, nb, acc);
+                        for (int32_t j = 0; j < nb; j++)
+                        {
+                            const int32_t r = arm_nn_requantize(acc[j], quant_params->multiplier[oc + j],
+                                                                quant_params->shift[oc + j]);
+                            out[j] = (int8_t)hwq_nn_clamp(r + out_off, act_min, act_max);
+                        }
+                    }
+                }
+            }
+            oc += nb;
+        }
+        return ARM_CMSIS_NN_SUCCESS;
+    }
     for (int32_t b = 0; b < input_dims->n; b++)
     {
         const int8_t *in = input_data + (size_t)b * g.in_h * g.in_w * g.in_c;

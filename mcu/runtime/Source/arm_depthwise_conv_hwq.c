@@ -11,6 +11,12 @@
 
 #include <stddef.h>
 
+/* Stack bytes the int4 kernel may use to unpack the whole filter (larger filters take the slower
+ * nibble-by-nibble loop). */
+#ifndef HWQ_S4_UNPACK_BYTES
+#define HWQ_S4_UNPACK_BYTES 1024
+#endif
+
 /* int4 (packed) weights, one output channel at a time. */
 static arm_cmsis_nn_status hwq_depthwise(const cmsis_nn_dw_conv_params *p,
                                          const cmsis_nn_per_channel_quant_params *quant_params,
@@ -208,6 +214,18 @@ arm_cmsis_nn_status arm_depthwise_conv_wrapper_s4(const cmsis_nn_context *ctx,
 {
     (void)ctx;
     (void)bias_dims;
+    const int32_t n_weights = filter_dims->h * filter_dims->w * output_dims->c;
+    if (n_weights > 0 && n_weights <= HWQ_S4_UNPACK_BYTES)
+    {
+        /* small filter: unpack it once and run the int8 kernel */
+        int8_t unpacked[HWQ_S4_UNPACK_BYTES];
+        for (int32_t k = 0; k < n_weights; k++)
+        {
+            unpacked[k] = (int8_t)hwq_nn_s4_at(filter_data, k);
+        }
+        return hwq_depthwise_s8(dw_conv_params, quant_params, input_dims, input_data, filter_dims, unpacked,
+                                bias_data, output_dims, output_data);
+    }
     return hwq_depthwise(dw_conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
                          output_dims, output_data);
 }

@@ -13,6 +13,12 @@
 
 #include <stddef.h>
 
+/* Stack bytes the int4 kernel may use to unpack weight rows (rows longer than this take the slower
+ * nibble-by-nibble loop). */
+#ifndef HWQ_S4_UNPACK_BYTES
+#define HWQ_S4_UNPACK_BYTES 1024
+#endif
+
 /* One implementation of the int8-activation forms: per_channel selects m[o]/s[o] over m[0]/s[0]. */
 static arm_cmsis_nn_status hwq_fc_s8(const cmsis_nn_fc_params *p,
                                      const int32_t *mult,
@@ -25,7 +31,9 @@ static arm_cmsis_nn_status hwq_fc_s8(const cmsis_nn_fc_params *p,
                                      const int32_t *bias_data,
                                      const cmsis_nn_dims *output_dims,
                                      int8_t *output_data,
-                                     const int packed_s4)
+                                     const int packed_s4,
+                                     const int32_t o_begin,
+                                     const int32_t o_end)
 {
     const int32_t depth = filter_dims->n;
     const int32_t out_c = output_dims->c;
@@ -33,7 +41,7 @@ static arm_cmsis_nn_status hwq_fc_s8(const cmsis_nn_fc_params *p,
     {
         const int8_t *x = input_data + (size_t)b * depth;
         int8_t *out = output_data + (size_t)b * out_c;
-        for (int32_t o = 0; o < out_c; o++)
+        for (int32_t o = o_begin; o < o_end; o++)
         {
             int32_t acc = bias_data != NULL ? bias_data[o] : 0;
             if (packed_s4)
@@ -44,10 +52,10 @@ static arm_cmsis_nn_status hwq_fc_s8(const cmsis_nn_fc_params *p,
                     acc += (x[d] + p->input_offset) * (hwq_nn_s4_at(filter_data, k0 + d) + p->filter_offset);
                 }
             }
-            else if (o + 4 <= out_c)
+            else if (o + 4 <= o_end)
             {
                 /* four rows at a time: each input value is read once for four multiply-accumulates */
-                const int8_t *w0 = filter_data + (size_t)o * depth;
+                const int8_t *w0 = filter_data + (size_t)(o - o_begin) * depth;
                 const int8_t *w1 = w0 + depth;
                 const int8_t *w2 = w1 + depth;
                 const int8_t *w3 = w2 + depth;
@@ -82,7 +90,7 @@ static arm_cmsis_nn_status hwq_fc_s8(const cmsis_nn_fc_params *p,
             }
             else
             {
-                const int8_t *w = filter_data + (size_t)o * depth;
+                const int8_t *w = filter_data + (size_t)(o - o_begin) * depth;
                 for (int32_t d = 0; d < depth; d++)
                 {
                     acc += (x[d] + p->input_offset) * (w[d] + p->filter_offset);
@@ -111,7 +119,8 @@ arm_cmsis_nn_status arm_fully_connected_s8(const cmsis_nn_context *ctx,
     (void)ctx;
     (void)bias_dims;
     return hwq_fc_s8(fc_params, &quant_params->multiplier, &quant_params->shift, 0, input_dims, input_data,
-                     filter_dims, filter_data, bias_data, output_dims, output_data, 0);
+                     filter_dims, filter_data, bias_data, output_dims, output_data, 0, 0,
+                     output_dims->c);
 }
 
 int32_t arm_fully_connected_s8_get_buffer_size(const cmsis_nn_dims *filter_dims)
@@ -135,7 +144,8 @@ arm_cmsis_nn_status arm_fully_connected_per_channel_s8(const cmsis_nn_context *c
     (void)ctx;
     (void)bias_dims;
     return hwq_fc_s8(fc_params, quant_params->multiplier, quant_params->shift, 1, input_dims, input_data,
-                     filter_dims, filter_data, bias_data, output_dims, output_data, 0);
+                     filter_dims, filter_data, bias_data, output_dims, output_data, 0, 0,
+                     output_dims->c);
 }
 
 arm_cmsis_nn_status arm_fully_connected_wrapper_s8(const cmsis_nn_context *ctx,
@@ -153,7 +163,8 @@ arm_cmsis_nn_status arm_fully_connected_wrapper_s8(const cmsis_nn_context *ctx,
     (void)ctx;
     (void)bias_dims;
     return hwq_fc_s8(fc_params, quant_params->multiplier, quant_params->shift, quant_params->is_per_channel != 0,
-                     input_dims, input_data, filter_dims, filter_data, bias_data, output_dims, output_data, 0);
+                     input_dims, input_data, filter_dims, filter_data, bias_data, output_dims, output_data, 0, 0,
+                     output_dims->c);
 }
 
 arm_cmsis_nn_status arm_fully_connected_s4(const cmsis_nn_context *ctx,
@@ -170,8 +181,26 @@ arm_cmsis_nn_status arm_fully_connected_s4(const cmsis_nn_context *ctx,
 {
     (void)ctx;
     (void)bias_dims;
-    return hwq_fc_s8(fc_params, &quant_params->multiplier, &quant_params->shift, 0, input_dims, input_data,
-                     filter_dims, filter_data, bias_data, output_dims, output_data, 1);
+    const int32_t depth = filter_dims->n;
+    if (depth <= 0 || depth > HWQ_S4_UNPACK_BYTES)
+    {
+        return hwq_fc_s8(fc_params, &quant_params->multiplier, &quant_params->shift, 0, input_dims, input_data,
+                         filter_dims, filter_data, bias_data, output_dims, output_data, 1, 0, output_dims->c);
+    }
+    /* unpack up to four rows at a time, then run the int8 loop on them */
+    int8_t unpacked[HWQ_S4_UNPACK_BYTES];
+    const int32_t rows = MIN(4, HWQ_S4_UNPACK_BYTES / depth);
+    for (int32_t o0 = 0; o0 < output_dims->c; o0 += rows)
+    {
+        const int32_t o1 = MIN(o0 + rows, output_dims->c);
+        for (int32_t k = 0; k < (o1 - o0) * depth; k++)
+        {
+            unpacked[k] = (int8_t)hwq_nn_s4_at(filter_data, o0 * depth + k);
+        }
+        hwq_fc_s8(fc_params, &quant_params->multiplier, &quant_params->shift, 0, input_dims, input_data, filter_dims,
+                  unpacked, bias_data, output_dims, output_data, 0, o0, o1);
+    }
+    return ARM_CMSIS_NN_SUCCESS;
 }
 
 arm_cmsis_nn_status arm_fully_connected_s16(const cmsis_nn_context *ctx,
