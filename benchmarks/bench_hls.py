@@ -1,7 +1,7 @@
 """HLS flow speed, side by side in one run: hwq (emit -> g++ build -> C-simulation of every vector in one
 process) against hls4ml (convert -> compile -> predict) on the same network and the same raw inputs.
 
-    python benchmarks/bench_hls.py                       # the digits-style MLP 64-32-16-10, 8-bit
+    python benchmarks/bench_hls.py                       # digits-style MLP 64-32-16-10 and CNN, 8-bit
     python benchmarks/bench_hls.py --ir RUN_MLP/graph.json --ir RUN_CNN/graph.json   # graphs from 'hwq train'
 
 Graphs must be chains the hls4ml bridge maps (dense, conv2d, relu, maxpool, flatten).
@@ -27,6 +27,33 @@ def _default_graph():
     from tests.hls.graphs import mlp
 
     return mlp(8, seed=1, sizes=(64, 32, 16, 10), name="digits_mlp8")
+
+
+def _default_cnn():
+    """Digits-sized CNN: 1x8x8 -> conv3x3 8ch (pad 1) -> ReLU -> maxpool 2 -> flatten -> dense 10, 8-bit,
+    lossless accumulators (``infer_accumulators``)."""
+    from hwq.formats import parse
+    from hwq.ir import Conv2d, Dense, Flatten, Graph, MaxPool, ReLU
+    from hwq.ir.passes import infer_accumulators
+
+    rng = np.random.default_rng(1)
+    wf, bf, wide = parse("fixed<8,1>"), parse("fixed<16,6>"), parse("fixed<40,20>")
+    act = parse("ufixed<8,4,RND_CONV,SAT>")
+    g = Graph("digits_cnn8", ["img"], ["logits"])
+    g.add_tensor("img", (1, 8, 8), parse("ufixed<8,4>"))
+    g.add_tensor("c1", (8, 8, 8), parse("fixed<12,7,RND,SAT>"))
+    g.add_tensor("r1", (8, 8, 8), act)
+    g.add_tensor("p1", (8, 4, 4), act)
+    g.add_tensor("f", (128,), act)
+    g.add_tensor("logits", (10,), parse("fixed<16,8,RND,SAT>"))
+    w1, b1 = rng.integers(-128, 128, (8, 1, 3, 3)), rng.integers(-999, 999, 8)
+    g.add_op(Conv2d("conv1", ["img"], "c1", w1, b1, wf, bf, wide, (1, 1), (1, 1, 1, 1)))
+    g.add_op(ReLU("relu1", ["c1"], "r1"))
+    g.add_op(MaxPool("pool1", ["r1"], "p1", (2, 2), (2, 2), (0, 0, 0, 0)))
+    g.add_op(Flatten("flat", ["p1"], "f"))
+    w2, b2 = rng.integers(-128, 128, (10, 128)), rng.integers(-999, 999, 10)
+    g.add_op(Dense("fc", ["f"], "logits", w2, b2, wf, bf, wide))
+    return infer_accumulators(g)
 
 
 def time_hwq(graph, inputs, work: Path) -> tuple[dict, list]:
@@ -88,13 +115,13 @@ def bench_one(graph, vectors: int, work: Path) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ir", action="append", default=[], help="IR graph(s) (default: digits-style 8-bit MLP)")
+    ap.add_argument("--ir", action="append", default=[], help="IR graph(s) (default: digits-style 8-bit MLP, CNN)")
     ap.add_argument("--vectors", type=int, default=10000)
     args = ap.parse_args(argv)
 
     from hwq.ir.serialize import load
 
-    graphs = [load(p) for p in args.ir] or [_default_graph()]
+    graphs = [load(p) for p in args.ir] or [_default_graph(), _default_cnn()]
     for k, graph in enumerate(graphs):
         with tempfile.TemporaryDirectory(prefix="bench_hls_") as tmp:
             bench_one(graph, args.vectors, Path(tmp) / str(k))
