@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
+
+import pytest
 
 from hwq.ir.serialize import save
 
@@ -54,3 +57,17 @@ def test_cli_verify_names_what_is_missing(tmp_path):
     assert len(err) == 1 and "graph.json" in err[0] and "mcu.json" in err[0] and "Traceback" not in r.stderr
     r = _hwq("verify", "mcu", "nowhere", cwd=tmp_path)
     assert r.returncode == 2 and "nowhere" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["cnn_cmsis_int8_qat", "mlp_cmsis_int8_ptq"])
+def test_trained_example_train_emit_verify(config, tmp_path):
+    """The user's three commands on a shipped CMSIS-profile example: train, emit mcu, verify mcu (2,000)."""
+    need_tool("gcc")
+    cfg = Path(__file__).resolve().parents[2] / "examples" / f"{config}.toml"
+    r = _hwq("train", "--config", str(cfg), "--out", "run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = _hwq("emit", "mcu", "--ir", "run/graph.json", "--out", "m", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = _hwq("verify", "mcu", "m", "--vectors", "2000", cwd=tmp_path)
+    assert r.stdout.strip().splitlines()[-1] == "verify mcu: 2000 vectors, 0 mismatches", r.stdout + r.stderr
