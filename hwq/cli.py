@@ -193,4 +193,8 @@ def _isatty(stream) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m hwq.cli``: run the imported module's main, so that ``hwq.cli.UserError`` raised by the
+    # commands is the class main() catches (this file runs as ``__main__``, a second copy of the module)
+    from hwq.cli import main as _main
+
+    sys.exit(_main())
