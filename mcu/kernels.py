@@ -137,7 +137,11 @@ def _fuse_clamps(graph, tensor: str, lo: int, hi: int) -> tuple[str, int, int, l
 def _acc_bound(weight: np.ndarray, bias: np.ndarray, xlo: int, xhi: int, in_off: int) -> int:
     """Largest |accumulator| over all inputs: |bias| + sum |w| * max|x + input_offset| (per output, max)."""
     m = max(abs(xlo + in_off), abs(xhi + in_off))
-    w = np.abs(weight.reshape(weight.shape[0], -1).astype(object)).sum(axis=1)
+    w2 = weight.reshape(weight.shape[0], -1)
+    if w2.dtype.kind in "iu" and w2.size and int(np.abs(w2).max()) * w2.shape[1] < 1 << 62:
+        w = np.abs(w2).sum(axis=1)  # exact in int64
+    else:
+        w = np.abs(w2.astype(object)).sum(axis=1)
     return int(max((abs(int(b)) + int(s) * m for b, s in zip(bias.tolist(), w.tolist())), default=0))
 
 

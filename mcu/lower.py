@@ -93,13 +93,15 @@ def _op_error(op, reason: str) -> McuEmitError:
     return McuEmitError(f"op {op.name!r} ({op.kind}): {reason}")
 
 
-def lower(graph, scratch: str = "cmsis-nn") -> Program:
+def lower(graph, scratch: str = "cmsis-nn", check: bool = True) -> Program:
     """Pattern-match ``graph`` onto CMSIS-NN calls; McuEmitError naming the op when it cannot.
 
-    scratch: how kernel scratch buffers are sized (``mcu.plan.scratch_bytes``)."""
+    scratch: how kernel scratch buffers are sized (``mcu.plan.scratch_bytes``); check: validate the graph
+    first (``Graph.validate``; callers that already did may skip it)."""
     from hwq.io import sanitize_identifier
 
-    graph.validate()
+    if check:
+        graph.validate()
     model = sanitize_identifier(graph.name, "model")
     for t in list(graph.inputs) + list(graph.outputs):
         try:

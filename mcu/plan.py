@@ -208,9 +208,10 @@ def weight_bytes(layer) -> int:
     return wb + 4 * int(p["bias"].size) + per_ch
 
 
-def plan_memory(graph, scratch: str = "cmsis-nn") -> MemoryPlan:
+def plan_memory(graph, scratch: str = "cmsis-nn", check: bool = True) -> MemoryPlan:
     """Static memory plan of ``graph`` as the MCU backend emits it (bytes; no files written).
 
-    scratch: ``cmsis-nn`` (default) or ``portable`` (see ``scratch_bytes``). Raises ``McuEmitError``
+    scratch: ``cmsis-nn`` (default) or ``portable`` (see ``scratch_bytes``); check=False skips
+    ``Graph.validate`` (for callers that validated the graph already). Raises ``McuEmitError``
     naming the op when the graph is not emittable."""
-    return plan_program(lower(graph, scratch))
+    return plan_program(lower(graph, scratch, check))

@@ -15,6 +15,7 @@ has no CMSIS-NN storage and is refused with the format named.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -36,6 +37,18 @@ class Storage:
 
 def storage_of(fmt) -> Storage | str:
     """Storage of a tensor format, or the reason (one line) why CMSIS-NN cannot hold it."""
+    try:
+        return _storage_cached(fmt)
+    except TypeError:  # an unhashable format object
+        return _storage(fmt)
+
+
+@functools.lru_cache(maxsize=4096)
+def _storage_cached(fmt) -> Storage | str:
+    return _storage(fmt)
+
+
+def _storage(fmt) -> Storage | str:
     kind = type(fmt).__name__
     if kind not in ("FixedFormat", "IntFormat"):
         return f"format {fmt} has no CMSIS-NN storage (only 8/16-bit integer and fixed-point formats)"

@@ -127,3 +127,23 @@ def test_portable_scratch_equals_runtime_functions(tmp_path):
     out = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True)
     assert [int(v) for v in out.stdout.split()] == expect
     assert checked > 20
+
+
+def test_supports_agrees_with_emit():
+    from hwq.mcu import McuEmitError, supports
+
+    from .graphs_c import conv_graph as cg
+
+    for seed in range(15):
+        g = random_cmsis_graph(seed)
+        assert [supports(o, g) for o in g.ops] == [None] * len(g.ops)
+    bad = cg(cin=4, cout=4, groups=2, pool=False)
+    reasons = {o.name: supports(o, bad) for o in bad.ops}
+    assert reasons["conv"] and "grouped" in reasons["conv"]
+    with pytest.raises(McuEmitError, match=reasons["conv"].split(" (")[0]):
+        lower(bad)
+
+
+def test_plan_memory_check_false_same_plan():
+    g = random_cmsis_graph(4)
+    assert plan_memory(g, check=False) == plan_memory(g)
