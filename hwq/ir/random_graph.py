@@ -23,6 +23,7 @@ bits. A given seed and option set always gives the same graph (new options never
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -474,6 +475,17 @@ _CMSIS_BUILDERS: dict[str, Callable] = {
 }
 _RANK.update({"add_dyadic": None, "mul_dyadic": None, "avgpool_cmsis": "spatial", "requantize_s64": None})
 
+#: op kinds whose IR module brings its own builder (``random_op(graph, ctx, x) -> tensor`` and
+#: ``RANDOM_RANK``): built only when asked by name in ``ops`` (never drawn by default, so adding an op
+#: does not change existing random graphs); a new op's own tests ask for it
+OPT_IN_KINDS: list[str] = []
+for _kind, _cls in sorted(OPS.items()):
+    _mod = sys.modules.get(_cls.__module__)
+    if _kind not in _BUILDERS and hasattr(_mod, "random_op"):
+        OPT_IN_KINDS.append(_kind)
+        _CMSIS_BUILDERS[_kind] = _mod.random_op
+        _RANK[_kind] = getattr(_mod, "RANDOM_RANK", None)
+
 
 def available_kinds() -> list[str]:
     """Op kinds that ``random_graph`` can build (every registered op kind once all are implemented)."""
@@ -537,7 +549,7 @@ def random_graph(
     and dyadic requantisation stay fixed point). csd: half of the dense/conv weight formats become
     ``csd<W,I,k>`` (k = 1..3 signed digits, multiplier-free). offsets: dense/conv layers get a random
     non-zero-able CMSIS-NN ``input_offset`` (off by default: HLS/RTL refuse it). ``ops`` may also name
-    the ``CMSIS_KINDS`` (never drawn by default). One input tensor, one output tensor.
+    the ``CMSIS_KINDS`` and ``OPT_IN_KINDS`` (never drawn by default). One input tensor, one output tensor.
     """
     rng = np.random.default_rng(seed)
     ctx = _Ctx(rng, max_width, rounding, overflow, wide, minifloats, csd, offsets)

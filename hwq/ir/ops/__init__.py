@@ -9,6 +9,8 @@ the raw integer arrays of the op's inputs with a leading batch axis.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 
 from . import (
@@ -51,6 +53,16 @@ _MODULES = [
     requantize,
     add_dyadic,
     mul_dyadic,
+]
+
+_N = len(__name__) + 1
+# Any other op module in this package (a new op: one file, see README "Adding an op") is found here.
+_MODULES += [
+    importlib.import_module(f"{__name__}.{_info.name}")
+    for _info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name)
+    if not _info.name.startswith("_")
+    and _info.name != "common"
+    and _info.name not in {m.__name__[_N:] for m in _MODULES}
 ]
 
 EVALUATORS: dict[str, Callable] = {}
