@@ -19,13 +19,14 @@ in a lowering module: ``matrix.py``, ``elementwise.py``, ``dyadic.py``, ``lut.py
 
 from __future__ import annotations
 
-from hwq.backend import OpRegistry, no_input_offset
+from hwq.backend import OpRegistry, fixed_tensors, no_input_offset
 
 from .datapath import Datapath, RtlError, Value
 from .dyadic import build_dyadic
 from .elementwise import build_add, build_batchnorm, build_concat, build_mul
 from .lut import build_lut
 from .matrix import avgpool_as_dense, build_dense, conv_as_dense, dense_spec
+from .netlist import Node, fit, literal, shifted
 
 REGISTRY = OpRegistry("rtl", error=RtlError, label="the Verilog emitter")
 
@@ -142,6 +143,34 @@ def relu(dp: Datapath, graph, op, args, k: int, channel_of) -> list[Value]:
     return [
         dp.relu(f"r{k}_{j}", v, out_fmt, f"{op.name} (relu) element {j} -> {out_fmt}") for j, v in enumerate(args[0])
     ]
+
+
+@REGISTRY.register(
+    "leaky_relu",
+    supports=fixed_tensors,
+    per_pixel=True,
+    how=lambda op: (
+        f"x > 0 ? x : x * 2**-{op.shift} (the same raw bits, {op.shift} more fractional bits; "
+        "a multiplexer, no adder), then one cast"
+    ),
+)
+def leaky_relu(dp: Datapath, graph, op, args, k: int, channel_of) -> list[Value]:
+    """LeakyReLU (slope 2**-shift): select x << shift or x at ``shift`` more fractional bits, then the cast."""
+    out_fmt = graph.tensor(op.output).fmt
+    s = int(op.shift)
+    out = []
+    for j, v in enumerate(args[0]):
+        src = dp.nodes[v.node]
+        what = f"{op.name} (leaky_relu) element {j} -> {out_fmt}"
+        if src.lo >= 0:  # never negative: y = cast(x)
+            out.append(dp.cast(f"k{k}_{j}", v, out_fmt, what))
+            continue
+        node = Node(f"k{k}_{j}_sel", src.lo, max(src.hi << s, 0), src.level, [v.node], [], what + ": select")
+        pos = shifted("{0}", src.width, s, node.width) or literal(0, node.width)  # x << s (raw at F + s)
+        node.body = [f"assign {{out}} = {{0}}[{src.width - 1}] ? {fit('{0}', src.width, node.width)} : {pos};"]
+        dp.add(node)
+        out.append(dp.cast(f"k{k}_{j}", Value(node.name, v.frac_bits + s), out_fmt, what))
+    return out
 
 
 @REGISTRY.register("clip", per_pixel=True)

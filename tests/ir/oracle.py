@@ -535,3 +535,12 @@ ORACLES.update(
         "requantize": _o_requantize,
     }
 )
+
+
+def _o_leaky_relu(op, xs, graph):
+    xf, yf = _fmt(graph, op.inputs[0]), _fmt(graph, op.output)
+    slope = Fraction(1, 2 ** int(op.shift))
+    return _map(lambda v: o_cast_value(val(v, frac_bits(xf)) * (1 if v > 0 else slope), yf), _ints(xs[0]))
+
+
+ORACLES["leaky_relu"] = _o_leaky_relu
