@@ -16,7 +16,6 @@ from .errors import HLSEmitError
 from .minifloat import exact_fixed, float_type
 
 
-
 def fixed_type(fmt: FixedFormat) -> str:
     """``ap_fixed<W,I,AP_Q,AP_O>`` / ``ap_ufixed<...>`` for a FixedFormat (modes omitted when TRN/WRAP)."""
     head = "ap_fixed" if fmt.signed else "ap_ufixed"
