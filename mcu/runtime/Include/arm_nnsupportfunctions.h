@@ -88,6 +88,28 @@ static inline int32_t hwq_nn_s4_at(const int8_t *packed, const int32_t k)
     return nibble >= 8 ? nibble - 16 : nibble;
 }
 
+/** Unpack n int4 values starting at value index k0 of a packed array into dst (one int8 each). */
+static inline void hwq_nn_s4_unpack(const int8_t *packed, int32_t k0, int32_t n, int8_t *dst)
+{
+    if (n > 0 && (k0 & 1))
+    {
+        *dst++ = (int8_t)hwq_nn_s4_at(packed, k0++);
+        n--;
+    }
+    const uint8_t *src = (const uint8_t *)packed + (k0 >> 1);
+    for (; n >= 2; n -= 2)
+    {
+        const int32_t byte = *src++;
+        dst[0] = (int8_t)(((byte & 0xF) ^ 8) - 8);
+        dst[1] = (int8_t)(((byte >> 4) ^ 8) - 8);
+        dst += 2;
+    }
+    if (n > 0)
+    {
+        *dst = (int8_t)((((int32_t)*src & 0xF) ^ 8) - 8);
+    }
+}
+
 /** Clamp to [lo, hi]. */
 static inline int32_t hwq_nn_clamp(const int32_t v, const int32_t lo, const int32_t hi)
 {

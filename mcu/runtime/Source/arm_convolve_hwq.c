@@ -239,10 +239,7 @@ arm_cmsis_nn_status arm_convolve_wrapper_s4(const cmsis_nn_context *ctx,
         {
             const int32_t group_end = (oc / g.out_per_group + 1) * g.out_per_group;
             const int32_t nb = oc + 4 <= group_end ? 4 : 1;
-            for (int32_t k = 0; k < nb * filter_size; k++)
-            {
-                unpacked[k] = (int8_t)hwq_nn_s4_at(filter_data, oc * filter_size + k);
-            }
+            hwq_nn_s4_unpack(filter_data, oc * filter_size, nb * filter_size, unpacked);
             for (int32_t b = 0; b < input_dims->n; b++)
             {
                 const int8_t *in = input_data + (size_t)b * g.in_h * g.in_w * g.in_c;

@@ -219,10 +219,7 @@ arm_cmsis_nn_status arm_depthwise_conv_wrapper_s4(const cmsis_nn_context *ctx,
     {
         /* small filter: unpack it once and run the int8 kernel */
         int8_t unpacked[HWQ_S4_UNPACK_BYTES];
-        for (int32_t k = 0; k < n_weights; k++)
-        {
-            unpacked[k] = (int8_t)hwq_nn_s4_at(filter_data, k);
-        }
+        hwq_nn_s4_unpack(filter_data, 0, n_weights, unpacked);
         return hwq_depthwise_s8(dw_conv_params, quant_params, input_dims, input_data, filter_dims, unpacked,
                                 bias_data, output_dims, output_data);
     }

@@ -193,10 +193,7 @@ arm_cmsis_nn_status arm_fully_connected_s4(const cmsis_nn_context *ctx,
     for (int32_t o0 = 0; o0 < output_dims->c; o0 += rows)
     {
         const int32_t o1 = MIN(o0 + rows, output_dims->c);
-        for (int32_t k = 0; k < (o1 - o0) * depth; k++)
-        {
-            unpacked[k] = (int8_t)hwq_nn_s4_at(filter_data, o0 * depth + k);
-        }
+        hwq_nn_s4_unpack(filter_data, o0 * depth, (o1 - o0) * depth, unpacked);
         hwq_fc_s8(fc_params, &quant_params->multiplier, &quant_params->shift, 0, input_dims, input_data, filter_dims,
                   unpacked, bias_data, output_dims, output_data, 0, o0, o1);
     }
