@@ -198,3 +198,14 @@ def test_unsupported_module_is_refused_naming_it():
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Tanh())
     with pytest.raises(CmsisError, match=r"module '1' \(Tanh\): not supported by the cmsis-nn profile"):
         cmsis_from_float(model, {"profile": "cmsis-nn"})
+
+
+@pytest.mark.parametrize(("arch", "opts"), [("rescnn", {}), ("mlp", {"activations": "int16", "single_rounding": True})])
+def test_emulator_equals_ir_on_2000_random_digit_images(trained, arch, opts):
+    qm, data = _quantised(trained, arch, **opts)
+    rng = np.random.default_rng(7)
+    x = (rng.integers(0, 17, size=(2000, *data.x_test.shape[1:])) / 16).astype(np.float32)
+    g = qm.lower_to_ir(torch.from_numpy(x[:4]), "m")
+    emu = emulate_raw(qm, x)[0]
+    ref = run(g, x.astype(np.float64)).raw[g.outputs[0]]
+    assert np.array_equal(emu, ref)
