@@ -203,6 +203,7 @@ class WeightQuant(nn.Module):
             self.log_scale.copy_(torch.log(amax / self.qmax).float())
 
     def scale_tensor(self) -> torch.Tensor:
+        """Per-channel scales as a differentiable tensor."""
         return torch.exp(self.log_scale)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
@@ -259,13 +260,27 @@ class _Node(nn.Module):
     name: str = ""
 
     def out_quant(self, in_quant: ActQuant) -> ActQuant:
+        """The quantiser (scale, zero point) of this node's output, given its input's."""
         return in_quant
 
 
 class CMac(_Node):
     """Fully connected or 2-D convolution (depthwise via groups) with fused ReLU and requantisation."""
 
-    def __init__(self, name, kind, weight, bias, stride=(1, 1), padding=(0, 0), groups=1, relu=False, opts=None):
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+        stride: tuple[int, int] = (1, 1),
+        padding: tuple[int, int] = (0, 0),
+        groups: int = 1,
+        relu: bool = False,
+        opts: dict | None = None,
+    ) -> None:
+        """kind "dense" (weight (out, in)) or "conv2d" (weight (out, in/groups, kh, kw), padding (h, w));
+        float weight/bias (BatchNorm already folded); opts: the checked profile options."""
         super().__init__()
         self.name, self.kind, self.relu = name, kind, relu
         self.stride, self.padding, self.groups = tuple(stride), tuple(padding), int(groups)
@@ -276,6 +291,7 @@ class CMac(_Node):
         self.act = ActQuant(16 if opts["activations"] == "int16" else 8)
 
     def out_quant(self, in_quant):
+        """The quantiser (scale, zero point) of this node's output, given its input's."""
         return self.act
 
     def _f(self, x, w, b):
@@ -327,6 +343,7 @@ class CMac(_Node):
         }
 
     def int_forward(self, q, fin: IntFormat):
+        """Exact integers: input raws ``q`` (int64, batch first) in format ``fin`` -> (output raws, format)."""
         e = self.export(fin)
         x = q + e["input_offset"]
         if self.kind == "dense":
@@ -341,6 +358,7 @@ class CMac(_Node):
         return torch.clamp(r + e["out_offset"], e["act_min"], e["act_max"]), e["fout"]
 
     def lower(self, low, x: str, fin: IntFormat, shape) -> tuple[str, IntFormat]:
+        """Add this node's IR ops to ``low.g`` reading tensor ``x`` (format ``fin``); returns (output name, format)."""
         from hwq.ir import ops as O
 
         e = self.export(fin)
@@ -369,16 +387,19 @@ class CMac(_Node):
 class CPool(_Node):
     """Max or average pooling (kernel = stride, no padding); output keeps the input scale and zero point."""
 
-    def __init__(self, name, kind, kernel):
+    def __init__(self, name: str, kind: str, kernel: int) -> None:
+        """kind "max" or "avg"; kernel = stride (square)."""
         super().__init__()
         self.name, self.kind, self.kernel = name, kind, int(kernel)
 
     def float_forward(self, x, fin, calib=None):
+        """Fake-quantised float forward (training, calibration); ``fin`` quantises the input."""
         if self.kind == "max":
             return F.max_pool2d(x, self.kernel)
         return fin(F.avg_pool2d(x, self.kernel))  # back on the input grid
 
     def int_forward(self, q, fin):
+        """Exact integers: input raws ``q`` (int64, batch first) in format ``fin`` -> (output raws, format)."""
         if self.kind == "max":
             return torch.round(F.max_pool2d(q.double(), self.kernel)).long(), fin
         k = self.kernel
@@ -390,6 +411,7 @@ class CPool(_Node):
         return torch.clamp(avg, fin.raw_min, fin.raw_max), fin
 
     def lower(self, low, x, fin, shape):
+        """Add this node's IR ops to ``low.g`` reading tensor ``x`` (format ``fin``); returns (output name, format)."""
         from hwq.ir import ops as O
 
         y = low.tensor(self.name, shape, fin)
@@ -404,17 +426,21 @@ class CPool(_Node):
 class CFlatten(_Node):
     """Flatten (C, H, W) -> (C*H*W,) in row-major order: a view."""
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
+        """A flatten node named ``name``."""
         super().__init__()
         self.name = name
 
     def float_forward(self, x, fin, calib=None):
+        """Fake-quantised float forward (training, calibration); ``fin`` quantises the input."""
         return x.flatten(1)
 
     def int_forward(self, q, fin):
+        """Exact integers: input raws ``q`` (int64, batch first) in format ``fin`` -> (output raws, format)."""
         return q.flatten(1), fin
 
     def lower(self, low, x, fin, shape):
+        """Add this node's IR ops to ``low.g`` reading tensor ``x`` (format ``fin``); returns (output name, format)."""
         from hwq.ir import ops as O
 
         y = low.tensor(self.name, shape, fin)
@@ -435,16 +461,19 @@ def add_params(s1: float, s2: float, s_out: float, bits: int) -> dict:
 class CResidual(_Node):
     """``relu?(body(x) + x)``: the body's nodes, then CMSIS-NN's element-wise add (``add_dyadic``)."""
 
-    def __init__(self, name, body: list[_Node], relu: bool, opts):
+    def __init__(self, name: str, body: list[_Node], relu: bool, opts: dict) -> None:
+        """body: the converted nodes of the residual branch; relu: a ReLU after the sum (fused)."""
         super().__init__()
         self.name, self.relu, self.opts = name, relu, opts
         self.body = nn.ModuleList(body)
         self.act = ActQuant(16 if opts["activations"] == "int16" else 8)
 
     def out_quant(self, in_quant):
+        """The quantiser (scale, zero point) of this node's output, given its input's."""
         return self.act
 
     def float_forward(self, x, fin, calib=None):
+        """Fake-quantised float forward (training, calibration); ``fin`` quantises the input."""
         y, q = x, fin
         for n in self.body:
             y = n.float_forward(y, q, calib)
@@ -463,6 +492,7 @@ class CResidual(_Node):
         return p, fout, (max(lo, fout.zero_point[0]) if self.relu else lo), fout.raw_max
 
     def int_forward(self, q, fin):
+        """Exact integers: input raws ``q`` (int64, batch first) in format ``fin`` -> (output raws, format)."""
         y, f = q, fin
         for n in self.body:
             y, f = n.int_forward(y, f)
@@ -480,6 +510,7 @@ class CResidual(_Node):
         return torch.clamp(r, amin, amax), fout
 
     def lower(self, low, x, fin, shape):
+        """Add this node's IR ops to ``low.g`` reading tensor ``x`` (format ``fin``); returns (output name, format)."""
         from hwq.ir import ops as O
 
         y, f = x, fin
@@ -538,6 +569,8 @@ class CmsisNet(nn.Module):
         return q, f
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Training mode: fake-quantised float logits. Eval mode: the exact integer outputs, dequantised and
+        tagged with their ``IntFormat`` (read back as raws by ``hwq.nn.emulate_raw``)."""
         if self.training:
             return self.float_forward(x)
         with torch.no_grad():
@@ -574,6 +607,7 @@ class _Low:
         self.g = g
 
     def tensor(self, name, shape, fmt) -> str:
+        """Add a tensor to the graph; returns its name."""
         self.g.add_tensor(name, tuple(int(s) for s in shape), fmt)
         return name
 
