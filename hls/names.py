@@ -9,8 +9,10 @@ Every identifier the generated code declares at file scope is derived here:
   ``<o>_weight_t`` / ``<o>_bias_t`` / ``<o>_accum_t`` / ``<o>_<role>_t``;
 - the top function (the sanitised graph name).
 
-Names that a derived identifier could collide with (another tensor's type, a C++ or HLS name such as
-``main`` or ``ap_fixed``) get a ``_2``, ``_3``, ... suffix on the op or tensor base name.
+A tensor named like an op (typically the op's own output, as trained graphs name them) is called
+``<t>_out`` (type ``<t>_out_t``). Names that a derived identifier could still collide with (another
+tensor's type, a C++ or HLS name such as ``main`` or ``ap_fixed``) get a ``_2``, ``_3``, ... suffix on the op
+or tensor base name.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ RESERVED = frozenset(
 
 #: suffixes appended to an op base name for its file-scope declarations.
 OP_SUFFIXES = ("", "_stream", "_w", "_b", "_weight_t", "_bias_t", "_accum_t", "_prod_t", "_table", "_scale", "_shift")
+#: suffixes appended to a tensor base name.
+TENSOR_SUFFIXES = ("", "_t", "_local", "_copies", "_s", "_port", "_port_s")
 
 
 @dataclass
@@ -62,6 +66,10 @@ def assign_names(graph) -> Names:
     # its producing op (common in trained graphs) gets the suffix.
     for o in graph.ops:
         names.op[o.name] = take(sanitize_identifier(o.name, "op"), OP_SUFFIXES)
+    op_bases = set(names.op.values())
     for t in graph.tensors:
-        names.tensor[t] = take(sanitize_identifier(t, "t"), ("", "_t", "_local", "_copies", "_s", "_port", "_port_s"))
+        base = sanitize_identifier(t, "t")
+        if base in op_bases:  # named like an op (its producer, usually): <t>_out, not a numbered <t>_2
+            base += "_out"
+        names.tensor[t] = take(base, TENSOR_SUFFIXES)
     return names

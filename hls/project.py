@@ -182,9 +182,10 @@ class _Project:
             if lc.params:
                 out.append(f'#include "weights/{self.names.op[op.name]}.h"')
         for op, lc in self.layers:
-            # External linkage on purpose: g++ then keeps one function per layer instead of inlining every
-            # single-use static function into the top, which made C-simulation builds ~30% slower.
-            out += ["", comment_block(lc.doc), f"{self.signature(op)} {{"]
+            # ``inline`` (not ``static``): a header included by several translation units defines each
+            # layer once (C++ inline linkage); g++ still keeps one function per layer rather than folding
+            # every single-use static function into the top, which made C-simulation builds ~30% slower.
+            out += ["", comment_block(lc.doc), f"inline {self.signature(op)} {{"]
             out += ["    " + p for p in self.layer_pragmas(op, lc)]
             out.append(lc.body.rstrip("\n"))
             out.append("}")

@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import importlib
 import io
-import shlex
 import sys
 import traceback
 
@@ -116,9 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def command_line(argv: list[str]) -> str:
-    """The command as typed, for headers of generated files."""
-    return "hwq " + " ".join(shlex.quote(a) for a in argv)
+def command_line(argv: list[str], out_dir=None) -> str:
+    """The command for headers of generated files: as typed, with paths relative to the output folder
+    ``out_dir`` (``hwq.io.relative_command``), so the same command run elsewhere writes the same bytes."""
+    from hwq.io import relative_command
+
+    return relative_command(argv, out_dir)
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
@@ -154,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, usage errors (already printed, one line)
         return e.code if isinstance(e.code, int) else EXIT_USAGE
-    args.command_line = command_line(argv)
+    args.command_line = command_line(argv, getattr(args, "out", None))
     quiet = bool(getattr(args, "quiet", False))
     verbose = bool(getattr(args, "verbose", False)) and not quiet
     args.verbose = verbose
