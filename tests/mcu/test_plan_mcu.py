@@ -147,3 +147,26 @@ def test_supports_agrees_with_emit():
 def test_plan_memory_check_false_same_plan():
     g = random_cmsis_graph(4)
     assert plan_memory(g, check=False) == plan_memory(g)
+
+
+def test_flash_weight_bytes_equal_the_object_file(tmp_path):
+    need_tool("arm-none-eabi-gcc")
+    from .graphs_c import s16_graph
+
+    for i, g in enumerate(
+        [random_cmsis_graph(6, kinds=["conv", "depthwise", "add"], dense=True), conv_graph(), s16_graph()]
+    ):
+        _check_flash(g, tmp_path / f"m{i}")
+
+
+def _check_flash(g, d):
+    from hwq.mcu import emit
+
+    emit(g, d)
+    src = next(d.glob("hwq_*_weights.c"))
+    obj = d / "w.o"
+    cc = ["arm-none-eabi-gcc", "-std=c99", "-O2", "-mcpu=cortex-m4", "-mthumb", "-c"]
+    subprocess.run([*cc, str(src), "-o", str(obj)], check=True)
+    out = subprocess.run(["arm-none-eabi-nm", "-S", str(obj)], capture_output=True, text=True, check=True).stdout
+    rodata = sum(int(p[1], 16) for p in (ln.split() for ln in out.splitlines()) if len(p) == 4)  # symbol sizes
+    assert rodata == plan_memory(g).flash_weight_bytes
