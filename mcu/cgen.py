@@ -361,6 +361,7 @@ class CProgram:
 
     # ---------------------------------------------------------------- files
     def memory_comment(self) -> list[str]:
+        """Comment lines of the memory plan (bytes, offsets, lifetimes in steps)."""
         pl = self.plan
         lines = [
             f"Memory plan: arena {pl.arena_bytes} bytes (TFLM greedy order: {pl.tflm_bytes}, naive: "
@@ -373,6 +374,7 @@ class CProgram:
         return lines
 
     def model_c(self) -> str:
+        """``hwq_<model>.c``: the arena and the run function (one CMSIS-NN call per step)."""
         pr = self.prog
         head = self._head("CMSIS-NN calls") + [""] + self.memory_comment()
         if pr.single_rounding:
@@ -415,12 +417,14 @@ class CProgram:
         return "".join(out)
 
     def weights_c(self) -> str:
+        """``hwq_<model>_weights.c``: const weights, biases, multipliers and shifts (flash)."""
         out = [self._block(self._head("Constant data (flash)")), "#include <stdint.h>\n\n"]
         for ctype, name, vals in self.weights:
             out.append(_array(ctype, name, vals) + "\n")
         return "".join(out)
 
     def model_h(self) -> str:
+        """``hwq_<model>.h``: the entry point and its counts."""
         pr = self.prog
         g = f"HWQ_{self.m.upper()}_H"
         nin = sum(d["count"] for d in pr.inputs)
@@ -448,6 +452,7 @@ class CProgram:
         )
 
     def harness_h(self) -> str:
+        """``hwq_model.h``: the macros and typedefs the harness (``mcu/target/hwq_main.c``) includes."""
         pr = self.prog
         nin = sum(d["count"] for d in pr.inputs)
         nout = sum(d["count"] for d in pr.outputs)
@@ -462,6 +467,7 @@ class CProgram:
         )
 
     def makefile(self) -> str:
+        """``Makefile``: host and arm-none-eabi builds through ``target/rules.mk``."""
         head = "".join(f"# {x}\n" for x in self._head("Makefile"))
         return (
             head + "#\n# make                          host build (gcc), program ./build/host/hwq_main\n"
@@ -478,6 +484,7 @@ class CProgram:
         )
 
     def mcu_json(self) -> str:
+        """``mcu.json``: layers, memory plan (bytes) and the storage mapping of inputs/outputs."""
         pr, pl = self.prog, self.plan
         d = {
             "hwq_version": hwq.__version__,
