@@ -44,7 +44,7 @@ def _runtime_files() -> dict[str, bytes]:
         if not root.is_dir():
             continue
         for p in sorted(root.rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".py", ".pyc"):
+            if p.is_file() and p.suffix in (".c", ".h", ".ld", ".mk", ".s", ".S"):  # build inputs only
                 files[f"{dst}/{p.relative_to(root).as_posix()}"] = p.read_bytes()
     return files
 
