@@ -93,9 +93,8 @@ def _mismatches(expected: list, got: list) -> int:
 
 def bench_one(graph, vectors: int, work: Path) -> None:
     """Print the side-by-side table of one graph."""
-    from hwq.sim.verify import random_inputs
-
     from hwq.ir import run
+    from hwq.sim.verify import random_inputs
 
     inputs = random_inputs(graph, vectors, seed=0)
     expected = run(graph, inputs).outputs()

@@ -34,8 +34,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from hwq.mcu import emit, plan_memory
-from hwq.sim import mcurun
 
 from hwq.formats import FixedFormat, parse
 from hwq.ir import run
@@ -43,6 +41,8 @@ from hwq.ir.graph import Graph
 from hwq.ir.ops import Conv2d, Requantize
 from hwq.ir.random_graph import random_inputs
 from hwq.ir.serialize import load
+from hwq.mcu import emit, plan_memory
+from hwq.sim import mcurun
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_CMSIS_CONV = {"cortex-m4": 843_576, "cortex-m55": 183_682}

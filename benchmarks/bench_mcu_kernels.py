@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from hwq.sim import mcurun
 
 OUT_DIR = Path(__file__).resolve().parent.parent / "mcu" / "target"

@@ -47,10 +47,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from hwq.rtl import emit, synth_report
 
 from hwq.formats import FixedFormat
 from hwq.ir import Dense, Graph
+from hwq.rtl import emit, synth_report
 
 #: da4ml 0.6.0 on the 16x64 matrix (REFERENCE.md): adders via its tracing API, yosys 0.23 synth_xilinx -flatten
 DA4ML_REFERENCE = {"16x64": {"adders": 1012, "LUT": 11175, "CARRY": 3091, "DSP": 0}}

@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from hwq.rtl import emit, synth_report
 
 from hwq.formats import FixedFormat, parse
 from hwq.ir import Conv2d, Dense, Flatten, Graph, MaxPool, ReLU, run
+from hwq.rtl import emit, synth_report
 
 WF, BF = parse("fixed<4,1>"), parse("fixed<6,2>")
 

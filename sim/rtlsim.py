@@ -249,6 +249,7 @@ def run_rtl(
     ``beats_per_cycle_in``, ``vectors_per_second``, ``build_seconds``, ... (see ``cocotb_stream_bench``).
     """
     from cocotb_tools.runner import get_runner
+
     from hwq.rtl.tools import sources
 
     simulator = simulator or default_simulator()

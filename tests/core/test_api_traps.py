@@ -132,7 +132,6 @@ def test_compare_with_interpreter_refuses_a_model_without_traces(tmp_path):
     pytest.importorskip("hls4ml")
     from hwq.hls import to_hls4ml
     from hwq.hls.interop import compare_with_interpreter
-
     from hwq.ir.random_graph import random_graph
 
     g = random_graph(0, ops=["dense", "relu", "dense"], max_width=8)
@@ -145,9 +144,8 @@ def test_compare_with_interpreter_refuses_a_model_without_traces(tmp_path):
 def test_verify_rtl_and_flow_prefer_the_same_simulator():
     import shutil
 
-    from hwq.sim.rtlsim import default_simulator
-
     from hwq.commands import flow
+    from hwq.sim.rtlsim import default_simulator
 
     want = "icarus" if shutil.which("iverilog") and shutil.which("vvp") else "verilator"
     assert default_simulator() == want

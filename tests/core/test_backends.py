@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import hwq.hls as hls
-import hwq.rtl as rtl
 import pytest
 
+import hwq.hls as hls
+import hwq.rtl as rtl
 from hwq.backend import OpRegistry, all_of, no_input_offset
 from hwq.ir.random_graph import random_graph
 

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 import tomllib
-from hwq.rtl import emit
 
 from hwq.cost import fpga, load_target
 from hwq.cost.calibrate import FIT_SIZE, accuracy, count_cells, design_set, fit
 from hwq.cost.targets import available, dumps
+from hwq.rtl import emit
 
 from .graphs import random_dense
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hwq.rtl import emit
-from hwq.rtl.tools import synth_report
 
 from hwq.cost import fpga, load_target
 from hwq.cost.calibrate import count_cells
+from hwq.rtl import emit
+from hwq.rtl.tools import synth_report
 from tests.tools import require_tool
 
 from .graphs import random_dense

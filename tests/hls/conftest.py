@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from hwq.sim.csim import CsimError, ap_types_dir
 
 from ..tools import require_tool, required
@@ -37,11 +38,11 @@ def check_bit_exact(graph, out, cache, vectors: int = 2000, seed: int = 0, **opt
     integer with hwq.ir.run. Returns (mismatching vectors, first mismatches, extra, per-output mismatch
     counts). Asserts that g++ -Wall -Wextra reported nothing in the generated files."""
     import numpy as np
+
     from hwq.hls import emit
+    from hwq.ir import run
     from hwq.sim.csim import run_csim
     from hwq.sim.verify import compare, random_inputs
-
-    from hwq.ir import run
 
     options.setdefault("tb_vectors", 8)
     emit(graph, out, command="pytest", **options)

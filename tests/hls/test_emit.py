@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from hwq.hls import HLSEmitError, emit
 
 from hwq.formats import parse
+from hwq.hls import HLSEmitError, emit
 from hwq.ir import Dense, Graph, Op, ReLU
 from hwq.ir.random_graph import KINDS, random_graph
 from hwq.ir.serialize import save

@@ -4,6 +4,7 @@ compiled with hls4ml's own C++ emulation, agree with the interpreter on every la
 from __future__ import annotations
 
 import pytest
+
 from hwq.hls import HLSEmitError
 from hwq.sim.verify import random_inputs
 
@@ -111,7 +112,6 @@ def test_hls4ml_config_carries_the_ir_precisions():
 def test_hls4ml_bridge_rejects_unsupported_ops_by_name():
     _need_hls4ml()
     from hwq.hls.interop import torch_model
-
     from hwq.ir.random_graph import random_graph
 
     g = random_graph(0, ops=["avgpool"])

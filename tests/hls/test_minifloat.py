@@ -8,10 +8,10 @@ import subprocess
 
 import numpy as np
 import pytest
-from hwq.hls.minifloat import float_type
-from hwq.sim.csim import CXX_FLAGS, ap_types_dir, find_compiler
 
 from hwq.formats import parse
+from hwq.hls.minifloat import float_type
+from hwq.sim.csim import CXX_FLAGS, ap_types_dir, find_compiler
 
 pytestmark = pytest.mark.slow  # one g++ build of the oracle program (~20 s on a loaded machine)
 

@@ -91,9 +91,8 @@ def test_csd_model_is_multiplier_free(tmp_path):
     """The CSD layers print every product as shifted adds: no '*' outside constant index arithmetic."""
     import re
 
-    from hwq.hls import emit
-
     from hwq.formats import csd_digits
+    from hwq.hls import emit
 
     g = mlp(8, seed=3, name="csd2", csd=2)
     assert all(len(csd_digits(int(w))) <= 2 for op in g.ops if hasattr(op, "weight") for w in op.weight.ravel())

@@ -61,9 +61,8 @@ def _minifloat_graphs():
 
 
 def test_minifloat_op_without_hls_support_is_rejected_by_name(tmp_path):
-    from hwq.hls import HLSEmitError, emit
-
     from hwq.formats import parse
+    from hwq.hls import HLSEmitError, emit
     from hwq.ir import Graph
     from hwq.ir.ops import MaxPool
 

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 import hwq.hls as hls
 import hwq.rtl as rtl
-import pytest
-from hwq.rtl.emit import PRIMITIVES
-from hwq.sim.verify import verify
-
 from hwq.ir import run
 from hwq.ir.graph import GraphError
 from hwq.ir.random_graph import OPT_IN_KINDS, random_graph, random_inputs
 from hwq.ir.serialize import dumps, loads
+from hwq.rtl.emit import PRIMITIVES
+from hwq.sim.verify import verify
 
 from ..tools import require_tool
 from .test_ops_oracle import check_graph_against_oracle

@@ -7,12 +7,12 @@ import subprocess
 
 import numpy as np
 import pytest
-from hwq.mcu import McuEmitError, emit, generate, supports
-from hwq.sim.verify import verify
 
 from hwq.formats import FixedFormat, parse
 from hwq.ir.graph import Graph
 from hwq.ir.ops import Dense, ReLU
+from hwq.mcu import McuEmitError, emit, generate, supports
+from hwq.sim.verify import verify
 
 from .conftest import need_tool
 from .graphs_c import ACC, KINDS_C, conv_graph, dense_graph, random_cmsis_graph, s16_graph

@@ -5,6 +5,7 @@ activations, both rounding builds; QEMU Cortex-M4 / M55 on the MLP and CNN (slow
 from __future__ import annotations
 
 import pytest
+
 from hwq.mcu import emit, plan_memory
 from hwq.sim.verify import verify
 

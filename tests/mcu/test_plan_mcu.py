@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+
 from hwq.mcu import lower, plan_memory
 from hwq.mcu.plan import ALIGN, plan_program, scratch_bytes
 

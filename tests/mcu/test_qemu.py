@@ -7,9 +7,9 @@ import re
 import subprocess
 
 import pytest
+
 from hwq.sim.mcurun import build, count_segments, symbol_addresses
 from hwq.sim.verify import verify
-
 from tests.mcu import handmodel
 from tests.mcu.conftest import need_tool
 

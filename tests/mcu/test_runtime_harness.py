@@ -7,9 +7,9 @@ import subprocess
 
 import numpy as np
 import pytest
+
 from hwq.sim.mcurun import RULES, McuRunError, run_mcu
 from hwq.sim.verify import verify
-
 from tests.mcu import handmodel
 from tests.mcu.conftest import need_tool
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from hwq.rtl import emit
 from hwq.sim.verify import verify
 

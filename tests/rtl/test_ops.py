@@ -9,14 +9,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hwq.rtl import REGISTRY, RtlError, emit, lint, synth_report
-from hwq.rtl.build import build_op
-from hwq.rtl.datapath import Datapath, Value
-from hwq.sim.verify import random_inputs, verify
 
 from hwq.formats import parse
 from hwq.ir import run
 from hwq.ir.random_graph import OPT_IN_KINDS, random_graph
+from hwq.rtl import REGISTRY, RtlError, emit, lint, synth_report
+from hwq.rtl.build import build_op
+from hwq.rtl.datapath import Datapath, Value
+from hwq.sim.verify import random_inputs, verify
 
 from .conftest import cosim, need_icarus, need_verilator, need_yosys
 from .graphs import conv1d_chain

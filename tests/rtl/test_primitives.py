@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+
 from hwq.sim.rtlsim import run_bench
 
 from .conftest import need_icarus, need_verilator, need_yosys

@@ -11,11 +11,11 @@ import json
 
 import numpy as np
 import pytest
-from hwq.rtl import RtlError, emit, lint
-from hwq.sim.verify import verify
 
 from hwq.ir.random_graph import random_graph
 from hwq.ir.serialize import save
+from hwq.rtl import RtlError, emit, lint
+from hwq.sim.verify import verify
 
 from .conftest import cosim, need_icarus, need_verilator
 from .graphs_stream import GEOMETRIES, stream_cnn
