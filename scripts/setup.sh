@@ -76,7 +76,7 @@ from importlib.util import find_spec
 root = sys.argv[1]
 mods = [
     "pymoo", "ray",  # explore's NSGA-II (core) and its Ray executor (extra explore-ray)
-    "pytest", "xdist", "hypothesis",  # extra test
+    "pytest", "xdist", "hypothesis", "ml_dtypes", "pyslang",  # extra test
     "brevitas", "onnx",  # extra interop
     "da4ml", "apytypes", "fxpmath",  # extra bench
 ]
