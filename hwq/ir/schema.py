@@ -265,8 +265,13 @@ def _check(d) -> None:
     _keys(d, "", top | {"meta"}, top)
     _str(d["name"], "name")
     for key in ("inputs", "outputs"):
-        for i, n in enumerate(_list(d[key], key)):
+        names_ = _list(d[key], key)
+        if not names_:
+            raise _Bad(key, "a graph needs at least one tensor here, got []")
+        for i, n in enumerate(names_):
             _str(n, f"{key}[{i}]")
+            if n in names_[:i]:
+                raise _Bad(f"{key}[{i}]", f"tensor {n!r} listed twice")
     if "meta" in d:
         _dict(d["meta"], "meta")
     names = set()
@@ -424,8 +429,18 @@ def json_schema() -> dict:
         "properties": {
             "hwq_ir": {"const": SCHEMA_VERSION},
             "name": {"type": "string", "minLength": 1},
-            "inputs": {"type": "array", "items": {"type": "string", "minLength": 1}},
-            "outputs": {"type": "array", "items": {"type": "string", "minLength": 1}},
+            "inputs": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "minItems": 1,
+                "uniqueItems": True,
+            },
+            "outputs": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "minItems": 1,
+                "uniqueItems": True,
+            },
             "meta": {"type": "object"},
             "tensors": {
                 "type": "array",

@@ -216,7 +216,7 @@ def _settings(n: int) -> settings:
 # -- the properties ------------------------------------------------------------------------------------------
 
 
-@_settings(120)
+@_settings(250)
 @given(doc_index=st.integers(0, len(GRAPH_DOCS) - 1), seed=st.integers(0, 2**32 - 1))
 def test_trace_on_mutated_graph_never_crashes(tmp_path_factory, doc_index, seed):
     rnd = random.Random(seed)
@@ -228,7 +228,7 @@ def test_trace_on_mutated_graph_never_crashes(tmp_path_factory, doc_index, seed)
 
 @pytest.mark.parametrize("target", ["hls", "rtl", "mcu"])
 def test_emit_on_mutated_graphs_never_crashes_nor_leaves_a_folder(tmp_path, target):
-    @_settings(25)
+    @_settings(60)
     @given(doc_index=st.integers(0, len(GRAPH_DOCS) - 1), seed=st.integers(0, 2**32 - 1))
     def prop(doc_index, seed):
         rnd = random.Random(seed)
@@ -238,11 +238,30 @@ def test_emit_on_mutated_graphs_never_crashes_nor_leaves_a_folder(tmp_path, targ
         p = _write(doc, work / "graph.json")
         out = work / "out"
         rc, _, err = run_cli(["emit", target, "--ir", str(p), "--out", str(out)])
-        check_outcome(rc, err, "emit", [str(p), "-O", "op ", "tensor ", "format", target], what)
+        check_outcome(rc, err, "emit", [str(p), "-O", "op ", "tensor ", "graph ", "format", target], what)
         if rc != 0:
             assert not out.exists(), f"{what}: emit failed but left {sorted(out.rglob('*'))}"
             assert [q.name for q in work.iterdir()] == ["graph.json"], f"{what}: left {list(work.iterdir())}"
         shutil.rmtree(work)
+
+    prop()
+
+
+@pytest.mark.parametrize("target", ["xc7", "cortex-m4"])
+def test_cost_on_mutated_graphs_never_crashes(tmp_path, target):
+    from hwq.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    if "cost" not in sub.choices:
+        pytest.skip("hwq cost is not in this version")
+
+    @_settings(30)
+    @given(doc_index=st.integers(0, len(GRAPH_DOCS) - 1), seed=st.integers(0, 2**32 - 1))
+    def prop(doc_index, seed):
+        doc, what = mutate(GRAPH_DOCS[doc_index], random.Random(seed))
+        p = _write(doc, tmp_path / f"g{seed}.json")
+        rc, _, err = run_cli(["cost", str(p), "--target", target])
+        check_outcome(rc, err, "cost", [str(p), "op ", "tensor ", "graph ", target], what)
 
     prop()
 
