@@ -31,13 +31,20 @@ class Value:
 class Datapath:
     """Ordered nodes of one layer module; names are unique Verilog identifiers."""
 
-    #: adder-graph styles: ``fewest`` (default; row-difference chains and the transposed graph when they
-    #: save adders) or ``shallow`` (plain shared CSD digits: a few more adders, fewer levels)
-    ADDER_STYLES = {"fewest": {}, "shallow": {"decompose": False, "transpose": False}}
+    #: adder-graph styles (``hwq.rtl.mcm.build_adder_graph`` options): ``balanced`` (default; shared CSD
+    #: digits under a depth bound: no more levels than the plain adder tree, output sums built shallowest
+    #: first), ``fewest`` (row-difference chains and the transposed graph when they save adders; deeper)
+    #: or ``shallow`` (plain shared CSD digits, no bound)
+    ADDER_STYLES = {
+        "balanced": {"decompose": False, "transpose": False, "depth_bound": "plain"},
+        "fewest": {},
+        "shallow": {"decompose": False, "transpose": False},
+    }
 
-    def __init__(self, adders: str = "fewest") -> None:
+    def __init__(self, adders: str = "balanced") -> None:
         if adders not in self.ADDER_STYLES:
             raise RtlError(f"rtl emitter: adders must be one of {', '.join(self.ADDER_STYLES)}, got {adders!r}")
+        self.adder_style = adders
         self.adder_options = self.ADDER_STYLES[adders]
         self.nodes: dict[str, Node] = {}
         self.coefs: dict[str, dict[int, int]] = {}  # linear nodes: {input index: coefficient}

@@ -55,7 +55,7 @@ def emit(
     pipeline: int = 1,
     top: str | None = None,
     io: str = "stream",
-    adders: str = "fewest",
+    adders: str = "balanced",
     **options,
 ) -> list[Path]:
     """Write Verilog for ``graph`` into ``out_dir`` (which must exist); return the written files.
@@ -63,14 +63,22 @@ def emit(
     ``pipeline``: default of the top's PIPELINE parameter (a register after every ``pipeline`` adder
     levels; 0 = output registers only). ``top``: top module name (default ``hwq_<graph name>``).
     ``io``: ``"stream"`` (convolutions/pooling stream one pixel per beat through line buffers) or
-    ``"parallel"`` (one beat per tensor everywhere); see the module docstring. ``adders``: ``"fewest"``
-    (default: row-difference chains and transposed adder graphs where they save adders) or ``"shallow"``
-    (plain shared CSD digits: a few percent more adders, one to three fewer levels per layer, i.e. less
-    latency at a given PIPELINE).
+    ``"parallel"`` (one beat per tensor everywhere); see the module docstring. ``adders``: ``"balanced"``
+    (default: shared CSD digits under a depth bound, never more adder levels than the plain adder tree,
+    a few percent more adders than ``"fewest"``), ``"fewest"`` (row-difference chains and transposed
+    adder graphs where they save adders; two to eight more levels per layer, i.e. more latency at a
+    given PIPELINE) or ``"shallow"`` (plain shared CSD digits without a bound).
+    ``standalone_layers`` (option, default off): every layer module is built for the whole range of its
+    declared input format, so it is exact on its own (reusable IP); by default a layer after the first is
+    built for the raw range proven upstream (narrower adders; its port comment and ``rtl.json`` say so).
     Raises RtlError (a ValueError) naming the op/format when the graph cannot be implemented exactly.
     """
+    standalone = options.pop("standalone_layers", False)
+    if standalone not in (True, False, 0, 1):
+        raise RtlError(f"rtl emitter: standalone_layers must be true/false (1/0), got {standalone!r}")
+    standalone = bool(standalone)
     if options:
-        known = "pipeline, top, io, adders"
+        known = "pipeline, top, io, adders, standalone_layers"
         raise RtlError(f"unknown rtl emitter option(s): {', '.join(sorted(options))} (known: {known})")
     if not isinstance(pipeline, int) or pipeline < 0:
         raise RtlError(f"rtl emitter: pipeline must be an integer >= 0, got {pipeline!r}")
@@ -88,12 +96,20 @@ def emit(
     for k, lay in enumerate(layers):
         xt, yt = graph.tensor(lay.input), graph.tensor(lay.output)
         lay.module = f"{top_name}_{lay.name}"
+        full = [(xt.fmt.raw_min, xt.fmt.raw_max)] * xt.size
+        if standalone:
+            ranges = full
+        lay.in_range = (min(lo for lo, _ in ranges), max(hi for _, hi in ranges))
+        lay.narrowed = ranges != full
+        note = _narrowed_note(lay) if lay.narrowed else ""
         if lay.style == "stream":
             dp, vals, ranges, win, flags = build_stream_layer(graph, lay, ranges, adders)
             ifr, ofr = frame_of(xt.shape), frame_of(yt.shape)
             lay.window = win
             lay.ports = LayerPorts(ifr.channels, xt.fmt, ofr.channels, yt.fmt)
-            dp_ports = WindowPorts(win.taps * ifr.channels, xt.fmt, ofr.channels, yt.fmt, win.taps if flags else 0)
+            dp_ports = WindowPorts(
+                win.taps * ifr.channels, xt.fmt, ofr.channels, yt.fmt, win.taps if flags else 0, in_note=note
+            )
             dp_module = f"{lay.module}_datapath"
             describe = describe_stream_layer(graph, lay, win)
             names = [dp_module, lay.module]
@@ -110,6 +126,7 @@ def emit(
                     dp_ports.in_width,
                     flags,
                     pipeline,
+                    note,
                 ),
             ]
         else:
@@ -120,7 +137,7 @@ def emit(
             if k + 1 < len(layers) and layers[k + 1].style == "stream":  # feeds hwq_frame_split: pixel-major
                 ofr = frame_of(yt.shape)
                 vals = [vals[c * ofr.beats + p] for p in range(ofr.beats) for c in range(ofr.channels)]
-            lay.ports = LayerPorts(xt.size, xt.fmt, yt.size, yt.fmt)
+            lay.ports = LayerPorts(xt.size, xt.fmt, yt.size, yt.fmt, in_note=note)
             names = [lay.module]
             srcs = [print_layer(lay.module, header, dp, vals, lay.ports, pipeline, describe_layer(graph, lay))]
         lay.levels = levels_of(dp, vals)
@@ -146,6 +163,7 @@ def emit(
         "in": _port_manifest(in_t, layers[0].style == "stream"),
         "out": _port_manifest(out_t, layers[-1].style == "stream"),
         "latency": top_latency(layers, pipeline),
+        "standalone_layers": standalone,
         "layers": [_layer_manifest(lay) for lay in layers],
     }
     files.append(atomic_write(out_dir / "rtl.json", json.dumps(manifest, indent=1) + "\n"))
@@ -192,10 +210,21 @@ def _layer_manifest(lay: LayerPlan) -> dict:
         "ops": [op.name for op in lay.ops],
         "levels": lay.levels,
         "adders": lay.adders,
+        "in_range": list(lay.in_range),
+        "in_narrowed": lay.narrowed,
     }
     if lay.window is not None:
         out["window"] = lay.window.parameters()
     return out
+
+
+def _narrowed_note(lay: LayerPlan) -> str:
+    """Port comment of a layer built for the input range proven upstream, not its whole format."""
+    lo, hi = lay.in_range
+    return (
+        f"NARROWED: exact only for raws in [{lo}, {hi}] (the range proven upstream); "
+        "emit with -O standalone_layers=1 for a module exact on every value of its format"
+    )
 
 
 def top_latency(layers: list[LayerPlan], pipeline: int) -> int | None:

@@ -203,10 +203,15 @@ def build_dense(dp: Datapath, op: DenseSpec, graph, xs: list[Value], prefix: str
     outs: list[Value] = []
     for j in range(m):
         terms = [(names[nd], k + off, s) for nd, k, s in ag.outputs[j]]
-        # adder tree: always add the two partial sums with the lowest top bit (width + shift), Huffman style
+        # adder tree: always add the two partial sums with the lowest top bit (width + shift), Huffman style;
+        # balanced style: the two shallowest first (the fewest levels: what its depth bound assumes)
         t = 0
+        level_first = getattr(dp, "adder_style", "") == "balanced"
         while len(terms) > 1:
-            terms.sort(key=lambda tt: (dp.nodes[tt[0]].width + tt[1], dp.nodes[tt[0]].level, tt[0]))
+            if level_first:
+                terms.sort(key=lambda tt: (dp.nodes[tt[0]].level, dp.nodes[tt[0]].width + tt[1], tt[0]))
+            else:
+                terms.sort(key=lambda tt: (dp.nodes[tt[0]].width + tt[1], dp.nodes[tt[0]].level, tt[0]))
             t1, t2 = terms[0], terms[1]
             nm = f"{prefix}_sum{j}_{t}"
             t += 1

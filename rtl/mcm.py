@@ -69,6 +69,8 @@ from hwq.formats.csd import csd_digit_count, csd_digits
 DECOMPOSE_BUDGET = 1 << 21
 #: Digit-equivalent cost of the extra (full-width) adder of a difference edge
 EDGE_COST = 3
+#: Largest M * N for which a depth-bounded graph is built with both tie rules (the better one is kept)
+BOUNDED_BOTH_TIES = 2048
 
 
 @dataclass
@@ -97,6 +99,20 @@ class AdderGraph:
             lv.append(max(lv[a], lv[b]) + 1)
         return max(lv, default=0)
 
+    @property
+    def output_depth(self) -> int:
+        """Adder levels of the deepest output when each output's remaining terms are summed level by
+        level (always the two shallowest first): ``ceil(log2(sum 2**level))`` over its terms."""
+        lv = [0] * self.n_inputs
+        for a, b, _, _ in self.nodes:
+            lv.append(max(lv[a], lv[b]) + 1)
+        worst = 0
+        for terms in self.outputs:
+            if terms:
+                k = sum(1 << lv[t[0]] for t in terms)
+                worst = max(worst, (k - 1).bit_length())
+        return worst
+
     def coefficients(self) -> list[dict[int, int]]:
         """For every node, its value as ``{input index: integer coefficient}`` (exact)."""
         coefs: list[dict[int, int]] = [{i: 1} for i in range(self.n_inputs)]
@@ -108,16 +124,32 @@ class AdderGraph:
         return coefs
 
 
+def plain_depth(weights) -> int:
+    """Adder levels of the plain adder tree: every output's CSD digits summed by a balanced binary tree,
+    ``ceil(log2(digits))`` for the output with the most digits (0 for at most one digit)."""
+    most = max((sum(len(csd_digits(int(v))) for v in row) for row in weights), default=0)
+    return max(most - 1, 0).bit_length()
+
+
 def build_adder_graph(
-    weights, cse: bool = True, *, decompose: bool = True, max_chain: int = 2, transpose: bool | None = None
+    weights,
+    cse: bool = True,
+    *,
+    decompose: bool = True,
+    max_chain: int = 2,
+    transpose: bool | None = None,
+    depth_bound: int | str | None = None,
 ) -> AdderGraph:
     """Adder graph computing ``y = W @ x`` for an integer matrix ``weights`` (M x N, rows = outputs).
 
     Integers only (any size); see the module docstring for the algorithm. ``cse=False`` keeps the plain
     CSD digit sums (no sharing), for comparison. ``decompose``: use the row-difference decomposition
     (chains of at most ``max_chain`` links) when it saves digits. ``transpose``: build the graph of
-    ``W.T`` and transpose it (None: when W has fewer rows than columns). Deterministic: the same matrix
-    and options give the same graph.
+    ``W.T`` and transpose it (None: when W has fewer rows than columns). ``depth_bound``: adder levels
+    that no output may exceed, shared nodes and its final sum included (that sum built level by level,
+    ``AdderGraph.output_depth``): an int, or ``"plain"`` for ``plain_depth(weights)`` (never below it);
+    the sharing then respects it (``_extract``) and implies ``decompose=False, transpose=False``.
+    Deterministic: the same matrix and options give the same graph.
     """
     rows = [[int(v) for v in row] for row in weights]
     n_inputs = len(rows[0]) if rows else 0
@@ -125,6 +157,13 @@ def build_adder_graph(
         graph = AdderGraph(n_inputs)
         graph.outputs = [sorted((i, k, s) for i, w in enumerate(row) for s, k in csd_digits(w)) for row in rows]
         return graph
+    if depth_bound is not None:
+        plain = plain_depth(rows)
+        bound = plain if depth_bound == "plain" else max(int(depth_bound), plain)
+        cands = [_cse_graph(rows, n_inputs, True, bound)]
+        if len(rows) * n_inputs <= BOUNDED_BOTH_TIES:  # the other tie rule too; keep the fewer adders
+            cands.append(_cse_graph(rows, n_inputs, False, bound))
+        return min(cands, key=lambda g: g.adders)  # ties: the first
     cols = [list(c) for c in zip(*rows)]
     flip = len(rows) < n_inputs if transpose is None else transpose
     mat, n = (cols, len(rows)) if flip else (rows, n_inputs)
@@ -145,7 +184,7 @@ def build_adder_graph(
 
 
 # ----------------------------------------------------------------------------------------------- CSE
-def _cse_graph(rows: list[list[int]], n_inputs: int, newest: bool = True) -> AdderGraph:
+def _cse_graph(rows: list[list[int]], n_inputs: int, newest: bool = True, depth_bound: int | None = None) -> AdderGraph:
     """Steps 1-3 of the module docstring on integer rows; the outputs hold the remaining terms."""
     graph = AdderGraph(n_inputs)
     outs: list[dict[int, int]] = []
@@ -155,7 +194,7 @@ def _cse_graph(rows: list[list[int]], n_inputs: int, newest: bool = True) -> Add
             for sign, shift in csd_digits(w):
                 terms[(shift << 32) | i] = sign
         outs.append(terms)
-    _extract(outs, graph, newest)
+    _extract(outs, graph, newest, depth_bound)
     graph.outputs = [sorted((c & _NODE_MASK, c >> 32, s) for c, s in o.items()) for o in outs]
     return graph
 
@@ -165,8 +204,16 @@ _KEY_BITS = 64  # pattern key: a << 40 | b << 16 | d << 1 | (s < 0)
 _COUNT_MAX = (1 << 32) - 1
 
 
-def _extract(coded: list[dict[int, int]], graph: AdderGraph, newest: bool = True) -> None:
+def _extract(
+    coded: list[dict[int, int]], graph: AdderGraph, newest: bool = True, depth_bound: int | None = None
+) -> None:
     """Greedy two-term pattern extraction (module docstring, step 3), in place on ``coded``.
+
+    ``depth_bound`` (levels, shared nodes and the final sum included): a term whose node sits at level
+    l needs 2**l of the output's "level budget" 2**depth_bound (Kraft's inequality: terms at levels
+    l_i can be summed within D levels iff sum 2**l_i <= 2**D, by always adding the two shallowest).
+    A pattern occurrence is replaced only where the output stays within budget, and each pattern is
+    extracted once (occurrences it had to leave stay as they are).
 
     Terms are coded as ints ``shift << 32 | node`` (so comparing codes orders by shift, then node) and a
     pattern (a, b, d, s) as ``a << 40 | b << 16 | d << 1 | (s < 0)``. A heap entry is one int: from the
@@ -220,11 +267,21 @@ def _extract(coded: list[dict[int, int]], graph: AdderGraph, newest: bool = True
             else:
                 del counts[key]
 
+    bounded = depth_bound is not None
+    if bounded:
+        lv = [0] * graph.n_inputs
+        for a, b, _, _ in graph.nodes:
+            lv.append(max(lv[a], lv[b]) + 1)
+        budget = 1 << depth_bound
+        kraft = [sum(1 << lv[c & m] for c in o) for o in coded]
+        extracted: set[int] = set()
     key_mask = (1 << _KEY_BITS) - 1
     while heap:
         entry = heapq.heappop(heap)
         key = entry & key_mask
         c = counts.get(key, 0)
+        if bounded and key in extracted:
+            continue
         if c != _COUNT_MAX - (entry >> (_KEY_BITS + 32)):  # stale entry
             if c >= 2:
                 heapq.heappush(heap, prio(key, c))
@@ -233,6 +290,10 @@ def _extract(coded: list[dict[int, int]], graph: AdderGraph, newest: bool = True
         new = graph.n_inputs + len(graph.nodes)
         graph.nodes.append((a, b, d, s))
         mag.append(mag[a] + (mag[b] << d))
+        if bounded:
+            extracted.add(key)
+            lv.append(max(lv[a], lv[b]) + 1)
+            grow = (1 << lv[new]) - (1 << lv[a]) - (1 << lv[b])
         used = 0
         for j, ca in sorted(where.get(a, ())):
             o = coded[j]
@@ -242,6 +303,10 @@ def _extract(coded: list[dict[int, int]], graph: AdderGraph, newest: bool = True
             sa = o[ca]
             if o[cb] != sa * s:
                 continue
+            if bounded:
+                if kraft[j] + grow > budget:
+                    continue
+                kraft[j] += grow
             for cc in (ca, cb):
                 sc = o.pop(cc)
                 where[cc & m].discard((j, cc))
@@ -251,9 +316,11 @@ def _extract(coded: list[dict[int, int]], graph: AdderGraph, newest: bool = True
             o[cn] = sa
             where.setdefault(new, set()).add((j, cn))
             used += 1
-        if used == 0:  # cannot happen with exact counts; keep the graph consistent anyway
+        if used == 0:  # unbounded: cannot happen with exact counts; keep the graph consistent anyway
             graph.nodes.pop()
             mag.pop()
+            if bounded:
+                lv.pop()
 
 
 # ----------------------------------------------------------------------------------------------- row differences

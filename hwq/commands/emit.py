@@ -37,7 +37,8 @@ _OPTION_HELP: dict[str, dict[str, tuple[object, str]]] = {
         "pipeline": (1, "register every N adder levels (0: output registers only)"),
         "top": (None, "top module name (default hwq_<graph name>)"),
         "io": ("stream", "stream (convs/pools one pixel per beat) | parallel (one beat per tensor)"),
-        "adders": ("fewest", "fewest | shallow (a few percent more adders, fewer levels)"),
+        "adders": ("balanced", "balanced (levels of the plain adder tree) | fewest (deeper) | shallow"),
+        "standalone_layers": (False, "1: every layer module exact for every value of its input format"),
     },
     "mcu": {
         "scratch": (

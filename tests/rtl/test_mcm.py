@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hwq.rtl.mcm import _cse_graph, build_adder_graph, csd_weights, difference_plan, transpose_graph
+from hwq.rtl.mcm import _cse_graph, build_adder_graph, csd_weights, difference_plan, plain_depth, transpose_graph
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -181,3 +181,62 @@ def test_sparse_matrices_never_worse_than_the_smallest_key_rule(m, n, seed):
     g = build_adder_graph(w)
     assert _matrix(g, m) == w
     assert g.adders <= _cse_graph(w, n, newest=False).adders
+
+
+# ------------------------------------------------------------------ depth-bounded ("balanced") graphs
+def _level_depth(graph) -> int:
+    """Levels of the deepest output, its remaining terms summed two shallowest first (as the emitter)."""
+    lv = [0] * graph.n_inputs
+    for a, b, _, _ in graph.nodes:
+        lv.append(max(lv[a], lv[b]) + 1)
+    worst = 0
+    for terms in graph.outputs:
+        levels = sorted(lv[n] for n, _, _ in terms)
+        while len(levels) > 1:
+            a, b = levels.pop(0), levels.pop(0)
+            levels.append(max(a, b) + 1)
+            levels.sort()
+        worst = max(worst, levels[0] if levels else 0)
+    return worst
+
+
+@pytest.mark.parametrize("m,n,amp,seed", [(7, 5, 128, 0), (20, 9, 32, 1), (9, 30, 8, 2), (12, 12, 1000, 3)])
+def test_balanced_graph_exact_and_no_deeper_than_the_plain_tree(m, n, amp, seed):
+    w = np.random.default_rng(seed).integers(-amp, amp, size=(m, n))
+    w[0] = 0
+    g = build_adder_graph(w, decompose=False, transpose=False, depth_bound="plain")
+    _well_formed(g)
+    assert _matrix(g, m) == w.tolist()
+    x = np.random.default_rng(seed + 1).integers(-99, 99, size=n).tolist()
+    assert _evaluate(g, x) == (w @ np.array(x)).tolist()
+    assert g.output_depth == _level_depth(g) <= plain_depth(w)
+    assert g.adders <= build_adder_graph(w, cse=False).adders
+
+
+@pytest.mark.parametrize("bound", [0, 3, 4, 6, 9])
+def test_explicit_depth_bound_is_kept_and_never_below_the_plain_tree(bound):
+    w = np.random.default_rng(5).integers(-64, 64, size=(10, 24))
+    g = build_adder_graph(w, depth_bound=bound)
+    assert _matrix(g, 10) == w.tolist()
+    assert g.output_depth <= max(bound, plain_depth(w))
+
+
+@pytest.mark.parametrize("case", ["16x64", "32x16"])
+def test_balanced_within_five_percent_of_fewest_at_plain_depth(case):
+    """bench_rtl.py's 16x64 (6-bit) and 32x16 (4-bit) matrices: the plain tree's levels, at most 5 % more
+    adders than the fewest-adders graph (which is several levels deeper)."""
+    n_in, n_out, amp = {"16x64": (16, 64, 32), "32x16": (32, 16, 8)}[case]
+    w = np.random.default_rng(0).integers(-amp, amp, size=(n_in, n_out)).T
+    fewest = build_adder_graph(w)
+    bal = build_adder_graph(w, decompose=False, transpose=False, depth_bound="plain")
+    assert _matrix(bal, n_out) == w.tolist()
+    assert bal.output_depth <= plain_depth(w) < fewest.output_depth
+    assert bal.adders <= 1.05 * fewest.adders
+
+
+def test_plain_depth():
+    assert plain_depth([[0, 0]]) == 0
+    assert plain_depth([[1, 0]]) == 0
+    assert plain_depth([[1, 1]]) == 1
+    assert plain_depth([[3, 0, 0]]) == 1  # 3 = 4 - 1: two digits
+    assert plain_depth([[1, 1, 1, 1, 1]]) == 3
