@@ -11,7 +11,7 @@ Verilator's C++ small.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hwq.formats import FixedFormat
 
@@ -27,6 +27,9 @@ class LayerPorts:
     in_fmt: FixedFormat
     out_count: int
     out_fmt: FixedFormat
+    in_note: str = field(
+        default="", kw_only=True
+    )  # appended to the s_axis port comment (e.g. the input range the datapath assumes)
 
     @property
     def in_width(self) -> int:
@@ -139,6 +142,7 @@ def print_layer(
     w(
         f"    // {ports.in_count} x {ports.in_fmt} raw values, "
         f"element i at bits [i*{ports.in_fmt.width} +: {ports.in_fmt.width}]"
+        + (f"; {ports.in_note}" if ports.in_note else "")
     )
     w(f"    input  wire [{ports.in_width - 1}:0] s_axis_tdata,")
     w("    input  wire                   s_axis_tvalid,")

@@ -54,6 +54,8 @@ class LayerPlan:
     adders: int = 0
     ports: object = None  # layer.LayerPorts of the layer module (streamed: one pixel in, one pixel out)
     window: object = None  # streamed layers: stream.Window geometry
+    in_range: tuple = ()  # (lo, hi) raw range the layer's datapath is built for (emit)
+    narrowed: bool = False  # in_range is narrower than the input format (proven upstream)
 
 
 def check_graph(graph: Graph) -> None:

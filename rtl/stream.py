@@ -331,12 +331,16 @@ def print_stream_layer(
     dp_in_width: int,
     flags: bool,
     pipeline: int,
+    in_note: str = "",
 ) -> str:
-    """Verilog text of a streamed layer's wrapper: ``hwq_window`` -> ``datapath_module`` (one pixel per beat)."""
+    """Verilog text of a streamed layer's wrapper: ``hwq_window`` -> ``datapath_module`` (one pixel per beat).
+
+    ``in_note``: appended to the s_axis port comment (e.g. the input range the datapath assumes)."""
     lines: list[str] = []
     w = lines.append
     module_preamble(w, header, describe, module, pipeline)
-    w(f"    // one input pixel per beat ({win.in_h * win.in_w} beats per frame, row-major (y, x))")
+    note = f"; {in_note}" if in_note else ""
+    w(f"    // one input pixel per beat ({win.in_h * win.in_w} beats per frame, row-major (y, x)){note}")
     w(f"    input  wire [{pixel_width - 1}:0] s_axis_tdata,")
     w("    input  wire                   s_axis_tvalid,")
     w("    output wire                   s_axis_tready,")
