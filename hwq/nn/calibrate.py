@@ -14,9 +14,13 @@ the user fixed (``calibratable = False``: a format string or an integer ``int_bi
 ``bias_correction`` (Nagel et al. 2019, empirical): for each Linear/Conv, the mean output error caused by
 weight quantisation on the calibration data is subtracted from the float bias before it is quantised.
 
-``gptq`` (Frantar et al. 2022): chooses each weight's grid value column by column, compensating the
-rounding error of a column on the columns not yet quantised with the inverse input Hessian. Works with
-any element-wise weight quantiser (fixed, CSD, minifloat): the chosen values are on its grid.
+``gptq`` (Frantar, Ashkboos, Hoefler, Alistarh, "GPTQ: Accurate Post-Training Quantization for
+Generative Pre-trained Transformers", ICLR 2023, arXiv:2210.17323): chooses each weight's grid value
+column by column, compensating the rounding error of a column on the columns not yet quantised with the
+inverse input Hessian. The steps follow the authors' reference implementation (github.com/IST-DASLab/gptq,
+``GPTQ.fasterquant``: dead inputs zeroed, damping by a fraction of the mean Hessian diagonal, the upper
+Cholesky factor of H^-1), without its lazy block updates. Works with any element-wise weight quantiser
+(fixed, CSD, minifloat): the chosen values are on its grid.
 """
 
 from __future__ import annotations
