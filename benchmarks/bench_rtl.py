@@ -1,8 +1,9 @@
 """Constant matrix-vector multipliers: hwq's multiplier-free datapath beside a naive ``*`` Verilog and da4ml.
 
-For each matrix (fixed seed, 6-bit signed weights ``numpy.random.default_rng(0).integers(-32, 32, size=(n_in,
-n_out))``, signed 8-bit inputs, exact outputs ``y = x @ kernel``) the script writes three designs and
-synthesises all of them with the same yosys command (default ``synth_xilinx -flatten``) in this one run:
+For each matrix (fixed seed, b-bit signed weights ``numpy.random.default_rng(0).integers(-2**(b-1), 2**(b-1),
+size=(n_in, n_out))``, b = 6 unless the case says ``@b``; signed 8-bit inputs, exact outputs
+``y = x @ kernel``) the script writes three designs and synthesises all of them with the same yosys command
+(default ``synth_xilinx -flatten``) in this one run:
 
 1. **hwq**: an IR Dense layer (x ``fixed<8,8>``, weights ``fixed<6,6>``, lossless WRAP accumulator, output =
    the accumulator) emitted by ``hwq.rtl.emit(..., pipeline=0)``: the layer module, a purely combinational
@@ -30,7 +31,11 @@ Adders: hwq counts its two-input adders/subtractors (shared nodes, partial sums)
 the add/sub operations of its traced solution (``comb.ops`` opcodes 0, 1 and constant additions 4), its output negations
 (``comb.out_negs``) in ``neg``. The naive design has no adder graph.
 
-Usage: ``python benchmarks/bench_rtl.py [--cases 16x64,64x32] [--script "synth_xilinx -flatten"]
+hwq is emitted once per adder style (``--styles``, default balanced, fewest, shallow; ``levels`` = adder levels
+of the layer, from rtl.json; da4ml's = its output latency in adder units).
+
+Usage: ``python benchmarks/bench_rtl.py [--cases 16x64,64x32,64x64@8,32x16@4] [--styles ...] [--no-naive]
+[--script "synth_xilinx -flatten"]
 [--vectors 200] [--no-nodsp] [--json F]``
 """
 
@@ -58,9 +63,22 @@ DA4ML_REFERENCE = {"16x64": {"adders": 1012, "LUT": 11175, "CARRY": 3091, "DSP":
 IN_WIDTH = 8
 
 
-def case_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """The benchmark kernel, shape (n_in, n_out), as da4ml's examples lay it out."""
-    return np.random.default_rng(0).integers(-32, 32, size=(n_in, n_out))
+def case_matrix(n_in: int, n_out: int, bits: int = 6) -> np.ndarray:
+    """The benchmark kernel, shape (n_in, n_out), as da4ml's examples lay it out: signed ``bits``-bit."""
+    half = 1 << (bits - 1)
+    return np.random.default_rng(0).integers(-half, half, size=(n_in, n_out))
+
+
+def parse_case(case: str) -> tuple[int, int, int]:
+    """``"16x64"`` (6-bit weights) or ``"64x64@8"`` -> (n_in, n_out, weight bits)."""
+    shape, _, bits = case.partition("@")
+    n_in, n_out = (int(v) for v in shape.split("x"))
+    return n_in, n_out, int(bits or 6)
+
+
+def da4ml_levels(comb) -> int:
+    """Adder levels of a da4ml solution (its output latency: one unit per adder with default HWConfig)."""
+    return int(max(comb.out_latency, default=0))
 
 
 def out_width(kernel: np.ndarray) -> int:
@@ -69,8 +87,8 @@ def out_width(kernel: np.ndarray) -> int:
     return bound.bit_length() + 1
 
 
-def cmvm_graph(kernel: np.ndarray, name: str) -> Graph:
-    """y = x @ kernel with 8-bit signed integer x and exact integer outputs."""
+def cmvm_graph(kernel: np.ndarray, name: str, bits: int = 6) -> Graph:
+    """y = x @ kernel with 8-bit signed integer x, ``bits``-bit weights and exact integer outputs."""
     n_in, n_out = kernel.shape
     w = out_width(kernel)
     acc = FixedFormat(w, w)
@@ -84,8 +102,8 @@ def cmvm_graph(kernel: np.ndarray, name: str) -> Graph:
             "y",
             weight=kernel.T.astype(np.int64),
             bias=np.zeros(n_out, np.int64),
-            weight_fmt=FixedFormat(6, 6),
-            bias_fmt=FixedFormat(6, 6),
+            weight_fmt=FixedFormat(bits, bits),
+            bias_fmt=FixedFormat(bits, bits),
             acc_fmt=acc,
         )
     )
@@ -283,8 +301,16 @@ def _synth(files, top, script):
     return {k: rep[k] for k in ("LUT", "CARRY", "FF", "DSP")}, round(time.perf_counter() - t0, 1)
 
 
-def run(cases: list[str], script: str, vectors: int = 200, nodsp: bool = True, log=print) -> list[dict]:
-    """Emit, write, check and synthesise every case; one row per design."""
+def run(
+    cases: list[str],
+    script: str,
+    vectors: int = 200,
+    nodsp: bool = True,
+    log=print,
+    styles: tuple[str, ...] = ("balanced", "fewest", "shallow"),
+    naive: bool = True,
+) -> list[dict]:
+    """Emit, write, check and synthesise every case; one row per design (hwq: one per adder style)."""
     rows = []
     da_ver = da4ml_version()
     if da_ver is None:
@@ -293,45 +319,54 @@ def run(cases: list[str], script: str, vectors: int = 200, nodsp: bool = True, l
     with tempfile.TemporaryDirectory(prefix="hwq-bench-rtl-") as tmp:
         tmp = Path(tmp)
         for case in cases:
-            n_in, n_out = (int(v) for v in case.split("x"))
-            kernel = case_matrix(n_in, n_out)
+            n_in, n_out, bits = parse_case(case)
+            kernel = case_matrix(n_in, n_out, bits)
             width = out_width(kernel)
-            # hwq
-            g = cmvm_graph(kernel, f"cmvm_{case}")
-            d = tmp / case
-            d.mkdir()
-            t0 = time.perf_counter()
-            emit(g, d, pipeline=0, command="benchmarks/bench_rtl.py")
-            emit_s = round(time.perf_counter() - t0, 2)
-            layer = json.loads((d / "rtl.json").read_text())["layers"][0]
-            files = [d / f"{layer['module']}.v"]
-            negs = len(re.findall(r"assign d0_acc\d+ = -", files[0].read_text()))
-            status = verify("hwq", files, layer["module"], True, kernel, width, vectors, tmp / f"sim_hwq_{case}")
-            adders = layer["adders"] - negs  # rtl.json counts a negation as an adder; da4ml lists them apart
-            log(f"{case} hwq: {adders} adders + {negs} negations, emitted in {emit_s} s; {status}; synthesising")
-            figs, synth_s = _synth(files, layer["module"], script)
-            rows.append(
-                dict(
-                    case=case,
-                    design="hwq",
-                    adders=adders,
-                    neg=negs,
-                    gen_s=emit_s,
-                    synth_s=synth_s,
-                    script=script,
-                    check=status,
-                    **figs,
+            tag = case.replace("@", "_")
+            # hwq, one design per adder style
+            for style in styles:
+                g = cmvm_graph(kernel, f"cmvm_{tag}_{style}", bits)
+                d = tmp / f"{tag}_{style}"
+                d.mkdir()
+                t0 = time.perf_counter()
+                emit(g, d, pipeline=0, command="benchmarks/bench_rtl.py", adders=style)
+                emit_s = round(time.perf_counter() - t0, 2)
+                layer = json.loads((d / "rtl.json").read_text())["layers"][0]
+                files = [d / f"{layer['module']}.v"]
+                negs = len(re.findall(r"assign d0_acc\d+ = -", files[0].read_text()))
+                sim = tmp / f"sim_hwq_{tag}_{style}"
+                status = verify(f"hwq {style}", files, layer["module"], True, kernel, width, vectors, sim)
+                adders = layer["adders"] - negs  # rtl.json counts a negation as an adder; da4ml lists them apart
+                log(
+                    f"{case} hwq {style}: {adders} adders + {negs} negations, {layer['levels']} levels, "
+                    f"emitted in {emit_s} s; {status}; synthesising"
                 )
-            )
+                figs, synth_s = _synth(files, layer["module"], script)
+                log(f"{case} hwq {style}: {figs} in {synth_s} s")
+                rows.append(
+                    dict(
+                        case=case,
+                        design=f"hwq {style}",
+                        adders=adders,
+                        neg=negs,
+                        levels=layer["levels"],
+                        gen_s=emit_s,
+                        synth_s=synth_s,
+                        script=script,
+                        check=status,
+                        **figs,
+                    )
+                )
             # naive
-            nv = tmp / f"naive_{case}.v"
-            nv.write_text(naive_verilog(kernel, f"naive_{case}", width))
-            status = verify("naive", [nv], f"naive_{case}", False, kernel, width, vectors, tmp / f"sim_naive_{case}")
-            log(f"{case} naive x*w: {status}; synthesising")
+            nv = tmp / f"naive_{tag}.v"
+            if naive:
+                nv.write_text(naive_verilog(kernel, f"naive_{tag}", width))
+                status = verify("naive", [nv], f"naive_{tag}", False, kernel, width, vectors, tmp / f"sim_naive_{tag}")
+                log(f"{case} naive x*w: {status}; synthesising")
             for label, scr in (("naive x*w", script), ("naive x*w -nodsp", nodsp_script if nodsp else None)):
-                if scr is None:
+                if scr is None or not naive:
                     continue
-                figs, synth_s = _synth([nv], f"naive_{case}", scr)
+                figs, synth_s = _synth([nv], f"naive_{tag}", scr)
                 rows.append(
                     dict(
                         case=case,
@@ -349,19 +384,24 @@ def run(cases: list[str], script: str, vectors: int = 200, nodsp: bool = True, l
             if da_ver is not None:
                 t0 = time.perf_counter()
                 comb = da4ml_solution(kernel)
-                dd = tmp / f"da4ml_{case}"
-                files, top = da4ml_verilog(comb, f"da4ml_{case.replace('x', '_')}", dd, width)
+                dd = tmp / f"da4ml_{tag}"
+                files, top = da4ml_verilog(comb, f"da4ml_{tag.replace('x', '_')}", dd, width)
                 gen_s = round(time.perf_counter() - t0, 2)
                 adders = da4ml_adders(comb)
-                status = verify("da4ml", files, top, False, kernel, width, vectors, tmp / f"sim_da4ml_{case}")
-                log(f"{case} da4ml {da_ver}: {adders} adders, generated in {gen_s} s; {status}; synthesising")
+                status = verify("da4ml", files, top, False, kernel, width, vectors, tmp / f"sim_da4ml_{tag}")
+                log(
+                    f"{case} da4ml {da_ver}: {adders} adders, {da4ml_levels(comb)} levels, generated in {gen_s} s; "
+                    f"{status}; synthesising"
+                )
                 figs, synth_s = _synth(files, top, script)
+                log(f"{case} da4ml: {figs} in {synth_s} s")
                 rows.append(
                     dict(
                         case=case,
                         design=f"da4ml {da_ver}",
                         adders=adders,
                         neg=int(sum(comb.out_negs)),
+                        levels=da4ml_levels(comb),
                         gen_s=gen_s,
                         synth_s=synth_s,
                         script=script,
@@ -403,31 +443,47 @@ def _num(v) -> str:
 def print_table(rows: list[dict], script: str) -> None:
     """The rows side by side, with LUT and adder ratios against the naive design and da4ml (run here)."""
     nodsp = " (naive also with -nodsp)" if any(r["design"].endswith("-nodsp") for r in rows) else ""
-    print(f"yosys {script!r}{nodsp}; {IN_WIDTH}-bit signed inputs, 6-bit signed weights,")
+    print(f"yosys {script!r}{nodsp}; {IN_WIDTH}-bit signed inputs, 6-bit signed weights (else @bits),")
     print("exact outputs; every design = combinational datapath + output register")
-    cols = ["adders", "neg", "LUT", "CARRY4", "FF", "DSP", "LUT/naive", "LUT/nodsp", "LUT/da4ml", "add/da4ml"]
-    head = f"{'case':7} {'design':27} " + " ".join(f"{c:>9}" for c in cols)
+    cols = ["adders", "neg", "levels", "LUT", "CARRY4", "FF", "DSP", "LUT/naive", "LUT/nodsp", "LUT/da4ml"]
+    cols += ["add/da4ml", "add/fewest"]
+    head = f"{'case':8} {'design':27} " + " ".join(f"{c:>9}" for c in cols)
     print(head)
     print("-" * len(head))
     for r in rows:
         naive = _find(rows, r["case"], "naive x*w")
         nodsp = _find(rows, r["case"], "naive x*w -nodsp")
         da = next((x for x in rows if x["case"] == r["case"] and re.fullmatch(r"da4ml [\d.]+", x["design"])), None)
-        vals = [_num(r.get(k)) for k in ("adders", "neg", "LUT", "CARRY", "FF", "DSP")]
+        fewest = _find(rows, r["case"], "hwq fewest")
+        vals = [_num(r.get(k)) for k in ("adders", "neg", "levels", "LUT", "CARRY", "FF", "DSP")]
         vals += [_ratio(r, naive, "LUT"), _ratio(r, nodsp, "LUT"), _ratio(r, da, "LUT"), _ratio(r, da, "adders")]
-        print(f"{r['case']:7} {r['design']:27} " + " ".join(f"{v:>9}" for v in vals))
+        vals += [_ratio(r, fewest, "adders")]
+        print(f"{r['case']:8} {r['design']:27} " + " ".join(f"{v:>9}" for v in vals))
 
 
 def main(argv=None) -> int:
     """Command line entry point (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", default="16x64,64x32", help="comma-separated n_in x n_out (default 16x64,64x32)")
+    ap.add_argument(
+        "--cases",
+        default="16x64,64x32,64x64@8,32x16@4",
+        help="comma-separated n_in x n_out[@weight bits] (default 16x64,64x32,64x64@8,32x16@4; 6-bit if no @)",
+    )
+    ap.add_argument("--styles", default="balanced,fewest,shallow", help="hwq adder styles, comma-separated")
+    ap.add_argument("--no-naive", action="store_true", help="skip the naive x*w designs")
     ap.add_argument("--script", default="synth_xilinx -flatten", help="yosys synthesis command")
     ap.add_argument("--vectors", type=int, default=200, help="Icarus check vectors per design (0: no check)")
     ap.add_argument("--no-nodsp", action="store_true", help="skip the naive design's -nodsp synthesis")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
-    rows = run(args.cases.split(","), args.script, args.vectors, not args.no_nodsp)
+    rows = run(
+        args.cases.split(","),
+        args.script,
+        args.vectors,
+        not args.no_nodsp,
+        styles=tuple(args.styles.split(",")),
+        naive=not args.no_naive,
+    )
     print_table(rows, args.script)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
