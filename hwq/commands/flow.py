@@ -14,6 +14,7 @@ Exit status: 0 when every target verified with 0 mismatches, 1 otherwise, 2 on b
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -63,36 +64,52 @@ def run(args) -> int:
     from hwq.cli import UserError
     from hwq.flow import FlowError, run_flow
     from hwq.io import prepare_out_dir
-    from hwq.train import load_config
+
+    from .train import config_errors, read_config
 
     targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    config = read_config(args.config)  # before the output folder exists: a bad file leaves nothing behind
+    existed = Path(args.out).exists()
     out = prepare_out_dir(args.out, args.force)
-    config = load_config(args.config) if args.config else {}
     try:
-        summary = run_flow(
-            out,
-            config=config,
-            model=args.model,
-            data=args.data,
-            targets=targets,
-            explore=not args.no_explore,
-            fpga_target=args.fpga_target,
-            mcu_target=args.mcu_target,
-            fpga_budget=args.fpga_budget,
-            mcu_budget=args.mcu_budget,
-            vectors=args.vectors,
-            rtl_vectors=args.rtl_vectors,
-            mcu_vectors=args.mcu_vectors,
-            qemu_vectors=args.qemu_vectors,
-            simulator=args.simulator,
-            synth=not args.no_synth,
-            seed=args.seed,
-            quick=args.quick,
-            command=args.command_line,
-            log=lambda s: print(s, flush=True),
-        )
+        with config_errors(args.config):
+            summary = _run_flow(run_flow, out, config, targets, args)
     except FlowError as e:
         raise UserError(str(e)) from None
+    finally:
+        if not existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a run that failed before writing anything leaves no empty folder
+    return _report(summary, out)
+
+
+def _run_flow(run_flow, out, config, targets, args) -> dict:
+    """``hwq.flow.run_flow`` with the command's arguments."""
+    return run_flow(
+        out,
+        config=config,
+        model=args.model,
+        data=args.data,
+        targets=targets,
+        explore=not args.no_explore,
+        fpga_target=args.fpga_target,
+        mcu_target=args.mcu_target,
+        fpga_budget=args.fpga_budget,
+        mcu_budget=args.mcu_budget,
+        vectors=args.vectors,
+        rtl_vectors=args.rtl_vectors,
+        mcu_vectors=args.mcu_vectors,
+        qemu_vectors=args.qemu_vectors,
+        simulator=args.simulator,
+        synth=not args.no_synth,
+        seed=args.seed,
+        quick=args.quick,
+        command=args.command_line,
+        log=lambda s: print(s, flush=True),
+    )
+
+
+def _report(summary: dict, out) -> int:
+    """Print the closing lines; 0 when every verified target has vectors and no mismatch."""
     results = {t: v for t, v in summary["verify"].items() if v}
     ok = bool(results) and all(v["mismatches"] == 0 and v["vectors"] > 0 for v in results.values())
     acc = summary["accuracy"]

@@ -37,7 +37,12 @@ def read_config(path: str | None) -> dict:
 
     if not path:
         return {}
-    cfg = load_config(path)
+    try:
+        cfg = load_config(path)
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not a config file (not UTF-8 text: {e.reason} at byte {e.start})") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, not a config file") from None
     if not isinstance(cfg, dict):
         raise UserError(f"{path}: expected a table/object at the top level, got {type(cfg).__name__}")
     return cfg
