@@ -145,14 +145,15 @@ def _synth_one(job: tuple) -> dict:
     from hwq.rtl import emit
     from hwq.rtl.tools import synth_report
 
-    text, pipeline, script, version, cache = job
-    key = hashlib.sha256(f"{text}\n{pipeline}\n{script}\n{version}".encode()).hexdigest()[:24]
+    text, pipeline, script, version, cache, adders = job
+    style = "" if adders == "fewest" else f"\n{adders}"  # the first calibration's keys had no style
+    key = hashlib.sha256(f"{text}\n{pipeline}\n{script}\n{version}{style}".encode()).hexdigest()[:24]
     path = Path(cache) / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())
     graph = loads(text)
     with tempfile.TemporaryDirectory(prefix="hwq-cost-") as d:
-        emit(graph, d, pipeline=pipeline)
+        emit(graph, d, pipeline=pipeline, adders=adders)
         t0 = time.perf_counter()
         rep = synth_report(d, script=script)
         rep["seconds"] = time.perf_counter() - t0
@@ -162,13 +163,13 @@ def _synth_one(job: tuple) -> dict:
     return rep
 
 
-def synthesise(designs: list[dict], target: dict, jobs: int | None = None) -> list[dict]:
+def synthesise(designs: list[dict], target: dict, jobs: int | None = None, adders: str = "fewest") -> list[dict]:
     """Cell counts of every design (parallel, cached); adds ``measured`` {LUT, FF, CARRY, DSP, BRAM} to each."""
     from hwq.ir.serialize import dumps
 
     version = yosys_version()
     script = target["synth"]["script"]
-    work = [(dumps(d["graph"]), d["pipeline"], script, version, str(cache_dir())) for d in designs]
+    work = [(dumps(d["graph"]), d["pipeline"], script, version, str(cache_dir()), adders) for d in designs]
     jobs = jobs or max(1, os.cpu_count() or 1)
     with ProcessPoolExecutor(max_workers=jobs) as ex:
         reps = list(ex.map(_synth_one, work))
@@ -190,10 +191,10 @@ def bitops(graph) -> float:
     return total
 
 
-def featurise(designs: list[dict]) -> None:
+def featurise(designs: list[dict], adders: str = "fewest") -> None:
     """Adds ``features`` (list of LayerFeatures), ``vector`` (LUT feature sums) and ``bitops`` to each design."""
     for d in designs:
-        d["features"] = plan_rtl(d["graph"], pipeline=d["pipeline"])
+        d["features"] = plan_rtl(d["graph"], pipeline=d["pipeline"], adders=adders)
         d["vector"] = design_vector(d["features"])
         d["bitops"] = bitops(d["graph"])
 
@@ -300,11 +301,14 @@ def plot(designs: list[dict], path: Path, title: str) -> Path:
     return path
 
 
-def calibrate(target: str, out_file=None, plot_path=None, jobs: int | None = None, log=print) -> dict:
+def calibrate(
+    target: str, out_file=None, plot_path=None, jobs: int | None = None, log=print, adders: str = "fewest"
+) -> dict:
     """Calibrate FPGA ``target`` (name or .toml): synthesise the design set, fit on <= 12 designs, write the
     coefficients with date, yosys version and data sizes into the target file (``out_file``; default:
     the packaged file), plot to ``plot_path`` when given. Returns the report dict (accuracy of model and
-    proxy on the held-out designs, exactness of FF counts, wall time)."""
+    proxy on the held-out designs, exactness of FF counts, wall time). ``adders``: the emitter's adder-graph
+    style the designs are built with (features and synthesis alike)."""
     t0 = time.perf_counter()
     tgt = load_target(target)
     name = tgt["target"]["name"]
@@ -315,8 +319,8 @@ def calibrate(target: str, out_file=None, plot_path=None, jobs: int | None = Non
         f"calibrate {name}: {len(designs)} designs ({sum(d['fit'] for d in designs)} fitted), "
         f"yosys on {jobs or os.cpu_count()} cores"
     )
-    featurise(designs)
-    synthesise(designs, tgt, jobs)
+    featurise(designs, adders)
+    synthesise(designs, tgt, jobs, adders)
     coefs = fit(designs, tgt)
     predict(designs, coefs, tgt)
     model = accuracy(designs, "pred_lut")
@@ -354,6 +358,7 @@ def calibrate(target: str, out_file=None, plot_path=None, jobs: int | None = Non
         "date": _dt.date.today().isoformat(),
         "tool": yosys_version(),
         "script": tgt["synth"]["script"],
+        "adders": adders,
         "fit_designs": sum(d["fit"] for d in designs),
         "held_out_designs": model["designs"],
         "spearman": model["spearman"],

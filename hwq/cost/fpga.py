@@ -73,8 +73,11 @@ def fpga(graph, target="xc7", backend: str = "rtl", **options) -> dict:
     """FPGA cost of ``graph`` (an IR ``Graph``) on ``target`` (name, .toml path or dict).
 
     ``backend="rtl"``: options are the Verilog emitter's (``pipeline`` int >= 0, default 1; ``io``
-    ``"stream"``/``"parallel"``; ``adders`` ``"fewest"``/``"shallow"``). ``backend="hls"``: ``reuse_factor``
-    (default 1), ``strategy`` (``"latency"``/``"resource"``), ``dsp_min_width`` (default 10).
+    ``"stream"``/``"parallel"``; ``adders`` an adder-graph style, default the emitter's) plus ``exact``:
+    True (default: run the emitter's CSE and datapath builders, seconds for a large layer) or False
+    (``fast.py``: digit-count approximation, milliseconds; LUT features within a few % of the exact ones,
+    FF rough). ``backend="hls"``: ``reuse_factor`` (default 1), ``strategy`` (``"latency"``/``"resource"``),
+    ``dsp_min_width`` (default 10).
     Returns ``{"target", "backend", "units", "calibrated", "layers": [{name, LUT, FF, CARRY, DSP, BRAM,
     latency, ...features}], "total": {LUT, FF, CARRY, DSP, BRAM, latency, latency_exact, adders}}``;
     LUT/FF/CARRY/DSP/BRAM in cells of the target, latency in clock cycles.
@@ -90,8 +93,18 @@ def fpga(graph, target="xc7", backend: str = "rtl", **options) -> dict:
     raise ValueError(f"unknown FPGA cost backend {backend!r} (known: rtl, hls)")
 
 
-def _fpga_rtl(graph, tgt: dict, pipeline: int = 1, io: str = "stream", adders: str = "fewest") -> dict:
-    feats = plan_rtl(graph, pipeline=pipeline, io=io, adders=adders)
+def _fpga_rtl(
+    graph, tgt: dict, pipeline: int = 1, io: str = "stream", adders: str | None = None, exact: bool = True
+) -> dict:
+    from .rtl_model import emitter_default_adders
+
+    adders = adders or emitter_default_adders()
+    if exact:
+        feats = plan_rtl(graph, pipeline=pipeline, io=io, adders=adders)
+    else:
+        from .fast import plan_fast
+
+        feats = plan_fast(graph, pipeline=pipeline, io=io, adders=adders)
     coef = coefficient_vector(tgt)
     rows = []
     for f in feats:
@@ -111,14 +124,14 @@ def _fpga_rtl(graph, tgt: dict, pipeline: int = 1, io: str = "stream", adders: s
                 "features": f.as_dict(),
             }
         )
-    lat, exact = top_latency(feats)
+    lat, lat_exact = top_latency(feats)
     total = {k: sum(r[k] for r in rows) for k in ("LUT", "FF", "CARRY", "DSP", "BRAM", "adders")}
     total["latency"] = lat
-    total["latency_exact"] = exact
+    total["latency_exact"] = exact and lat_exact
     return {
         "target": tgt["target"]["name"],
         "backend": "rtl",
-        "options": {"pipeline": pipeline, "io": io, "adders": adders},
+        "options": {"pipeline": pipeline, "io": io, "adders": adders, "exact": exact},
         "units": UNITS,
         "calibrated": bool(tgt.get("coefficients", {}).get("calibrated", False)),
         "layers": rows,

@@ -290,9 +290,19 @@ def _bits_for(v: int) -> int:
     return max(1, int(v).bit_length())
 
 
-def plan_rtl(graph: Graph, *, pipeline: int = 1, io: str = "stream", adders: str = "fewest") -> list[LayerFeatures]:
+def emitter_default_adders() -> str:
+    """The Verilog emitter's default adder-graph style (``hwq.rtl.emit``'s ``adders`` default)."""
+    import inspect
+
+    from hwq.rtl.emit import emit
+
+    return inspect.signature(emit).parameters["adders"].default
+
+
+def plan_rtl(graph: Graph, *, pipeline: int = 1, io: str = "stream", adders: str | None = None) -> list[LayerFeatures]:
     """Features of every layer module ``hwq.rtl.emit(graph, ..., pipeline=, io=, adders=)`` would write,
-    computed by the emitter's own planning and datapath builders (nothing is printed or written).
+    computed by the emitter's own planning and datapath builders (nothing is printed or written);
+    ``adders`` None: the emitter's default style.
     Raises ``hwq.rtl.RtlError`` naming the op/format when the graph cannot be emitted."""
     from hwq.rtl.build import build_layer
     from hwq.rtl.datapath import RtlError
@@ -305,6 +315,7 @@ def plan_rtl(graph: Graph, *, pipeline: int = 1, io: str = "stream", adders: str
     if io not in IO_MODES:
         raise RtlError(f"rtl cost: io must be one of {', '.join(IO_MODES)}, got {io!r}")
     check_graph(graph)
+    adders = adders or emitter_default_adders()
     layers = plan_layers(graph, io)
     in_t = graph.tensor(graph.inputs[0])
     ranges = [(in_t.fmt.raw_min, in_t.fmt.raw_max)] * in_t.size

@@ -1,0 +1,143 @@
+"""Fast approximation of ``rtl_model.plan_rtl`` (no CSE run): microseconds per layer instead of seconds.
+
+For a search that calls the cost model thousands of times, ``fpga(..., exact=False)`` estimates each
+layer's features from the weights' canonical-signed-digit counts instead of building the adder graph:
+
+- adders ~ ``A * D**B * (M*N)**C`` for a matrix of M outputs x N inputs with D non-zero CSD digits (the
+  sharing that ``rtl.mcm`` finds grows with the matrix size);
+- adder bits ~ adders x (input width + mean weight digits' span / 2 + log2(N) / 2) x ``K_ADD``;
+- constant-add, select and compare bits ~ outputs x (accumulator / output width) x fitted factors;
+- flip-flops ~ register stages x (inputs x width + outputs x accumulator width) x ``K_FF`` plus the
+  output register; levels ~ ceil(log2 of the digits per output) + ``LEVEL_EXTRA``.
+
+The constants were fitted by ``fit_fast`` on the exact features of the calibration design set
+(``calibrate.design_set``; least squares, log space for the adder law). Every term grows with the digit
+count, the input width and the number of outputs, so the fast estimate is monotone in them (property
+tests), which the exact model is not always (the emitter's greedy CSE can share more after a change).
+Streamed layers price one window; parallel convolutions one window per output pixel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .legacy import csd_digit_count
+from .rtl_model import LayerFeatures
+
+# fitted by fit_fast() on the calibration design set (exact features from rtl_model.plan_rtl)
+A, B, C = 1.2389, 0.7032, 0.184
+K_ADD = 0.8473
+K_CONST = 1.7756
+K_MUX = 1.5
+K_CMP = 4.2203
+K_FF = 0.6137
+LEVEL_EXTRA = 5
+
+
+def _matrix_figures(op, graph, streamed: bool) -> tuple[int, int, int, int]:
+    """(D digits, M outputs, N inputs per output, positions) of a Dense/Conv op as the emitter builds it."""
+    w = np.asarray(op.weight)
+    if w.dtype == object:
+        w = w.astype(np.int64)
+    m = int(w.shape[0])
+    n = int(np.prod(w.shape[1:]))
+    d = int(csd_digit_count(w).sum())
+    pos = 1
+    if op.kind in ("conv1d", "conv2d") and not streamed:
+        pos = int(np.prod(graph.tensor(op.output).shape[1:]))
+    return d, m, n, pos
+
+
+def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) -> LayerFeatures:
+    """Approximate ``LayerFeatures`` of one layer (ops in topological order) without building it."""
+    feat = LayerFeatures(name, style, [op.kind for op in ops])
+    adders = add_bits = const_bits = mux_bits = cmp_bits = 0.0
+    ff_width = 0.0
+    levels = 1
+    for op in ops:
+        y = graph.tensor(op.output)
+        x = graph.tensor(op.inputs[0])
+        wy = y.fmt.width
+        if op.kind in ("dense", "conv1d", "conv2d"):
+            d, m, n, pos = _matrix_figures(op, graph, style == "stream")
+            acc = op.acc_fmt.width
+            wx = x.fmt.width
+            a = A * max(d, 1) ** B * max(m * n, 1) ** C * pos
+            adders += a
+            add_bits += K_ADD * a * (wx + math.log2(max(n, 2)) / 2 + 2)
+            const_bits += K_CONST * m * pos * acc
+            mux_bits += K_MUX * m * pos * wy
+            cmp_bits += K_CMP * m * pos * wy
+            ff_width += n * wx * (1 if style == "stream" else pos) + m * pos * acc
+            levels += math.ceil(math.log2(max(d / max(m, 1), 2))) + LEVEL_EXTRA
+        elif op.kind in ("relu", "clip", "requantize", "maxpool", "batchnorm"):
+            mux_bits += K_MUX * (y.size if style != "stream" else y.shape[0]) * wy
+    n_out = graph.tensor(ops[-1].output)
+    out_bits = (n_out.size if style != "stream" else n_out.shape[0]) * n_out.fmt.width
+    stages = ((levels - 1) // pipeline if pipeline > 0 else 0) + 1
+    feat.adders = int(round(adders))
+    feat.add_bits = int(round(add_bits))
+    feat.const_bits = int(round(const_bits))
+    feat.mux_bits = int(round(mux_bits))
+    feat.cmp_bits = int(round(cmp_bits))
+    feat.carry4 = int(round((add_bits + const_bits) / 4))
+    feat.levels = levels
+    feat.latency = stages
+    feat.ff = int(round(K_FF * (stages - 1) * ff_width + out_bits + stages))
+    feat.ff_declared = feat.ff
+    return feat
+
+
+def plan_fast(graph, *, pipeline: int = 1, io: str = "stream", adders: str = "fewest") -> list[LayerFeatures]:
+    """Approximate features of every layer (the emitter's layer plan, no datapath built). ``adders`` is
+    accepted for symmetry with ``plan_rtl`` and ignored."""
+    from hwq.rtl.plan import check_graph, plan_layers
+    from hwq.rtl.stream import frame_of
+
+    check_graph(graph)
+    layers = plan_layers(graph, io)
+    out = []
+    for k, lay in enumerate(layers):
+        f = layer_features_fast(graph, lay.ops, lay.name, lay.style, pipeline)
+        xt = graph.tensor(lay.input)
+        if k > 0:
+            before = layers[k - 1]
+            streamed = before.style == "stream" or lay.style == "stream"
+            f.skid_bits = frame_of(xt.shape).channels * xt.fmt.width if streamed else xt.size * xt.fmt.width
+        out.append(f)
+    return out
+
+
+def fit_fast(designs: list[dict]) -> dict:
+    """Constants of this module fitted on designs with exact ``features`` (``calibrate.featurise``):
+    the adder law in log space, the bit factors by least squares through the origin."""
+    rows = []
+    for d in designs:
+        g = d["graph"]
+        op = g.ops[0]
+        f = d["features"][0]
+        dd, m, n, pos = _matrix_figures(op, g, f.style == "stream")
+        rows.append((dd, m, n, pos, f, g, op))
+    X = np.array([[1.0, math.log(r[0]), math.log(r[1] * r[2])] for r in rows])
+    y = np.array([math.log(max(r[4].adders, 1)) for r in rows])
+    (la, b, c), *_ = np.linalg.lstsq(X, y, rcond=None)
+    a = math.exp(la)
+    out = {"A": a, "B": b, "C": c}
+
+    def ratio(num, den):
+        num, den = np.array(num, float), np.array(den, float)
+        return float(num @ den / max(den @ den, 1e-9))
+
+    adders = [a * r[0] ** b * (r[1] * r[2]) ** c * r[3] for r in rows]
+    base = [
+        ad * (r[6].inputs and r[5].tensor(r[6].inputs[0]).fmt.width + math.log2(max(r[2], 2)) / 2 + 2)
+        for ad, r in zip(adders, rows)
+    ]
+    out["K_ADD"] = ratio([r[4].add_bits for r in rows], base)
+    out["K_CONST"] = ratio([r[4].const_bits for r in rows], [r[1] * r[3] * r[6].acc_fmt.width for r in rows])
+    wy = [r[5].tensor(r[6].output).fmt.width for r in rows]
+    out["K_MUX"] = ratio([r[4].mux_bits for r in rows], [2 * r[1] * r[3] * w for r, w in zip(rows, wy)])
+    out["K_CMP"] = ratio([r[4].cmp_bits for r in rows], [r[1] * r[3] * w for r, w in zip(rows, wy)])
+    return {k: round(float(v), 4) for k, v in out.items()}
