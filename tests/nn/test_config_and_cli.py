@@ -82,7 +82,8 @@ def test_cli_bad_config_is_one_line_error(tmp_path, capsys):
     cfg.write_text('[quant]\nweight = { kind = "fixed", width = 0 }\n')
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("hwq train: error: quant.weight.width") and "Traceback" not in err
+    assert err.startswith(f"hwq train: error: {cfg}: quant.weight.width") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_cli_calibrate_from_checkpoint(tmp_path, capsys):
