@@ -3,7 +3,11 @@
 Formats (``hwq.formats.IntFormat``; a stored integer q means ``scale * (q - zero_point)``):
 
 - weights: symmetric per output channel, real-valued scales, ``int<8,narrow,axis=0,scale=[...]>``
-  (``weights = "int4"``: ``int<4,narrow,...>``, raws in [-7, 7], CMSIS-NN's ``_s4`` kernels);
+  (``weights = "int4"``: ``int<4,narrow,...>``, raws in [-7, 7], CMSIS-NN's ``_s4`` kernels); per layer
+  with ``[quant.layers.<layer>] weights = "int4" | "int8"`` (layer = the dense/conv module's name, e.g.
+  ``fc1``, ``conv2``; inside a residual block ``<block>_<module>``), overriding the profile-wide ``weights``:
+  the graph then mixes ``int<8,narrow>`` and ``int<4,narrow>`` weight formats layer by layer and the MCU
+  generator picks the ``_s8`` or ``_s4`` kernel for each (``cmsis_config`` builds such a run config);
 - activations: per tensor with a zero point, ``int<8,scale=s,zp=z>`` (asymmetric: after a ReLU the
   range starts at 0 so z = -128); ``activations = "int16"``: ``int<16,scale=s>`` with zero point 0
   (CMSIS-NN ``_s16`` kernels), int8 weights, int64 biases;
@@ -287,7 +291,8 @@ class CMac(_Node):
         self.weight = nn.Parameter(weight.detach().clone().float())
         self.bias = nn.Parameter(bias.detach().clone().float())
         self.opts = opts
-        self.wq = WeightQuant(weight.shape[0], 4 if opts["weights"] == "int4" else 8)
+        self.weights = (opts.get("layers") or {}).get(name, opts["weights"])  # per-layer override
+        self.wq = WeightQuant(weight.shape[0], 4 if self.weights == "int4" else 8)
         self.act = ActQuant(16 if opts["activations"] == "int16" else 8)
 
     def out_quant(self, in_quant):
@@ -599,6 +604,8 @@ class CmsisNet(nn.Module):
             "weights": self.opts["weights"],
             "activations": self.opts["activations"],
         }
+        if self.opts.get("layers"):  # mixed precision: every dense/conv layer's weights
+            low.g.meta["cmsis_nn"]["layer_weights"] = {m.name: m.weights for m in self.modules() if isinstance(m, CMac)}
         return validate(low.g)
 
 
@@ -617,7 +624,7 @@ class _Low:
 
 def check_options(q: dict, where: str = "quant") -> dict:
     """Validate the profile options of a ``quant`` table; returns them with defaults filled in."""
-    allowed = {"profile", "weights", "activations", "single_rounding"}
+    allowed = {"profile", "weights", "activations", "single_rounding", "layers"}
     for k in q:
         if k not in allowed:
             raise CmsisError(f"{where}.{k}: unknown key for profile {PROFILE!r}; allowed: {', '.join(sorted(allowed))}")
@@ -631,7 +638,37 @@ def check_options(q: dict, where: str = "quant") -> dict:
         raise CmsisError(f"{where}.activations: expected one of {', '.join(ACTIVATIONS)}, got {opts['activations']!r}")
     if not isinstance(opts["single_rounding"], bool):
         raise CmsisError(f"{where}.single_rounding: must be true or false, got {opts['single_rounding']!r}")
+    opts["layers"] = _check_layers(q.get("layers", {}), f"{where}.layers")
     return opts
+
+
+def _check_layers(layers, where: str = "quant.layers") -> dict[str, str]:
+    """The ``quant.layers`` table (``{layer: {"weights": "int8"|"int4"}}``) as ``{layer: weights}``; the
+    already-flat form ``{layer: "int4"}`` is accepted too. Layer names are checked against the model by
+    ``cmsis_from_float``."""
+    if not isinstance(layers, dict):
+        raise CmsisError(f"{where}: expected a table of layer names")
+    out = {}
+    for name, over in layers.items():
+        w = over
+        if isinstance(over, dict):
+            for k in over:
+                if k != "weights":
+                    raise CmsisError(f"{where}.{name}.{k}: unknown key for profile {PROFILE!r}; allowed: weights")
+            if "weights" not in over:
+                raise CmsisError(f"{where}.{name}: missing key 'weights' (int8 or int4)")
+            w = over["weights"]
+        elif not isinstance(over, str):
+            raise CmsisError(f"{where}.{name}: expected a table with key 'weights'")
+        if w not in WEIGHTS:
+            raise CmsisError(f"{where}.{name}.weights: expected one of {', '.join(WEIGHTS)}, got {w!r}")
+        out[str(name)] = w
+    return out
+
+
+def mac_layer_names(net: CmsisNet) -> list[str]:
+    """Names of the dense/conv layers of a ``CmsisNet`` in execution order (the keys of ``quant.layers``)."""
+    return [m.name for m in net.modules() if isinstance(m, CMac)]
 
 
 def _fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -699,10 +736,19 @@ def cmsis_from_float(model: nn.Module, options: dict) -> CmsisNet:
     into a ``CmsisNet`` (BatchNorm folded, ReLU fused). ``options``: the ``quant`` table or checked options.
     Call ``calibrate`` before use."""
     opts = check_options(options) if "profile" in options else dict(options)
+    opts.setdefault("weights", "int8")
+    opts.setdefault("activations", "int8")
+    opts.setdefault("single_rounding", False)
+    opts["layers"] = _check_layers(opts.get("layers") or {})
     if not isinstance(model, nn.Sequential):
         raise CmsisError(f"model: the {PROFILE} profile converts nn.Sequential models, not {type(model).__name__}")
     model = copy.deepcopy(model).eval()
-    return CmsisNet(_convert_seq(list(model.named_children()), opts), opts)
+    net = CmsisNet(_convert_seq(list(model.named_children()), opts), opts)
+    macs = mac_layer_names(net)
+    for name in opts["layers"]:
+        if name not in macs:
+            raise CmsisError(f"quant.layers.{name}: unknown layer; the model's dense/conv layers are {', '.join(macs)}")
+    return net
 
 
 def calibrate(model: CmsisNet, x: torch.Tensor, calibrator: str = "minmax", percentile: float = 99.99) -> CmsisNet:
@@ -717,6 +763,63 @@ def calibrate(model: CmsisNet, x: torch.Tensor, calibrator: str = "minmax", perc
     return model
 
 
+def cmsis_config(
+    layer_weights: dict[str, str], base: dict | None = None, mode: str = "ptq", single_rounding: bool = False
+) -> dict:
+    """A run config (as ``hwq.train.train_from_config`` / ``hwq train --config`` take) for a per-layer int8/int4
+    weight choice in the CMSIS-NN profile: int8 activations with zero points, int32 biases, dyadic
+    requantisation, ``int<8,narrow>`` or ``int<4,narrow>`` per-channel weights as ``layer_weights`` says.
+
+    layer_weights: ``{layer: "int8" | "int4"}`` (layer names of ``mac_layer_names`` / ``hwq.nn.convert.layer_plan``,
+    e.g. ``{"fc1": "int4", "fc2": "int8", "fc3": "int8"}``; layers not named get int8). base: an existing
+    config whose ``name``, ``model``, ``data``, ``train`` and ``ptq`` sections are kept (its ``quant`` and
+    ``mode`` are replaced; ``ptq.gptq`` / ``ptq.bias_correction`` are switched off, the profile has neither;
+    without a ``ptq`` section the MSE calibrator is used, as in ``examples/*_cmsis_*.toml``). mode: ``"ptq"``
+    (calibration only) or ``"qat"`` (calibration, then ``train.qat_epochs`` of fine-tuning).
+    single_rounding: the CMSIS-NN build flag ``CMSIS_NN_USE_SINGLE_ROUNDING``.
+
+    The config is validated (layer names against the model) before it is returned; raises ``CmsisError``
+    naming the key (``quant.layers.fc9: unknown layer; ...``). The graph it trains lowers to CMSIS-NN
+    kernels only (``hwq emit mcu``, ``hwq verify mcu``).
+    """
+    if not isinstance(layer_weights, dict):
+        got = type(layer_weights).__name__
+        raise CmsisError(f"layer_weights: expected a dict {{layer: 'int8' | 'int4'}}, got {got}")
+    if mode not in ("ptq", "qat"):
+        raise CmsisError(f"mode: expected 'ptq' or 'qat', got {mode!r}")
+    if not isinstance(single_rounding, bool):
+        raise CmsisError(f"single_rounding: must be True or False, got {single_rounding!r}")
+    layers = _check_layers(dict(layer_weights), "quant.layers")
+    base = copy.deepcopy(base or {})
+    if not isinstance(base, dict):
+        raise CmsisError(f"base: expected a config dict, got {type(base).__name__}")
+    cfg: dict = {k: base[k] for k in ("model", "data", "train", "ptq") if k in base}
+    ptq = dict(cfg.get("ptq") or {"calibrator": "mse"})
+    if ptq.get("calibrator", "minmax") not in CALIBRATORS:
+        ptq["calibrator"] = "mse"  # e.g. the fixed-point "output" calibrator: not in this profile
+    for k in ("gptq", "bias_correction"):
+        ptq.pop(k, None)
+    cfg["ptq"] = ptq
+    arch = (cfg.get("model") or {}).get("arch", "mlp")
+    tag_ = "-".join(f"{n}w{w[3:]}" for n, w in layers.items()) or "int8"
+    cfg["name"] = f"{base.get('name', arch)}-cmsis-{tag_}-{mode}"
+    cfg["mode"] = mode
+    cfg["quant"] = {
+        "profile": PROFILE,
+        "weights": "int8",
+        "activations": "int8",
+        "single_rounding": single_rounding,
+        "layers": {n: {"weights": w} for n, w in layers.items()},
+    }
+    from hwq.train.config import ConfigError, resolve_config
+
+    try:
+        resolve_config(cfg)
+    except ConfigError as e:
+        raise CmsisError(str(e)) from None
+    return cfg
+
+
 __all__ = [
     "ACTIVATIONS",
     "CALIBRATORS",
@@ -729,9 +832,11 @@ __all__ = [
     "add_params",
     "calibrate",
     "check_options",
+    "cmsis_config",
     "cmsis_from_float",
     "fake_quant",
     "input_format",
+    "mac_layer_names",
     "requant_int",
     "requant_int_s64",
 ]
