@@ -61,8 +61,10 @@ def staged_out_dir(path, force: bool = False) -> Iterator[Path]:
     if path.exists() and any(path.iterdir()) and not force:
         raise OutputExistsError(f"{path}: folder exists and is not empty; pass --force to overwrite its files")
     parent = path.absolute().parent
+    made = [p for p in (parent, *parent.parents) if not p.exists()]  # folders this call creates
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{path.name}.", suffix=".partial"))
+    ok = False
     try:
         yield tmp
         if path.exists() and not any(path.iterdir()):
@@ -80,9 +82,14 @@ def staged_out_dir(path, force: bool = False) -> Iterator[Path]:
                 if dst.is_dir():
                     shutil.rmtree(dst)
                 os.replace(src, dst)
+        ok = True
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if not ok:
+            for p in made:  # innermost first: parent folders created for nothing
+                with contextlib.suppress(OSError):
+                    p.rmdir()
 
 
 def atomic_write(path, data: str | bytes) -> Path:

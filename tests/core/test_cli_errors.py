@@ -206,3 +206,11 @@ def test_emit_options_are_typed_from_the_emitter_defaults(tmp_path):
     assert parse_options(["pipeline=2", "io=parallel"], "rtl") == {"pipeline": 2, "io": "parallel"}
     assert parse_options(["reuse_factor=4", "strategy=resource"], "hls") == {"reuse_factor": 4, "strategy": "resource"}
     assert emit_options("rtl")["pipeline"][0] == 1
+
+
+def test_failed_emit_into_new_nested_folders_leaves_no_parent_folders(tmp_path, capsys):
+    p = _graph(tmp_path, ops=("dense", "add_dyadic"))  # the rtl emitter refuses dyadic adds
+    out = tmp_path / "a" / "b" / "rtl"
+    assert main(["emit", "rtl", "--ir", str(p), "--out", str(out)]) == 2
+    assert "op " in capsys.readouterr().err
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["graph.json"]
