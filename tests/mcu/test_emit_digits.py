@@ -14,12 +14,12 @@ from .models_c import cmsis_graph
 
 CASES = [
     ("mlp", "int8", "int8", False),
-    ("mlp", "int8", "int8", True),
+    pytest.param(("mlp", "int8", "int8", True), marks=pytest.mark.slow),
     ("cnn", "int8", "int8", False),
     ("cnn", "int8", "int8", True),
     ("dscnn", "int8", "int8", False),
     ("rescnn", "int8", "int8", True),
-    ("rescnn", "int8", "int8", False),
+    pytest.param(("rescnn", "int8", "int8", False), marks=pytest.mark.slow),
     ("mlp", "int4", "int8", False),
     ("cnn", "int4", "int8", True),
     ("mlp", "int8", "int16", False),
@@ -28,6 +28,7 @@ CASES = [
 
 
 def _ids(c):
+    c = c.values[0] if hasattr(c, "values") else c
     return f"{c[0]}-{c[1]}w-{c[2]}a-{'single' if c[3] else 'double'}"
 
 
