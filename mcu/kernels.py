@@ -27,9 +27,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hwq.backend import OpRegistry
+
 from .storage import Storage, storage_of
 
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+class McuEmitError(ValueError):
+    """A graph the MCU backend cannot emit; the message names the op (or tensor) and the reason."""
 
 
 class Unsupported(Exception):
@@ -499,21 +505,9 @@ def _fuse_clamps_single(graph, op, lo, hi):
     return (nlo, nhi) if fused else None
 
 
-#: op kind -> function(op, graph) -> Layer (raises Unsupported with the reason)
-KERNELS: dict[str, Callable] = {
-    "dense": dense,
-    "conv2d": conv2d,
-    "conv1d": conv1d,
-    "maxpool": maxpool,
-    "avgpool": avgpool,
-    "add_dyadic": add_dyadic,
-    "mul_dyadic": mul_dyadic,
-    "flatten": view,
-    "reshape": view,
-    "relu": clamp,
-    "clip": clamp,
-    "requantize": clamp,
-}
+#: the MCU backend's registry (hwq.backend.OpRegistry): op kind -> function(op, graph) -> Layer, which raises
+#: Unsupported with the reason; ``supports`` below is every entry's capability check.
+REGISTRY = OpRegistry("mcu", error=McuEmitError, label="the MCU emitter")
 
 #: op kinds that are fused into the preceding kernel when they follow one
 FUSABLE = ("requantize", "relu", "clip")
@@ -521,10 +515,10 @@ FUSABLE = ("requantize", "relu", "clip")
 
 def layer_for(op, graph) -> Layer:
     """The Layer computing ``op`` (with what it fuses); Unsupported naming no op (the caller adds it)."""
-    fn = KERNELS.get(op.kind)
-    if fn is None:
-        raise Unsupported(f"op kind {op.kind!r} has no CMSIS-NN kernel in the MCU backend")
-    return fn(op, graph)
+    entry = REGISTRY.get(op.kind)
+    if entry is None:
+        raise Unsupported(REGISTRY.supports(op, graph))
+    return entry.impl(op, graph)
 
 
 def fused_into(op, graph):
@@ -535,7 +529,7 @@ def fused_into(op, graph):
     seen = 0
     while prod is not None and seen < 64:
         seen += 1
-        if prod.kind in KERNELS and prod.kind not in FUSABLE and prod.kind not in ("flatten", "reshape"):
+        if prod.kind in REGISTRY and prod.kind not in FUSABLE and prod.kind not in ("flatten", "reshape"):
             try:
                 lay = layer_for(prod, graph)
             except Unsupported:
@@ -547,9 +541,7 @@ def fused_into(op, graph):
     return None
 
 
-def supports(op, graph) -> str | None:
-    """None when the MCU backend emits ``op`` (alone or fused into its producer's kernel), else the
-    reason (one line). Formats are checked too (every tensor needs int8/int16 storage)."""
+def _supports(op, graph) -> str | None:
     try:
         if fused_into(op, graph) is not None:
             return None
@@ -557,3 +549,29 @@ def supports(op, graph) -> str | None:
     except Unsupported as e:
         return str(e)
     return None
+
+
+for _kind, _fn in (
+    ("dense", dense),
+    ("conv2d", conv2d),
+    ("conv1d", conv1d),
+    ("maxpool", maxpool),
+    ("avgpool", avgpool),
+    ("add_dyadic", add_dyadic),
+    ("mul_dyadic", mul_dyadic),
+    ("flatten", view),
+    ("reshape", view),
+    ("relu", clamp),
+    ("clip", clamp),
+    ("requantize", clamp),
+):
+    REGISTRY.add(_kind, _fn, supports=_supports, fused=_kind in FUSABLE, view=_fn is view)
+
+#: op kind -> implementation (the registry's entries, for callers that want a plain dict)
+KERNELS: dict[str, Callable] = {k: REGISTRY.entry(k).impl for k in REGISTRY.kinds()}
+
+
+def supports(op, graph) -> str | None:
+    """None when the MCU backend emits ``op`` (alone or fused into its producer's kernel), else the
+    reason (one line). Formats are checked too (every tensor needs int8/int16 storage)."""
+    return REGISTRY.supports(op, graph)

@@ -19,12 +19,8 @@ from dataclasses import dataclass, field
 
 from hwq.io import unique_identifiers
 
-from .kernels import Layer, Unsupported, fused_into, layer_for, storage
+from .kernels import Layer, McuEmitError, Unsupported, fused_into, layer_for, storage
 from .scratch import SCRATCH_MODES, scratch_bytes
-
-
-class McuEmitError(ValueError):
-    """A graph the MCU backend cannot emit; the message names the op (or tensor) and the reason."""
 
 
 @dataclass
