@@ -1,4 +1,4 @@
-"""End to end: ``hwq flow`` trains, emits, verifies both targets and writes the stable summary keys."""
+"""End to end: ``hwq flow`` trains (or explores), emits, verifies every target and writes the stable summary keys."""
 
 import json
 
@@ -13,10 +13,12 @@ pytestmark = pytest.mark.slow
 
 def test_flow_on_builtin_example(tmp_path, capsys):
     require_tool("g++", "the HLS C-simulation")
+    require_tool("gcc", "the MCU host build")
     require_tool("iverilog", "the RTL co-simulation")
     out = tmp_path / "flow"
-    targets = "hls,rtl"
-    rc = main(["flow", "--out", str(out), "--vectors", "300", "--rtl-vectors", "60", "--targets", targets])
+    targets = "hls,rtl,mcu"
+    argv = ["flow", "--out", str(out), "--no-explore", "--no-synth", "--targets", targets]
+    rc = main([*argv, "--vectors", "300", "--rtl-vectors", "60", "--mcu-vectors", "300", "--qemu-vectors", "5"])
     text = capsys.readouterr().out
     assert rc == 0, text
     summary = json.loads((out / "summary.json").read_text())
