@@ -170,10 +170,6 @@ def predict_raw(graph, hls_model, inputs_raw: dict) -> np.ndarray:
     return out.fmt.to_raw(y.reshape(-1, *out.shape))
 
 
-def _bad_vectors(got: np.ndarray, want: np.ndarray) -> int:
-    return int((np.asarray(got).reshape(len(got), -1) != np.asarray(want).reshape(len(want), -1)).any(axis=1).sum())
-
-
 def compare_with_interpreter(graph, hls_model, inputs_raw: dict) -> dict[str, int]:
     """Mismatching vectors per layer: hls4ml's trace against the interpreter's trace, in graph order; the
     key ``'output'`` compares the final outputs from ``predict``. ``hls_model`` must come from

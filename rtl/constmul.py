@@ -146,14 +146,3 @@ def add_values(dp: Datapath, name: str, a: Value, b: Value, comment: str, sign_b
         return add_const(dp, name, b, na.lo, a.frac_bits, comment)
     term = _add_terms(dp, name, (a.node, f - a.frac_bits, 1), (b.node, f - b.frac_bits, sign_b), comment)
     return term_value(dp, name + "_neg", term, f, comment)
-
-
-def sum_values(dp: Datapath, prefix: str, vals: list[Value], comment: str) -> Value:
-    """Exact sum of ``vals`` (adder tree, interval ranges) at the finest LSB among them."""
-    f = max(v.frac_bits for v in vals)
-    const = sum(dp.nodes[v.node].lo << (f - v.frac_bits) for v in vals if dp.nodes[v.node].const)
-    terms = [(v.node, f - v.frac_bits, 1) for v in vals if not dp.nodes[v.node].const]
-    if not terms:
-        return Value(dp.const(prefix, const, comment).name, f)
-    total = term_value(dp, prefix + "_neg", sum_terms(dp, prefix, terms, comment), f, comment)
-    return add_const(dp, prefix + "_k", total, const, f, comment)
