@@ -144,13 +144,17 @@ def test_compare_with_interpreter_refuses_a_model_without_traces(tmp_path):
 def test_verify_rtl_and_flow_prefer_the_same_simulator():
     import shutil
 
-    from hwq.commands import flow
+    from hwq.cli import build_parser
     from hwq.sim.rtlsim import default_simulator
+
+    try:
+        from hwq.flow import _simulator as flow_simulator
+    except ImportError:
+        from hwq.commands.flow import _rtl_simulator as flow_simulator
 
     want = "icarus" if shutil.which("iverilog") and shutil.which("vvp") else "verilator"
     assert default_simulator() == want
-    assert flow._rtl_simulator("auto") == want
-    from hwq.cli import build_parser
+    assert flow_simulator("auto") == want
 
     args = build_parser().parse_args(["verify", "rtl", "some/dir"])
     assert args.simulator == "auto"
