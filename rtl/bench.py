@@ -247,8 +247,8 @@ def verilog_bench(cfg: dict) -> str:
         "                                av = m_axis_tdata[k*OUT_EW +: OUT_EW];",
         "                                if (OUT_SIGNED && ev[OUT_EW-1]) ev = ev - (64'sd1 <<< OUT_EW);",
         "                                if (OUT_SIGNED && av[OUT_EW-1]) av = av - (64'sd1 <<< OUT_EW);",
-        '                                $display("TB MISMATCH: vector %0d, output %s[%0d]: expected raw %0d, got raw %0d (cycle %0d)",',
-        f'                                         vec, "{_vstr(o["tensor"])}", elem, ev, av, cycles);',
+        " " * 32 + '$display("TB MISMATCH: vector %0d, output %s[%0d]: expected %0d, got %0d (raw)",',
+        f'                                         vec, "{_vstr(o["tensor"])}", elem, ev, av);',
         "                                reported = reported + 1;",
         "                            end",
         "                        end",
@@ -257,7 +257,8 @@ def verilog_bench(cfg: dict) -> str:
         "                out_idx = out_idx + 1;",
         "                if (out_idx == N_VEC*OUT_BEATS) begin",
         "                    if (errors == 0)",
-        '                        $display("TB PASS: %0d vectors, %0d output beats, 0 errors, %0d cycles", N_VEC, out_idx, cycles);',
+        '                        $display("TB PASS: %0d vectors, %0d output beats, 0 errors, %0d cycles",',
+        "                                 N_VEC, out_idx, cycles);",
         "                    else",
         '                        $display("TB FAIL: %0d errors in %0d vectors", errors, N_VEC);',
         "                    $finish;",
@@ -412,7 +413,7 @@ async def stream_golden_vectors(dut):
     dut._log.info("PASS: %d vectors, %d output beats, 0 errors, %d cycles", cfg["vectors"], n_out, cycle)
 '''
 
-_RUNNER_TEMPLATE = '''"""pytest runner of the exported cocotb bench of @TOP@ (cocotb_tools.runner; Icarus and Verilator).
+_RUNNER_TEMPLATE = '''"""pytest runner of the exported cocotb bench of @TOP@ (cocotb_tools.runner; Icarus, Verilator).
 
 Run from this folder: ``pytest test_runner.py`` (both simulators; a missing one is skipped) or
 ``TB_SIM=icarus pytest test_runner.py``. ``TB_WAVES=1`` dumps waveforms. Sources: bench.json "sources"
