@@ -193,5 +193,8 @@ def run(args) -> int:
         files = emit(graph, tmp, command=args.command_line, **options)
         if not files:
             raise UserError(f"the {args.target} emitter wrote no files for {args.ir}")
+    if args.verbose:
+        for f in sorted(files):
+            print(f"  {args.out}/{f.relative_to(tmp) if f.is_relative_to(tmp) else f.name}")
     print(f"emit {args.target}: wrote {len(files)} files to {args.out}")
     return 0
