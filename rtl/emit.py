@@ -56,6 +56,7 @@ def emit(
     top: str | None = None,
     io: str = "stream",
     adders: str = "balanced",
+    tb_vectors: int = 200,
     **options,
 ) -> list[Path]:
     """Write Verilog for ``graph`` into ``out_dir`` (which must exist); return the written files.
@@ -71,6 +72,8 @@ def emit(
     ``standalone_layers`` (option, default off): every layer module is built for the whole range of its
     declared input format, so it is exact on its own (reusable IP); by default a layer after the first is
     built for the raw range proven upstream (narrower adders; its port comment and ``rtl.json`` say so).
+    ``tb_vectors``: golden vectors of the self-checking bench folder ``out_dir/tb`` (``hwq.rtl.bench``:
+    plain Verilog and cocotb benches, hex/npy vectors; default 200; 0: no bench).
     Raises RtlError (a ValueError) naming the op/format when the graph cannot be implemented exactly.
     """
     standalone = options.pop("standalone_layers", False)
@@ -78,7 +81,7 @@ def emit(
         raise RtlError(f"rtl emitter: standalone_layers must be true/false (1/0), got {standalone!r}")
     standalone = bool(standalone)
     if options:
-        known = "pipeline, top, io, adders, standalone_layers"
+        known = "pipeline, top, io, adders, standalone_layers, tb_vectors"
         raise RtlError(f"unknown rtl emitter option(s): {', '.join(sorted(options))} (known: {known})")
     if not isinstance(pipeline, int) or pipeline < 0:
         raise RtlError(f"rtl emitter: pipeline must be an integer >= 0, got {pipeline!r}")
@@ -168,6 +171,10 @@ def emit(
     }
     files.append(atomic_write(out_dir / "rtl.json", json.dumps(manifest, indent=1) + "\n"))
     files.append(save(graph, out_dir / "graph.json"))
+    if tb_vectors:
+        from .bench import write_bench
+
+        files += write_bench(graph, out_dir, manifest, header, vectors=tb_vectors)
     return files
 
 
