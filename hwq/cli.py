@@ -22,7 +22,7 @@ import sys
 import traceback
 
 #: subcommand modules under hwq.commands, in the order ``hwq --help`` lists them.
-COMMANDS = ["train", "calibrate", "import_model", "emit", "verify", "trace", "explore", "cost", "flow"]
+COMMANDS = ["train", "calibrate", "import_model", "emit", "verify", "vectors", "trace", "explore", "cost", "flow"]
 
 #: exit codes
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
