@@ -45,6 +45,7 @@ def register(sub) -> None:
     p.add_argument("--report", help="calibrate: write the accuracy report (JSON) here")
     p.add_argument("--plot", help="calibrate: write the scatter plot (PNG) here")
     p.add_argument("--jobs", type=int, default=None, help="calibrate: parallel yosys runs (default: cores)")
+    p.add_argument("--cached-only", action="store_true", help="calibrate: use only designs already synthesised")
     p.set_defaults(func=run)
 
 
@@ -134,7 +135,10 @@ def _calibrate(args) -> int:
     from hwq.io import atomic_write
 
     log = (lambda *a, **k: None) if args.quiet else print
-    rep = calibrate(args.target, out_file=args.target_file, plot_path=args.plot, jobs=args.jobs, log=log)
+    rep = calibrate(
+        args.target, out_file=args.target_file, plot_path=args.plot, jobs=args.jobs, log=log,
+        cached_only=args.cached_only,
+    )  # fmt: skip
     m, p = rep["model"], rep["proxy"]
     log(
         f"held out {m['designs']} designs: model Spearman {m['spearman']} (within shape groups >= "

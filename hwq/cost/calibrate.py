@@ -139,18 +139,25 @@ def count_cells(cells: dict, synth: dict) -> dict:
     return out
 
 
+def _cache_path(text: str, pipeline: int, script: str, version: str, cache: str, adders: str) -> Path:
+    """Cache file of one synthesis: hash of the design (IR text, pipeline, adder style), script, yosys version."""
+    style = "" if adders == "fewest" else f"\n{adders}"  # the first calibration's keys had no style
+    key = hashlib.sha256(f"{text}\n{pipeline}\n{script}\n{version}{style}".encode()).hexdigest()[:24]
+    return Path(cache) / f"{key}.json"
+
+
 def _synth_one(job: tuple) -> dict:
     """Worker: emit one design, synthesise it (cached), return its cell counts."""
     from hwq.ir.serialize import loads
     from hwq.rtl import emit
     from hwq.rtl.tools import synth_report
 
-    text, pipeline, script, version, cache, adders = job
-    style = "" if adders == "fewest" else f"\n{adders}"  # the first calibration's keys had no style
-    key = hashlib.sha256(f"{text}\n{pipeline}\n{script}\n{version}{style}".encode()).hexdigest()[:24]
-    path = Path(cache) / f"{key}.json"
+    text, pipeline, script, version, cache, adders, cached_only = job
+    path = _cache_path(text, pipeline, script, version, cache, adders)
     if path.exists():
         return json.loads(path.read_text())
+    if cached_only:
+        return {}
     graph = loads(text)
     with tempfile.TemporaryDirectory(prefix="hwq-cost-") as d:
         emit(graph, d, pipeline=pipeline, adders=adders)
@@ -163,20 +170,27 @@ def _synth_one(job: tuple) -> dict:
     return rep
 
 
-def synthesise(designs: list[dict], target: dict, jobs: int | None = None, adders: str = "fewest") -> list[dict]:
-    """Cell counts of every design (parallel, cached); adds ``measured`` {LUT, FF, CARRY, DSP, BRAM} to each."""
+def synthesise(
+    designs: list[dict], target: dict, jobs: int | None = None, adders: str = "fewest", cached_only: bool = False
+) -> list[dict]:
+    """Cell counts of every design (parallel, cached); adds ``measured`` {LUT, FF, CARRY, DSP, BRAM} to each.
+    ``cached_only``: synthesise nothing, return only the designs found in the cache."""
     from hwq.ir.serialize import dumps
 
     version = yosys_version()
     script = target["synth"]["script"]
-    work = [(dumps(d["graph"]), d["pipeline"], script, version, str(cache_dir()), adders) for d in designs]
+    work = [(dumps(d["graph"]), d["pipeline"], script, version, str(cache_dir()), adders, cached_only) for d in designs]
     jobs = jobs or max(1, os.cpu_count() or 1)
     with ProcessPoolExecutor(max_workers=jobs) as ex:
         reps = list(ex.map(_synth_one, work))
+    kept = []
     for d, r in zip(designs, reps):
+        if not r:
+            continue
         d["measured"] = count_cells(r["cells"], target["synth"])
         d["synth_seconds"] = r.get("seconds", 0.0)
-    return designs
+        kept.append(d)
+    return kept
 
 
 def bitops(graph) -> float:
@@ -302,13 +316,20 @@ def plot(designs: list[dict], path: Path, title: str) -> Path:
 
 
 def calibrate(
-    target: str, out_file=None, plot_path=None, jobs: int | None = None, log=print, adders: str = "fewest"
+    target: str,
+    out_file=None,
+    plot_path=None,
+    jobs: int | None = None,
+    log=print,
+    adders: str = "fewest",
+    cached_only: bool = False,
 ) -> dict:
     """Calibrate FPGA ``target`` (name or .toml): synthesise the design set, fit on <= 12 designs, write the
     coefficients with date, yosys version and data sizes into the target file (``out_file``; default:
     the packaged file), plot to ``plot_path`` when given. Returns the report dict (accuracy of model and
     proxy on the held-out designs, exactness of FF counts, wall time). ``adders``: the emitter's adder-graph
-    style the designs are built with (features and synthesis alike)."""
+    style the designs are built with (features and synthesis alike). ``cached_only``: fit and report on
+    the designs already synthesised (cache), without running yosys (a partial set is reported as such)."""
     t0 = time.perf_counter()
     tgt = load_target(target)
     name = tgt["target"]["name"]
@@ -320,7 +341,9 @@ def calibrate(
         f"yosys on {jobs or os.cpu_count()} cores"
     )
     featurise(designs, adders)
-    synthesise(designs, tgt, jobs, adders)
+    designs = synthesise(designs, tgt, jobs, adders, cached_only)
+    if sum(d["fit"] for d in designs) < 2 or len(designs) < 4:
+        raise ValueError(f"hwq cost calibrate {name}: too few synthesised designs ({len(designs)}) to fit")
     coefs = fit(designs, tgt)
     predict(designs, coefs, tgt)
     model = accuracy(designs, "pred_lut")

@@ -1,0 +1,85 @@
+"""MCU cost model (memory from the MCU planner, instruction formulas) and the ``hwq cost`` command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hwq.cli import main
+from hwq.cost import mcu
+from hwq.cost.mcu import fit_instructions, kernel_family
+from hwq.ir.serialize import save
+from hwq.mcu.plan import plan_memory
+from tests.mcu.graphs_c import conv_graph, dense_graph
+
+from .graphs import random_dense
+
+
+@pytest.mark.parametrize("make", [lambda: dense_graph(0, n=24, m=10), lambda: conv_graph(1)])
+def test_peak_sram_and_flash_come_from_the_mcu_planner(make):
+    g = make()
+    plan = plan_memory(g)
+    for cpu in ("cortex-m4", "cortex-m7", "cortex-m55"):
+        r = mcu(g, cpu)
+        assert r["total"]["peak_sram_bytes"] == plan.peak_sram_bytes
+        assert r["total"]["arena_bytes"] == plan.arena_bytes
+        assert r["total"]["flash_bytes"] == plan.flash_weight_bytes + plan.flash_code_bytes
+        assert r["calibrated"] is False
+    macs = sum(int(np.prod(op.weight.shape)) for op in g.ops if op.kind == "dense")
+    if not any(op.kind.startswith("conv") for op in g.ops):
+        assert mcu(g, "cortex-m4")["total"]["macs"] == macs
+
+
+def test_instructions_grow_with_macs_and_m55_needs_fewer():
+    small, big = dense_graph(0, n=16, m=8), dense_graph(0, n=64, m=8)
+    assert mcu(big, "cortex-m4")["total"]["instructions"] > mcu(small, "cortex-m4")["total"]["instructions"]
+    assert mcu(big, "cortex-m55")["total"]["instructions"] < mcu(big, "cortex-m4")["total"]["instructions"]
+
+
+def test_instruction_fit_recovers_a_linear_kernel_law():
+    rng = np.random.default_rng(0)
+    samples = []
+    for _ in range(30):
+        macs, outs = int(rng.integers(100, 5000)), int(rng.integers(4, 64))
+        samples.append({"macs": macs, "outputs": outs, "instructions": 1.25 * macs + 20 * outs + 150})
+    co = fit_instructions(samples, "fc_s8")
+    assert co["fc_s8_mac"] == pytest.approx(1.25, rel=1e-6)
+    assert co["fc_s8_output"] == pytest.approx(20, rel=1e-6)
+    assert co["fc_s8_call"] == pytest.approx(150, rel=1e-6)
+    assert co["fc_s8_im2col"] == 0
+
+
+def test_kernel_families():
+    assert kernel_family("arm_fully_connected_s4") == ("fc", "s4")
+    assert kernel_family("arm_convolve_wrapper_s8") == ("conv", "s8")
+    assert kernel_family("arm_depthwise_conv_wrapper_s8")[0] == "dwconv"
+    assert kernel_family("arm_max_pool_s8")[0] == "pool"
+
+
+def test_cost_command_prints_a_table_per_layer_and_writes_json(tmp_path, capsys):
+    g = random_dense(3, 6, 0)
+    path = tmp_path / "graph.json"
+    save(g, path)
+    out = tmp_path / "cost.json"
+    assert main(["cost", str(path), "--target", "ice40", "-O", "pipeline=2", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "layer" in text and "total" in text and "LUT" in text and "FF" in text
+    res = json.loads(out.read_text())
+    assert res["options"]["pipeline"] == 2 and res["layers"][0]["name"] == "fc"
+    assert main(["cost", str(path), "--target", "ice40", "--json", str(out)]) == 2  # exists, no --force
+    assert "exists" in capsys.readouterr().err
+    assert main(["cost", str(path), "--target", "ice40", "--json", str(out), "--force"]) == 0
+
+
+def test_cost_command_errors_are_one_line(tmp_path, capsys):
+    g = random_dense(2, 3, 0)
+    path = tmp_path / "graph.json"
+    save(g, path)
+    assert main(["cost", str(path), "--target", "z80"]) == 2
+    assert "unknown cost target 'z80'" in capsys.readouterr().err
+    assert main(["cost", str(tmp_path / "missing.json"), "--target", "xc7"]) == 2
+    assert "missing.json" in capsys.readouterr().err
+    assert main(["cost", str(path), "--target", "xc7", "-O", "pipeline"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
