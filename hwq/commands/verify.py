@@ -89,8 +89,33 @@ def run(args) -> int:
         raise UserError(f"the {args.target} verifier is not available in this version of hwq ({e.name})") from None
     for line in report.detail_lines()[: None if args.verbose else 20]:
         print(line)
+    if args.target == "mcu":
+        for line in _mcu_profile_lines(args.dir, report.extra):
+            print(line)
     print(f"verify {args.target}: {report.vectors} vectors, {report.mismatches} mismatches")
     return 0 if report.mismatches == 0 and report.vectors > 0 else 1
+
+
+def _mcu_profile_lines(folder, extra: dict) -> list[str]:
+    """Per-layer instruction counts and measured stack/arena of a QEMU run (``hwq verify mcu --target``)."""
+    from pathlib import Path
+
+    counts = extra.get("layer_instructions") or []
+    if not counts:
+        return []
+    try:
+        layers = json.loads((Path(folder) / "mcu.json").read_text())["layers"]
+    except (OSError, ValueError, KeyError):
+        layers = []
+    lines = []
+    for i, n in enumerate(counts[: len(layers)] if layers else counts):
+        what = f"{layers[i]['function']} ({', '.join(layers[i]['ops']) or 'layout copy'})" if layers else ""
+        lines.append(f"layer {i}: {n:,} instructions {what}".rstrip())
+    lines.append(
+        f"{extra.get('target')}: {extra.get('total_instructions', sum(counts)):,} instructions per inference, "
+        f"stack {extra.get('stack_bytes')} bytes, arena {extra.get('arena_bytes')} bytes"
+    )
+    return lines
 
 
 def load_report(path) -> dict:

@@ -71,3 +71,17 @@ def test_trained_example_train_emit_verify(config, tmp_path):
     assert r.returncode == 0, r.stderr
     r = _hwq("verify", "mcu", "m", "--vectors", "2000", cwd=tmp_path)
     assert r.stdout.strip().splitlines()[-1] == "verify mcu: 2000 vectors, 0 mismatches", r.stdout + r.stderr
+
+
+@pytest.mark.slow
+def test_cli_verify_qemu_prints_layer_counts(tmp_path):
+    need_tool("arm-none-eabi-gcc")
+    need_tool("qemu-system-arm")
+    save(random_cmsis_graph(13, kinds=["conv", "maxpool"], dense=True), tmp_path / "g.json")
+    assert _hwq("emit", "mcu", "--ir", "g.json", "--out", "m", cwd=tmp_path).returncode == 0
+    r = _hwq("verify", "mcu", "m", "--vectors", "10", "--target", "cortex-m55", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[-1] == "verify mcu: 10 vectors, 0 mismatches"
+    assert any(ln.startswith("layer 0: ") and "arm_convolve_wrapper_s8" in ln for ln in lines)
+    assert any(ln.startswith("cortex-m55: ") and "instructions per inference" in ln for ln in lines)
