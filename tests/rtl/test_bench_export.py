@@ -11,6 +11,7 @@ constant flipped in the emitted Verilog (5 automatic mutations) makes both bench
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -30,7 +31,8 @@ from ..tools import require_tool
 from .graphs import digits_mlp
 from .graphs_stream import stream_cnn
 
-_CONST = re.compile(r"\$signed\((\d+)'h([0-9a-fA-F]+)\)")
+#: a layer's bias constant: ``assign d0_acc3 = $signed(13'h1fd8) + ...``
+_CONST = re.compile(r"(?<=_acc)\d+ = \$signed\((\d+)'h([0-9a-fA-F]+)\)")
 
 
 def _graph(kind: str):
@@ -64,8 +66,9 @@ def unpack(words: list[int], port: dict) -> np.ndarray:
 
 
 def mutate(out_dir: Path, k: int) -> str:
-    """Flip one bit of one constant (``$signed(W'hX)``: biases, offsets, saturation bounds) in the layer
-    files of an emitted folder, chosen deterministically by ``k``; returns a description of the mutation."""
+    """Flip one bit of one bias constant (``$signed(W'hX)`` added to an accumulator) in the layer files of
+    an emitted folder, chosen deterministically by ``k`` (one of the three bits below the sign bit, so the
+    change is not rounded away); returns a description of the mutation."""
     m = json.loads((out_dir / "rtl.json").read_text())
     sites = []
     for name in m["sources"]:
@@ -74,13 +77,17 @@ def mutate(out_dir: Path, k: int) -> str:
         text = (out_dir / name).read_text()
         sites += [(name, mt) for mt in _CONST.finditer(text)]
     assert sites, f"no constants to mutate in {out_dir}"
-    name, mt = sites[(k * 7919) % len(sites)]
+    step = int(len(sites) * 0.618) | 1  # golden-ratio stride: mutations spread over every layer
+    while math.gcd(step, len(sites)) != 1:
+        step += 2
+    name, mt = sites[(k * step) % len(sites)]
     width, value = int(mt.group(1)), int(mt.group(2), 16)
-    bit = min(width - 1, 2 + k % max(1, width - 2))
+    bit = max(0, width - 2 - k % 3)
     new = value ^ (1 << bit)
     path = out_dir / name
     text = path.read_text()
-    text = text[: mt.start()] + f"$signed({width}'h{new:x})" + text[mt.end() :]
+    old = mt.group(0)
+    text = text[: mt.start()] + old[: old.index("$")] + f"$signed({width}'h{new:x})" + text[mt.end() :]
     path.write_text(text)
     line = text.count("\n", 0, mt.start()) + 1
     return f"{name}:{line}: {width}'h{value:x} -> {width}'h{new:x} (bit {bit})"
