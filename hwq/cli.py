@@ -7,7 +7,8 @@ Conventions shared by every subcommand (``add_command`` sets them up):
   detail, and the traceback of an internal error; ``--no-progress`` (implied by ``--quiet`` and by a
   stdout that is not a terminal) turns progress bars off.
 - Exit codes: 0 success, 1 a check failed (e.g. mismatches), 2 a user error (bad file, key, format
-  string, option, existing output folder, missing tool), 3 an internal error (a bug in hwq), 130 Ctrl-C.
+  string, option, existing output folder, missing tool, a failed external build/simulation, see its log),
+  3 an internal error (a bug in hwq), 130 Ctrl-C.
 - A user error is printed as one line ``hwq COMMAND: error: ...`` naming the file, JSON path, key, layer
   or option at fault; never a traceback.
 """
@@ -23,6 +24,11 @@ import traceback
 
 #: subcommand modules under hwq.commands, in the order ``hwq --help`` lists them.
 COMMANDS = ["train", "calibrate", "import_model", "emit", "verify", "vectors", "trace", "explore", "cost", "flow"]
+
+#: errors of external tools and builds (missing g++/Verilator/yosys, a failed build or simulation run, a
+#: folder not written by ``hwq emit``): user/environment errors, exit 2 (matched by class name so that the
+#: CLI imports no simulator module)
+TOOL_ERRORS = frozenset({"ToolMissing", "CsimError", "SimulationError", "McuRunError"})
 
 #: exit codes
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -175,7 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         print(f"hwq {args.command}: error: out of memory (is an input or a shape far too large?)", file=sys.stderr)
         return EXIT_USAGE
-    except Exception as e:  # a bug: still one line unless --verbose
+    except Exception as e:  # a tool's failure (exit 2), else a bug: still one line unless --verbose
+        if any(c.__name__ in TOOL_ERRORS for c in type(e).__mro__):
+            print(f"hwq {args.command}: error: {_one_line(error_message(e), verbose)}", file=sys.stderr)
+            return EXIT_USAGE
         if verbose:
             traceback.print_exc()
         msg = _one_line(f"{type(e).__name__}: {e}", False)

@@ -214,3 +214,12 @@ def test_failed_emit_into_new_nested_folders_leaves_no_parent_folders(tmp_path, 
     assert main(["emit", "rtl", "--ir", str(p), "--out", str(out)]) == 2
     assert "op " in capsys.readouterr().err
     assert sorted(q.name for q in tmp_path.iterdir()) == ["graph.json"]
+
+
+def test_tool_and_build_failures_are_user_errors(tmp_path, capsys):
+    d = tmp_path / "hls"
+    (d / "tb").mkdir(parents=True)
+    _graph(d)  # a graph.json but no emitted sources: the C-simulation cannot be built
+    assert main(["verify", "hls", str(d), "--vectors", "3"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(d) in err and "internal error" not in err
