@@ -135,6 +135,18 @@ def _cmsis_point(config: dict, doc: dict, out: Path, rule: str) -> tuple[Path, f
     requantisation), so the chosen per-layer weight choice is trained again in that profile (QAT) and its
     own test accuracy is reported. Returns (graph path, accuracy, rule, the per-layer choice as text)."""
     chosen = next((p for p in doc.get("points", []) if p["id"] == doc.get("chosen")), None)
+    explored = out.parent / "explore-mcu" / "chosen" / "graph.json"
+    if explored.is_file():  # the explorer already built it in the CMSIS-NN profile: take it as it is
+        from hwq.ir.serialize import load
+        from hwq.mcu import McuEmitError
+        from hwq.mcu import lower as mcu_lower
+
+        try:
+            mcu_lower(load(explored))
+            acc = chosen["refined"]["test_accuracy"] if chosen and chosen.get("refined") else None
+            return explored, acc, rule, "the explorer's CMSIS-NN graph"
+        except McuEmitError:
+            pass
     layer_names = list((doc.get("space") or {}).keys())
     weights = {n: c.get("weight", "int8") for n, c in zip(layer_names, chosen["config"])} if chosen else {}
     try:
