@@ -38,11 +38,11 @@ from hwq.ir.serialize import dumps, save
 
 from .build import build_layer, describe_layer
 from .datapath import RtlError
-from .layer import LayerPorts, latency, levels_of, print_layer
+from .layer import LayerPorts, latency, levels_of, print_layer, uses_taps
 from .plan import IO_MODES, LayerPlan, plan_layers
 from .stream import WindowPorts, build_stream_layer, describe_stream_layer, frame_of, print_stream_layer
 
-PRIMITIVES = ("hwq_skid_buffer.v", "hwq_window.v", "hwq_frame_collect.v", "hwq_frame_split.v")
+PRIMITIVES = ("hwq_skid_buffer.v", "hwq_window.v", "hwq_frame_collect.v", "hwq_frame_split.v", "hwq_taps.v")
 ORDER_ONE_BEAT = "row-major"
 ORDER_PIXELS = "pixel-major (y, x); channels within a beat"
 
@@ -95,6 +95,7 @@ def emit(
     in_t = graph.tensor(graph.inputs[0])
     ranges = [(in_t.fmt.raw_min, in_t.fmt.raw_max)] * in_t.size
     layer_files: list[Path] = []
+    taps = False
     modules: set[str] = {top_name}
     for k, lay in enumerate(layers):
         xt, yt = graph.tensor(lay.input), graph.tensor(lay.output)
@@ -145,6 +146,7 @@ def emit(
             srcs = [print_layer(lay.module, header, dp, vals, lay.ports, pipeline, describe_layer(graph, lay))]
         lay.levels = levels_of(dp, vals)
         lay.adders = dp.adders
+        taps = taps or any(uses_taps(src) for src in srcs)
         for name, src in zip(names, srcs):
             if name in modules:
                 raise RtlError(f"layer {lay.name!r}: module name {name!r} is used twice; rename the op")
@@ -152,7 +154,7 @@ def emit(
             layer_files.append(atomic_write(out_dir / f"{name}.v", src))
     top_src = _print_top(top_name, header, graph, layers, pipeline)
     prim_files = []
-    for p in _primitives(layers):
+    for p in _primitives(layers, taps):
         prim_files.append(atomic_write(out_dir / p, resources.files("hwq.rtl").joinpath("primitives", p).read_bytes()))
     top_file = atomic_write(out_dir / f"{top_name}.v", top_src)
     files = prim_files + layer_files + [top_file]
@@ -178,9 +180,10 @@ def emit(
     return files
 
 
-def _primitives(layers: list[LayerPlan]) -> list[str]:
-    """Primitive files the top instantiates, in PRIMITIVES order."""
-    used = {"hwq_skid_buffer.v"}
+def _primitives(layers: list[LayerPlan], taps: bool = False) -> list[str]:
+    """Primitive files the top and the layers instantiate (``taps``: some layer uses hwq_taps), in
+    PRIMITIVES order."""
+    used = {"hwq_skid_buffer.v"} | ({"hwq_taps.v"} if taps else set())
     for k, lay in enumerate(layers):
         if lay.style == "stream":
             used.add("hwq_window.v")

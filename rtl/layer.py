@@ -6,7 +6,10 @@ output register. Every stage advances together on ``ce = !m_axis_tvalid || m_axi
 pipeline): ``s_axis_tready = ce``, and a beat's result leaves ``1 + (LEVELS - 1) // PIPELINE`` cycles
 after it was accepted. Each stage is a ``generate`` block of per-value registers (``<value>_r<b>``; the
 valid flag has a synchronous reset, data has none) or of plain wires; values stay narrow, which keeps
-Verilator's C++ small.
+Verilator's C++ small. Deep datapaths (saturating chains) stay compact: a stage with ``PACK_MIN_VALUES``
+live values or more registers them as one packed vector (``st<b>_q``), and a value live through
+``TAPS_MIN_STAGES`` stages or more goes through one ``hwq_taps`` delay line (same registers, text linear
+in the values instead of values x stages).
 """
 
 from __future__ import annotations
@@ -103,6 +106,77 @@ def _stage_registers(w, indent: str, b: int, live: list[Node], ins: list[str], v
         w(f"{indent}assign {n.name}_s{b} = {r};")
 
 
+#: a value live through at least this many pipeline stages goes through an ``hwq_taps`` delay line
+TAPS_MIN_STAGES = 4
+#: a stage with at least this many live values registers them as one packed vector
+PACK_MIN_VALUES = 24
+
+
+def _print_packed_stage(w, b: int, live: list[Node], ins: list[str], v_in: str, out_reg: bool) -> None:
+    """Stage ``b`` as one vector: ``st<b>_d`` packs the live values, ``st<b>_q`` is it registered (or
+    passed through when the stage is a wire), and ``<value>_s<b>`` are its fields. Same registers as
+    ``_stage_registers``, a third of the text."""
+    total = sum(n.width for n in live)
+    w(f"wire [{total - 1}:0] st{b}_d;")
+    w(f"wire [{total - 1}:0] st{b}_q;")
+    parts = list(reversed(ins))  # the first live value in the lowest bits
+    for k in range(0, len(parts), 8):
+        head = f"assign st{b}_d = {{" if k == 0 else "    "
+        tail = "};" if k + 8 >= len(parts) else ","
+        w(head + ", ".join(parts[k : k + 8]) + tail)
+    reg = [
+        "reg valid_reg;",
+        f"reg [{total - 1}:0] q_reg;",
+        "always @(posedge clk) begin",
+        "    if (ce) begin",
+        f"        valid_reg <= {v_in};",
+        f"        q_reg <= st{b}_d;",
+        "    end",
+        "    if (rst) begin",
+        "        valid_reg <= 1'b0;",
+        "    end",
+        "end",
+        f"assign valid_s{b} = valid_reg;",
+        f"assign st{b}_q = q_reg;",
+    ]
+    if out_reg:  # the output register: at module scope, as _stage_registers prints it
+        for line in reg:
+            w(line)
+    else:
+        w("generate")
+        w(f"    if (({b} % PIPE_EVERY) == 0) begin : g_stage_{b}")
+        for line in reg:
+            w("        " + line)
+        w(f"    end else begin : g_stage_{b}_wire")
+        w(f"        assign valid_s{b} = {v_in};")
+        w(f"        assign st{b}_q = st{b}_d;")
+        w("    end")
+        w("endgenerate")
+    lo = 0
+    for n in live:
+        w(f"wire signed [{n.width - 1}:0] {n.name}_s{b} = st{b}_q[{lo + n.width - 1}:{lo}];")
+        lo += n.width
+
+
+def _print_taps(w, n: Node, first: int, last: int, read: list[int]) -> None:
+    """One ``hwq_taps`` delay line for value ``n`` through stages first..last, and a wire ``<n>_s<b>`` for
+    every stage b that is read."""
+    wd = n.width
+    w(f"wire [{wd * (last - first + 1) - 1}:0] {n.name}_t;  // stages {first}..{last}")
+    w(
+        f"hwq_taps #(.WIDTH({wd}), .FIRST({first}), .LAST({last}), .LEVELS(LEVELS), .PIPE_EVERY(PIPE_EVERY)) "
+        f"u_{n.name}_t (.clk(clk), .ce(ce), .d({n.name}), .q({n.name}_t));"
+    )
+    for b in read:
+        lo = (b - first) * wd
+        w(f"wire signed [{wd - 1}:0] {n.name}_s{b} = {n.name}_t[{lo + wd - 1}:{lo}];")
+
+
+def uses_taps(text: str) -> bool:
+    """True when a printed layer module instantiates ``hwq_taps``."""
+    return "hwq_taps #(" in text
+
+
 def print_layer(
     module: str,
     header: list[str],
@@ -124,6 +198,21 @@ def print_layer(
                 last_use[o] = max(last_use.get(o, 0), n.level)
     for o in out_names:
         last_use[o] = top_level + 1
+
+    # values live through TAPS_MIN_STAGES stages or more go through one hwq_taps delay line each (text
+    # linear in the values); the others get per-stage registers below. Stages read from a delay line:
+    tapped: dict[str, set[int]] = {}
+    if top_level > 1:
+        for n in nodes:
+            if not n.const and last_use.get(n.name, 0) - max(n.level, 1) >= TAPS_MIN_STAGES:
+                tapped[n.name] = set()
+        for n in nodes:
+            for o in n.operands:
+                if o in tapped and n.level > dp.nodes[o].level:
+                    tapped[o].add(n.level - 1)
+        for o in out_names:
+            if o in tapped:
+                tapped[o].add(top_level)
 
     def stage_name(name: str, b: int) -> str:
         """Wire of value ``name`` at the output of stage ``b`` (stage 0: the value itself)."""
@@ -194,20 +283,27 @@ def print_layer(
             w(f"wire signed [{n.width - 1}:0] {n.name};  // [{n.lo}, {n.hi}]{cmt}")
             for b in n.body:
                 w(_subst(b, n.name, ops))
+            if n.name in tapped:
+                _print_taps(w, n, max(n.level, 1), last_use[n.name] - 1, sorted(tapped[n.name]))
         # stage after this level
         if level == 0:
             continue
         b = level
-        live = [n for n in nodes if not n.const and n.level <= b and last_use.get(n.name, 0) > b]
+        live = [
+            n for n in nodes if not n.const and n.level <= b and last_use.get(n.name, 0) > b and n.name not in tapped
+        ]
         w("")
         what = "output register" if b == top_level else f"stage {b}: a register when {b} is a multiple of PIPE_EVERY"
         w(f"// {what}")
         w(f"wire valid_s{b};")
+        ins = [n.name if n.level == b else stage_name(n.name, b - 1) for n in live]
+        v_in = "s_axis_tvalid" if b == 1 else f"valid_s{b - 1}"
+        if len(live) >= PACK_MIN_VALUES:
+            _print_packed_stage(w, b, live, ins, v_in, b == top_level)
+            continue
         for n in live:
             w(f"wire signed [{n.width - 1}:0] {stage_name(n.name, b)};")
-        ins = [n.name if n.level == b else stage_name(n.name, b - 1) for n in live]
         outs_b = [stage_name(n.name, b) for n in live]
-        v_in = "s_axis_tvalid" if b == 1 else f"valid_s{b - 1}"
 
         if b == top_level:
             _stage_registers(w, "", b, live, ins, v_in)
