@@ -5,8 +5,15 @@ number for the whole graph and for each Dense/Conv op. Names and units:
 
 - FPGA targets: ``luts`` (estimated LUTs: ``LUTS_PER_ADDER`` x the two-input adders of
   ``hwq.cost.graph_cost``, i.e. CSD digits without subexpression sharing), ``adders``, ``weight_bits``;
-- MCU targets: ``instructions`` (estimated cycles of one inference), ``flash`` (weight bytes), ``sram``
-  (peak activation bytes; a maximum over layers, not a sum), ``macs``.
+- MCU targets: ``instructions`` (instructions of one inference), ``flash`` (bytes), ``sram`` (peak bytes),
+  ``macs``. A CMSIS-NN profile graph (every MCU candidate since the explorer builds them with
+  ``hwq.nn.cmsis.cmsis_config``) is priced by ``hwq.cost.mcu`` itself: totals are its ``instructions``,
+  ``flash_bytes`` (weights, biases, requantisation constants and the code estimate of the MCU memory
+  planner) and ``peak_sram_bytes`` (the planner's arena plus I/O); it takes ~15 ms per candidate (digits
+  MLP/CNN, measured), so no faster stand-in is needed. Per layer (the ILP's additive table): the layer's
+  kernel instructions from ``hwq.cost.mcu``, its constant bytes (weights packed, int32 biases, Q31
+  multipliers and shifts) and input+output bytes; the ops between layers (pooling) are only in the totals.
+  Any other graph on an MCU target falls back to the crude MAC-based figures below.
 
 ``calibrated(graph, target)`` (slow: it runs the Verilog emitter's real adder-graph planning) returns the
 calibrated model's totals, ``hwq.cost.fpga`` (LUT, FF, CARRY, adders, latency cycles) or ``hwq.cost.mcu``
@@ -127,10 +134,43 @@ def _raw_costs(graph, kind: str) -> tuple[dict, dict]:
     return totals, per
 
 
+def _mcu_costs(graph, target: str) -> tuple[dict, dict]:
+    """(totals, per-op) of a CMSIS-NN profile graph from ``hwq.cost.mcu`` (see the module docstring)."""
+    import hwq.cost as hc
+
+    r = hc.mcu(graph, _CALIBRATED_NAME.get(target, target))
+    rows = {row["name"]: row for row in r["layers"]}
+    per: dict[str, dict] = {}
+    for op in graph.ops:
+        if op.name not in rows or getattr(op, "weight", None) is None:
+            continue
+        bits = int(getattr(op.weight_fmt, "bits", None) or getattr(op.weight_fmt, "width", 8))
+        cout = int(op.weight.shape[0])
+        const = int(math.ceil(op.weight.size * bits / 8)) + cout * (4 + 4 + 4)  # weights, bias, multiplier, shift
+        tin = sum(graph.tensor(i).size for i in op.inputs)
+        per[op.name] = {
+            "instructions": rows[op.name]["instructions"],
+            "flash": const,
+            "sram": int(tin + graph.tensor(op.output).size),
+            "macs": rows[op.name]["macs"],
+        }
+    t = r["total"]
+    totals = {
+        "instructions": t["instructions"],
+        "flash": t["flash_bytes"],
+        "sram": t["peak_sram_bytes"],
+        "macs": t["macs"],
+    }
+    return totals, per
+
+
 def estimate(graph, target: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Costs of an IR graph on a target: (totals, per layer), see the module docstring for names and units."""
     kind = target_kind(target)
-    totals, per = _raw_costs(graph, kind)
+    if kind == "mcu" and "cmsis_nn" in getattr(graph, "meta", {}):
+        totals, per = _mcu_costs(graph, target)
+    else:
+        totals, per = _raw_costs(graph, kind)
     return {k: totals[k] for k in COSTS[kind]}, per
 
 

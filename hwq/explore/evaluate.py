@@ -10,6 +10,12 @@ A candidate is a tuple of ``Choice`` (one per searchable layer). Two stages:
 - ``qat``: the same, then a short quantisation-aware fine-tune (``epochs`` on the fit split) and the
   accuracy on the test split; keeps the IR (``graph.json`` text) for the chosen point.
 
+MCU targets (``cortex-m4``, ``cortex-m7``, ``cortex-m55``): a candidate's per-layer ``int8``/``int4``
+weights build a CMSIS-NN profile model (``hwq.nn.cmsis.cmsis_config``: int8 activations with zero points,
+int32 biases, dyadic requantisation; the ``act``/``acc`` choices are fixed by the profile), PTQ-calibrated
+and, for ``qat``, fine-tuned in the profile; its IR is a CMSIS-NN graph (``hwq emit mcu`` accepts it) priced
+by ``hwq.cost.mcu``.
+
 Every evaluation is deterministic (one torch thread, seeded), so the result does not depend on the
 executor or on the number of workers.
 """
@@ -86,6 +92,25 @@ def _float_model(ctx: Context):
     return m
 
 
+def is_mcu(ctx: Context) -> bool:
+    """True when the context's target is a microcontroller (candidates in the CMSIS-NN profile)."""
+    from .costs import target_kind
+
+    return target_kind(ctx.target) == "mcu"
+
+
+def mcu_run_config(ctx: Context, config: tuple[Choice, ...], mode: str = "ptq", epochs: int = 0) -> dict:
+    """The CMSIS-NN profile run config (``hwq.nn.cmsis.cmsis_config``) of an MCU candidate: per-layer
+    ``int8``/``int4`` weights from the choices, the rest of the run config kept; ``mode="qat"`` records
+    ``epochs`` as ``train.qat_epochs``."""
+    from hwq.nn.cmsis import cmsis_config
+
+    cfg = cmsis_config({n: ch.weight for n, ch in zip(ctx.layers, config)}, base=ctx.cfg, mode=mode)
+    if mode == "qat":
+        cfg["train"]["qat_epochs"] = int(epochs)
+    return cfg
+
+
 def _ptq_model(ctx: Context, config: tuple[Choice, ...]):
     import torch
 
@@ -93,6 +118,14 @@ def _ptq_model(ctx: Context, config: tuple[Choice, ...]):
     from hwq.nn.convert import quantize_model
 
     fm = _float_model(ctx)
+    if is_mcu(ctx):
+        from hwq.nn.cmsis import calibrate as cmsis_calibrate
+        from hwq.nn.cmsis import cmsis_from_float
+
+        mcfg = mcu_run_config(ctx, config)
+        p = mcfg["ptq"]
+        qm = cmsis_from_float(fm, mcfg["quant"])
+        return fm, cmsis_calibrate(qm, torch.from_numpy(ctx.data["x_cal"]), p["calibrator"], p["percentile"])
     qcfg = quant_config(ctx.cfg["quant"], ctx.layers, ctx.act_layer, config)
     xcal = torch.from_numpy(ctx.data["x_cal"])
     qm = quantize_model(fm, qcfg, xcal)
@@ -116,7 +149,16 @@ def _scores(model, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 def _weight_errors(fm, qm, layers: list[str]) -> dict[str, float]:
     import torch
 
+    from hwq.nn.cmsis import CMac, CmsisNet
+
     out = {}
+    if isinstance(qm, CmsisNet):  # fake-quantised weights against the (BatchNorm-folded) float ones
+        macs = {m.name: m for m in qm.modules() if isinstance(m, CMac)}
+        with torch.no_grad():
+            for name in layers:
+                m = macs[name]
+                out[name] = float(((m.wq(m.weight) - m.weight) ** 2).sum())
+        return out
     with torch.no_grad():
         for name in layers:
             q = getattr(qm, name)
@@ -159,7 +201,10 @@ def evaluate(ctx: Context, config: tuple[Choice, ...], stage: str = "ptq", epoch
     rec["layer_costs"] = {n: per.get(n.replace(".", "_"), {}) for n in ctx.layers}
     if stage == "qat":
         rec["graph"] = dumps(graph)
-        rec["run_config"] = {**ctx.cfg, "quant": quant_config(ctx.cfg["quant"], ctx.layers, ctx.act_layer, config)}
+        if is_mcu(ctx):
+            rec["run_config"] = mcu_run_config(ctx, config, "qat", epochs)
+        else:
+            rec["run_config"] = {**ctx.cfg, "quant": quant_config(ctx.cfg["quant"], ctx.layers, ctx.act_layer, config)}
     rec["seconds"] = round(time.perf_counter() - t0, 3)
     return rec
 

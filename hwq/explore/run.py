@@ -33,6 +33,7 @@ BASELINES = {
 }
 MCU_BASELINES = {"int8": ("int8", 8, 16), "int4": ("int4", 8, 16)}
 REFERENCE = ("fixed<16>", 16, 16)  # "unquantised" setting of the other layers in one-layer sensitivity
+MCU_REFERENCE = ("int8", 8, 16)  # the CMSIS-NN profile's widest weights (MCU targets)
 
 
 class ExploreError(ValueError):
@@ -188,12 +189,21 @@ def explore(
         sp: Space = build_space(layers, act_layer, kind, space)
     except SpaceError as e:
         raise ExploreError(str(e)) from None
+    if kind == "mcu":  # candidates are CMSIS-NN profile models: int8/int4 weights, int8 activations
+        for n in layers:
+            bad = [w for w in sp.options[n]["weight"] if w not in ("int8", "int4")]
+            if bad or sp.options[n]["act"] != [8]:
+                what = f"weight {bad[0]}" if bad else f"act {sp.options[n]['act']}"
+                raise ExploreError(
+                    f"space layer {n}: {what} not available on {target} (CMSIS-NN profile: weight int8 or int4, act 8)"
+                )
     gen = np.random.default_rng(seed)
     cal = gen.permutation(len(data["x_fit"]))[: cfg["ptq"]["samples"]]
     data["x_cal"] = np.ascontiguousarray(data["x_fit"][np.sort(cal)])
     state = {k: v.detach().numpy().copy() for k, v in fm.state_dict().items()}
     ctx = Context(cfg, state, data, layers, act_layer, target)
-    ctx.fingerprint = fingerprint(cfg, state, target, {"val_fraction": val_fraction, "seed": seed})
+    fp_extra = {"val_fraction": val_fraction, "seed": seed} | ({"profile": "cmsis-nn"} if kind == "mcu" else {})
+    ctx.fingerprint = fingerprint(cfg, state, target, fp_extra)
     timing["float_model_s"] = time.perf_counter() - t0
     objs = ["luts"] if kind == "fpga" else ["instructions", "flash"]
     objs += [b for b in sorted(bud) if b not in objs]
@@ -243,7 +253,7 @@ def _search(v: dict) -> dict:
 
     # 2. sensitivity: one layer at a time (measured) and Hutchinson traces
     t0 = time.perf_counter()
-    ref = sp.uniform(*REFERENCE)
+    ref = sp.uniform(*(MCU_REFERENCE if kind == "mcu" else REFERENCE))
     jobs, where = [ref], [None]
     for li, n in enumerate(layers):
         for d in ("weight", "act", "acc"):
@@ -275,7 +285,7 @@ def _search(v: dict) -> dict:
     per_fmt = {w: spearman([omega[n][w] for n in layers], [measured[n]["weight"][w] for n in layers]) for w in common}
     finite = [x for x in per_fmt.values() if np.isfinite(x)]
     sens_doc = {
-        "reference": dict(zip(("weight", "act", "acc"), REFERENCE)),
+        "reference": dict(zip(("weight", "act", "acc"), MCU_REFERENCE if kind == "mcu" else REFERENCE)),
         "reference_val_loss": _r(ref_loss, 6),
         "hessian_trace": {n: {k: _r(x, 6) for k, x in t.items()} for n, t in traces.items()},
         "measured_loss_change": {

@@ -7,8 +7,9 @@ Format names used in space files and in ``pareto.json``:
 - ``csd<k>`` / ``csdK``: 8-bit fixed point with at most k non-zero signed digits (multiplier-free);
 - ``e4m3``, ``e3m2``, ``e2m1``, ``e5m2``: minifloats (``e4m3fn`` ... in ``hwq.formats`` spelling),
   exponent bias calibrated;
-- ``int8`` / ``int4``: MCU weights; until the CMSIS-NN quantisation profile lands they are emulated as
-  8-/4-bit fixed point with a power-of-two scale (the same grid up to the scale).
+- ``int8`` / ``int4``: MCU weights. On an MCU target every candidate is a CMSIS-NN profile model
+  (``hwq.nn.cmsis``: per-channel real scales, int8 activations with zero points; ``act`` must be 8 and
+  ``acc`` is not used); on an FPGA target they are 8-/4-bit fixed point with a power-of-two scale.
 
 Activation widths ``act`` (unsigned fixed point after ReLU, bits) and result widths ``acc`` (the signed
 fixed-point format the layer's accumulator is cast to, bits) are integers.
