@@ -113,11 +113,28 @@ def test_cli_calibrate_missing_model_file(tmp_path, capsys):
     assert "nope.pt" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.toml")))
+_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("path", sorted(p for p in _EXAMPLES.glob("*.toml") if not p.name.startswith("space_")))
 def test_example_configs_are_valid(path):
     from hwq.train import load_config
 
     resolve_config(load_config(path))
+
+
+@pytest.mark.parametrize("path", sorted(_EXAMPLES.glob("space_*.toml")))
+def test_example_spaces_are_valid(path):
+    """examples/space_*.toml are hwq explore search spaces, not run configs: each builds a space for the
+    digits MLP's layers (per-layer tables name them)."""
+    import tomllib
+
+    from hwq.explore.space import build_space
+
+    kind = "mcu" if "mcu" in path.name else "fpga"
+    space = build_space(["fc1", "fc2", "fc3"], {"fc1": "relu1", "fc2": "relu2", "fc3": None}, kind,
+                        tomllib.loads(path.read_text()))  # fmt: skip
+    assert space.size() >= 2
 
 
 def test_cli_calibrate_builtin_model_and_arch_mismatch(tmp_path, capsys):
