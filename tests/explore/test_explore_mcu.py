@@ -21,8 +21,8 @@ KW = dict(
     space=SPACE,
     seed=0,
     workers=1,
-    pop_size=4,
-    generations=1,
+    pop_size=8,
+    generations=2,
     refine_epochs=1,
     ilp_budgets=6,
     probes=4,
@@ -31,7 +31,7 @@ KW = dict(
     log=lambda *a: None,
 )
 
-pytestmark = pytest.mark.slow  # ~30 s: a float MLP, 8 PTQ candidates, up to 8 QAT refinements
+pytestmark = pytest.mark.slow  # ~40 s: a float MLP, the 8 PTQ candidates, up to 8 QAT refinements
 
 
 @pytest.fixture(scope="module")
