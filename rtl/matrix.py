@@ -201,17 +201,27 @@ def build_dense(dp: Datapath, op: DenseSpec, graph, xs: list[Value], prefix: str
         assert term == (nm, 0, 1)
         names.append(nm)
     outs: list[Value] = []
+    bound = base = None
+    if getattr(dp, "adder_style", "") == "balanced" and any(ag.outputs):
+        base = min(dp.nodes[nm].level for nm in names[: len(xs)])
+        bound = max(
+            (sum(1 << (dp.nodes[names[nd]].level - base) for nd, _, _ in terms) - 1).bit_length()
+            for terms in ag.outputs
+            if terms
+        )
     for j in range(m):
         terms = [(names[nd], k + off, s) for nd, k, s in ag.outputs[j]]
         # adder tree: always add the two partial sums with the lowest top bit (width + shift), Huffman style;
-        # balanced style: the two shallowest first (the fewest levels: what its depth bound assumes)
+        # balanced style: the same, unless that pair would push the output past the layer's depth bound
+        # (Kraft: terms at levels l_i fit in D levels iff sum 2**l_i <= 2**D); then the two shallowest
         t = 0
-        level_first = getattr(dp, "adder_style", "") == "balanced"
         while len(terms) > 1:
-            if level_first:
-                terms.sort(key=lambda tt: (dp.nodes[tt[0]].level, dp.nodes[tt[0]].width + tt[1], tt[0]))
-            else:
-                terms.sort(key=lambda tt: (dp.nodes[tt[0]].width + tt[1], dp.nodes[tt[0]].level, tt[0]))
+            terms.sort(key=lambda tt: (dp.nodes[tt[0]].width + tt[1], dp.nodes[tt[0]].level, tt[0]))
+            if bound is not None:
+                la, lb = dp.nodes[terms[0][0]].level, dp.nodes[terms[1][0]].level
+                kraft = sum(1 << (dp.nodes[tt[0]].level - base) for tt in terms)
+                if kraft - (1 << (la - base)) - (1 << (lb - base)) + (1 << (max(la, lb) + 1 - base)) > (1 << bound):
+                    terms.sort(key=lambda tt: (dp.nodes[tt[0]].level, dp.nodes[tt[0]].width + tt[1], tt[0]))
             t1, t2 = terms[0], terms[1]
             nm = f"{prefix}_sum{j}_{t}"
             t += 1
