@@ -2,7 +2,7 @@
 
 For each seed the float model is trained once (the defaults of ``hwq.train``: 40 epochs, seed = the seed);
 each weight assignment (uniform int8, uniform int4, and mixed ones) is then built with
-``hwq.nn.cmsis.cmsis_config`` and quantised from that same float model, PTQ (MSE calibration) and QAT
+``hwq.train.profiles.cmsis_config`` and quantised from that same float model, PTQ (MSE calibration) and QAT
 (calibration, then 30 epochs). Accuracies are those of the exact integer model (equal to ``hwq.ir.run`` of
 the lowered graph); "weight bytes" is the packed weight storage (int4 two per byte, as the ``_s4`` kernels
 read it; biases and multipliers not counted). Run from the repository root:
@@ -22,9 +22,10 @@ import time
 import numpy as np
 import torch
 
-from hwq.nn.cmsis import cmsis_config, mac_layer_names
+from hwq.nn.cmsis import mac_layer_names
 from hwq.train import resolve_config
 from hwq.train.loop import accuracy, quantize_from_float, train_float
+from hwq.train.profiles import cmsis_config
 
 BASE = {"model": {"arch": "mlp", "hidden": [64, 32]}, "ptq": {"calibrator": "mse"}}
 CASES = [

@@ -150,7 +150,7 @@ def _cmsis_point(config: dict, doc: dict, out: Path, rule: str) -> tuple[Path, f
     layer_names = list((doc.get("space") or {}).keys())
     weights = {n: c.get("weight", "int8") for n, c in zip(layer_names, chosen["config"])} if chosen else {}
     try:
-        from hwq.nn.cmsis import cmsis_config
+        from hwq.train.profiles import cmsis_config
     except ImportError:
         cmsis_config = None
     if cmsis_config is not None and weights and all(w in ("int4", "int8") for w in weights.values()):

@@ -14,7 +14,7 @@ Pipeline (``explore(config, out_dir, target=..., budgets=...)``):
    split; the final front, the chosen point's IR and config, and pareto.json/csv/png are written.
 
 On a Cortex-M target every candidate (per-layer ``int8``/``int4`` weights) is a CMSIS-NN profile model
-(``hwq.nn.cmsis.cmsis_config``), PTQ-scored and QAT-refined in that profile, priced by ``hwq.cost.mcu``; the
+(``hwq.train.profiles.cmsis_config``), PTQ-scored and QAT-refined in that profile, priced by ``hwq.cost.mcu``; the
 chosen graph is accepted by ``hwq emit mcu``.
 
 Evaluations are cached by configuration hash and run in local worker processes or Ray tasks

@@ -7,7 +7,7 @@ number for the whole graph and for each Dense/Conv op. Names and units:
   ``hwq.cost.graph_cost``, i.e. CSD digits without subexpression sharing), ``adders``, ``weight_bits``;
 - MCU targets: ``instructions`` (instructions of one inference), ``flash`` (bytes), ``sram`` (peak bytes),
   ``macs``. A CMSIS-NN profile graph (every MCU candidate since the explorer builds them with
-  ``hwq.nn.cmsis.cmsis_config``) is priced by ``hwq.cost.mcu`` itself: totals are its ``instructions``,
+  ``hwq.train.profiles.cmsis_config``) is priced by ``hwq.cost.mcu`` itself: totals are its ``instructions``,
   ``flash_bytes`` (weights, biases, requantisation constants and the code estimate of the MCU memory
   planner) and ``peak_sram_bytes`` (the planner's arena plus I/O); it takes ~15 ms per candidate (digits
   MLP/CNN, measured), so no faster stand-in is needed. Per layer (the ILP's additive table): the layer's

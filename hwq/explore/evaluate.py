@@ -11,7 +11,7 @@ A candidate is a tuple of ``Choice`` (one per searchable layer). Two stages:
   accuracy on the test split; keeps the IR (``graph.json`` text) for the chosen point.
 
 MCU targets (``cortex-m4``, ``cortex-m7``, ``cortex-m55``): a candidate's per-layer ``int8``/``int4``
-weights build a CMSIS-NN profile model (``hwq.nn.cmsis.cmsis_config``: int8 activations with zero points,
+weights build a CMSIS-NN profile model (``hwq.train.profiles.cmsis_config``: int8 activations with zero points,
 int32 biases, dyadic requantisation; the ``act``/``acc`` choices are fixed by the profile), PTQ-calibrated
 and, for ``qat``, fine-tuned in the profile; its IR is a CMSIS-NN graph (``hwq emit mcu`` accepts it) priced
 by ``hwq.cost.mcu``.
@@ -100,10 +100,10 @@ def is_mcu(ctx: Context) -> bool:
 
 
 def mcu_run_config(ctx: Context, config: tuple[Choice, ...], mode: str = "ptq", epochs: int = 0) -> dict:
-    """The CMSIS-NN profile run config (``hwq.nn.cmsis.cmsis_config``) of an MCU candidate: per-layer
+    """The CMSIS-NN profile run config (``hwq.train.profiles.cmsis_config``) of an MCU candidate: per-layer
     ``int8``/``int4`` weights from the choices, the rest of the run config kept; ``mode="qat"`` records
     ``epochs`` as ``train.qat_epochs``."""
-    from hwq.nn.cmsis import cmsis_config
+    from hwq.train.profiles import cmsis_config
 
     cfg = cmsis_config({n: ch.weight for n, ch in zip(ctx.layers, config)}, base=ctx.cfg, mode=mode)
     if mode == "qat":

@@ -7,7 +7,7 @@ Formats (``hwq.formats.IntFormat``; a stored integer q means ``scale * (q - zero
   with ``[quant.layers.<layer>] weights = "int4" | "int8"`` (layer = the dense/conv module's name, e.g.
   ``fc1``, ``conv2``; inside a residual block ``<block>_<module>``), overriding the profile-wide ``weights``:
   the graph then mixes ``int<8,narrow>`` and ``int<4,narrow>`` weight formats layer by layer and the MCU
-  generator picks the ``_s8`` or ``_s4`` kernel for each (``cmsis_config`` builds such a run config);
+  generator picks the ``_s8`` or ``_s4`` kernel for each (``hwq.train.profiles.cmsis_config`` builds such a run config);
 - activations: per tensor with a zero point, ``int<8,scale=s,zp=z>`` (asymmetric: after a ReLU the
   range starts at 0 so z = -128); ``activations = "int16"``: ``int<16,scale=s>`` with zero point 0
   (CMSIS-NN ``_s16`` kernels), int8 weights, int64 biases;
@@ -763,63 +763,6 @@ def calibrate(model: CmsisNet, x: torch.Tensor, calibrator: str = "minmax", perc
     return model
 
 
-def cmsis_config(
-    layer_weights: dict[str, str], base: dict | None = None, mode: str = "ptq", single_rounding: bool = False
-) -> dict:
-    """A run config (as ``hwq.train.train_from_config`` / ``hwq train --config`` take) for a per-layer int8/int4
-    weight choice in the CMSIS-NN profile: int8 activations with zero points, int32 biases, dyadic
-    requantisation, ``int<8,narrow>`` or ``int<4,narrow>`` per-channel weights as ``layer_weights`` says.
-
-    layer_weights: ``{layer: "int8" | "int4"}`` (layer names of ``mac_layer_names`` / ``hwq.nn.convert.layer_plan``,
-    e.g. ``{"fc1": "int4", "fc2": "int8", "fc3": "int8"}``; layers not named get int8). base: an existing
-    config whose ``name``, ``model``, ``data``, ``train`` and ``ptq`` sections are kept (its ``quant`` and
-    ``mode`` are replaced; ``ptq.gptq`` / ``ptq.bias_correction`` are switched off, the profile has neither;
-    without a ``ptq`` section the MSE calibrator is used, as in ``examples/*_cmsis_*.toml``). mode: ``"ptq"``
-    (calibration only) or ``"qat"`` (calibration, then ``train.qat_epochs`` of fine-tuning).
-    single_rounding: the CMSIS-NN build flag ``CMSIS_NN_USE_SINGLE_ROUNDING``.
-
-    The config is validated (layer names against the model) before it is returned; raises ``CmsisError``
-    naming the key (``quant.layers.fc9: unknown layer; ...``). The graph it trains lowers to CMSIS-NN
-    kernels only (``hwq emit mcu``, ``hwq verify mcu``).
-    """
-    if not isinstance(layer_weights, dict):
-        got = type(layer_weights).__name__
-        raise CmsisError(f"layer_weights: expected a dict {{layer: 'int8' | 'int4'}}, got {got}")
-    if mode not in ("ptq", "qat"):
-        raise CmsisError(f"mode: expected 'ptq' or 'qat', got {mode!r}")
-    if not isinstance(single_rounding, bool):
-        raise CmsisError(f"single_rounding: must be True or False, got {single_rounding!r}")
-    layers = _check_layers(dict(layer_weights), "quant.layers")
-    base = copy.deepcopy(base or {})
-    if not isinstance(base, dict):
-        raise CmsisError(f"base: expected a config dict, got {type(base).__name__}")
-    cfg: dict = {k: base[k] for k in ("model", "data", "train", "ptq") if k in base}
-    ptq = dict(cfg.get("ptq") or {"calibrator": "mse"})
-    if ptq.get("calibrator", "minmax") not in CALIBRATORS:
-        ptq["calibrator"] = "mse"  # e.g. the fixed-point "output" calibrator: not in this profile
-    for k in ("gptq", "bias_correction"):
-        ptq.pop(k, None)
-    cfg["ptq"] = ptq
-    arch = (cfg.get("model") or {}).get("arch", "mlp")
-    tag_ = "-".join(f"{n}w{w[3:]}" for n, w in layers.items()) or "int8"
-    cfg["name"] = f"{base.get('name', arch)}-cmsis-{tag_}-{mode}"
-    cfg["mode"] = mode
-    cfg["quant"] = {
-        "profile": PROFILE,
-        "weights": "int8",
-        "activations": "int8",
-        "single_rounding": single_rounding,
-        "layers": {n: {"weights": w} for n, w in layers.items()},
-    }
-    from hwq.train.config import ConfigError, resolve_config
-
-    try:
-        resolve_config(cfg)
-    except ConfigError as e:
-        raise CmsisError(str(e)) from None
-    return cfg
-
-
 __all__ = [
     "ACTIVATIONS",
     "CALIBRATORS",
@@ -832,7 +775,6 @@ __all__ = [
     "add_params",
     "calibrate",
     "check_options",
-    "cmsis_config",
     "cmsis_from_float",
     "fake_quant",
     "input_format",

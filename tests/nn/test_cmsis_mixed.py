@@ -14,11 +14,12 @@ from hwq.data import load_digits_split
 from hwq.ir import run
 from hwq.ir.serialize import loads
 from hwq.nn import emulate_raw
-from hwq.nn.cmsis import CmsisError, calibrate, cmsis_config, cmsis_from_float, mac_layer_names
+from hwq.nn.cmsis import CmsisError, calibrate, cmsis_from_float, mac_layer_names
 from hwq.train import resolve_config
 from hwq.train.config import ConfigError
 from hwq.train.loop import fit, train_from_config
 from hwq.train.models import digits_cnn, digits_mlp
+from hwq.train.profiles import cmsis_config
 
 from ..tools import require_tool
 
