@@ -208,7 +208,7 @@ def print_layer(
                 tapped[n.name] = set()
         for n in nodes:
             for o in n.operands:
-                if o in tapped and n.level > dp.nodes[o].level:
+                if o in tapped and n.level > dp.nodes[o].level and n.level > 1:  # stage 0: the value itself
                     tapped[o].add(n.level - 1)
         for o in out_names:
             if o in tapped:
