@@ -260,7 +260,7 @@ def verilog_bench(cfg: dict) -> str:
         '                        $display("TB PASS: %0d vectors, %0d output beats, 0 errors, %0d cycles",',
         "                                 N_VEC, out_idx, cycles);",
         "                    else",
-        '                        $display("TB FAIL: %0d errors in %0d vectors", errors, N_VEC);',
+        '                        $display("TB FAIL: %0d mismatching output elements in %0d vectors", errors, N_VEC);',
         "                    $finish;",
         "                end",
         "            end",

@@ -34,8 +34,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="hwq-mutation-") as tmp:
         tmp = Path(tmp)
         base = _emit(a.graph, tmp / "base", a.vectors)
-        ok, _ = run_plain_bench(base / "tb", "icarus")
+        ok, log = run_plain_bench(base / "tb", "icarus")
         print(f"unmutated {a.graph}, {a.vectors} vectors: plain bench {'PASS' if ok else 'FAIL'}\n")
+        if not ok:
+            print(log[-3000:], file=sys.stderr)
+            return 2
         blocker = make_blocker(tmp / "blocker")
         print(
             "| # | mutation (file:line: constant) | plain Verilog bench | cocotb bench | first mismatch (plain bench) |"

@@ -82,7 +82,7 @@ def mutate(out_dir: Path, k: int) -> str:
         step += 2
     name, mt = sites[(k * step) % len(sites)]
     width, value = int(mt.group(1)), int(mt.group(2), 16)
-    bit = max(0, width - 2 - k % 3)
+    bit = max(0, width - 2 - (k + k // len(sites)) % 3)  # another bit when k wraps around the sites
     new = value ^ (1 << bit)
     path = out_dir / name
     text = path.read_text()
