@@ -39,6 +39,7 @@ _OPTION_HELP: dict[str, dict[str, tuple[object, str]]] = {
         "io": ("stream", "stream (convs/pools one pixel per beat) | parallel (one beat per tensor)"),
         "adders": ("balanced", "balanced (levels of the plain adder tree) | fewest (deeper) | shallow"),
         "standalone_layers": (False, "1: every layer module exact for every value of its input format"),
+        "tb_vectors": (200, "golden vectors of the exported bench folder OUT/tb (0: no bench)"),
     },
     "mcu": {
         "scratch": (
