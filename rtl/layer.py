@@ -164,7 +164,8 @@ def _print_taps(w, n: Node, first: int, last: int, read: list[int]) -> None:
     wd = n.width
     w(f"wire [{wd * (last - first + 1) - 1}:0] {n.name}_t;  // stages {first}..{last}")
     w(
-        f"hwq_taps #(.WIDTH({wd}), .FIRST({first}), .LAST({last}), .LEVELS(LEVELS), .PIPE_EVERY(PIPE_EVERY)) "
+        f"hwq_taps #(.WIDTH({wd}), .FIRST({first}), .LAST({last}), .TOTAL({wd * (last - first + 1)}), "
+        ".LEVELS(LEVELS), .PIPE_EVERY(PIPE_EVERY)) "
         f"u_{n.name}_t (.clk(clk), .ce(ce), .d({n.name}), .q({n.name}_t));"
     )
     for b in read:
