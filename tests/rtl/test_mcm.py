@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hwq.rtl.mcm import _cse_graph, build_adder_graph, csd_weights, difference_plan, plain_depth, transpose_graph
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwq.formats.csd import csd_digits
+from hwq.rtl.mcm import _cse_graph, build_adder_graph, csd_weights, difference_plan, plain_depth, transpose_graph
 
 
 def _evaluate(graph, x: list[int]) -> list[int]:
