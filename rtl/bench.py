@@ -559,7 +559,7 @@ of {o["width"]} bits. Beat p of a vector carries the row-major elements `k*beats
 
 Run by hand (from this folder; the Verilog sources are in `..`):
 
-    ./run_icarus.sh                  # iverilog + vvp; prints 'TB PASS ...' or 'TB FAIL: N mismatching output elements ...'
+    ./run_icarus.sh                  # iverilog + vvp; 'TB PASS ...' or 'TB FAIL: N mismatching ...'
     ./run_verilator.sh               # verilator --binary --timing
     ./run_icarus.sh -DWAVES          # also dumps waves.vcd
     pytest test_runner.py            # cocotb on Icarus and Verilator (TB_SIM=icarus to pick one)
