@@ -5,12 +5,18 @@ the generated code allocates; peak SRAM = arena + the caller's input/output arra
 arrays (weights, biases, multipliers, shifts) plus the planner's code-size estimate). The layers are the
 CMSIS-NN calls of ``hwq.mcu.lower.lower`` (fused requantisation and clamps included).
 
-Instructions: per kernel family (fully connected, convolution, depthwise, pooling, element-wise; int8
-or int4 weights) ``mac * MACs + output * outputs + call`` (+ ``im2col * patch elements`` for a
-convolution), coefficients in the target file's ``[instructions]``. They are to be fitted to exact QEMU
-instruction counts (``fit_instructions``); until a target file says ``calibrated = true`` they are
-priors from the kernels' inner loops (Cortex-M4/M7: SMLAD, two MACs per instruction plus loads and
-sign extension; Cortex-M55: MVE, 16 int8 lanes) and are **uncalibrated**.
+Instructions: each runtime function the generator emits (``KERNEL_OF``: conv s8/s4/s16, depthwise s8/s4,
+fully connected s8/per-channel s8/s4/s16, max/avg pool s8/s16, element-wise add/mul s8) is priced by a
+per-kernel formula ``sum(coef * feature)`` over the loop-trip counts of hwq's portable runtime kernels
+(``kernel_features``: output pixels, four-channel and single-channel blocks, valid kernel rows and taps with
+padding taps skipped, inner MAC iterations, unpacked int4 weights). The coefficients are least-squares fits
+(``calibrate_targets``) to exact QEMU instruction counts of many shapes per kernel
+(``benchmarks/calib_mcu_kernels.py`` -> ``tests/data/mcu_kernel_calib.json``) and live in the target file's
+``[instructions.<kernel>]`` tables (Cortex-M4: mps2-an386, Cortex-M55: mps3-an547; held-out shapes within
+1.5 %). Functions without a formula (layout copies, clamps, s16 element-wise) and targets not marked
+``calibrated = true`` (Cortex-M7: QEMU has no M7 board here) fall back to the old family priors
+``mac * MACs + output * outputs + call`` (``instructions``), which are uncalibrated. The counts are those of
+the portable C runtime (-O2), not of Arm's optimised CMSIS-NN library.
 """
 
 from __future__ import annotations
@@ -84,13 +90,17 @@ def mcu(graph, target="cortex-m4") -> dict:
     for step in program.steps:
         f = step_features(step, program)
         name = step.layer.ops[0].name if step.layer is not None else step.output
+        kernel = KERNEL_OF.get(step.func)
+        shape = shape_from_step(step, program) if kernel else None
+        calib = kernel_instructions(kernel, shape, coefs) if shape is not None else None
         rows.append(
             {
                 "name": name,
                 "func": step.func,
                 "macs": f["macs"],
                 "outputs": f["outputs"],
-                "instructions": int(round(instructions(step.func, f, coefs))),
+                "instructions": int(round(calib if calib is not None else instructions(step.func, f, coefs))),
+                "calibrated": calib is not None,
             }
         )
     code = int(plan.flash_code_bytes) + int(tgt.get("memory", {}).get("code_base_bytes", 0))
@@ -124,3 +134,202 @@ def fit_instructions(samples: list[dict], family: str) -> dict:
     coef[used] = sol
     names = ("mac", "output", "im2col", "call")
     return {f"{family}_{n}": round(float(c), 6) for n, c in zip(names, coef)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Calibrated per-kernel formulas (exact loop-trip features of hwq's portable runtime, mcu/runtime/Source)
+
+#: calibration kernel key of each runtime function the generator emits
+KERNEL_OF = {
+    "arm_convolve_wrapper_s8": "conv_s8",
+    "arm_convolve_s8": "conv_s8",
+    "arm_convolve_wrapper_s4": "conv_s4",
+    "arm_convolve_wrapper_s16": "conv_s16",
+    "arm_depthwise_conv_wrapper_s8": "depthwise_s8",
+    "arm_depthwise_conv_wrapper_s4": "depthwise_s4",
+    "arm_fully_connected_s8": "fc_s8",
+    "arm_fully_connected_wrapper_s8": "fc_per_channel_s8",
+    "arm_fully_connected_per_channel_s8": "fc_per_channel_s8",
+    "arm_fully_connected_s4": "fc_s4",
+    "arm_fully_connected_s16": "fc_s16",
+    "arm_max_pool_s8": "max_pool_s8",
+    "arm_max_pool_s16": "max_pool_s16",
+    "arm_avgpool_s8": "avgpool_s8",
+    "arm_avgpool_s16": "avgpool_s16",
+    "arm_elementwise_add_s8": "add_s8",
+    "arm_elementwise_mul_s8": "mul_s8",
+}
+
+#: int4 kernels unpack this many weight bytes on the stack (mcu/runtime HWQ_S4_UNPACK_BYTES)
+S4_UNPACK_BYTES = 1024
+
+
+def _valid(n_out: int, size: int, k: int, stride: int, pad: int, dil: int) -> int:
+    """Sum over the n_out output positions of the kernel taps inside [0, size) (padding taps are skipped)."""
+    total = 0
+    for o in range(n_out):
+        base = o * stride - pad
+        total += sum(1 for t in range(k) if 0 <= base + t * dil < size)
+    return total
+
+
+def shape_from_bench(kernel: str, p: dict) -> dict:
+    """Normalised shape (see ``shape_from_step``) of a ``benchmarks/bench_mcu_kernels.py`` case ``p``."""
+    if kernel.startswith(("conv", "depthwise")):
+        k, s, pad = p["k"], p["stride"], p["pad"]
+        cout = p["cout"] if kernel.startswith("conv") else p["cin"] * p["mult"]
+        ho, wo = (p["h"] + 2 * pad - k) // s + 1, (p["w"] + 2 * pad - k) // s + 1
+        return dict(h=p["h"], w=p["w"], cin=p["cin"], cout=cout, kh=k, kw=k, sh=s, sw=s, pt=pad, pl=pad,
+                    dh=1, dw=1, ho=ho, wo=wo)  # fmt: skip
+    if kernel.startswith(("max_pool", "avgpool")):
+        k, s = p["k"], p["s"]
+        ho, wo = (p["h"] - k) // s + 1, (p["w"] - k) // s + 1
+        return dict(h=p["h"], w=p["w"], cin=p["c"], cout=p["c"], kh=k, kw=k, sh=s, sw=s, pt=0, pl=0, dh=1, dw=1,
+                    ho=ho, wo=wo)  # fmt: skip
+    if kernel.startswith("fc"):
+        return dict(depth=p["depth"], out=p["out"])
+    return dict(n=p["n"])
+
+
+def shape_from_step(step, program) -> dict | None:
+    """Normalised shape of one lowered step (``hwq.mcu.lower`` Step): conv/depthwise/pool ``h, w, cin, cout,
+    kh, kw, sh, sw, pt, pl, dh, dw, ho, wo`` (pixels, channels, taps, strides, top/left padding, dilation);
+    fully connected ``depth, out``; element-wise ``n``. None for steps without layer geometry."""
+    kernel = KERNEL_OF.get(step.func)
+    if kernel is None or step.layer is None:
+        return None
+    g = step.layer.params
+    if kernel.startswith("fc"):
+        return dict(depth=int(g["n"]), out=int(g["m"]))
+    if kernel in ("add_s8", "mul_s8"):
+        return dict(n=int(program.buffers[step.output].count))
+    st, pad = g["stride"], g["padding"]
+    st = (st, st) if isinstance(st, int) else tuple(st)
+    dil = g.get("dilation", (1, 1))
+    dil = (dil, dil) if isinstance(dil, int) else tuple(dil)
+    pt, pl = (pad[0], pad[2]) if len(pad) == 4 else (0, pad[0])
+    cin = int(g.get("cin", g.get("c", 0)))
+    cout = int(g.get("cout", cin))
+    return dict(h=int(g["h"]), w=int(g["w"]), cin=cin, cout=cout, kh=int(g["kh"]), kw=int(g["kw"]),
+                sh=int(st[0]), sw=int(st[1]), pt=int(pt), pl=int(pl), dh=int(dil[0]), dw=int(dil[1]),
+                ho=int(g["ho"]), wo=int(g["wo"]))  # fmt: skip
+
+
+def kernel_features(kernel: str, g: dict) -> dict:
+    """Loop-trip counts of one call of a runtime kernel (``mcu/runtime/Source``) for normalised shape ``g``.
+
+    The calibrated instruction count is ``sum(coef[f] * value)`` over these features (``call`` = 1).
+    conv/depthwise/pool: ``P`` output pixels, ``n4``/``n1`` four-channel and single-channel blocks per pixel,
+    ``VR`` valid kernel rows and ``VT`` valid taps summed over the pixels (padding taps are skipped)."""
+    if kernel.startswith("fc"):
+        d, o = g["depth"], g["out"]
+        if kernel == "fc_s16":
+            return {"call": 1, "out": o, "mac": o * d}
+        if kernel == "fc_s4":
+            rows = max(1, min(4, S4_UNPACK_BYTES // max(d, 1)))
+            sizes = [min(rows, o - o0) for o0 in range(0, o, rows)]
+            n4, n1 = sum(r // 4 for r in sizes), sum(r % 4 for r in sizes)
+            return {"call": 1, "chunks": len(sizes), "blk4": n4, "blk1": n1, "mac4": n4 * d, "mac1": n1 * d,
+                    "out": o, "unpack": o * d}  # fmt: skip
+        n4, n1 = o // 4, o % 4
+        return {"call": 1, "blk4": n4, "blk1": n1, "mac4": n4 * d, "mac1": n1 * d, "out": o}
+    if kernel in ("add_s8", "mul_s8"):
+        return {"call": 1, "element": g["n"]}
+    P = g["ho"] * g["wo"]
+    vr_y = _valid(g["ho"], g["h"], g["kh"], g["sh"], g["pt"], g["dh"])
+    vc_x = _valid(g["wo"], g["w"], g["kw"], g["sw"], g["pl"], g["dw"])
+    VR, VT = vr_y * g["wo"], vr_y * vc_x
+    cout, cin = g["cout"], g["cin"]
+    f = {"call": 1, "rows": g["ho"], "pix": P, "out": P * cout}
+    if kernel in ("conv_s16",):
+        f.update(ky=P * cout * g["kh"], kx=VR * g["kw"] * cout, tap=VT * cout, mac=VT * cout * cin)
+        return f
+    if kernel.startswith(("max_pool", "avgpool")):
+        if kernel.endswith("s16"):
+            f.update(ky=VR * cout, tap=VT * cout)
+            return f
+        n4, n1 = cout // 4, cout % 4
+        f.update(blk4=P * n4, blk1=P * n1, ky4=VR * n4, ky1=VR * n1, tap4=VT * n4, tap1=VT * n1)
+        return f
+    n4, n1 = cout // 4, cout % 4
+    f.update(blk4=P * n4, blk1=P * n1, ky=P * (n4 + n1) * g["kh"], kx4=VR * g["kw"] * n4, kx1=VR * g["kw"] * n1,
+             tap4=VT * n4, tap1=VT * n1)  # fmt: skip
+    if kernel.startswith("conv"):
+        f.update(mac4=VT * n4 * cin, mac1=VT * n1 * cin)
+    if kernel == "conv_s4":
+        f.update(blocks=n4 + n1, brows=g["ho"] * (n4 + n1), unpack=cout * g["kh"] * g["kw"] * cin)
+    if kernel == "depthwise_s4":
+        f.update(unpack=g["kh"] * g["kw"] * cout)
+    return f
+
+
+def kernel_instructions(kernel: str, g: dict, coefs: dict) -> float | None:
+    """Calibrated instruction count of one kernel call (None when ``coefs`` has no formula for ``kernel``)."""
+    c = coefs.get(kernel)
+    if not isinstance(c, dict):
+        return None
+    return float(sum(float(c.get(k, 0.0)) * v for k, v in kernel_features(kernel, g).items()))
+
+
+def fit_kernel(kernel: str, rows: list[dict], cpu: str) -> dict:
+    """Least-squares coefficients of ``kernel_features`` from measured rows ``{"shape" (bench parameters),
+    "instructions": {cpu: count}}`` (relative residuals, so small and large calls weigh alike)."""
+    feats = [kernel_features(kernel, shape_from_bench(kernel, r["shape"])) for r in rows]
+    names = sorted({k for f in feats for k in f})
+    X = np.array([[f.get(n, 0) for n in names] for f in feats], dtype=float)
+    y = np.array([r["instructions"][cpu] for r in rows], dtype=float)
+    sol, *_ = np.linalg.lstsq(X / y[:, None], np.ones(len(y)), rcond=None)
+    return {n: round(float(v), 4) for n, v in zip(names, sol)}
+
+
+def calibrate_targets(data_path, targets=("cortex-m4", "cortex-m55")) -> dict:
+    """Fit every kernel of the calibration file (``benchmarks/calib_mcu_kernels.py``) on its ``fit`` rows and
+    rewrite the ``[instructions]`` section of ``hwq/cost/targets/<cpu>.toml`` (atomically). Returns
+    {cpu: {kernel: coefs}}."""
+    import datetime
+    import json
+    from pathlib import Path
+
+    data = json.loads(Path(data_path).read_text())
+    out = {}
+    tdir = Path(__file__).resolve().parent / "targets"
+    for cpu in targets:
+        fits, n_fit = {}, 0
+        for kernel, rows in data["kernels"].items():
+            fr = [r for r in rows if r["split"] == "fit" and cpu in r["instructions"]]
+            if fr:
+                fits[kernel] = fit_kernel(kernel, fr, cpu)
+                n_fit += len(fr)
+        out[cpu] = fits
+        path = tdir / f"{cpu}.toml"
+        text = path.read_text()
+        head = text[: text.index("[instructions]")]
+        lines = [
+            "[instructions]",
+            "# Calibrated per-kernel formulas of hwq's portable runtime (mcu/runtime): instructions of one call =",
+            "# sum(coef * feature) over hwq.cost.mcu.kernel_features (loop trips: pixels, 4-/1-channel blocks,",
+            "# valid taps, inner MAC iterations, unpacked int4 weights, ...). Fitted by hwq.cost.mcu.calibrate_targets",
+            f"# on {n_fit} QEMU-measured calls (tests/data/mcu_kernel_calib.json, 'fit' rows; the 'holdout' rows are",
+            "# the held-out check of tests/cost/test_mcu_calibration.py). Regenerate:",
+            "#   python benchmarks/calib_mcu_kernels.py --write-targets",
+            "calibrated = true",
+            f'calibration_date = "{datetime.date.today().isoformat()}"',
+            f'calibration_compiler = "{data.get("compiler", "")}"',
+            f'calibration_qemu = "{data.get("qemu", "")}"',
+            f"calibration_samples = {n_fit}",
+        ]
+        old = text[text.index("[instructions]") :].splitlines()[1:]
+        for line in old:  # keep the family priors for functions without a fitted formula
+            if line.startswith("[instructions."):
+                break
+            key = line.split("=")[0].strip()
+            if line and not line.startswith("#") and not key.startswith("calibrat"):
+                lines.append(line)
+        for kernel in sorted(fits):
+            lines.append("")
+            lines.append(f"[instructions.{kernel}]")
+            lines += [f"{k} = {v!r}" for k, v in fits[kernel].items()]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(head + "\n".join(lines) + "\n")
+        tmp.replace(path)
+    return out
