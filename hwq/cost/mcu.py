@@ -332,4 +332,26 @@ def calibrate_targets(data_path, targets=("cortex-m4", "cortex-m55")) -> dict:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(head + "\n".join(lines) + "\n")
         tmp.replace(path)
+        if cpu == "cortex-m4":
+            _copy_to_m7(head_lines=lines, fits=fits, tdir=tdir)
     return out
+
+
+def _copy_to_m7(head_lines: list[str], fits: dict, tdir) -> None:
+    """Cortex-M7 (same Armv7E-M instruction set; QEMU has no M7 board here): the M4 formulas, marked
+    uncalibrated (gcc -mcpu=cortex-m7 schedules differently, so its counts may differ by a few %)."""
+    path = tdir / "cortex-m7.toml"
+    text = path.read_text()
+    head = text[: text.index("[instructions]")]
+    lines = [
+        "[instructions]",
+        "# NOT MEASURED: QEMU has no Cortex-M7 board here. These are the Cortex-M4 formulas (same Armv7E-M",
+        "# instruction set), copied by hwq.cost.mcu.calibrate_targets; gcc -mcpu=cortex-m7 may schedule the",
+        "# kernels differently, so real M7 counts can differ by a few %.",
+        "calibrated = false",
+        'formulas_from = "cortex-m4"',
+    ]
+    lines += [ln for ln in head_lines[1:] if not ln.startswith(("#", "calibrated ="))]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(head + "\n".join(lines) + "\n")
+    tmp.replace(path)
