@@ -37,6 +37,7 @@ from hwq.formats import FixedFormat
 from .graph import Graph, GraphError
 from .ops import EVALUATORS
 from .ops.common import _acc_limits, _no_overflow_possible, raw_frac_bits
+from .result import RunResult, quantize_inputs
 
 try:  # the clip ufunc itself (np.clip adds a Python wrapper: a few microseconds per call)
     from numpy._core.umath import clip as _clip
@@ -411,13 +412,8 @@ class Program:
     def run(self, inputs, trace: bool = False):
         """``hwq.ir.run`` with this plan: inputs as ``quantize_inputs`` takes them; returns a RunResult
         (raws of the graph outputs, of every tensor with ``trace``)."""
-        if not _INTERP:
-            from . import interpreter
-
-            _INTERP.append(interpreter)
-        it = _INTERP[0]
         g = self.graph
-        return it.RunResult(g, self.execute(it.quantize_inputs(g, inputs, self.carriers), trace, g))
+        return RunResult(g, self.execute(quantize_inputs(g, inputs, self.carriers), trace, g))
 
     def execute(self, values: dict[str, np.ndarray], trace: bool = False, graph: Graph | None = None):
         """Run on raw inputs (dict by name, leading batch axis; int raws, or float-carried raws as
@@ -438,9 +434,6 @@ class Program:
                     env[s.output] = s.fn(*[env[i] for i in s.inputs])
         names = env if trace else (graph or self.graph).outputs
         return {n: _as(env[n], None) for n in names}
-
-
-_INTERP: list = []  # hwq.ir.interpreter, imported on first use (it imports this module)
 
 
 def _generic(op, fn, graph_ref, floats: list[bool]):
