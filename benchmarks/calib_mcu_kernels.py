@@ -12,6 +12,8 @@ formulas on the ``fit`` rows only and ``tests/cost/test_mcu_calibration.py`` che
 Usage: ``python benchmarks/calib_mcu_kernels.py [--cpus cortex-m4,cortex-m55] [--only conv_s8,...]
 [--out tests/data/mcu_kernel_calib.json] [--write-targets]`` (``--write-targets`` also refits and rewrites the
 ``[instructions]`` coefficients of ``hwq/cost/targets/cortex-m4.toml`` / ``cortex-m55.toml``).
+``--report`` prints the held-out table of the stored data (no QEMU run); ``--check-model DIR`` compares
+``hwq.cost.mcu`` with the QEMU counts of ``hwq verify mcu DIR --target cortex-m4|cortex-m55`` (DIR/verify.json).
 """
 
 from __future__ import annotations
@@ -151,6 +153,55 @@ def measure_kernel(kernel: str, shapes: list[dict], cpus: list[str], cache: Path
     return res
 
 
+def holdout_report(path: Path) -> str:
+    """Markdown table: held-out % error of the target files' formulas vs the stored QEMU counts."""
+    from hwq.cost.mcu import kernel_instructions, shape_from_bench
+    from hwq.cost.targets import load_target
+
+    kernels = json.loads(Path(path).read_text())["kernels"]
+    groups = {
+        "int8 weights (conv, depthwise, fc, fc per-channel)": ("conv_s8", "depthwise_s8", "fc_s8", "fc_per_channel_s8"),
+        "int4 weights (conv, depthwise, fc)": ("conv_s4", "depthwise_s4", "fc_s4"),
+        "int16 activations (conv, fc)": ("conv_s16", "fc_s16"),
+        "pool s8/s16, add/mul s8": ("max_pool_s8", "avgpool_s8", "max_pool_s16", "avgpool_s16", "add_s8", "mul_s8"),
+    }
+    lines = ["| CPU | kernels | held-out shapes | median error | max error |", "|---|---|---:|---:|---:|"]
+    for cpu in ("cortex-m4", "cortex-m55"):
+        coefs, every = load_target(cpu)["instructions"], []
+        for name, ks in groups.items():
+            errs = [
+                abs(
+                    100.0
+                    * (kernel_instructions(k, shape_from_bench(k, r["shape"]), coefs) / r["instructions"][cpu] - 1)
+                )
+                for k in ks
+                for r in kernels.get(k, [])
+                if r["split"] == "holdout"
+            ]
+            every += errs
+            if errs:
+                lines.append(f"| {cpu} | {name} | {len(errs)} | {np.median(errs):.2f} % | {max(errs):.2f} % |")
+        lines.append(f"| {cpu} | all | {len(every)} | {np.median(every):.2f} % | {max(every):.2f} % |")
+    return "\n".join(lines)
+
+
+def model_report(emit_dir: Path) -> str:
+    """Per-layer and total ``hwq.cost.mcu`` estimate vs the QEMU counts in ``emit_dir/verify.json``."""
+    from hwq.cost.mcu import mcu
+    from hwq.ir.serialize import load
+
+    extra = json.loads((emit_dir / "verify.json").read_text())["extra"]
+    cpu = extra["target"]
+    est = mcu(load(emit_dir / "graph.json"), cpu)
+    lines = [f"{emit_dir.name} on {cpu}:"]
+    for row, got in zip(est["layers"], extra["layer_instructions"]):
+        lines.append(f"  {row['func']:<38} estimate {row['instructions']:>9,}  QEMU {got:>9,}  "
+                     f"{100 * (row['instructions'] / got - 1):+6.2f} %")  # fmt: skip
+    t, q = est["total"]["instructions"], extra["total_instructions"]
+    lines.append(f"  total{'':<33} estimate {t:>9,}  QEMU {q:>9,}  {100 * (t / q - 1):+6.2f} %")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cpus", default="cortex-m4,cortex-m55")
@@ -158,7 +209,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--write-targets", action="store_true")
+    ap.add_argument("--report", action="store_true", help="print the held-out table of --out and exit")
+    ap.add_argument("--check-model", default="", help="'hwq emit mcu' folder verified on QEMU: estimate vs counts")
     args = ap.parse_args(argv)
+    if args.report or args.check_model:
+        print(model_report(Path(args.check_model)) if args.check_model else holdout_report(Path(args.out)))
+        return 0
     cpus = [c for c in args.cpus.split(",") if c]
     only = [k for k in args.only.split(",") if k] or list(KERNELS)
     gcc = subprocess.run(["arm-none-eabi-gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
