@@ -53,17 +53,36 @@ KERNELS = {
     "avgpool_s8": ("pool", "s8"),
     "max_pool_s16": ("pool", "s16"),
     "avgpool_s16": ("pool", "s16"),
+    "conv_s4_big": ("conv", "s4"),  # filters over HWQ_S4_UNPACK_BYTES / 4: the nibble-by-nibble path
+    "depthwise_s4_big": ("dw", "s4"),
+    "fc_s4_big": ("fc", "s4"),
     "add_s8": ("add", "s8"),
     "mul_s8": ("mul", "s8"),
 }
 N_SHAPES = {"conv_s8": 30, "conv_s4": 30, "conv_s16": 21, "depthwise_s8": 21, "depthwise_s4": 21, "fc_s8": 21,
             "fc_s4": 21, "fc_per_channel_s8": 15, "fc_s16": 12, "max_pool_s8": 21, "avgpool_s8": 21,
-            "max_pool_s16": 15, "avgpool_s16": 15}  # fmt: skip
+            "max_pool_s16": 15, "avgpool_s16": 15, "conv_s4_big": 18, "depthwise_s4_big": 15,
+            "fc_s4_big": 12}  # fmt: skip
 
 
 def random_shape(kernel: str, rng) -> dict:
     """A random small layer shape for ``kernel`` (bench_mcu_kernels parameter names)."""
     kind, t = KERNELS[kernel]
+    if kernel == "conv_s4_big":
+        k = int(rng.choice([1, 3, 5]))
+        cin = {1: int(rng.integers(257, 400)), 3: int(rng.integers(29, 48)), 5: int(rng.integers(11, 20))}[k]
+        h, w = int(rng.integers(k, k + 4)), int(rng.integers(k, k + 4))
+        pad = int(rng.integers(0, k // 2 + 1))
+        return dict(h=h, w=w, cin=cin, cout=int(rng.integers(1, 7)), k=k, stride=int(rng.choice([1, 2])), pad=pad, t=t)
+    if kernel == "depthwise_s4_big":
+        k = int(rng.choice([3, 5]))
+        h, w = int(rng.integers(k, k + 4)), int(rng.integers(k, k + 4))
+        cin = int(rng.integers(1024 // (k * k) + 1, 1024 // (k * k) + 40))
+        return dict(
+            h=h, w=w, cin=cin, mult=1, k=k, stride=int(rng.choice([1, 2])), pad=int(rng.integers(0, k // 2 + 1)), t=t
+        )
+    if kernel == "fc_s4_big":
+        return dict(depth=int(rng.integers(1025, 1700)), out=int(rng.integers(1, 13)), t=t)
     if kind == "conv":
         k = int(rng.choice([1, 3, 5]))
         stride = int(rng.choice([1, 1, 2]))
@@ -162,6 +181,7 @@ def holdout_report(path: Path) -> str:
     groups = {
         "int8 weights (conv, depthwise, fc, fc per-channel)": ("conv_s8", "depthwise_s8", "fc_s8", "fc_per_channel_s8"),
         "int4 weights (conv, depthwise, fc)": ("conv_s4", "depthwise_s4", "fc_s4"),
+        "int4 weights, nibble path (> 1 kB of weights)": ("conv_s4_big", "depthwise_s4_big", "fc_s4_big"),
         "int16 activations (conv, fc)": ("conv_s16", "fc_s16"),
         "pool s8/s16, add/mul s8": ("max_pool_s8", "avgpool_s8", "max_pool_s16", "avgpool_s16", "add_s8", "mul_s8"),
     }

@@ -215,6 +215,19 @@ def shape_from_step(step, program) -> dict | None:
                 ho=int(g["ho"]), wo=int(g["wo"]))  # fmt: skip
 
 
+def path_kernel(kernel: str, g: dict) -> str:
+    """The calibration key of the code path the runtime takes: int4 kernels whose weights do not fit the
+    HWQ_S4_UNPACK_BYTES stack buffer run a nibble-by-nibble loop (``conv_s4_big``, ``depthwise_s4_big``,
+    ``fc_s4_big``)."""
+    if kernel == "conv_s4" and 4 * g["kh"] * g["kw"] * g["cin"] > S4_UNPACK_BYTES:
+        return "conv_s4_big"
+    if kernel == "depthwise_s4" and g["kh"] * g["kw"] * g["cout"] > S4_UNPACK_BYTES:
+        return "depthwise_s4_big"
+    if kernel == "fc_s4" and g["depth"] > S4_UNPACK_BYTES:
+        return "fc_s4_big"
+    return kernel
+
+
 def kernel_features(kernel: str, g: dict) -> dict:
     """Loop-trip counts of one call of a runtime kernel (``mcu/runtime/Source``) for normalised shape ``g``.
 
@@ -223,7 +236,7 @@ def kernel_features(kernel: str, g: dict) -> dict:
     ``VR`` valid kernel rows and ``VT`` valid taps summed over the pixels (padding taps are skipped)."""
     if kernel.startswith("fc"):
         d, o = g["depth"], g["out"]
-        if kernel == "fc_s16":
+        if kernel in ("fc_s16", "fc_s4_big"):
             return {"call": 1, "out": o, "mac": o * d}
         if kernel == "fc_s4":
             rows = max(1, min(4, S4_UNPACK_BYTES // max(d, 1)))
@@ -241,8 +254,10 @@ def kernel_features(kernel: str, g: dict) -> dict:
     VR, VT = vr_y * g["wo"], vr_y * vc_x
     cout, cin = g["cout"], g["cin"]
     f = {"call": 1, "rows": g["ho"], "pix": P, "out": P * cout}
-    if kernel in ("conv_s16",):
-        f.update(ky=P * cout * g["kh"], kx=VR * g["kw"] * cout, tap=VT * cout, mac=VT * cout * cin)
+    if kernel in ("conv_s16", "conv_s4_big", "depthwise_s4_big"):
+        f.update(ky=P * cout * g["kh"], kx=VR * g["kw"] * cout, tap=VT * cout)
+        if kernel != "depthwise_s4_big":
+            f.update(mac=VT * cout * cin)
         return f
     if kernel.startswith(("max_pool", "avgpool")):
         if kernel.endswith("s16"):
@@ -265,6 +280,7 @@ def kernel_features(kernel: str, g: dict) -> dict:
 
 def kernel_instructions(kernel: str, g: dict, coefs: dict) -> float | None:
     """Calibrated instruction count of one kernel call (None when ``coefs`` has no formula for ``kernel``)."""
+    kernel = path_kernel(kernel, g)
     c = coefs.get(kernel)
     if not isinstance(c, dict):
         return None
