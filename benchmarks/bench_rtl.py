@@ -331,8 +331,12 @@ def run(
                 t0 = time.perf_counter()
                 emit(g, d, pipeline=0, command="benchmarks/bench_rtl.py", adders=style)
                 emit_s = round(time.perf_counter() - t0, 2)
-                layer = json.loads((d / "rtl.json").read_text())["layers"][0]
-                files = [d / f"{layer['module']}.v"]
+                manifest = json.loads((d / "rtl.json").read_text())
+                layer = manifest["layers"][0]
+                # the layer module and the primitives it may instantiate (e.g. hwq_taps), not the top wrapper
+                prims = [d / f for f in manifest.get("sources", []) if Path(f).stem.startswith("hwq_") and
+                         Path(f).stem != manifest["top"] and Path(f).stem != layer["module"]]  # fmt: skip
+                files = [d / f"{layer['module']}.v", *prims]
                 negs = len(re.findall(r"assign d0_acc\d+ = -", files[0].read_text()))
                 sim = tmp / f"sim_hwq_{tag}_{style}"
                 status = verify(f"hwq {style}", files, layer["module"], True, kernel, width, vectors, sim)

@@ -98,7 +98,7 @@ def test_csd_model_is_multiplier_free(tmp_path):
     assert all(len(csd_digits(int(w))) <= 2 for op in g.ops if hasattr(op, "weight") for w in op.weight.ravel())
     emit(g, tmp_path)
     text = (tmp_path / "firmware" / "layers.h").read_text()
-    body = text.split("\nvoid fc0(", 1)[1].split("\n}\n", 1)[0]
+    body = re.split(r"\n(?:static )?(?:inline )?void fc0\(", text, maxsplit=1)[1].split("\n}\n", 1)[0]
     code = [re.sub(r"\[[^\]]*\]", "[]", ln.split("//")[0]) for ln in body.splitlines()]
     assert not [ln for ln in code if "*" in ln]
     assert body.count("<<") > 100 and "fc0_w" not in body

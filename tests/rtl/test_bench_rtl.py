@@ -83,10 +83,10 @@ def test_da4ml_reference_adders(bench):
 def test_run_tiny_case_end_to_end(bench):
     """bench_rtl.run on a 4x3 kernel: four yosys runs (about 30-50 s)."""
     need_yosys()
-    rows = bench.run(["4x3"], "synth_xilinx -flatten", vectors=20, log=lambda *_: None)
+    rows = bench.run(["4x3"], "synth_xilinx -flatten", vectors=20, log=lambda *_: None, styles=("balanced",))
     by = {r["design"]: r for r in rows}
-    assert by["hwq"]["DSP"] == 0 and by["naive x*w -nodsp"]["DSP"] == 0
-    assert by["hwq"]["adders"] > 0 and by["naive x*w"]["adders"] is None
+    assert by["hwq balanced"]["DSP"] == 0 and by["naive x*w -nodsp"]["DSP"] == 0
+    assert by["hwq balanced"]["adders"] > 0 and by["naive x*w"]["adders"] is None
     if bench.da4ml_version() is not None:
         da = by[f"da4ml {bench.da4ml_version()}"]
         assert da["DSP"] == 0 and da["adders"] > 0

@@ -7,12 +7,12 @@ import json
 
 import numpy as np
 import pytest
-from hwq.rtl import RtlError, emit, lint
 
 from hwq.formats import FixedFormat, parse
 from hwq.ir import Dense, Graph
 from hwq.ir.random_graph import random_graph
 from hwq.ir.serialize import load, save
+from hwq.rtl import RtlError, emit, lint
 
 from .conftest import need_icarus, need_pyslang, need_verilator
 from .graphs import conv1d_chain, elementwise_chain, mlp, mode_chain, random_chain
@@ -201,9 +201,8 @@ def test_deterministic_across_hash_seeds(tmp_path):
 def test_conv_as_dense_matches_the_interpreter(kind, x_shape, w_shape, geom):
     """The conv's constant matrix (receptive fields, padding, stride, dilation, groups) against hwq.ir.run,
     exact integers, with a lossless accumulator and output = accumulator format."""
-    from hwq.rtl.matrix import conv_as_dense
-
     from hwq.ir import Conv1d, Conv2d, run
+    from hwq.rtl.matrix import conv_as_dense
 
     from .graphs import lossless_acc
 
