@@ -35,43 +35,49 @@ COLUMNS = [
 MODELS = [("mlp", "MLP 64-64-32-10"), ("cnn", "CNN 2x(conv3x3-BN-ReLU-pool)")]
 
 
-def measure(arch: str, seeds: list[int]) -> dict[str, list[float]]:
+def measure(arch: str, seeds: list[int], columns=None) -> dict[str, list[float]]:
+    """Test accuracy per seed of the float model and of each column's config ``examples/<arch>_<key>.toml``
+    (all quantised from the same float model, trained with the first column's settings)."""
+    columns = columns or COLUMNS
     """Accuracies per column (and 'float') over the seeds."""
     res: dict[str, list[float]] = {"float": []}
-    cfgs = {key: resolve_config(load_config(ROOT / "examples" / f"{arch}_{key}.toml")) for key, _ in COLUMNS}
+    cfgs = {key: resolve_config(load_config(ROOT / "examples" / f"{arch}_{key}.toml")) for key, _ in columns}
+    first = columns[0][0]
     for seed in seeds:
-        base = dict(cfgs["fixed8_qat"])
+        base = dict(cfgs[first])
         base["train"] = {**base["train"], "seed": seed}
         fm, data, acc_f = train_float(base)
         res["float"].append(acc_f)
-        for key, _ in COLUMNS:
+        for key, _ in columns:
             cfg = cfgs[key]
             cfg["train"] = {**cfg["train"], "seed": seed}
             if cfg["train"]["epochs"] != base["train"]["epochs"] or cfg["model"] != base["model"]:
-                raise SystemExit(f"{arch}_{key}.toml: float training settings differ from {arch}_fixed8_qat.toml")
+                raise SystemExit(f"{arch}_{key}.toml: float training settings differ from {arch}_{first}.toml")
             qm = quantize_from_float(cfg, fm, data)
             res.setdefault(key, []).append(accuracy(qm, data.x_test, data.y_test))
             print(f"  {arch} seed {seed} {key}: {res[key][-1]:.2f}", file=sys.stderr, flush=True)
     return res
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(columns=None, models=None, doc: str | None = None) -> int:
+    """The command line: measure every model, print the markdown table (and --json)."""
+    columns, models = columns or COLUMNS, models or MODELS
+    ap = argparse.ArgumentParser(description=(doc or __doc__).splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--json", help="also write the raw accuracies to this file")
     args = ap.parse_args()
     torch.set_num_threads(1)
     t0 = time.time()
-    table = {arch: measure(arch, args.seeds) for arch, _ in MODELS}
-    head = ["model", "float"] + [name for _, name in COLUMNS]
+    table = {arch: measure(arch, args.seeds, columns) for arch, _ in models}
+    head = ["model", "float"] + [name for _, name in columns]
     print(f"Digits test split (360 images), mean of seeds {args.seeds}; in brackets: difference to float.\n")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    for arch, label in MODELS:
+    for arch, label in models:
         r = table[arch]
         f = float(np.mean(r["float"]))
         cells = [label, f"{f:.2f}"]
-        for key, _ in COLUMNS:
+        for key, _ in columns:
             m = float(np.mean(r[key]))
             cells.append(f"{m:.2f} ({m - f:+.2f})")
         print("| " + " | ".join(cells) + " |")
