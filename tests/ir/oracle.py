@@ -544,3 +544,30 @@ def _o_leaky_relu(op, xs, graph):
 
 
 ORACLES["leaky_relu"] = _o_leaky_relu
+
+
+def _o_patch_quant(op, xs, graph):
+    """Per element: find its patch by scanning the grid edges, then divide (floor) instead of shifting."""
+    x = _ints(xs[0])
+    yf = _fmt(graph, op.output)
+    lo, hi = int(yf.raw_min), int(yf.raw_max)
+    base = int(lo if op.base is None else op.base)
+    c, h, w = x.shape
+    rr, qq = op.grid
+
+    def part(i, size, parts):
+        return next(p for p in range(parts) if p * size // parts <= i < (p + 1) * size // parts)
+
+    out = np.empty(x.shape, dtype=object)
+    for ch in range(c):
+        for r in range(h):
+            for col in range(w):
+                b = int(op.bits[part(r, h, rr) * qq + part(col, w, qq)])
+                step = 2 ** (8 - b)
+                code = (int(x[ch, r, col]) - base + step // 2) // step if step > 1 else int(x[ch, r, col]) - base
+                code = min(max(code, 0), 2**b - 1)
+                out[ch, r, col] = min(max(base + code * step, lo), hi)
+    return out
+
+
+ORACLES["patch_quant"] = _o_patch_quant
