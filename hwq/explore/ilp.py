@@ -23,39 +23,43 @@ def solve(
     costs: dict[str, list[np.ndarray]],
     budgets: dict[str, float],
     aggregate: dict[str, str] | None = None,
+    keep: list[np.ndarray] | None = None,
 ) -> tuple[list[int], float]:
     """One ILP: per layer l, ``sens[l][j]`` and ``costs[name][l][j]`` for its choices j; returns (the chosen
-    index per layer, seconds). Raises InfeasibleBudget naming each budget's smallest achievable cost."""
+    index per layer, seconds). ``keep``: per layer, the option indices worth offering the solver (default:
+    those not dominated within their layer, ``prune``). Raises InfeasibleBudget naming each budget's smallest
+    achievable cost."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
     aggregate = aggregate or {}
     t0 = time.perf_counter()
     _check_feasible(costs, budgets, aggregate)
-    # drop options dominated within their layer (no lower sensitivity, no lower budgeted cost): an optimum
-    # never needs them, and the solver's problem shrinks (3 x 96 options of the digits MLP -> about 3 x 10)
-    keep = [_undominated(li, sens, costs, budgets, aggregate) for li in range(len(sens))]
+    # options dominated within their layer (no lower sensitivity, no lower budgeted cost) are never needed by
+    # an optimum, and the solver's problem shrinks (3 x 96 options of the digits MLP -> about 3 x 10)
+    if keep is None:
+        keep = prune(sens, costs, list(budgets))
+    keep = [_fit_max(k, li, costs, budgets, aggregate) for li, k in enumerate(keep)]
     sens = [np.asarray(s, dtype=float)[k] for s, k in zip(sens, keep)]
     costs = {name: [np.asarray(v, dtype=float)[k] for v, k in zip(costs[name], keep)] for name in budgets}
     sizes = [len(s) for s in sens]
     n = sum(sizes)
     offs = np.cumsum([0] + sizes)
-    c = np.concatenate([np.asarray(s, dtype=float) for s in sens])
+    c = np.concatenate(sens)
     upper = np.ones(n)
-    rows, lo, hi = [], [], []
-    for li in range(len(sizes)):
-        r = np.zeros(n)
+    rows = [np.zeros(n) for _ in sizes]
+    lo, hi = [1.0] * len(sizes), [1.0] * len(sizes)
+    for li, r in enumerate(rows):
         r[offs[li] : offs[li + 1]] = 1
-        rows.append(r)
-        lo.append(1)
-        hi.append(1)
     for name, b in budgets.items():
-        vals = np.concatenate([np.asarray(v, dtype=float) for v in costs[name]])
+        vals = np.concatenate(costs[name])
         if aggregate.get(name) == "max":
             upper[vals > b] = 0
         else:
             rows.append(vals)
             lo.append(-np.inf)
             hi.append(b)
+    if all(sz == 1 for sz in sizes):  # nothing left to choose
+        return [int(k[0]) for k in keep], time.perf_counter() - t0
     res = milp(
         c,
         constraints=LinearConstraint(np.array(rows), lo, hi),
@@ -69,25 +73,35 @@ def solve(
     return pick, time.perf_counter() - t0
 
 
-def _undominated(li: int, sens, costs, budgets, aggregate) -> np.ndarray:
-    """Indices of layer ``li``'s options not dominated by another option of that layer (ties: first kept);
-    options that break a max-aggregated budget on their own are dropped too."""
-    s = np.asarray(sens[li], dtype=float)
-    cols = [s] + [np.asarray(costs[n][li], dtype=float) for n in budgets]
-    m = np.stack(cols, axis=1)
-    ok = np.ones(len(s), dtype=bool)
+def prune(sens: list[np.ndarray], costs: dict[str, list[np.ndarray]], names: list[str]) -> list[np.ndarray]:
+    """Per layer, the indices of the options not dominated by another option of that layer in (sensitivity,
+    each cost in ``names``); of equal options the first is kept. Vectorised (one comparison cube per layer)."""
+    out = []
+    for li in range(len(sens)):
+        m = np.stack([np.asarray(sens[li], dtype=float)] + [np.asarray(costs[n][li], dtype=float) for n in names], 1)
+        le = np.all(m[:, None, :] <= m[None, :, :], axis=2)  # le[a, b]: a <= b everywhere
+        lt = np.any(m[:, None, :] < m[None, :, :], axis=2)
+        eq = le & le.T
+        idx = np.arange(len(m))
+        dominated = np.any(le & lt, axis=0) | np.any(eq & (idx[:, None] < idx[None, :]), axis=0)
+        out.append(np.flatnonzero(~dominated))
+    return out
+
+
+def _fit_max(keep: np.ndarray, li: int, costs, budgets, aggregate) -> np.ndarray:
+    """``keep`` without the options that break a max-aggregated budget on their own (the feasibility check
+    guarantees one remains; if pruning removed them all, the cheapest such option is offered)."""
+    ok = np.ones(len(keep), dtype=bool)
     for n, b in budgets.items():
         if aggregate.get(n) == "max":
-            ok &= np.asarray(costs[n][li], dtype=float) <= b
-    idx = np.flatnonzero(ok)
-    out = []
-    for i in idx:
-        le = np.all(m[idx] <= m[i], axis=1)
-        lt = np.any(m[idx] < m[i], axis=1)
-        earlier_equal = np.all(m[idx] == m[i], axis=1) & (idx < i)
-        if not np.any(le & lt) and not np.any(earlier_equal):
-            out.append(i)
-    return np.asarray(out if out else idx[:1], dtype=int)
+            ok &= np.asarray(costs[n][li], dtype=float)[keep] <= b
+    if ok.any():
+        return keep[ok]
+    full = np.ones(len(costs[next(iter(budgets))][li]), dtype=bool)
+    for n, b in budgets.items():
+        if aggregate.get(n) == "max":
+            full &= np.asarray(costs[n][li], dtype=float) <= b
+    return np.flatnonzero(full)[:1]
 
 
 def smallest(costs: list[np.ndarray], agg: str = "sum") -> float:
@@ -127,10 +141,11 @@ def sweep(
         hi = min(hi, budgets[primary])
     _check_feasible(costs, {**budgets, primary: max(hi, lo)}, aggregate)
     levels = np.geomspace(max(lo, 1e-9), max(hi, lo * (1 + 1e-9), 1e-9), n) if n > 1 else np.array([hi])
+    keep = prune(sens, costs, sorted({*budgets, primary}))  # the same for every level of the sweep
     sols, times = [], []
     for b in levels:
         try:
-            pick, dt = solve(sens, costs, {**budgets, primary: float(b) * (1 + 1e-12)}, aggregate)
+            pick, dt = solve(sens, costs, {**budgets, primary: float(b) * (1 + 1e-12)}, aggregate, keep)
         except InfeasibleBudget:
             continue
         sols.append(pick)

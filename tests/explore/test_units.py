@@ -164,3 +164,15 @@ def test_hutchinson_trace_matches_exact_hessian():
         assert est[name]["std"] < 0.2 * abs(exact)
         assert est[name]["average"] == pytest.approx(est[name]["trace"] / w.numel())
     assert hessian_traces(model, x, y, ["fc1"], probes=8, seed=3) == hessian_traces(model, x, y, ["fc1"], 8, 3)
+
+
+def test_ilp_prune_keeps_the_layer_front():
+    from hwq.explore.ilp import prune
+
+    sens = [np.array([0.5, 0.2, 0.2, 0.9, 0.1])]
+    cost = {"luts": [np.array([10.0, 20.0, 20.0, 5.0, 30.0])], "ff": [np.array([1.0, 1.0, 1.0, 1.0, 2.0])]}
+    # option 2 equals option 1 (first kept); none dominates another among 0, 1, 3, 4 in (sens, luts)
+    assert prune(sens, cost, ["luts"]).__getitem__(0).tolist() == [0, 1, 3, 4]
+    cost["luts"][0][4] = 20.0  # now 4 (0.1, 20) dominates 1 (0.2, 20)
+    assert prune(sens, cost, ["luts"])[0].tolist() == [0, 3, 4]
+    assert prune(sens, cost, ["luts", "ff"])[0].tolist() == [0, 1, 3, 4]  # 4 costs more ff than 1
