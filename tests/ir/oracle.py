@@ -552,22 +552,21 @@ def _o_patch_quant(op, xs, graph):
     yf = _fmt(graph, op.output)
     lo, hi = int(yf.raw_min), int(yf.raw_max)
     base = int(lo if op.base is None else op.base)
-    c, h, w = x.shape
+    c, h, w = len(x), len(x[0]), len(x[0][0])
     rr, qq = op.grid
 
     def part(i, size, parts):
         return next(p for p in range(parts) if p * size // parts <= i < (p + 1) * size // parts)
 
-    out = np.empty(x.shape, dtype=object)
-    for ch in range(c):
-        for r in range(h):
-            for col in range(w):
-                b = int(op.bits[part(r, h, rr) * qq + part(col, w, qq)])
-                step = 2 ** (8 - b)
-                code = (int(x[ch, r, col]) - base + step // 2) // step if step > 1 else int(x[ch, r, col]) - base
-                code = min(max(code, 0), 2**b - 1)
-                out[ch, r, col] = min(max(base + code * step, lo), hi)
-    return out
+    def one(v, r, col):
+        p = part(r, h, rr) * qq + part(col, w, qq)
+        b = int(op.bits[p])
+        step = 2 ** (8 - b if op.shifts is None else int(op.shifts[p]))
+        code = (int(v) - base + step // 2) // step if step > 1 else int(v) - base
+        code = min(max(code, 0), 2**b - 1)
+        return min(max(base + code * step, lo), hi)
+
+    return [[[one(x[ch][r][col], r, col) for col in range(w)] for r in range(h)] for ch in range(c)]
 
 
 ORACLES["patch_quant"] = _o_patch_quant
