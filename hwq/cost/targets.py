@@ -9,10 +9,9 @@ fitted and held out, the accuracy figures). Adding a target is adding a file plu
 
 from __future__ import annotations
 
+import tomllib
 from importlib import resources
 from pathlib import Path
-
-import tomllib
 
 from hwq.io import atomic_write
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import tomllib
 
 import numpy as np
 import pytest
-import tomllib
 
 from hwq.cost import fpga, load_target
 from hwq.cost.calibrate import FIT_SIZE, accuracy, count_cells, design_set, fit
