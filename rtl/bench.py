@@ -74,7 +74,6 @@ def write_bench(
     """Write the bench folder ``out_dir/tb`` for the design emitted into ``out_dir`` (``manifest``: its
     ``rtl.json`` dict; ``header``: provenance lines). ``vectors``: golden vectors (random raws of the input
     format drawn with ``seed``; outputs from ``hwq.ir.run``). Returns the written files."""
-    from hwq.ir import run
     from hwq.ir.random_graph import random_inputs
 
     if not isinstance(vectors, int) or vectors < 1:
@@ -83,53 +82,13 @@ def write_bench(
         raise ValueError(f"graph {graph.name!r}: the exported bench needs one input and one output")
     tb = Path(out_dir) / "tb"
     tb.mkdir(exist_ok=True)
-    in_t, out_t = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
+    in_t = graph.tensor(graph.inputs[0])
     x = random_inputs(graph, vectors, seed)[in_t.name]
-    y = run(graph, {in_t.name: x}).outputs()[0]
-    x = np.asarray(x, dtype=np.int64).reshape(vectors, *in_t.shape)
-    y = np.asarray(y, dtype=np.int64).reshape(vectors, *out_t.shape)
-    mi, mo = manifest["in"], manifest["out"]
-    top = manifest["top"]
-    prov = [h for h in header]
-
-    def comments(t, port: dict) -> list[str]:
-        return prov + [
-            f"tensor {t.name!r} {t.fmt} shape {tuple(t.shape)}: {vectors} vectors x {port['beats']} beats "
-            f"({port['per_beat']} elements of {t.fmt.width} bits per beat, {port['order']}); seed {seed}"
-        ]
-
-    files = [
-        atomic_write(
-            tb / "inputs.hex",
-            hex_lines(
-                pack_beats(x.reshape(vectors, -1), in_t.fmt, mi["beats"], mi["per_beat"]),
-                mi["width"],
-                comments(in_t, mi),
-            ),
-        ),  # fmt: skip
-        atomic_write(
-            tb / "expected.hex",
-            hex_lines(
-                pack_beats(y.reshape(vectors, -1), out_t.fmt, mo["beats"], mo["per_beat"]),
-                mo["width"],
-                comments(out_t, mo),
-            ),
-        ),  # fmt: skip
-        atomic_write(tb / "inputs.npy", _npy_bytes(x)),
-        atomic_write(tb / "expected.npy", _npy_bytes(y)),
-    ]
-    cfg = {
-        "top": top,
-        "sources": [f"../{s}" for s in manifest["sources"]],
-        "vectors": vectors,
-        "seed": seed,
-        "gap_percent": GAP_PCT,
-        "backpressure_percent": BACKPRESSURE_PCT,
-        "in": _port(in_t, mi),
-        "out": _port(out_t, mo),
-        "provenance": prov,
-    }
+    cfg = bench_config(graph, out_dir, manifest, header, vectors=vectors, seed=seed)
+    texts = vector_files(graph, cfg, x)
+    files = [atomic_write(tb / name, text) for name, text in texts.items()]
     files.append(atomic_write(tb / "bench.json", json.dumps(cfg, indent=1) + "\n"))
+    top = cfg["top"]
     files.append(atomic_write(tb / f"tb_{top}.v", verilog_bench(cfg)))
     files.append(atomic_write(tb / f"test_{top}.py", cocotb_module(cfg)))
     files.append(atomic_write(tb / "test_runner.py", cocotb_runner(cfg)))
@@ -141,6 +100,100 @@ def write_bench(
     return files
 
 
+def bench_config(graph, out_dir, manifest: dict, header: list[str], *, vectors: int, seed: int = 0) -> dict:
+    """The ``bench.json`` dict of the design in ``out_dir`` (``manifest``: its ``rtl.json``): top, sources
+    (relative to ``tb/``), vector count, seed, gap / back-pressure percentages, the in/out ports (tensor,
+    format, element width, signedness, ``frac_bits`` (real value = raw * 2**-frac_bits), beats, elements per
+    beat) and the per-layer ``taps`` (see ``layer_taps``); the output port names the layer that drives it."""
+    in_t, out_t = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
+    top = manifest["top"]
+    taps = layer_taps(graph, out_dir, manifest)
+    layers = manifest.get("layers") or []
+    out = _port(out_t, manifest["out"])
+    out["layer"] = layers[-1]["name"] if layers else top
+    return {
+        "top": top,
+        "sources": [f"../{s}" for s in manifest["sources"]],
+        "vectors": vectors,
+        "seed": seed,
+        "gap_percent": GAP_PCT,
+        "backpressure_percent": BACKPRESSURE_PCT,
+        "in": _port(in_t, manifest["in"]),
+        "out": out,
+        "taps": taps,
+        "provenance": list(header),
+    }
+
+
+def vector_files(graph, cfg: dict, x, *, expected: bool = True) -> dict[str, str | bytes]:
+    """Golden vector files of bench config ``cfg`` for raw inputs ``x`` ((vectors, *input shape) ints):
+    ``inputs.hex``/``.npy``, and (``expected``) ``expected.hex``/``.npy`` and one ``tap_<layer>.hex`` per
+    tap (the interpreter's tensor of that layer's output, beat by beat). Returns {file name: content}."""
+    from hwq.ir import run
+
+    in_t, out_t = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
+    x = np.asarray(x, dtype=np.int64).reshape(-1, *in_t.shape)
+    n = x.shape[0]
+    prov = cfg["provenance"]
+
+    def text(t, port: dict, raw) -> str:
+        note = (
+            f"tensor {t.name!r} {t.fmt} shape {tuple(t.shape)}: {n} vectors x {port['beats']} beats "
+            f"({port['per_beat']} elements of {t.fmt.width} bits per beat, {port.get('order', 'row-major')}); "
+            f"seed {cfg['seed']}"
+        )
+        words = pack_beats(np.asarray(raw, dtype=np.int64).reshape(n, -1), t.fmt, port["beats"], port["per_beat"])
+        return hex_lines(words, port["width"], prov + [note])
+
+    files: dict[str, str | bytes] = {"inputs.hex": text(in_t, cfg["in"], x), "inputs.npy": _npy_bytes(x)}
+    if expected:
+        res = run(graph, {in_t.name: x}, trace=bool(cfg["taps"]))
+        y = np.asarray(res.outputs()[0], dtype=np.int64).reshape(n, *out_t.shape)
+        files["expected.hex"] = text(out_t, cfg["out"], y)
+        files["expected.npy"] = _npy_bytes(y)
+        for tap in cfg["taps"]:
+            t = graph.tensor(tap["tensor"])
+            files[tap["file"]] = text(t, tap, res.raw[t.name])
+    return files
+
+
+def layer_taps(graph, out_dir, manifest: dict) -> list[dict]:
+    """Hierarchical probes of the layer outputs inside the top: for each layer (``rtl.json`` order) whose
+    instance drives a top-level stream ``<sig>_tdata/_tvalid/_tready`` other than ``m_axis``, a dict with
+    ``layer``, ``signal`` (``<sig>``), ``tensor`` (the graph tensor the layer's last op writes), its format,
+    ``beats``/``per_beat`` (streamed (C, H, W): H*W beats of C channels; else one beat), ``width`` and the
+    golden ``file``. A layer whose stream width does not match its tensor is left out."""
+    import re
+
+    top = manifest["top"]
+    try:
+        text = (Path(out_dir) / f"{top}.v").read_text()
+    except OSError:
+        return []
+    widths = {m.group(2): int(m.group(1)) + 1 for m in re.finditer(r"wire \[(\d+):0\] (\w+)_tdata;", text)}
+    taps = []
+    for layer in manifest.get("layers") or []:
+        m = re.search(
+            rf"^{re.escape(layer['module'])}\b[^;]*?\.m_axis_tdata\((\w+)_tdata\)", text, re.M | re.S
+        )  # fmt: skip
+        if not m or m.group(1) == "m_axis" or m.group(1) not in widths:
+            continue
+        try:
+            t = graph.tensor(graph.op(layer["ops"][-1]).output)
+        except Exception:  # an op or tensor the graph does not name: no probe
+            continue
+        if layer.get("style") == "stream" and len(t.shape) == 3:
+            beats, per = t.shape[1] * t.shape[2], t.shape[0]
+        else:
+            beats, per = 1, t.size
+        if per * t.fmt.width != widths[m.group(1)]:
+            continue
+        port = {"width": widths[m.group(1)], "beats": beats, "per_beat": per}
+        safe = "".join(c if c.isalnum() or c == "_" else "_" for c in layer["name"])
+        taps.append({"layer": layer["name"], "signal": m.group(1), **_port(t, port), "file": f"tap_{safe}.hex"})
+    return taps
+
+
 def _port(t, port: dict) -> dict:
     return {
         "tensor": t.name,
@@ -148,6 +201,7 @@ def _port(t, port: dict) -> dict:
         "shape": list(t.shape),
         "elem_width": t.fmt.width,
         "signed": bool(getattr(t.fmt, "signed", False)),
+        "frac_bits": getattr(t.fmt, "frac_bits", None),
         "width": port["width"],
         "beats": port["beats"],
         "per_beat": port["per_beat"],
@@ -179,6 +233,7 @@ def verilog_bench(cfg: dict) -> str:
         f"    parameter SEED = {cfg['seed'] + 1};",
         f"    parameter GAP_PCT = {cfg['gap_percent']};",
         f"    parameter BP_PCT = {cfg['backpressure_percent']};",
+        f"    parameter real OUT_SCALE = {_scale(o)!r};  // real value of one output raw unit",
         "    parameter MAX_REPORT = 10;  // mismatching elements printed",
         f"    parameter TIMEOUT = {max(2000, 20 * (i['beats'] + o['beats']))};  // idle cycles before giving up",
         "",
@@ -193,6 +248,7 @@ def verilog_bench(cfg: dict) -> str:
         "    wire m_axis_tvalid;",
         "    reg m_axis_tready;",
         "    integer in_idx, out_idx, errors, reported, cycles, idle, seed, k, vec, elem;",
+        "    integer out_err_cycle = -1;  // cycle of the first output mismatch",
         "    reg fired;",
         "    reg [OUT_W-1:0] want;",
         "    reg signed [63:0] ev, av;",
@@ -205,6 +261,7 @@ def verilog_bench(cfg: dict) -> str:
         "",
         "    always #5 clk = ~clk;",
         "",
+        *_verilog_taps(cfg),
         "    function integer pct;  // uniform 0..99 from the seeded generator",
         "        input integer r;",
         "        begin",
@@ -247,8 +304,11 @@ def verilog_bench(cfg: dict) -> str:
         "                                av = m_axis_tdata[k*OUT_EW +: OUT_EW];",
         "                                if (OUT_SIGNED && ev[OUT_EW-1]) ev = ev - (64'sd1 <<< OUT_EW);",
         "                                if (OUT_SIGNED && av[OUT_EW-1]) av = av - (64'sd1 <<< OUT_EW);",
-        " " * 32 + '$display("TB MISMATCH: vector %0d, output %s[%0d]: expected %0d, got %0d (raw)",',
-        f'                                         vec, "{_vstr(o["tensor"])}", elem, ev, av);',
+        " " * 32 + '$display("TB MISMATCH: vector %0d, output %s[%0d]: expected %0d, got %0d (raw; real %g, %g) '
+        'at cycle %0d (time %0t)",',
+        f'                                         vec, "{_vstr(o["tensor"])}", elem, ev, av, $itor(ev) * OUT_SCALE,',
+        "                                         $itor(av) * OUT_SCALE, cycles, $time);",
+        "                                if (out_err_cycle < 0) out_err_cycle = cycles;",
         "                                reported = reported + 1;",
         "                            end",
         "                        end",
@@ -259,8 +319,10 @@ def verilog_bench(cfg: dict) -> str:
         "                    if (errors == 0)",
         '                        $display("TB PASS: %0d vectors, %0d output beats, 0 errors, %0d cycles",',
         "                                 N_VEC, out_idx, cycles);",
-        "                    else",
+        "                    else begin",
+        "                        report_layers;",
         '                        $display("TB FAIL: %0d mismatching output elements in %0d vectors", errors, N_VEC);',
+        "                    end",
         "                    $finish;",
         "                end",
         "            end",
@@ -280,6 +342,7 @@ def verilog_bench(cfg: dict) -> str:
         "            end",
         "            m_axis_tready <= (pct($random(seed)) >= BP_PCT);",
         "            if (idle > TIMEOUT) begin",
+        "                report_layers;",
         '                $display("TB FAIL: timeout after %0d idle cycles: %0d of %0d output beats, %0d errors",',
         "                         idle, out_idx, N_VEC*OUT_BEATS, errors + 1);",
         "                $finish;",
@@ -290,6 +353,75 @@ def verilog_bench(cfg: dict) -> str:
         "`default_nettype wire",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _scale(port: dict) -> float:
+    """Real value of one raw unit of a port (1.0 when its format has no binary point)."""
+    f = port.get("frac_bits")
+    return 1.0 if f is None else float(2.0**-f)
+
+
+def _verilog_taps(cfg: dict) -> list[str]:
+    """Layer probes of the plain bench: each tap's stream (``dut.<signal>_t*``, hierarchical references) is
+    compared beat by beat with its ``tap_<layer>.hex``; the first mismatching element of each layer is
+    printed (``TB LAYER MISMATCH``), and ``report_layers`` prints the first layer (dataflow order) whose
+    output diverges (``TB FIRST DIVERGING LAYER``)."""
+    n = cfg["vectors"]
+    lines = []
+    for i, t in enumerate(cfg["taps"]):
+        sig, ew = f"dut.{t['signal']}", t["elem_width"]
+        lines += [
+            f"    // probe of layer {_vstr(t['layer'])}: {_vstr(t['tensor'])} {t['format']}, {t['beats']} beat(s) of "
+            f"{t['per_beat']} x {ew} bits",
+            f"    reg [{t['width'] - 1}:0] tap{i}_mem [0:{n * t['beats'] - 1}];",
+            f"    integer tap{i}_idx = 0, tap{i}_err = 0, tap{i}_cycle = -1, tap{i}_k;",
+            f"    reg signed [63:0] tap{i}_e, tap{i}_a;",
+            f'    initial $readmemh("{t["file"]}", tap{i}_mem);',
+            "    always @(posedge clk) begin",
+            f"        if (!rst && {sig}_tvalid && {sig}_tready) begin",
+            f"            if (tap{i}_idx < {n * t['beats']} && {sig}_tdata !== tap{i}_mem[tap{i}_idx]) begin",
+            f"                for (tap{i}_k = 0; tap{i}_k < {t['per_beat']}; tap{i}_k = tap{i}_k + 1) begin",
+            f"                    tap{i}_e = tap{i}_mem[tap{i}_idx][tap{i}_k*{ew} +: {ew}];",
+            f"                    tap{i}_a = {sig}_tdata[tap{i}_k*{ew} +: {ew}];",
+        ]
+        if t["signed"]:
+            lines += [
+                f"                    if (tap{i}_e[{ew - 1}]) tap{i}_e = tap{i}_e - (64'sd1 <<< {ew});",
+                f"                    if (tap{i}_a[{ew - 1}]) tap{i}_a = tap{i}_a - (64'sd1 <<< {ew});",
+            ]
+        lines += [
+            f"                    if (tap{i}_e != tap{i}_a && tap{i}_err == 0)",
+            f'                        $display("TB LAYER MISMATCH: layer {_vstr(t["layer"])}, vector %0d, '
+            f'{_vstr(t["tensor"])}[%0d]: expected %0d, got %0d (raw; real %g, %g) at cycle %0d (time %0t)",',
+            f"                                 tap{i}_idx / {t['beats']}, tap{i}_k * {t['beats']} + tap{i}_idx % "
+            f"{t['beats']}, tap{i}_e, tap{i}_a,",
+            f"                                 $itor(tap{i}_e) * {_scale(t)!r}, $itor(tap{i}_a) * {_scale(t)!r}, "
+            "cycles, $time);",
+            f"                    if (tap{i}_e != tap{i}_a) tap{i}_err = tap{i}_err + 1;",
+            "                end",
+            f"                if (tap{i}_cycle < 0) tap{i}_cycle = cycles;",
+            "            end",
+            f"            tap{i}_idx = tap{i}_idx + 1;",
+            "        end",
+            "    end",
+            "",
+        ]
+    lines += ["    task report_layers;  // the first layer (dataflow order) whose output diverges", "        begin"]
+    for i, t in enumerate(cfg["taps"]):
+        lines += [
+            f"            {'if' if i == 0 else 'else if'} (tap{i}_err > 0)",
+            f'                $display("TB FIRST DIVERGING LAYER: {_vstr(t["layer"])} ({_vstr(t["tensor"])}): '
+            f'%0d mismatching elements, first at cycle %0d", tap{i}_err, tap{i}_cycle);',
+        ]
+    lines += [
+        f"            {'else if' if cfg['taps'] else 'if'} (errors > 0)",
+        f'                $display("TB FIRST DIVERGING LAYER: {_vstr(cfg["out"].get("layer", cfg["top"]))} '
+        f'({_vstr(cfg["out"]["tensor"])}): %0d mismatching elements, first at cycle %0d", errors, out_err_cycle);',
+        "        end",
+        "    endtask",
+        "",
+    ]
+    return lines
 
 
 def _vstr(s: str) -> str:
@@ -317,18 +449,26 @@ _COCOTB_TEMPLATE = '''"""cocotb 2.x self-checking bench of @TOP@ (exported by hw
 
 Driver: the beats of inputs.hex on s_axis with seeded random idle gaps (tvalid/tdata held until accepted);
 back-pressure: m_axis_tready randomly low; monitor + scoreboard: every accepted output beat is compared
-with the next line of expected.hex; a mismatch names the vector, the output element (row-major index) and
-both raw values. Environment: TB_SEED, TB_GAP_PERCENT, TB_BP_PERCENT override bench.json.
+with the next line of expected.hex (no expected.hex: outputs are only recorded). Layer probes: each
+bench.json "taps" stream inside the top (hierarchical handles dut.<signal>_tdata/_tvalid/_tready) is
+compared with its tap_<layer>.hex, so a mismatch report names the first layer whose output diverges.
+
+A mismatch names the vector, the output element (row-major index), expected and actual raw and real
+values, and the cycle (and simulation time) at which it appeared. Results go to tb_report.json (figures,
+first mismatch, first diverging layer) and tb_outputs.hex (every output beat taken) in this folder.
+Environment: TB_SEED, TB_GAP_PERCENT, TB_BP_PERCENT override bench.json; TB_TIMEOUT_CYCLES.
 """
 
 import json
 import os
 import random
+import time
 from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.utils import get_sim_time
 
 HERE = Path(__file__).resolve().parent
 
@@ -349,18 +489,90 @@ def element(word, k, width, signed):
     return v - (1 << width) if signed and v >> (width - 1) else v
 
 
+def real(raw, port):
+    """Real value of a raw integer of a port (raw * 2**-frac_bits; None without a binary point)."""
+    f = port.get("frac_bits")
+    return None if f is None else raw * 2.0**-f
+
+
+class Checker:
+    """Scoreboard of one stream (the output or a layer probe): compares beat i with golden word i."""
+
+    def __init__(self, name, port, golden):
+        self.name, self.port, self.golden = name, port, golden
+        self.beats = 0
+        self.errors = 0
+        self.first = None
+        self.report = []
+
+    def check(self, word, cycle):
+        """Compare the next beat ``word`` (taken at ``cycle``) with its golden word."""
+        i = self.beats
+        self.beats += 1
+        if self.golden is None:
+            return
+        p = self.port
+        if i >= len(self.golden):
+            self.errors += 1
+            self.report.append(f"{self.name}: beat {i} beyond the {len(self.golden)} expected (cycle {cycle})")
+            return
+        if word == self.golden[i]:
+            return
+        v, b = divmod(i, p["beats"])
+        for k in range(p["per_beat"]):
+            g = element(word, k, p["elem_width"], p["signed"])
+            e = element(self.golden[i], k, p["elem_width"], p["signed"])
+            if g == e:
+                continue
+            self.errors += 1
+            m = {
+                "layer": self.name,
+                "vector": v,
+                "tensor": p["tensor"],
+                "index": k * p["beats"] + b,
+                "expected_raw": e,
+                "got_raw": g,
+                "expected_real": real(e, p),
+                "got_real": real(g, p),
+                "cycle": cycle,
+                "time_ns": get_sim_time("ns"),
+            }
+            if self.first is None:
+                self.first = m
+            if len(self.report) < 10:
+                self.report.append(
+                    f"{self.name}: vector {v}: {p['tensor']}[{m['index']}]: expected {e} (real {m['expected_real']}), "
+                    f"got {g} (real {m['got_real']}) at cycle {cycle} ({m['time_ns']:.0f} ns)"
+                )
+
+
 @cocotb.test()
 async def stream_golden_vectors(dut):
-    """Stream every golden vector under random gaps and back-pressure; compare every output beat."""
+    """Stream every golden vector under random gaps and back-pressure; compare every output and probe beat."""
     cfg = json.loads((HERE / "bench.json").read_text())
-    ins, exp = read_hex(HERE / "inputs.hex"), read_hex(HERE / "expected.hex")
-    o = cfg["out"]
-    assert len(ins) == cfg["vectors"] * cfg["in"]["beats"], "inputs.hex: wrong number of beats"
-    assert len(exp) == cfg["vectors"] * o["beats"], "expected.hex: wrong number of beats"
+    i_port, o = cfg["in"], cfg["out"]
+    ins = read_hex(HERE / "inputs.hex")
+    assert len(ins) % i_port["beats"] == 0, "inputs.hex: not a whole number of vectors"
+    n_vec = len(ins) // i_port["beats"]
+    exp = read_hex(HERE / "expected.hex") if (HERE / "expected.hex").exists() else None
+    assert exp is None or len(exp) == n_vec * o["beats"], "expected.hex: wrong number of beats"
+    out_chk = Checker(o.get("layer", "output"), o, exp)
+    probes = []
+    for t in cfg.get("taps", []):
+        f = HERE / t["file"]
+        golden = read_hex(f) if exp is not None and f.exists() else None
+        try:
+            hs = [getattr(dut, t["signal"] + s) for s in ("_tdata", "_tvalid", "_tready")]
+        except AttributeError:
+            dut._log.warning("probe %s (%s) not visible in this simulator: skipped", t["layer"], t["signal"])
+            continue
+        if golden is not None and len(golden) != n_vec * t["beats"]:
+            golden = None
+        probes.append((Checker(t["layer"], t, golden), *hs))
     rng = random.Random(int(os.environ.get("TB_SEED", cfg["seed"])))
     p_gap = float(os.environ.get("TB_GAP_PERCENT", cfg["gap_percent"])) / 100
     p_bp = float(os.environ.get("TB_BP_PERCENT", cfg["backpressure_percent"])) / 100
-    timeout = max(2000, 20 * (cfg["in"]["beats"] + o["beats"]))
+    timeout = int(os.environ.get("TB_TIMEOUT_CYCLES", max(2000, 20 * (i_port["beats"] + o["beats"]))))
 
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
@@ -371,10 +583,13 @@ async def stream_golden_vectors(dut):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
 
-    n_in = n_out = errors = idle = cycle = 0
+    n_in = n_out = idle = cycle = 0
     s_valid = False
-    report = []
-    while n_out < len(exp):
+    got_words = []
+    first_in, done = [], []  # per vector: cycle of its first input beat, of its last output beat
+    first_fire = last_fire = first_out = None
+    t0 = time.perf_counter()
+    while n_out < n_vec * o["beats"]:
         if not s_valid and n_in < len(ins) and rng.random() >= p_gap:
             s_valid = True
             dut.s_axis_tdata.value = ins[n_in]
@@ -383,34 +598,69 @@ async def stream_golden_vectors(dut):
         dut.m_axis_tready.value = int(m_ready)
         await FallingEdge(dut.clk)  # handshakes settled; they take effect at the next rising edge
         idle += 1
+        for chk, data, valid, ready in probes:
+            if bool(valid.value) and bool(ready.value):
+                chk.check(int(str(data.value), 2), cycle)
         if m_ready and bool(dut.m_axis_tvalid.value):
-            got = int(str(dut.m_axis_tdata.value), 2)
-            want = exp[n_out]
-            if got != want:
-                for k in range(o["per_beat"]):
-                    g = element(got, k, o["elem_width"], o["signed"])
-                    e = element(want, k, o["elem_width"], o["signed"])
-                    if g != e:
-                        errors += 1
-                        if len(report) < 10:
-                            v, p = divmod(n_out, o["beats"])
-                            report.append(
-                                f"vector {v}: output {o['tensor']}[{k * o['beats'] + p}]: expected raw {e}, "
-                                f"got raw {g} (cycle {cycle})"
-                            )
+            word = int(str(dut.m_axis_tdata.value), 2)
+            got_words.append(word)
+            first_out = cycle if first_out is None else first_out
+            out_chk.check(word, cycle)
             n_out += 1
+            if n_out % o["beats"] == 0:
+                done.append(cycle)
             idle = 0
         if s_valid and bool(dut.s_axis_tready.value):
+            if n_in % i_port["beats"] == 0:
+                first_in.append(cycle)
+            first_fire = cycle if first_fire is None else first_fire
+            last_fire = cycle
             n_in += 1
             s_valid = False
             idle = 0
         await RisingEdge(dut.clk)
         cycle += 1
-        assert idle <= timeout, f"timeout: {n_out} of {len(exp)} output beats after {cycle} cycles"
-    for line in report:
-        dut._log.error("MISMATCH: %s", line)
-    assert errors == 0, f"{errors} mismatching output elements; first: {report[0]}"
-    dut._log.info("PASS: %d vectors, %d output beats, 0 errors, %d cycles", cfg["vectors"], n_out, cycle)
+        if idle > timeout:
+            break
+    wall = time.perf_counter() - t0
+
+    digits = max(1, (o["width"] + 3) // 4)
+    (HERE / "tb_outputs.hex").write_text("".join(f"{w:0{digits}x}\\n" for w in got_words))
+    chain = [c for c, *_ in probes] + [out_chk]
+    diverging = next((c for c in chain if c.errors), None)
+    lat = [d - f for d, f in zip(done, first_in)]
+    stats = {
+        "vectors": n_vec,
+        "output_beats": n_out,
+        "cycles": cycle,
+        "errors": out_chk.errors,
+        "timeout": n_out < n_vec * o["beats"],
+        "latency_cycles": min(lat) if lat else None,
+        "latency_max_cycles": max(lat) if lat else None,
+        "throughput_outputs_per_cycle": len(done) / (done[-1] - first_out + 1) if done else 0.0,
+        "cycles_per_vector": (done[-1] - done[0]) / (len(done) - 1) if len(done) > 1 else None,
+        "beats_per_cycle_in": n_in / (last_fire - first_fire + 1) if n_in else 0.0,
+        "vectors_per_second": len(done) / wall if wall > 0 else 0.0,
+        "gap": p_gap,
+        "backpressure": p_bp,
+        "first_mismatch": out_chk.first,
+        "first_diverging_layer": None if diverging is None else diverging.first,
+        "layer_errors": {c.name: c.errors for c in chain if c.golden is not None},
+        "probes": [c.name for c in chain[:-1]],
+    }
+    (HERE / "tb_report.json").write_text(json.dumps(stats, indent=1) + "\\n")
+    for c in chain:
+        for line in c.report:
+            dut._log.error("MISMATCH %s", line)
+    if diverging is not None:
+        d = diverging.first or {}
+        dut._log.error(
+            "FIRST DIVERGING LAYER: %s (%s), %d mismatching elements, first at cycle %s",
+            diverging.name, diverging.port["tensor"], diverging.errors, d.get("cycle"),
+        )
+    assert n_out == n_vec * o["beats"], f"timeout: {n_out} of {n_vec * o['beats']} output beats after {cycle} cycles"
+    assert out_chk.errors == 0, f"{out_chk.errors} mismatching output elements; first: {out_chk.report[0]}"
+    dut._log.info("PASS: %d vectors, %d output beats, 0 errors, %d cycles", n_vec, n_out, cycle)
 '''
 
 _RUNNER_TEMPLATE = '''"""pytest runner of the exported cocotb bench of @TOP@ (cocotb_tools.runner; Icarus, Verilator).
