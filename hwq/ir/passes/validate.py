@@ -30,10 +30,11 @@ def _needs_fixed_lsb(op) -> list[str]:
     """Tensors whose format the op's arithmetic reads through frac_bits / cast_raw.
 
     Affine ``int<W,...>`` tensors (CMSIS-NN arithmetic, raws as plain integers) may be: any tensor of
-    flatten, reshape, maxpool, add_dyadic, mul_dyadic, avgpool ``mode="cmsis"`` and dyadic requantize;
+    flatten, reshape, maxpool, add_dyadic, mul_dyadic, patch_quant, avgpool ``mode="cmsis"`` and dyadic
+    requantize;
     the input of dense / conv1d / conv2d (whose ``input_offset`` carries the zero point).
     """
-    if op.kind in ("flatten", "reshape", "maxpool", "add_dyadic", "mul_dyadic"):
+    if op.kind in ("flatten", "reshape", "maxpool", "add_dyadic", "mul_dyadic", "patch_quant"):
         return []
     if op.kind == "requantize" and op.mode in ("dyadic", "dyadic_s64"):
         return []
