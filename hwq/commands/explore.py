@@ -57,6 +57,12 @@ def register(sub) -> None:
         choices=["none", "chosen", "front"],
         help="refined points priced by the calibrated cost model too (slow; default: the chosen point)",
     )
+    p.add_argument(
+        "--fpga-cost",
+        default="fast",
+        choices=["fast", "proxy"],
+        help="LUT model of FPGA candidates: hwq.cost.fpga(exact=False) (default) or 5.4 LUTs per adder",
+    )
     p.set_defaults(func=run)
 
 
@@ -107,6 +113,7 @@ def run(args) -> int:
         refine_epochs=args.refine_epochs,
         max_refine=args.max_refine,
         precise=args.precise,
+        fpga_cost=args.fpga_cost,
         progress=progress,
         log=print,
     )

@@ -3,8 +3,12 @@
 ``estimate(graph, target)`` (fast, used for every candidate) returns ``(totals, per_layer)``: cost name ->
 number for the whole graph and for each Dense/Conv op. Names and units:
 
-- FPGA targets: ``luts`` (estimated LUTs: ``LUTS_PER_ADDER`` x the two-input adders of
-  ``hwq.cost.graph_cost``, i.e. CSD digits without subexpression sharing), ``adders``, ``weight_bits``;
+- FPGA targets: ``luts`` (estimated LUTs), ``adders``, ``weight_bits``. The default FPGA model
+  (``fpga_model="fast"``) is the calibrated cost model's fast path, ``hwq.cost.fpga(graph, target,
+  exact=False)`` (digit-count approximation of the Verilog emitter's adder graphs, a few ms per candidate
+  on the digits MLP): ``luts`` and ``adders`` are its per-layer LUT and adder figures. ``fpga_model="proxy"``
+  is the older stand-in, ``LUTS_PER_ADDER`` x the two-input adders of ``hwq.cost.graph_cost`` (CSD digits
+  without subexpression sharing);
 - MCU targets: ``instructions`` (instructions of one inference), ``flash`` (bytes), ``sram`` (peak bytes),
   ``macs``. A CMSIS-NN profile graph (every MCU candidate since the explorer builds them with
   ``hwq.train.profiles.cmsis_config``) is priced by ``hwq.cost.mcu`` itself: totals are its ``instructions``,
@@ -20,8 +24,8 @@ calibrated model's totals, ``hwq.cost.fpga`` (LUT, FF, CARRY, adders, latency cy
 (instructions, flash and peak SRAM bytes), for the points the explorer reports (the chosen point, or the
 whole refined front with ``precise="front"``).
 
-``LUTS_PER_ADDER`` = 5.4: the calibrated model's LUTs over the fast model's adders on the digits MLP,
-5.1-5.6 for uniform fixed<4>, fixed<8>, csd<2>, e4m3 and e2m1 weights (ranked the same by both).
+``LUTS_PER_ADDER`` = 5.4 (proxy only): the calibrated model's LUTs over ``graph_cost``'s adders on the
+digits MLP, 5.1-5.6 for uniform fixed<4>, fixed<8>, csd<2>, e4m3 and e2m1 weights (ranked the same by both).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ TARGETS = {
 COSTS = {"fpga": ("luts", "adders", "weight_bits"), "mcu": ("instructions", "flash", "sram", "macs")}
 #: calibrated LUTs per fast-model adder (see the module docstring)
 LUTS_PER_ADDER = 5.4
+#: FPGA models of ``estimate``: the calibrated fast path (default) or the adder-count proxy
+FPGA_MODELS = ("fast", "proxy")
 #: target names of the calibrated models (``hwq/cost/targets``)
 _CALIBRATED_NAME = {"fpga": "xc7", "mcu": "cortex-m4"}
 #: how per-layer figures combine into the total
@@ -102,8 +108,27 @@ def parse_budgets(text: str | list[str] | None, target: str) -> dict[str, float]
     return out
 
 
+def _fpga_fast(graph, target: str) -> tuple[dict, dict]:
+    """(totals, per-op) of ``hwq.cost.fpga(exact=False)`` on an FPGA target (see the module docstring)."""
+    import hwq.cost as hc
+
+    r = hc.fpga(graph, _CALIBRATED_NAME.get(target, target), exact=False)
+    per: dict[str, dict] = {}
+    for row in r["layers"]:
+        op = next((o for o in graph.ops if o.name == row["name"] and getattr(o, "weight", None) is not None), None)
+        wbits = 0
+        if op is not None:
+            wfmt = op.weight_fmt
+            wbits = int(op.weight.size) * int(getattr(wfmt, "bits", None) or getattr(wfmt, "width", 8))
+        per[row["name"]] = {"luts": int(row["LUT"]), "adders": int(row["adders"]), "weight_bits": wbits}
+    totals = {"luts": int(r["total"]["LUT"]), "adders": int(r["total"]["adders"])}
+    totals["weight_bits"] = sum(p["weight_bits"] for p in per.values())
+    return totals, per
+
+
 def _raw_costs(graph, kind: str) -> tuple[dict, dict]:
-    """(totals, per-op) from the cost model in use (see module docstring)."""
+    """(totals, per-op) of the crude models: the FPGA adder proxy, or MAC-based MCU figures (see the
+    module docstring)."""
     from hwq.cost import graph_cost
 
     c = graph_cost(graph)
@@ -164,11 +189,16 @@ def _mcu_costs(graph, target: str) -> tuple[dict, dict]:
     return totals, per
 
 
-def estimate(graph, target: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """Costs of an IR graph on a target: (totals, per layer), see the module docstring for names and units."""
+def estimate(graph, target: str, fpga_model: str = "fast") -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Costs of an IR graph on a target: (totals, per layer), see the module docstring for names and units.
+    ``fpga_model``: "fast" (``hwq.cost.fpga(exact=False)``) or "proxy" (5.4 LUTs per adder)."""
     kind = target_kind(target)
+    if fpga_model not in FPGA_MODELS:
+        raise TargetError(f"--fpga-cost {fpga_model}: unknown FPGA cost model; expected fast or proxy")
     if kind == "mcu" and "cmsis_nn" in getattr(graph, "meta", {}):
         totals, per = _mcu_costs(graph, target)
+    elif kind == "fpga" and fpga_model == "fast":
+        totals, per = _fpga_fast(graph, target)
     else:
         totals, per = _raw_costs(graph, kind)
     return {k: totals[k] for k in COSTS[kind]}, per

@@ -196,7 +196,7 @@ def evaluate(ctx: Context, config: tuple[Choice, ...], stage: str = "ptq", epoch
         rec["val_accuracy"], rec["val_loss"] = _scores(qm, d["x_val"], d["y_val"])
         rec["test_accuracy"], rec["test_loss"] = _scores(qm, d["x_test"], d["y_test"])
     graph = lower(qm, torch.from_numpy(d["x_test"][:8]), name=ctx.cfg["name"])
-    totals, per = estimate(graph, ctx.target)
+    totals, per = estimate(graph, ctx.target, ctx.extra.get("fpga_model", "fast"))
     rec["costs"] = totals
     rec["layer_costs"] = {n: per.get(n.replace(".", "_"), {}) for n in ctx.layers}
     if stage == "qat":

@@ -145,13 +145,16 @@ def explore(
     precise: str = "chosen",
     probes: int = 64,
     val_fraction: float = 0.2,
+    fpga_cost: str = "fast",
     progress: str | bool = True,
     log=print,
 ) -> dict:
     """Mixed-precision Pareto search of a run config's model on a target; writes ``out_dir``/pareto.json,
     pareto.csv, pareto.png, chosen/graph.json, chosen/config.json, timing.json; returns the pareto.json
     document. ``precise``: which refined points also get the calibrated cost model's figures
-    (``calibrated_costs``; slow): "none", "chosen" (default) or "front" (front and baselines). Accuracies
+    (``calibrated_costs``; slow): "none", "chosen" (default) or "front" (front and baselines). ``fpga_cost``:
+    the FPGA candidates' LUT model, "fast" (``hwq.cost.fpga(exact=False)``) or "proxy" (5.4 LUTs per adder of
+    ``hwq.cost.graph_cost``), see ``hwq.explore.costs``. Accuracies
     in percent, costs as ``hwq.explore.costs`` names them. Raises ExploreError (or ConfigError, SpaceError,
     TargetError, all ValueErrors) naming the bad input."""
     import torch
@@ -166,6 +169,8 @@ def explore(
     bud = C.parse_budgets(budgets, target)
     if objective not in ("measured", "hessian"):
         raise ExploreError(f"--objective {objective}: expected measured or hessian")
+    if fpga_cost not in C.FPGA_MODELS:
+        raise ExploreError(f"--fpga-cost {fpga_cost}: expected {' or '.join(C.FPGA_MODELS)}")
     user = dict(config or {})
     user.setdefault("ptq", {}).setdefault("calibrator", "mse")
     cfg = resolve_config(user)
@@ -201,8 +206,10 @@ def explore(
     cal = gen.permutation(len(data["x_fit"]))[: cfg["ptq"]["samples"]]
     data["x_cal"] = np.ascontiguousarray(data["x_fit"][np.sort(cal)])
     state = {k: v.detach().numpy().copy() for k, v in fm.state_dict().items()}
-    ctx = Context(cfg, state, data, layers, act_layer, target)
+    ctx = Context(cfg, state, data, layers, act_layer, target, extra={"fpga_model": fpga_cost})
     fp_extra = {"val_fraction": val_fraction, "seed": seed} | ({"profile": "cmsis-nn"} if kind == "mcu" else {})
+    if kind == "fpga":
+        fp_extra["fpga_cost"] = fpga_cost
     ctx.fingerprint = fingerprint(cfg, state, target, fp_extra)
     timing["float_model_s"] = time.perf_counter() - t0
     objs = ["luts"] if kind == "fpga" else ["instructions", "flash"]
@@ -460,6 +467,9 @@ def _search(v: dict) -> dict:
         "objectives": ["accuracy", *objs],
         "budgets": bud,
         "search_objective": v["objective"],
+        "cost_model": "hwq.cost.mcu"
+        if kind == "mcu"
+        else {"fast": "hwq.cost.fpga(exact=False)", "proxy": "5.4 LUT/adder"}[v["fpga_cost"]],
         "space": sp.as_dict(),
         "space_size": sp.size(),
         "float_accuracy": _r(v["float_acc"]),

@@ -172,7 +172,7 @@ def test_ilp_prune_keeps_the_layer_front():
     sens = [np.array([0.5, 0.2, 0.2, 0.9, 0.1])]
     cost = {"luts": [np.array([10.0, 20.0, 20.0, 5.0, 30.0])], "ff": [np.array([1.0, 1.0, 1.0, 1.0, 2.0])]}
     # option 2 equals option 1 (first kept); none dominates another among 0, 1, 3, 4 in (sens, luts)
-    assert prune(sens, cost, ["luts"]).__getitem__(0).tolist() == [0, 1, 3, 4]
+    assert prune(sens, cost, ["luts"])[0].tolist() == [0, 1, 3, 4]
     cost["luts"][0][4] = 20.0  # now 4 (0.1, 20) dominates 1 (0.2, 20)
     assert prune(sens, cost, ["luts"])[0].tolist() == [0, 3, 4]
     assert prune(sens, cost, ["luts", "ff"])[0].tolist() == [0, 1, 3, 4]  # 4 costs more ff than 1
