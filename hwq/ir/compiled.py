@@ -26,6 +26,7 @@ then the overflow mode (SAT: clip; SAT_SYM: clip to [-max, max]; SAT_ZERO: out o
 
 from __future__ import annotations
 
+import copy
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ try:  # the clip ufunc itself (np.clip adds a Python wrapper: a few microseconds
     from numpy._core.umath import clip as _clip
 except ImportError:  # pragma: no cover - numpy < 2
     _clip = np.clip
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 
 #: exact-integer headroom of each float carrier: magnitudes below 2**bits (one bit kept spare for the
 #: rounding offsets of a cast).
@@ -251,7 +253,7 @@ def _dense_on(dtype, wo, b_eff, bound: int, af: FixedFormat, yf: FixedFormat, ac
     has_bias = bool(np.any(b_eff != 0))
 
     def step(x):
-        acc = _as(x, dtype) @ wt
+        acc = (x if x.dtype.type is dtype else _as(x, dtype)) @ wt
         if has_bias:
             acc += bt
         if wrap is not None:
@@ -305,7 +307,7 @@ def _folded_dense(wo, b_eff, bound: int, in_frac: int, lo: int, hi: int, fmt, dt
     has_bias = bool(np.any(bt != 0))
 
     def step(x):
-        acc = _as(x, dtype) @ wt
+        acc = (x if x.dtype.type is dtype else _as(x, dtype)) @ wt
         if has_bias:
             acc += bt
         if rnd is not None:
@@ -400,6 +402,9 @@ class Program:
     graph_ref: Callable[[], Graph | None]
     steps: list[_Step] = field(default_factory=list)
     carriers: dict[str, object] = field(default_factory=dict)  # tensor -> float dtype or None (int raws)
+    #: (name, shape, raw_min, raw_max, carrier dtype) of a single fixed-point graph input, for the
+    #: direct path of ``run`` (an int64 raw array: range check and conversion only), else None
+    direct_input: tuple | None = None
 
     @property
     def graph(self) -> Graph:
@@ -413,6 +418,13 @@ class Program:
         """``hwq.ir.run`` with this plan: inputs as ``quantize_inputs`` takes them; returns a RunResult
         (raws of the graph outputs, of every tensor with ``trace``)."""
         g = self.graph
+        fast = self.direct_input
+        if fast is not None and type(inputs) is np.ndarray and inputs.dtype.kind == "i" and inputs.size:
+            name, shape, lo, hi, carrier = fast
+            if inputs.shape[1:] == shape:  # one integer raw array: the range check and the carrier only
+                if _MIN(inputs, None) < lo or _MAX(inputs, None) > hi:
+                    raise GraphError(f"graph {g.name!r}: raw input {name!r} outside the range of {g.tensor(name).fmt}")
+                return RunResult(g, self.execute({name: inputs.astype(carrier)}, trace, g))
         return RunResult(g, self.execute(quantize_inputs(g, inputs, self.carriers), trace, g))
 
     def execute(self, values: dict[str, np.ndarray], trace: bool = False, graph: Graph | None = None):
@@ -426,14 +438,17 @@ class Program:
         batch = next(iter(values.values())).shape[0] if values else 0
         limiter = _one_blas_thread() if batch >= _THREAD_LIMIT_BATCH else None
         if limiter is None:
-            for s in self.steps:
-                env[s.output] = s.fn(*[env[i] for i in s.inputs])
+            self._loop(env)
         else:
             with limiter:
-                for s in self.steps:
-                    env[s.output] = s.fn(*[env[i] for i in s.inputs])
+                self._loop(env)
         names = env if trace else (graph or self.graph).outputs
         return {n: _as(env[n], None) for n in names}
+
+    def _loop(self, env: dict) -> None:
+        for s in self.steps:
+            ins = s.inputs
+            env[s.output] = s.fn(env[ins[0]]) if len(ins) == 1 else s.fn(*[env[i] for i in ins])
 
 
 def _generic(op, fn, graph_ref, floats: list[bool]):
@@ -508,6 +523,12 @@ def compile_graph(graph: Graph, fuse: bool = True) -> Program:
         prog.steps.append(_Step(op.output, list(op.inputs), _generic(op, fn, prog.graph_ref, floats), False))
         vals[op.output] = _Value(None, 0)
     prog.carriers = {n: v.dtype for n, v in vals.items() if n in graph.inputs}
+    if len(graph.inputs) == 1:
+        name = graph.inputs[0]
+        t = graph.tensor(name)
+        if _is_fixed(t.fmt) and _fmt_bound(t.fmt).bit_length() <= 62:
+            carrier = prog.carriers.get(name) or np.int64
+            prog.direct_input = (name, tuple(t.shape), t.fmt.raw_min, t.fmt.raw_max, carrier)
     return prog
 
 
@@ -532,22 +553,28 @@ def _freeze(v):
 
 class _Snapshot:
     """What a compiled program depends on, taken when it was compiled: the graph's inputs, outputs,
-    tensors (shape, format), op objects, each op's attributes (identity), the values of list/tuple/dict
-    attributes and the bytes of every array attribute. ``matches`` is cheap: identities first, then one
-    byte comparison per array (so in-place edits of weights are seen too)."""
+    tensors (shape, format), op objects, each op's attributes (identity), copies of its list/tuple/dict
+    attributes and the bytes of every array attribute. ``matches`` is cheap: identities first, then
+    C-level comparisons (one byte comparison per array, so in-place edits of weights are seen too)."""
 
     def __init__(self, graph: Graph) -> None:
-        self.io = (tuple(graph.inputs), tuple(graph.outputs))
+        self.io = (list(graph.inputs), list(graph.outputs))
         self.tensors = self._tensors(graph)
         self.ops = list(graph.ops)
         self.attrs = [dict(vars(op)) for op in self.ops]
-        self.frozen, self.arrays = [], []
+        self.plain: list[tuple] = []  # (op, name, deep copy): containers of plain values, compared with ==
+        self.frozen: list[tuple] = []  # (op, name, _freeze(v)): containers holding arrays
+        self.arrays: list[tuple] = []
         for op in self.ops:
             for name, v in vars(op).items():
                 if isinstance(v, np.ndarray):
                     self.arrays.append((op, name, self._bytes(v)))
                 elif isinstance(v, (list, tuple, dict)):
-                    self.frozen.append((op, name, _freeze(v)))
+                    if _is_plain(v):
+                        if type(v) is not tuple:  # a tuple of plain values cannot change in place
+                            self.plain.append((op, name, copy.deepcopy(v)))
+                    else:
+                        self.frozen.append((op, name, _freeze(v)))
 
     @staticmethod
     def _tensors(graph: Graph) -> tuple:
@@ -560,16 +587,19 @@ class _Snapshot:
     def matches(self, graph: Graph) -> bool:
         """True while ``graph`` is unchanged since the snapshot."""
         ops = graph.ops
-        if len(ops) != len(self.ops) or any(a is not b for a, b in zip(ops, self.ops, strict=True)):
+        if len(ops) != len(self.ops):
             return False
-        if (tuple(graph.inputs), tuple(graph.outputs)) != self.io or self._tensors(graph) != self.tensors:
+        if graph.inputs != self.io[0] or graph.outputs != self.io[1] or self._tensors(graph) != self.tensors:
             return False
         try:
-            for op, d in zip(ops, self.attrs, strict=True):
-                if vars(op) != d:  # identical objects compare equal without looking inside
+            for op, ref, d in zip(ops, self.ops, self.attrs):
+                if op is not ref or vars(op) != d:  # identical objects compare equal without looking inside
                     return False
         except Exception:  # a replaced array compared element-wise
             return False
+        for op, name, v in self.plain:
+            if getattr(op, name) != v:
+                return False
         for op, name, fz in self.frozen:
             if _freeze(getattr(op, name)) != fz:
                 return False
@@ -577,6 +607,17 @@ class _Snapshot:
             if self._bytes(getattr(op, name)) != b:
                 return False
         return True
+
+
+def _is_plain(v) -> bool:
+    """True when ``v`` is built only of str/int/float/bool/None/format values and lists/tuples/dicts of
+    them (so that ``==`` on a deep copy detects any change)."""
+    t = type(v)
+    if t in (list, tuple):
+        return all(_is_plain(i) for i in v)
+    if t is dict:
+        return all(_is_plain(k) and _is_plain(i) for k, i in v.items())
+    return v is None or t in (str, int, float, bool) or type(v).__module__.startswith("hwq.formats")
 
 
 _CACHE: dict[tuple, tuple] = {}

@@ -173,3 +173,46 @@ def test_in_place_weight_edit_is_seen():
     after = run(g, x).outputs()[0]
     assert (after == run(g, x, compiled=False).outputs()[0]).all()
     assert not (after == before).all() or not before.any()
+
+
+def test_direct_input_path_checks_range_and_dtypes():
+    """``Program.run`` takes one int raw array directly (range check + carrier): the same integers as the
+    general path for int8/int32/int64 arrays, the general path for floats and unsigned arrays, and the
+    same one-line error naming the input for an out-of-range raw."""
+    from hwq.ir import GraphError
+
+    xf, yf = FixedFormat(8, 3), FixedFormat(8, 3, True, "RND", "SAT")
+    g = _dense_graph(xf, yf, FixedFormat(24, 10), np.array([[1, -3], [5, 7]]), np.array([1, -2]), FixedFormat(10, 4))
+    prog = compile_graph(g)
+    assert prog.direct_input is not None
+    x = np.array([[-128, 127], [3, -4], [0, 1]])
+    ref = run(g, x, compiled=False).outputs()[0]
+    for arr in (x.astype(np.int8), x.astype(np.int32), x, x.astype(object)):
+        got = prog.run(arr).outputs()[0]
+        assert got.dtype == ref.dtype and (got == ref).all()
+    assert (
+        prog.run(np.array([[1, 2]], np.uint8)).outputs()[0] == run(g, np.array([[1, 2]]), compiled=False).outputs()[0]
+    ).all()
+    assert (prog.run(xf.from_raw(x)).outputs()[0] == ref).all()
+    for bad in ([[128, 0]], [[0, -129]]):
+        with pytest.raises(GraphError, match="raw input 'x' outside the range"):
+            prog.run(np.array(bad))
+        with pytest.raises(GraphError, match="raw input 'x' outside the range"):
+            run(g, np.array(bad), compiled=False)
+    with pytest.raises(GraphError, match="expects shape"):
+        prog.run(np.zeros((2, 3), np.int64))
+
+
+def test_in_place_list_edit_is_seen():
+    """An op's input list edited in place (same length) is a changed graph: the cache recompiles."""
+    xf = FixedFormat(8, 3)
+    g = _dense_graph(xf, xf, FixedFormat(24, 10), np.array([[64, 128]]), np.array([0]), xf)
+    g.add_tensor("x2", (2,), xf)
+    g.inputs = ["x", "x2"]
+    x = {"x": np.array([[16, 32]]), "x2": np.array([[80, 112]])}
+    p1 = cached_program(g)
+    before = run(g, x).outputs()[0].tolist()
+    assert before == run(g, x, compiled=False).outputs()[0].tolist() == [[20]]
+    g.ops[0].inputs[0] = "x2"
+    assert cached_program(g) is not p1
+    assert run(g, x).outputs()[0].tolist() == run(g, x, compiled=False).outputs()[0].tolist() == [[76]]
