@@ -68,7 +68,12 @@ class Datapath:
         return self.add(Node(name, value, value, 0, [], [f"assign {{out}} = {literal(value, w)};"], comment, True))
 
     def input(self, name: str, tdata_lsb: int, fmt: FixedFormat, lo: int, hi: int, comment: str) -> Node:
-        """Element of ``s_axis_tdata`` at bits [tdata_lsb +: W] holding a raw ``fmt`` integer in [lo, hi]."""
+        """Element of ``s_axis_tdata`` at bits [tdata_lsb +: W] holding a raw ``fmt`` integer in [lo, hi]
+        (a minifloat ``fmt``: its code, decoded to the raw by ``minifloat.input_node``)."""
+        if getattr(fmt, "kind", None) == "float":
+            from .minifloat import input_node
+
+            return input_node(self, name, tdata_lsb, fmt, lo, hi, comment)
         w = fmt.width
         bits = f"s_axis_tdata[{tdata_lsb + w - 1}:{tdata_lsb}]" if w > 1 else f"s_axis_tdata[{tdata_lsb}]"
         full = f"$signed({bits})" if fmt.signed else f"$signed({{1'b0, {bits}}})"
@@ -246,7 +251,12 @@ class Datapath:
     # ----------------------------------------------------------------------------- casts
     def cast(self, name: str, v: Value, fmt, comment: str) -> Value:
         """ap_fixed conversion of v (exact integer, v.frac_bits) to ``fmt``: round the dropped bits with
-        fmt.rounding, then fmt.overflow. Returns v itself when the conversion is the identity."""
+        fmt.rounding, then fmt.overflow. Returns v itself when the conversion is the identity. A minifloat
+        ``fmt``: ``minifloat.float_cast`` (FloatFormat.cast_raw: nearest even, saturate, subnormal policy)."""
+        if getattr(fmt, "kind", None) == "float":
+            from .minifloat import float_cast
+
+            return float_cast(self, name, v, fmt, comment)
         if not isinstance(fmt, FixedFormat):
             raise RtlError(f"{comment}: format {fmt} is not a fixed-point format; the Verilog emitter needs fixed<...>")
         src = self.nodes[v.node]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from hwq.formats import FixedFormat
 
 from .datapath import Datapath, Value
+from .minifloat import is_float, output_codes
 from .netlist import Node, fit
 
 
@@ -187,7 +188,10 @@ def print_layer(
     pipeline: int,
     describe: list[str],
 ) -> str:
-    """Verilog text of one layer module (see the module docstring for the pipeline contract)."""
+    """Verilog text of one layer module (see the module docstring for the pipeline contract). Minifloat
+    outputs leave as their codes (``minifloat.output_codes``)."""
+    if is_float(ports.out_fmt):
+        outs = output_codes(dp, outs, ports.out_fmt)
     nodes = list(dp.nodes.values())
     top_level = levels_of(dp, outs)
     out_names = [v.node for v in outs]

@@ -26,6 +26,8 @@ from .dyadic import build_dyadic
 from .elementwise import build_add, build_batchnorm, build_concat, build_mul
 from .lut import build_lut
 from .matrix import avgpool_as_dense, build_dense, conv_as_dense, dense_spec
+from .minifloat import is_float
+from .minifloat import relu as float_relu
 from .netlist import Node, fit, literal, shifted
 
 REGISTRY = OpRegistry("rtl", error=RtlError, label="the Verilog emitter")
@@ -138,8 +140,14 @@ def reshape(dp: Datapath, graph, op, args, k: int, channel_of) -> list[Value]:
 # ------------------------------------------------------------------------------------------ element-wise
 @REGISTRY.register("relu", per_pixel=True)
 def relu(dp: Datapath, graph, op, args, k: int, channel_of) -> list[Value]:
-    """ReLU: sign test and select, then the output cast."""
+    """ReLU: sign test and select, then the output cast (a minifloat into its own format: a select on the raw
+    and on the code, no rounding, ``minifloat.relu``)."""
     out_fmt = graph.tensor(op.output).fmt
+    if is_float(out_fmt) and graph.tensor(op.inputs[0]).fmt == out_fmt:
+        return [
+            float_relu(dp, f"r{k}_{j}", v, out_fmt, f"{op.name} (relu) element {j} -> {out_fmt}")
+            for j, v in enumerate(args[0])
+        ]
     return [
         dp.relu(f"r{k}_{j}", v, out_fmt, f"{op.name} (relu) element {j} -> {out_fmt}") for j, v in enumerate(args[0])
     ]
