@@ -30,6 +30,8 @@ from hwq.io import unique_identifiers
 from hwq.ir.graph import Graph
 
 from .datapath import RtlError
+from .minifloat import check_format as check_float
+from .minifloat import is_float
 from .ops import REGISTRY
 
 IO_MODES = ("stream", "parallel")
@@ -70,9 +72,14 @@ def check_graph(graph: Graph) -> None:
         raise RtlError(f"graph {graph.name!r}: no ops to implement")
     REGISTRY.check_graph(graph)
     for t in graph.tensors.values():
-        if not isinstance(t.fmt, FixedFormat):
+        if is_float(t.fmt):  # minifloat tensors: codes on the streams, raws inside (rtl/minifloat.py)
+            reason = check_float(t.fmt)
+            if reason is not None:
+                raise RtlError(f"tensor {t.name!r}: {reason}")
+        elif not isinstance(t.fmt, FixedFormat):
             raise RtlError(
-                f"tensor {t.name!r}: format {t.fmt} is not fixed-point; the Verilog emitter needs fixed<...>"
+                f"tensor {t.name!r}: format {t.fmt} is neither fixed-point nor a minifloat; the Verilog emitter "
+                "needs fixed<...> or float<E,M,...>"
             )
     used = {n for op in graph.ops for n in op.inputs} | set(graph.outputs)
     for op in graph.ops:
