@@ -37,6 +37,17 @@ def register(sub) -> None:
         help="rtl only; auto (default, as hwq flow) = Icarus when installed, else Verilator",
     )
     p.add_argument(
+        "--backpressure",
+        type=float,
+        default=None,
+        help="rtl only: probability that m_axis_tready is low in a cycle (default 0.3; idle input gaps alike)",
+    )
+    p.add_argument(
+        "--waves",
+        action="store_true",
+        help="rtl only: dump waveforms to DIR/waves.fst (Icarus) or DIR/waves.vcd (Verilator)",
+    )
+    p.add_argument(
         "--target",
         dest="mcu_target",
         default="host",
@@ -74,8 +85,13 @@ def run(args) -> int:
         from hwq.sim.rtlsim import default_simulator
 
         kw["simulator"] = default_simulator() if args.simulator == "auto" else args.simulator
-    elif args.simulator != "auto":
-        raise UserError(f"--simulator applies to the rtl target only, not {args.target}")
+        kw["waves"] = args.waves
+        if args.backpressure is not None:
+            if not 0 <= args.backpressure < 1:
+                raise UserError(f"--backpressure must be in [0, 1), got {args.backpressure}")
+            kw["backpressure"] = kw["gap"] = args.backpressure
+    elif args.simulator != "auto" or args.waves or args.backpressure is not None:
+        raise UserError(f"--simulator, --waves and --backpressure apply to the rtl target only, not {args.target}")
     if args.target == "mcu":
         _check_mcu_dir(args.dir)
         kw["target"] = args.mcu_target
@@ -92,8 +108,41 @@ def run(args) -> int:
     if args.target == "mcu":
         for line in _mcu_profile_lines(args.dir, report.extra):
             print(line)
+    for line in diagnosis_lines(report.extra):
+        print(line)
     print(f"verify {args.target}: {report.vectors} vectors, {report.mismatches} mismatches")
     return 0 if report.mismatches == 0 and report.vectors > 0 else 1
+
+
+def diagnosis_lines(extra: dict) -> list[str]:
+    """First-mismatch report lines from a runner's figures (``first_mismatch``, ``first_diverging_layer``:
+    dicts with vector, tensor, index, expected/got raw and real, cycle, time_ns) and the waveform file."""
+
+    def one(m: dict) -> str:
+        def val(k: str) -> str:
+            r = m.get(f"{k}_real")
+            return f"{m[f'{k}_raw']}" + ("" if r is None else f" (real {r:g})")
+
+        at = "" if m.get("cycle") is None else f" at cycle {m['cycle']}"
+        if m.get("time_ns") is not None:
+            at += f" ({m['time_ns']:g} ns)"
+        return f"vector {m['vector']}, {m['tensor']}[{m['index']}]: expected {val('expected')}, got {val('got')}{at}"
+
+    lines = []
+    if extra.get("first_mismatch"):
+        lines.append("first mismatch: " + one(extra["first_mismatch"]))
+    if extra.get("first_diverging_layer"):
+        d = extra["first_diverging_layer"]
+        errs = (extra.get("layer_errors") or {}).get(d.get("layer"))
+        lines.append(
+            f"first diverging layer: {d.get('layer')}"
+            + ("" if errs is None else f" ({errs} mismatching elements)")
+            + ": "
+            + one(d)
+        )
+    if extra.get("waves"):
+        lines.append(f"waves: {extra['waves']}")
+    return lines
 
 
 def _mcu_profile_lines(folder, extra: dict) -> list[str]:
