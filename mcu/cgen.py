@@ -111,6 +111,7 @@ class CProgram:
         self.helpers: set[str] = set()
         self.body: list[str] = []
         self._layers_json: list[dict] = []
+        self._patch_arrays: dict[str, tuple[str, str]] = {}  # packed buffer -> (bits, shifts) const arrays
         self._build()
 
     # ---------------------------------------------------------------- names and pointers
@@ -149,7 +150,10 @@ class CProgram:
     def _step_comment(self, s) -> list[str]:
         g = self.prog.graph
         out = []
-        if s.layer is None:
+        if s.func.startswith("hwq_patch_unpack"):
+            src = self.prog.buffers[s.inputs[0]].tensor
+            out.append(f"unpack the per-patch codes of {comment_text(src)} to int8 NHWC for the next kernel")
+        elif s.layer is None:
             src = self.prog.buffers[s.inputs[0]].tensor
             out.append(f"layout copy of {comment_text(src)!s} ({s.params['c']}x{s.params['h']}x{s.params['w']})")
         else:
@@ -216,6 +220,29 @@ class CProgram:
         p = s.layer.params
         src, dst = self._ptr(s.inputs[0], True), self._ptr(s.output)
         return [f"    {s.func}({src}, {dst}, {p['count']}, {p['act_min']}, {p['act_max']});"]
+
+    def _call_patch(self, s) -> list[str]:
+        """pack (patch_quant's step) or unpack (inserted before the first reader): ``mcu/target/hwq_patch_pack.h``."""
+        pack = s.func.startswith("hwq_patch_pack")
+        p = s.layer.params if pack else s.params
+        key = s.output if pack else s.inputs[0]  # the packed buffer
+        arrays = self._patch_arrays
+        if key not in arrays:
+            name = _ident(s)
+            arrays[key] = (self._const("int8_t", f"{name}_bits", p["bits"]),
+                           self._const("int8_t", f"{name}_shifts", p["shifts"]))  # fmt: skip
+        bits, shifts = arrays[key]
+        x, y = self._ptr(s.inputs[0], True), self._ptr(s.output)
+        return [
+            "    {",
+            f"        const hwq_patch_quant_params pq = {{ .rows = {p['rows']}, .cols = {p['cols']}, .bits = {bits}, "
+            f".shifts = {shifts},",
+            f"            .base = {p['base']}, .act_min = {p['act_min']}, .act_max = {p['act_max']} }};",
+            f"        const cmsis_nn_dims dims = {{ .n = 1, .h = {p['h']}, .w = {p['w']}, .c = {p['c']} }};",
+            f"        const arm_cmsis_nn_status st = {s.func}(&pq, &dims, {x}, {y});",
+            *self._status(s.index, "st"),
+            "    }",
+        ]
 
     def _quant_arrays(self, s, cout: int) -> tuple[str, str]:
         p = s.layer.params
@@ -360,6 +387,10 @@ class CProgram:
         ]
 
     # ---------------------------------------------------------------- files
+    def uses_patch_pack(self) -> bool:
+        """True when a step packs or unpacks per-patch codes (``target/hwq_patch_pack.c`` is compiled in)."""
+        return any(s.func.startswith("hwq_patch_") for s in self.prog.steps)
+
     def memory_comment(self) -> list[str]:
         """Comment lines of the memory plan (bytes, offsets, lifetimes in steps)."""
         pl = self.plan
@@ -386,7 +417,8 @@ class CProgram:
         out = [self._block(head)]
         out.append(
             '#include <stddef.h>\n#include <stdint.h>\n\n#include "arm_nnfunctions.h"\n'
-            f'#include "{self.p}.h"\n\n'
+            + ('#include "hwq_patch_pack.h"\n' if self.uses_patch_pack() else "")
+            + f'#include "{self.p}.h"\n\n'
             '#ifdef HWQ_PROFILE\n#include "hwq_profile.h"\n#endif\n'
             "#ifndef HWQ_PROFILE_MARK\n#define HWQ_PROFILE_MARK(i) ((void)0)\n#endif\n\n"
             + (
@@ -475,7 +507,9 @@ class CProgram:
             "# make CPU=cortex-m55           arm-none-eabi-gcc build for QEMU mps3-an547\n"
             "# make CMSIS_NN=/path/to/CMSIS-NN   build against the real library instead of the copy here\n\n"
             f"MODEL = {self.p}\n"
-            f"MODEL_SRCS = {self.p}.c {self.p}_weights.c\n"
+            f"MODEL_SRCS = {self.p}.c {self.p}_weights.c"
+            + (" target/hwq_patch_pack.c" if self.uses_patch_pack() else "")
+            + "\n"
             "CMSIS_NN ?= cmsis_nn\n"
             "CPU ?= host\n"
             f"CMSIS_NN_USE_SINGLE_ROUNDING ?= {int(self.prog.single_rounding)}\n"
@@ -511,6 +545,8 @@ class CProgram:
             },
             "macs": sum(x["macs"] for x in self._layers_json),
         }
+        if self.uses_patch_pack():  # the model's C files, for runners (the Makefile's MODEL_SRCS)
+            d["sources"] = [f"{self.p}.c", f"{self.p}_weights.c", "target/hwq_patch_pack.c"]
         return json.dumps(d, indent=1) + "\n"
 
 
@@ -523,6 +559,8 @@ def _family(func: str) -> str:
         return "copy"
     if func.startswith("hwq_clamp"):
         return "clamp"
+    if func.startswith(("hwq_patch_pack", "hwq_patch_unpack")):
+        return "patch"
     if func.startswith("arm_fully_connected"):
         return "fc"
     if func.startswith(("arm_convolve", "arm_depthwise")):
@@ -539,4 +577,6 @@ def _family(func: str) -> str:
 def _ident(step) -> str:
     from hwq.io import sanitize_identifier
 
+    if step.layer is None:
+        return f"s{step.index}_" + sanitize_identifier(step.func, "op")
     return f"s{step.index}_" + sanitize_identifier(step.layer.ops[0].name, "op")

@@ -488,6 +488,29 @@ def clamp(op, graph) -> Layer:
     return Layer(f"hwq_clamp_{sfx}", op.kind, [op], [x], op.output, 0, params, inplace=True)
 
 
+def patch_quant(op, graph) -> Layer:
+    """IR ``patch_quant`` -> ``hwq_patch_pack_s8`` (``mcu/target/hwq_patch_pack.c``): the int8 NHWC map is stored
+    as per-patch b-bit codes in a packed arena buffer (``packed_bytes``); ``mcu.lower`` inserts
+    ``hwq_patch_unpack_s8`` before the first kernel that reads it, since no CMSIS-NN kernel reads sub-8-bit
+    activations. Values are storage units (``base`` and the clamp shifted by the storage offset)."""
+    from hwq.ir.ops.patch_quant import packed_bytes
+
+    x = op.inputs[0]
+    if op.output in graph.outputs:
+        raise Unsupported("its output is a graph output (the caller reads int8); pack only between kernels")
+    sx = storage(graph, x)
+    if sx.nbytes != 1:
+        raise Unsupported(f"input {x!r} is {sx.ctype}; packing takes int8 storage")
+    c, h, w = graph.tensor(x).shape
+    yf = graph.tensor(op.output).fmt
+    params = dict(
+        c=c, h=h, w=w, rows=int(op.grid[0]), cols=int(op.grid[1]), bits=[int(b) for b in op.bits],
+        shifts=op.shift_list(), base=op.base_raw(graph) + sx.offset, act_min=int(yf.raw_min) + sx.offset,
+        act_max=int(yf.raw_max) + sx.offset, packed_bytes=packed_bytes((c, h, w), tuple(op.grid), op.bits),
+    )  # fmt: skip
+    return Layer("hwq_patch_pack_s8", op.kind, [op], [x], op.output, 0, params, spatial_inputs=(0,))
+
+
 def _fuse_clamps_single(graph, op, lo, hi):
     class _G:  # the clamp chain rule applied to this one op
         tensors = graph.tensors
@@ -564,6 +587,7 @@ for _kind, _fn in (
     ("relu", clamp),
     ("clip", clamp),
     ("requantize", clamp),
+    ("patch_quant", patch_quant),
 ):
     REGISTRY.add(_kind, _fn, supports=_supports, fused=_kind in FUSABLE, view=_fn is view)
 

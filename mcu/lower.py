@@ -139,8 +139,17 @@ def lower(graph, scratch: str = "cmsis-nn", check: bool = True) -> Program:
         if lay.func.startswith("arm_elementwise") and any(perm[t] is not None for t in lay.inputs):
             spatial = set(range(len(lay.inputs)))  # an HWC operand: read the other one in HWC too
         for pos, t in enumerate(lay.inputs):
+            orig = t
+            if _is_packed(perm[t]):  # per-patch packed codes (patch_quant): unpack to int8 NHWC first, once per
+                tmp = f"{t}__unpacked{len(layers)}"  # reader, so only the packed bytes live between readers
+                if tmp not in base:
+                    base[tmp] = tmp
+                    perm[tmp] = hwc_order(perm[t][1:])
+                    extra_tensors[tmp] = (t, perm[t][1:])
+                    copies.append(("hwq_patch_unpack", t, tmp))
+                t = tmp
             if pos in spatial:
-                want = hwc_order(graph.tensor(t).shape)
+                want = hwc_order(graph.tensor(orig).shape)
                 if perm[t] != want:
                     if perm[t] is not None or want is None:
                         raise _op_error(op, f"input {t!r} is in an order the kernel cannot read ({perm[t]})")
@@ -157,6 +166,8 @@ def lower(graph, scratch: str = "cmsis-nn", check: bool = True) -> Program:
             if len(ps) > 1:
                 raise _op_error(op, "element-wise inputs are stored in different orders (HWC and CHW)")
             out_perm = ps.pop()
+        elif lay.func == "hwq_patch_pack_s8":
+            out_perm = ("packed", *graph.tensor(lay.output).shape)
         elif lay.spatial_inputs:
             out_perm = hwc_order(graph.tensor(lay.output).shape)
         else:
@@ -177,7 +188,25 @@ def lower(graph, scratch: str = "cmsis-nn", check: bool = True) -> Program:
             perm[tmp] = None
             tail.append(("hwq_hwc_to_chw", t, tmp))
     single = bool(rounding and True in rounding)
-    return _assemble(graph, model, layers, tail, base, perm, extra_tensors, single, scratch)
+    prog = _assemble(graph, model, layers, tail, base, perm, extra_tensors, single, scratch)
+    _size_packed(prog, [lay for lay, _ in layers if lay.func == "hwq_patch_pack_s8"])
+    return prog
+
+
+def _is_packed(order) -> bool:
+    return isinstance(order, tuple) and order[:1] == ("packed",)
+
+
+def _size_packed(prog: Program, packs: list[Layer]) -> None:
+    """Packed buffers (patch_quant) take their packed size; each unpack step gets its pack's parameters."""
+    by_buffer = {}
+    for lay in packs:
+        buf = prog.buffers[prog.tensor_buffer[lay.output]]
+        buf.nbytes = lay.params["packed_bytes"]
+        by_buffer[buf.name] = lay
+    for s in prog.steps:
+        if s.func.startswith("hwq_patch_unpack"):
+            s.params.update({k: v for k, v in by_buffer[s.inputs[0]].params.items() if k not in s.params})
 
 
 def _assemble(graph, model, layers, tail, base, perm, extra_tensors, single, scratch) -> Program:
@@ -232,7 +261,7 @@ def _assemble(graph, model, layers, tail, base, perm, extra_tensors, single, scr
 
     for lay, copies in layers:
         for kind, src, tmp in copies:
-            c, h, w = perm[tmp]
+            c, h, w = perm[tmp] or extra_tensors[tmp][1]
             add(f"{kind}_{_sfx(buffers[ids[tmp]])}", None, [src], tmp, "", {"c": c, "h": h, "w": w})
         if lay.func == "view":
             continue
