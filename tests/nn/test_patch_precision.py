@@ -1,0 +1,123 @@
+"""Per-patch mixed precision in the CMSIS-NN profile emulator (``hwq.nn.patch_precision``): the torch node equals
+``hwq.ir.run`` integer for integer on 1,000 digits vectors (residual and plain CNN, several maps, uneven grids);
+the torch function equals the IR evaluator on random raws; training mode is the same values; the search keeps
+its accuracy budget, sizes the packed map, and gives up below ``min_saving``."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+from hwq.ir import run
+from hwq.ir.ops.patch_quant import packed_bytes
+from hwq.nn.patch_precision import CPatchQuant, insert_patch_quant, patch_quant_raw, select_patch_bits
+
+
+@functools.cache
+def digits_net(arch: str):
+    """A calibrated digits ``arch`` in the CMSIS-NN profile (seeded initial weights) and the digits split."""
+    from hwq.data.digits import load_digits_split
+    from hwq.nn.cmsis import calibrate, cmsis_from_float
+    from hwq.train import models
+
+    torch.manual_seed(0)
+    split = load_digits_split(image=True)
+    build = {"cnn": models.digits_cnn, "rescnn": models.digits_rescnn}[arch]
+    net = cmsis_from_float(build(), {"weights": "int8", "activations": "int8", "single_rounding": False})
+    calibrate(net, torch.as_tensor(split.x_train[:512]).float(), "minmax")
+    return net.eval(), split
+
+
+MAPS = [
+    ("rescnn", "conv1", (4, 4), [8, 4, 2, 6] * 4, None),
+    ("rescnn", "conv1", (3, 2), [2, 3, 4, 5, 6, 7], [0, 5, 1, 3, 2, 1]),
+    ("cnn", "conv1", (2, 2), [4, 4, 8, 2], [2, 4, 0, 1]),
+    ("cnn", "pool1", (4, 3), [1, 2, 8, 3, 4, 5, 6, 7, 8, 2, 4, 6], None),
+]
+
+
+@pytest.mark.parametrize("case", MAPS, ids=lambda c: f"{c[0]}-{c[1]}-{c[2][0]}x{c[2][1]}")
+def test_emulator_equals_interpreter_1000_vectors(case):
+    arch, after, grid, bits, shifts = case
+    net, split = digits_net(arch)
+    pn = insert_patch_quant(net, after, grid, bits, shifts).eval()
+    x = torch.as_tensor(np.concatenate([split.x_train, split.x_test])[:1000]).float()
+    g = pn.lower_to_ir(x[:1], f"digits_{arch}_pq")
+    assert [op.kind for op in g.ops].count("patch_quant") == 1
+    q, _ = pn.int_forward(x)
+    got = run(g, {"input": pn.inq.fmt().to_raw(x.double().numpy())}).outputs()[0]
+    assert np.asarray(got).shape == (1000, 10)
+    assert (np.asarray(got) == q.numpy()).all()
+    q0, _ = net.int_forward(x)
+    if min(bits) < 8:
+        assert (q0 != q).any()  # the op changes something on the way
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_torch_function_equals_ir_evaluator(seed):
+    from hwq.formats import parse
+    from hwq.ir import Graph
+    from hwq.ir.ops.patch_quant import PatchQuant
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 4)), int(rng.integers(2, 10)), int(rng.integers(2, 10)))
+    grid = (int(rng.integers(1, min(shape[1], 4) + 1)), int(rng.integers(1, min(shape[2], 4) + 1)))
+    bits = [int(b) for b in rng.integers(1, 9, grid[0] * grid[1])]
+    shifts = [int(rng.integers(0, 9 - b)) for b in bits]
+    base = int(rng.integers(-128, 0))
+    g = Graph("pq", ["x"], ["y"])
+    g.add_tensor("x", shape, parse("int<8>"))
+    g.add_tensor("y", shape, parse("int<8>"))
+    g.add_op(PatchQuant("pq", ["x"], "y", grid=grid, bits=tuple(bits), base=base, shifts=tuple(shifts)))
+    x = rng.integers(-128, 128, (64, *shape))
+    want = run(g, {"x": x}).outputs()[0]
+    got = patch_quant_raw(torch.from_numpy(x), grid, bits, shifts, base, -128, 127).numpy()
+    assert (got == want).all()
+
+
+def test_training_mode_gives_the_same_values_with_a_gradient():
+    net, split = digits_net("rescnn")
+    pn = insert_patch_quant(net, "conv1", (2, 2), [2, 4, 6, 8])
+    node = next(n for n in pn.nodes if isinstance(n, CPatchQuant))
+    fin = pn.nodes[0].act
+    f = fin.fmt()
+    s, z = float(f.scale[0]), int(f.zero_point[0])
+    q = torch.randint(-128, 128, (5, 8, 8, 8))
+    xf = ((q - z).double() * s).float().requires_grad_(True)
+    y = node.float_forward(xf, fin)
+    want = (node.int_forward(q, f)[0] - z).double() * s
+    assert torch.allclose(y.double(), want, rtol=0, atol=s * 1e-3)
+    y.sum().backward()
+    assert torch.equal(xf.grad, torch.ones_like(xf))  # straight through
+
+
+def test_search_keeps_its_budget_and_sizes_the_packed_map():
+    net, split = digits_net("rescnn")
+    x = torch.as_tensor(split.x_train[:200]).float()
+    y = torch.as_tensor(split.y_train[:200]).long()
+    ch = select_patch_bits(net, "conv1", x, y, (4, 4), max_drop=0.01, max_loss=0.05)
+    assert ch.calib_accuracy >= ch.calib_accuracy_8bit - 0.01
+    assert ch.calib_loss <= ch.calib_loss_8bit + 0.05
+    assert ch.int8_bytes == 8 * 8 * 8
+    assert ch.packed_bytes == packed_bytes((8, 8, 8), (4, 4), ch.bits) < ch.int8_bytes
+    assert all(0 <= k <= 8 - b for b, k in zip(ch.bits, ch.shifts))
+    # the choice, applied, gives exactly the accuracy the search reported
+    pn = insert_patch_quant(net, "conv1", ch.grid, ch.bits, ch.shifts).eval()
+    q, f = pn.int_forward(x)
+    assert float((q.argmax(1) == y).double().mean()) == pytest.approx(ch.calib_accuracy, abs=1e-12)
+    again = select_patch_bits(net, "conv1", x, y, (4, 4), max_drop=0.01, max_loss=0.05)
+    assert (again.bits, again.shifts) == (ch.bits, ch.shifts)
+
+
+def test_search_gives_up_below_min_saving_and_refuses_unknown_nodes():
+    net, split = digits_net("cnn")
+    x = torch.as_tensor(split.x_train[:200]).float()
+    y = torch.as_tensor(split.y_train[:200]).long()
+    ch = select_patch_bits(net, "pool1", x, y, (2, 2), min_saving=10**6)
+    assert ch.bits == (8, 8, 8, 8) and ch.packed_bytes == ch.int8_bytes
+    assert ch.calib_accuracy == ch.calib_accuracy_8bit
+    with pytest.raises(ValueError, match=r"insert_patch_quant: no node 'conv9'"):
+        insert_patch_quant(net, "conv9", (1, 1), [4])
