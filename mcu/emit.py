@@ -13,7 +13,7 @@ from .lower import McuEmitError, lower
 from .plan import plan_program
 
 _HERE = Path(__file__).resolve().parent
-OPTIONS: tuple[str, ...] = ("scratch",)
+OPTIONS: tuple[str, ...] = ("scratch", "patches", "split", "sram", "halo")
 
 
 def relative_command(command: str, out_dir) -> str:
@@ -49,14 +49,38 @@ def _runtime_files() -> dict[str, bytes]:
     return files
 
 
-def generate(graph, *, command: str = "", scratch: str = "cmsis-nn") -> dict[str, str | bytes]:
-    """Every file of the emitted folder, in memory (relative path -> text); McuEmitError naming the op."""
+def generate(graph, *, command: str = "", scratch: str = "cmsis-nn", patches: str = "none", split: str = "auto",
+             sram: int = 0, halo: str = "auto") -> dict[str, str | bytes]:  # fmt: skip
+    """Every file of the emitted folder, in memory (relative path -> text); McuEmitError naming the op.
+
+    patches/split/sram/halo: the patch-based stage (``mcu.patch.search.choose_plan``); ``patches=none``
+    with no ``sram`` budget is the layer-by-layer program."""
     from hwq.ir.serialize import dumps
 
     prog = lower(graph, scratch)
-    plan = plan_program(prog)
     text = dumps(graph)
-    cp = CProgram(prog, plan, command, graph_hash(text), text)
+    patches = str(patches).lower()
+    if patches == "none" and not sram:
+        cp = CProgram(prog, plan_program(prog), command, graph_hash(text), text)
+    else:
+        from .patch.cgen import PatchCProgram
+        from .patch.search import choose_plan
+
+        chosen, cands = choose_plan(prog, "auto" if patches == "none" else patches, str(split), int(sram),
+                                    str(halo), scratch)  # fmt: skip
+        if chosen.pp is None:
+            cp = CProgram(prog, plan_program(prog), command, graph_hash(text), text)
+        else:
+            base = cands[0]
+            chosen.pp.report = {
+                "sram_budget_bytes": int(sram),
+                "layer_by_layer": base.row(),
+                "enumerated": len(cands),
+                "sram_reduction": round(base.peak_sram_bytes / max(chosen.peak_sram_bytes, 1), 3),
+                "arena_reduction": round(base.arena_bytes / max(chosen.arena_bytes, 1), 3),
+                "instructions_ratio": round(chosen.instructions / max(base.instructions, 1), 4),
+            }
+            cp = PatchCProgram(chosen.pp, command, graph_hash(text), text)
     p = cp.p
     files: dict[str, str | bytes] = {
         "graph.json": text,
@@ -80,6 +104,9 @@ def emit(graph, out_dir, *, command: str = "", **options) -> list[Path]:
     ``mcu.json`` (layers, memory plan in bytes, storage mapping), ``cmsis_nn/`` and ``target/`` (copies of
     the portable runtime and harness). Option ``scratch=cmsis-nn|portable`` sizes kernel scratch buffers
     for any CMSIS-NN build (default) or for the portable runtime only (``mcu.plan.scratch_bytes``).
+    Options ``patches=none|auto|RxC``, ``split=auto|OP``, ``sram=BYTES`` (peak SRAM budget; 0: none),
+    ``halo=recompute|cache|auto``: run the leading stage patch by patch (``mcu.patch``; ``mcu.json`` then
+    has a ``patch`` section).
     Everything is generated and checked before the first file is written; a graph the backend cannot
     take raises McuEmitError naming the op and the reason. The caller
     (``hwq emit``) refuses non-empty folders without --force. Same graph -> byte-identical files.

@@ -1,0 +1,250 @@
+"""Printing of a patch program (``mcu.patch.plan.PatchProgram``): the stage as nested patch loops.
+
+The run function opens with the stage: ``for (pc ...) for (pr ...)`` over the grid (column by column, top
+to bottom), each patch running the substeps with its row of the per-substep geometry tables
+(``hwq_patch_geom_t``, const, in flash). Kernel calls are the layer-by-layer program's CMSIS-NN calls
+with the patch's dimensions and per-patch padding; the rest of the model is printed by ``mcu.cgen`` as
+usual. Everything is decided in ``mcu.patch.plan``; this module prints it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..cgen import CProgram, _act, _family, comment_text
+
+PATCH_HELPERS = """/* CHW window (h x w at src, plane = H*W, row = W elements) -> HWC at dst */
+static void hwq_patch_gather_s8(const int8_t *src, int8_t *dst, int32_t c, int32_t plane, int32_t row,
+                                int32_t h, int32_t w)
+{
+    int32_t y, x, ch;
+    for (y = 0; y < h; y++) {
+        for (x = 0; x < w; x++) {
+            for (ch = 0; ch < c; ch++) {
+                *dst++ = src[ch * plane + y * row + x];
+            }
+        }
+    }
+}
+
+"""
+
+PATCH_COPY_ROWS = """/* rows x n bytes from src (src_stride bytes per row) to dst (dst_stride bytes per row) */
+static void hwq_patch_copy_rows_s8(const int8_t *src, int32_t src_stride, int8_t *dst, int32_t dst_stride,
+                                   int32_t rows, int32_t n)
+{
+    int32_t r;
+    for (r = 0; r < rows; r++) {
+        memcpy(dst + r * dst_stride, src + r * src_stride, (size_t)n);
+    }
+}
+"""
+
+PATCH_GEOM = """/* geometry of one substep for one patch: byte offsets/strides into its buffers, window and output sizes
+ * in elements, per-patch padding, and the carried rows (memmove(y, y + keep_src, keep_n) first) */
+typedef struct {
+    int32_t a_off, a_stride, b_off, b_stride;
+    int32_t in_h, in_w, pad_t, pad_l;
+    int32_t y_off, y_stride, out_h, out_w;
+    int32_t keep_src, keep_n;
+} hwq_patch_geom_t;
+"""
+
+
+class PatchCProgram(CProgram):
+    """``CProgram`` whose run function starts with the patch loops of a ``PatchProgram``."""
+
+    def __init__(self, pp, command: str, graph_hash: str, graph_json: str):
+        import dataclasses
+
+        self.pp = pp
+        self.tables: list[str] = []
+        prog = dataclasses.replace(pp.prog, steps=pp.rest, buffers=pp.buffers)
+        super().__init__(prog, pp.plan, command, graph_hash, graph_json)
+
+    # ------------------------------------------------------------------ body
+    def _build(self) -> None:
+        self.body.append(self._stage())
+        for s in self.prog.steps:
+            self._layers_json.append(self._step(s))
+
+    def _table(self, sub) -> str:
+        name = f"{self.p}_patch{sub.index}"
+        rows = ["    { " + ", ".join(str(v) for v in gg.values()) + " }," for gg in sub.geom]
+        self.tables.append(f"static const hwq_patch_geom_t {name}[{len(sub.geom)}] = {{\n" + "\n".join(rows) + "\n};\n")
+        return name
+
+    def _stage(self) -> str:
+        pp = self.pp
+        sch = pp.sch
+        r, c = sch.grid
+        g = self.prog.graph
+        ops = [comment_text(n) for u in sch.units for n in u.ops]
+        cached = ", ".join(comment_text(t) for t in sorted(sch.cached))
+        lines = [
+            f"    /* patch stage: ops {ops[0]} .. {ops[-1]} ({len(sch.units)} kernels) on a {r}x{c} grid of",
+            f"     * tensor {comment_text(sch.output)} {g.tensor(sch.output).shape}, column by column, top to bottom; "
+            f"halo {pp.halo}" + (f" (cached: {cached})" if cached else "") + " */",
+            "    {",
+            "        int32_t pc, pr;",
+            f"        for (pc = 0; pc < {c}; pc++) {{",
+            f"            for (pr = 0; pr < {r}; pr++) {{",
+            f"                const int32_t p = pc * {r} + pr;",
+        ]
+        for sub in pp.subs:
+            body = getattr(self, "_sub_" + sub.kind)(sub)
+            lines.append(f"                /* substep {sub.index}: {sub.kind} {sub.func} */")
+            lines.append("                {")
+            lines.append(f"                    const hwq_patch_geom_t *const g = &{self._table(sub)}[p];")
+            lines += ["                    " + x for x in body]
+            lines.append("                }")
+        lines += ["            }", "        }", "    }", f"    HWQ_PROFILE_MARK({len(pp.subs)});"]
+        return "\n".join(lines)
+
+    def _sub_gather(self, sub) -> list[str]:
+        g = self.prog.graph
+        x = self.pp.sch.input
+        c, h, w = g.tensor(x).shape
+        src = self._ptr(sub.inputs[0], True)
+        return [f"hwq_patch_gather_s8({src} + g->a_off, {self._ptr(sub.output)}, {c}, {h * w}, {w}, g->in_h, g->in_w);"]
+
+    def _sub_crop(self, sub) -> list[str]:
+        src, dst = self._ptr(sub.inputs[0], True), self._ptr(sub.output)
+        return [f"hwq_patch_copy_rows_s8({src} + g->a_off, g->a_stride, {dst}, g->y_stride, g->out_h, g->out_w);"]
+
+    def _sub_paste(self, sub) -> list[str]:
+        src, dst = self._ptr(sub.inputs[0], True), self._ptr(sub.output)
+        return [f"hwq_patch_copy_rows_s8({src}, g->a_stride, {dst} + g->y_off, g->y_stride, g->out_h, g->out_w);"]
+
+    def _sub_kernel(self, sub) -> list[str]:
+        fam = _family(sub.func)
+        y = self._ptr(sub.output)
+        out = []
+        if any(gg.keep_n for gg in sub.geom):
+            out.append(f"if (g->keep_n > 0) {{ memmove({y}, {y} + g->keep_src, (size_t)g->keep_n); }}")
+        err = f"return -{sub.index + 1};"
+        if fam in ("add", "mul", "clamp"):
+            out += self._elementwise(sub, fam, y, err)
+            return out
+        out.append("if (g->out_h > 0) {")
+        out += ["    " + x for x in self._window(sub, fam, y, err)]
+        out.append("}")
+        return out
+
+    def _elementwise(self, sub, fam: str, y: str, err: str) -> list[str]:
+        p = sub.layer.params
+        a = self._ptr(sub.inputs[0], True)
+        lines = ["int32_t i;", "for (i = 0; i < g->out_h; i++) {"]
+        ai = f"{a} + g->a_off + i * g->a_stride"
+        yi = f"{y} + g->y_off + i * g->y_stride"
+        if fam == "clamp":
+            lines.append(f"    {sub.func}({ai}, {yi}, g->out_w, {p['act_min']}, {p['act_max']});")
+            return lines + ["}"]
+        b = self._ptr(sub.inputs[1], True)
+        bi = f"{b} + g->b_off + i * g->b_stride"
+        if fam == "add":
+            lines += [
+                f"    const arm_cmsis_nn_status st = {sub.func}({ai}, {bi},",
+                f"        {p['in1_offset']}, {p['in1_mult']}, {p['in1_shift']}, {p['in2_offset']}, {p['in2_mult']}, "
+                f"{p['in2_shift']}, {p['left_shift']},",
+                f"        {yi}, {p['output_offset']}, {p['out_mult']}, {p['out_shift']},",
+                f"        {p['act_min']}, {p['act_max']}, g->out_w);",
+            ]
+        else:
+            lines += [
+                f"    const arm_cmsis_nn_status st = {sub.func}({ai}, {bi}, {p['in1_offset']}, {p['in2_offset']},",
+                f"        {yi}, {p['output_offset']}, {p['out_mult']}, {p['out_shift']},",
+                f"        {p['act_min']}, {p['act_max']}, g->out_w);",
+            ]
+        return lines + [f"    if (st != ARM_CMSIS_NN_SUCCESS) {{ {err} }}", "}"]
+
+    def _ctx_sub(self, sub) -> str:
+        if sub.scratch:
+            return f"{{ .buf = arena + {self.plan.scratch[sub.index]}, .size = {sub.scratch} }}"
+        return "{ .buf = NULL, .size = 0 }"
+
+    def _window(self, sub, fam: str, y: str, err: str) -> list[str]:
+        s = sub.step
+        p = s.layer.params
+        x = self._ptr(sub.inputs[0], True)
+        act = _act(p)
+        st = p["stride"]
+        if fam == "pool":
+            return [
+                f"const cmsis_nn_context ctx = {self._ctx_sub(sub)};",
+                f"const cmsis_nn_pool_params pp = {{ .stride = {{ .w = {st[1]}, .h = {st[0]} }}, "
+                f".padding = {{ .w = g->pad_l, .h = g->pad_t }}, .activation = {act} }};",
+                f"const cmsis_nn_dims in_dims = {{ .n = 1, .h = g->in_h, .w = g->in_w, .c = {p['c']} }};",
+                f"const cmsis_nn_dims filter_dims = {{ .n = 1, .h = {p['kh']}, .w = {p['kw']}, .c = {p['c']} }};",
+                f"const cmsis_nn_dims out_dims = {{ .n = 1, .h = g->out_h, .w = g->out_w, .c = {p['c']} }};",
+                f"const arm_cmsis_nn_status st = {s.func}(&ctx, &pp, &in_dims, {x} + g->a_off, &filter_dims, "
+                f"&out_dims, {y} + g->y_off);",
+                f"if (st != ARM_CMSIS_NN_SUCCESS) {{ {err} }}",
+            ]
+        wn, bn = self._weights(s)
+        mn, sn = self._quant_arrays(s, p["cout"])
+        dl = p["dilation"]
+        dw = s.func.startswith("arm_depthwise")
+        common = (
+            f".input_offset = {p['input_offset']}, .output_offset = {p['output_offset']}, "
+            + (f".ch_mult = {p['ch_mult']}, " if dw else "")
+            + f".stride = {{ .w = {st[1]}, .h = {st[0]} }}, .padding = {{ .w = g->pad_l, .h = g->pad_t }}, "
+            f".dilation = {{ .w = {dl[1]}, .h = {dl[0]} }}, .activation = {act}"
+        )
+        ptype = "cmsis_nn_dw_conv_params" if dw else "cmsis_nn_conv_params"
+        fdims = (
+            f"{{ .n = 1, .h = {p['kh']}, .w = {p['kw']}, .c = {p['cout']} }}"
+            if dw
+            else f"{{ .n = {p['cout']}, .h = {p['kh']}, .w = {p['kw']}, .c = {p['cin']} }}"
+        )
+        return [
+            f"const cmsis_nn_context ctx = {self._ctx_sub(sub)};",
+            f"const {ptype} cp = {{ {common} }};",
+            f"const cmsis_nn_per_channel_quant_params q = {{ .multiplier = (int32_t *){mn}, "
+            f".shift = (int32_t *){sn} }};",
+            f"const cmsis_nn_dims in_dims = {{ .n = 1, .h = g->in_h, .w = g->in_w, .c = {p['cin']} }};",
+            f"const cmsis_nn_dims filter_dims = {fdims};",
+            f"const cmsis_nn_dims bias_dims = {{ .n = 1, .h = 1, .w = 1, .c = {p['cout']} }};",
+            f"const cmsis_nn_dims out_dims = {{ .n = 1, .h = g->out_h, .w = g->out_w, .c = {p['cout']} }};",
+            f"if ({s.func}_get_buffer_size(&cp, &in_dims, &filter_dims, &out_dims) > ctx.size) {{",
+            f"    {err} /* the linked library needs more scratch than planned */",
+            "}",
+            f"const arm_cmsis_nn_status st = {s.func}(&ctx, &cp, &q, &in_dims, {x} + g->a_off, &filter_dims, {wn},",
+            f"    &bias_dims, {bn}, &out_dims, {y} + g->y_off);",
+            f"if (st != ARM_CMSIS_NN_SUCCESS) {{ {err} }}",
+        ]
+
+    # ------------------------------------------------------------------ files
+    def memory_comment(self) -> list[str]:
+        """The layer-by-layer memory comment, headed by the patch plan's figures."""
+        s = self.pp.summary()
+        head = [
+            f"Patch-based stage: split after op {comment_text(s['split'])}, grid {s['grid'][0]}x{s['grid'][1]}, "
+            f"halo {s['halo']}; "
+            f"stage MACs {s['stage_macs']} layer by layer, {s['stage_patch_macs']} patch by patch "
+            f"(+{s['extra_macs_pct_of_stage']} %).",
+        ]
+        return head + super().memory_comment()
+
+    def model_c(self) -> str:
+        """``hwq_<model>.c`` with the patch helpers and geometry tables before the run function."""
+        text = super().model_c()
+        text = text.replace("#include <stdint.h>\n", "#include <stdint.h>\n#include <string.h>\n", 1)
+        at = text.index(f"int {self.p}_run(")
+        helpers = PATCH_HELPERS + "\n"
+        if any(sub.kind in ("crop", "paste") for sub in self.pp.subs):
+            helpers += PATCH_COPY_ROWS + "\n"
+        return text[:at] + helpers + PATCH_GEOM + "\n" + "\n".join(self.tables) + "\n" + text[at:]
+
+    def mcu_json(self) -> str:
+        """``mcu.json`` with a ``patch`` section (plan figures: bytes, MACs, estimated instructions)."""
+        d = json.loads(super().mcu_json())
+        d["patch"] = dict(self.pp.summary(), **getattr(self.pp, "report", {}))
+        d["patch"]["stage_layers"] = [
+            {"ops": [op.name for op in s.layer.ops], "function": s.func, "macs": s.layer.macs}
+            for s in self.pp.stage_steps
+        ]
+        return json.dumps(d, indent=1) + "\n"
+
+
+__all__ = ["PATCH_HELPERS", "PatchCProgram"]

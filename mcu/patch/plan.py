@@ -1,0 +1,432 @@
+"""Patch plans of a lowered MCU program: the per-patch call sequence, its arena plan, MACs and instructions.
+
+``patch_program(prog, split, grid, cached)`` maps the stage of ``hwq.ir.patchwise.schedule`` onto the
+CMSIS-NN calls of ``mcu.lower.lower``: one unit per kernel call (anchor + fused requantise/clamps). Each
+patch runs this sequence of *substeps* (``Sub``), with geometry from per-patch tables (``PatchGeom``):
+
+- ``gather``: the input window, read from the caller's CHW input, stored HWC in the window buffer;
+- ``crop``: a sub-box of a tensor's patch buffer copied out when a window kernel reads fewer columns than
+  the buffer holds (a tensor read by two units); rows alone need no copy (a pointer offset);
+- ``kernel``: the unit's CMSIS-NN call on the window (``in_h x in_w``, per-patch padding ``pad_t``/
+  ``pad_l``; bottom/right padding is implicit in the kernel's bounds checks, as for the whole tensor),
+  after a ``memmove`` of the rows carried from the patch above (cached tensors); element-wise kernels run
+  one call per row when an operand's buffer is wider than the region (strided rows);
+- ``paste``: the stage output patch copied into the whole output tensor (skipped when the last kernel can
+  write in place: element-wise, or a grid one patch wide).
+
+The arena is planned by ``mcu.plan.plan_program`` on a timeline of the substeps of one patch followed by
+the layer-by-layer steps after the stage: a patch buffer lives from its substep to its last reader inside
+one patch, a cached buffer and the stage output for the whole loop. Sizes are the largest over patches.
+Instructions are estimated with the calibrated per-kernel formulas of ``hwq.cost.mcu`` on each call's
+real per-patch shape, plus uncalibrated copy costs (``COPY_*``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from hwq.ir.patchwise import ELEMENTWISE, PatchError, Schedule, Unit, schedule, split_points
+
+from ..kernels import McuEmitError
+from ..lower import Buffer, Program
+from ..plan import MemoryPlan, plan_program
+
+#: estimated Cortex-M4 instructions of the copy helpers (uncalibrated: per element gathered CHW -> HWC,
+#: per byte copied by memcpy/memmove, per copied row, per call)
+COPY_GATHER_ELEMENT = 8.0
+COPY_BYTE = 0.6
+COPY_ROW = 25.0
+COPY_CALL = 30.0
+#: table load and loop overhead per substep and patch
+SUBSTEP_OVERHEAD = 20.0
+
+
+@dataclass
+class PatchGeom:
+    """One substep's geometry for one patch (bytes for offsets/strides; elements for sizes)."""
+
+    a_off: int = 0
+    a_stride: int = 0
+    b_off: int = 0
+    b_stride: int = 0
+    in_h: int = 0
+    in_w: int = 0
+    pad_t: int = 0
+    pad_l: int = 0
+    y_off: int = 0
+    y_stride: int = 0
+    out_h: int = 0
+    out_w: int = 0
+    keep_src: int = 0
+    keep_n: int = 0
+
+    FIELDS = ("a_off", "a_stride", "b_off", "b_stride", "in_h", "in_w", "pad_t", "pad_l", "y_off", "y_stride",
+              "out_h", "out_w", "keep_src", "keep_n")  # fmt: skip
+
+    def values(self) -> list[int]:
+        """The fields in C struct order."""
+        return [int(getattr(self, f)) for f in self.FIELDS]
+
+
+@dataclass
+class Sub:
+    """One substep of the per-patch sequence (duck-types ``mcu.lower.Step`` for ``plan_program``)."""
+
+    index: int
+    kind: str  # gather | crop | kernel | paste
+    func: str
+    layer: object  # the kernel's Layer (kernel substeps), else None
+    inputs: list[str]  # buffer names
+    output: str
+    scratch: int = 0
+    unit: int = -1  # unit index (kernel, crop)
+    step: object = None  # the lowered Step of a kernel substep
+    geom: list[PatchGeom] = field(default_factory=list)  # per patch
+    inplace: bool = False
+
+
+@dataclass
+class PatchProgram:
+    """A lowered program whose leading stage runs patch by patch."""
+
+    prog: Program  # the layer-by-layer program
+    sch: Schedule
+    subs: list[Sub]
+    rest: list  # lowered Steps after the stage, re-indexed after the substeps
+    buffers: dict[str, Buffer]  # every buffer of the patch timeline
+    plan: MemoryPlan
+    stage_steps: list  # lowered Steps of the stage, one per unit
+    split: str
+    halo: str
+    macs: dict = field(default_factory=dict)
+    instructions: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """JSON-ready figures (bytes, MAC and instruction counts)."""
+        m = self.macs
+        extra = m["stage_patch"] - m["stage_layer"]
+        return {
+            "split": self.split,
+            "grid": list(self.sch.grid),
+            "halo": self.halo,
+            "cached": sorted(self.sch.cached),
+            "patches": len(self.sch.patches),
+            "stage_ops": [n for u in self.sch.units for n in u.ops],
+            "arena_bytes": self.plan.arena_bytes,
+            "peak_sram_bytes": self.plan.peak_sram_bytes,
+            "stage_macs": m["stage_layer"],
+            "stage_patch_macs": m["stage_patch"],
+            "extra_macs": m["stage_patch"] - m["stage_layer"],
+            "extra_macs_pct_of_stage": round(
+                100.0 * (m["stage_patch"] - m["stage_layer"]) / max(m["stage_layer"], 1), 2
+            ),
+            "total_macs": m["total"],
+            "extra_macs_pct_of_model": round(100.0 * extra / max(m["total"], 1), 2),
+            "instructions_estimate": int(round(self.instructions["total"])),
+            "stage_instructions_estimate": int(round(self.instructions["stage"])),
+        }
+
+
+def stage_units_of(prog: Program) -> tuple[list[Unit], list]:
+    """(units, steps): one ``Unit`` per kernel step of ``prog`` (layout copies left out), with its step."""
+    units, steps = [], []
+    for s in prog.steps:
+        if s.layer is None:
+            continue
+        lay = s.layer
+        units.append(Unit(lay.ops[0].name, tuple(op.name for op in lay.ops), tuple(lay.ops[0].inputs), lay.output))
+        steps.append(s)
+    return units, steps
+
+
+def _stage_check(prog: Program, units, steps, n: int) -> None:
+    g = prog.graph
+    for u, s in zip(units[:n], steps[:n]):
+        if not s.func.endswith(("_s8", "_s4")) or s.func.startswith("arm_fully_connected"):
+            raise PatchError(f"op {u.name!r} ({s.func}): only int8-activation kernels run patch by patch")
+        if s.func.startswith("arm_elementwise") or s.func.startswith("hwq_clamp"):
+            if g.op(u.ops[0]).kind not in ELEMENTWISE:
+                raise PatchError(f"op {u.name!r}: not element-wise")
+        for t in u.inputs:
+            if prog.buffers[prog.tensor_buffer[t]].ctype != "int8_t":
+                raise PatchError(f"op {u.name!r}: input {t!r} is not int8")
+            c = g.tensor(t).shape[0]
+            perm = s.in_perm[u.inputs.index(t)] if u.inputs.index(t) < len(s.in_perm) else None
+            if c > 1 and perm is None and t not in g.inputs:
+                raise PatchError(f"op {u.name!r}: input {t!r} is stored channels-first; the stage needs HWC")
+
+
+def mcu_split_points(prog: Program) -> list[str]:
+    """Anchor op names where the lowered program can be split (valid stage, int8 kernels, HWC tensors)."""
+    units, steps = stage_units_of(prog)
+    out = []
+    for name in split_points(prog.graph, units):
+        n = next(i for i, u in enumerate(units) if u.name == name) + 1
+        try:
+            _stage_check(prog, units, steps, n)
+        except PatchError:
+            break
+        if prog.graph.tensor(units[n - 1].output).shape[1:] == (1, 1):
+            continue  # a 1x1 output has nothing to cut
+        out.append(name)
+    return out
+
+
+def _scratch(step, mode: str) -> int:
+    from ..scratch import scratch_bytes
+
+    return scratch_bytes(step, mode)
+
+
+def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), halo: str = "recompute",
+                  scratch: str = "cmsis-nn", target: str = "cortex-m4") -> PatchProgram:  # fmt: skip
+    """The patch plan of ``prog`` for the stage ending at the unit containing op ``split`` (see the module
+    docstring). Raises PatchError naming the op when the stage cannot run patch by patch."""
+    g = prog.graph
+    units, steps = stage_units_of(prog)
+    sch = schedule(g, split, grid, cached, units)
+    n = len(sch.units)
+    _stage_check(prog, units, steps, n)
+    ssteps = steps[:n]
+    stage_names = {u.output for u in sch.units}
+    x, s_out = sch.input, sch.output
+    tb = prog.tensor_buffer
+    chan = {t: g.tensor(t).shape[0] for t in stage_names | {x}}
+    bufs: dict[str, Buffer] = {}
+
+    def pbuf(name: str, size: int) -> str:
+        bufs[name] = Buffer(name, name, size, "int8_t", size, "arena")
+        return name
+
+    # patch buffers: the gathered input window and every stage tensor but the output
+    pb = {x: pbuf(f"pw_{tb[x]}", sch.buffer_bytes(x))}
+    for u in sch.units[:-1]:
+        pb[u.output] = pbuf(f"pw_{tb[u.output]}", sch.buffer_bytes(u.output))
+    last = sch.units[-1]
+    last_ew = g.op(last.ops[0]).kind in ELEMENTWISE
+    direct = last_ew or grid[1] == 1
+    s_buf = tb[s_out]
+    pts = sch.patches
+    subs: list[Sub] = []
+
+    def add(kind, func, layer, ins, out, **kw) -> Sub:
+        sub = Sub(len(subs), kind, func, layer, ins, out, **kw)
+        subs.append(sub)
+        return sub
+
+    # gather
+    _, hx, wx = g.tensor(x).shape
+    geo = []
+    for p in pts:
+        gg = PatchGeom()
+        if x in p.hold:
+            (r0, r1), (c0, c1) = p.hold[x]
+            gg = PatchGeom(a_off=r0 * wx + c0, in_h=r1 - r0, in_w=c1 - c0)
+        geo.append(gg)
+    add("gather", "hwq_patch_gather_s8", None, [tb[x]], pb[x], geom=geo)
+    prev_hold: dict[int, tuple] = {}
+    for i, (u, st) in enumerate(zip(sch.units, ssteps)):
+        ew = g.op(u.ops[0]).kind in ELEMENTWISE
+        ins = []
+        for j, t in enumerate(u.inputs):
+            crop = not ew and any(
+                pu.rows[1] > pu.rows[0] and pu.in_cols[j] != p.hold[t][1] for p, pu in ((p, p.units[i]) for p in pts)
+            )
+            if not crop:
+                ins.append(pb[t])
+                continue
+            cb = pbuf(f"pc{i}_{j}_{tb[t]}", 0)
+            geo = []
+            for p in pts:
+                pu = p.units[i]
+                if pu.rows[1] <= pu.rows[0]:
+                    geo.append(PatchGeom())
+                    continue
+                (ar, ac), wr, wc = p.hold[t], pu.in_rows[j], pu.in_cols[j]
+                wa = (ac[1] - ac[0]) * chan[t]
+                nb = (wc[1] - wc[0]) * chan[t]
+                geo.append(PatchGeom(a_off=(wr[0] - ar[0]) * wa + (wc[0] - ac[0]) * chan[t], a_stride=wa,
+                                     y_stride=nb, out_h=wr[1] - wr[0], out_w=nb))  # fmt: skip
+                bufs[cb].count = bufs[cb].nbytes = max(bufs[cb].nbytes, nb * (wr[1] - wr[0]))
+            add("crop", "hwq_patch_copy_rows_s8", None, [pb[t]], cb, unit=i, geom=geo)
+            ins.append(cb)
+        is_last = i == n - 1
+        out = (s_buf if direct else pbuf("pw_out", sch.buffer_bytes(s_out))) if is_last else pb[u.output]
+        geo = []
+        cy = g.tensor(u.output).shape[0]
+        _, hs, ws = g.tensor(s_out).shape
+        for pi, p in enumerate(pts):
+            pu = p.units[i]
+            gg = PatchGeom()
+            if u.output in p.hold and not is_last:
+                hr, hc = p.hold[u.output]
+                wy = (hc[1] - hc[0]) * cy
+                gg.y_off, gg.y_stride = (pu.rows[0] - hr[0]) * wy, wy
+                if pu.keep[1] > pu.keep[0]:
+                    ph = prev_hold[i]
+                    gg.keep_src = (pu.keep[0] - ph[0][0]) * wy
+                    gg.keep_n = (pu.keep[1] - pu.keep[0]) * wy
+            elif is_last:
+                if direct:
+                    gg.y_off, gg.y_stride = (pu.rows[0] * ws + pu.cols[0]) * cy, ws * cy
+                else:
+                    wy = (pu.cols[1] - pu.cols[0]) * cy
+                    gg.y_off, gg.y_stride = 0, wy
+            nr, nc = pu.rows[1] - pu.rows[0], pu.cols[1] - pu.cols[0]
+            if nr > 0:
+                if ew:
+                    offs = []
+                    for t in u.inputs:
+                        ar, ac = p.hold[t]
+                        wa = (ac[1] - ac[0]) * chan[t]
+                        offs.append(((pu.rows[0] - ar[0]) * wa + (pu.cols[0] - ac[0]) * chan[t], wa))
+                    contiguous = all(stride == nc * cy for _, stride in offs) and gg.y_stride == nc * cy
+                    gg.a_off, gg.a_stride = offs[0]
+                    if len(offs) > 1:
+                        gg.b_off, gg.b_stride = offs[1]
+                    gg.out_h, gg.out_w = (1, nr * nc * cy) if contiguous else (nr, nc * cy)
+                else:
+                    wr, wc = pu.in_rows[0], pu.in_cols[0]
+                    if ins[0].startswith("pc"):
+                        gg.a_off = 0
+                    else:
+                        ar, ac = p.hold[u.inputs[0]]
+                        gg.a_off = (wr[0] - ar[0]) * (ac[1] - ac[0]) * chan[u.inputs[0]]
+                    gg.in_h, gg.in_w = wr[1] - wr[0], wc[1] - wc[0]
+                    gg.pad_t, gg.pad_l = pu.pad[0], pu.pad[2]
+                    gg.out_h, gg.out_w = nr, nc
+            geo.append(gg)
+            if u.output in p.hold:
+                prev_hold[i] = p.hold[u.output]
+            if pi + 1 < len(pts) and pts[pi + 1].r == 0:
+                prev_hold.pop(i, None)
+        add("kernel", st.func, st.layer, ins, out, scratch=_scratch(st, scratch), unit=i, step=st, geom=geo)
+    if not direct:
+        geo = []
+        _, hs, ws = g.tensor(s_out).shape
+        cy = chan[s_out] if s_out in chan else g.tensor(s_out).shape[0]
+        for p in pts:
+            (r0, r1), (c0, c1) = p.hold[s_out]
+            nb = (c1 - c0) * cy
+            geo.append(PatchGeom(a_stride=nb, y_off=(r0 * ws + c0) * cy, y_stride=ws * cy, out_h=r1 - r0, out_w=nb))
+        add("paste", "hwq_patch_copy_rows_s8", None, ["pw_out"], s_buf, geom=geo)
+    m = len(subs)
+    # lifetimes on the patch timeline
+    for sub in subs:
+        b = bufs.get(sub.output)
+        if b is not None:
+            b.first = sub.index if b.first < 0 else min(b.first, sub.index)
+        for name in sub.inputs:
+            if name in bufs:
+                bufs[name].last = max(bufs[name].last, sub.index)
+    for t in sch.cached:
+        bufs[pb[t]].first, bufs[pb[t]].last = 0, m - 1
+    # the rest of the program, re-indexed after the substeps
+    k_end = ssteps[-1].index
+    rest = [dataclasses.replace(s, index=m + s.index - k_end - 1) for s in prog.steps if s.index > k_end]
+    skip = {tb[t] for t in stage_names if t != s_out} | {tb[x]}
+    for s in prog.steps:
+        if s.index <= k_end and s.layer is None:
+            skip.add(s.output)  # the input layout copy: replaced by the gather
+    for name, b in prog.buffers.items():
+        if name in skip and b.place == "arena":
+            continue
+        nb = dataclasses.replace(b)
+        if name == s_buf:
+            nb.first = 0
+            nb.last = m + b.last - k_end - 1 if b.last > k_end else m - 1
+            if b.place == "out":
+                nb.last = m + len(rest)
+        elif b.place == "arena":
+            nb.first = m + b.first - k_end - 1
+            nb.last = m + b.last - k_end - 1
+        elif b.place == "out":
+            nb.last = m + len(rest)
+        bufs[name] = nb
+    synth = dataclasses.replace(prog, steps=[*subs, *rest], buffers=bufs)
+    plan = plan_program(synth)
+    pp = PatchProgram(prog, sch, subs, rest, bufs, plan, ssteps, split, halo)
+    mac = sch.macs()
+    total = sum(int(s.layer.macs) for s in prog.steps if s.layer is not None)
+    pp.macs = {"stage_layer": mac["layer"], "stage_patch": mac["patch"], "total": total}
+    pp.instructions = estimate_instructions(pp, target)
+    return pp
+
+
+def _coefs(target: str) -> dict:
+    from hwq.cost.targets import load_target
+
+    return load_target(target).get("instructions", {})
+
+
+def sub_instructions(sub: Sub, gg: PatchGeom, coefs: dict, prog: Program) -> float:
+    """Estimated instructions of one substep for one patch (kernels: the calibrated ``hwq.cost.mcu``
+    formula on the patch's shape; copies: ``COPY_*``)."""
+    from hwq.cost.mcu import KERNEL_OF, kernel_instructions
+
+    if sub.kind == "gather":
+        c = prog.graph.tensor(prog.buffers[sub.inputs[0]].tensor).shape[0]
+        return COPY_CALL + COPY_GATHER_ELEMENT * gg.in_h * gg.in_w * c + SUBSTEP_OVERHEAD
+    if sub.kind in ("crop", "paste"):
+        return COPY_CALL + gg.out_h * (COPY_ROW + COPY_BYTE * gg.out_w) + SUBSTEP_OVERHEAD
+    est = SUBSTEP_OVERHEAD + (COPY_CALL + COPY_BYTE * gg.keep_n if gg.keep_n else 0)
+    if gg.out_h <= 0:
+        return est
+    kernel = KERNEL_OF.get(sub.func)
+    p = sub.layer.params
+    if kernel in ("add_s8", "mul_s8"):
+        per = kernel_instructions(kernel, {"n": gg.out_w}, coefs)
+        return est + gg.out_h * (per if per is not None else 8.0 * gg.out_w + 40)
+    if sub.func.startswith("hwq_clamp"):
+        return est + gg.out_h * (COPY_CALL + 4.0 * gg.out_w)
+    st, dil = p["stride"], p.get("dilation", (1, 1))
+    cin = int(p.get("cin", p.get("c", 0)))
+    shape = dict(h=gg.in_h, w=gg.in_w, cin=cin, cout=int(p.get("cout", cin)), kh=int(p["kh"]), kw=int(p["kw"]),
+                 sh=int(st[0]), sw=int(st[1]), pt=gg.pad_t, pl=gg.pad_l, dh=int(dil[0]), dw=int(dil[1]),
+                 ho=gg.out_h, wo=gg.out_w)  # fmt: skip
+    v = kernel_instructions(kernel, shape, coefs) if kernel else None
+    return est + (v if v is not None else 10.0 * gg.out_h * gg.out_w * shape["cout"])
+
+
+def layer_instructions(prog: Program, target: str = "cortex-m4") -> list[float]:
+    """Estimated instructions of every step of the layer-by-layer program (``hwq.cost.mcu`` formulas)."""
+    from hwq.cost.mcu import KERNEL_OF, instructions, kernel_instructions, shape_from_step, step_features
+
+    coefs = _coefs(target)
+    out = []
+    for s in prog.steps:
+        kernel = KERNEL_OF.get(s.func)
+        shape = shape_from_step(s, prog) if kernel else None
+        v = kernel_instructions(kernel, shape, coefs) if shape is not None else None
+        if v is None:
+            if s.layer is None:  # layout copy
+                v = COPY_CALL + COPY_GATHER_ELEMENT * prog.buffers[s.output].count
+            else:
+                v = instructions(s.func, step_features(s, prog), coefs)
+        out.append(float(v))
+    return out
+
+
+def estimate_instructions(pp: PatchProgram, target: str = "cortex-m4") -> dict:
+    """``{"stage", "rest", "total"}`` estimated instructions of a patch program on ``target``."""
+    coefs = _coefs(target)
+    stage = 0.0
+    for sub in pp.subs:
+        for gg in sub.geom:
+            stage += sub_instructions(sub, gg, coefs, pp.prog)
+    per = layer_instructions(pp.prog, target)
+    k_end = pp.stage_steps[-1].index
+    rest = sum(v for s, v in zip(pp.prog.steps, per) if s.index > k_end)
+    return {"stage": stage, "rest": rest, "total": stage + rest}
+
+
+def parse_grid(text: str) -> tuple[int, int]:
+    """``"RxC"`` -> (R, C); McuEmitError on anything else."""
+    try:
+        r, c = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise McuEmitError(f"patches={text!r}: expected auto, none or RxC (e.g. 3x3)") from None
+    if r < 1 or c < 1:
+        raise McuEmitError(f"patches={text!r}: rows and columns must be positive")
+    return r, c
