@@ -46,13 +46,20 @@ _OPTION_HELP: dict[str, dict[str, tuple[object, str]]] = {
             "cmsis-nn",
             "cmsis-nn | portable: size kernel scratch buffers for any CMSIS-NN build or the portable runtime",
         ),
+        "patches": ("none", "none | auto | RxC: run the leading CNN stage patch by patch on an R x C grid"),
+        "split": ("auto", "auto | OP: the last op of the patch-based stage"),
+        "sram": (0, "peak SRAM budget in bytes (0: none); the plan with the fewest instructions that fits"),
+        "halo": ("auto", "recompute | cache | auto: recompute patch overlaps or carry them down (rows)"),
     },
 }
 
 _EXAMPLES = {
     "hls": ["hwq emit hls --ir runs/mlp4/graph.json --out runs/mlp4-hls -O strategy=resource -O reuse_factor=4"],
     "rtl": ["hwq emit rtl --ir runs/mlp4/graph.json --out runs/mlp4-rtl -O pipeline=2 --io parallel"],
-    "mcu": ["hwq emit mcu --ir runs/mlp4/graph.json --out runs/mlp4-mcu -O scratch=portable"],
+    "mcu": [
+        "hwq emit mcu --ir runs/mlp4/graph.json --out runs/mlp4-mcu -O scratch=portable",
+        "hwq emit mcu --ir runs/cnn/graph.json --out runs/cnn-mcu -O patches=auto -O sram=65536",
+    ],
 }
 
 
