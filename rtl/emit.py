@@ -36,13 +36,22 @@ from hwq.io import atomic_write, graph_hash, provenance_lines, sanitize_identifi
 from hwq.ir.graph import Graph
 from hwq.ir.serialize import dumps, save
 
+from .branch import STREAMED_STYLES, build_pixel_layer, describe_pixel_layer, is_dag, print_dag_top
 from .build import build_layer, describe_layer
 from .datapath import RtlError
 from .layer import LayerPorts, latency, levels_of, print_layer, uses_taps
 from .plan import IO_MODES, LayerPlan, plan_layers
 from .stream import WindowPorts, build_stream_layer, describe_stream_layer, frame_of, print_stream_layer
 
-PRIMITIVES = ("hwq_skid_buffer.v", "hwq_window.v", "hwq_frame_collect.v", "hwq_frame_split.v", "hwq_taps.v")
+PRIMITIVES = (
+    "hwq_skid_buffer.v",
+    "hwq_window.v",
+    "hwq_frame_collect.v",
+    "hwq_frame_split.v",
+    "hwq_taps.v",
+    "hwq_fork.v",
+    "hwq_fifo.v",
+)
 ORDER_ONE_BEAT = "row-major"
 ORDER_PIXELS = "pixel-major (y, x); channels within a beat"
 
@@ -91,9 +100,9 @@ def emit(
     text = dumps(graph)
     header = provenance_lines(command, graph_hash(text))
     top_name = sanitize_identifier(top or f"hwq_{graph.name}", prefix="hwq")
-    layers = plan_layers(graph, io)
+    layers = plan_layers(graph, io, branches=True)
     in_t = graph.tensor(graph.inputs[0])
-    ranges = [(in_t.fmt.raw_min, in_t.fmt.raw_max)] * in_t.size
+    tensor_ranges = {in_t.name: [(in_t.fmt.raw_min, in_t.fmt.raw_max)] * in_t.size}
     layer_files: list[Path] = []
     taps = False
     modules: set[str] = {top_name}
@@ -102,11 +111,20 @@ def emit(
         lay.module = f"{top_name}_{lay.name}"
         full = [(xt.fmt.raw_min, xt.fmt.raw_max)] * xt.size
         if standalone:
-            ranges = full
+            for n in lay.inputs:
+                t = graph.tensor(n)
+                tensor_ranges[n] = [(t.fmt.raw_min, t.fmt.raw_max)] * t.size
+        ranges = tensor_ranges[lay.input]
         lay.in_range = (min(lo for lo, _ in ranges), max(hi for _, hi in ranges))
         lay.narrowed = ranges != full
         note = _narrowed_note(lay) if lay.narrowed else ""
-        if lay.style == "stream":
+        if lay.style == "pixel":  # branching regions (rtl/branch.py): one pixel of each input per beat
+            dp, vals, ranges, lay.ports = build_pixel_layer(graph, lay, tensor_ranges, adders)
+            lay.ports.in_note = note
+            names = [lay.module]
+            desc = describe_pixel_layer(graph, lay)
+            srcs = [print_layer(lay.module, header, dp, vals, lay.ports, pipeline, desc)]
+        elif lay.style == "stream":
             dp, vals, ranges, win, flags = build_stream_layer(graph, lay, ranges, adders)
             ifr, ofr = frame_of(xt.shape), frame_of(yt.shape)
             lay.window = win
@@ -135,15 +153,16 @@ def emit(
             ]
         else:
             slots = None
-            if k > 0 and layers[k - 1].style == "stream":  # fed by hwq_frame_collect: pixel-major slots
+            if k > 0 and layers[k - 1].style in STREAMED_STYLES:  # fed by hwq_frame_collect: pixel-major slots
                 slots = [frame_of(xt.shape).slot(i) for i in range(xt.size)]
             dp, vals, ranges = build_layer(graph, lay, ranges, slots=slots, adders=adders)
-            if k + 1 < len(layers) and layers[k + 1].style == "stream":  # feeds hwq_frame_split: pixel-major
+            if k + 1 < len(layers) and layers[k + 1].style in STREAMED_STYLES:  # feeds hwq_frame_split
                 ofr = frame_of(yt.shape)
                 vals = [vals[c * ofr.beats + p] for p in range(ofr.beats) for c in range(ofr.channels)]
             lay.ports = LayerPorts(xt.size, xt.fmt, yt.size, yt.fmt, in_note=note)
             names = [lay.module]
             srcs = [print_layer(lay.module, header, dp, vals, lay.ports, pipeline, describe_layer(graph, lay))]
+        tensor_ranges[lay.output] = ranges
         lay.levels = levels_of(dp, vals)
         lay.adders = dp.adders
         taps = taps or any(uses_taps(src) for src in srcs)
@@ -152,9 +171,18 @@ def emit(
                 raise RtlError(f"layer {lay.name!r}: module name {name!r} is used twice; rename the op")
             modules.add(name)
             layer_files.append(atomic_write(out_dir / f"{name}.v", src))
-    top_src = _print_top(top_name, header, graph, layers, pipeline)
+    if is_dag(layers):
+        mixed = True
+        comments = (
+            _port_comment("input", graph.inputs[0], in_t, _in_ports(graph, layers), True, False, mixed),
+            _port_comment("output", graph.outputs[0], graph.tensor(graph.outputs[0]), layers[-1].ports,
+                          layers[-1].style in STREAMED_STYLES, True, mixed),
+        )  # fmt: skip
+        top_src = print_dag_top(top_name, header, graph, layers, pipeline, comments)
+    else:
+        top_src = _print_top(top_name, header, graph, layers, pipeline)
     prim_files = []
-    for p in _primitives(layers, taps):
+    for p in _primitives(layers, taps, is_dag(layers)):
         prim_files.append(atomic_write(out_dir / p, resources.files("hwq.rtl").joinpath("primitives", p).read_bytes()))
     top_file = atomic_write(out_dir / f"{top_name}.v", top_src)
     files = prim_files + layer_files + [top_file]
@@ -165,8 +193,8 @@ def emit(
         "adders": adders,
         "sources": [f.name for f in files],
         "pipeline": pipeline,
-        "in": _port_manifest(in_t, layers[0].style == "stream"),
-        "out": _port_manifest(out_t, layers[-1].style == "stream"),
+        "in": _port_manifest(in_t, layers[0].style in STREAMED_STYLES),
+        "out": _port_manifest(out_t, layers[-1].style in STREAMED_STYLES),
         "latency": top_latency(layers, pipeline),
         "standalone_layers": standalone,
         "layers": [_layer_manifest(lay) for lay in layers],
@@ -180,16 +208,18 @@ def emit(
     return files
 
 
-def _primitives(layers: list[LayerPlan], taps: bool = False) -> list[str]:
-    """Primitive files the top and the layers instantiate (``taps``: some layer uses hwq_taps), in
-    PRIMITIVES order."""
+def _primitives(layers: list[LayerPlan], taps: bool = False, dag: bool = False) -> list[str]:
+    """Primitive files the top and the layers instantiate (``taps``: some layer uses hwq_taps; ``dag``: the
+    top forks and joins streams, ``rtl/branch.py``), in PRIMITIVES order."""
     used = {"hwq_skid_buffer.v"} | ({"hwq_taps.v"} if taps else set())
+    if dag:
+        used |= {"hwq_fork.v", "hwq_fifo.v"}
     for k, lay in enumerate(layers):
         if lay.style == "stream":
             used.add("hwq_window.v")
-            if k > 0 and layers[k - 1].style != "stream":
+            if k > 0 and layers[k - 1].style not in STREAMED_STYLES:
                 used.add("hwq_frame_split.v")
-        elif k > 0 and layers[k - 1].style == "stream":
+        elif k > 0 and layers[k - 1].style in STREAMED_STYLES and lay.style not in STREAMED_STYLES:
             used.add("hwq_frame_collect.v")
     return [p for p in PRIMITIVES if p in used]
 
@@ -225,7 +255,16 @@ def _layer_manifest(lay: LayerPlan) -> dict:
     }
     if lay.window is not None:
         out["window"] = lay.window.parameters()
+    if len(lay.inputs) > 1:
+        out["inputs"] = list(lay.inputs)
     return out
+
+
+def _in_ports(graph: Graph, layers: list[LayerPlan]) -> LayerPorts:
+    """Ports describing the graph input as the first layer reading it sees it (for the top's comment)."""
+    t = graph.tensor(graph.inputs[0])
+    c = frame_of(t.shape).channels if layers[0].style in STREAMED_STYLES else t.size
+    return LayerPorts(c, t.fmt, 1, t.fmt)
 
 
 def _narrowed_note(lay: LayerPlan) -> str:
@@ -242,7 +281,7 @@ def top_latency(layers: list[LayerPlan], pipeline: int) -> int | None:
 
     None when a layer is streamed: a frame's latency then depends on the line buffers' fill (measure it
     with ``hwq.sim.rtlsim.run_rtl``: ``latency_cycles``)."""
-    if any(lay.style == "stream" for lay in layers):
+    if any(lay.style in STREAMED_STYLES for lay in layers):
         return None
     return sum(latency(lay.levels, pipeline) for lay in layers) + (len(layers) - 1)
 

@@ -54,6 +54,7 @@ class LayerPlan:
     module: str = ""
     levels: int = 1
     adders: int = 0
+    inputs: list = field(default_factory=list)  # every input stream, in s_axis_tdata order (pixel layers)
     ports: object = None  # layer.LayerPorts of the layer module (streamed: one pixel in, one pixel out)
     window: object = None  # streamed layers: stream.Window geometry
     in_range: tuple = ()  # (lo, hi) raw range the layer's datapath is built for (emit)
@@ -113,21 +114,31 @@ def _stream_style(graph: Graph, lay: LayerPlan) -> str:
     return "stream"
 
 
-def plan_layers(graph: Graph, io: str = "parallel") -> list[LayerPlan]:
+def plan_layers(graph: Graph, io: str = "parallel", branches: bool = False) -> list[LayerPlan]:
     """Layers of ``graph`` in stream order (see the module docstring); names are unique identifiers.
 
     ``io``: ``"parallel"`` (every layer parallel) or ``"stream"`` (convolution/pooling layers streamed).
+    ``branches`` (stream mode): a branching region of pixel streams (residual Add, Concat, Mul) streams too
+    (``rtl/branch.py``: one layer per conv/pool and per join, style ``"pixel"`` for the joins); the layers are
+    then a DAG in topological order, each with its ``inputs``. Off: such a region stays in one parallel layer.
     """
     if io not in IO_MODES:
         raise RtlError(f"rtl emitter: io must be one of {', '.join(IO_MODES)}, got {io!r}")
     check_graph(graph)
+    ops, src, head = graph.ops, graph.inputs[0], []
+    if io == "stream" and branches:
+        from .branch import plan_branches
+
+        split = plan_branches(graph)
+        if split is not None:
+            head, ops, src = split
     readers: dict[str, int] = {}
-    for op in graph.ops:
+    for op in ops:
         for n in set(op.inputs):
             readers[n] = readers.get(n, 0) + 1
-    live = {graph.inputs[0]}
+    live = {src}
     layers: list[LayerPlan] = []
-    for op in graph.ops:
+    for op in ops:
         at_cut = len(live) == 1
         layout_only = bool(layers) and all(o.kind in LAYOUT_OPS for o in layers[-1].ops)
         cut = at_cut and op.kind in MATRIX_OPS and not layout_only
@@ -154,10 +165,14 @@ def plan_layers(graph: Graph, io: str = "parallel") -> list[LayerPlan]:
             live.add(op.output)
     if live != {graph.outputs[0]}:
         raise RtlError(f"graph {graph.name!r}: output {graph.outputs[0]!r} is not the only result of the ops")
-    layers[-1].output = graph.outputs[0]
+    if layers:
+        layers[-1].output = graph.outputs[0]
+    if io == "stream":
+        for lay in layers:
+            lay.style = _stream_style(graph, lay)
+    layers = head + layers
     ids = unique_identifiers([lay.name for lay in layers], prefix="layer")
     for lay in layers:
         lay.name = ids[lay.name]
-        if io == "stream":
-            lay.style = _stream_style(graph, lay)
+        lay.inputs = lay.inputs or [lay.input]
     return layers
