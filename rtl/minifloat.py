@@ -67,19 +67,19 @@ def _decode_body(fmt: FloatFormat, width: int) -> list[str]:
     e_bits, m_bits = fmt.exp_bits, fmt.man_bits
     mb = _mag_bits(fmt)
     top = e_bits + m_bits
-    body = [f"wire [{e_bits - 1}:0] {{out}}_e = {{0}}[{top - 1}:{m_bits}];  // exponent field"]
+    body = [f"wire [{e_bits - 1}:0] {{out}}_mfe = {{0}}[{top - 1}:{m_bits}];  // exponent field"]
     sig = "1'b1" if m_bits == 0 else f"{{1'b1, {{0}}[{m_bits - 1}:0]}}"
     sub = f"{{{{{mb - m_bits}{{1'b0}}}}, {{0}}[{m_bits - 1}:0]}}" if fmt.subnormals and m_bits > 0 else f"{mb}'d0"
     body += [
-        f"wire [{e_bits - 1}:0] {{out}}_sh = {{out}}_e - {e_bits}'d1;",
-        f"wire [{mb - 1}:0] {{out}}_one = {{{{{mb - m_bits - 1}{{1'b0}}}}, {sig}}};"
+        f"wire [{e_bits - 1}:0] {{out}}_mfsh = {{out}}_mfe - {e_bits}'d1;",
+        f"wire [{mb - 1}:0] {{out}}_mfone = {{{{{mb - m_bits - 1}{{1'b0}}}}, {sig}}};"
         if mb > m_bits + 1
-        else f"wire [{mb - 1}:0] {{out}}_one = {sig};",
-        f"wire [{mb - 1}:0] {{out}}_mag = ({{out}}_e == {e_bits}'d0) ? {sub} : ({{out}}_one << {{out}}_sh);"
+        else f"wire [{mb - 1}:0] {{out}}_mfone = {sig};",
+        f"wire [{mb - 1}:0] {{out}}_mfmag = ({{out}}_mfe == {e_bits}'d0) ? {sub} : ({{out}}_mfone << {{out}}_mfsh);"
         "  // subnormal : (1.m) << (e - 1)",
-        f"wire signed [{mb}:0] {{out}}_pos = $signed({{1'b0, {{out}}_mag}});",
-        f"wire signed [{mb}:0] {{out}}_v = {{0}}[{top}] ? -{{out}}_pos : {{out}}_pos;  // sign",
-        f"assign {{out}} = {fit('{out}_v', mb + 1, width)};",
+        f"wire signed [{mb}:0] {{out}}_mfpos = $signed({{1'b0, {{out}}_mfmag}});",
+        f"wire signed [{mb}:0] {{out}}_mfv = {{0}}[{top}] ? -{{out}}_mfpos : {{out}}_mfpos;  // sign",
+        f"assign {{out}} = {fit('{out}_mfv', mb + 1, width)};",
     ]
     return body
 
@@ -104,67 +104,69 @@ def input_node(dp, name: str, tdata_lsb: int, fmt: FloatFormat, lo: int, hi: int
 
 
 def _round_body(src: Node, s: int, fmt: FloatFormat) -> tuple[list[str], int]:
-    """Body lines computing ``{out}_cm`` (the rounded, saturated, flushed magnitude code, E+M bits) and
-    ``{out}_n`` (sign) of the raw in operand ``{0}`` (``src``) taken at ``s`` more fractional bits than
-    ``fmt``'s raws. Returns (lines, width of ``{out}_cm``). Mirrors ``FloatFormat._round`` (RNE)."""
+    """Body lines computing ``{out}_mfcm`` (the rounded, saturated, flushed magnitude code, E+M bits) and
+    ``{out}_mfn`` (sign) of the raw in operand ``{0}`` (``src``) taken at ``s`` more fractional bits than
+    ``fmt``'s raws. Returns (lines, width of ``{out}_mfcm``). Mirrors ``FloatFormat._round`` (RNE)."""
     m_bits, e_bits = fmt.man_bits, fmt.exp_bits
     wi = src.width
     amax = max(abs(src.lo), abs(src.hi))
     body: list[str] = []
     if src.lo < 0:
-        body.append(f"wire {{out}}_n = {{0}}[{wi - 1}];  // sign")
-        body.append(f"wire [{wi - 1}:0] {{out}}_a0 = {{out}}_n ? -{{0}} : {{0}};  // magnitude")
+        body.append(f"wire {{out}}_mfn = {{0}}[{wi - 1}];  // sign")
+        body.append(f"wire [{wi - 1}:0] {{out}}_mfa0 = {{out}}_mfn ? -{{0}} : {{0}};  // magnitude")
     else:
-        body.append("wire {out}_n = 1'b0;")
-        body.append(f"wire [{wi - 1}:0] {{out}}_a0 = {{0}};")
+        body.append("wire {out}_mfn = 1'b0;")
+        body.append(f"wire [{wi - 1}:0] {{out}}_mfa0 = {{0}};")
     wa = max(amax.bit_length(), 1)
-    a = f"{{out}}_a0[{wa - 1}:0]" if wa > 1 else "{out}_a0[0]"
+    a = f"{{out}}_mfa0[{wa - 1}:0]" if wa > 1 else "{out}_mfa0[0]"
     pad = 2 + max(-s, 0)  # two guard zeros (a half and a sticky bit always exist); s < 0: exact left shift
     s2 = max(s, 0) + 2
     w2 = wa + pad
-    body.append(f"wire [{w2 - 1}:0] {{out}}_a = {{{a}, {pad}'b0}};  // magnitude at {s2} bits below the raw LSB")
+    body.append(f"wire [{w2 - 1}:0] {{out}}_mfa = {{{a}, {pad}'b0}};  // magnitude at {s2} bits below the raw LSB")
     t = s2 + m_bits  # bit of the magnitude where the smallest normal's leading one sits
     if w2 - 1 <= t:  # never reaches the normal range: the binade is fixed (g = 0), shift by s2
         q_w = max(w2 - s2, 1)
-        q = f"{{out}}_a[{w2 - 1}:{s2}]" if s2 <= w2 - 1 else "1'b0"
-        half = f"{{out}}_a[{s2 - 1}]" if s2 - 1 <= w2 - 1 else "1'b0"
+        q = f"{{out}}_mfa[{w2 - 1}:{s2}]" if s2 <= w2 - 1 else "1'b0"
+        half = f"{{out}}_mfa[{s2 - 1}]" if s2 - 1 <= w2 - 1 else "1'b0"
         lo_hi = min(s2 - 2, w2 - 1)
-        sticky = f"(|{{out}}_a[{lo_hi}:0])"
-        body.append(f"wire [{q_w - 1}:0] {{out}}_q = {q};")
+        sticky = f"(|{{out}}_mfa[{lo_hi}:0])"
+        body.append(f"wire [{q_w - 1}:0] {{out}}_mfq = {q};")
         g_max, g_expr = 0, None
     else:
         g_max = w2 - 1 - t  # largest binade shift
         lw = max(g_max.bit_length(), 1)
         chain = f"{lw}'d{g_max}"
         for i in range(t + 1, w2):  # leading one at bit i: normalising left shift w2 - 1 - i
-            chain = f"{{out}}_a[{i}] ? {lw}'d{w2 - 1 - i} : {chain}"
-        body.append(f"wire [{lw - 1}:0] {{out}}_ls = {chain};  // leading-one shift, at most {g_max}")
-        body.append(f"wire [{w2 - 1}:0] {{out}}_b = {{out}}_a << {{out}}_ls;  // normalised")
+            chain = f"{{out}}_mfa[{i}] ? {lw}'d{w2 - 1 - i} : {chain}"
+        body.append(f"wire [{lw - 1}:0] {{out}}_mfls = {chain};  // leading-one shift, at most {g_max}")
+        body.append(f"wire [{w2 - 1}:0] {{out}}_mfb = {{out}}_mfa << {{out}}_mfls;  // normalised")
         q_w = m_bits + 1
-        body.append(f"wire [{q_w - 1}:0] {{out}}_q = {{out}}_b[{w2 - 1}:{w2 - 1 - m_bits}];  // significand")
-        half = f"{{out}}_b[{w2 - 2 - m_bits}]"
-        sticky = f"(|{{out}}_b[{w2 - 3 - m_bits}:0])"
-        g_expr = f"{lw}'d{g_max} - {{out}}_ls"
-        body.append(f"wire [{lw - 1}:0] {{out}}_g = {g_expr};  // binade above the subnormal one")
-    body.append(f"wire {{out}}_up = {half} & ({sticky} | {{out}}_q[0]);  // round to nearest, ties to even")
+        body.append(f"wire [{q_w - 1}:0] {{out}}_mfq = {{out}}_mfb[{w2 - 1}:{w2 - 1 - m_bits}];  // significand")
+        half = f"{{out}}_mfb[{w2 - 2 - m_bits}]"
+        sticky = f"(|{{out}}_mfb[{w2 - 3 - m_bits}:0])"
+        g_expr = f"{lw}'d{g_max} - {{out}}_mfls"
+        body.append(f"wire [{lw - 1}:0] {{out}}_mfg = {g_expr};  // binade above the subnormal one")
+    body.append(f"wire {{out}}_mfup = {half} & ({sticky} | {{out}}_mfq[0]);  // round to nearest, ties to even")
     cm_max = (g_max << m_bits) + (1 << (m_bits + 1))
     cw = max(cm_max.bit_length(), e_bits + m_bits)
-    gpart = f"({{{{{cw - max(g_max.bit_length(), 1)}{{1'b0}}}}, {{out}}_g}} << {m_bits})" if g_expr else f"{cw}'d0"
+    gpart = f"({{{{{cw - max(g_max.bit_length(), 1)}{{1'b0}}}}, {{out}}_mfg}} << {m_bits})" if g_expr else f"{cw}'d0"
     if g_expr and cw == max(g_max.bit_length(), 1):
-        gpart = f"({{out}}_g << {m_bits})"
-    body.append(f"wire [{cw - 1}:0] {{out}}_c0 = {gpart} + {{out}}_q + {{out}}_up;  // (binade << M) + significand")
-    cur = "{out}_c0"
+        gpart = f"({{out}}_mfg << {m_bits})"
+    body.append(
+        f"wire [{cw - 1}:0] {{out}}_mfc0 = {gpart} + {{out}}_mfq + {{out}}_mfup;  // (binade << M) + significand"
+    )
+    cur = "{out}_mfc0"
     if cm_max > fmt.max_code:
         body.append(
-            f"wire [{cw - 1}:0] {{out}}_c1 = ({cur} > {cw}'d{fmt.max_code}) ? {cw}'d{fmt.max_code} : {cur};"
+            f"wire [{cw - 1}:0] {{out}}_mfc1 = ({cur} > {cw}'d{fmt.max_code}) ? {cw}'d{fmt.max_code} : {cur};"
             "  // saturate to max"
         )
-        cur = "{out}_c1"
+        cur = "{out}_mfc1"
     if not fmt.subnormals:
-        body.append(f"wire [{cw - 1}:0] {{out}}_c2 = ({cur} < {cw}'d{1 << m_bits}) ? {cw}'d0 : {cur};  // flush")
-        cur = "{out}_c2"
+        body.append(f"wire [{cw - 1}:0] {{out}}_mfc2 = ({cur} < {cw}'d{1 << m_bits}) ? {cw}'d0 : {cur};  // flush")
+        cur = "{out}_mfc2"
     mb = e_bits + m_bits
-    body.append(f"wire [{mb - 1}:0] {{out}}_cm = {cur}[{mb - 1}:0];")
+    body.append(f"wire [{mb - 1}:0] {{out}}_mfcm = {cur}[{mb - 1}:0];")
     return body, mb
 
 
@@ -192,8 +194,8 @@ def float_cast(dp, name: str, v, fmt: FloatFormat, comment: str):
         table[raw.name] = (dp.const(name + "_code", code, comment + f": {fmt} code").name, fmt)
         return Value(raw.name, fmt.frac_bits)
     body, mb = _round_body(src, s, fmt)
-    body.append("wire {out}_sg = {out}_n & (|{out}_cm);  // zero is +0")
-    body.append("assign {out} = $signed({1'b0, {out}_sg, {out}_cm});")
+    body.append("wire {out}_mfsg = {out}_mfn & (|{out}_mfcm);  // zero is +0")
+    body.append("assign {out} = $signed({1'b0, {out}_mfsg, {out}_mfcm});")
     code = _code_node(dp, f"{name}_code", src.level + 1, [v.node], body, fmt, comment + f": round to {fmt}")
     raw = Node(name, rlo, rhi, src.level + 1, [code.name], [], comment + f": {fmt} raw")
     raw.body = _decode_body(fmt, raw.width)

@@ -259,6 +259,7 @@ def concat(dp: Datapath, graph, op, args, k: int, channel_of) -> list[Value]:
 
 @REGISTRY.register(
     "lut",
+    supports=fixed_tensors,  # a minifloat LUT (table over codes) is not built yet
     per_pixel=True,
     how="ROM: a case function over the input bit pattern (reachable patterns), one call per element",
 )
