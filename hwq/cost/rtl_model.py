@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 
 from hwq.ir.graph import Graph
 
@@ -299,16 +300,77 @@ def emitter_default_adders() -> str:
     return inspect.signature(emit).parameters["adders"].default
 
 
-def plan_rtl(graph: Graph, *, pipeline: int = 1, io: str = "stream", adders: str | None = None) -> list[LayerFeatures]:
+#: per-layer results of ``plan_rtl`` (key: ``_layer_key``), least recently used dropped beyond ``CACHE_SIZE``
+_LAYER_CACHE: OrderedDict = OrderedDict()
+CACHE_SIZE = 4096
+_CACHE_STATS = {"hits": 0, "misses": 0}
+
+
+def clear_cache() -> None:
+    """Forget every cached layer result of ``plan_rtl`` (the next estimate of each layer is cold again)."""
+    _LAYER_CACHE.clear()
+    _CACHE_STATS.update(hits=0, misses=0)
+
+
+def cache_info() -> dict:
+    """``{"hits", "misses", "size"}`` of ``plan_rtl``'s per-layer cache since the last ``clear_cache``."""
+    return dict(_CACHE_STATS, size=len(_LAYER_CACHE))
+
+
+def _feed(h, value) -> None:
+    """Add one op attribute to the hash ``h`` (arrays by dtype, shape and bytes; formats by their text)."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            h.update(f"O{value.shape}{value.tolist()!r}".encode())
+        else:
+            h.update(f"{value.dtype.str}{value.shape}".encode())
+            h.update(np.ascontiguousarray(value).tobytes())
+    else:
+        h.update(f"{type(value).__name__}:{value!s}".encode())
+    h.update(b"\x00")
+
+
+def _layer_key(graph: Graph, layers: list, k: int, ranges, prev_const, const_in: int, options: tuple) -> bytes:
+    """Hash of everything one layer's features depend on: its ops' kinds and parameters (weights, bias,
+    formats, geometry; not their names), the shapes and formats of the tensors they read and write, the
+    layer's and the previous layer's style, the input value ranges proven upstream, the previous layer's
+    structurally-zero output bits, and the emitter options (pipeline, io, adders)."""
+    import dataclasses
+    import hashlib
+
+    lay = layers[k]
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"{lay.style}|{layers[k - 1].style if k else '-'}|{options!r}|{const_in}".encode())
+    for op in lay.ops:
+        h.update(op.kind.encode())
+        for f in dataclasses.fields(op):
+            if f.name in ("name", "inputs", "output"):
+                continue
+            _feed(h, getattr(op, f.name))
+        for t in [*op.inputs, op.output]:
+            ten = graph.tensor(t)
+            h.update(f"{t == lay.input}{ten.shape}{ten.fmt}".encode())
+    h.update(repr(ranges).encode())
+    h.update(repr(prev_const).encode())
+    return h.digest()
+
+
+def plan_rtl(
+    graph: Graph, *, pipeline: int = 1, io: str = "stream", adders: str | None = None, cache: bool = True
+) -> list[LayerFeatures]:
     """Features of every layer module ``hwq.rtl.emit(graph, ..., pipeline=, io=, adders=)`` would write,
     computed by the emitter's own planning and datapath builders (nothing is printed or written);
     ``adders`` None: the emitter's default style.
+
+    ``cache`` (default True): each layer's result is kept in memory keyed by a hash of what it depends
+    on (``_layer_key``: weights, formats, upstream ranges, options), so re-estimating a graph in which
+    only some layers changed rebuilds only those layers (the CSE of a large layer takes seconds; a cached
+    layer costs a hash of its weights). ``clear_cache()`` empties it.
     Raises ``hwq.rtl.RtlError`` naming the op/format when the graph cannot be emitted."""
-    from hwq.rtl.build import build_layer
     from hwq.rtl.datapath import RtlError
-    from hwq.rtl.layer import latency
     from hwq.rtl.plan import IO_MODES, check_graph, plan_layers
-    from hwq.rtl.stream import build_stream_layer, frame_of
 
     if not isinstance(pipeline, int) or pipeline < 0:
         raise RtlError(f"rtl cost: pipeline must be an integer >= 0, got {pipeline!r}")
@@ -322,72 +384,101 @@ def plan_rtl(graph: Graph, *, pipeline: int = 1, io: str = "stream", adders: str
     out: list[LayerFeatures] = []
     const_out = 0
     prev_const: list = []
+    options = (pipeline, io, adders)
     for k, lay in enumerate(layers):
-        xt, yt = graph.tensor(lay.input), graph.tensor(lay.output)
-        feat = LayerFeatures(lay.name, lay.style, [op.kind for op in lay.ops])
-        if lay.style == "stream":
-            dp, vals, ranges, win, flags = build_stream_layer(graph, lay, ranges, adders)
-            ifr = frame_of(xt.shape)
-            pw = ifr.channels * xt.fmt.width
-            hp = win.in_h + win.pad_t + win.pad_b
-            wp = win.in_w + win.pad_l + win.pad_r
-            depth = (win.kh - 1) * win.dh * wp + (win.kw - 1) * win.dw
-            flag = 1 if flags else 0
-            feat.window_bits = depth * (pw + flag)
-            feat.window_taps_bits = win.taps * (pw + flag) + 1
-            feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2
-            feat.extra["window"] = win.parameters()
+        key = _layer_key(graph, layers, k, ranges, prev_const, const_out, options) if cache else None
+        hit = _LAYER_CACHE.get(key) if cache else None
+        if hit is not None:
+            _LAYER_CACHE.move_to_end(key)
+            _CACHE_STATS["hits"] += 1
+            feat0, ranges, const_out, const_el = hit
+            ranges = list(ranges)
         else:
-            slots = None
-            if k > 0 and layers[k - 1].style == "stream":
-                slots = [frame_of(xt.shape).slot(i) for i in range(xt.size)]
-            dp, vals, ranges = build_layer(graph, lay, ranges, slots=slots, adders=adders)
-        cin: dict[str, int] = {}
-        if prev_const:
-            if lay.style == "stream":
-                taps = len([nm for nm in dp.nodes if _INPUT_NAME.fullmatch(nm)]) // max(1, frame_of(xt.shape).channels)
-                ch_bits = _per_channel(prev_const, frame_of(xt.shape), layers[k - 1].style == "stream")
-                for nm in dp.nodes:
-                    if _INPUT_NAME.fullmatch(nm):
-                        bit = ch_bits.get(int(nm[1:]) // max(taps, 1))
-                        if bit is not None:
-                            cin[nm] = bit
-            elif layers[k - 1].style != "stream":
-                cin = {f"x{i}": b for i, b in enumerate(prev_const) if b is not None}
-            else:
-                ch_bits = _per_channel(prev_const, frame_of(xt.shape), True)
-                fr = frame_of(xt.shape)
-                cin = {
-                    f"x{i}": ch_bits[i // fr.beats] for i in range(xt.size) if ch_bits.get(i // fr.beats) is not None
-                }
-        f = datapath_features(dp, vals, yt.fmt.width, pipeline, cin)
-        const_in, const_out = const_out, _constant_output_bits(dp, vals, yt.fmt.width)
-        const_el = _constant_elements(dp, vals, yt.fmt.width)
-        feat.adders = dp.adders
-        feat.levels = f["levels"]
-        feat.latency = latency(f["levels"], pipeline)
-        for key in ("add_bits", "const_bits", "carry4", "mux_bits", "cmp_bits", "ff", "ff_declared"):
-            setattr(feat, key, f[key])
-        if k > 0:
-            before = layers[k - 1]
-            if before.style != "stream" and lay.style == "stream":
-                fr = frame_of(xt.shape)
-                width = fr.channels * xt.fmt.width
-                feat.frame_bits += fr.beats * width + 1 + _bits_for(fr.beats - 1)
-            if before.style == "stream" or lay.style == "stream":
-                skid = frame_of(xt.shape).channels * xt.fmt.width
-            else:
-                skid = xt.size * xt.fmt.width
-            if lay.style == "stream" and before.style != "stream":
-                const_in //= max(1, frame_of(xt.shape).beats)
-            feat.skid_bits = skid
-            feat.skid_const_bits = const_in
-            if before.style == "stream" and lay.style != "stream":
-                fr = frame_of(xt.shape)
-                feat.frame_bits += fr.beats * fr.channels * xt.fmt.width + 1 + _bits_for(fr.beats - 1)
+            _CACHE_STATS["misses"] += 1
+            feat0, ranges, const_out, const_el = _layer_features(
+                graph, layers, k, ranges, prev_const, const_out, pipeline, adders
+            )
+            if cache:
+                _LAYER_CACHE[key] = (feat0, tuple(ranges), const_out, tuple(const_el))
+                while len(_LAYER_CACHE) > CACHE_SIZE:
+                    _LAYER_CACHE.popitem(last=False)
+        feat = replace(feat0, name=lay.name, kinds=list(feat0.kinds), extra=dict(feat0.extra))
         out.append(feat)
-        prev_const = const_el
+        prev_const = list(const_el)
     return out
+
+
+def _layer_features(
+    graph: Graph, layers: list, k: int, ranges, prev_const: list, const_in: int, pipeline: int, adders: str
+) -> tuple:
+    """One layer of ``plan_rtl``: (LayerFeatures, output value ranges, structurally-zero output bits,
+    per-output lowest zero bit) given the input ranges and the previous layer's zero bits."""
+    from hwq.rtl.build import build_layer
+    from hwq.rtl.layer import latency
+    from hwq.rtl.stream import build_stream_layer, frame_of
+
+    lay = layers[k]
+    xt, yt = graph.tensor(lay.input), graph.tensor(lay.output)
+    feat = LayerFeatures(lay.name, lay.style, [op.kind for op in lay.ops])
+    if lay.style == "stream":
+        dp, vals, ranges, win, flags = build_stream_layer(graph, lay, ranges, adders)
+        ifr = frame_of(xt.shape)
+        pw = ifr.channels * xt.fmt.width
+        hp = win.in_h + win.pad_t + win.pad_b
+        wp = win.in_w + win.pad_l + win.pad_r
+        depth = (win.kh - 1) * win.dh * wp + (win.kw - 1) * win.dw
+        flag = 1 if flags else 0
+        feat.window_bits = depth * (pw + flag)
+        feat.window_taps_bits = win.taps * (pw + flag) + 1
+        feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2
+        feat.extra["window"] = win.parameters()
+    else:
+        slots = None
+        if k > 0 and layers[k - 1].style == "stream":
+            slots = [frame_of(xt.shape).slot(i) for i in range(xt.size)]
+        dp, vals, ranges = build_layer(graph, lay, ranges, slots=slots, adders=adders)
+    cin: dict[str, int] = {}
+    if prev_const:
+        if lay.style == "stream":
+            taps = len([nm for nm in dp.nodes if _INPUT_NAME.fullmatch(nm)]) // max(1, frame_of(xt.shape).channels)
+            ch_bits = _per_channel(prev_const, frame_of(xt.shape), layers[k - 1].style == "stream")
+            for nm in dp.nodes:
+                if _INPUT_NAME.fullmatch(nm):
+                    bit = ch_bits.get(int(nm[1:]) // max(taps, 1))
+                    if bit is not None:
+                        cin[nm] = bit
+        elif layers[k - 1].style != "stream":
+            cin = {f"x{i}": b for i, b in enumerate(prev_const) if b is not None}
+        else:
+            ch_bits = _per_channel(prev_const, frame_of(xt.shape), True)
+            fr = frame_of(xt.shape)
+            cin = {f"x{i}": ch_bits[i // fr.beats] for i in range(xt.size) if ch_bits.get(i // fr.beats) is not None}
+    f = datapath_features(dp, vals, yt.fmt.width, pipeline, cin)
+    const_out = _constant_output_bits(dp, vals, yt.fmt.width)
+    const_el = _constant_elements(dp, vals, yt.fmt.width)
+    feat.adders = dp.adders
+    feat.levels = f["levels"]
+    feat.latency = latency(f["levels"], pipeline)
+    for key in ("add_bits", "const_bits", "carry4", "mux_bits", "cmp_bits", "ff", "ff_declared"):
+        setattr(feat, key, f[key])
+    if k > 0:
+        before = layers[k - 1]
+        if before.style != "stream" and lay.style == "stream":
+            fr = frame_of(xt.shape)
+            width = fr.channels * xt.fmt.width
+            feat.frame_bits += fr.beats * width + 1 + _bits_for(fr.beats - 1)
+        if before.style == "stream" or lay.style == "stream":
+            skid = frame_of(xt.shape).channels * xt.fmt.width
+        else:
+            skid = xt.size * xt.fmt.width
+        if lay.style == "stream" and before.style != "stream":
+            const_in //= max(1, frame_of(xt.shape).beats)
+        feat.skid_bits = skid
+        feat.skid_const_bits = const_in
+        if before.style == "stream" and lay.style != "stream":
+            fr = frame_of(xt.shape)
+            feat.frame_bits += fr.beats * fr.channels * xt.fmt.width + 1 + _bits_for(fr.beats - 1)
+    return feat, ranges, const_out, const_el
 
 
 def top_latency(layers: list[LayerFeatures]) -> tuple[int, bool]:
