@@ -146,8 +146,8 @@ def test_formerly_refused_accumulators_cosimulate_exactly(tmp_path, acc):
 
 
 def test_error_unsupported_op_and_format(tmp_path):
-    with pytest.raises(RtlError, match=r"not fixed-point"):
-        emit(_dense_graph("fixed<24,17>", out="float<4,3>"), tmp_path)
+    with pytest.raises(RtlError, match=r"tensor 'y': format float<4,3,SR>: SR rounding has no Verilog"):
+        emit(_dense_graph("fixed<24,17>", out="float<4,3,SR>"), tmp_path)
     with pytest.raises(RtlError, match=r"pipeline must be an integer >= 0"):
         emit(_small(), tmp_path, pipeline=-1)
     with pytest.raises(RtlError, match=r"unknown rtl emitter option"):

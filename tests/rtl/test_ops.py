@@ -316,8 +316,8 @@ def test_refusals_name_the_op():
     xs = [Value(dp.const(f"l{i}", i).name, 0) for i in range(4)]
     with pytest.raises(RtlError, match=r"op 'act_lut' \(lut\): table has 8 entries, expected 2\*\*4"):
         build_op(dp, lg, lop, [xs], 1)
-    with pytest.raises(RtlError, match=r"not a fixed-point format"):
-        dp.cast("c", Value(n.name, 0), parse("e4m3"), "op 'x' (relu) element 0")
+    with pytest.raises(RtlError, match=r"op 'x' \(relu\) element 0: format float<4,3,SR>: SR rounding"):
+        dp.cast("c", Value(n.name, 0), parse("float<4,3,SR>"), "op 'x' (relu) element 0")
 
 
 def test_a_broken_partial_product_is_caught(tmp_path):

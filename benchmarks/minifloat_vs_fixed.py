@@ -1,0 +1,158 @@
+"""Minifloat vs fixed point on FPGA LUTs: the digits MLP quantised post-training to e4m3 / e3m2 / e2m1 and to
+8 / 6 / 4-bit fixed point (the comparison of minifloat PTQ on FPGAs, on hwq's own model).
+
+One float model (``hwq calibrate --model mlp``, trained once, then reused through its ``model.pt``); every
+configuration quantises weights, pre-activations, activations and outputs to the same element format
+(per-tensor exponent bias or binary point calibrated with the MSE calibrator; biases 16-bit fixed point;
+input ``ufixed<5,1>`` as in examples/), then: test accuracy from ``hwq calibrate``'s summary, ``hwq emit rtl``
+(multiplier-free Verilog; minifloat tensors travel as codes and are decoded into the fixed accumulators,
+``rtl/minifloat.py``), ``yosys synth_xilinx -flatten`` LUT / FF / CARRY4 / DSP counts, and (``--verify N``)
+``hwq verify rtl`` with N vectors and random back-pressure (Icarus), 0 mismatches expected.
+
+Usage::
+
+    python benchmarks/minifloat_vs_fixed.py --work /tmp/mfvf [--verify 1000] [--only e4m3,fixed8]
+        [--write benchmarks/results/minifloat_vs_fixed.md]
+
+One run, no repetitions (synthesis counts are deterministic; accuracy is on the 360 held-out digits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MINIFLOATS = {"e4m3": "e4m3fn", "e3m2": "e3m2fn", "e2m1": "e2m1fn"}
+FIXED = {"fixed8": 8, "fixed6": 6, "fixed4": 4}
+
+HEAD = """name = "{name}"
+mode = "ptq"
+[model]
+arch = "mlp"
+hidden = [64, 32]
+[train]
+epochs = 40
+[ptq]
+calibrator = "mse"
+[quant]
+input = "ufixed<5,1,RND_CONV,SAT>"
+bias = {{ kind = "fixed", width = 16, int_bits = "calibrate" }}
+"""
+
+
+def config_text(key: str) -> str:
+    """The run config (TOML) of configuration ``key`` (``e4m3``, ..., ``fixed4``)."""
+    text = HEAD.format(name=f"mlp-{key}-ptq")
+    if key in MINIFLOATS:
+        f = f'{{ kind = "float", name = "{MINIFLOATS[key]}", bias = "calibrate" }}'
+        return text + "".join(f"{t} = {f}\n" for t in ("weight", "preact", "act", "output"))
+    w = FIXED[key]
+    s = f'{{ kind = "fixed", width = {w}, int_bits = "calibrate" }}'
+    u = f'{{ kind = "fixed", width = {w}, int_bits = "calibrate", signed = false }}'
+    return text + f"weight = {s}\npreact = {s}\nact = {u}\noutput = {s}\n"
+
+
+def run(cmd: list[str], log: Path) -> float:
+    """Run ``cmd`` (the hwq CLI), its output appended to ``log``; return seconds; raise on failure."""
+    t0 = time.perf_counter()
+    with log.open("a") as fh:
+        fh.write("$ " + " ".join(cmd) + "\n")
+        fh.flush()
+        p = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}; see {log}")
+    return time.perf_counter() - t0
+
+
+def measure(key: str, work: Path, model: str, verify: int) -> dict:
+    """Calibrate, emit, synthesise (and verify) configuration ``key`` in ``work/key``; return its row."""
+    from hwq.rtl import synth_report
+
+    d = work / key
+    d.mkdir(parents=True, exist_ok=True)
+    log = d / "log.txt"
+    cfg = d / "config.toml"
+    cfg.write_text(config_text(key))
+    run(["hwq", "calibrate", "--model", model, "--config", str(cfg), "--out", str(d / "run"), "--force", "-q"], log)
+    summ = json.loads((d / "run" / "summary.json").read_text())
+    emit_s = run(["hwq", "emit", "rtl", "--ir", str(d / "run" / "graph.json"), "--out", str(d / "rtl"), "--force"], log)
+    row = {
+        "config": key,
+        "accuracy": summ["accuracy"]["quantized"],
+        "float_accuracy": summ["accuracy"]["float"],
+        "formats": {k: v for k, v in summ["formats"].items() if k.startswith("fc1")},
+        "emit_seconds": round(emit_s, 1),
+        "verilog_bytes": sum(f.stat().st_size for f in (d / "rtl").glob("*.v")),
+    }
+    manifest = json.loads((d / "rtl" / "rtl.json").read_text())
+    row["adders"] = sum(lay["adders"] for lay in manifest["layers"])
+    t0 = time.perf_counter()
+    rep = synth_report(d / "rtl")
+    row.update(LUT=rep["LUT"], FF=rep["FF"], CARRY=rep["CARRY"], DSP=rep["DSP"])
+    row["synth_seconds"] = round(time.perf_counter() - t0, 1)
+    if verify:
+        run(["hwq", "verify", "rtl", str(d / "rtl"), "--vectors", str(verify), "--backpressure", "0.3"], log)
+        v = json.loads((d / "rtl" / "verify.json").read_text())
+        row["verify"] = {"vectors": v["vectors"], "mismatches": v["mismatches"]}
+    (d / "row.json").write_text(json.dumps(row, indent=1) + "\n")
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown table of the measured rows."""
+    out = [
+        "| config | fc1 weight / activation formats | accuracy % | LUT | FF | CARRY4 | DSP | adders | verify |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        f = r["formats"]
+        fm = f"{f.get('fc1.weight', '')} / {f.get('fc1', '')}"
+        v = r.get("verify")
+        vt = f"{v['vectors']} vectors, {v['mismatches']} mismatches" if v else "not run"
+        out.append(
+            f"| {r['config']} | `{fm}` | {r['accuracy']:.2f} | {r['LUT']:,} | {r['FF']:,} | {r['CARRY']:,} | "
+            f"{r['DSP']} | {r['adders']:,} | {vt} |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point (see the module docstring)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", required=True, help="work folder (runs, Verilog, logs)")
+    ap.add_argument("--only", default="", help="comma-separated subset of " + ", ".join([*MINIFLOATS, *FIXED]))
+    ap.add_argument("--verify", type=int, default=0, help="hwq verify rtl vectors per minifloat design (0: skip)")
+    ap.add_argument("--write", default="", help="write the markdown table here")
+    args = ap.parse_args(argv)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    keys = [k for k in args.only.split(",") if k] or [*MINIFLOATS, *FIXED]
+    base = work / "float"
+    if not (base / "run" / "model.pt").exists():
+        base.mkdir(parents=True, exist_ok=True)
+        (base / "config.toml").write_text(config_text("e4m3"))
+        cmd = ["hwq", "calibrate", "--model", "mlp", "--config", str(base / "config.toml")]
+        run([*cmd, "--out", str(base / "run"), "--force", "-q"], base / "log.txt")
+    rows = []
+    for k in keys:
+        cached = work / k / "row.json"
+        row = (
+            json.loads(cached.read_text())
+            if cached.exists()
+            else measure(k, work, str(base / "run" / "model.pt"), args.verify if k in MINIFLOATS else 0)
+        )
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    text = table(rows)
+    print(text)
+    if args.write:
+        Path(args.write).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
