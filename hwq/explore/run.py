@@ -15,7 +15,7 @@ from hwq.io import atomic_write, prepare_out_dir
 from . import costs as C
 from .evaluate import Context, Evaluator, Executor, config_key, cpu_workers, fingerprint
 from .ilp import InfeasibleBudget, sweep
-from .nsga import run_nsga2
+from .nsga import initial_population, run_nsga2
 from .pareto import nondominated, plot, table, write_csv, write_json
 from .sensitivity import hessian_traces, spearman
 from .space import Choice, Space, build_space
@@ -245,10 +245,7 @@ def _search(v: dict) -> dict:
 
     # 1. uniform configurations: baselines and the per-layer cost table
     t0 = time.perf_counter()
-    ws = sorted({w for n in layers for w in sp.options[n]["weight"]}, key=str)
-    acts = sorted({a for n in layers for a in sp.options[n]["act"]})
-    accs = sorted({c for n in layers for c in sp.options[n]["acc"]})
-    triples = [(w, a, c) for w in ws for a in acts for c in accs]
+    triples = uniform_configs(sp)
     uni = [sp.uniform(*t) for t in triples]
     base_tab = BASELINES if kind == "fpga" else MCU_BASELINES
     bases = {name: sp.uniform(*b) for name, b in base_tab.items()}
@@ -260,78 +257,16 @@ def _search(v: dict) -> dict:
 
     # 2. sensitivity: one layer at a time (measured) and Hutchinson traces
     t0 = time.perf_counter()
-    ref = sp.uniform(*(MCU_REFERENCE if kind == "mcu" else REFERENCE))
-    jobs, where = [ref], [None]
-    for li, n in enumerate(layers):
-        for d in ("weight", "act", "acc"):
-            if d == "act" and not sp.act_layer.get(n):
-                continue
-            for o in sp.options[n][d]:
-                jobs.append(_replace(ref, li, **{d: o}))
-                where.append((n, d, o))
-    srec = ev.run(jobs, "ptq", desc="sensitivity")
-    ref_loss = srec[0]["val_loss"]
-    measured = {n: {"weight": {}, "act": {}, "acc": {}} for n in layers}
-    wsq = {n: {} for n in layers}
-    for w, r in zip(where[1:], srec[1:]):
-        n, d, o = w
-        measured[n][d][str(o)] = r["val_loss"] - ref_loss
-        if d == "weight":
-            wsq[n][o] = r["weight_sq_error"][n]
-    hpath = ev.cache_dir / f"hessian-{ctx.fingerprint[:16]}-{v['probes']}.json"
-    if hpath.exists():
-        traces = json.loads(hpath.read_text())
-    else:
-        d = ctx.data
-        traces = hessian_traces(v["fm"], d["x_fit"][:512], d["y_fit"][:512], layers, v["probes"], v["seed"])
-        atomic_write(hpath, json.dumps(traces, sort_keys=True))
-    omega = {n: {w: traces[n]["average"] * wsq[n][w] for w in sp.options[n]["weight"]} for n in layers}
-    pairs_h = [omega[n][w] for n in layers for w in sp.options[n]["weight"]]
-    pairs_m = [measured[n]["weight"][w] for n in layers for w in sp.options[n]["weight"]]
-    common = [w for w in sp.options[layers[0]]["weight"] if all(w in sp.options[n]["weight"] for n in layers)]
-    per_fmt = {w: spearman([omega[n][w] for n in layers], [measured[n]["weight"][w] for n in layers]) for w in common}
-    finite = [x for x in per_fmt.values() if np.isfinite(x)]
-    sens_doc = {
-        "reference": dict(zip(("weight", "act", "acc"), MCU_REFERENCE if kind == "mcu" else REFERENCE)),
-        "reference_val_loss": _r(ref_loss, 6),
-        "hessian_trace": {n: {k: _r(x, 6) for k, x in t.items()} for n, t in traces.items()},
-        "measured_loss_change": {
-            n: {d: {k: _r(x, 6) for k, x in t.items()} for d, t in m.items()} for n, m in measured.items()
-        },
-        "hessian_objective": {n: {k: _r(x, 6) for k, x in o.items()} for n, o in omega.items()},
-        "spearman_all_pairs": _r(spearman(pairs_h, pairs_m)),
-        "spearman_layers_per_format": {k: _r(x) for k, x in per_fmt.items()},
-        "spearman_layers_mean": _r(float(np.mean(finite))) if finite else None,
-        "spearman_layer_rank": _r(
-            spearman(
-                [traces[n]["average"] for n in layers],
-                [float(np.mean(list(measured[n]["weight"].values()))) for n in layers],
-            )
-        ),
-    }
+    sn = sensitivity(sp, ev, v["fm"], kind, v["probes"], v["seed"])
+    sens_doc = sn["doc"]
     timing["sensitivity_s"] = time.perf_counter() - t0
 
     # 3. ILP sweep over the primary cost (other budgets fixed)
     t0 = time.perf_counter()
-    choices = {n: sp.choices(n) for n in layers}
-    sens, ctab = [], {k: [] for k in C.COSTS[kind]}
-    for n in layers:
-        s = []
-        for ch in choices[n]:
-            wpart = omega[n][ch.weight] if v["objective"] == "hessian" else measured[n]["weight"][ch.weight]
-            s.append(wpart + measured[n]["acc"][str(ch.acc)] + (measured[n]["act"][str(ch.act)] if ch.act else 0.0))
-        sens.append(np.array(s))
-        for k in ctab:
-            ctab[k].append(
-                np.array(
-                    [
-                        by_uniform[(ch.weight, ch.act or acts[0], ch.acc)]["layer_costs"][n].get(k, 0)
-                        for ch in choices[n]
-                    ]
-                )
-            )
     try:
-        sols, levels, times = sweep(sens, ctab, primary, bud, v["ilp_budgets"], C.AGGREGATE)
+        sols, levels, times, choices = ilp_front(
+            sp, sn, by_uniform, kind, primary, bud, v["ilp_budgets"], v["objective"]
+        )
     except InfeasibleBudget as e:
         raise ExploreError(str(e)) from None
     timing["ilp_solve_max_s"] = max(times) if times else 0.0
@@ -341,14 +276,12 @@ def _search(v: dict) -> dict:
     add(ev.run(ilp_cfgs, "ptq", desc="ILP solutions"), ilp_cfgs, "ilp")
     timing["ilp_eval_s"] = time.perf_counter() - t0
 
-    # 4. NSGA-II, seeded with the uniform configurations of the space and the ILP solutions
+    # 4. NSGA-II, seeded with the best (by non-dominated rank) of the uniform configurations of the space, the
+    # baselines and the ILP solutions; genes ranked by cost
     t0 = time.perf_counter()
-    init = []
-    for c in list(bases.values()) + ilp_cfgs:
-        if sp.contains(c):
-            g = sp.encode(c)
-            if g not in init:
-                init.append(g)
+    done = [(tuple(Choice(**c) for c in recs[k]["config"]), recs[k]) for k in sorted(sources)]
+    init = initial_population(sp, done, objs, bud, v["pop_size"])
+    order = gene_order(sp, by_uniform, primary)
     nsga_keys: set = set()
 
     def score(genes):
@@ -359,7 +292,7 @@ def _search(v: dict) -> dict:
         return rs
 
     if v["generations"] > 0 and v["pop_size"] > 0:
-        run_nsga2(sp, score, objs, bud, v["pop_size"], v["generations"], v["seed"], init[: v["pop_size"]])
+        run_nsga2(sp, score, objs, bud, v["pop_size"], v["generations"], v["seed"], init, order=order)
     timing["nsga2_s"] = time.perf_counter() - t0
 
     # 5. search front (validation PTQ accuracy), refined by QAT; final front on test accuracy
@@ -511,3 +444,167 @@ def _search(v: dict) -> dict:
     if cal:
         log(f"explore: chosen point, calibrated cost model: {json.dumps(cal, sort_keys=True)}")
     return doc
+
+
+def sensitivity(
+    sp: Space, ev: Evaluator, fm, kind: str, probes: int, seed: int, by_uniform: dict | None = None
+) -> dict:
+    """Per-layer sensitivity of a space (see ``hwq.explore.sensitivity``): the measured validation-loss change
+    of one layer's option at a time (every other layer at the reference; dimensions with a single option
+    are not measured: they cannot change a decision) and the Hutchinson trace per layer, cached. With
+    ``by_uniform`` (the uniform configurations' records) weight formats are not measured: their squared
+    weight errors are read from those records and only the Hessian objective ``omega`` ranks them. Returns
+    ``{"measured": {layer: {dim: {option: nats}}}, "omega": {layer: {weight: nats}}, "doc": {...},
+    "evaluations": distinct PTQ evaluations asked for, "keys": their cache keys}``."""
+    layers, ctx = sp.layers, ev.ctx
+    ref = sp.uniform(*(MCU_REFERENCE if kind == "mcu" else REFERENCE))
+    jobs, where = [ref], [None]
+    for li, n in enumerate(layers):
+        for d in ("weight", "act", "acc"):
+            if d == "act" and not sp.act_layer.get(n):
+                continue
+            opts = sp.options[n][d]
+            if (len(opts) == 1 and d != "weight") or (d == "weight" and by_uniform is not None):
+                continue
+            for o in opts:
+                jobs.append(_replace(ref, li, **{d: o}))
+                where.append((n, d, o))
+    srec = ev.run(jobs, "ptq", desc="sensitivity")
+    ref_loss = srec[0]["val_loss"]
+    measured = {n: {"weight": {}, "act": {}, "acc": {}} for n in layers}
+    wsq = {n: {} for n in layers}
+    for w, r in zip(where[1:], srec[1:]):
+        n, d, o = w
+        measured[n][d][str(o)] = r["val_loss"] - ref_loss
+        if d == "weight":
+            wsq[n][o] = r["weight_sq_error"][n]
+    if by_uniform is not None:
+        for (w, _, _), r in sorted(by_uniform.items(), key=str):
+            for n in layers:
+                if w in sp.options[n]["weight"]:
+                    wsq[n].setdefault(w, r["weight_sq_error"][n])
+    for n in layers:  # unmeasured single options: no change
+        for d in ("act", "acc"):
+            for o in sp.options[n][d]:
+                measured[n][d].setdefault(str(o), 0.0)
+    hpath = ev.cache_dir / f"hessian-{ctx.fingerprint[:16]}-{probes}.json"
+    if hpath.exists():
+        traces = json.loads(hpath.read_text())
+    else:
+        d = ctx.data
+        traces = hessian_traces(fm, d["x_fit"][:512], d["y_fit"][:512], layers, probes, seed)
+        atomic_write(hpath, json.dumps(traces, sort_keys=True))
+    omega = {n: {w: traces[n]["average"] * wsq[n][w] for w in sp.options[n]["weight"]} for n in layers}
+    pairs_h = [omega[n][w] for n in layers for w in sp.options[n]["weight"]]
+    if by_uniform is not None:  # no measurement to compare with
+        for n in layers:
+            measured[n]["weight"] = {w: float("nan") for w in sp.options[n]["weight"]}
+    pairs_m = [measured[n]["weight"][w] for n in layers for w in sp.options[n]["weight"]]
+    common = [w for w in sp.options[layers[0]]["weight"] if all(w in sp.options[n]["weight"] for n in layers)]
+    per_fmt = {w: spearman([omega[n][w] for n in layers], [measured[n]["weight"][w] for n in layers]) for w in common}
+    finite = [x for x in per_fmt.values() if np.isfinite(x)]
+    doc = {
+        "reference": dict(zip(("weight", "act", "acc"), MCU_REFERENCE if kind == "mcu" else REFERENCE)),
+        "reference_val_loss": _r(ref_loss, 6),
+        "hessian_trace": {n: {k: _r(x, 6) for k, x in t.items()} for n, t in traces.items()},
+        "measured_loss_change": {
+            n: {d: {k: _r(x, 6) for k, x in t.items()} for d, t in m.items()} for n, m in measured.items()
+        },
+        "hessian_objective": {n: {k: _r(x, 6) for k, x in o.items()} for n, o in omega.items()},
+        "spearman_all_pairs": _r(spearman(pairs_h, pairs_m)),
+        "spearman_layers_per_format": {k: _r(x) for k, x in per_fmt.items()},
+        "spearman_layers_mean": _r(float(np.mean(finite))) if finite else None,
+        "spearman_layer_rank": _r(
+            spearman(
+                [traces[n]["average"] for n in layers],
+                [float(np.mean(list(measured[n]["weight"].values()))) for n in layers],
+            )
+        ),
+    }
+    keys = {r["key"] for r in srec}
+    return {"measured": measured, "omega": omega, "doc": doc, "evaluations": len(keys), "keys": keys}
+
+
+def ilp_front(
+    sp: Space, sn: dict, by_uniform: dict, kind: str, primary: str, bud: dict, levels: int, objective: str = "measured"
+):
+    """The ILP sweep (``hwq.explore.ilp.sweep``) of a space: per layer and choice, the sensitivity (measured,
+    or the Hessian objective for the weight part) and the per-layer costs of the uniform configuration with
+    that choice (``by_uniform[(weight, act, acc)]``). Returns (solutions as choice indices, budgets, solve
+    seconds, choices per layer). Raises InfeasibleBudget."""
+    layers = sp.layers
+    acts = sorted({a for n in layers for a in sp.options[n]["act"]})
+    measured, omega = sn["measured"], sn["omega"]
+    choices = {n: sp.choices(n) for n in layers}
+    sens, ctab = [], {k: [] for k in C.COSTS[kind]}
+    for n in layers:
+        s = []
+        for ch in choices[n]:
+            wpart = omega[n][ch.weight] if objective == "hessian" else measured[n]["weight"][ch.weight]
+            s.append(wpart + measured[n]["acc"][str(ch.acc)] + (measured[n]["act"][str(ch.act)] if ch.act else 0.0))
+        sens.append(np.array(s))
+        for k in ctab:
+            ctab[k].append(
+                np.array(
+                    [
+                        by_uniform[(ch.weight, ch.act or acts[0], ch.acc)]["layer_costs"][n].get(k, 0)
+                        for ch in choices[n]
+                    ]
+                )
+            )
+    sols, budgets, times = sweep(sens, ctab, primary, bud, levels, C.AGGREGATE)
+    return sols, budgets, times, choices
+
+
+def uniform_configs(sp: Space) -> list[tuple]:
+    """(weight, act, acc) triples of every uniform configuration over the union of the layers' options."""
+    layers = sp.layers
+    ws = sorted({w for n in layers for w in sp.options[n]["weight"]}, key=str)
+    acts = sorted({a for n in layers for a in sp.options[n]["act"]})
+    accs = sorted({c for n in layers for c in sp.options[n]["acc"]})
+    return [(w, a, c) for w in ws for a in acts for c in accs]
+
+
+def gene_order(sp: Space, by_uniform: dict, primary: str) -> list[list[int]]:
+    """Per NSGA-II gene (``Space.dims``), its option indices from cheapest to dearest in ``primary`` (the
+    layer's cost in the uniform configuration with that option; widths by value)."""
+    out = []
+    for n, d, k in sp.dims():
+        opts = sp.options[n][d]
+        if d == "weight":
+
+            def cost(i, n=n, opts=opts):
+                rs = [r for (w, _, _), r in by_uniform.items() if w == opts[i]]
+                return (min(r["layer_costs"][n].get(primary, 0) for r in rs) if rs else 0, i)
+
+            out.append(sorted(range(k), key=cost))
+        else:
+            out.append(sorted(range(k), key=lambda i, opts=opts: (opts[i], i)))
+    return out
+
+
+def seed_configs(
+    sp: Space,
+    ev: Evaluator,
+    fm,
+    kind: str,
+    probes: int = 64,
+    seed: int = 0,
+    ilp_budgets: int = 25,
+    objective: str = "measured",
+) -> tuple[list[tuple], int, dict]:
+    """The explorer's seeds of the evolutionary search, without baselines or budgets: the uniform
+    configurations inside the space and the ILP sweep's solutions (``objective`` "measured": weight formats
+    measured one layer at a time; "hessian": ranked by the Hessian objective, not measured). Returns
+    (configs, PTQ evaluations of configurations outside the space that were needed, the uniform records).
+    """
+    primary = C.COSTS[kind][0]
+    triples = uniform_configs(sp)
+    uni = [sp.uniform(*t) for t in triples]
+    by_uniform = dict(zip(triples, ev.run(uni, "ptq", desc="uniform configurations")))
+    outside = {r["key"] for t, r in by_uniform.items() if not sp.contains(sp.uniform(*t))}
+    sn = sensitivity(sp, ev, fm, kind, probes, seed, by_uniform if objective == "hessian" else None)
+    sols, _, _, choices = ilp_front(sp, sn, by_uniform, kind, primary, {}, ilp_budgets, objective)
+    ilp = [tuple(choices[n][j] for n, j in zip(sp.layers, s)) for s in sols]
+    cfgs = list(dict.fromkeys([u for u in uni if sp.contains(u)] + ilp))
+    return cfgs, len(outside | (sn["keys"] - {r["key"] for r in by_uniform.values()})), by_uniform

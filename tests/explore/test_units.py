@@ -176,3 +176,32 @@ def test_ilp_prune_keeps_the_layer_front():
     cost["luts"][0][4] = 20.0  # now 4 (0.1, 20) dominates 1 (0.2, 20)
     assert prune(sens, cost, ["luts"])[0].tolist() == [0, 3, 4]
     assert prune(sens, cost, ["luts", "ff"])[0].tolist() == [0, 1, 3, 4]  # 4 costs more ff than 1
+
+
+def test_nsga2_stops_at_max_evals_and_ranks_genes_by_cost():
+    from hwq.explore.nsga import initial_population, run_nsga2
+    from hwq.explore.space import Choice
+
+    sp = build_space(LAYERS, ACT, "fpga", {"space": {"weight": ["fixed4", "csd2", "e2m1"], "act": [4, 8], "acc": [8]}})
+    lut = {"fixed<4>": 3.0, "csd<2>": 5.0, "e2m1": 1.0}
+
+    def rec(cfg):
+        cost = sum(lut[c.weight] * (c.act or 4) for c in cfg)
+        return {"val_accuracy": 100 - 1000 / cost, "costs": {"luts": cost}}
+
+    asked = []
+
+    def score(gs):
+        asked.extend(tuple(g) for g in gs)
+        return [rec(sp.decode(g)) for g in gs]
+
+    order = [[2, 0, 1] if d == "weight" else [0, 1] for _, d, _ in sp.dims()]
+    pre = {tuple(sp.encode(sp.uniform("e2m1", 4, 8)))}
+    run_nsga2(sp, score, ["luts"], {}, pop_size=6, generations=50, seed=0, max_evals=9, order=order, seen=pre)
+    assert len(set(asked) - pre) == 9  # the cap is distinct new configurations, the seen one is free
+    assert all(sp.contains(sp.decode(g)) for g in asked)
+    done = [(sp.uniform(w, 4, 8), rec(sp.uniform(w, 4, 8))) for w in ("csd<2>", "fixed<4>", "e2m1")]
+    done.append(((Choice("fixed<9>", 4, 8),) * 3, done[0][1]))  # outside the space: ignored
+    init = initial_population(sp, done, ["luts"], {}, 2)
+    assert [sp.decode(g)[0].weight for g in init] == ["e2m1", "fixed<4>"]  # front first, cheapest first
+    assert initial_population(sp, done, ["luts"], {"luts": 20.0}, 3)[0] == sp.encode(sp.uniform("e2m1", 4, 8))
