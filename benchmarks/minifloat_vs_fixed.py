@@ -68,7 +68,7 @@ def run(cmd: list[str], log: Path) -> float:
     return time.perf_counter() - t0
 
 
-def measure(key: str, work: Path, model: str, verify: int) -> dict:
+def measure(key: str, work: Path, model: str, verify: int, simulator: str = "auto") -> dict:
     """Calibrate, emit, synthesise (and verify) configuration ``key`` in ``work/key``; return its row."""
     from hwq.rtl import synth_report
 
@@ -95,7 +95,8 @@ def measure(key: str, work: Path, model: str, verify: int) -> dict:
     row.update(LUT=rep["LUT"], FF=rep["FF"], CARRY=rep["CARRY"], DSP=rep["DSP"])
     row["synth_seconds"] = round(time.perf_counter() - t0, 1)
     if verify:
-        run(["hwq", "verify", "rtl", str(d / "rtl"), "--vectors", str(verify), "--backpressure", "0.3"], log)
+        cmd = ["hwq", "verify", "rtl", str(d / "rtl"), "--vectors", str(verify), "--backpressure", "0.3"]
+        run([*cmd, "--simulator", simulator], log)
         v = json.loads((d / "rtl" / "verify.json").read_text())
         row["verify"] = {"vectors": v["vectors"], "mismatches": v["mismatches"]}
     (d / "row.json").write_text(json.dumps(row, indent=1) + "\n")
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", required=True, help="work folder (runs, Verilog, logs)")
     ap.add_argument("--only", default="", help="comma-separated subset of " + ", ".join([*MINIFLOATS, *FIXED]))
     ap.add_argument("--verify", type=int, default=0, help="hwq verify rtl vectors per minifloat design (0: skip)")
+    ap.add_argument("--simulator", default="auto", help="hwq verify rtl --simulator (auto, icarus, verilator)")
     ap.add_argument("--write", default="", help="write the markdown table here")
     args = ap.parse_args(argv)
     work = Path(args.work)
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         row = (
             json.loads(cached.read_text())
             if cached.exists()
-            else measure(k, work, str(base / "run" / "model.pt"), args.verify if k in MINIFLOATS else 0)
+            else measure(k, work, str(base / "run" / "model.pt"), args.verify if k in MINIFLOATS else 0, args.simulator)
         )
         rows.append(row)
         print(json.dumps(row), flush=True)

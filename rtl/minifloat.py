@@ -242,3 +242,129 @@ def output_codes(dp, outs: list, fmt: FloatFormat) -> list:
             entry = table[v.node]
         res.append(Value(entry[0], fmt.frac_bits))
     return res
+
+
+# ------------------------------------------------------------------------------------ per-product alignment
+#: how a Dense/Conv with minifloat inputs forms its products: ``"decode"`` (default: each input decoded to its
+#: raw once, ``input_node``; the constant products act on the raw, shared by every output) or ``"mantissa"``
+#: (the signed significand times each constant by shift-and-add, CSE per input column, then one barrel
+#: shift by the input's exponent per product into the accumulator; ``build_dense_mantissa``). An experiment
+#: switch for ``benchmarks/minifloat_vs_fixed.py --products``; see the README for the measured LUTs.
+PRODUCTS = "decode"
+
+
+def _significand_nodes(dp, v, fmt: FloatFormat, i: int, prefix: str) -> tuple[str, str, int]:
+    """Nodes ``<prefix>_sm<i>`` (signed significand, hidden bit included; 0 for a flushed subnormal) and
+    ``<prefix>_sh<i>`` (exponent shift max(e - 1, 0)) of input ``v``'s code; returns (sm, sh, max shift)."""
+    code_name = codes(dp)[v.node][0]
+    cnode = dp.nodes[code_name]
+    src = dp.nodes[v.node]
+    e_bits, m_bits = fmt.exp_bits, fmt.man_bits
+    top = e_bits + m_bits
+    sig_max = (1 << (m_bits + 1)) - 1
+    sh_max = max(0, max(abs(src.lo), abs(src.hi)).bit_length() - m_bits - 1)
+    sm = Node(f"{prefix}_sm{i}", -sig_max, sig_max, cnode.level, [code_name], [], f"input {i}: signed significand")
+    hidden = f"({{0}}[{top - 1}:{m_bits}] != {e_bits}'d0)"
+    man = f"{{0}}[{m_bits - 1}:0]" if m_bits else ""
+    if m_bits and not fmt.subnormals:
+        man = f"({man} & {{{m_bits}{{{hidden}}}}})"
+    sig = f"{{1'b0, {hidden}{', ' + man if man else ''}}}"
+    sm.body = [
+        f"wire signed [{m_bits + 1}:0] {{out}}_mfsig = $signed({sig});",
+        f"wire signed [{m_bits + 1}:0] {{out}}_mfneg = -{{out}}_mfsig;",
+        f"assign {{out}} = {fit('({0}[' + str(top) + '] ? {out}_mfneg : {out}_mfsig)', m_bits + 2, sm.width)};",
+    ]
+    dp.add(sm)
+    sh = Node(f"{prefix}_sh{i}", 0, sh_max, cnode.level, [code_name], [], f"input {i}: exponent shift")
+    sw = sh.width
+    sh.body = [
+        f"wire [{e_bits - 1}:0] {{out}}_mfe = {{0}}[{top - 1}:{m_bits}];",
+        f"wire [{e_bits - 1}:0] {{out}}_mfd = ({{out}}_mfe == {e_bits}'d0) ? {e_bits}'d0 : {{out}}_mfe - {e_bits}'d1;",
+        f"assign {{out}} = $signed({{{{{max(sw - e_bits, 0)}{{1'b0}}}}, {{out}}_mfd}});"
+        if sw > e_bits
+        else f"assign {{out}} = $signed({{out}}_mfd[{sw - 1}:0]);",
+    ]
+    dp.add(sh)
+    return sm.name, sh.name, sh_max
+
+
+def build_dense_mantissa(dp, spec, graph, xs: list, prefix: str):
+    """``spec`` (a ``matrix.DenseSpec``) on minifloat inputs ``xs`` the per-product way: per input i the
+    signed significand times every constant of column i (one shared adder graph per column,
+    ``mcm.build_adder_graph``), each product shifted left by input i's exponent (a barrel shifter per
+    product), the aligned products summed exactly per output (adder tree), bias, accumulator, output cast.
+    Returns the output values, or None when the IR needs its ordered chain (``matrix.build_dense`` then)."""
+    import numpy as np
+
+    from .constmul import sum_terms
+    from .datapath import Value
+    from .matrix import _can_saturate, _finish
+    from .mcm import build_adder_graph
+
+    acc_fmt = spec.acc_fmt
+    fmt = graph.tensor(graph_input_of(spec, graph)).fmt
+    if not is_float(fmt) or any(codes(dp).get(x.node, (None, None))[1] != fmt for x in xs):
+        return None
+    fx, fw = xs[0].frac_bits, spec.weight_frac
+    off = acc_fmt.frac_bits - (fx + fw)
+    w_int = [[int(v) for v in row] for row in np.asarray(spec.weight)]
+    if off < 0:
+        if any(v % (1 << -off) for row in w_int for v in row):
+            return None
+        w_int = [[v >> -off for v in row] for row in w_int]
+        off = 0
+    bias_acc = [
+        int(v) for v in np.asarray(acc_fmt.cast_raw(np.asarray(spec.bias, dtype=object).ravel(), spec.bias_frac))
+    ]
+    in_ranges = [(dp.nodes[x.node].lo, dp.nodes[x.node].hi) for x in xs]
+    if acc_fmt.overflow != "WRAP" and _can_saturate(w_int, off, bias_acc, in_ranges, acc_fmt):
+        return None
+    m, n = len(w_int), len(xs)
+    terms: list[list] = [[] for _ in range(m)]
+    for i in range(n):
+        col = [w_int[j][i] for j in range(m)]
+        if not any(col):
+            continue
+        sm, sh, sh_max = _significand_nodes(dp, xs[i], fmt, i, prefix)
+        smn = dp.nodes[sm]
+        dp.coefs[sm] = {0: 1}
+        rng = [(smn.lo, smn.hi)]
+        ag = build_adder_graph([[c] for c in col], **dp.adder_options)
+        names = [sm]
+        for k, (a, b, d, s) in enumerate(ag.nodes):
+            nm = f"{prefix}_c{i}_{k}"
+            dp.add2(nm, (names[a], 0, 1), (names[b], d, s), rng, f"column {i}: shared significand multiple")
+            names.append(nm)
+        for j in range(m):
+            if not col[j]:
+                continue
+            pt = [(names[nd], k, s) for nd, k, s in ag.outputs[j]]
+            t = 0
+            while len(pt) > 1:  # the significand times w[j, i] (exact, small)
+                pt.sort(key=lambda tt: (dp.nodes[tt[0]].width + tt[1], tt[0]))
+                pt = pt[2:] + [dp.add2(f"{prefix}_p{j}_{i}_{t}", pt[0], pt[1], rng, f"w[{j},{i}] * significand")]
+                t += 1
+            pn, pk, ps = pt[0]
+            p = dp.nodes[pn]
+            lo, hi = min(p.lo, p.lo << sh_max), max(p.hi, p.hi << sh_max)
+            b = Node(f"{prefix}_b{j}_{i}", lo, hi, max(p.level, dp.nodes[sh].level) + 1, [pn, sh], [])
+            b.comment = f"w[{j},{i}] * x[{i}]: product significand << exponent shift (barrel shifter)"
+            sw = dp.nodes[sh].width
+            b.body = [f"assign {{out}} = {fit('{0}', p.width, b.width)} <<< {{1}}[{max(sw - 2, 0)}:0];"]
+            dp.add(b)
+            terms[j].append((b.name, pk + off, ps))
+    outs = []
+    for j in range(m):
+        term = sum_terms(dp, f"{prefix}_s{j}", terms[j], f"output {j}: aligned products") if terms[j] else None
+        rng_j = []
+        if term is not None:
+            dp.coefs[term[0]] = {0: 1}
+            rng_j = [(dp.nodes[term[0]].lo, dp.nodes[term[0]].hi)]
+        acc = dp._accumulate(f"{prefix}_acc{j}", term, bias_acc[j], acc_fmt, rng_j, j)
+        outs.append(_finish(dp, spec, Value(acc, acc_fmt.frac_bits), graph.tensor(spec.output).fmt, prefix, j))
+    return outs
+
+
+def graph_input_of(spec, graph) -> str:
+    """Name of the input tensor of the op ``spec`` describes."""
+    return next(op for op in graph.ops if op.name == spec.name).inputs[0]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from hwq.backend import OpRegistry, fixed_tensors, no_input_offset
 
+from . import minifloat as mf
 from .datapath import Datapath, RtlError, Value
 from .dyadic import build_dyadic
 from .elementwise import build_add, build_batchnorm, build_concat, build_mul
@@ -63,22 +64,32 @@ def _describe_conv(op, graph) -> list[str]:
     ]
 
 
+def _matrix(dp: Datapath, spec, graph, xs: list[Value], prefix: str) -> list[Value]:
+    """``matrix.build_dense``, or with minifloat inputs and ``minifloat.PRODUCTS == "mantissa"`` the
+    per-product significand x constant and exponent shift (``minifloat.build_dense_mantissa``)."""
+    if mf.PRODUCTS == "mantissa":
+        outs = mf.build_dense_mantissa(dp, spec, graph, xs, prefix)
+        if outs is not None:
+            return outs
+    return build_dense(dp, spec, graph, xs, prefix)
+
+
 @REGISTRY.register("dense", supports=no_input_offset, matrix=True, describe=_describe_dense)
 def dense(dp: Datapath, graph, op, args, k: int, channel_of) -> list[Value]:
     """Dense: shared CSD adder graph (or the IR's ordered chain), bias, accumulator, output cast."""
-    return build_dense(dp, dense_spec(op), graph, args[0], f"d{k}")
+    return _matrix(dp, dense_spec(op), graph, args[0], f"d{k}")
 
 
 @REGISTRY.register("conv1d", supports=no_input_offset, matrix=True, stream_head=True, describe=_describe_conv)
 def conv1d(dp: Datapath, graph, op, args, k: int, channel_of) -> list[Value]:
     """Conv1d (fully parallel): a constant sparse matrix (``matrix.conv_as_dense``) built like Dense."""
-    return build_dense(dp, conv_as_dense(op, *_shapes(graph, op)), graph, args[0], f"d{k}")
+    return _matrix(dp, conv_as_dense(op, *_shapes(graph, op)), graph, args[0], f"d{k}")
 
 
 @REGISTRY.register("conv2d", supports=no_input_offset, matrix=True, stream_head=True, describe=_describe_conv)
 def conv2d(dp: Datapath, graph, op, args, k: int, channel_of) -> list[Value]:
     """Conv2d (fully parallel): a constant sparse matrix (``matrix.conv_as_dense``) built like Dense."""
-    return build_dense(dp, conv_as_dense(op, *_shapes(graph, op)), graph, args[0], f"d{k}")
+    return _matrix(dp, conv_as_dense(op, *_shapes(graph, op)), graph, args[0], f"d{k}")
 
 
 # ------------------------------------------------------------------------------------------ pooling
