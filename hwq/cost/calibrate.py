@@ -1,8 +1,8 @@
 """``hwq cost calibrate``: fit an FPGA target's LUT coefficients against yosys and report held-out accuracy.
 
 Design set (``design_set``): single-layer graphs in every format family the Verilog emitter takes
-(fixed 8/6/4-bit, CSD k=2, power-of-two, integer weights; minifloat tensors are not emitted as Verilog,
-so they are not in the set), Dense layers 8 to 128 inputs wide and streamed Conv2d/Conv1d layers, with
+(weights fixed 8/6/4-bit, CSD k=2, power-of-two, integer and minifloat e4m3; fixed-point activations),
+Dense layers 8 to 128 inputs wide and streamed Conv2d/Conv1d layers, with
 pipeline depths 0 to 3, each followed by ReLU or a saturating cast. Shapes x formats = groups of equal
 shape and different formats. The first ``FIT_SIZE`` (<= 12) designs, one per shape with rotating
 formats, are synthesised and fitted; every other design is held out.
@@ -37,8 +37,10 @@ from .rtl_model import plan_rtl
 from .targets import load_target, save_target, target_path
 
 FIT_SIZE = 12
-#: weight formats, one per family: fixed (3 widths), CSD (k=2), power of two, integer
-FORMATS = ["fixed<8,1>", "fixed<6,1>", "fixed<4,1>", "csd<8,1,2>", "pow2<8,1>", "fixed<5,5>"]
+#: weight formats, one per family: fixed (3 widths), CSD (k=2), power of two, integer, minifloat (e4m3)
+FORMATS = ["fixed<8,1>", "fixed<6,1>", "fixed<4,1>", "csd<8,1,2>", "pow2<8,1>", "fixed<5,5>", "float<4,3>"]
+#: the fitted design of shape s has format FORMATS[s % FIT_ROTATION]: the minifloat designs are all held out
+FIT_ROTATION = 6
 #: (kind, input shape, outputs/channels, kernel, pipeline)
 SHAPES = [
     ("dense", (8,), 8, 0, 1),
@@ -114,7 +116,7 @@ def design_set() -> list[dict]:
                     "pipeline": pipe,
                     "group": f"{kind} {'x'.join(map(str, shape))}->{outs} p{pipe}",
                     "format": fmt,
-                    "fit": f == s % len(FORMATS) and len([d for d in out if d["fit"]]) < FIT_SIZE,
+                    "fit": f == s % FIT_ROTATION and len([d for d in out if d["fit"]]) < FIT_SIZE,
                 }
             )
     return out
@@ -146,11 +148,16 @@ def _cache_path(verilog: str, script: str, version: str, cache: str) -> Path:
     return Path(cache) / f"v-{key}.json"
 
 
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+
+
 def _verilog_text(folder: str) -> str:
-    """All ``*.v`` files of an emitted folder (not the bench), concatenated in name order with their names."""
+    """All ``*.v`` files of an emitted folder (not the bench) in name order, with their names, comments and
+    blank lines removed (a new header line or comment of the emitter does not invalidate the cache)."""
     parts = []
     for f in sorted(Path(folder).glob("*.v")):
-        parts.append(f"// {f.name}\n{f.read_text()}")
+        lines = [ln.rstrip() for ln in _COMMENT.sub("", f.read_text()).splitlines()]
+        parts.append(f"{f.name}\n" + "\n".join(ln for ln in lines if ln.strip()))
     return "\n".join(parts)
 
 
