@@ -583,7 +583,8 @@ async def stream_golden_vectors(dut):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
 
-    n_in = n_out = idle = cycle = 0
+    n_in = n_out = idle = cycle = tlast_errors = 0
+    tlast = getattr(dut, "m_axis_tlast", None)  # frame boundary flag (absent in older tops: not checked)
     s_valid = False
     got_words = []
     first_in, done = [], []  # per vector: cycle of its first input beat, of its last output beat
@@ -606,6 +607,10 @@ async def stream_golden_vectors(dut):
             got_words.append(word)
             first_out = cycle if first_out is None else first_out
             out_chk.check(word, cycle)
+            if tlast is not None and int(tlast.value) != int(n_out % o["beats"] == o["beats"] - 1):
+                tlast_errors += 1
+                dut._log.error("TLAST: output beat %d (vector %d) has m_axis_tlast %s", n_out, n_out // o["beats"],
+                               tlast.value)
             n_out += 1
             if n_out % o["beats"] == 0:
                 done.append(cycle)
@@ -634,6 +639,8 @@ async def stream_golden_vectors(dut):
         "output_beats": n_out,
         "cycles": cycle,
         "errors": out_chk.errors,
+        "tlast_errors": tlast_errors,
+        "tlast_checked": tlast is not None,
         "timeout": n_out < n_vec * o["beats"],
         "latency_cycles": min(lat) if lat else None,
         "latency_max_cycles": max(lat) if lat else None,
@@ -660,6 +667,7 @@ async def stream_golden_vectors(dut):
         )
     assert n_out == n_vec * o["beats"], f"timeout: {n_out} of {n_vec * o['beats']} output beats after {cycle} cycles"
     assert out_chk.errors == 0, f"{out_chk.errors} mismatching output elements; first: {out_chk.report[0]}"
+    assert tlast_errors == 0, f"{tlast_errors} output beats with a wrong m_axis_tlast (last beat of each vector)"
     dut._log.info("PASS: %d vectors, %d output beats, 0 errors, %d cycles", n_vec, n_out, cycle)
 '''
 

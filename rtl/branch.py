@@ -33,7 +33,7 @@ from .build import build_op
 from .datapath import Datapath, RtlError, Value
 from .layer import LayerPorts
 from .plan import PER_PIXEL_OPS, STREAM_HEADS, LayerPlan
-from .stream import channel_ranges, frame_of, window_of
+from .stream import channel_ranges, frame_of, print_tlast, window_of
 
 JOIN_OPS = ("add", "mul", "concat")  # several pixel streams -> one
 STREAMED_STYLES = ("stream", "pixel")  # layer styles that move one pixel per beat
@@ -305,9 +305,12 @@ def print_dag_top(top: str, header: list[str], graph: Graph, layers: list[LayerP
     w(port_comments[1])
     w(f"    output wire [{last.out_width - 1}:0] m_axis_tdata,")
     w("    output wire                   m_axis_tvalid,")
+    w("    output wire                   m_axis_tlast,  // last beat of an output vector")
     w("    input  wire                   m_axis_tready")
     w(");")
     w("")
+    out_t = graph.tensor(graph.outputs[0])
+    print_tlast(w, frame_of(out_t.shape).beats if layers[-1].style in STREAMED_STYLES else 1)
 
     def wires(name: str, width: int):
         w(f"wire [{width - 1}:0] {name}_tdata;")
@@ -375,8 +378,13 @@ def print_dag_top(top: str, header: list[str], graph: Graph, layers: list[LayerP
             if not prod_streamed and me_streamed:
                 w(f"// frame split into {lay.name}: {fr.beats} beats of {fr.channels} channels (pixel-major)")
                 sp = wires(f"{edge}_pix", fr.channels * graph.tensor(t).fmt.width)
-                instance("hwq_frame_split", [("BEAT_WIDTH", sp_w := fr.channels * graph.tensor(t).fmt.width),
-                                             ("BEATS", fr.beats)], f"split_{edge}", cur, sp)
+                instance(
+                    "hwq_frame_split",
+                    [("BEAT_WIDTH", sp_w := fr.channels * graph.tensor(t).fmt.width), ("BEATS", fr.beats)],
+                    f"split_{edge}",
+                    cur,
+                    sp,
+                )
                 cur, width = sp, sp_w
             d = depths.get((lay.name, t), 0)
             from_top = cur[0] == "s_axis_tdata" and len(readers[t]) == 1

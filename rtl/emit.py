@@ -41,7 +41,14 @@ from .build import build_layer, describe_layer
 from .datapath import RtlError
 from .layer import LayerPorts, latency, levels_of, print_layer, uses_taps
 from .plan import IO_MODES, LayerPlan, plan_layers
-from .stream import WindowPorts, build_stream_layer, describe_stream_layer, frame_of, print_stream_layer
+from .stream import (
+    WindowPorts,
+    build_stream_layer,
+    describe_stream_layer,
+    frame_of,
+    print_stream_layer,
+    print_tlast,
+)
 
 PRIMITIVES = (
     "hwq_skid_buffer.v",
@@ -340,9 +347,12 @@ def _print_top(top: str, header: list[str], graph: Graph, layers: list[LayerPlan
     w(_port_comment("output", graph.outputs[0], out_t, last, layers[-1].style == "stream", True, mixed))
     w(f"    output wire [{last.out_width - 1}:0] m_axis_tdata,")
     w("    output wire                   m_axis_tvalid,")
+    w("    output wire                   m_axis_tlast,  // last beat of an output vector")
     w("    input  wire                   m_axis_tready")
     w(");")
     w("")
+    out_fr = frame_of(out_t.shape) if layers[-1].style == "stream" else None
+    print_tlast(w, out_fr.beats if out_fr else 1)
 
     def instance(module: str, params: list[tuple[str, int]], inst: str, src, dst) -> None:
         plist = ", ".join(f".{k}({v})" for k, v in params)
