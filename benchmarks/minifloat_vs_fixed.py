@@ -29,14 +29,14 @@ from pathlib import Path
 MINIFLOATS = {"e4m3": "e4m3fn", "e3m2": "e3m2fn", "e2m1": "e2m1fn"}
 FIXED = {"fixed8": 8, "fixed6": 6, "fixed4": 4}
 
+MODEL = {
+    "mlp": 'arch = "mlp"\nhidden = [64, 32]\n[train]\nepochs = 40\n',
+    "cnn": 'arch = "cnn"\nchannels = [8, 16]\n[train]\nepochs = 30\n',
+}
 HEAD = """name = "{name}"
 mode = "ptq"
 [model]
-arch = "mlp"
-hidden = [64, 32]
-[train]
-epochs = 40
-[ptq]
+{model}[ptq]
 calibrator = "mse"
 [quant]
 input = "ufixed<5,1,RND_CONV,SAT>"
@@ -44,9 +44,9 @@ bias = {{ kind = "fixed", width = 16, int_bits = "calibrate" }}
 """
 
 
-def config_text(key: str) -> str:
-    """The run config (TOML) of configuration ``key`` (``e4m3``, ..., ``fixed4``)."""
-    text = HEAD.format(name=f"mlp-{key}-ptq")
+def config_text(key: str, arch: str = "mlp") -> str:
+    """The run config (TOML) of configuration ``key`` (``e4m3``, ..., ``fixed4``) for model ``arch``."""
+    text = HEAD.format(name=f"{arch}-{key}-ptq", model=MODEL[arch])
     if key in MINIFLOATS:
         f = f'{{ kind = "float", name = "{MINIFLOATS[key]}", bias = "calibrate" }}'
         return text + "".join(f"{t} = {f}\n" for t in ("weight", "preact", "act", "output"))
@@ -68,23 +68,54 @@ def run(cmd: list[str], log: Path) -> float:
     return time.perf_counter() - t0
 
 
-def measure(key: str, work: Path, model: str, verify: int, simulator: str = "auto") -> dict:
+def measure_per_product(key: str, work: Path) -> dict:
+    """Row ``<fmt>-pp``: the graph of ``<fmt>`` (already measured) emitted with per-product significand x
+    constant and exponent barrel shifts (``rtl.minifloat.PRODUCTS = "mantissa"``) and synthesised."""
+    import hwq.rtl.minifloat as mf
+    from hwq.ir.serialize import load
+    from hwq.rtl import emit, synth_report
+
+    base = json.loads((work / key[:-3] / "row.json").read_text())
+    d = work / key
+    d.mkdir(parents=True, exist_ok=True)
+    mf.PRODUCTS = "mantissa"
+    try:
+        out = d / "rtl"
+        out.mkdir(exist_ok=True)
+        g = load(work / key[:-3] / "run" / "graph.json")
+        emit(g, out, command="benchmarks/minifloat_vs_fixed.py (per-product minifloat products)", tb_vectors=0)
+    finally:
+        mf.PRODUCTS = "decode"
+    row = dict(base, config=key, verify=None)
+    row["verilog_bytes"] = sum(f.stat().st_size for f in out.glob("*.v"))
+    row["adders"] = sum(lay["adders"] for lay in json.loads((out / "rtl.json").read_text())["layers"])
+    rep = synth_report(out)
+    row.update(LUT=rep["LUT"], FF=rep["FF"], CARRY=rep["CARRY"], DSP=rep["DSP"])
+    (d / "row.json").write_text(json.dumps(row, indent=1) + "\n")
+    return row
+
+
+def measure(key: str, work: Path, model: str, verify: int, simulator: str = "auto", arch: str = "mlp") -> dict:
     """Calibrate, emit, synthesise (and verify) configuration ``key`` in ``work/key``; return its row."""
     from hwq.rtl import synth_report
+
+    if key.endswith("-pp"):
+        return measure_per_product(key, work)
 
     d = work / key
     d.mkdir(parents=True, exist_ok=True)
     log = d / "log.txt"
     cfg = d / "config.toml"
-    cfg.write_text(config_text(key))
+    cfg.write_text(config_text(key, arch))
     run(["hwq", "calibrate", "--model", model, "--config", str(cfg), "--out", str(d / "run"), "--force", "-q"], log)
     summ = json.loads((d / "run" / "summary.json").read_text())
     emit_s = run(["hwq", "emit", "rtl", "--ir", str(d / "run" / "graph.json"), "--out", str(d / "rtl"), "--force"], log)
     row = {
+        "model": arch,
         "config": key,
         "accuracy": summ["accuracy"]["quantized"],
         "float_accuracy": summ["accuracy"]["float"],
-        "formats": {k: v for k, v in summ["formats"].items() if k.startswith("fc1")},
+        "formats": {k: v for k, v in summ["formats"].items() if k.split(".")[0] in ("fc1", "conv1")},
         "emit_seconds": round(emit_s, 1),
         "verilog_bytes": sum(f.stat().st_size for f in (d / "rtl").glob("*.v")),
     }
@@ -106,17 +137,19 @@ def measure(key: str, work: Path, model: str, verify: int, simulator: str = "aut
 def table(rows: list[dict]) -> str:
     """Markdown table of the measured rows."""
     out = [
-        "| config | fc1 weight / activation formats | accuracy % | LUT | FF | CARRY4 | DSP | adders | verify |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| model | config | first layer weight / output formats | accuracy % | LUT | FF | CARRY4 | DSP | adders |"
+        " verify |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         f = r["formats"]
-        fm = f"{f.get('fc1.weight', '')} / {f.get('fc1', '')}"
+        wk = next((k for k in f if k.endswith(".weight")), "")
+        fm = f"{f.get(wk, '')} / {f.get(wk[: -len('.weight')], '')}"
         v = r.get("verify")
         vt = f"{v['vectors']} vectors, {v['mismatches']} mismatches" if v else "not run"
         out.append(
-            f"| {r['config']} | `{fm}` | {r['accuracy']:.2f} | {r['LUT']:,} | {r['FF']:,} | {r['CARRY']:,} | "
-            f"{r['DSP']} | {r['adders']:,} | {vt} |"
+            f"| {r.get('model', 'mlp')} | {r['config']} | `{fm}` | {r['accuracy']:.2f} | {r['LUT']:,} | {r['FF']:,} | "
+            f"{r['CARRY']:,} | {r['DSP']} | {r['adders']:,} | {vt} |"
         )
     return "\n".join(out) + "\n"
 
@@ -125,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", required=True, help="work folder (runs, Verilog, logs)")
+    ap.add_argument("--arch", default="mlp", choices=sorted(MODEL), help="digits model (default mlp)")
     ap.add_argument("--only", default="", help="comma-separated subset of " + ", ".join([*MINIFLOATS, *FIXED]))
     ap.add_argument("--verify", type=int, default=0, help="hwq verify rtl vectors per minifloat design (0: skip)")
     ap.add_argument("--simulator", default="auto", help="hwq verify rtl --simulator (auto, icarus, verilator)")
@@ -136,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     base = work / "float"
     if not (base / "run" / "model.pt").exists():
         base.mkdir(parents=True, exist_ok=True)
-        (base / "config.toml").write_text(config_text("e4m3"))
-        cmd = ["hwq", "calibrate", "--model", "mlp", "--config", str(base / "config.toml")]
+        (base / "config.toml").write_text(config_text("e4m3", args.arch))
+        cmd = ["hwq", "calibrate", "--model", args.arch, "--config", str(base / "config.toml")]
         run([*cmd, "--out", str(base / "run"), "--force", "-q"], base / "log.txt")
     rows = []
     for k in keys:
@@ -145,7 +179,14 @@ def main(argv: list[str] | None = None) -> int:
         row = (
             json.loads(cached.read_text())
             if cached.exists()
-            else measure(k, work, str(base / "run" / "model.pt"), args.verify if k in MINIFLOATS else 0, args.simulator)
+            else measure(
+                k,
+                work,
+                str(base / "run" / "model.pt"),
+                args.verify if k in MINIFLOATS else 0,
+                args.simulator,
+                args.arch,
+            )
         )
         rows.append(row)
         print(json.dumps(row), flush=True)
