@@ -308,18 +308,45 @@ def _spearman(a, b) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def accuracy(designs: list[dict], key: str) -> dict:
+def accuracy(designs: list[dict], key: str, tie: float | None = None) -> dict:
     """Held-out accuracy of predictions ``d[key]`` against ``d["measured"]["LUT"]``: Spearman overall, the
-    lowest Spearman within an equal-shape group, median and p90 absolute percentage error."""
+    lowest and mean Spearman within the equal-shape groups (the goal metric), median and p90 absolute
+    percentage error, and per group: designs, yosys LUT spread ((max - min) / min, %), Spearman, and the
+    pairs of the group ordered correctly among those whose yosys LUTs differ by more than ``tie`` % (default:
+    this model's median error): a pair closer than the model's typical error is a tie the model cannot be
+    expected to order; ``pairs_ordered`` sums them over all groups."""
     held = [d for d in designs if not d["fit"]]
     p = np.array([d[key] for d in held], dtype=float)
     m = np.array([d["measured"]["LUT"] for d in held], dtype=float)
     err = np.abs(p - m) / m * 100
+    tie = float(np.median(err)) if tie is None else tie
     groups: dict[str, list[int]] = {}
     for i, d in enumerate(held):
         groups.setdefault(d["group"], []).append(i)
-    within = {g: _spearman(p[ix], m[ix]) for g, ix in groups.items() if len(ix) > 1}
-    vals = [v for v in within.values() if not np.isnan(v)]
+    per_group = []
+    good = total = 0
+    for g, ix in groups.items():
+        if len(ix) < 2:
+            continue
+        ok = n = 0
+        for a in range(len(ix)):
+            for b in range(a + 1, len(ix)):
+                i, j = ix[a], ix[b]
+                if abs(m[i] - m[j]) / min(m[i], m[j]) * 100 <= tie:
+                    continue
+                n += 1
+                ok += (p[i] - p[j]) * (m[i] - m[j]) > 0
+        good, total = good + ok, total + n
+        per_group.append(
+            {
+                "group": g,
+                "designs": len(ix),
+                "lut_spread": round(float((m[ix].max() - m[ix].min()) / m[ix].min() * 100), 1),
+                "spearman": round(_spearman(p[ix], m[ix]), 3),
+                "pairs_ordered": f"{ok}/{n}",
+            }
+        )
+    vals = [g["spearman"] for g in per_group if not np.isnan(g["spearman"])]
     return {
         "designs": len(held),
         "spearman": round(_spearman(p, m), 4),
@@ -327,6 +354,9 @@ def accuracy(designs: list[dict], key: str) -> dict:
         "spearman_within_mean": round(float(np.mean(vals)), 4) if vals else None,
         "median_ape": round(float(np.median(err)), 2),
         "p90_ape": round(float(np.percentile(err, 90)), 2),
+        "tie_percent": round(tie, 2),
+        "pairs_ordered": f"{good}/{total}",
+        "groups": per_group,
     }
 
 
@@ -403,13 +433,13 @@ def calibrate(
         f"yosys on {jobs or os.cpu_count()} cores"
     )
     featurise(designs, adders)
-    designs = synthesise(designs, tgt, jobs, adders, cached_only)
+    designs = synthesise(designs, tgt, jobs, adders, cached_only, log=log)
     if sum(d["fit"] for d in designs) < 2 or len(designs) < 4:
         raise ValueError(f"hwq cost calibrate {name}: too few synthesised designs ({len(designs)}) to fit")
     coefs = fit(designs, tgt)
     predict(designs, coefs, tgt)
     model = accuracy(designs, "pred_lut")
-    proxy = accuracy(designs, "proxy_lut")
+    proxy = accuracy(designs, "proxy_lut", tie=model["tie_percent"])
     ff_exact = sum(int(round(d["pred_ff"])) == d["measured"]["FF"] for d in designs)
     ff_err = [abs(d["pred_ff"] - d["measured"]["FF"]) / max(d["measured"]["FF"], 1) * 100 for d in designs]
     carry_err = [abs(d["pred_carry"] - d["measured"]["CARRY"]) / max(d["measured"]["CARRY"], 1) * 100 for d in designs]
@@ -424,6 +454,8 @@ def calibrate(
         "dsp_all_zero": all(d["measured"]["DSP"] == 0 for d in designs),
         "wall_seconds": round(wall, 1),
         "synth_seconds": round(sum(d["synth_seconds"] for d in designs), 1),
+        "synthesised_now": sum(d["synth_seconds"] > 0 for d in designs),
+        "synth_cpu_seconds_all": round(sum(d.get("synth_cpu_seconds_first", 0.0) for d in designs), 1),
         "designs": [
             {
                 "group": d["group"],

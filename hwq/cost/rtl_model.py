@@ -394,7 +394,7 @@ def plan_rtl(
             feat0, ranges, const_out, const_el = hit
             ranges = list(ranges)
         else:
-            _CACHE_STATS["misses"] += 1
+            _CACHE_STATS["misses"] += bool(cache)
             feat0, ranges, const_out, const_el = _layer_features(
                 graph, layers, k, ranges, prev_const, const_out, pipeline, adders
             )
