@@ -46,6 +46,9 @@ def register(sub) -> None:
     p.add_argument("--plot", help="calibrate: write the scatter plot (PNG) here")
     p.add_argument("--jobs", type=int, default=None, help="calibrate: parallel yosys runs (default: cores)")
     p.add_argument("--cached-only", action="store_true", help="calibrate: use only designs already synthesised")
+    p.add_argument(
+        "--fit-only", action="store_true", help="calibrate: synthesise only the fitted designs (held out: cached ones)"
+    )
     p.set_defaults(func=run)
 
 
@@ -137,7 +140,7 @@ def _calibrate(args) -> int:
     log = (lambda *a, **k: None) if args.quiet else print
     rep = calibrate(
         args.target, out_file=args.target_file, plot_path=args.plot, jobs=args.jobs, log=log,
-        cached_only=args.cached_only,
+        cached_only=args.cached_only, fit_only=args.fit_only,
     )  # fmt: skip
     m, p = rep["model"], rep["proxy"]
     log(
@@ -148,7 +151,14 @@ def _calibrate(args) -> int:
         f"bit-operations proxy: Spearman {p['spearman']} (within >= {p['spearman_within_min']}), "
         f"median {p['median_ape']} %, p90 {p['p90_ape']} %"
     )
-    log(f"FF exact on {rep['ff_exact']} designs (median error {rep['ff_median_ape']} %); wall {rep['wall_seconds']} s")
+    log(
+        f"pairs within shape groups ordered (yosys LUTs > {m['tie_percent']} % apart): model {m['pairs_ordered']}, "
+        f"proxy {p['pairs_ordered']}"
+    )
+    log(
+        f"FF exact on {rep['ff_exact']} designs (median error {rep['ff_median_ape']} %); wall {rep['wall_seconds']} s, "
+        f"{rep['synthesised_now']} designs synthesised now; yosys CPU of all designs {rep['synth_cpu_seconds_all']} s"
+    )
     log(f"coefficients written to {rep['target_file']}")
     if args.report:
         atomic_write(Path(args.report), json.dumps(rep, indent=1) + "\n")
