@@ -66,9 +66,48 @@ def compare(graph, expected: list[np.ndarray], got: list[np.ndarray], keep: int 
     return int(bad_vectors.sum()), first
 
 
-def verify(target: str, out_dir, /, vectors: int = 2000, seed: int = 0, **kw) -> VerifyReport:
+def load_vectors(graph, path) -> dict[str, np.ndarray]:
+    """Raw input vectors ``{input name: (vectors, *shape) int64}`` from a vector file: ``.npy`` (the exported
+    bench's ``tb/inputs.npy``: int64 raws of the single input), ``.npz`` (``hwq vectors``: one array per
+    tensor name) or ``.hex`` (the exported bench's ``tb/inputs.hex``, decoded with the ``bench.json`` next
+    to it). Raises ValueError naming the file when its shape does not fit the graph's input."""
+    path = Path(path)
+    in_t = graph.tensor(graph.inputs[0])
+    if path.suffix == ".npz":
+        with np.load(path) as d:
+            missing = [n for n in graph.inputs if n not in d.files]
+            if missing:
+                raise ValueError(f"{path}: no array for input(s) {', '.join(missing)}")
+            return {n: np.asarray(d[n], dtype=np.int64) for n in graph.inputs}
+    if len(graph.inputs) != 1:
+        raise ValueError(f"{path}: a .npy/.hex vector file holds one input; graph {graph.name!r} has several")
+    if path.suffix == ".npy":
+        x = np.load(path, allow_pickle=False)
+    elif path.suffix == ".hex":
+        from hwq.sim.rtlsim import unpack_beats
+
+        cfg = json.loads((path.parent / "bench.json").read_text())
+        words = [int(ln, 16) for ln in (ln.split("//")[0].strip() for ln in path.read_text().splitlines()) if ln]
+        x = unpack_beats(words, cfg["in"])
+    else:
+        raise ValueError(f"{path}: unknown vector file type (use .npy, .npz or .hex)")
+    x = np.asarray(x)
+    if x.size % in_t.size or x.ndim < 1:
+        raise ValueError(f"{path}: {x.shape} does not hold whole vectors of input {in_t.name!r} {tuple(in_t.shape)}")
+    x = x.astype(np.int64).reshape(-1, *in_t.shape)
+    lo, hi = in_t.fmt.raw_min, in_t.fmt.raw_max
+    if x.size and (x.min() < lo or x.max() > hi):
+        raise ValueError(f"{path}: raws outside input {in_t.name!r} {in_t.fmt} [{lo}, {hi}]")
+    return {in_t.name: x}
+
+
+def verify(target: str, out_dir, /, vectors: int = 2000, seed: int = 0, vectors_file=None, **kw) -> VerifyReport:
     """Build and run the emitted ``target`` sources in ``out_dir`` and compare with the interpreter.
 
+    ``vectors_file``: the input vectors come from this file (``load_vectors``; e.g. an RTL bench's
+    ``tb/inputs.npy``) instead of ``vectors`` random ones. On a mismatch ``extra["first_mismatch"]`` names
+    the vector, output tensor and index, expected and actual raw and real values (the RTL bench adds the
+    cycle and the first diverging layer).
     ``kw`` goes to the runner (e.g. ``target="cortex-m4"`` for mcu; hence target/out_dir are positional)."""
     from hwq.ir import run
     from hwq.ir.serialize import load
@@ -77,10 +116,26 @@ def verify(target: str, out_dir, /, vectors: int = 2000, seed: int = 0, **kw) ->
     graph = load(out_dir / "graph.json")
     mod_name, fn_name = RUNNERS[target].split(":")
     runner = getattr(importlib.import_module(mod_name), fn_name)
-    inputs = random_inputs(graph, vectors, seed)
+    if vectors_file is not None:
+        inputs = load_vectors(graph, vectors_file)
+        vectors = int(next(iter(inputs.values())).shape[0])
+    else:
+        inputs = random_inputs(graph, vectors, seed)
     expected = run(graph, inputs).outputs()
     got, extra = runner(out_dir, graph, inputs, **{k: v for k, v in kw.items() if v is not None})
     mismatches, first = compare(graph, expected, got)
-    report = VerifyReport(target, vectors, mismatches, first, extra or {})
+    extra = dict(extra or {})
+    if first and not extra.get("first_mismatch"):
+        m, fmt = first[0], graph.tensor(first[0].output).fmt
+        extra["first_mismatch"] = {
+            "vector": m.vector,
+            "tensor": m.output,
+            "index": m.index,
+            "expected_raw": m.expected,
+            "got_raw": m.got,
+            "expected_real": float(fmt.from_raw(np.asarray([m.expected]))[0]),
+            "got_real": float(fmt.from_raw(np.asarray([m.got]))[0]),
+        }
+    report = VerifyReport(target, vectors, mismatches, first, extra)
     atomic_write(out_dir / "verify.json", report.to_json())
     return report

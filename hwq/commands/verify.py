@@ -31,6 +31,12 @@ def register(sub) -> None:
     p.add_argument("--vectors", type=int, default=2000, help="number of random input vectors (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
     p.add_argument(
+        "--vectors-file",
+        default=None,
+        help="input vectors from this file instead of random ones: .npy / .hex (an RTL bench's tb/inputs.*, "
+        "same for every target) or .npz ('hwq vectors')",
+    )
+    p.add_argument(
         "--simulator",
         default="auto",
         choices=("auto", "icarus", "verilator"),
@@ -98,7 +104,13 @@ def run(args) -> int:
     elif args.mcu_target != "host":
         raise UserError(f"--target applies to the mcu target only, not {args.target}")
     try:
-        report = verify(args.target, args.dir, vectors=args.vectors, seed=args.seed, **kw)
+        report = verify(
+            args.target, args.dir, vectors=args.vectors, seed=args.seed, vectors_file=args.vectors_file, **kw
+        )
+    except (OSError, ValueError) as e:
+        if args.vectors_file is None or str(args.vectors_file) not in str(e):
+            raise
+        raise UserError(str(e)) from None
     except ModuleNotFoundError as e:
         if not (e.name or "").startswith("hwq."):
             raise
