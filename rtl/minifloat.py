@@ -84,6 +84,11 @@ def _decode_body(fmt: FloatFormat, width: int) -> list[str]:
     return body
 
 
+def _zext(name: str, width: int, to: int) -> str:
+    """``name`` (unsigned, ``width`` bits) zero-extended to ``to`` bits (lint-clean widths)."""
+    return name if to == width else f"{{{{{to - width}{{1'b0}}}}, {name}}}"
+
+
 def _code_node(dp, name: str, level: int, operands: list[str], body: list[str], fmt, comment: str) -> Node:
     """A node holding an unsigned (1+E+M)-bit code (range [0, 2**width - 1])."""
     node = Node(name, 0, (1 << fmt.width) - 1, level, operands, body, comment + f": {fmt} code")
@@ -153,7 +158,8 @@ def _round_body(src: Node, s: int, fmt: FloatFormat) -> tuple[list[str], int]:
     if g_expr and cw == max(g_max.bit_length(), 1):
         gpart = f"({{out}}_mfg << {m_bits})"
     body.append(
-        f"wire [{cw - 1}:0] {{out}}_mfc0 = {gpart} + {{out}}_mfq + {{out}}_mfup;  // (binade << M) + significand"
+        f"wire [{cw - 1}:0] {{out}}_mfc0 = {gpart} + {_zext('{out}_mfq', q_w, cw)} + {_zext('{out}_mfup', 1, cw)};"
+        "  // (binade << M) + significand"
     )
     cur = "{out}_mfc0"
     if cm_max > fmt.max_code:
