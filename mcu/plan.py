@@ -45,6 +45,8 @@ CODE_BYTES = {
     "arm_avgpool_s16": 650,
     "arm_elementwise_add_s8": 380,
     "arm_elementwise_mul_s8": 180,
+    "hwq_patch_pack_s8": 560,  # mcu/target/hwq_patch_pack.c with its parameter check
+    "hwq_patch_unpack_s8": 400,
 }
 CALL_BYTES = 210  # per generated call site (parameter structs, size and status checks; digits CNN: 1,072 / 5)
 RUNTIME_BASE_BYTES = 0  # the requantisation helpers are inlined into each kernel
