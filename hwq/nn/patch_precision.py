@@ -44,6 +44,7 @@ __all__ = [
     "base_for",
     "insert_patch_quant",
     "patch_quant_raw",
+    "patch_steps",
     "select_patch_bits",
 ]
 
@@ -153,6 +154,30 @@ def _tail(nodes, q, f) -> torch.Tensor:
     return (q - int(f.zero_point[0])).double() * float(f.scale[0])
 
 
+def patch_steps(
+    q: torch.Tensor, grid: tuple[int, int], widths, base: int, lo: int, hi: int
+) -> tuple[dict[tuple[int, int], int], dict[tuple[int, int], float]]:
+    """Per patch p and width b: the step k (0 <= k <= 8 - b) with the least summed squared error (raw units) of
+    ``patch_quant`` on the calibration raws ``q`` (B, C, H, W), and that error: ``({(p, b): k}, {(p, b): err})``.
+    A patch whose values stay within ``base + 2**b - 1`` gets k = 0 (exact); outliers push k up."""
+    _, _, h, w = q.shape
+    rows, cols = _edges(h, grid[0]), _edges(w, grid[1])
+    best_k: dict[tuple[int, int], int] = {}
+    err: dict[tuple[int, int], float] = {}
+    for i in range(grid[0]):
+        for j in range(grid[1]):
+            p = i * grid[1] + j
+            xs = q[:, :, rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
+            for b in widths:
+                cands = []
+                for k in range(0, 9 - b):
+                    yq = patch_quant_raw(xs, (1, 1), [b], [k], base, lo, hi)
+                    cands.append((float(((yq - xs).double() ** 2).sum()), k))
+                e, k = min(cands)
+                best_k[p, b], err[p, b] = k, e
+    return best_k, err
+
+
 @dataclass
 class PatchChoice:
     """The search's result: grid, per-patch bits and shifts (row-major), bytes and calibration figures."""
@@ -191,20 +216,7 @@ def select_patch_bits(
     base, lo, hi = base_for(f), int(f.raw_min), int(f.raw_max)
     rows, cols = _edges(h, grid[0]), _edges(w, grid[1])
     npatch = grid[0] * grid[1]
-    # per patch and width: the step with the least squared error on the calibration maps
-    best_k: dict[tuple[int, int], int] = {}
-    err: dict[tuple[int, int], float] = {}
-    for i in range(grid[0]):
-        for j in range(grid[1]):
-            p = i * grid[1] + j
-            xs = q[:, :, rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
-            for b in widths:
-                cands = []
-                for k in range(0, 9 - b):
-                    yq = patch_quant_raw(xs, (1, 1), [b], [k], base, lo, hi)
-                    cands.append((float(((yq - xs).double() ** 2).sum()), k))
-                e, k = min(cands)
-                best_k[p, b], err[p, b] = k, e
+    best_k, err = patch_steps(q, grid, widths, base, lo, hi)
 
     def evaluate(bits, shifts) -> tuple[float, float]:
         logits = _tail(tail, patch_quant_raw(q, grid, bits, shifts, base, lo, hi), f)

@@ -121,3 +121,17 @@ def test_search_gives_up_below_min_saving_and_refuses_unknown_nodes():
     assert ch.calib_accuracy == ch.calib_accuracy_8bit
     with pytest.raises(ValueError, match=r"insert_patch_quant: no node 'conv9'"):
         insert_patch_quant(net, "conv9", (1, 1), [4])
+
+
+def test_step_choice_is_value_driven():
+    """A patch whose values stay small gets an exact fine step at few bits; a patch with one outlier per
+    sample needs a coarse step (or more bits), and its error at 2 bits is larger."""
+    from hwq.nn.patch_precision import patch_steps
+
+    rng = np.random.default_rng(0)
+    q = torch.from_numpy(rng.integers(-128, -124, (32, 2, 4, 8)))  # every value within base + 3
+    q[:, 0, 1, 5] = 120  # an outlier in the right patch of a 1x2 grid, every sample
+    k, err = patch_steps(q, (1, 2), (8, 4, 2), -128, -128, 127)
+    assert k[0, 2] == 0 and err[0, 2] == 0.0  # left patch: 2 bits, step 1, exact
+    assert k[1, 2] > k[0, 2] and err[1, 2] > 0.0
+    assert k[0, 8] == k[1, 8] == 0 and err[0, 8] == err[1, 8] == 0.0
