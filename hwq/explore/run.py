@@ -120,8 +120,10 @@ def _replace(config: tuple[Choice, ...], li: int, **kw) -> tuple[Choice, ...]:
     return tuple(c)
 
 
-def _r(x: float, nd: int = 4) -> float:
-    return float(round(float(x), nd))
+def _r(x: float, nd: int = 4) -> float | None:
+    """``x`` rounded to ``nd`` decimals; None when it is not finite (an undefined correlation), so that
+    pareto.json stays strict JSON."""
+    return float(round(float(x), nd)) if np.isfinite(float(x)) else None
 
 
 def explore(

@@ -51,10 +51,11 @@ def hessian_traces(model, x, y, layers: list[str], probes: int = 32, seed: int =
 
 
 def spearman(a: list[float], b: list[float]) -> float:
-    """Spearman rank correlation of two equally long lists (ties get average ranks); nan if undefined."""
+    """Spearman rank correlation of two equally long lists (ties get average ranks); nan if undefined (fewer
+    than two items, or a constant list)."""
     from scipy.stats import spearmanr
 
-    if len(a) < 2:
-        return float("nan")
+    if len(a) < 2 or np.ptp(np.asarray(a, dtype=float)) == 0 or np.ptp(np.asarray(b, dtype=float)) == 0:
+        return float("nan")  # a constant list has no ranks (scipy would warn)
     r = spearmanr(a, b).statistic
     return float(r)

@@ -205,3 +205,10 @@ def test_nsga2_stops_at_max_evals_and_ranks_genes_by_cost():
     init = initial_population(sp, done, ["luts"], {}, 2)
     assert [sp.decode(g)[0].weight for g in init] == ["e2m1", "fixed<4>"]  # front first, cheapest first
     assert initial_population(sp, done, ["luts"], {"luts": 20.0}, 3)[0] == sp.encode(sp.uniform("e2m1", 4, 8))
+
+
+def test_spearman_undefined_is_nan_and_json_gets_null():
+    from hwq.explore.run import _r
+
+    assert np.isnan(spearman([1, 2, 3], [0, 0, 0])) and np.isnan(spearman([1], [2]))
+    assert _r(float("nan")) is None and _r(0.123456) == 0.1235
