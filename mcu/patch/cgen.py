@@ -41,12 +41,13 @@ static void hwq_patch_copy_rows_s8(const int8_t *src, int32_t src_stride, int8_t
 """
 
 PATCH_GEOM = """/* geometry of one substep for one patch: byte offsets/strides into its buffers, window and output sizes
- * in elements, per-patch padding, and the carried rows (memmove(y, y + keep_src, keep_n) first) */
+ * in elements, per-patch padding, and the carried halo rows: keep_n bytes restored from the halo cache to
+ * the front of the output before the call, save_n bytes at y + save_src saved to the cache after it */
 typedef struct {
     int32_t a_off, a_stride, b_off, b_stride;
     int32_t in_h, in_w, pad_t, pad_l;
     int32_t y_off, y_stride, out_h, out_w;
-    int32_t keep_src, keep_n;
+    int32_t keep_n, save_src, save_n;
 } hwq_patch_geom_t;
 """
 
@@ -120,15 +121,18 @@ class PatchCProgram(CProgram):
         fam = _family(sub.func)
         y = self._ptr(sub.output)
         out = []
-        if any(gg.keep_n for gg in sub.geom):
-            out.append(f"if (g->keep_n > 0) {{ memmove({y}, {y} + g->keep_src, (size_t)g->keep_n); }}")
+        cache = self._ptr(sub.cache) if sub.cache is not None else None
+        if cache is not None and any(gg.keep_n for gg in sub.geom):
+            out.append(f"if (g->keep_n > 0) {{ memcpy({y}, {cache}, (size_t)g->keep_n); }}")
         err = f"return -{sub.index + 1};"
         if fam in ("add", "mul", "clamp"):
-            out += self._elementwise(sub, fam, y, err)
-            return out
-        out.append("if (g->out_h > 0) {")
-        out += ["    " + x for x in self._window(sub, fam, y, err)]
-        out.append("}")
+            out += ["{"] + ["    " + x for x in self._elementwise(sub, fam, y, err)] + ["}"]
+        else:
+            out.append("if (g->out_h > 0) {")
+            out += ["    " + x for x in self._window(sub, fam, y, err)]
+            out.append("}")
+        if cache is not None and any(gg.save_n for gg in sub.geom):
+            out.append(f"if (g->save_n > 0) {{ memcpy({cache}, {y} + g->save_src, (size_t)g->save_n); }}")
         return out
 
     def _elementwise(self, sub, fam: str, y: str, err: str) -> list[str]:

@@ -8,15 +8,17 @@ patch runs this sequence of *substeps* (``Sub``), with geometry from per-patch t
 - ``crop``: a sub-box of a tensor's patch buffer copied out when a window kernel reads fewer columns than
   the buffer holds (a tensor read by two units); rows alone need no copy (a pointer offset);
 - ``kernel``: the unit's CMSIS-NN call on the window (``in_h x in_w``, per-patch padding ``pad_t``/
-  ``pad_l``; bottom/right padding is implicit in the kernel's bounds checks, as for the whole tensor),
-  after a ``memmove`` of the rows carried from the patch above (cached tensors); element-wise kernels run
+  ``pad_l``; bottom/right padding is implicit in the kernel's bounds checks, as for the whole tensor).
+  A cached output tensor has a *halo cache* (the rows the next patch below shares, its width x channels):
+  restored to the front of the output buffer before the call, the next patch's rows saved after it, so
+  only the cache lives across patches (a line buffer), not the patch buffer; element-wise kernels run
   one call per row when an operand's buffer is wider than the region (strided rows);
 - ``paste``: the stage output patch copied into the whole output tensor (skipped when the last kernel can
   write in place: element-wise, or a grid one patch wide).
 
 The arena is planned by ``mcu.plan.plan_program`` on a timeline of the substeps of one patch followed by
 the layer-by-layer steps after the stage: a patch buffer lives from its substep to its last reader inside
-one patch, a cached buffer and the stage output for the whole loop. Sizes are the largest over patches.
+one patch, a halo cache and the stage output for the whole loop. Sizes are the largest over patches.
 Instructions are estimated with the calibrated per-kernel formulas of ``hwq.cost.mcu`` on each call's
 real per-patch shape, plus uncalibrated copy costs (``COPY_*``).
 """
@@ -58,11 +60,12 @@ class PatchGeom:
     y_stride: int = 0
     out_h: int = 0
     out_w: int = 0
-    keep_src: int = 0
-    keep_n: int = 0
+    keep_n: int = 0  # bytes restored from the halo cache to the front of the output buffer before the call
+    save_src: int = 0  # after the call: save_n bytes from the output buffer + save_src to the halo cache
+    save_n: int = 0
 
     FIELDS = ("a_off", "a_stride", "b_off", "b_stride", "in_h", "in_w", "pad_t", "pad_l", "y_off", "y_stride",
-              "out_h", "out_w", "keep_src", "keep_n")  # fmt: skip
+              "out_h", "out_w", "keep_n", "save_src", "save_n")  # fmt: skip
 
     def values(self) -> list[int]:
         """The fields in C struct order."""
@@ -83,6 +86,7 @@ class Sub:
     unit: int = -1  # unit index (kernel, crop)
     step: object = None  # the lowered Step of a kernel substep
     geom: list[PatchGeom] = field(default_factory=list)  # per patch
+    cache: str | None = None  # halo cache buffer of a cached output tensor
     inplace: bool = False
 
 
@@ -225,7 +229,6 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
             gg = PatchGeom(a_off=r0 * wx + c0, in_h=r1 - r0, in_w=c1 - c0)
         geo.append(gg)
     add("gather", "hwq_patch_gather_s8", None, [tb[x]], pb[x], geom=geo)
-    prev_hold: dict[int, tuple] = {}
     for i, (u, st) in enumerate(zip(sch.units, ssteps)):
         ew = g.op(u.ops[0]).kind in ELEMENTWISE
         ins = []
@@ -263,10 +266,12 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
                 hr, hc = p.hold[u.output]
                 wy = (hc[1] - hc[0]) * cy
                 gg.y_off, gg.y_stride = (pu.rows[0] - hr[0]) * wy, wy
-                if pu.keep[1] > pu.keep[0]:
-                    ph = prev_hold[i]
-                    gg.keep_src = (pu.keep[0] - ph[0][0]) * wy
-                    gg.keep_n = (pu.keep[1] - pu.keep[0]) * wy
+                gg.keep_n = (pu.keep[1] - pu.keep[0]) * wy
+                nxt = pts[pi + 1] if pi + 1 < len(pts) and pts[pi + 1].r == p.r + 1 else None
+                if nxt is not None and u.output in sch.cached:
+                    nk = nxt.units[i].keep
+                    if nk[1] > nk[0]:
+                        gg.save_src, gg.save_n = (nk[0] - hr[0]) * wy, (nk[1] - nk[0]) * wy
             elif is_last:
                 if direct:
                     gg.y_off, gg.y_stride = (pu.rows[0] * ws + pu.cols[0]) * cy, ws * cy
@@ -297,11 +302,11 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
                     gg.pad_t, gg.pad_l = pu.pad[0], pu.pad[2]
                     gg.out_h, gg.out_w = nr, nc
             geo.append(gg)
-            if u.output in p.hold:
-                prev_hold[i] = p.hold[u.output]
-            if pi + 1 < len(pts) and pts[pi + 1].r == 0:
-                prev_hold.pop(i, None)
-        add("kernel", st.func, st.layer, ins, out, scratch=_scratch(st, scratch), unit=i, step=st, geom=geo)
+        cache = None
+        if u.output in sch.cached:
+            cache = pbuf(f"ph_{tb[u.output]}", max([gg.save_n for gg in geo] + [gg.keep_n for gg in geo] + [0]))
+        add("kernel", st.func, st.layer, ins, out, scratch=_scratch(st, scratch), unit=i, step=st, geom=geo,
+            cache=cache)  # fmt: skip
     if not direct:
         geo = []
         _, hs, ws = g.tensor(s_out).shape
@@ -320,8 +325,9 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
         for name in sub.inputs:
             if name in bufs:
                 bufs[name].last = max(bufs[name].last, sub.index)
-    for t in sch.cached:
-        bufs[pb[t]].first, bufs[pb[t]].last = 0, m - 1
+    for sub in subs:
+        if sub.cache is not None:  # the carried rows live for the whole loop
+            bufs[sub.cache].first, bufs[sub.cache].last = 0, m - 1
     # the rest of the program, re-indexed after the substeps
     k_end = ssteps[-1].index
     rest = [dataclasses.replace(s, index=m + s.index - k_end - 1) for s in prog.steps if s.index > k_end]
@@ -370,7 +376,7 @@ def sub_instructions(sub: Sub, gg: PatchGeom, coefs: dict, prog: Program) -> flo
         return COPY_CALL + COPY_GATHER_ELEMENT * gg.in_h * gg.in_w * c + SUBSTEP_OVERHEAD
     if sub.kind in ("crop", "paste"):
         return COPY_CALL + gg.out_h * (COPY_ROW + COPY_BYTE * gg.out_w) + SUBSTEP_OVERHEAD
-    est = SUBSTEP_OVERHEAD + (COPY_CALL + COPY_BYTE * gg.keep_n if gg.keep_n else 0)
+    est = SUBSTEP_OVERHEAD + sum(COPY_CALL + COPY_BYTE * n for n in (gg.keep_n, gg.save_n) if n)
     if gg.out_h <= 0:
         return est
     kernel = KERNEL_OF.get(sub.func)
