@@ -13,14 +13,19 @@ regions stay in one layer). Layers are joined by ``hwq_skid_buffer`` instances i
   layers stay parallel; at a streamed -> parallel boundary the top inserts ``hwq_frame_collect`` (H*W beats
   -> one beat, elements in pixel-major slots ``(y*W + x)*C + c``), at a parallel -> streamed boundary
   ``hwq_frame_split`` (the parallel layer orders its outputs pixel-major). The top's s_axis (m_axis) is
-  pixel-streamed when the graph input (output) belongs to a streamed layer.
+  pixel-streamed when the graph input (output) belongs to a streamed layer. A branching region (residual
+  Add, Concat, Mul of pixel streams) streams too (``rtl/branch.py``): each conv through its own line buffer,
+  the element-wise join as a one-pixel ``"pixel"`` layer, the top forking streams (``hwq_fork``) and holding
+  the skip path in a ``hwq_fifo`` sized for the other path's line buffers.
+
+The top's ``m_axis_tlast`` marks the last beat of every output vector (frame); ``hwq verify rtl`` checks it.
 - ``io="parallel"``: every layer is fully parallel ("io_parallel"): the whole input tensor is one stream
   beat and a conv is a constant sparse matrix-vector product (``datapath.conv_as_dense``) built like a
   Dense layer; area grows with the number of output pixels.
 
 Files written into ``out_dir``: ``<top>.v`` (top), ``<top>_<layer>.v`` (one per layer; a streamed layer also
 ``<top>_<layer>_datapath.v``), the primitives it instantiates (``hwq_skid_buffer.v``, ``hwq_window.v``,
-``hwq_frame_collect.v``, ``hwq_frame_split.v``), ``graph.json`` (the IR, read by ``hwq verify rtl``) and
+``hwq_frame_collect.v``, ``hwq_frame_split.v``, ``hwq_fork.v``, ``hwq_fifo.v``), ``graph.json`` (the IR, read by ``hwq verify rtl``) and
 ``rtl.json`` (a manifest: top name, io, source files in compile order, stream geometry of ``in``/``out``
 (``count``, ``format``, ``width`` = bits of tdata, ``beats`` per vector, ``per_beat`` elements, ``order``),
 latency (cycles; null when a layer is streamed), layers with their style, levels and adders).

@@ -18,6 +18,8 @@ buffer (``hwq_window``) feeding one datapath per output pixel (``rtl/stream.py``
 pooling op starts its own layer (it needs its own window), and an op that cannot run per pixel (Flatten,
 Reshape, GlobalAvgPool, Dense, Add, ...) after a streamed layer starts a new parallel layer where one tensor
 is live. A layer holding anything else (e.g. a residual Add not at a cut point) stays ``"parallel"``.
+With ``branches=True`` (what ``emit`` uses) a branching region of pixel streams streams too: one layer per
+conv/pool and per join (``"pixel"`` style), wired by forks and FIFOs in the top (``rtl/branch.py``).
 ``io="parallel"`` plans exactly as before stream mode existed.
 """
 
