@@ -25,7 +25,8 @@ The top's ``m_axis_tlast`` marks the last beat of every output vector (frame); `
 
 Files written into ``out_dir``: ``<top>.v`` (top), ``<top>_<layer>.v`` (one per layer; a streamed layer also
 ``<top>_<layer>_datapath.v``), the primitives it instantiates (``hwq_skid_buffer.v``, ``hwq_window.v``,
-``hwq_frame_collect.v``, ``hwq_frame_split.v``, ``hwq_fork.v``, ``hwq_fifo.v``), ``graph.json`` (the IR, read by ``hwq verify rtl``) and
+``hwq_frame_collect.v``, ``hwq_frame_split.v``, ``hwq_fork.v``, ``hwq_fifo.v``), ``graph.json`` (the IR, read
+by ``hwq verify rtl``) and
 ``rtl.json`` (a manifest: top name, io, source files in compile order, stream geometry of ``in``/``out``
 (``count``, ``format``, ``width`` = bits of tdata, ``beats`` per vector, ``per_beat`` elements, ``order``),
 latency (cycles; null when a layer is streamed), layers with their style, levels and adders).
