@@ -8,8 +8,8 @@ best refined front point at or below the baseline's cost, per objective cost. Th
 accuracy minus the uniform 4-bit accuracy: when it is below one point, no configuration can gain a point
 over 4-bit without beating the float model itself.
 
-Models: the digits MLP (64-32) and the digits CNN (8-16 channels) of the issue, and narrower versions of
-each (MLP 16, CNN 2-4 channels) where 4-bit quantisation does lose accuracy.
+Models: the digits MLP (64-32, xc7) and the digits CNN (8-16 channels, Cortex-M4) of the issue, and
+narrower versions (MLP 16 on xc7 and on the Cortex-M4, CNN 2-4 channels) to look for headroom.
 
     python benchmarks/bench_explore_headroom.py [--out runs/headroom] [--only NAME ...] [--workers 2]
 """
@@ -27,6 +27,12 @@ MODELS = {
     "mlp-16": ({"name": "digits-mlp-16", "model": {"arch": "mlp", "hidden": [16]}}, "xc7", "fixed4", None),
     "cnn": (
         {"name": "digits-cnn", "model": {"arch": "cnn", "channels": [8, 16]}, "ptq": {"calibrator": "mse"}},
+        "cortex-m4",
+        "int4",
+        None,
+    ),
+    "mlp-16-m4": (
+        {"name": "digits-mlp-16-m4", "model": {"arch": "mlp", "hidden": [16]}, "ptq": {"calibrator": "mse"}},
         "cortex-m4",
         "int4",
         None,

@@ -50,7 +50,10 @@ def register(sub) -> None:
     p.add_argument("--population", type=int, default=24, help="NSGA-II population (default 24)")
     p.add_argument("--generations", type=int, default=8, help="NSGA-II generations (default 8; 0 = ILP only)")
     p.add_argument("--refine-epochs", type=int, default=2, help="QAT epochs for each front point (default 2)")
-    p.add_argument("--max-refine", type=int, default=12, help="front points refined by QAT at most (default 12)")
+    p.add_argument("--max-refine", type=int, default=24, help="front points refined by QAT at most (default 24)")
+    p.add_argument(
+        "--refine-ranks", type=int, default=2, help="non-dominated layers of the PTQ search refined (default 2)"
+    )
     p.add_argument(
         "--precise",
         default="chosen",
@@ -74,9 +77,8 @@ def run(args) -> int:
     cfg = load_config(args.config) if args.config else {}
     space = None
     if args.space:
-        from pathlib import Path
-
         import tomllib
+        from pathlib import Path
 
         path = Path(args.space)
         if not path.exists():
@@ -112,6 +114,7 @@ def run(args) -> int:
         generations=args.generations,
         refine_epochs=args.refine_epochs,
         max_refine=args.max_refine,
+        refine_ranks=args.refine_ranks,
         precise=args.precise,
         fpga_cost=args.fpga_cost,
         progress=progress,

@@ -212,3 +212,14 @@ def test_spearman_undefined_is_nan_and_json_gets_null():
 
     assert np.isnan(spearman([1, 2, 3], [0, 0, 0])) and np.isnan(spearman([1], [2]))
     assert _r(float("nan")) is None and _r(0.123456) == 0.1235
+
+
+def test_refine_set_takes_the_next_layer_and_spreads_a_cut():
+    from hwq.explore.run import _refine_set
+
+    keys = ["a", "b", "c", "d", "e"]
+    vecs = [(1, 5), (2, 2), (3, 3), (5, 1), (4, 4)]  # front a, b, d; then c; then e
+    assert _refine_set(keys, vecs, 1, 10, lambda k: k) == ["a", "b", "d"]
+    assert _refine_set(keys, vecs, 2, 10, lambda k: k) == ["a", "b", "d", "c"]
+    assert _refine_set(keys, vecs, 3, 4, lambda k: k) == ["a", "b", "d", "c"]  # the limit stops the third layer
+    assert _refine_set(keys, vecs, 2, 2, lambda k: k) == ["a", "d"]  # the front cut: its two ends
