@@ -455,7 +455,8 @@ compared with its tap_<layer>.hex, so a mismatch report names the first layer wh
 
 A mismatch names the vector, the output element (row-major index), expected and actual raw and real
 values, and the cycle (and simulation time) at which it appeared. Results go to tb_report.json (figures,
-first mismatch, first diverging layer) and tb_outputs.hex (every output beat taken) in this folder.
+first mismatch, first diverging layer, stall cycles per stream) and tb_outputs.hex (every output beat
+taken) in this folder.
 Environment: TB_SEED, TB_GAP_PERCENT, TB_BP_PERCENT override bench.json; TB_TIMEOUT_CYCLES.
 """
 
@@ -589,6 +590,8 @@ async def stream_golden_vectors(dut):
     got_words = []
     first_in, done = [], []  # per vector: cycle of its first input beat, of its last output beat
     first_fire = last_fire = first_out = None
+    # back-pressure coverage: cycles with tvalid high and tready low, per stream (input, probes, output)
+    stalls = {"s_axis": 0, **{c.name: 0 for c, *_ in probes}, "m_axis": 0}
     t0 = time.perf_counter()
     while n_out < n_vec * o["beats"]:
         if not s_valid and n_in < len(ins) and rng.random() >= p_gap:
@@ -600,9 +603,15 @@ async def stream_golden_vectors(dut):
         await FallingEdge(dut.clk)  # handshakes settled; they take effect at the next rising edge
         idle += 1
         for chk, data, valid, ready in probes:
-            if bool(valid.value) and bool(ready.value):
-                chk.check(int(str(data.value), 2), cycle)
-        if m_ready and bool(dut.m_axis_tvalid.value):
+            if bool(valid.value):
+                if bool(ready.value):
+                    chk.check(int(str(data.value), 2), cycle)
+                else:
+                    stalls[chk.name] += 1
+        m_valid = bool(dut.m_axis_tvalid.value)
+        stalls["m_axis"] += m_valid and not m_ready
+        stalls["s_axis"] += s_valid and not bool(dut.s_axis_tready.value)
+        if m_ready and m_valid:
             word = int(str(dut.m_axis_tdata.value), 2)
             got_words.append(word)
             first_out = cycle if first_out is None else first_out
@@ -654,6 +663,7 @@ async def stream_golden_vectors(dut):
         "first_diverging_layer": None if diverging is None else diverging.first,
         "layer_errors": {c.name: c.errors for c in chain if c.golden is not None},
         "probes": [c.name for c in chain[:-1]],
+        "stalls": stalls,
     }
     (HERE / "tb_report.json").write_text(json.dumps(stats, indent=1) + "\\n")
     for c in chain:
