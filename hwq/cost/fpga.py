@@ -27,6 +27,7 @@ from .targets import load_target
 #: features priced by an FPGA target's [coefficients] lut_* entries (LUTs per feature unit)
 LUT_FEATURES = {
     "lut_add": "add_bits",
+    "lut_macc": "macc_bits",
     "lut_const": "const_bits",
     "lut_mux": "mux_bits",
     "lut_cmp": "cmp_bits",

@@ -61,6 +61,7 @@ class LayerFeatures:
     levels: int = 1
     latency: int = 1
     add_bits: int = 0  # two-operand adders: carry-chain bits
+    macc_bits: int = 0  # of which in adders yosys merges into a multi-operand $macc (carry-save tree)
     const_bits: int = 0  # constant additions / increments: carry-chain bits
     carry4: int = 0  # 4-bit carry blocks of all adders (xc7 CARRY4 cells)
     mux_bits: int = 0  # ?: select bits
@@ -110,11 +111,13 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
     nodes = dp.nodes
     levels = max(1, max((nodes[v.node].level for v in outs), default=0))
     add_bits = const_bits = carry4 = mux_bits = cmp_bits = 0
+    node_add: dict[str, int] = {}  # two-operand adder bits per node
     for n in nodes.values():
         if n.const or n.level == 0:
             continue
         widths = [nodes[o].width for o in n.operands]
         two = len([o for o in n.operands if not nodes[o].const]) >= 2
+        add_before = add_bits
         for line in n.body:
             rhs = line.split("=", 1)[1] if "=" in line else line
             rhs = rhs.split("//", 1)[0]
@@ -132,10 +135,13 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
                 else:
                     const_bits += w
                 carry4 += math.ceil(w / 4)
+        if add_bits > add_before:
+            node_add[n.name] = add_bits - add_before
     ff, ff_decl = _registers(nodes, outs, out_width, levels, pipeline, const_inputs or {})
     return {
         "levels": levels,
         "add_bits": add_bits,
+        "macc_bits": _macc_bits(nodes, outs, node_add, levels, pipeline),
         "const_bits": const_bits,
         "carry4": carry4,
         "mux_bits": mux_bits,
@@ -143,6 +149,32 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
         "ff": ff,
         "ff_declared": ff_decl,
     }
+
+
+def _macc_bits(nodes, outs, node_add: dict[str, int], levels: int, pipeline: int) -> int:
+    """Adder bits yosys's ``alumacc`` merges into multi-operand ``$macc`` cells (mapped as carry-save trees
+    of full adders, about two LUTs per bit instead of one): the bits of every two-operand adder whose
+    value is read by exactly one node, itself a two-operand adder in the same register stage (no pipeline
+    register between them), and which is not a layer output. An approximation of alumacc's rule (it also
+    looks through the emitter's slices and concatenations), priced by a fitted coefficient."""
+    stages = [b for b in range(1, levels + 1) if b == levels or (pipeline > 0 and b % pipeline == 0)]
+
+    def stage(level: int) -> int:
+        return next((k for k, b in enumerate(stages) if level <= b), len(stages))
+
+    users: dict[str, list[str]] = {}
+    for n in nodes.values():
+        for o in set(n.operands):
+            users.setdefault(o, []).append(n.name)
+    out_names = {v.node for v in outs}
+    total = 0
+    for name, bits in node_add.items():
+        us = users.get(name, [])
+        if len(us) != 1 or name in out_names or us[0] not in node_add:
+            continue
+        if stage(nodes[name].level) == stage(nodes[us[0]].level):
+            total += bits
+    return total
 
 
 def _needed_operand_bits(n, nodes, needed: set[int]) -> list[set[int]]:
@@ -303,18 +335,76 @@ def emitter_default_adders() -> str:
 #: per-layer results of ``plan_rtl`` (key: ``_layer_key``), least recently used dropped beyond ``CACHE_SIZE``
 _LAYER_CACHE: OrderedDict = OrderedDict()
 CACHE_SIZE = 4096
-_CACHE_STATS = {"hits": 0, "misses": 0}
+_CACHE_STATS = {"hits": 0, "misses": 0, "disk_hits": 0}
+_SOURCE_HASH: list[str] = []
 
 
 def clear_cache() -> None:
-    """Forget every cached layer result of ``plan_rtl`` (the next estimate of each layer is cold again)."""
+    """Forget every in-memory layer result of ``plan_rtl`` (the next estimate of each layer is cold again,
+    unless ``$HWQ_COST_LAYER_CACHE`` holds it)."""
     _LAYER_CACHE.clear()
-    _CACHE_STATS.update(hits=0, misses=0)
+    _CACHE_STATS.update(hits=0, misses=0, disk_hits=0)
 
 
 def cache_info() -> dict:
-    """``{"hits", "misses", "size"}`` of ``plan_rtl``'s per-layer cache since the last ``clear_cache``."""
+    """``{"hits", "misses", "disk_hits", "size"}`` of ``plan_rtl``'s per-layer cache since ``clear_cache``
+    (``hits`` includes the layers read from the folder cache, ``disk_hits`` those alone)."""
     return dict(_CACHE_STATS, size=len(_LAYER_CACHE))
+
+
+def _disk_dir():
+    """The folder cache (``$HWQ_COST_LAYER_CACHE``) with a subfolder per emitter source hash, or None."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    root = os.environ.get("HWQ_COST_LAYER_CACHE")
+    if not root:
+        return None
+    if not _SOURCE_HASH:
+        import hwq.rtl
+
+        h = hashlib.sha256()
+        for f in sorted(Path(hwq.rtl.__file__).parent.glob("*.py")) + [Path(__file__)]:
+            h.update(f.name.encode() + f.read_bytes())
+        _SOURCE_HASH.append(h.hexdigest()[:16])
+    d = Path(root) / _SOURCE_HASH[0]
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _disk_get(folder, key: bytes):
+    """A layer result from the folder cache, or None (missing or unreadable)."""
+    import json
+
+    path = folder / f"{key.hex()}.json"
+    try:
+        r = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    feat = LayerFeatures(**r["features"])
+    return feat, tuple(tuple(x) for x in r["ranges"]), r["const_out"], tuple(r["const_el"])
+
+
+def _disk_put(folder, key: bytes, value) -> None:
+    """Store a layer result in the folder cache (atomic write; silently skipped when not JSON-able)."""
+    import json
+
+    from hwq.io import atomic_write
+
+    feat, ranges, const_out, const_el = value
+    try:
+        text = json.dumps(
+            {
+                "features": dict(feat.__dict__),
+                "ranges": [list(r) for r in ranges],
+                "const_out": const_out,
+                "const_el": list(const_el),
+            }
+        )
+    except (TypeError, ValueError):
+        return
+    atomic_write(folder / f"{key.hex()}.json", text)
 
 
 def _feed(h, value) -> None:
@@ -367,7 +457,9 @@ def plan_rtl(
     ``cache`` (default True): each layer's result is kept in memory keyed by a hash of what it depends
     on (``_layer_key``: weights, formats, upstream ranges, options), so re-estimating a graph in which
     only some layers changed rebuilds only those layers (the CSE of a large layer takes seconds; a cached
-    layer costs a hash of its weights). ``clear_cache()`` empties it.
+    layer costs a hash of its weights). ``clear_cache()`` empties it. With ``$HWQ_COST_LAYER_CACHE`` set
+    to a folder, results are also kept there as JSON (keyed with a hash of the emitter's and this
+    module's source, so an edited emitter never returns a stale layer), shared across processes.
     Raises ``hwq.rtl.RtlError`` naming the op/format when the graph cannot be emitted."""
     from hwq.rtl.datapath import RtlError
     from hwq.rtl.plan import IO_MODES, check_graph, plan_layers
@@ -385,9 +477,15 @@ def plan_rtl(
     const_out = 0
     prev_const: list = []
     options = (pipeline, io, adders)
+    disk = _disk_dir() if cache else None
     for k, lay in enumerate(layers):
         key = _layer_key(graph, layers, k, ranges, prev_const, const_out, options) if cache else None
         hit = _LAYER_CACHE.get(key) if cache else None
+        if hit is None and cache and disk:
+            hit = _disk_get(disk, key)
+            if hit is not None:
+                _LAYER_CACHE[key] = hit
+                _CACHE_STATS["disk_hits"] += 1
         if hit is not None:
             _LAYER_CACHE.move_to_end(key)
             _CACHE_STATS["hits"] += 1
@@ -400,8 +498,10 @@ def plan_rtl(
             )
             if cache:
                 _LAYER_CACHE[key] = (feat0, tuple(ranges), const_out, tuple(const_el))
-                while len(_LAYER_CACHE) > CACHE_SIZE:
-                    _LAYER_CACHE.popitem(last=False)
+                if disk:
+                    _disk_put(disk, key, _LAYER_CACHE[key])
+            while len(_LAYER_CACHE) > CACHE_SIZE:
+                _LAYER_CACHE.popitem(last=False)
         feat = replace(feat0, name=lay.name, kinds=list(feat0.kinds), extra=dict(feat0.extra))
         out.append(feat)
         prev_const = list(const_el)
@@ -459,7 +559,7 @@ def _layer_features(
     feat.adders = dp.adders
     feat.levels = f["levels"]
     feat.latency = latency(f["levels"], pipeline)
-    for key in ("add_bits", "const_bits", "carry4", "mux_bits", "cmp_bits", "ff", "ff_declared"):
+    for key in ("add_bits", "macc_bits", "const_bits", "carry4", "mux_bits", "cmp_bits", "ff", "ff_declared"):
         setattr(feat, key, f[key])
     if k > 0:
         before = layers[k - 1]

@@ -78,17 +78,17 @@ def test_design_set_size_groups_and_fit_subset():
 def test_fit_recovers_known_coefficients_and_accuracy_is_perfect():
     rng = np.random.default_rng(0)
     target = load_target("xc7")
-    true = np.array([1.1, 0.4, 0.7, 0.3, 0.9, 0.0, 0.0, 5.0])
+    true = np.array([1.1, 0.6, 0.4, 0.7, 0.3, 0.9, 0.0, 0.0, 5.0])
     designs = []
     for k in range(40):
-        v = np.concatenate([rng.integers(50, 500, size=5), [0, 0, 1]]).astype(float)
+        v = np.concatenate([rng.integers(50, 500, size=6), [0, 0, 1]]).astype(float)
         designs.append(
             {"vector": v, "measured": {"LUT": float(v @ true), "CARRY": 10}, "fit": k < 12, "group": f"g{k % 4}",
              "features": [], "bitops": float(v[0] * 3)}
         )  # fmt: skip
     co = fit(designs, target)
-    got = np.array([co[k] for k in ("lut_add", "lut_const", "lut_mux", "lut_cmp", "lut_skid", "lut_layer")])
-    assert np.allclose(got, [1.1, 0.4, 0.7, 0.3, 0.9, 5.0], atol=1e-3)
+    got = np.array([co[k] for k in ("lut_add", "lut_macc", "lut_const", "lut_mux", "lut_cmp", "lut_skid", "lut_layer")])
+    assert np.allclose(got, [1.1, 0.6, 0.4, 0.7, 0.3, 0.9, 5.0], atol=1e-3)
     for d in designs:
         d["pred"] = float(d["vector"] @ np.array([co[k] for k in co if k.startswith("lut_")]))
     acc = accuracy(designs, "pred")
