@@ -68,6 +68,7 @@ def test_pyslang_ports_widths_parameters(tmp_path, pipeline):
         "s_axis_tready": ("Out", 1),
         "m_axis_tdata": ("Out", 3 * 8),
         "m_axis_tvalid": ("Out", 1),
+        "m_axis_tlast": ("Out", 1),
         "m_axis_tready": ("In", 1),
     }
     assert params == {"PIPELINE": pipeline}
