@@ -316,7 +316,10 @@ class Datapath:
         if not over_hi and not over_lo:
             lo, hi = rlo, rhi
             node = Node(name, lo, hi, src.level + 1, [v.node], body, comment)
-            body.append(f"assign {{out}} = {fit('{out}_r', wr, node.width)};")
+            if node.width == wr:  # the rounded value as it is: one assignment, no _r wire
+                body[-1] = f"assign {{out}} = {r_expr};"
+            else:
+                body.append(f"assign {{out}} = {fit('{out}_r', wr, node.width)};")
         elif fmt.overflow == "WRAP":
             lo, hi = fmt.raw_min, fmt.raw_max
             node = Node(name, lo, hi, src.level + 1, [v.node], body, comment)

@@ -14,6 +14,7 @@ in the values instead of values x stages).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from hwq.formats import FixedFormat
@@ -51,6 +52,22 @@ def _subst(line: str, out: str, operands: list[str]) -> str:
     for k, o in enumerate(operands):
         line = line.replace("{" + str(k) + "}", o)
     return line
+
+
+def _declare_assigned(n: Node, body: list[str], note: str) -> list[str] | None:
+    """The node's lines with its declaration and final ``assign`` as one net declaration assignment
+    (``wire signed [W-1:0] name = expr;  // note``), or None when the body's last line is not that
+    assignment or an earlier line reads the node itself (then it is declared first, as before)."""
+    head = f"assign {n.name} = "
+    if not body or not body[-1].startswith(head):
+        return None
+    word = re.compile(rf"\b{re.escape(n.name)}\b")
+    if any(word.search(b) for b in body[:-1]):
+        return None
+    expr, _, tail = body[-1][len(head) :].partition(";")
+    extra = tail.strip()
+    extra = f"; {extra[2:].strip()}" if extra.startswith("//") else (f" {extra}" if extra else "")
+    return body[:-1] + [f"wire signed [{n.width - 1}:0] {n.name} = {expr};  // {note}{extra}"]
 
 
 def levels_of(dp: Datapath, outs: list[Value]) -> int:
@@ -285,9 +302,15 @@ def print_layer(
         for n in lv:
             ops = [ref(o, n.level) for o in n.operands]
             cmt = f"  // {n.comment}" if n.comment else ""
-            w(f"wire signed [{n.width - 1}:0] {n.name};  // [{n.lo}, {n.hi}]{cmt}")
-            for b in n.body:
-                w(_subst(b, n.name, ops))
+            body = [_subst(b, n.name, ops) for b in n.body]
+            merged = _declare_assigned(n, body, f"[{n.lo}, {n.hi}]{cmt}")
+            if merged is None:
+                w(f"wire signed [{n.width - 1}:0] {n.name};  // [{n.lo}, {n.hi}]{cmt}")
+                for b in body:
+                    w(b)
+            else:
+                for b in merged:
+                    w(b)
             if n.name in tapped:
                 _print_taps(w, n, max(n.level, 1), last_use[n.name] - 1, sorted(tapped[n.name]))
         # stage after this level
