@@ -104,6 +104,9 @@ def load_vectors(graph, path) -> dict[str, np.ndarray]:
 def verify(target: str, out_dir, /, vectors: int = 2000, seed: int = 0, vectors_file=None, **kw) -> VerifyReport:
     """Build and run the emitted ``target`` sources in ``out_dir`` and compare with the interpreter.
 
+    ``vectors``: a count of random vectors, or ``"auto"``: random plus directed vectors until every
+    reachable coverage item is hit (``hwq.sim.coverage``; ``extra["coverage"]`` reports the items and how
+    many plain random vectors hit the same ones).
     ``vectors_file``: the input vectors come from this file (``load_vectors``; e.g. an RTL bench's
     ``tb/inputs.npy``) instead of ``vectors`` random ones. On a mismatch ``extra["first_mismatch"]`` names
     the vector, output tensor and index, expected and actual raw and real values (the RTL bench adds the
@@ -116,9 +119,15 @@ def verify(target: str, out_dir, /, vectors: int = 2000, seed: int = 0, vectors_
     graph = load(out_dir / "graph.json")
     mod_name, fn_name = RUNNERS[target].split(":")
     runner = getattr(importlib.import_module(mod_name), fn_name)
+    cov = None
     if vectors_file is not None:
         inputs = load_vectors(graph, vectors_file)
         vectors = int(next(iter(inputs.values())).shape[0])
+    elif vectors == "auto":
+        from hwq.sim.coverage import auto_vectors
+
+        x, cov = auto_vectors(graph, seed=seed)
+        inputs, vectors = {graph.inputs[0]: x}, len(x)
     else:
         inputs = random_inputs(graph, vectors, seed)
     expected = run(graph, inputs).outputs()
@@ -136,6 +145,28 @@ def verify(target: str, out_dir, /, vectors: int = 2000, seed: int = 0, vectors_
             "expected_real": float(fmt.from_raw(np.asarray([m.expected]))[0]),
             "got_real": float(fmt.from_raw(np.asarray([m.got]))[0]),
         }
+    extra["coverage"] = coverage_summary(graph, inputs, cov, seed)
     report = VerifyReport(target, vectors, mismatches, first, extra)
     atomic_write(out_dir / "verify.json", report.to_json())
     return report
+
+
+def coverage_summary(graph, inputs: dict, cov=None, seed: int = 0) -> dict:
+    """``verify.json`` "coverage": the items ``inputs`` hit (``hwq.sim.coverage``); with ``cov`` (from
+    ``--vectors auto``) also ``random_vectors_same_coverage``: how many plain random vectors hit the same
+    items (capped at 20,000). Graphs with several inputs: {"items": 0}."""
+    if len(graph.inputs) != 1:
+        return {"items": 0}
+    from hwq.sim.coverage import Coverage, items_of, random_vectors_to_cover
+
+    auto = cov is not None
+    if cov is None:
+        cov = Coverage(graph, items_of(graph))
+        cov.add(np.asarray(inputs[graph.inputs[0]]))
+    out = cov.summary()
+    out["missing"] = [it.key for it in cov.missing()]
+    if auto and out["items"]:
+        hit = {it.key for it in cov.items.values() if it.hits}
+        n, got = random_vectors_to_cover(graph, hit, seed=seed + 7)
+        out["random_vectors_same_coverage"] = n if hit <= got else None
+    return out

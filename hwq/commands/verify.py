@@ -28,7 +28,13 @@ def register(sub) -> None:
     )
     p.add_argument("target", choices=TARGETS)
     p.add_argument("dir", help="folder written by 'hwq emit'")
-    p.add_argument("--vectors", type=int, default=2000, help="number of random input vectors (default 2000)")
+    p.add_argument(
+        "--vectors",
+        type=_vector_count,
+        default=2000,
+        help="number of random input vectors (default 2000), or 'auto': random plus directed vectors until "
+        "every reachable coverage item (accumulator saturation, output min/max, rounding ties) is hit",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
     p.add_argument(
         "--vectors-file",
@@ -63,6 +69,18 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _vector_count(text: str):
+    """``--vectors``: a positive count or ``auto``."""
+    import argparse
+
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of vectors or 'auto', got {text!r}") from None
+
+
 def _check_mcu_dir(path) -> None:
     """One-line UserError naming what an MCU folder lacks (before anything is built)."""
     from pathlib import Path
@@ -84,7 +102,7 @@ def run(args) -> int:
     from hwq.cli import UserError
     from hwq.sim.verify import verify
 
-    if args.vectors < 1:
+    if args.vectors != "auto" and args.vectors < 1:
         raise UserError(f"--vectors must be at least 1, got {args.vectors}")
     kw = {}
     if args.target == "rtl":
@@ -121,6 +139,15 @@ def run(args) -> int:
         for line in _mcu_profile_lines(args.dir, report.extra):
             print(line)
     for line in diagnosis_lines(report.extra):
+        print(line)
+    cov = report.extra.get("coverage") or {}
+    if cov.get("items"):
+        line = f"coverage: {cov['covered']} of {cov['reachable']} reachable items hit ({cov['items']} items)"
+        if cov.get("missing"):
+            line += "; not hit: " + ", ".join(cov["missing"][:8])
+        if "random_vectors_same_coverage" in cov:
+            r = cov["random_vectors_same_coverage"]
+            line += f"; plain random vectors for the same items: {'> 20,000' if r is None else r}"
         print(line)
     tlast = int(report.extra.get("tlast_errors") or 0)  # rtl: output beats with a wrong m_axis_tlast
     if tlast:
