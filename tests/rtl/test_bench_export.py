@@ -232,3 +232,111 @@ def test_mutations_fail_both_benches(tmp_path):
         rows.append((what, plain_ok, p.returncode))
         assert not plain_ok, f"mutation {what}: the plain Verilog bench passed"
         assert p.returncode != 0, f"mutation {what}: the cocotb bench passed"
+        layer = _mutated_layer(d, what.split(":")[0])
+        named = re.search(r"^TB FIRST DIVERGING LAYER: (\S+)", log, re.M)
+        assert named and named.group(1) == layer, f"mutation {what} in {layer}: plain bench names {named}"
+        rep = json.loads((d / "tb" / "tb_report.json").read_text())
+        assert rep["first_diverging_layer"]["layer"] == layer, f"mutation {what}: cocotb bench {rep}"
+
+
+def _mutated_layer(out_dir: Path, file_name: str) -> str:
+    """The rtl.json layer whose module file (``<module>.v`` / ``<module>_*.v``) is ``file_name``."""
+    m = json.loads((out_dir / "rtl.json").read_text())
+    stem = file_name.removesuffix(".v")
+    hits = [ly for ly in m["layers"] if stem == ly["module"] or stem.startswith(ly["module"] + "_")]
+    return max(hits, key=lambda ly: len(ly["module"]))["name"]
+
+
+@pytest.mark.parametrize("kind, layers", [("mlp4", ["fc0", "fc1"]), ("cnn", ["conv1", "pool1", "conv2"])])
+def test_layer_probe_streams_hold_interpreter_tensors(tmp_path, kind, layers):
+    """bench.json names a probe for every layer inside the top; its tap_<layer>.hex decodes (beats of
+    per_beat elements, element k*beats + p) to the interpreter's tensor of that layer's output."""
+    out = _emit(kind, tmp_path / kind, vectors=4)
+    cfg = json.loads((out / "tb" / "bench.json").read_text())
+    assert [t["layer"] for t in cfg["taps"]] == layers
+    g = _graph(kind)
+    x = np.load(out / "tb" / "inputs.npy")
+    res = run(g, {g.inputs[0]: x}, trace=True)
+    for t in cfg["taps"]:
+        got = unpack(read_hex(out / "tb" / t["file"]), t)
+        want = np.asarray(res.raw[t["tensor"]]).reshape(4, -1)
+        np.testing.assert_array_equal(got, want)
+        assert f"dut.{t['signal']}_tdata" in (out / "tb" / f"tb_{cfg['top']}.v").read_text()
+    assert cfg["out"]["layer"] == json.loads((out / "rtl.json").read_text())["layers"][-1]["name"]
+
+
+def test_vector_files_load_alike(tmp_path):
+    """The bench's inputs.npy and inputs.hex and an 'hwq vectors' .npz give the same raws (hwq verify
+    --vectors-file for every target); a file of the wrong shape is refused naming it."""
+    from hwq.sim.verify import load_vectors
+
+    out = _emit("cnn", tmp_path / "cnn", vectors=3)
+    g = _graph("cnn")
+    a = load_vectors(g, out / "tb" / "inputs.npy")["x"]
+    b = load_vectors(g, out / "tb" / "inputs.hex")["x"]
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (3, *g.tensor(g.inputs[0]).shape)
+    np.savez(tmp_path / "v.npz", x=a)
+    np.testing.assert_array_equal(load_vectors(g, tmp_path / "v.npz")["x"], a)
+    np.save(tmp_path / "bad.npy", np.zeros((3, 5), dtype=np.int64))
+    with pytest.raises(ValueError, match="bad.npy"):
+        load_vectors(g, tmp_path / "bad.npy")
+
+
+def test_coverage_items_and_auto_vectors():
+    """Digits MLP (4-bit): auto vectors hit every reachable item; an all-maximum input drives fc0 to its
+    output maximum; a graph whose accumulator saturates has reachable saturation items that auto hits."""
+    from hwq.ir.random_graph import random_graph
+    from hwq.sim.coverage import Coverage, auto_vectors, hit_matrix, items_of
+
+    g = digits_mlp("fixed4")
+    items = items_of(g)
+    assert {"fc0:out_max", "fc0:out_min", "fc0:tie", "fc2:tie"} <= set(items)
+    x, cov = auto_vectors(g, start=1)
+    assert not cov.missing(), [it.key for it in cov.missing()]
+    assert cov.summary()["covered"] == cov.summary()["reachable"] > 0
+    t = g.tensor("x")
+    lst = list(items.values())
+    h = hit_matrix(g, np.full((1, *t.shape), t.fmt.raw_min), lst)
+    y = run(g, {"x": np.full((1, *t.shape), t.fmt.raw_min)}, trace=True).raw
+    for j, it in enumerate(lst):  # the hit matrix agrees with the interpreter's tensors
+        if it.kind == "out_max":
+            assert h[0, j] == bool(
+                (np.asarray(y[g.op(it.op).output]) == g.tensor(g.op(it.op).output).fmt.raw_max).any()
+            )
+    sat = random_graph(0, ops=["dense", "relu", "dense", "clip", "dense"], max_width=8)
+    c = Coverage(sat, items_of(sat))
+    assert c.items["dense_1:acc_sat_hi"].reachable
+    _, cov = auto_vectors(sat)
+    assert cov.items["dense_1:acc_sat_hi"].hits > 0 and cov.items["dense_1:acc_sat_lo"].hits > 0
+
+
+@pytest.mark.slow
+def test_verify_rtl_runs_exported_bench_and_names_mutated_layer(tmp_path, capsys):
+    """hwq verify rtl uses DIR/tb's cocotb module: a mutated design fails naming the mutated layer as the
+    first to diverge (with cycle and real values), --waves dumps an FST; the unmutated design passes on
+    the bench's own vector file, with stall counts per stream."""
+    require_tool("iverilog", "hwq verify rtl")
+    out = _emit("cnn", tmp_path / "cnn", vectors=6)
+    assert main(["verify", "rtl", str(out), "--vectors-file", str(out / "tb" / "inputs.hex")]) == 0
+    rep = json.loads((out / "verify.json").read_text())
+    assert rep["vectors"] == 6 and set(rep["extra"]["stalls"]) == {"s_axis", "conv1", "pool1", "conv2", "m_axis"}
+    what = mutate(out, 0)
+    layer = _mutated_layer(out, what.split(":")[0])
+    module = out / "tb" / f"test_{rep['extra']['top']}.py"
+    original = module.read_text()
+    module.write_text(original.replace("async def stream_golden_vectors(dut):", "async def renamed_probe(dut):"))
+    from hwq.ir.serialize import load
+    from hwq.sim.rtlsim import SimulationError, run_rtl
+
+    with pytest.raises(SimulationError):  # the exported module is what runs: without its test, no report
+        run_rtl(out, load(out / "graph.json"), {"x": np.load(out / "tb" / "inputs.npy")}, "icarus")
+    module.write_text(original)
+    capsys.readouterr()
+    assert main(["verify", "rtl", str(out), "--vectors", "20", "--waves", "--simulator", "icarus"]) == 1
+    text = capsys.readouterr().out
+    assert re.search(
+        rf"^first diverging layer: {layer} \(\d+ mismatching elements\): vector \d+, .*at cycle \d+", text, re.M
+    ), text
+    assert re.search(r"^first mismatch: vector \d+, out\[\d+\]: expected -?\d+ \(real .*\), got", text, re.M), text
+    assert (out / "waves.fst").stat().st_size > 0
