@@ -26,7 +26,7 @@ def test_cached_features_equal_a_fresh_build_and_are_not_aliased():
     g = _mlp()
     clear_cache()
     fresh = _dicts(plan_rtl(g, pipeline=1, cache=False))
-    assert cache_info() == {"hits": 0, "misses": 0, "size": 0}  # cache=False neither reads nor fills it
+    assert cache_info() == {"hits": 0, "misses": 0, "disk_hits": 0, "size": 0}  # cache=False: not used
     first = plan_rtl(g, pipeline=1)
     first[0].add_bits = -1  # mutating a result must not reach the cache
     first[0].extra["x"] = 1
@@ -101,3 +101,20 @@ def test_pairs_closer_than_the_tie_threshold_are_not_counted():
     by = {g["group"]: g for g in acc["groups"]}
     assert by["a"]["pairs_ordered"] == "2/2" and by["b"]["pairs_ordered"] == "0/1"
     assert by["b"]["spearman"] == -1.0 and acc["spearman_within_min"] == -1.0
+
+
+def test_folder_cache_is_shared_across_processes_and_equal(tmp_path, monkeypatch):
+    from tests.rtl.graphs_stream import stream_cnn
+
+    monkeypatch.setenv("HWQ_COST_LAYER_CACHE", str(tmp_path))
+    for g in (_mlp(3), stream_cnn()):
+        fresh = _dicts(plan_rtl(g, pipeline=2, cache=False))
+        clear_cache()
+        plan_rtl(g, pipeline=2)  # builds and writes every layer
+        assert cache_info()["disk_hits"] == 0
+        clear_cache()  # a new process: memory empty, the folder kept
+        got = _dicts(plan_rtl(g, pipeline=2))
+        assert cache_info()["disk_hits"] == cache_info()["hits"] == len(fresh)
+        assert got == fresh
+    (sub,) = tmp_path.iterdir()  # one folder per emitter source hash
+    assert len(list(sub.glob("*.json"))) >= 2
