@@ -49,6 +49,11 @@ def register(sub) -> None:
     p.add_argument(
         "--fit-only", action="store_true", help="calibrate: synthesise only the fitted designs (held out: cached ones)"
     )
+    p.add_argument(
+        "--allow-stale",
+        action="store_true",
+        help="calibrate: reuse a design's synthesis from an earlier emitter text when its Verilog is not cached",
+    )
     p.set_defaults(func=run)
 
 
@@ -140,7 +145,7 @@ def _calibrate(args) -> int:
     log = (lambda *a, **k: None) if args.quiet else print
     rep = calibrate(
         args.target, out_file=args.target_file, plot_path=args.plot, jobs=args.jobs, log=log,
-        cached_only=args.cached_only, fit_only=args.fit_only,
+        cached_only=args.cached_only, fit_only=args.fit_only, strict=not args.allow_stale,
     )  # fmt: skip
     m, p = rep["model"], rep["proxy"]
     log(
@@ -159,6 +164,8 @@ def _calibrate(args) -> int:
         f"FF exact on {rep['ff_exact']} designs (median error {rep['ff_median_ape']} %); wall {rep['wall_seconds']} s, "
         f"{rep['synthesised_now']} designs synthesised now; yosys CPU of all designs {rep['synth_cpu_seconds_all']} s"
     )
+    if rep["stale_verilog"]:
+        log(f"{rep['stale_verilog']} designs use a synthesis of an earlier emitter text (--allow-stale)")
     log(f"coefficients written to {rep['target_file']}")
     if args.report:
         atomic_write(Path(args.report), json.dumps(rep, indent=1) + "\n")

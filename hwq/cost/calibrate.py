@@ -151,6 +151,14 @@ def _cache_path(verilog: str, script: str, version: str, cache: str) -> Path:
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 
 
+def _design_cache_path(ir_text: str, pipeline: int, adders: str, script: str, version: str, cache: str) -> Path:
+    """Second cache key of one synthesis: the design itself (IR text, pipeline, adder style), script, yosys
+    version. Used only when the Verilog key misses and stale results are allowed (``strict=False``): the
+    emitter's text changes often without changing the netlist (a comment, a declaration style)."""
+    key = hashlib.sha256(f"{ir_text}\n{pipeline}\n{adders}\n{script}\n{version}".encode()).hexdigest()[:24]
+    return Path(cache) / f"d-{key}.json"
+
+
 def _verilog_text(folder: str) -> str:
     """All ``*.v`` files of an emitted folder (not the bench) in name order, with their names, comments and
     blank lines removed (a new header line or comment of the emitter does not invalidate the cache)."""
@@ -255,7 +263,7 @@ def _synth_batch_job(job: tuple) -> list[dict]:
     from hwq.ir.serialize import loads
     from hwq.rtl import emit
 
-    items, script, version, cache, adders, cached_only = job
+    items, script, version, cache, adders, cached_only, strict = job
     if not _NICED:
         try:
             os.nice(10)  # a shared machine: calibration yields to interactive work
@@ -269,19 +277,25 @@ def _synth_batch_job(job: tuple) -> list[dict]:
             d = Path(root) / f"d{k}"
             emit(loads(text), d, pipeline=pipeline, adders=adders, tb_vectors=0)
             path = _cache_path(_verilog_text(d), script, version, cache)
+            alias = _design_cache_path(text, pipeline, adders, script, version, cache)
             if path.exists():
                 reps[k] = json.loads(path.read_text()) | {"cached": True}
+                if not alias.exists():
+                    atomic_write(alias, path.read_text())
+            elif not strict and alias.exists():
+                reps[k] = json.loads(alias.read_text()) | {"cached": True, "stale_verilog": True}
             elif not cached_only:
-                todo.append((k, d, path))
+                todo.append((k, d, path, alias))
         if todo:
             t0, c0 = time.perf_counter(), _child_cpu()
-            got = _batch_synth([str(d) for _, d, _ in todo], script)
+            got = _batch_synth([str(d) for _, d, _, _ in todo], script)
             wall, cpu = time.perf_counter() - t0, _child_cpu() - c0
-            for (k, _, path), rep in zip(todo, got):
+            for (k, _, path, alias), rep in zip(todo, got):
                 rep["seconds"] = wall / len(todo)  # the batch's time shared equally
                 rep["cpu_seconds"] = cpu / len(todo)
                 rep["batch"] = len(todo)
                 atomic_write(path, json.dumps(rep))
+                atomic_write(alias, json.dumps(rep))
                 reps[k] = rep
     return reps
 
@@ -294,11 +308,14 @@ def synthesise(
     cached_only: bool = False,
     log=None,
     batch: int = 6,
+    strict: bool = True,
 ) -> list[dict]:
     """Cell counts of every design (at most ``jobs`` yosys processes at once, default the core count, each
     synthesising up to ``batch`` designs; cached by Verilog hash); adds ``measured`` {LUT, FF, CARRY, DSP,
     BRAM} (cells) and ``synth_seconds`` to each. The fitted designs go first. ``cached_only``: synthesise
-    nothing, return only the designs found in the cache. ``log``: called with one line per finished batch."""
+    nothing, return only the designs found in the cache. ``log``: called with one line per finished batch.
+    ``strict`` False: a design whose emitted Verilog is not in the cache but which was synthesised from an
+    earlier emitter text (same IR, options, script) reuses that result, marked ``stale_verilog``."""
     from hwq.ir.serialize import dumps
 
     from .rtl_model import emitter_default_adders
@@ -311,7 +328,7 @@ def synthesise(
     work = [
         (
             [(dumps(designs[i]["graph"]), designs[i]["pipeline"]) for i in grp],
-            script, version, str(cache_dir()), adders, cached_only,
+            script, version, str(cache_dir()), adders, cached_only, strict,
         )
         for grp in groups
     ]  # fmt: skip
@@ -336,6 +353,7 @@ def synthesise(
         d["synth_seconds"] = 0.0 if r.get("cached") else r.get("seconds", 0.0)
         d["synth_seconds_first"] = r.get("seconds", 0.0)
         d["synth_cpu_seconds_first"] = r.get("cpu_seconds", 0.0)
+        d["stale_verilog"] = bool(r.get("stale_verilog"))
         kept.append(d)
     return kept
 
@@ -501,6 +519,7 @@ def calibrate(
     adders: str | None = None,
     cached_only: bool = False,
     fit_only: bool = False,
+    strict: bool = True,
 ) -> dict:
     """Calibrate FPGA ``target`` (name or .toml): synthesise the design set, fit on <= 12 designs, write the
     coefficients with date, yosys version and data sizes into the target file (``out_file``; default:
@@ -509,7 +528,9 @@ def calibrate(
     style the designs are built with (features and synthesis alike). ``cached_only``: fit and report on
     the designs already synthesised (cache), without running yosys (a partial set is reported as such).
     ``fit_only``: synthesise only the <= 12 fitted designs; the held-out report uses the held-out designs
-    found in the cache (a re-fit after an emitter change costs 12 syntheses)."""
+    found in the cache (a re-fit after an emitter change costs 12 syntheses). ``strict`` False: reuse a
+    design's synthesis from an earlier emitter text when its current Verilog is not cached (``synthesise``);
+    the report counts them (``stale_verilog``)."""
     t0 = time.perf_counter()
     tgt = load_target(target)
     name = tgt["target"]["name"]
@@ -525,11 +546,11 @@ def calibrate(
     )
     featurise(designs, adders)
     if fit_only and not cached_only:
-        fitted = synthesise([d for d in designs if d["fit"]], tgt, jobs, adders, False, log=log)
-        held = synthesise([d for d in designs if not d["fit"]], tgt, jobs, adders, True, log=log)
+        fitted = synthesise([d for d in designs if d["fit"]], tgt, jobs, adders, False, log=log, strict=strict)
+        held = synthesise([d for d in designs if not d["fit"]], tgt, jobs, adders, True, log=log, strict=strict)
         designs = fitted + held
     else:
-        designs = synthesise(designs, tgt, jobs, adders, cached_only, log=log)
+        designs = synthesise(designs, tgt, jobs, adders, cached_only, log=log, strict=strict)
     if sum(d["fit"] for d in designs) < 2 or len(designs) < 4:
         raise ValueError(f"hwq cost calibrate {name}: too few synthesised designs ({len(designs)}) to fit")
     coefs = fit(designs, tgt)
@@ -551,6 +572,7 @@ def calibrate(
         "wall_seconds": round(wall, 1),
         "synth_seconds": round(sum(d["synth_seconds"] for d in designs), 1),
         "synthesised_now": sum(d["synth_seconds"] > 0 for d in designs),
+        "stale_verilog": sum(d["stale_verilog"] for d in designs),
         "synth_cpu_seconds_all": round(sum(d.get("synth_cpu_seconds_first", 0.0) for d in designs), 1),
         "designs": [
             {
