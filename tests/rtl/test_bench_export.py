@@ -325,11 +325,11 @@ def test_verify_rtl_runs_exported_bench_and_names_mutated_layer(tmp_path, capsys
     layer = _mutated_layer(out, what.split(":")[0])
     module = out / "tb" / f"test_{rep['extra']['top']}.py"
     original = module.read_text()
-    module.write_text(original.replace("async def stream_golden_vectors(dut):", "async def renamed_probe(dut):"))
+    module.write_text(original.replace('HERE / "tb_report.json"', 'HERE / "renamed_report.json"'))
     from hwq.ir.serialize import load
     from hwq.sim.rtlsim import SimulationError, run_rtl
 
-    with pytest.raises(SimulationError):  # the exported module is what runs: without its test, no report
+    with pytest.raises(SimulationError):  # the exported module is what runs: it now writes no tb_report.json
         run_rtl(out, load(out / "graph.json"), {"x": np.load(out / "tb" / "inputs.npy")}, "icarus")
     module.write_text(original)
     capsys.readouterr()
