@@ -42,7 +42,8 @@ def run(tmp_path_factory):
 
 def test_front_trades_instructions_against_flash(run):
     """>= 3 refined front points; along the front, more instructions always buy less flash (int4 kernels
-    are slower but smaller), and every point has a distinct per-layer int8/int4 choice."""
+    are slower but smaller) or more test accuracy, and every point has a distinct per-layer int8/int4
+    choice."""
     _, doc = run
     by_id = {p["id"]: p for p in doc["points"]}
     front = [by_id[i] for i in doc["front"]]
@@ -50,7 +51,9 @@ def test_front_trades_instructions_against_flash(run):
     ins = [p["refined"]["costs"]["instructions"] for p in front]
     flash = [p["refined"]["costs"]["flash"] for p in front]
     assert ins == sorted(ins) and len(set(ins)) == len(ins)
-    assert all(b < a for a, b in zip(flash, flash[1:])), (ins, flash)
+    acc = [p["refined"]["test_accuracy"] for p in front]
+    assert all(f1 < f0 or a1 > a0 for f0, f1, a0, a1 in zip(flash, flash[1:], acc, acc[1:])), (ins, flash, acc)
+    assert flash[-1] < flash[0]  # the dearest in instructions (all-int4) is the smallest in flash
     assert len({json.dumps(p["config"]) for p in front}) == len(front)
     for p in front:
         assert {c["weight"] for c in p["config"]} <= {"int8", "int4"}
