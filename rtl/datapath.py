@@ -28,6 +28,21 @@ class Value:
         self.frac_bits = frac_bits
 
 
+def _unsigned(expr: str) -> str:
+    """An operand expression of W bits (``netlist.fit``/``shifted``) as the same W bits unsigned:
+    ``$signed(X)`` -> ``X`` (a concatenation or part select), any other expression -> ``$unsigned(expr)``."""
+    if expr.startswith("$signed(") and expr.endswith(")"):
+        inner, depth = expr[len("$signed(") : -1], 0
+        for ch in inner:
+            depth += (ch == "(") - (ch == ")")
+            if depth < 0:
+                break
+        else:
+            if depth == 0:
+                return inner
+    return f"$unsigned({expr})"
+
+
 class Datapath:
     """Ordered nodes of one layer module; names are unique Verilog identifiers."""
 
@@ -120,7 +135,10 @@ class Datapath:
         """Adder node ``n1 + c2 * (n2 << d)`` (c2 = +1 or -1, d >= 0) whose exact value lies in [lo, hi].
 
         The caller proves the range (interval arithmetic or an exact bound); the node is that narrow and
-        the sum is computed modulo 2**width, which is exact for values inside the range."""
+        the sum is computed modulo 2**width, which is exact for values inside the range. The sum is
+        written unsigned, on operands already sign-extended to its width (the same bits modulo
+        2**width): synthesis then keeps every adder its own carry chain (yosys merges signed adders
+        whose sums cannot overflow into multi-operand $macc cells built as LUT carry-save trees)."""
         node = Node(name, lo, hi, self.level_of([n1, n2]) + 1, [n1, n2], [], comment)
         w = node.width
         wa, wb = self.nodes[n1].width, self.nodes[n2].width
@@ -130,13 +148,14 @@ class Datapath:
             ah, wah = high_part("{0}", wa, d)
             node.body = [
                 f"wire signed [{wah - 1}:0] {{out}}_ah = {ah};",
-                f"wire signed [{w - d - 1}:0] {{out}}_hi = {fit('{out}_ah', wah, w - d)} {op} {fit('{1}', wb, w - d)};",
+                f"wire signed [{w - d - 1}:0] {{out}}_hi = "
+                f"{_unsigned(fit('{out}_ah', wah, w - d))} {op} {_unsigned(fit('{1}', wb, w - d))};",
                 f"assign {{out}} = $signed({{{{out}}_hi, {low_bits('{0}', wa, d)}}});",
             ]
         else:
             a = shifted("{0}", wa, 0, w)
             b = shifted("{1}", wb, d, w)
-            expr = a if b is None else f"{a} {op} {b}"
+            expr = a if b is None else f"{_unsigned(a)} {op} {_unsigned(b)}"
             node.body = [f"assign {{out}} = {expr};"]
         self.add(node)
         self.adders += 1
