@@ -4,7 +4,7 @@ test; prints a table).
 For each model it runs ``hwq explore`` (default settings, seed 0) and reads ``pareto.json``: the float
 model's test accuracy, the uniform 4-bit baseline refined by the same short QAT (FPGA: ``fixed4``, 4-bit
 weights and activations, 8-bit results; MCU: ``int4``, CMSIS-NN int4 weights, int8 activations), and the
-best refined front point at or below the baseline's cost, per objective cost. The headroom is the float
+best other refined front point at or below the baseline's cost, per objective cost. The headroom is the float
 accuracy minus the uniform 4-bit accuracy: when it is below one point, no configuration can gain a point
 over 4-bit without beating the float model itself.
 
@@ -51,6 +51,7 @@ def summarise(doc: dict, baseline: str) -> dict:
     per objective cost, from a ``pareto.json`` document."""
     pts = {p["id"]: p for p in doc["points"]}
     b = pts[doc["baselines"][baseline]]["refined"]
+    base_cfg = pts[doc["baselines"][baseline]]["config"]
     front = [pts[i] for i in doc["front"]]
     out = {
         "float": doc["float_accuracy"],
@@ -60,7 +61,7 @@ def summarise(doc: dict, baseline: str) -> dict:
         "by_cost": {},
     }
     for c in doc["objectives"][1:]:
-        cands = [p for p in front if p["refined"]["costs"][c] <= b["costs"][c]]
+        cands = [p for p in front if p["refined"]["costs"][c] <= b["costs"][c] and p["config"] != base_cfg]
         top = max(cands, key=lambda p: (p["refined"]["test_accuracy"], -p["refined"]["costs"][c]), default=None)
         out["by_cost"][c] = (
             None
