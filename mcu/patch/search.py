@@ -26,6 +26,8 @@ from ..plan import plan_program
 from .plan import PatchProgram, layer_instructions, mcu_split_points, patch_program
 
 HALO_MODES = ("recompute", "cache", "auto")
+#: split points enumerated by default (the earliest ones: where the activation memory is)
+MAX_SPLITS = 16
 
 
 @dataclass
@@ -91,10 +93,15 @@ def build(prog: Program, split: str, grid, halo: str, cached=None, scratch="cmsi
 
 
 def enumerate_plans(prog: Program, splits=None, grids=None, halos=("recompute", "cache"), scratch="cmsis-nn",
-                    target="cortex-m4", keep: bool = False, max_grid: int = 4) -> list[Candidate]:  # fmt: skip
-    """Every plan (see the module docstring), the layer-by-layer program first."""
+                    target="cortex-m4", keep: bool = False, max_grid: int = 4,
+                    max_splits: int = MAX_SPLITS) -> list[Candidate]:  # fmt: skip
+    """Every plan (see the module docstring), the layer-by-layer program first. Default splits: the first
+    ``max_splits`` valid split ops whose output is at least 2 x 2 (the memory-heavy early layers)."""
     out = [layer_candidate(prog, target)]
-    splits = mcu_split_points(prog) if splits is None else list(splits)
+    if splits is None:
+        splits = [s for s in mcu_split_points(prog) if min(prog.graph.tensor(_split_output(prog, s)).shape[1:]) >= 2]
+        splits = splits[:max_splits]
+    splits = list(splits)
     for sp in splits:
         _, h, w = prog.graph.tensor(_split_output(prog, sp)).shape
         gl = grids or [(r, c) for r in range(1, max_grid + 1) for c in range(1, max_grid + 1)]
@@ -124,10 +131,12 @@ def _key(c: Candidate, sram: int):
 
 
 def choose_plan(prog: Program, patches="auto", split="auto", sram: int = 0, halo: str = "auto",
-                scratch="cmsis-nn", target="cortex-m4") -> tuple[Candidate, list[Candidate]]:  # fmt: skip
+                scratch="cmsis-nn", target="cortex-m4", cands: list[Candidate] | None = None,
+                ) -> tuple[Candidate, list[Candidate]]:  # fmt: skip
     """(chosen, enumerated): the plan chosen for the options of ``hwq emit mcu`` (see the module
     docstring); chosen.pp is None for the layer-by-layer program. McuEmitError naming the op (or the
-    budget) when nothing fits or the split cannot run patch by patch."""
+    budget) when nothing fits or the split cannot run patch by patch. ``cands``: plans enumerated
+    already (``enumerate_plans`` with the same splits/grids/halos), to choose under several budgets."""
     from .plan import parse_grid
 
     if halo not in HALO_MODES:
@@ -150,7 +159,9 @@ def choose_plan(prog: Program, patches="auto", split="auto", sram: int = 0, halo
     else:
         splits = None
     grids = None if patches == "auto" else [parse_grid(patches)]
-    if grids and splits:
+    if cands is not None:
+        pass
+    elif grids and splits:
         cands = [layer_candidate(prog, target)]
         for h in halos:
             try:
