@@ -96,9 +96,14 @@ def _exact_dense(op, graph, x: np.ndarray) -> tuple[np.ndarray, int]:
     pf = raw_frac_bits(xf) + raw_frac_bits(op.weight_fmt)
     bf = raw_frac_bits(op.bias_fmt)
     f = max(pf, bf, op.acc_fmt.frac_bits)
-    w = np.asarray(op.weight).astype(object)
-    xs = (np.asarray(x).astype(object) + int(getattr(op, "input_offset", 0) or 0)).reshape(len(x), -1)
-    acc = xs.dot(w.T) * (1 << (f - pf)) + np.asarray(op.bias).astype(object) * (1 << (f - bf))
+    from hwq.ir.passes._common import mac_value_range
+
+    lo, hi, f0 = mac_value_range(op, graph)
+    small = max(abs(lo), abs(hi)) << max(f - f0, 0) < 2**62  # int64 holds every partial sum: BLAS-free but fast
+    kind = np.int64 if small else object
+    w = np.asarray(op.weight).astype(kind)
+    xs = (np.asarray(x).astype(kind) + int(getattr(op, "input_offset", 0) or 0)).reshape(len(x), -1)
+    acc = xs.dot(w.T) * (1 << (f - pf)) + np.asarray(op.bias).astype(kind) * (1 << (f - bf))
     return acc, f
 
 
