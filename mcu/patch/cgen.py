@@ -66,6 +66,18 @@ class PatchCProgram(CProgram):
     # ------------------------------------------------------------------ body
     def _build(self) -> None:
         self.body.append(self._stage())
+        sch = self.pp.sch
+        self._layers_json.append({
+            "index": 0,
+            "ops": [n for u in sch.units for n in u.ops],
+            "kinds": [self.prog.graph.op(n).kind for u in sch.units for n in u.ops],
+            "function": f"patch stage {sch.grid[0]}x{sch.grid[1]}: " + ", ".join(s.func for s in self.pp.stage_steps),
+            "macs": self.pp.macs["stage_patch"],
+            "scratch_bytes": max((sub.scratch for sub in self.pp.subs), default=0),
+            "weight_bytes": 0,
+            "inputs": [self.prog.tensor_buffer[sch.input]],
+            "output": self.prog.tensor_buffer[sch.output],
+        })  # fmt: skip
         for s in self.prog.steps:
             self._layers_json.append(self._step(s))
 
