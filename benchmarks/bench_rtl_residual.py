@@ -16,7 +16,8 @@ FF, CARRY4) and an Icarus co-simulation of ``--vectors`` random vectors under ra
 (``hwq verify rtl``: every output integer against ``hwq.ir.run``). Then the emit time of the ResNet stage.
 
 Usage: ``python benchmarks/bench_rtl_residual.py [--size 10] [--channels 4] [--vectors 200] [--designs
-branch,single] [--synth] [--stage-size 32] [--stage-channels 16] [--stage-blocks 3] [--json F]``
+branch,single] [--synth] [--single-vectors N] [--stage-size 32] [--stage-channels 16] [--stage-blocks 3]
+[--stage-adders balanced] [--json F]``
 """
 
 from __future__ import annotations
@@ -123,20 +124,21 @@ def resnet_stage(size: int = 32, ch: int = 16, blocks: int = 3, seed: int = 0) -
     return g
 
 
-def _emit(g: Graph, out: Path, design: str) -> tuple[float, dict]:
-    """Emit ``design`` (branch: the default planner; single: branching regions in one parallel layer)."""
+def _emit(g: Graph, out: Path, design: str, adders: str = "balanced") -> tuple[float, dict]:
+    """Emit ``design`` (branch: the default planner; single: branching regions in one parallel layer) with
+    adder-graph style ``adders``; returns (seconds, rtl.json)."""
     from hwq.rtl import emit
     from hwq.rtl import plan as plan_mod
 
     t0 = time.perf_counter()
     if design == "branch":
-        emit(g, out, pipeline=1, tb_vectors=0)
+        emit(g, out, pipeline=1, tb_vectors=0, adders=adders)
     else:
         orig = plan_mod.plan_layers
         emit_mod = sys.modules["hwq.rtl.emit"]
         emit_mod.plan_layers = lambda graph, io="parallel", branches=False: orig(graph, io, False)
         try:
-            emit(g, out, pipeline=1, tb_vectors=0)
+            emit(g, out, pipeline=1, tb_vectors=0, adders=adders)
         finally:
             emit_mod.plan_layers = orig
     dt = time.perf_counter() - t0
@@ -189,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stage-size", type=int, default=32)
     ap.add_argument("--stage-channels", type=int, default=16)
     ap.add_argument("--stage-blocks", type=int, default=3)
+    ap.add_argument("--stage-adders", default="balanced", help="adder-graph style of the stage (emit -O adders)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     rows = []
@@ -207,10 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     stage = resnet_stage(a.stage_size, a.stage_channels, a.stage_blocks)
     with tempfile.TemporaryDirectory() as d:
-        dt, man = _emit(stage, Path(d), "branch")
+        dt, man = _emit(stage, Path(d), "branch", a.stage_adders)
         size = sum(f.stat().st_size for f in Path(d).glob("*.v"))
     srow = {
-        "design": f"{stage.name} branch",
+        "design": f"{stage.name} branch, adders {a.stage_adders}",
         "emit_s": round(dt, 2),
         "verilog_bytes": size,
         "adders": sum(lay["adders"] for lay in man["layers"]),
