@@ -10,7 +10,7 @@
    seeds 0-4, in the variants of ``VARIANTS``. Hypervolume of (validation error %, LUTs), both normalised
    by the exhaustive set's worst values.
 
-    python benchmarks/bench_explore.py [--workers 2] [--out runs/bench_explore] [--skip-hv]
+    python benchmarks/bench_explore.py [--workers 2] [--out runs/bench_explore] [--skip-hv] [--ilp-budgets 25]
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def hv_ratio(seen: list[tuple], worst, hv_all: float) -> float:
 VARIANTS = (("plain", 10), ("ordered", 10), ("seeded", 24))
 
 
-def hv_recovery(out: Path, workers: int, seeds=(0, 1, 2, 3, 4)) -> dict:
+def hv_recovery(out: Path, workers: int, seeds=(0, 1, 2, 3, 4), ilp_budgets: int = 25) -> dict:
     from hwq.explore.nsga import initial_population, run_nsga2
     from hwq.explore.pareto import hypervolume, nondominated
     from hwq.explore.run import gene_order, seed_configs
@@ -120,7 +120,7 @@ def hv_recovery(out: Path, workers: int, seeds=(0, 1, 2, 3, 4)) -> dict:
     # explore's own seeds: the uniform configurations of the space and the ILP sweep's solutions (their
     # sensitivity measurements are evaluations too, of configurations outside the space)
     t0 = time.perf_counter()
-    seed_cfgs, extra_evals, by_uniform = seed_configs(sp, ev, fm, "fpga", probes=32, seed=0, ilp_budgets=25)
+    seed_cfgs, extra_evals, by_uniform = seed_configs(sp, ev, fm, "fpga", probes=32, seed=0, ilp_budgets=ilp_budgets)
     t_seed = time.perf_counter() - t0
     order = gene_order(sp, by_uniform, "luts")
     ex.close()
@@ -174,6 +174,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default="runs/bench_explore")
     ap.add_argument("--skip-hv", action="store_true")
+    ap.add_argument(
+        "--ilp-budgets", type=int, default=25, help="budgets of the seeding ILP sweep (explore's default 25)"
+    )
     a = ap.parse_args()
     print(
         "| ILP instance | one solve, max wall (ms) | CPU (ms) | sweep solve, max wall (ms) "
@@ -184,7 +187,7 @@ def main() -> None:
         print(f"| {name} | {one:.1f} | {cpu:.1f} | {sw:.1f} | {tot:.2f} | {tcpu:.2f} | {n} |")
     if a.skip_hv:
         return
-    r = hv_recovery(Path(a.out), a.workers)
+    r = hv_recovery(Path(a.out), a.workers, ilp_budgets=a.ilp_budgets)
     print(
         f"\nexhaustive: {r['space_size']} configurations in {r['exhaustive_seconds']:.0f} s, "
         f"front {r['exhaustive_front']} points"
