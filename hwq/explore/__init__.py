@@ -9,9 +9,12 @@ Pipeline (``explore(config, out_dir, target=..., budgets=...)``):
    (``sensitivity``);
 4. an ILP (``ilp``, ``scipy.optimize.milp``) minimises the summed sensitivity under budgets swept over the
    primary cost; NSGA-II (``nsga``, ``pymoo``) searches accuracy against every objective cost, seeded with
-   the uniform and ILP configurations;
-5. the non-dominated candidates and the baselines are fine-tuned (short QAT) and measured on the test
-   split; the final front, the chosen point's IR and config, and pareto.json/csv/png are written.
+   the best of the configurations scored so far (uniform, baselines, ILP solutions), genes ranked by cost;
+5. the first non-dominated layers of the PTQ search (``refine_ranks``) and the baselines are fine-tuned
+   (short QAT) and measured on the test split; the final front, the chosen point's IR and config, and
+   pareto.json/csv/png are written.
+
+FPGA candidates are priced by ``hwq.cost.fpga(exact=False)`` (``costs``), MCU candidates by ``hwq.cost.mcu``.
 
 On a Cortex-M target every candidate (per-layer ``int8``/``int4`` weights) is a CMSIS-NN profile model
 (``hwq.train.profiles.cmsis_config``), PTQ-scored and QAT-refined in that profile, priced by ``hwq.cost.mcu``; the
