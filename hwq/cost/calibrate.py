@@ -1,19 +1,24 @@
 """``hwq cost calibrate``: fit an FPGA target's LUT coefficients against yosys and report held-out accuracy.
 
-Design set (``design_set``): single-layer graphs in every format family the Verilog emitter takes
-(weights fixed 8/6/4-bit, CSD k=2, power-of-two, integer and minifloat e4m3; fixed-point activations),
-Dense layers 8 to 128 inputs wide and streamed Conv2d/Conv1d layers, with
-pipeline depths 0 to 3, each followed by ReLU or a saturating cast. Shapes x formats = groups of equal
-shape and different formats. The first ``FIT_SIZE`` (<= 12) designs, one per shape with rotating
-formats, are synthesised and fitted; every other design is held out.
+Design set (``design_set``, 84 designs): single-layer graphs in every format family the Verilog emitter
+takes (weights fixed 8/6/4-bit, CSD k=2, power-of-two, integer and minifloat e4m3; fixed-point
+activations), Dense layers 8 to 128 inputs wide and streamed Conv2d/Conv1d layers, with pipeline depths
+0 to 3, each followed by a saturating cast and a ReLU. Shapes x formats = groups of equal shape and
+different formats. ``FIT_SIZE`` (12) designs, one per shape with rotating formats (never minifloat), are
+fitted; every other design is held out. Designs are built with the emitter's default adder style
+(``balanced``), features and synthesis alike.
 
-Synthesis: yosys (the target's ``[synth] script``), in parallel worker processes (one per core), each
-result cached as JSON by design hash (Verilog text + script + yosys version) under ``HWQ_COST_CACHE`` or
-``<system temp>/hwq-cost-cache``. Fit: non-negative least squares of the LUT features on relative error
+Synthesis: yosys (the target's ``[synth] script``), at most ``jobs`` processes at once (default: the core
+count) at low CPU priority, each synthesising a batch of up to 6 designs (``BATCH_FORMS``: the cell
+library and techmap files are parsed once per batch), each result cached as JSON by the emitted Verilog
+(comments removed) + script + yosys version under ``HWQ_COST_CACHE`` or ``<system temp>/hwq-cost-cache``,
+and under a second key by design (IR, options) that ``strict=False`` (``--allow-stale``) uses when only
+the Verilog's form changed. Fit: non-negative least squares of the LUT features on relative error
 (``scipy.optimize.nnls``), one CARRY factor. The bit-operations proxy (one coefficient: LUTs per
 effective bit-operation = non-zero CSD digits x input width, summed) is fitted on the same designs.
-Report: Spearman rank correlation overall and within every equal-shape group, median and 90th
-percentile absolute percentage error, for the model and the proxy; a scatter plot (log axes).
+Report: Spearman rank correlation overall and within every equal-shape group (with each group's yosys
+LUT spread and the pairs it orders beyond the model's median error), median and 90th percentile absolute
+percentage error, for the model and the proxy; a scatter plot (log axes); yosys CPU seconds.
 """
 
 from __future__ import annotations

@@ -4,8 +4,11 @@
 datapath builders (``rtl_model.plan_rtl``: the real common-subexpression elimination of ``rtl.mcm``,
 not an approximation), counts each layer's adder / constant-add / select / compare bits and registers,
 and prices them with per-target coefficients (LUTs per bit) fitted by ``hwq cost calibrate`` against
-yosys. Flip-flops, latency (cycles) and DSPs (0) are counted, not fitted; CARRY cells are one per 4
-adder bits (xc7 CARRY4) or one per adder bit (iCE40 SB_CARRY) times a fitted factor.
+yosys; adder bits that yosys merges into multi-operand ``$macc`` carry-save trees (``macc_bits``) get an
+extra coefficient. Results are cached per layer (``rtl_model.plan_rtl``: a hash of weights, formats,
+upstream ranges and options), so only changed layers are rebuilt. Flip-flops, latency (cycles) and
+DSPs (0) are counted, not fitted; CARRY cells are one per 4 adder bits (xc7 CARRY4) or one per adder bit
+(iCE40 SB_CARRY) times a fitted factor.
 
 ``backend="hls"`` (the HLS C++ of ``hwq.hls``) is analytical and **uncalibrated**: per Dense/Conv layer,
 ``ceil(MACs / reuse_factor)`` multipliers (a DSP when both operands are wider than
