@@ -155,8 +155,9 @@ def _macc_bits(nodes, outs, node_add: dict[str, int], levels: int, pipeline: int
     """Adder bits yosys's ``alumacc`` merges into multi-operand ``$macc`` cells (mapped as carry-save trees
     of full adders, about two LUTs per bit instead of one): the bits of every two-operand adder whose
     value is read by exactly one node, itself a two-operand adder in the same register stage (no pipeline
-    register between them), and which is not a layer output. An approximation of alumacc's rule (it also
-    looks through the emitter's slices and concatenations), priced by a fitted coefficient."""
+    register between them), whole (not a part select), and which is neither a layer output nor a
+    concatenation (an adder passing low bits through). An approximation of alumacc's rule, priced by a
+    fitted coefficient."""
     stages = [b for b in range(1, levels + 1) if b == levels or (pipeline > 0 and b % pipeline == 0)]
 
     def stage(level: int) -> int:
@@ -170,9 +171,14 @@ def _macc_bits(nodes, outs, node_add: dict[str, int], levels: int, pipeline: int
     total = 0
     for name, bits in node_add.items():
         us = users.get(name, [])
-        if len(us) != 1 or name in out_names or us[0] not in node_add:
-            continue
-        if stage(nodes[name].level) == stage(nodes[us[0]].level):
+        if len(us) != 1 or name in out_names or us[0] not in node_add or _pass_width(nodes[name]):
+            continue  # read twice, a layer output, read by a non-adder, or its value is a concatenation
+        u = nodes[us[0]]
+        k = u.operands.index(name)
+        sliced = re.compile(r"\{" + str(k) + r"\}\[\d+:\d+\]")
+        if any(sliced.search(line) for line in u.body):
+            continue  # the reader takes a part select (its pass-through low bits): not one macc operand
+        if stage(nodes[name].level) == stage(u.level):
             total += bits
     return total
 
