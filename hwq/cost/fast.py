@@ -7,6 +7,7 @@ layer's features from the weights' canonical-signed-digit counts instead of buil
   sharing that ``rtl.mcm`` finds grows with the matrix size);
 - adder bits ~ adders x (input width + mean weight digits' span / 2 + log2(N) / 2) x ``K_ADD``;
 - constant-add, select and compare bits ~ outputs x (accumulator / output width) x fitted factors;
+- macc bits (adders yosys merges into carry-save trees) ~ adder bits x ``K_MACC`` of the pipeline depth;
 - flip-flops ~ register stages x (inputs x width + outputs x accumulator width) x ``K_FF`` plus the
   output register; levels ~ ceil(log2 of the digits per output) + ``LEVEL_EXTRA``.
 
@@ -33,6 +34,8 @@ K_ADD = 0.8577
 K_CONST = 1.7025
 K_MUX = 1.5
 K_CMP = 4.6264
+#: macc bits per adder bit by pipeline depth (0, 1, 2, >= 3): chains of adders inside one register stage
+K_MACC = (0.2168, 0.0, 0.0934, 0.363)
 K_FF = 0.6137
 LEVEL_EXTRA = 5
 
@@ -80,6 +83,7 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
     stages = ((levels - 1) // pipeline if pipeline > 0 else 0) + 1
     feat.adders = int(round(adders))
     feat.add_bits = int(round(add_bits))
+    feat.macc_bits = int(round(add_bits * K_MACC[min(pipeline, 3)]))
     feat.const_bits = int(round(const_bits))
     feat.mux_bits = int(round(mux_bits))
     feat.cmp_bits = int(round(cmp_bits))
@@ -141,4 +145,7 @@ def fit_fast(designs: list[dict]) -> dict:
     wy = [r[5].tensor(r[6].output).fmt.width for r in rows]
     out["K_MUX"] = ratio([r[4].mux_bits for r in rows], [2 * r[1] * r[3] * w for r, w in zip(rows, wy)])
     out["K_CMP"] = ratio([r[4].cmp_bits for r in rows], [r[1] * r[3] * w for r, w in zip(rows, wy)])
+    for p in range(4):
+        sel = [k for k, d in enumerate(designs) if min(d["pipeline"], 3) == p]
+        out[f"K_MACC{p}"] = ratio([rows[k][4].macc_bits for k in sel], [rows[k][4].add_bits for k in sel])
     return {k: round(float(v), 4) for k, v in out.items()}
