@@ -214,6 +214,7 @@ def explore(
     fp_extra = {"val_fraction": val_fraction, "seed": seed} | ({"profile": "cmsis-nn"} if kind == "mcu" else {})
     if kind == "fpga":
         fp_extra["fpga_cost"] = fpga_cost
+    fp_extra["cost_model"] = cost_model_hash()
     ctx.fingerprint = fingerprint(cfg, state, target, fp_extra)
     timing["float_model_s"] = time.perf_counter() - t0
     objs = ["luts"] if kind == "fpga" else ["instructions", "flash"]
@@ -447,6 +448,21 @@ def _search(v: dict) -> dict:
     if cal:
         log(f"explore: chosen point, calibrated cost model: {json.dumps(cal, sort_keys=True)}")
     return doc
+
+
+def cost_model_hash() -> str:
+    """sha256 (16 hex digits) of ``hwq.cost``'s source and target files: part of the evaluation cache key, so
+    that a changed cost model is never answered from the cache of an earlier one."""
+    import hashlib
+
+    import hwq.cost
+
+    root = Path(hwq.cost.__file__).parent
+    h = hashlib.sha256()
+    for f in sorted([*root.glob("*.py"), *root.glob("targets/*.toml")]):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _refine_set(keys: list, vecs: list, ranks: int, limit: int, sort_key) -> list:

@@ -223,3 +223,18 @@ def test_refine_set_takes_the_next_layer_and_spreads_a_cut():
     assert _refine_set(keys, vecs, 2, 10, lambda k: k) == ["a", "b", "d", "c"]
     assert _refine_set(keys, vecs, 3, 4, lambda k: k) == ["a", "b", "d", "c"]  # the limit stops the third layer
     assert _refine_set(keys, vecs, 2, 2, lambda k: k) == ["a", "d"]  # the front cut: its two ends
+
+
+def test_cost_model_hash_follows_the_cost_files(tmp_path, monkeypatch):
+    import hwq.cost
+    from hwq.explore.run import cost_model_hash
+
+    h = cost_model_hash()
+    assert h == cost_model_hash() and len(h) == 16
+    (tmp_path / "targets").mkdir()
+    (tmp_path / "__init__.py").write_text("A = 1\n")
+    (tmp_path / "targets" / "xc7.toml").write_text("x = 1\n")
+    monkeypatch.setattr(hwq.cost, "__file__", str(tmp_path / "__init__.py"))
+    h1 = cost_model_hash()
+    (tmp_path / "targets" / "xc7.toml").write_text("x = 2\n")  # a recalibrated target
+    assert h1 != h and cost_model_hash() != h1
