@@ -7,7 +7,7 @@ minmax PTQ on 512 training images): ``rescnn`` (conv1 -> residual block -> ...: 
 block's first conv and, after the block, by its add, so it is held across the block) and ``cnn`` (conv1 -> pool1
 -> ...: the map is read once, right away). The op goes after conv1 (the first conv stage, 8x8x8 int8 = 512 B).
 
-Variants per grid: ``int8`` (no op), ``searched`` (``hwq.nn.patch_precision.select_patch_bits`` on 512 training
+Variants per grid: ``int8`` (no op), ``searched`` (``hwq.nn.patch_precision.select_patch_bits`` on 256 training
 images: error-guided greedy, calibration accuracy drop <= 0.5 %, cross-entropy +0.02 at most), ``uniform4`` and
 ``uniform2`` (every patch 4 / 2 bits at the full-range step, for contrast). For each: test accuracy (360 images,
 the integer emulator, equal to hwq.ir.run), packed bytes, planner arena; for ``int8`` and ``searched`` also the
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -98,17 +99,21 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="10 epochs, 2x2 grid only")
     ap.add_argument("--no-qemu", action="store_true", help="skip the QEMU Cortex-M4 runs")
+    ap.add_argument("--archs", default="rescnn,cnn", help="comma-separated: rescnn, cnn")
+    ap.add_argument("--grids", default=None, help="comma-separated RxQ grids (default 2x2,4x4; --quick: 2x2)")
     ap.add_argument("--md", default=str(ROOT / "benchmarks" / "results" / "patch_precision.md"))
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     qemu = not a.no_qemu and shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
     epochs = 10 if a.quick else 40
     grids = [(2, 2)] if a.quick else [(2, 2), (4, 4)]
+    if a.grids:
+        grids = [tuple(int(v) for v in g.split("x")) for g in a.grids.split(",")]
     rows, logs = [], []
     work = Path(tempfile.mkdtemp(prefix="bench_pq."))
     t0 = time.perf_counter()
     try:
-        for arch in ("rescnn", "cnn"):
+        for arch in a.archs.split(","):
             net, split = trained(arch, epochs)
             xt, yt = torch.as_tensor(split.x_test).float(), torch.as_tensor(split.y_test).long()
             xc, yc = torch.as_tensor(split.x_train[:256]).float(), torch.as_tensor(split.y_train[:256]).long()
@@ -173,7 +178,7 @@ def table(rows, logs, seconds: float, qemu: bool, quick: bool) -> str:
     head = [
         "# Per-patch mixed precision (patch_quant) on the digits CNNs",
         "",
-        "Command: `python benchmarks/bench_patch_precision.py" + (" --quick" if quick else "") + "`"
+        "Command: `" + " ".join(["python", "benchmarks/bench_patch_precision.py", *sys.argv[1:]]) + "`"
         f" ({seconds:.0f} s on 2 cores). Map: the conv1 output, 8x8x8 int8 (512 B); bits as `b/k` per patch"
         " (b bits, step 2^k), row-major. Test accuracy: digits test split (360 images), integer emulator"
         " (= hwq.ir.run). Arena: hwq's planner (`plan_memory`). Host: 1,000 vectors vs hwq.ir.run."
