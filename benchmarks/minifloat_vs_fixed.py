@@ -134,6 +134,45 @@ def measure(key: str, work: Path, model: str, verify: int, simulator: str = "aut
     return row
 
 
+def layer_products(work: Path, n_in: int = 32, n_out: int = 16, fmt: str = "e4m3fn") -> list[dict]:
+    """One Dense layer (``n_in`` -> ``n_out``, random 8-bit weights, ``fmt`` in and out, exact accumulator)
+    emitted with both minifloat product styles (``rtl.minifloat.PRODUCTS``: decode-once and per-product) and
+    synthesised; returns one row per style (adders, LUT, FF, CARRY4)."""
+    import numpy as np
+
+    import hwq.rtl.minifloat as mf
+    from hwq.formats import parse
+    from hwq.ir.graph import Graph
+    from hwq.ir.ops.dense import Dense
+    from hwq.rtl import emit, synth_report
+
+    rng = np.random.default_rng(0)
+    g = Graph("mflayer", ["x"], ["y"])
+    g.add_tensor("x", (n_in,), fmt)
+    g.add_tensor("y", (n_out,), fmt)
+    w = rng.integers(-127, 128, (n_out, n_in))
+    g.add_op(
+        Dense("fc", ["x"], "y", weight=w, bias=np.zeros(n_out, dtype=np.int64), weight_fmt=parse("fixed<8,1>"),
+              bias_fmt=parse("fixed<8,1>"), acc_fmt=parse("fixed<40,16>"))
+    )  # fmt: skip
+    g.validate()
+    rows = []
+    for style in ("decode", "mantissa"):
+        out = work / f"layer_{style}"
+        out.mkdir(parents=True, exist_ok=True)
+        mf.PRODUCTS = style
+        try:
+            emit(g, out, command="benchmarks/minifloat_vs_fixed.py --layer", tb_vectors=0)
+        finally:
+            mf.PRODUCTS = "decode"
+        rep = synth_report(out)
+        adders = sum(lay["adders"] for lay in json.loads((out / "rtl.json").read_text())["layers"])
+        rows.append({"style": style, "shape": f"{n_in}x{n_out} {fmt}", "adders": adders, **{
+            k: rep[k] for k in ("LUT", "FF", "CARRY", "DSP")}})  # fmt: skip
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def table(rows: list[dict]) -> str:
     """Markdown table of the measured rows."""
     out = [
@@ -163,9 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verify", type=int, default=0, help="hwq verify rtl vectors per minifloat design (0: skip)")
     ap.add_argument("--simulator", default="auto", help="hwq verify rtl --simulator (auto, icarus, verilator)")
     ap.add_argument("--write", default="", help="write the markdown table here")
+    ap.add_argument("--layer", action="store_true", help="only the one-layer product-style comparison")
     args = ap.parse_args(argv)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    if args.layer:
+        layer_products(work)
+        return 0
     keys = [k for k in args.only.split(",") if k] or [*MINIFLOATS, *FIXED]
     base = work / "float"
     if not (base / "run" / "model.pt").exists():
