@@ -32,7 +32,7 @@ from hwq.ir.graph import Graph
 from .build import build_op
 from .datapath import Datapath, RtlError, Value
 from .layer import LayerPorts
-from .plan import PER_PIXEL_OPS, STREAM_HEADS, LayerPlan
+from .layerplan import PER_PIXEL_OPS, STREAM_HEADS, LayerPlan
 from .stream import channel_ranges, frame_of, print_tlast, window_of
 
 JOIN_OPS = ("add", "mul", "concat")  # several pixel streams -> one

@@ -18,6 +18,20 @@ class RtlError(ValueError):
     """A graph the Verilog emitter cannot implement exactly; the message names the op and format."""
 
 
+#: Minifloat hooks ("input": decode a code, "cast": round-and-encode), registered by ``rtl/minifloat.py``
+#: when it is imported (``hwq.rtl`` imports it), so that this module never imports the minifloat module,
+#: which builds on it (no import cycle).
+FLOAT_HOOKS: dict = {}
+
+
+def float_hook(name: str):
+    """The registered minifloat hook ``name`` ("input" or "cast"); RtlError when hwq.rtl.minifloat is not loaded."""
+    try:
+        return FLOAT_HOOKS[name]
+    except KeyError:
+        raise RtlError(f"minifloat {name}: import hwq.rtl (it registers rtl/minifloat.py's hooks) first") from None
+
+
 class Value:
     """A datapath value: node name plus the LSB weight (frac_bits) of its integer."""
 
@@ -86,9 +100,7 @@ class Datapath:
         """Element of ``s_axis_tdata`` at bits [tdata_lsb +: W] holding a raw ``fmt`` integer in [lo, hi]
         (a minifloat ``fmt``: its code, decoded to the raw by ``minifloat.input_node``)."""
         if getattr(fmt, "kind", None) == "float":
-            from .minifloat import input_node
-
-            return input_node(self, name, tdata_lsb, fmt, lo, hi, comment)
+            return float_hook("input")(self, name, tdata_lsb, fmt, lo, hi, comment)
         w = fmt.width
         bits = f"s_axis_tdata[{tdata_lsb + w - 1}:{tdata_lsb}]" if w > 1 else f"s_axis_tdata[{tdata_lsb}]"
         full = f"$signed({bits})" if fmt.signed else f"$signed({{1'b0, {bits}}})"
@@ -137,7 +149,8 @@ class Datapath:
         The caller proves the range (interval arithmetic or an exact bound); the node is that narrow and
         the sum is computed modulo 2**width, which is exact for values inside the range. The sum is
         written unsigned, on operands already sign-extended to its width (the same bits modulo
-        2**width): synthesis then keeps every adder its own carry chain (yosys merges signed adders
+        2**width), and read back as ``$signed(...)`` (no sign conversion on the signed wire): synthesis
+        then keeps every adder its own carry chain (yosys merges signed adders
         whose sums cannot overflow into multi-operand $macc cells built as LUT carry-save trees)."""
         node = Node(name, lo, hi, self.level_of([n1, n2]) + 1, [n1, n2], [], comment)
         w = node.width
@@ -149,13 +162,13 @@ class Datapath:
             node.body = [
                 f"wire signed [{wah - 1}:0] {{out}}_ah = {ah};",
                 f"wire signed [{w - d - 1}:0] {{out}}_hi = "
-                f"{_unsigned(fit('{out}_ah', wah, w - d))} {op} {_unsigned(fit('{1}', wb, w - d))};",
+                f"$signed({_unsigned(fit('{out}_ah', wah, w - d))} {op} {_unsigned(fit('{1}', wb, w - d))});",
                 f"assign {{out}} = $signed({{{{out}}_hi, {low_bits('{0}', wa, d)}}});",
             ]
         else:
             a = shifted("{0}", wa, 0, w)
             b = shifted("{1}", wb, d, w)
-            expr = a if b is None else f"{_unsigned(a)} {op} {_unsigned(b)}"
+            expr = a if b is None else f"$signed({_unsigned(a)} {op} {_unsigned(b)})"
             node.body = [f"assign {{out}} = {expr};"]
         self.add(node)
         self.adders += 1
@@ -273,9 +286,7 @@ class Datapath:
         fmt.rounding, then fmt.overflow. Returns v itself when the conversion is the identity. A minifloat
         ``fmt``: ``minifloat.float_cast`` (FloatFormat.cast_raw: nearest even, saturate, subnormal policy)."""
         if getattr(fmt, "kind", None) == "float":
-            from .minifloat import float_cast
-
-            return float_cast(self, name, v, fmt, comment)
+            return float_hook("cast")(self, name, v, fmt, comment)
         if not isinstance(fmt, FixedFormat):
             raise RtlError(f"{comment}: format {fmt} is not a fixed-point format; the Verilog emitter needs fixed<...>")
         src = self.nodes[v.node]

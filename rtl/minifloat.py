@@ -29,6 +29,10 @@ from __future__ import annotations
 
 from hwq.formats import FloatFormat
 
+from .constmul import sum_terms
+from .datapath import FLOAT_HOOKS, RtlError, Value
+from .matrix import _can_saturate, _finish
+from .mcm import build_adder_graph
 from .netlist import Node, fit, literal
 
 __all__ = ["check_format", "codes", "float_cast", "input_node", "is_float", "output_codes", "relu"]
@@ -182,8 +186,6 @@ def float_cast(dp, name: str, v, fmt: FloatFormat, comment: str):
     it already holds a ``fmt`` value at ``fmt``'s LSB."""
     import numpy as np
 
-    from .datapath import RtlError, Value
-
     reason = check_format(fmt)
     if reason is not None:
         raise RtlError(f"{comment}: {reason}")
@@ -214,7 +216,6 @@ def relu(dp, name: str, v, fmt: FloatFormat, comment: str):
     """IR ReLU of a ``fmt`` value ``v`` into the same format (no rounding): ``x > 0 ? x : 0`` as a select on
     the raw and one on the code (sign bit set: +0). Falls back to ``Datapath.relu`` (select, then
     ``float_cast``) when ``v`` has no ``fmt`` code."""
-    from .datapath import Value
 
     table = codes(dp)
     src = dp.nodes[v.node]
@@ -237,7 +238,6 @@ def relu(dp, name: str, v, fmt: FloatFormat, comment: str):
 
 def output_codes(dp, outs: list, fmt: FloatFormat) -> list:
     """Values whose nodes hold the ``fmt`` codes of the layer outputs ``outs`` (raws at ``fmt``'s LSB)."""
-    from .datapath import Value
 
     table = codes(dp)
     res = []
@@ -301,11 +301,6 @@ def build_dense_mantissa(dp, spec, graph, xs: list, prefix: str):
     product), the aligned products summed exactly per output (adder tree), bias, accumulator, output cast.
     Returns the output values, or None when the IR needs its ordered chain (``matrix.build_dense`` then)."""
     import numpy as np
-
-    from .constmul import sum_terms
-    from .datapath import Value
-    from .matrix import _can_saturate, _finish
-    from .mcm import build_adder_graph
 
     acc_fmt = spec.acc_fmt
     fmt = graph.tensor(graph_input_of(spec, graph)).fmt
@@ -374,3 +369,6 @@ def build_dense_mantissa(dp, spec, graph, xs: list, prefix: str):
 def graph_input_of(spec, graph) -> str:
     """Name of the input tensor of the op ``spec`` describes."""
     return next(op for op in graph.ops if op.name == spec.name).inputs[0]
+
+
+FLOAT_HOOKS.update(input=input_node, cast=float_cast)  # rtl/datapath.py calls these for minifloat formats
