@@ -645,6 +645,8 @@ async def stream_golden_vectors(dut):
     lat = [d - f for d, f in zip(done, first_in)]
     stats = {
         "vectors": n_vec,
+        "beats_in": i_port["beats"],  # stream beats per vector, as bench.json gives them
+        "beats_out": o["beats"],
         "output_beats": n_out,
         "cycles": cycle,
         "errors": out_chk.errors,
