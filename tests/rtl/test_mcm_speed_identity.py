@@ -1,0 +1,166 @@
+"""The faster CSE (``hwq.rtl.mcm``) builds exactly the adder graphs, and so exactly the Verilog, of the
+code before the speed work.
+
+The fixture ``test_mcm_speed_identity.json`` beside this file holds sha256 hashes produced by the OLD
+(pre-speed-work) ``rtl/mcm.py``, ``rtl/constmul.py`` and ``rtl/matrix.py`` of commit
+916536b61afb69965060bba320db1ef84b280470 (its ``"commit"`` field); it is legitimately not produced by
+the code under test. Two levels:
+
+- ``graphs``: ``build_adder_graph`` on fixed matrices (dense random, sparse convolution-like, the
+  ``bench_rtl`` kernels, trained-MLP-like shapes) with every adder style's options: the hash of the
+  graph's nodes and output terms. This depends on ``rtl/mcm.py`` alone.
+- ``verilog``: every file ``hwq.rtl.emit`` writes (no bench) for five designs (the digits MLP shape in 4-bit
+  fixed point, the ``bench_rtl`` matrices 32x16 4-bit and 16x64, a streamed CNN, a residual CNN) in each
+  adder style (fewest, balanced, shallow). This also depends on the rest of the emitter, so a deliberate
+  change elsewhere in ``rtl/`` changes it: regenerate the ``verilog`` hashes then with this module's
+  ``--write-verilog`` run on a tree whose ``rtl/mcm.py`` is the old one (``git show <commit>:rtl/mcm.py``),
+  never with the code under test alone.
+
+Regenerate: ``python -m tests.rtl.test_mcm_speed_identity --write`` (all) or ``--write-verilog``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwq.rtl.datapath import Datapath
+from hwq.rtl.mcm import build_adder_graph
+
+FIXTURE = Path(__file__).with_suffix(".json")
+STYLES = ("fewest", "balanced", "shallow")
+
+
+def _graph_cases() -> dict[str, np.ndarray]:
+    """Name -> integer matrix (rows = outputs); fixed seeds."""
+    rng = np.random.default_rng(12)
+    cases: dict[str, np.ndarray] = {}
+    for shape, bits in (((10, 7), 8), ((16, 64), 6), ((64, 16), 6), ((32, 64), 4), ((24, 24), 8), ((5, 3), 3)):
+        half = 1 << (bits - 1)
+        cases[f"dense{shape[0]}x{shape[1]}@{bits}"] = rng.integers(-half, half, size=shape)
+    # bench_rtl kernels (x @ kernel: rows of W = kernel columns)
+    for n_in, n_out, bits in ((16, 64, 6), (64, 32, 6), (32, 16, 4)):
+        half = 1 << (bits - 1)
+        kernel = np.random.default_rng(0).integers(-half, half, size=(n_in, n_out))
+        cases[f"bench{n_in}x{n_out}@{bits}"] = kernel.T
+    # sparse, convolution-like: a 3x3 kernel over a 6x6 image, 3 -> 2 channels, as a matrix
+    w = rng.integers(-16, 16, size=(2, 3, 3, 3))
+    mat = np.zeros((2 * 36, 3 * 36), dtype=np.int64)
+    for o in range(2):
+        for i in range(6):
+            for j in range(6):
+                for c in range(3):
+                    for a in range(3):
+                        for b in range(3):
+                            y, x = i + a - 1, j + b - 1
+                            if 0 <= y < 6 and 0 <= x < 6:
+                                mat[(o * 6 + i) * 6 + j, (c * 6 + y) * 6 + x] = w[o, c, a, b]
+    cases["conv6x6"] = mat
+    # a few large weights, zeros, a 1x1 and a single row
+    cases["wide"] = rng.integers(-(1 << 20), 1 << 20, size=(6, 5))
+    cases["zeros"] = np.zeros((4, 3), dtype=np.int64)
+    cases["scalar"] = np.array([[0b1011011101]])
+    cases["row"] = rng.integers(-128, 128, size=(1, 40))
+    return cases
+
+
+def graph_hash(graph) -> str:
+    """sha256 of an adder graph's inputs count, nodes and output terms (exact, ordered)."""
+    text = repr((graph.n_inputs, list(graph.nodes), [list(t) for t in graph.outputs]))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def graph_hashes() -> dict[str, str]:
+    """``case/style`` -> graph hash for every graph case and adder style."""
+    out = {}
+    for name, mat in _graph_cases().items():
+        for style in STYLES:
+            g = build_adder_graph(mat, **Datapath.ADDER_STYLES[style])
+            out[f"{name}/{style}"] = graph_hash(g)
+    return out
+
+
+def _designs() -> dict:
+    """Design name -> IR graph (fixed seeds)."""
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        from bench_rtl import case_matrix, cmvm_graph
+        from bench_rtl_residual import residual_cnn
+    finally:
+        sys.path.pop(0)
+    from .graphs import digits_mlp
+    from .graphs_stream import stream_cnn
+
+    return {
+        "digits_mlp4": digits_mlp("fixed4"),
+        "bench32x16@4": cmvm_graph(case_matrix(32, 16, 4), "m32x16", 4),
+        "bench16x64": cmvm_graph(case_matrix(16, 64), "m16x64"),
+        "stream_cnn": stream_cnn(),
+        "residual_cnn": residual_cnn(8, 4),
+    }
+
+
+def verilog_hash(graph, style: str) -> str:
+    """sha256 over every emitted file (sorted by name: name, NUL, content) of ``hwq.rtl.emit`` (no bench)."""
+    from hwq.rtl import emit
+
+    h = hashlib.sha256()
+    with tempfile.TemporaryDirectory() as tmp:
+        emit(graph, tmp, pipeline=1, tb_vectors=0, adders=style, command="hwq emit rtl")
+        for p in sorted(Path(tmp).rglob("*")):
+            if p.is_file():
+                h.update(p.relative_to(tmp).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _fixture() -> dict:
+    return json.loads(FIXTURE.read_text())
+
+
+def test_adder_graphs_identical_to_old_code():
+    want = _fixture()["graphs"]
+    got = graph_hashes()
+    assert set(got) == set(want)
+    bad = sorted(k for k in want if got[k] != want[k])
+    assert not bad, f"adder graphs differ from the pre-speed-work CSE: {bad}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("design", ["digits_mlp4", "bench32x16@4", "bench16x64", "stream_cnn", "residual_cnn"])
+def test_verilog_identical_to_old_code(design):
+    want = _fixture()["verilog"]
+    graph = _designs()[design]
+    bad = [s for s in STYLES if verilog_hash(graph, s) != want[f"{design}/{s}"]]
+    assert not bad, f"{design}: emitted Verilog differs from the pre-speed-work emitter for adders={bad}"
+
+
+def test_graph_hash_detects_a_change():
+    """The comparison can fail: one changed weight changes the hash."""
+    mat = _graph_cases()["dense10x7@8"].copy()
+    h0 = graph_hash(build_adder_graph(mat))
+    mat[3, 2] += 1
+    assert graph_hash(build_adder_graph(mat)) != h0
+
+
+def _write(verilog: bool, graphs: bool) -> None:
+    data = _fixture() if FIXTURE.exists() else {}
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    data["commit"] = data.get("commit", commit)
+    if graphs:
+        data["graphs"] = graph_hashes()
+    if verilog:
+        data["verilog"] = {f"{d}/{s}": verilog_hash(g, s) for d, g in _designs().items() for s in STYLES}
+    FIXTURE.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    _write(verilog="--write" in args or "--write-verilog" in args, graphs="--write" in args)
