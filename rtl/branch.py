@@ -33,7 +33,10 @@ from .build import build_op
 from .datapath import Datapath, RtlError, Value
 from .layer import LayerPorts
 from .layerplan import PER_PIXEL_OPS, STREAM_HEADS, LayerPlan
-from .stream import channel_ranges, frame_of, print_tlast, window_of
+from .stream import channel_ranges, frame_of, window_of
+from .top import instance as top_instance
+from .top import print_top_preamble
+from .top import wires as top_wires
 
 JOIN_OPS = ("add", "mul", "concat")  # several pixel streams -> one
 STREAMED_STYLES = ("stream", "pixel")  # layer styles that move one pixel per beat
@@ -265,72 +268,29 @@ def is_dag(layers: list[LayerPlan]) -> bool:
 def print_dag_top(top: str, header: list[str], graph: Graph, layers: list[LayerPlan], pipeline: int, port_comments):
     """Verilog text of the top module of a layer DAG (module docstring): forks, FIFOs/skid buffers, joins,
     frame collect/split at streamed <-> parallel edges. ``port_comments``: (s_axis comment, m_axis comment)."""
-    from .stream import frame_of as _frame
-
     depths = fifo_depths(graph, layers)
     lines: list[str] = []
     w = lines.append
-    for h in header:
-        w(f"// {h}")
-    w("")
-    w("`resetall")
-    w("`timescale 1ns / 1ps")
-    w("`default_nettype none")
-    w("")
-    w(f"// Graph {graph.name!r}: layers {', '.join(lay.name for lay in layers)} (a DAG, topological order)")
-    w("// A tensor read by several layers goes through hwq_fork; a layer with several inputs takes one beat of")
-    w("// each at once (join); every edge has a hwq_skid_buffer, or a hwq_fifo sized for the beats one input runs")
-    w("// ahead of the others (line buffers on the other path). Every layer inherits PIPELINE.")
     streamed = ", ".join(lay.name for lay in layers if lay.style in STREAMED_STYLES)
-    w(f"// Pixel-streamed layers (one pixel per beat): {streamed}.")
-    first_in = layers[0].ports
-    last = layers[-1].ports
-    w(f"module {top} #")
-    w("(")
-    w("    // Register each layer's datapath after every PIPELINE adder levels (0: output registers only)")
-    w(f"    parameter PIPELINE = {pipeline}")
-    w(")")
-    w("(")
-    w("    input  wire                   clk,")
-    w("    input  wire                   rst,")
-    w("")
+    notes = [
+        f"Graph {graph.name!r}: layers {', '.join(lay.name for lay in layers)} (a DAG, topological order)",
+        "A tensor read by several layers goes through hwq_fork; a layer with several inputs takes one beat of",
+        "each at once (join); every edge has a hwq_skid_buffer, or a hwq_fifo sized for the beats one input runs",
+        "ahead of the others (line buffers on the other path). Every layer inherits PIPELINE.",
+        f"Pixel-streamed layers (one pixel per beat): {streamed}.",
+    ]
     src_t = graph.inputs[0]
     src_width = _input_width(graph, layers, src_t)
-    del first_in
-    w(port_comments[0])
-    w(f"    input  wire [{src_width - 1}:0] s_axis_tdata,")
-    w("    input  wire                   s_axis_tvalid,")
-    w("    output wire                   s_axis_tready,")
-    w("")
-    w(port_comments[1])
-    w(f"    output wire [{last.out_width - 1}:0] m_axis_tdata,")
-    w("    output wire                   m_axis_tvalid,")
-    w("    output wire                   m_axis_tlast,  // last beat of an output vector")
-    w("    input  wire                   m_axis_tready")
-    w(");")
-    w("")
     out_t = graph.tensor(graph.outputs[0])
-    print_tlast(w, frame_of(out_t.shape).beats if layers[-1].style in STREAMED_STYLES else 1)
+    ports = (port_comments[0], src_width, port_comments[1], layers[-1].ports.out_width)
+    out_beats = frame_of(out_t.shape).beats if layers[-1].style in STREAMED_STYLES else 1
+    print_top_preamble(w, top, header, notes, pipeline, ports, out_beats)
 
     def wires(name: str, width: int):
-        w(f"wire [{width - 1}:0] {name}_tdata;")
-        w(f"wire {name}_tvalid;")
-        w(f"wire {name}_tready;")
-        return (f"{name}_tdata", f"{name}_tvalid", f"{name}_tready")
+        return top_wires(w, name, width)
 
     def instance(module: str, params: list, inst: str, s, m) -> None:
-        plist = ", ".join(f".{k}({v})" for k, v in params)
-        w(f"{module} #({plist}) {inst} (")
-        w("    .clk(clk),")
-        w("    .rst(rst),")
-        w(f"    .s_axis_tdata({s[0]}),")
-        w(f"    .s_axis_tvalid({s[1]}),")
-        w(f"    .s_axis_tready({s[2]}),")
-        w(f"    .m_axis_tdata({m[0]}),")
-        w(f"    .m_axis_tvalid({m[1]}),")
-        w(f"    .m_axis_tready({m[2]})")
-        w(");")
-        w("")
+        top_instance(w, module, params, inst, s, m)
 
     producer = {lay.output: lay for lay in layers}
     readers: dict[str, list[LayerPlan]] = {}
@@ -373,7 +333,7 @@ def print_dag_top(top: str, header: list[str], graph: Graph, layers: list[LayerP
             cur = branch[(lay.name, t)]
             width = _tensor_width(graph, t, prod_streamed)
             edge = f"{lay.name}_in{i}"
-            fr = _frame(graph.tensor(t).shape) if len(graph.tensor(t).shape) in (2, 3) else None
+            fr = frame_of(graph.tensor(t).shape) if len(graph.tensor(t).shape) in (2, 3) else None
             me_streamed = lay.style in STREAMED_STYLES
             if not prod_streamed and me_streamed:
                 w(f"// frame split into {lay.name}: {fr.beats} beats of {fr.channels} channels (pixel-major)")

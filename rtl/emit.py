@@ -53,8 +53,10 @@ from .stream import (
     describe_stream_layer,
     frame_of,
     print_stream_layer,
-    print_tlast,
 )
+from .top import instance as top_instance
+from .top import print_top_preamble
+from .top import wires as top_wires
 
 PRIMITIVES = (
     "hwq_skid_buffer.v",
@@ -320,65 +322,31 @@ def _port_comment(direction: str, name: str, t, ports: LayerPorts, streamed: boo
 def _print_top(top: str, header: list[str], graph: Graph, layers: list[LayerPlan], pipeline: int) -> str:
     lines: list[str] = []
     w = lines.append
-    for h in header:
-        w(f"// {h}")
-    w("")
-    w("`resetall")
-    w("`timescale 1ns / 1ps")
-    w("`default_nettype none")
-    w("")
-    w(f"// Graph {graph.name!r}: {' -> '.join(lay.name for lay in layers)}")
-    w("// Layers are joined by skid buffers (registered ready); every layer inherits PIPELINE.")
+    notes = [
+        f"Graph {graph.name!r}: {' -> '.join(lay.name for lay in layers)}",
+        "Layers are joined by skid buffers (registered ready); every layer inherits PIPELINE.",
+    ]
     if any(lay.style == "stream" for lay in layers):
         streamed = ", ".join(lay.name for lay in layers if lay.style == "stream")
-        w(f"// Streamed layers (one pixel per beat, line buffer + per-pixel datapath): {streamed}.")
-        w("// hwq_frame_collect / hwq_frame_split join streamed and parallel layers (pixel-major slots).")
+        notes.append(f"Streamed layers (one pixel per beat, line buffer + per-pixel datapath): {streamed}.")
+        notes.append("hwq_frame_collect / hwq_frame_split join streamed and parallel layers (pixel-major slots).")
     first, last = layers[0].ports, layers[-1].ports
     in_t, out_t = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
-    w(f"module {top} #")
-    w("(")
-    w("    // Register each layer's datapath after every PIPELINE adder levels (0: output registers only)")
-    w(f"    parameter PIPELINE = {pipeline}")
-    w(")")
-    w("(")
-    w("    input  wire                   clk,")
-    w("    input  wire                   rst,")
-    w("")
     mixed = any(lay.style == "stream" for lay in layers)
-    w(_port_comment("input", graph.inputs[0], in_t, first, layers[0].style == "stream", False, mixed))
-    w(f"    input  wire [{first.in_width - 1}:0] s_axis_tdata,")
-    w("    input  wire                   s_axis_tvalid,")
-    w("    output wire                   s_axis_tready,")
-    w("")
-    w(_port_comment("output", graph.outputs[0], out_t, last, layers[-1].style == "stream", True, mixed))
-    w(f"    output wire [{last.out_width - 1}:0] m_axis_tdata,")
-    w("    output wire                   m_axis_tvalid,")
-    w("    output wire                   m_axis_tlast,  // last beat of an output vector")
-    w("    input  wire                   m_axis_tready")
-    w(");")
-    w("")
+    ports = (
+        _port_comment("input", graph.inputs[0], in_t, first, layers[0].style == "stream", False, mixed),
+        first.in_width,
+        _port_comment("output", graph.outputs[0], out_t, last, layers[-1].style == "stream", True, mixed),
+        last.out_width,
+    )
     out_fr = frame_of(out_t.shape) if layers[-1].style == "stream" else None
-    print_tlast(w, out_fr.beats if out_fr else 1)
+    print_top_preamble(w, top, header, notes, pipeline, ports, out_fr.beats if out_fr else 1)
 
     def instance(module: str, params: list[tuple[str, int]], inst: str, src, dst) -> None:
-        plist = ", ".join(f".{k}({v})" for k, v in params)
-        w(f"{module} #({plist}) {inst} (")
-        w("    .clk(clk),")
-        w("    .rst(rst),")
-        w(f"    .s_axis_tdata({src[0]}),")
-        w(f"    .s_axis_tvalid({src[1]}),")
-        w(f"    .s_axis_tready({src[2]}),")
-        w(f"    .m_axis_tdata({dst[0]}),")
-        w(f"    .m_axis_tvalid({dst[1]}),")
-        w(f"    .m_axis_tready({dst[2]})")
-        w(");")
-        w("")
+        top_instance(w, module, params, inst, src, dst)
 
     def wires(name: str, width: int):
-        w(f"wire [{width - 1}:0] {name}_tdata;")
-        w(f"wire {name}_tvalid;")
-        w(f"wire {name}_tready;")
-        return (f"{name}_tdata", f"{name}_tvalid", f"{name}_tready")
+        return top_wires(w, name, width)
 
     prev = ("s_axis_tdata", "s_axis_tvalid", "s_axis_tready")
     for k, lay in enumerate(layers):

@@ -398,26 +398,3 @@ def print_stream_layer(
     w("")
     w("`resetall")
     return "\n".join(lines) + "\n"
-
-
-def print_tlast(w, beats: int) -> None:
-    """Print (through ``w``) the top's ``m_axis_tlast`` logic: high on the last beat of every output vector
-    (frame), i.e. on output beat ``k`` when ``k % beats == beats - 1``; a beat counter advanced by the
-    m_axis handshake (``beats`` = 1: always high)."""
-    w("// frame boundary: m_axis_tlast marks the last beat of every output vector")
-    if beats <= 1:
-        w("assign m_axis_tlast = 1'b1;")
-        w("")
-        return
-    cw = max(1, (beats - 1).bit_length())
-    w(f"reg [{cw - 1}:0] out_beat_reg;  // beat index within the current output vector, 0 .. {beats - 1}")
-    w("always @(posedge clk) begin")
-    w("    if (m_axis_tvalid && m_axis_tready) begin")
-    w(f"        out_beat_reg <= (out_beat_reg == {cw}'d{beats - 1}) ? {cw}'d0 : out_beat_reg + 1'b1;")
-    w("    end")
-    w("    if (rst) begin")
-    w(f"        out_beat_reg <= {cw}'d0;")
-    w("    end")
-    w("end")
-    w(f"assign m_axis_tlast = out_beat_reg == {cw}'d{beats - 1};")
-    w("")
