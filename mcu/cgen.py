@@ -300,18 +300,20 @@ class CProgram:
         ]
         return lines + self._status(s.index, "st") + ["    }"]
 
-    def _call_conv(self, s) -> list[str]:
+    def conv_setup(self, s, ctx: str, pad: tuple, in_hw: tuple, out_hw: tuple) -> tuple[list[str], str, str]:
+        """Declarations of a convolution call (context, conv params, quant params, dims), unindented, and the
+        weight and bias array names. ``pad`` = (w, h), ``in_hw`` / ``out_hw`` = (h, w): C expressions or ints
+        (the whole tensor's, or a patch's from its geometry table); shared by the patch loop's kernels."""
         p = s.layer.params
         wn, bn = self._weights(s)
         mn, sn = self._quant_arrays(s, p["cout"])
         act = _act(p)
-        x, y = self._ptr(s.inputs[0], True), self._ptr(s.output)
-        st, pd, dl = p["stride"], p["padding"], p["dilation"]
+        st, dl = p["stride"], p["dilation"]
         dw = s.func.startswith("arm_depthwise")
         common = (
             f".input_offset = {p['input_offset']}, .output_offset = {p['output_offset']}, "
             + (f".ch_mult = {p['ch_mult']}, " if dw else "")
-            + f".stride = {{ .w = {st[1]}, .h = {st[0]} }}, .padding = {{ .w = {pd[2]}, .h = {pd[0]} }}, "
+            + f".stride = {{ .w = {st[1]}, .h = {st[0]} }}, .padding = {{ .w = {pad[0]}, .h = {pad[1]} }}, "
             f".dilation = {{ .w = {dl[1]}, .h = {dl[0]} }}, .activation = {act}"
         )
         ptype = "cmsis_nn_dw_conv_params" if dw else "cmsis_nn_conv_params"
@@ -321,16 +323,36 @@ class CProgram:
             else f"{{ .n = {p['cout']}, .h = {p['kh']}, .w = {p['kw']}, .c = {p['cin']} }}"
         )
         lines = [
-            "    {",
-            f"        const cmsis_nn_context ctx = {self._ctx(s)};",
-            f"        const {ptype} cp = {{ {common} }};",
-            f"        const cmsis_nn_per_channel_quant_params q = {{ .multiplier = (int32_t *){mn}, "
+            f"const cmsis_nn_context ctx = {ctx};",
+            f"const {ptype} cp = {{ {common} }};",
+            f"const cmsis_nn_per_channel_quant_params q = {{ .multiplier = (int32_t *){mn}, "
             f".shift = (int32_t *){sn} }};",
-            f"        const cmsis_nn_dims in_dims = {{ .n = 1, .h = {p['h']}, .w = {p['w']}, .c = {p['cin']} }};",
-            f"        const cmsis_nn_dims filter_dims = {fdims};",
-            f"        const cmsis_nn_dims bias_dims = {{ .n = 1, .h = 1, .w = 1, .c = {p['cout']} }};",
-            f"        const cmsis_nn_dims out_dims = {{ .n = 1, .h = {p['ho']}, .w = {p['wo']}, .c = {p['cout']} }};",
+            f"const cmsis_nn_dims in_dims = {{ .n = 1, .h = {in_hw[0]}, .w = {in_hw[1]}, .c = {p['cin']} }};",
+            f"const cmsis_nn_dims filter_dims = {fdims};",
+            f"const cmsis_nn_dims bias_dims = {{ .n = 1, .h = 1, .w = 1, .c = {p['cout']} }};",
+            f"const cmsis_nn_dims out_dims = {{ .n = 1, .h = {out_hw[0]}, .w = {out_hw[1]}, .c = {p['cout']} }};",
         ]
+        return lines, wn, bn
+
+    def pool_setup(self, s, ctx: str, pad: tuple, in_hw: tuple, out_hw: tuple) -> list[str]:
+        """Declarations of a pooling call (context, pool params, dims), unindented; arguments as ``conv_setup``."""
+        p = s.layer.params
+        st = p["stride"]
+        return [
+            f"const cmsis_nn_context ctx = {ctx};",
+            f"const cmsis_nn_pool_params pp = {{ .stride = {{ .w = {st[1]}, .h = {st[0]} }}, "
+            f".padding = {{ .w = {pad[0]}, .h = {pad[1]} }}, .activation = {_act(p)} }};",
+            f"const cmsis_nn_dims in_dims = {{ .n = 1, .h = {in_hw[0]}, .w = {in_hw[1]}, .c = {p['c']} }};",
+            f"const cmsis_nn_dims filter_dims = {{ .n = 1, .h = {p['kh']}, .w = {p['kw']}, .c = {p['c']} }};",
+            f"const cmsis_nn_dims out_dims = {{ .n = 1, .h = {out_hw[0]}, .w = {out_hw[1]}, .c = {p['c']} }};",
+        ]
+
+    def _call_conv(self, s) -> list[str]:
+        p = s.layer.params
+        pd = p["padding"]
+        decl, wn, bn = self.conv_setup(s, self._ctx(s), (pd[2], pd[0]), (p["h"], p["w"]), (p["ho"], p["wo"]))
+        x, y = self._ptr(s.inputs[0], True), self._ptr(s.output)
+        lines = ["    {"] + ["        " + v for v in decl]
         lines += self._scratch_check(s, f"{s.func}_get_buffer_size(&cp, &in_dims, &filter_dims, &out_dims)")
         if s.func.endswith("_s16"):  # int64 bias through cmsis_nn_bias_data
             lines.append(f"        const cmsis_nn_bias_data bias = {{ .data = {bn}, .is_int32_bias = 0 }};")
@@ -343,19 +365,13 @@ class CProgram:
 
     def _call_pool(self, s) -> list[str]:
         p = s.layer.params
-        act = _act(p)
+        pd = p["padding"]
         x, y = self._ptr(s.inputs[0], True), self._ptr(s.output)
-        st, pd = p["stride"], p["padding"]
-        lines = [
-            "    {",
-            f"        const cmsis_nn_context ctx = {self._ctx(s)};",
-            f"        const cmsis_nn_pool_params pp = {{ .stride = {{ .w = {st[1]}, .h = {st[0]} }}, "
-            f".padding = {{ .w = {pd[2]}, .h = {pd[0]} }}, .activation = {act} }};",
-            f"        const cmsis_nn_dims in_dims = {{ .n = 1, .h = {p['h']}, .w = {p['w']}, .c = {p['c']} }};",
-            f"        const cmsis_nn_dims filter_dims = {{ .n = 1, .h = {p['kh']}, .w = {p['kw']}, .c = {p['c']} }};",
-            f"        const cmsis_nn_dims out_dims = {{ .n = 1, .h = {p['ho']}, .w = {p['wo']}, .c = {p['c']} }};",
-            f"        const arm_cmsis_nn_status st = {s.func}(&ctx, &pp, &in_dims, {x}, &filter_dims, &out_dims, {y});",
-        ]
+        decl = self.pool_setup(s, self._ctx(s), (pd[2], pd[0]), (p["h"], p["w"]), (p["ho"], p["wo"]))
+        lines = ["    {"] + ["        " + v for v in decl]
+        lines.append(
+            f"        const arm_cmsis_nn_status st = {s.func}(&ctx, &pp, &in_dims, {x}, &filter_dims, &out_dims, {y});"
+        )
         return lines + self._status(s.index, "st") + ["    }"]
 
     def _call_add(self, s) -> list[str]:

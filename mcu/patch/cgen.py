@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from ..cgen import CProgram, _act, _family, comment_text
+from ..cgen import CProgram, _family, comment_text
 
 PATCH_HELPERS = """/* CHW window (h x w at src, plane = H*W, row = W elements) -> HWC at dst */
 static void hwq_patch_gather_s8(const int8_t *src, int8_t *dst, int32_t c, int32_t plane, int32_t row,
@@ -181,47 +181,16 @@ class PatchCProgram(CProgram):
 
     def _window(self, sub, fam: str, y: str, err: str) -> list[str]:
         s = sub.step
-        p = s.layer.params
         x = self._ptr(sub.inputs[0], True)
-        act = _act(p)
-        st = p["stride"]
+        geo = (self._ctx_sub(sub), ("g->pad_l", "g->pad_t"), ("g->in_h", "g->in_w"), ("g->out_h", "g->out_w"))
         if fam == "pool":
-            return [
-                f"const cmsis_nn_context ctx = {self._ctx_sub(sub)};",
-                f"const cmsis_nn_pool_params pp = {{ .stride = {{ .w = {st[1]}, .h = {st[0]} }}, "
-                f".padding = {{ .w = g->pad_l, .h = g->pad_t }}, .activation = {act} }};",
-                f"const cmsis_nn_dims in_dims = {{ .n = 1, .h = g->in_h, .w = g->in_w, .c = {p['c']} }};",
-                f"const cmsis_nn_dims filter_dims = {{ .n = 1, .h = {p['kh']}, .w = {p['kw']}, .c = {p['c']} }};",
-                f"const cmsis_nn_dims out_dims = {{ .n = 1, .h = g->out_h, .w = g->out_w, .c = {p['c']} }};",
+            return self.pool_setup(s, *geo) + [
                 f"const arm_cmsis_nn_status st = {s.func}(&ctx, &pp, &in_dims, {x} + g->a_off, &filter_dims, "
                 f"&out_dims, {y} + g->y_off);",
                 f"if (st != ARM_CMSIS_NN_SUCCESS) {{ {err} }}",
             ]
-        wn, bn = self._weights(s)
-        mn, sn = self._quant_arrays(s, p["cout"])
-        dl = p["dilation"]
-        dw = s.func.startswith("arm_depthwise")
-        common = (
-            f".input_offset = {p['input_offset']}, .output_offset = {p['output_offset']}, "
-            + (f".ch_mult = {p['ch_mult']}, " if dw else "")
-            + f".stride = {{ .w = {st[1]}, .h = {st[0]} }}, .padding = {{ .w = g->pad_l, .h = g->pad_t }}, "
-            f".dilation = {{ .w = {dl[1]}, .h = {dl[0]} }}, .activation = {act}"
-        )
-        ptype = "cmsis_nn_dw_conv_params" if dw else "cmsis_nn_conv_params"
-        fdims = (
-            f"{{ .n = 1, .h = {p['kh']}, .w = {p['kw']}, .c = {p['cout']} }}"
-            if dw
-            else f"{{ .n = {p['cout']}, .h = {p['kh']}, .w = {p['kw']}, .c = {p['cin']} }}"
-        )
-        return [
-            f"const cmsis_nn_context ctx = {self._ctx_sub(sub)};",
-            f"const {ptype} cp = {{ {common} }};",
-            f"const cmsis_nn_per_channel_quant_params q = {{ .multiplier = (int32_t *){mn}, "
-            f".shift = (int32_t *){sn} }};",
-            f"const cmsis_nn_dims in_dims = {{ .n = 1, .h = g->in_h, .w = g->in_w, .c = {p['cin']} }};",
-            f"const cmsis_nn_dims filter_dims = {fdims};",
-            f"const cmsis_nn_dims bias_dims = {{ .n = 1, .h = 1, .w = 1, .c = {p['cout']} }};",
-            f"const cmsis_nn_dims out_dims = {{ .n = 1, .h = g->out_h, .w = g->out_w, .c = {p['cout']} }};",
+        decl, wn, bn = self.conv_setup(s, *geo)
+        return decl + [
             f"if ({s.func}_get_buffer_size(&cp, &in_dims, &filter_dims, &out_dims) > ctx.size) {{",
             f"    {err} /* the linked library needs more scratch than planned */",
             "}",
