@@ -30,6 +30,7 @@ import copy
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import is_
 
 import numpy as np
 
@@ -45,6 +46,13 @@ try:  # the clip ufunc itself (np.clip adds a Python wrapper: a few microseconds
 except ImportError:  # pragma: no cover - numpy < 2
     _clip = np.clip
 _MIN, _MAX = np.minimum.reduce, np.maximum.reduce
+
+
+def _const(value, dtype) -> np.ndarray:
+    """``value`` as a 0-d array of the carrier dtype: a ufunc takes it several times faster than a
+    Python float (no scalar conversion per call), with the same value (an integer the carrier holds)."""
+    return np.array(value, dtype=dtype)
+
 
 #: exact-integer headroom of each float carrier: magnitudes below 2**bits (one bit kept spare for the
 #: rounding offsets of a cast).
@@ -147,8 +155,8 @@ def _float_cast(in_frac: int, lo: int, hi: int, fmt: FixedFormat, dtype) -> Call
     olo, ohi = _acc_limits(fmt) if fmt.overflow != "SAT_SYM" or fmt.width > 1 else (fmt.raw_min, fmt.raw_max)
     if not (olo <= lo and hi <= ohi):
         if fmt.overflow in ("SAT", "SAT_SYM"):
-            flo, fhi = float(olo), float(ohi)
-            steps.append(lambda v: np.clip(v, flo, fhi, out=v))
+            flo, fhi = _const(olo, dtype), _const(ohi, dtype)
+            steps.append(lambda v: _clip(v, flo, fhi, out=v))
         elif fmt.overflow == "SAT_ZERO":
             flo, fhi = float(fmt.raw_min), float(fmt.raw_max)
 
@@ -249,7 +257,7 @@ def _dense_on(dtype, wo, b_eff, bound: int, af: FixedFormat, yf: FixedFormat, ac
     if cast is None:
         return None
     wt = np.ascontiguousarray(wo.T.astype(dtype))  # (N, M)
-    bt = b_eff.astype(dtype)
+    bt = b_eff.astype(dtype)[None, :]  # (1, M): one vector adds it without broadcasting
     has_bias = bool(np.any(b_eff != 0))
 
     def step(x):
@@ -290,20 +298,21 @@ def _folded_dense(wo, b_eff, bound: int, in_frac: int, lo: int, hi: int, fmt, dt
     if lo < olo or hi > ohi:
         if fmt.overflow not in ("SAT", "SAT_SYM"):
             return None
-        clip_lo, clip_hi = (float(olo) if lo < olo else None), (float(ohi) if hi > ohi else None)
+        clip_lo, clip_hi = (olo if lo < olo else None), (ohi if hi > ohi else None)
         lo, hi = max(lo, olo), min(hi, ohi)
     out_fmt = fmt
     if relu is not None:
         # fused only when the ReLU's own cast leaves [0, hi] unchanged
         if relu.frac_bits != fmt.frac_bits or not (relu.raw_min <= 0 and max(hi, 0) <= relu.raw_max):
             return None
-        clip_lo = 0.0 if lo < 0 else clip_lo
+        clip_lo = 0 if lo < 0 else clip_lo
         if clip_hi is not None and clip_hi < 0:
-            clip_hi = 0.0
+            clip_hi = 0
         out_fmt = relu
     scale = 2.0**-d
     wt = np.ascontiguousarray((wo.T.astype(np.float64) * scale).astype(dtype))  # exact: powers of two
-    bt = (b_eff.astype(np.float64) * scale + r).astype(dtype)
+    bt = (b_eff.astype(np.float64) * scale + r).astype(dtype)[None, :]  # (1, M): no broadcast for one vector
+    clip_lo, clip_hi = (None if c is None else _const(c, dtype) for c in (clip_lo, clip_hi))
     has_bias = bool(np.any(bt != 0))
 
     def step(x):
@@ -333,7 +342,8 @@ def _relu_step(op, graph: Graph, vin: _Value):
     cast = _float_cast(xf.frac_bits, 0, max(xf.raw_max, 0), yf, dtype)
     if cast is None:
         return None
-    return (lambda x: cast(np.maximum(x, 0))), _Value(dtype, _fmt_bound(yf))
+    zero = _const(0, dtype)
+    return (lambda x: cast(np.maximum(x, zero))), _Value(dtype, _fmt_bound(yf))
 
 
 def _requantize_step(op, graph: Graph, vin: _Value):
@@ -405,6 +415,10 @@ class Program:
     #: (name, shape, raw_min, raw_max, carrier dtype) of a single fixed-point graph input, for the
     #: direct path of ``run`` (an int64 raw array: range check and conversion only), else None
     direct_input: tuple | None = None
+    #: (step functions, output name) when the steps form one chain from the single graph input to the
+    #: single graph output (each step reading only the previous one's result), else None: ``run`` then
+    #: calls the functions in turn on small batches, without the name-to-array dictionary
+    chain: tuple | None = None
 
     @property
     def graph(self) -> Graph:
@@ -416,15 +430,29 @@ class Program:
 
     def run(self, inputs, trace: bool = False):
         """``hwq.ir.run`` with this plan: inputs as ``quantize_inputs`` takes them; returns a RunResult
-        (raws of the graph outputs, of every tensor with ``trace``)."""
-        g = self.graph
+        (raws of the graph outputs, of every tensor with ``trace``).
+
+        One integer raw array for a single fixed-point input (the usual test-bench call) takes the
+        direct path: a shape check, the range check (skipped when the array's dtype cannot exceed the
+        format's range) and the conversion to the input's carrier; a chain of steps then runs without
+        building the tensor dictionary when the batch is below the one-BLAS-thread size."""
+        g = self.graph_ref()
+        if g is None:
+            raise GraphError("compiled program: its graph no longer exists")
         fast = self.direct_input
         if fast is not None and type(inputs) is np.ndarray and inputs.dtype.kind == "i" and inputs.size:
-            name, shape, lo, hi, carrier = fast
+            name, shape, lo, hi, carrier, safe = fast
             if inputs.shape[1:] == shape:  # one integer raw array: the range check and the carrier only
-                if _MIN(inputs, None) < lo or _MAX(inputs, None) > hi:
+                if inputs.dtype not in safe and (_MIN(inputs, None) < lo or _MAX(inputs, None) > hi):
                     raise GraphError(f"graph {g.name!r}: raw input {name!r} outside the range of {g.tensor(name).fmt}")
-                return RunResult(g, self.execute({name: inputs.astype(carrier)}, trace, g))
+                x = inputs.astype(carrier)
+                chain = self.chain
+                if chain is None or trace or x.shape[0] >= _THREAD_LIMIT_BATCH:
+                    return RunResult(g, self.execute({name: x}, trace, g))
+                fns, out = chain
+                for f in fns:
+                    x = f(x)
+                return RunResult(g, {out: x.astype(np.int64) if x.dtype.kind == "f" else x})
         return RunResult(g, self.execute(quantize_inputs(g, inputs, self.carriers), trace, g))
 
     def execute(self, values: dict[str, np.ndarray], trace: bool = False, graph: Graph | None = None):
@@ -528,8 +556,29 @@ def compile_graph(graph: Graph, fuse: bool = True) -> Program:
         t = graph.tensor(name)
         if _is_fixed(t.fmt) and _fmt_bound(t.fmt).bit_length() <= 62:
             carrier = prog.carriers.get(name) or np.int64
-            prog.direct_input = (name, tuple(t.shape), t.fmt.raw_min, t.fmt.raw_max, carrier)
+            lo, hi = t.fmt.raw_min, t.fmt.raw_max
+            safe = frozenset(  # integer dtypes whose every value is a raw of the format: no range check
+                np.dtype(d) for d in _INT_DTYPES if np.iinfo(d).min >= lo and np.iinfo(d).max <= hi
+            )
+            prog.direct_input = (name, tuple(t.shape), lo, hi, carrier, safe)
+        prog.chain = _chain(prog.steps, name, graph.outputs)
     return prog
+
+
+_INT_DTYPES = (np.int8, np.int16, np.int32, np.int64)
+
+
+def _chain(steps: list[_Step], name: str, outputs: list[str]) -> tuple | None:
+    """(functions, output name) when ``steps`` read ``name`` then each the previous result, and the
+    last writes the single graph output; else None."""
+    if not steps or len(outputs) != 1 or steps[-1].output != outputs[0]:
+        return None
+    prev = name
+    for s in steps:
+        if s.inputs != [prev]:
+            return None
+        prev = s.output
+    return tuple(s.fn for s in steps), prev
 
 
 # ------------------------------------------------------------------ per-graph cache for hwq.ir.run
@@ -551,60 +600,81 @@ def _freeze(v):
     return v
 
 
+def _array_state(v: np.ndarray):
+    """What an array attribute's content check compares against: a private bytearray of a C-contiguous
+    numeric array (compared with the live array by one ``memcmp``, no copy), else bytes or a tuple."""
+    if v.dtype == object:
+        return tuple(v.ravel().tolist())
+    if v.flags.c_contiguous:
+        return bytearray(v.tobytes())
+    return v.tobytes()
+
+
+def _same_content(v: np.ndarray, state) -> bool:
+    """True when array ``v`` still holds the values ``_array_state`` recorded (exact, byte for byte)."""
+    t = type(state)
+    if t is bytearray:
+        # bytearray == <C-contiguous buffer> is a memcmp of the two buffers; anything else (the array
+        # made non-contiguous meanwhile) is not the literal True and counts as changed
+        return (state == v) is True
+    if t is bytes:
+        return v.dtype != object and v.tobytes() == state
+    return v.dtype == object and tuple(v.ravel().tolist()) == state
+
+
 class _Snapshot:
-    """What a compiled program depends on, taken when it was compiled: the graph's inputs, outputs,
-    tensors (shape, format), op objects, each op's attributes (identity), copies of its list/tuple/dict
-    attributes and the bytes of every array attribute. ``matches`` is cheap: identities first, then
-    C-level comparisons (one byte comparison per array, so in-place edits of weights are seen too)."""
+    """What a compiled program depends on, taken when it was compiled: the graph's inputs and outputs,
+    its tensors (name, shape, format), its op objects, every op attribute (lists and dicts of plain
+    values as deep copies), and the content of every array attribute.
+
+    ``matches`` costs a few C-level comparisons per op plus one ``memcmp`` per weight array: identities
+    (the same op, tensor and array objects), then ``==`` of the attribute dicts (identical objects
+    compare equal without looking inside, copied lists by value), then each array's dtype, shape and
+    bytes against a private copy, so that in-place edits of weights are seen too."""
 
     def __init__(self, graph: Graph) -> None:
         self.io = (list(graph.inputs), list(graph.outputs))
-        self.tensors = self._tensors(graph)
+        self.tensor_items = list(graph.tensors.items())
+        self.tensors = [t for _n, t in self.tensor_items]
+        self.tensor_attrs = [dict(vars(t)) for t in self.tensors]
         self.ops = list(graph.ops)
-        self.attrs = [dict(vars(op)) for op in self.ops]
-        self.plain: list[tuple] = []  # (op, name, deep copy): containers of plain values, compared with ==
-        self.frozen: list[tuple] = []  # (op, name, _freeze(v)): containers holding arrays
-        self.arrays: list[tuple] = []
+        self.attrs: list[dict] = []
+        self.arrays: list[tuple] = []  # (op, name, array, dtype, shape, _array_state)
+        self.frozen: list[tuple] = []  # (op, name, _freeze(v)): containers holding arrays or other objects
         for op in self.ops:
+            d = {}
             for name, v in vars(op).items():
                 if isinstance(v, np.ndarray):
-                    self.arrays.append((op, name, self._bytes(v)))
+                    self.arrays.append((op, name, v, v.dtype, v.shape, _array_state(v)))
                 elif isinstance(v, (list, tuple, dict)):
                     if _is_plain(v):
-                        if type(v) is not tuple:  # a tuple of plain values cannot change in place
-                            self.plain.append((op, name, copy.deepcopy(v)))
+                        v = copy.deepcopy(v) if type(v) is not tuple else v  # a plain tuple cannot change
                     else:
                         self.frozen.append((op, name, _freeze(v)))
-
-    @staticmethod
-    def _tensors(graph: Graph) -> tuple:
-        return tuple([(n, t.shape, t.fmt) for n, t in graph.tensors.items()])
-
-    @staticmethod
-    def _bytes(v: np.ndarray):
-        return (v.dtype, v.shape, tuple(v.ravel().tolist()) if v.dtype == object else v.tobytes())
+                d[name] = v
+            self.attrs.append(d)
 
     def matches(self, graph: Graph) -> bool:
         """True while ``graph`` is unchanged since the snapshot."""
         ops = graph.ops
-        if len(ops) != len(self.ops):
-            return False
-        if graph.inputs != self.io[0] or graph.outputs != self.io[1] or self._tensors(graph) != self.tensors:
+        if len(ops) != len(self.ops) or not all(map(is_, ops, self.ops)):
             return False
         try:
-            for op, ref, d in zip(ops, self.ops, self.attrs):
-                if op is not ref or vars(op) != d:  # identical objects compare equal without looking inside
+            # identical objects compare equal without looking inside: tensors and unchanged arrays cost
+            # a pointer comparison; the copied lists (op inputs, shapes) are compared by value
+            if (graph.inputs, graph.outputs) != self.io or list(graph.tensors.items()) != self.tensor_items:
+                return False
+            if list(map(vars, self.tensors)) != self.tensor_attrs or list(map(vars, ops)) != self.attrs:
+                return False
+            for op, name, fz in self.frozen:
+                if _freeze(getattr(op, name)) != fz:
                     return False
-        except Exception:  # a replaced array compared element-wise
+        except Exception:  # e.g. an attribute replaced by an array, compared element-wise
             return False
-        for op, name, v in self.plain:
-            if getattr(op, name) != v:
+        for op, name, arr, dt, shape, state in self.arrays:
+            if getattr(op, name) is not arr or arr.dtype is not dt or arr.shape != shape:
                 return False
-        for op, name, fz in self.frozen:
-            if _freeze(getattr(op, name)) != fz:
-                return False
-        for op, name, b in self.arrays:
-            if self._bytes(getattr(op, name)) != b:
+            if not _same_content(arr, state):
                 return False
         return True
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .compiled import cached_program
 from .graph import Graph, GraphError
 from .ops import EVALUATORS
 from .result import RunResult, quantize_inputs
@@ -24,8 +25,6 @@ def run(graph: Graph, inputs, trace: bool = False, compiled: bool = True) -> Run
     op's ``evaluate`` in turn (the reference loop). Both give the same integers.
     """
     if compiled:
-        from .compiled import cached_program
-
         return cached_program(graph, trace).run(inputs, trace)
     values = quantize_inputs(graph, inputs)
     for op in graph.ops:
