@@ -1,18 +1,26 @@
-"""Minifloat vs fixed point on FPGA LUTs: the digits MLP quantised post-training to e4m3 / e3m2 / e2m1 and to
-8 / 6 / 4-bit fixed point (the comparison of minifloat PTQ on FPGAs, on hwq's own model).
+"""Minifloat vs fixed point on FPGA LUTs: the digits MLP and CNN quantised post-training to e4m3 / e3m2 / e2m1
+and to 8 / 6 / 4-bit fixed point (the comparison of minifloat PTQ on FPGAs, on hwq's own models).
 
-One float model (``hwq calibrate --model mlp``, trained once, then reused through its ``model.pt``); every
-configuration quantises weights, pre-activations, activations and outputs to the same element format
-(per-tensor exponent bias or binary point calibrated with the MSE calibrator; biases 16-bit fixed point;
+One float model per architecture (``hwq calibrate --model mlp|cnn``, trained once, then reused through its
+``model.pt``); every configuration quantises weights, pre-activations, activations and outputs to the same
+element format (per-tensor exponent bias or binary point from the MSE calibrator; biases 16-bit fixed point;
 input ``ufixed<5,1>`` as in examples/), then: test accuracy from ``hwq calibrate``'s summary, ``hwq emit rtl``
-(multiplier-free Verilog; minifloat tensors travel as codes and are decoded into the fixed accumulators,
-``rtl/minifloat.py``), ``yosys synth_xilinx -flatten`` LUT / FF / CARRY4 / DSP counts, and (``--verify N``)
-``hwq verify rtl`` with N vectors and random back-pressure (Icarus), 0 mismatches expected.
+(multiplier-free Verilog, default options: PIPELINE 1, the CNN's conv/pool layers streamed one pixel per
+beat; minifloat tensors travel as codes and are decoded into the fixed accumulators, ``rtl/minifloat.py``),
+yosys LUT / FF / CARRY4 / DSP counts with ONE script for every row, the xc7 cost target's
+(``hwq/cost/targets/xc7.toml`` ``[synth] script``: ``synth_xilinx -flatten -nosrl -noiopad -noclkbuf``, the
+script the cost model was calibrated with), the xc7 cost-model LUT estimate (``hwq cost --target xc7``), and
+(``--verify N``) ``hwq verify rtl`` with N vectors and random back-pressure, 0 mismatches expected.
+
+Every stage is cached in ``WORK/<config>`` (``run/``, ``rtl/``, ``synth.json``, ``cost.json``, ``verify``):
+a rerun only does what is missing, so the slow syntheses can be run one at a time (``--only``), and
+``--no-synth`` builds everything else first. Synthesis time is recorded as yosys CPU seconds (user + sys of
+the child process) beside wall seconds and the load average, the machine being shared.
 
 Usage::
 
-    python benchmarks/minifloat_vs_fixed.py --work /tmp/mfvf [--verify 1000] [--only e4m3,fixed8]
-        [--write benchmarks/results/minifloat_vs_fixed.md]
+    python benchmarks/minifloat_vs_fixed.py --work /tmp/mfvf [--arch mlp|cnn] [--verify 1000] [--only e4m3,fixed8]
+        [--no-synth] [--write benchmarks/results/minifloat_vs_fixed.md]
 
 One run, no repetitions (synthesis counts are deterministic; accuracy is on the 360 held-out digits).
 """
@@ -21,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -95,10 +105,57 @@ def measure_per_product(key: str, work: Path) -> dict:
     return row
 
 
-def measure(key: str, work: Path, model: str, verify: int, simulator: str = "auto", arch: str = "mlp") -> dict:
-    """Calibrate, emit, synthesise (and verify) configuration ``key`` in ``work/key``; return its row."""
+def xc7_script() -> str:
+    """The yosys script of the xc7 cost target (``hwq/cost/targets/xc7.toml`` ``[synth] script``)."""
+    import tomllib
+
+    import hwq.cost
+
+    text = (Path(hwq.cost.__file__).parent / "targets" / "xc7.toml").read_text()
+    return tomllib.loads(text)["synth"]["script"]
+
+
+def synthesise(rtl: Path, script: str, timeout: float) -> dict:
+    """yosys ``script`` on the emitted folder ``rtl`` (``hwq.rtl.synth_report``): LUT / FF / CARRY / DSP cell
+    counts plus ``synth_cpu_s`` (yosys user + sys seconds), ``synth_wall_s`` and ``load`` (1-minute load
+    average before and after)."""
     from hwq.rtl import synth_report
 
+    load0 = os.getloadavg()[0]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    rep = synth_report(rtl, script=script, timeout=timeout)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    out = {k: rep[k] for k in ("LUT", "FF", "CARRY", "DSP")}
+    out.update(script=script, synth_cpu_s=round(cpu, 1), synth_wall_s=round(wall, 1))
+    out["load"] = [round(load0, 1), round(os.getloadavg()[0], 1)]
+    return out
+
+
+def estimate(graph: Path, out: Path, log: Path) -> dict:
+    """The xc7 cost-model estimate of the emitted design (``hwq cost GRAPH --target xc7 --json``): LUT, FF,
+    CARRY (whole network) as predicted before synthesis."""
+    run(["hwq", "cost", str(graph), "--target", "xc7", "--json", str(out), "--force", "-q"], log)
+    tot = json.loads(out.read_text()).get("total", {})
+    return {k: tot.get(k.lower(), tot.get(k)) for k in ("LUT", "FF", "CARRY")}
+
+
+def measure(
+    key: str,
+    work: Path,
+    model: str,
+    verify: int,
+    simulator: str = "auto",
+    arch: str = "mlp",
+    script: str = "",
+    synth: bool = True,
+    timeout: float = 7200,
+) -> dict:
+    """Calibrate, emit, estimate, synthesise (and verify) configuration ``key`` in ``work/key``, each stage
+    cached there (``run/summary.json``, ``rtl/rtl.json``, ``cost.json``, ``synth.json``, ``rtl/verify.json``);
+    return its row (``row.json``; synthesis figures None when ``synth`` is False and none are cached)."""
     if key.endswith("-pp"):
         return measure_per_product(key, work)
 
@@ -106,28 +163,43 @@ def measure(key: str, work: Path, model: str, verify: int, simulator: str = "aut
     d.mkdir(parents=True, exist_ok=True)
     log = d / "log.txt"
     cfg = d / "config.toml"
-    cfg.write_text(config_text(key, arch))
-    run(["hwq", "calibrate", "--model", model, "--config", str(cfg), "--out", str(d / "run"), "--force", "-q"], log)
+    text = config_text(key, arch)
+    if not (d / "run" / "summary.json").exists() or not cfg.exists() or cfg.read_text() != text:
+        cfg.write_text(text)
+        run(["hwq", "calibrate", "--model", model, "--config", str(cfg), "--out", str(d / "run"), "--force", "-q"], log)
     summ = json.loads((d / "run" / "summary.json").read_text())
-    emit_s = run(["hwq", "emit", "rtl", "--ir", str(d / "run" / "graph.json"), "--out", str(d / "rtl"), "--force"], log)
+    if not (d / "rtl" / "rtl.json").exists():
+        run(["hwq", "emit", "rtl", "--ir", str(d / "run" / "graph.json"), "--out", str(d / "rtl"), "--force"], log)
+    manifest = json.loads((d / "rtl" / "rtl.json").read_text())
     row = {
         "model": arch,
         "config": key,
         "accuracy": summ["accuracy"]["quantized"],
         "float_accuracy": summ["accuracy"]["float"],
         "formats": {k: v for k, v in summ["formats"].items() if k.split(".")[0] in ("fc1", "conv1")},
-        "emit_seconds": round(emit_s, 1),
         "verilog_bytes": sum(f.stat().st_size for f in (d / "rtl").glob("*.v")),
+        "adders": sum(lay["adders"] for lay in manifest["layers"]),
+        "latency": manifest["latency"],
+        "styles": [lay["style"] for lay in manifest["layers"]],
     }
-    manifest = json.loads((d / "rtl" / "rtl.json").read_text())
-    row["adders"] = sum(lay["adders"] for lay in manifest["layers"])
-    t0 = time.perf_counter()
-    rep = synth_report(d / "rtl")
-    row.update(LUT=rep["LUT"], FF=rep["FF"], CARRY=rep["CARRY"], DSP=rep["DSP"])
-    row["synth_seconds"] = round(time.perf_counter() - t0, 1)
-    if verify:
+    cost = d / "cost.json"
+    try:
+        est = estimate(d / "run" / "graph.json", cost, log) if not cost.exists() else None
+    except SystemExit:
+        est = None
+    if cost.exists():
+        tot = json.loads(cost.read_text()).get("total", {})
+        est = {k: tot.get(k.lower(), tot.get(k)) for k in ("LUT", "FF", "CARRY")}
+    row["estimate"] = est
+    sj = d / "synth.json"
+    if not sj.exists() and synth:
+        sj.write_text(json.dumps(synthesise(d / "rtl", script or xc7_script(), timeout), indent=1) + "\n")
+    if sj.exists():
+        row.update(json.loads(sj.read_text()))
+    if verify and not (d / "rtl" / "verify.json").exists():
         cmd = ["hwq", "verify", "rtl", str(d / "rtl"), "--vectors", str(verify), "--backpressure", "0.3"]
         run([*cmd, "--simulator", simulator], log)
+    if (d / "rtl" / "verify.json").exists():
         v = json.loads((d / "rtl" / "verify.json").read_text())
         row["verify"] = {"vectors": v["vectors"], "mismatches": v["mismatches"]}
     (d / "row.json").write_text(json.dumps(row, indent=1) + "\n")
@@ -173,12 +245,17 @@ def layer_products(work: Path, n_in: int = 32, n_out: int = 16, fmt: str = "e4m3
     return rows
 
 
+def _n(v) -> str:
+    """A count with thousands separators, or a dash when not measured."""
+    return f"{v:,}" if isinstance(v, int) else ("-" if v is None else str(v))
+
+
 def table(rows: list[dict]) -> str:
-    """Markdown table of the measured rows."""
+    """Markdown table of the measured rows (a dash where a figure was not measured)."""
     out = [
-        "| model | config | first layer weight / output formats | accuracy % | LUT | FF | CARRY4 | DSP | adders |"
-        " verify |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| model | config | first layer weight / output formats | accuracy % | LUT | FF | CARRY4 | DSP |"
+        " latency (cycles) | adders | xc7 estimate LUT | yosys CPU s | verify |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         f = r["formats"]
@@ -186,9 +263,12 @@ def table(rows: list[dict]) -> str:
         fm = f"{f.get(wk, '')} / {f.get(wk[: -len('.weight')], '')}"
         v = r.get("verify")
         vt = f"{v['vectors']} vectors, {v['mismatches']} mismatches" if v else "not run"
+        est = (r.get("estimate") or {}).get("LUT")
+        est_t = _n(round(est)) if isinstance(est, (int, float)) else "-"
         out.append(
-            f"| {r.get('model', 'mlp')} | {r['config']} | `{fm}` | {r['accuracy']:.2f} | {r['LUT']:,} | {r['FF']:,} | "
-            f"{r['CARRY']:,} | {r['DSP']} | {r['adders']:,} | {vt} |"
+            f"| {r.get('model', 'mlp')} | {r['config']} | `{fm}` | {r['accuracy']:.2f} | {_n(r.get('LUT'))} | "
+            f"{_n(r.get('FF'))} | {_n(r.get('CARRY'))} | {_n(r.get('DSP'))} | {_n(r.get('latency'))} | "
+            f"{_n(r['adders'])} | {est_t} | {_n(r.get('synth_cpu_s'))} | {vt} |"
         )
     return "\n".join(out) + "\n"
 
@@ -201,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated subset of " + ", ".join([*MINIFLOATS, *FIXED]))
     ap.add_argument("--verify", type=int, default=0, help="hwq verify rtl vectors per minifloat design (0: skip)")
     ap.add_argument("--simulator", default="auto", help="hwq verify rtl --simulator (auto, icarus, verilator)")
+    ap.add_argument("--script", default="", help="yosys script (default: the xc7 cost target's [synth] script)")
+    ap.add_argument("--no-synth", action="store_true", help="skip syntheses not cached yet (table shows dashes)")
+    ap.add_argument("--timeout", type=float, default=7200, help="yosys time-out per design, seconds")
     ap.add_argument("--write", default="", help="write the markdown table here")
     ap.add_argument("--layer", action="store_true", help="only the one-layer product-style comparison")
     args = ap.parse_args(argv)
@@ -218,18 +301,16 @@ def main(argv: list[str] | None = None) -> int:
         run([*cmd, "--out", str(base / "run"), "--force", "-q"], base / "log.txt")
     rows = []
     for k in keys:
-        cached = work / k / "row.json"
-        row = (
-            json.loads(cached.read_text())
-            if cached.exists()
-            else measure(
-                k,
-                work,
-                str(base / "run" / "model.pt"),
-                args.verify if k in MINIFLOATS else 0,
-                args.simulator,
-                args.arch,
-            )
+        row = measure(
+            k,
+            work,
+            str(base / "run" / "model.pt"),
+            args.verify if k in MINIFLOATS else 0,
+            args.simulator,
+            args.arch,
+            args.script,
+            not args.no_synth,
+            args.timeout,
         )
         rows.append(row)
         print(json.dumps(row), flush=True)
