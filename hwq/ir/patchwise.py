@@ -30,6 +30,12 @@ every unit computes its whole needed region for every patch (the overlap is *rec
 the front of its buffer, HWC rows being contiguous) and its producer computes only the new rows below:
 a carried halo along the vertical axis, as a line buffer of the patch's width.
 
+Per-patch precision: when the stage output's only reader is a ``patch_quant`` op on the same grid
+(``fused_patch_quant``), each patch's output tile is exactly one of its patches (both cut with
+``i * n // parts``), so it is requantised at that patch's bits and step as soon as the patch is computed
+(``run_stage(..., quant=op)``): the MCU backend packs the tile into the packed map there, and the whole
+int8 map never exists. ``patch_quant`` is position-wise, so this equals the op on the whole tensor.
+
 ``schedule(graph, split, grid, cached, units) -> Schedule`` gives, per patch, every unit's computed rows
 and columns, its input windows and per-patch padding, and the rows it keeps; ``run_patchwise`` executes
 it with the interpreter's op evaluators and must equal ``hwq.ir.run`` integer for integer (both are
@@ -53,6 +59,7 @@ __all__ = [
     "Schedule",
     "Unit",
     "default_units",
+    "fused_patch_quant",
     "run_patchwise",
     "schedule",
     "split_points",
@@ -340,9 +347,26 @@ def _eval_unit(graph: Graph, u: Unit, args: list[np.ndarray], pad) -> np.ndarray
     return val
 
 
-def run_stage(sch: Schedule, x: np.ndarray) -> np.ndarray:
-    """The stage output ``(B, C, H, W)`` computed patch by patch from the stage input ``x`` (raws)."""
+def fused_patch_quant(graph: Graph, stage_output: str, grid: tuple[int, int]):
+    """The ``patch_quant`` op applied per patch inside the patch loop, or None: the only reader of
+    ``stage_output``, on the same ``grid`` (so each output patch is one of its patches)."""
+    readers = graph.consumers(stage_output)
+    if len(readers) != 1 or readers[0].kind != "patch_quant" or stage_output in graph.outputs:
+        return None
+    op = readers[0]
+    return op if tuple(int(v) for v in op.grid) == tuple(int(v) for v in grid) else None
+
+
+def run_stage(sch: Schedule, x: np.ndarray, quant=None) -> np.ndarray:
+    """The stage output ``(B, C, H, W)`` computed patch by patch from the stage input ``x`` (raws); with
+    ``quant`` (a ``fused_patch_quant`` op) each output patch requantised at its own bits and step, i.e.
+    the op's output."""
     g = sch.graph
+    if quant is not None:
+        from .ops.patch_quant import requant_codes
+
+        fmt = g.tensor(quant.output).fmt
+        qk, qbase = quant.shift_list(), quant.base_raw(g)
     bsz = x.shape[0]
     out = None
     bufs: dict[str, tuple[np.ndarray, Range, Range]] = {}
@@ -376,6 +400,9 @@ def run_stage(sch: Schedule, x: np.ndarray) -> np.ndarray:
                 buf[:, :, up.rows[0] - hr[0] : up.rows[1] - hr[0], up.cols[0] - hc[0] : up.cols[1] - hc[0]] = y
             cur[u.output] = (buf, hr, hc)
         y, hr, hc = cur[sch.output]
+        if quant is not None:
+            i = p.r * sch.grid[1] + p.c
+            y = requant_codes(y, quant.bits[i], qk[i], qbase, int(fmt.raw_min), int(fmt.raw_max))[1]
         if out is None:
             out = np.zeros((bsz, *g.tensor(sch.output).shape), dtype=y.dtype)
         out[:, :, hr[0] : hr[1], hc[0] : hc[1]] = y
@@ -384,14 +411,20 @@ def run_stage(sch: Schedule, x: np.ndarray) -> np.ndarray:
 
 
 def run_patchwise(graph: Graph, inputs, split: str, grid: tuple[int, int], cached=(), units=None) -> RunResult:
-    """``hwq.ir.run`` with the stage ending at op ``split`` computed patch by patch (``schedule``); the
-    rest of the graph runs op by op on the whole stage output. Raw integers in and out, as ``run``."""
+    """``hwq.ir.run`` with the stage ending at op ``split`` computed patch by patch (``schedule``; a
+    ``fused_patch_quant`` op applied per patch); the rest of the graph runs op by op on the whole stage
+    output. Raw integers in and out, as ``run``."""
     from .ops import EVALUATORS
 
     sch = schedule(graph, split, grid, cached, units)
     values = quantize_inputs(graph, inputs)
-    values[sch.output] = run_stage(sch, np.asarray(values[sch.input]))
     done = {n for u in sch.units for n in u.ops}
+    pq = fused_patch_quant(graph, sch.output, sch.grid)
+    if pq is None:
+        values[sch.output] = run_stage(sch, np.asarray(values[sch.input]))
+    else:  # the stage's int8 output never exists whole: each patch is requantised as it is computed
+        values[pq.output] = run_stage(sch, np.asarray(values[sch.input]), pq)
+        done.add(pq.name)
     for op in graph.ops:
         if op.name in done:
             continue

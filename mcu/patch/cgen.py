@@ -129,6 +129,30 @@ class PatchCProgram(CProgram):
         src, dst = self._ptr(sub.inputs[0], True), self._ptr(sub.output)
         return [f"hwq_patch_copy_rows_s8({src}, g->a_stride, {dst} + g->y_off, g->y_stride, g->out_h, g->out_w);"]
 
+    def _sub_pack(self, sub) -> list[str]:
+        """The output patch (HWC, contiguous in ``pw_out``) packed as a 1x1 map at its own bits and step into
+        its byte range of the packed map (``g->y_off``); bits/shifts are the whole map's tables (shared with
+        the unpack steps), indexed by the patch's grid position."""
+        from ..cgen import _ident
+
+        p = sub.layer.params
+        key = sub.output
+        if key not in self._patch_arrays:
+            name = _ident(self.pp.pack)
+            self._patch_arrays[key] = (self._const("int8_t", f"{name}_bits", p["bits"]),
+                                       self._const("int8_t", f"{name}_shifts", p["shifts"]))  # fmt: skip
+        bits, shifts = self._patch_arrays[key]
+        q = self.pp.sch.grid[1]
+        return [
+            f"const int32_t at = pr * {q} + pc;",
+            f"const hwq_patch_quant_params pq = {{ .rows = 1, .cols = 1, .bits = {bits} + at, .shifts = {shifts} + at,",
+            f"    .base = {p['base']}, .act_min = {p['act_min']}, .act_max = {p['act_max']} }};",
+            f"const cmsis_nn_dims dims = {{ .n = 1, .h = g->out_h, .w = g->out_w, .c = {p['c']} }};",
+            f"const arm_cmsis_nn_status st = hwq_patch_pack_s8(&pq, &dims, {self._ptr(sub.inputs[0], True)}, "
+            f"{self._ptr(sub.output)} + g->y_off);",
+            f"if (st != ARM_CMSIS_NN_SUCCESS) {{ return -{sub.index + 1}; }}",
+        ]
+
     def _sub_kernel(self, sub) -> list[str]:
         fam = _family(sub.func)
         y = self._ptr(sub.output)
@@ -200,13 +224,23 @@ class PatchCProgram(CProgram):
         ]
 
     # ------------------------------------------------------------------ files
+    def uses_patch_pack(self) -> bool:
+        """True when the patch loop packs (per-patch precision) or a later step packs or unpacks."""
+        return self.pp.pack is not None or super().uses_patch_pack()
+
     def memory_comment(self) -> list[str]:
         """The layer-by-layer memory comment, headed by the patch plan's figures."""
         s = self.pp.summary()
         head = [
             f"Patch-based stage: split after op {comment_text(s['split'])}, grid {s['grid'][0]}x{s['grid'][1]}, "
             f"halo {s['halo']}; "
-            f"stage MACs {s['stage_macs']} layer by layer, {s['stage_patch_macs']} patch by patch "
+            + (
+                f"per-patch precision of op {comment_text(s['patch_quant']['op'])} packed inside the loop "
+                f"({s['patch_quant']['packed_bytes']} bytes instead of {s['patch_quant']['int8_bytes']}); "
+                if "patch_quant" in s
+                else ""
+            )
+            + f"stage MACs {s['stage_macs']} layer by layer, {s['stage_patch_macs']} patch by patch "
             f"(+{s['extra_macs_pct_of_stage']} %).",
         ]
         return head + super().memory_comment()

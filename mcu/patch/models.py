@@ -164,3 +164,30 @@ def inverted_residual_stage(h: int = 12, w: int = 10, seed: int = 0, single: boo
     g.outputs = [x]
     g.validate()
     return g
+
+
+def with_patch_quant(graph: Graph, tensor: str, grid: tuple[int, int], bits, shifts=None, base: int | None = None,
+                     name: str = "pq") -> Graph:  # fmt: skip
+    """A copy of ``graph`` with a ``patch_quant`` op (per-patch bits and steps, row-major over ``grid``; see
+    ``hwq/ir/ops/patch_quant.py``) on int8 tensor ``tensor``, every reader of ``tensor`` reading its output
+    ``<tensor>_pq`` instead. With ``tensor`` the output of a split op and the patch grid equal to ``grid``,
+    ``hwq emit mcu -O patches=...`` packs each patch inside the patch loop."""
+    import copy
+
+    from hwq.ir.ops.patch_quant import PatchQuant
+
+    y = f"{tensor}_pq"
+    out = Graph(graph.name + "_pq", list(graph.inputs), [y if t == tensor else t for t in graph.outputs])
+    for t, ten in graph.tensors.items():
+        out.add_tensor(t, ten.shape, ten.fmt)
+    out.add_tensor(y, graph.tensor(tensor).shape, graph.tensor(tensor).fmt)
+    for op in graph.ops:
+        new = copy.copy(op)  # keeps attributes set after construction (e.g. a conv's input_offset)
+        new.inputs = [y if i == tensor else i for i in op.inputs]
+        out.add_op(new)
+        if op.output == tensor:
+            ks = None if shifts is None else tuple(int(k) for k in shifts)
+            out.add_op(PatchQuant(name, [tensor], y, grid=tuple(grid), bits=tuple(int(b) for b in bits), base=base,
+                                  shifts=ks))  # fmt: skip
+    out.validate()
+    return out

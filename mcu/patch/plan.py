@@ -14,7 +14,13 @@ patch runs this sequence of *substeps* (``Sub``), with geometry from per-patch t
   only the cache lives across patches (a line buffer), not the patch buffer; element-wise kernels run
   one call per row when an operand's buffer is wider than the region (strided rows);
 - ``paste``: the stage output patch copied into the whole output tensor (skipped when the last kernel can
-  write in place: element-wise, or a grid one patch wide).
+  write in place: element-wise, or a grid one patch wide);
+- ``pack``: per-patch precision inside the loop. When the stage output's only reader is a ``patch_quant``
+  on the same grid (``hwq.ir.patchwise.fused_patch_quant``), the output patch is packed at its own bits
+  and step (``hwq_patch_pack_s8`` on the tile, a 1x1 map) straight into its place in the packed map
+  (patches row-major, each on a byte boundary: the layout of ``mcu/target/hwq_patch_pack.h``), instead of
+  being pasted; the int8 stage output is never allocated, and the layer-by-layer pack step is dropped.
+  The readers after the loop unpack the map to int8 as in the layer-by-layer program.
 
 The arena is planned by ``mcu.plan.plan_program`` on a timeline of the substeps of one patch followed by
 the layer-by-layer steps after the stage: a patch buffer lives from its substep to its last reader inside
@@ -28,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from hwq.ir.patchwise import ELEMENTWISE, PatchError, Schedule, Unit, schedule, split_points
+from hwq.ir.patchwise import ELEMENTWISE, PatchError, Schedule, Unit, fused_patch_quant, schedule, split_points
 
 from ..kernels import McuEmitError
 from ..lower import Buffer, Program
@@ -77,7 +83,7 @@ class Sub:
     """One substep of the per-patch sequence (duck-types ``mcu.lower.Step`` for ``plan_program``)."""
 
     index: int
-    kind: str  # gather | crop | kernel | paste
+    kind: str  # gather | crop | kernel | paste | pack
     func: str
     layer: object  # the kernel's Layer (kernel substeps), else None
     inputs: list[str]  # buffer names
@@ -105,12 +111,18 @@ class PatchProgram:
     halo: str
     macs: dict = field(default_factory=dict)
     instructions: dict = field(default_factory=dict)
+    pack: object = None  # the layer-by-layer pack Step of a patch_quant applied per patch inside the loop
+
+    @property
+    def last_stage_index(self) -> int:
+        """Index (layer-by-layer program) of the last step the patch loop replaces."""
+        return self.stage_steps[-1].index + (1 if self.pack is not None else 0)
 
     def summary(self) -> dict:
         """JSON-ready figures (bytes, MAC and instruction counts)."""
         m = self.macs
         extra = m["stage_patch"] - m["stage_layer"]
-        return {
+        out = {
             "split": self.split,
             "grid": list(self.sch.grid),
             "halo": self.halo,
@@ -130,6 +142,16 @@ class PatchProgram:
             "instructions_estimate": int(round(self.instructions["total"])),
             "stage_instructions_estimate": int(round(self.instructions["stage"])),
         }
+        if self.pack is not None:
+            lay = self.pack.layer
+            out["patch_quant"] = {
+                "op": lay.ops[0].name,
+                "bits": list(lay.params["bits"]),
+                "shifts": list(lay.params["shifts"]),
+                "packed_bytes": int(lay.params["packed_bytes"]),
+                "int8_bytes": int(self.sch.graph.tensor(self.sch.output).size),
+            }
+        return out
 
 
 def stage_units_of(prog: Program) -> tuple[list[Unit], list]:
@@ -209,7 +231,14 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
         pb[u.output] = pbuf(f"pw_{tb[u.output]}", sch.buffer_bytes(u.output))
     last = sch.units[-1]
     last_ew = g.op(last.ops[0]).kind in ELEMENTWISE
-    direct = last_ew or grid[1] == 1
+    pq = fused_patch_quant(g, s_out, sch.grid)
+    k_end = ssteps[-1].index
+    pack = None
+    if pq is not None:
+        pack = next((st for st in prog.steps if st.index == k_end + 1), None)
+        if pack is None or pack.func != "hwq_patch_pack_s8" or pack.layer.ops[0].name != pq.name:
+            pack = None  # not right after the stage: packed after the loop, layer by layer
+    direct = (last_ew or grid[1] == 1) and pack is None
     s_buf = tb[s_out]
     pts = sch.patches
     subs: list[Sub] = []
@@ -315,7 +344,20 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
             (r0, r1), (c0, c1) = p.hold[s_out]
             nb = (c1 - c0) * cy
             geo.append(PatchGeom(a_stride=nb, y_off=(r0 * ws + c0) * cy, y_stride=ws * cy, out_h=r1 - r0, out_w=nb))
-        add("paste", "hwq_patch_copy_rows_s8", None, ["pw_out"], s_buf, geom=geo)
+        if pack is None:
+            add("paste", "hwq_patch_copy_rows_s8", None, ["pw_out"], s_buf, geom=geo)
+        else:
+            pk = pack.layer.params
+            seg = [0]  # byte offset of each patch of the packed map (row-major over the grid)
+            for r0, r1 in sch.row_tiles:
+                for c0, c1 in sch.col_tiles:
+                    seg.append(seg[-1] + ((r1 - r0) * (c1 - c0) * cy * pk["bits"][len(seg) - 1] + 7) // 8)
+            geo = []
+            for p in pts:
+                (r0, r1), (c0, c1) = p.hold[s_out]
+                geo.append(PatchGeom(a_stride=(c1 - c0) * cy, y_off=seg[p.r * grid[1] + p.c], out_h=r1 - r0,
+                                     out_w=c1 - c0))  # fmt: skip
+            add("pack", "hwq_patch_pack_s8", pack.layer, ["pw_out"], pack.output, geom=geo)
     m = len(subs)
     # lifetimes on the patch timeline
     for sub in subs:
@@ -328,18 +370,22 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
     for sub in subs:
         if sub.cache is not None:  # the carried rows live for the whole loop
             bufs[sub.cache].first, bufs[sub.cache].last = 0, m - 1
-    # the rest of the program, re-indexed after the substeps
-    k_end = ssteps[-1].index
+    # the rest of the program, re-indexed after the substeps (and the pack step the loop took over)
+    k_stage = k_end
+    if pack is not None:
+        k_end += 1
     rest = [dataclasses.replace(s, index=m + s.index - k_end - 1) for s in prog.steps if s.index > k_end]
     skip = {tb[t] for t in stage_names if t != s_out} | {tb[x]}
+    if pack is not None:
+        skip.add(s_buf)  # the int8 stage output never exists whole: patches go straight to the packed map
     for s in prog.steps:
-        if s.index <= k_end and s.layer is None:
+        if s.index <= k_stage and s.layer is None:
             skip.add(s.output)  # the input layout copy: replaced by the gather
     for name, b in prog.buffers.items():
         if name in skip and b.place == "arena":
             continue
         nb = dataclasses.replace(b)
-        if name == s_buf:
+        if name == s_buf or (pack is not None and name == pack.output):
             nb.first = 0
             nb.last = m + b.last - k_end - 1 if b.last > k_end else m - 1
             if b.place == "out":
@@ -352,7 +398,7 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
         bufs[name] = nb
     synth = dataclasses.replace(prog, steps=[*subs, *rest], buffers=bufs)
     plan = plan_program(synth)
-    pp = PatchProgram(prog, sch, subs, rest, bufs, plan, ssteps, split, halo)
+    pp = PatchProgram(prog, sch, subs, rest, bufs, plan, ssteps, split, halo, pack=pack)
     mac = sch.macs()
     total = sum(int(s.layer.macs) for s in prog.steps if s.layer is not None)
     pp.macs = {"stage_layer": mac["layer"], "stage_patch": mac["patch"], "total": total}
@@ -376,6 +422,11 @@ def sub_instructions(sub: Sub, gg: PatchGeom, coefs: dict, prog: Program) -> flo
         return COPY_CALL + COPY_GATHER_ELEMENT * gg.in_h * gg.in_w * c + SUBSTEP_OVERHEAD
     if sub.kind in ("crop", "paste"):
         return COPY_CALL + gg.out_h * (COPY_ROW + COPY_BYTE * gg.out_w) + SUBSTEP_OVERHEAD
+    if sub.kind == "pack":
+        from hwq.cost.mcu import instructions
+
+        n = gg.out_h * gg.out_w * int(sub.layer.params["c"])
+        return SUBSTEP_OVERHEAD + instructions(sub.func, {"elements": n}, coefs)
     est = SUBSTEP_OVERHEAD + sum(COPY_CALL + COPY_BYTE * n for n in (gg.keep_n, gg.save_n) if n)
     if gg.out_h <= 0:
         return est
@@ -422,7 +473,7 @@ def estimate_instructions(pp: PatchProgram, target: str = "cortex-m4") -> dict:
         for gg in sub.geom:
             stage += sub_instructions(sub, gg, coefs, pp.prog)
     per = layer_instructions(pp.prog, target)
-    k_end = pp.stage_steps[-1].index
+    k_end = pp.last_stage_index
     rest = sum(v for s, v in zip(pp.prog.steps, per) if s.index > k_end)
     return {"stage": stage, "rest": rest, "total": stage + rest}
 

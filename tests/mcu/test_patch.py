@@ -205,16 +205,17 @@ def run_c(files: dict, g, x: np.ndarray, work: Path) -> np.ndarray:
     single = bool(man["single_rounding"])
     work.mkdir(parents=True, exist_ok=True)
     for rel, data in files.items():
-        if "/" not in rel:
+        if "/" not in rel or rel.startswith("target/"):
+            (work / rel).parent.mkdir(parents=True, exist_ok=True)
             (work / rel).write_text(data) if isinstance(data, str) else (work / rel).write_bytes(data)
     so = _runtime_so(single, work)
     m = man["identifier"]
     flags = ["-DCMSIS_NN_USE_SINGLE_ROUNDING"] if single else []
     lib = work / "model.so"
+    srcs = [str(work / f) for f in man.get("sources", [f"hwq_{m}.c", f"hwq_{m}_weights.c"])]
     subprocess.run(["gcc", "-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", *flags,
-                    "-I", str(RUNTIME / "Include"), "-I", str(work), str(work / f"hwq_{m}.c"),
-                    str(work / f"hwq_{m}_weights.c"), str(so), f"-Wl,-rpath,{so.parent}", "-o", str(lib)],
-                   check=True)  # fmt: skip
+                    "-I", str(RUNTIME / "Include"), "-I", str(work), "-I", str(work / "target"), *srcs,
+                    str(so), f"-Wl,-rpath,{so.parent}", "-o", str(lib)], check=True)  # fmt: skip
     dll = C.CDLL(str(lib))
     fn = getattr(dll, f"hwq_{m}_run")
     (inp,), (outp,) = man["inputs"], man["outputs"]
