@@ -208,7 +208,14 @@ def describe_pixel_layer(graph: Graph, lay: LayerPlan) -> list[str]:
 
 # --------------------------------------------------------------------------------------- FIFO depths
 def window_needs(win) -> np.ndarray:
-    """need[k]: input beats a ``hwq_window`` has consumed when it emits output pixel k (row-major)."""
+    """need[k]: input beats a window has consumed when it emits output pixel k (row-major).
+
+    ``hwq_window_pad`` (``win.full_rate``): the beat of the output's bottom-right tap, ``e + 1``; beyond
+    the frame's beats for its last outputs, which it may emit after taking that many beats of the next
+    frame (at most: with no next frame it inserts zeros instead). ``hwq_window``: the real beats up to the
+    padded position of the bottom-right tap (never more than the frame)."""
+    if win.full_rate:
+        return np.asarray(win.emissions(), dtype=np.int64) + 1
     rows = np.arange(win.out_h) * win.sh + (win.kh - 1) * win.dh  # padded row of the bottom-right tap
     cols = np.arange(win.out_w) * win.sw + (win.kw - 1) * win.dw
     real_rows_before = np.clip(rows - win.pad_t, 0, win.in_h)  # real rows strictly above
@@ -229,7 +236,12 @@ def fifo_depths(graph: Graph, layers: list[LayerPlan]) -> dict[tuple[str, str], 
     beats, of which those from k on wait in its FIFO. The depth is the maximum over k plus ``FIFO_SLACK``
     (0 when at most one beat waits: the skid buffer holds two)."""
     src = graph.inputs[0]
-    need: dict[str, np.ndarray] = {src: np.arange(1, frame_of(graph.tensor(src).shape).beats + 1, dtype=np.int64)}
+    beats = frame_of(graph.tensor(src).shape).beats
+    need: dict[str, np.ndarray] = {src: np.arange(1, beats + 1, dtype=np.int64)}
+
+    def two_frames(n: np.ndarray) -> np.ndarray:  # the next frame's beats come one frame of input later
+        return np.concatenate([n, n + beats])
+
     depths: dict[tuple[str, str], int] = {}
     for lay in layers:
         if lay.style not in STREAMED_STYLES:
@@ -237,14 +249,14 @@ def fifo_depths(graph: Graph, layers: list[LayerPlan]) -> dict[tuple[str, str], 
         if lay.style == "stream":
             n_in = need[lay.input]
             k_in = window_needs(lay.window if lay.window is not None else window_of(lay.ops[0], graph))
-            need[lay.output] = np.where(k_in > 0, n_in[np.maximum(k_in - 1, 0)], 0)
+            need[lay.output] = np.where(k_in > 0, two_frames(n_in)[np.maximum(k_in - 1, 0)], 0)
             continue
         ins = [need[n] for n in lay.inputs]
         latest = np.max(np.stack(ins), axis=0)
         need[lay.output] = latest
         if len(lay.inputs) > 1:
             for name, n_i in zip(lay.inputs, ins):
-                ahead = np.searchsorted(n_i, latest, side="left") + 1 - np.arange(len(latest))
+                ahead = np.searchsorted(two_frames(n_i), latest, side="left") + 1 - np.arange(len(latest))
                 d = int(ahead.max())
                 depths[(lay.name, name)] = d + FIFO_SLACK if d > 1 else 0
     return depths

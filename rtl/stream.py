@@ -132,6 +132,30 @@ class Window:
         }
         return [a * self.kw + b for a in range(self.kh) for b in range(self.kw) if a in rows or b in cols]
 
+    def emissions(self) -> list[int]:
+        """Per output pixel (row-major): the input position ``y*in_w + x`` (counted in real pixels, possibly
+        past the frame) of its bottom-right tap, where ``hwq_window_pad`` emits it."""
+        first = ((self.kh - 1) * self.dh - self.pad_t) * self.in_w + (self.kw - 1) * self.dw - self.pad_l
+        return [first + i * self.sh * self.in_w + j * self.sw for i in range(self.out_h) for j in range(self.out_w)]
+
+    @property
+    def full_rate(self) -> bool:
+        """True when the window is padded and ``hwq_window_pad`` can run it at one input pixel per cycle
+        (padding masked, never walked): its first output comes at or after the frame's first pixel and
+        before its last, emissions strictly increase (at most one per pixel), and a frame's last output
+        comes before the next frame's first one would (its requirements, in the primitive's header)."""
+        if not self.padded:
+            return False
+        e, frame = self.emissions(), self.in_h * self.in_w
+        increasing = all(b > a for a, b in zip(e, e[1:]))
+        return frame >= 2 and 0 <= e[0] < frame and e[-1] - frame < e[0] and increasing
+
+    @property
+    def primitive(self) -> str:
+        """Module of the line buffer: ``hwq_window_pad`` (one input pixel per cycle, padding masked) when
+        ``full_rate``, else ``hwq_window`` (walks the zero-padded frame, one cycle per pad position)."""
+        return "hwq_window_pad" if self.full_rate else "hwq_window"
+
     def parameters(self) -> dict[str, int]:
         """``hwq_window`` parameter values (PIXEL_WIDTH excluded)."""
         return {
@@ -365,7 +389,7 @@ def print_stream_layer(
     w("wire win_tvalid;")
     w("wire win_tready;")
     w("")
-    w("hwq_window #(")
+    w(f"{win.primitive} #(")
     params = [("PIXEL_WIDTH", pixel_width)] + list(win.parameters().items())
     for k, (name, v) in enumerate(params):
         w(f"    .{name}({v}){',' if k < len(params) - 1 else ''}")

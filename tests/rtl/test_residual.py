@@ -115,8 +115,14 @@ def test_too_small_skip_fifo_deadlocks(bench, tmp_path, monkeypatch):
 def test_window_needs():
     """Input beats consumed when each output pixel leaves the window (3x3 'same' on 4x3, and stride 2)."""
     w = Window(4, 3, 3, 3, pad_t=1, pad_b=1, pad_l=1, pad_r=1)
-    # output (i, j): bottom-right tap at input (i+1, j+1); row 3 (bottom pad) needs the whole frame
-    assert window_needs(w).tolist() == [5, 6, 6, 8, 9, 9, 11, 12, 12, 12, 12, 12]
+    # hwq_window_pad: output (i, j) leaves at input position (i+1)*3 + j+1 (padding aliases later pixels);
+    # the last four need up to 4 beats of the next frame (or leave after inserted zeros when there is none)
+    assert w.full_rate
+    assert window_needs(w).tolist() == [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+    # hwq_window (walks the padded frame): a geometry hwq_window_pad does not take (whole windows of padding)
+    w1 = Window(2, 2, 2, 2, pad_t=2, pad_b=2, pad_l=0, pad_r=0)
+    assert not w1.full_rate
+    assert window_needs(w1).tolist() == [0, 2, 4, 4, 4]  # 5 x 1 outputs, output i on rows i-2, i-1
     w2 = Window(4, 4, 1, 1, sh=2, sw=2)
     assert window_needs(w2).tolist() == [1, 3, 9, 11]
 

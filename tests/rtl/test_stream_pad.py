@@ -1,0 +1,190 @@
+"""Padded streamed windows at one input pixel per cycle (``hwq_window_pad.v``, issue 12 item 7).
+
+The primitive is checked against the independent window model of the primitives bench
+(``hwq.sim.cocotb_primitives_bench.window_model``) by a plain Verilog bench on Icarus: random frames back to
+back, random input gaps and output back-pressure for the first half, then neither, where every frame must
+take exactly IN_H*IN_W cycles (one input pixel per cycle, the padding costs none). The emitter's choice of
+primitive, the FIFO sizing of branching designs and whole designs under back-pressure are checked too.
+Expected integers come from the model / the interpreter, never from the emitter.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from hwq.rtl import emit
+from hwq.rtl.stream import Window
+
+from .conftest import need_icarus
+
+# geometries meeting the one-pixel-per-cycle requirements (same-padded convs, padded pools, 1-D, dilation,
+# stride, asymmetric padding)
+FULL_RATE = {
+    "3x3_pad1_8x8": dict(IN_H=8, IN_W=8, KH=3, KW=3, PAD_T=1, PAD_B=1, PAD_L=1, PAD_R=1),
+    "3x3_s2_pad1_7x7": dict(PIXEL_WIDTH=5, IN_H=7, IN_W=7, KH=3, KW=3, SH=2, SW=2, PAD_T=1, PAD_B=1, PAD_L=1, PAD_R=1),
+    "3x3_dil2_pad2_7x6": dict(IN_H=7, IN_W=6, KH=3, KW=3, DH=2, DW=2, PAD_T=2, PAD_B=2, PAD_L=2, PAD_R=2),
+    "conv1d_k3_pad1_w16": dict(PIXEL_WIDTH=16, IN_H=1, IN_W=16, KH=1, KW=3, PAD_L=1, PAD_R=1),
+    "5x5_pad2_5x6": dict(IN_H=5, IN_W=6, KH=5, KW=5, PAD_T=2, PAD_B=2, PAD_L=2, PAD_R=2),
+    "3x2_asym_pad_6x5": dict(IN_H=6, IN_W=5, KH=3, KW=2, SH=1, SW=2, PAD_T=0, PAD_B=2, PAD_L=1, PAD_R=0),
+    "pool3x3_s2_pad1_6x6": dict(IN_H=6, IN_W=6, KH=3, KW=3, SH=2, SW=2, PAD_T=1, PAD_B=1, PAD_L=1, PAD_R=1),
+    "3x3_pad1_2x3": dict(PIXEL_WIDTH=3, IN_H=2, IN_W=3, KH=3, KW=3, PAD_T=1, PAD_B=1, PAD_L=1, PAD_R=1),
+    "2x2_pad_br_4x4": dict(IN_H=4, IN_W=4, KH=2, KW=2, PAD_B=1, PAD_R=1),
+}
+
+_NAMES = ("PIXEL_WIDTH", "IN_H", "IN_W", "KH", "KW", "SH", "SW", "DH", "DW", "PAD_T", "PAD_B", "PAD_L", "PAD_R")
+
+
+def _window(p: dict) -> Window:
+    g = {"SH": 1, "SW": 1, "DH": 1, "DW": 1, "PAD_T": 0, "PAD_B": 0, "PAD_L": 0, "PAD_R": 0, **p}
+    return Window(
+        g["IN_H"], g["IN_W"], g["KH"], g["KW"], g["SH"], g["SW"], g["DH"], g["DW"],
+        g["PAD_T"], g["PAD_B"], g["PAD_L"], g["PAD_R"],
+    )  # fmt: skip
+
+
+def _bench(p: dict, n_in: int, n_out: int, free_from: int, seed: int) -> str:
+    """Plain Verilog bench: beats from in.hex; input gaps / back-pressure (30 %) before input ``free_from``;
+    prints ``I <cycle>`` per input transfer and ``O <cycle> <tdata> <tpad>`` per output transfer, then runs
+    40 idle cycles (``T`` lines: outputs after the last frame)."""
+    pw, taps = p.get("PIXEL_WIDTH", 8), p["KH"] * p["KW"]
+    params = ", ".join(
+        f".{k}({p.get(k, 1 if k in ('SH', 'SW', 'DH', 'DW') else 0)})" for k in _NAMES if k != "PIXEL_WIDTH"
+    )
+    params += f", .PIXEL_WIDTH({pw})"
+    return f"""`timescale 1ns / 1ps
+module tb;
+reg clk = 0, rst = 1;
+always #5 clk = !clk;
+reg [{pw - 1}:0] mem [0:{n_in - 1}];
+reg [{pw - 1}:0] s_tdata;
+reg s_tvalid = 0, m_tready = 0;
+wire s_tready, m_tvalid;
+wire [{taps * pw - 1}:0] m_tdata;
+wire [{taps - 1}:0] m_tpad;
+integer sent = 0, got = 0, cycle = 0, seed = {seed}, idle = 0;
+hwq_window_pad #({params}) dut (.clk(clk), .rst(rst), .s_axis_tdata(s_tdata), .s_axis_tvalid(s_tvalid),
+    .s_axis_tready(s_tready), .m_axis_tdata(m_tdata), .m_axis_tpad(m_tpad), .m_axis_tvalid(m_tvalid),
+    .m_axis_tready(m_tready));
+initial begin
+    $readmemh("in.hex", mem);
+    repeat (3) @(posedge clk);
+    rst <= 0;
+    while ((sent < {n_in} || got < {n_out}) && cycle < {40 * (n_in + n_out) + 1000}) begin
+        @(negedge clk);
+        if (!s_tvalid && sent < {n_in} && (sent >= {free_from} || ($random(seed) & 3) != 0)) begin
+            s_tvalid = 1;
+            s_tdata = mem[sent];
+        end
+        m_tready = sent >= {free_from} || ($random(seed) & 3) != 0;
+        #1;
+        if (m_tvalid && m_tready) begin
+            $display("O %0d %h %h", cycle, m_tdata, m_tpad);
+            got = got + 1;
+        end
+        if (s_tvalid && s_tready) begin
+            $display("I %0d", cycle);
+            sent = sent + 1;
+        end
+        @(posedge clk);
+        if (s_tvalid && s_tready) s_tvalid = 0;
+        cycle = cycle + 1;
+    end
+    s_tvalid = 0;
+    m_tready = 1;
+    for (idle = 0; idle < 40; idle = idle + 1) begin
+        @(negedge clk);
+        #1;
+        if (m_tvalid) $display("T %h %h", m_tdata, m_tpad);
+        @(posedge clk);
+    end
+    $finish;
+end
+endmodule
+"""
+
+
+def _run_window(p: dict, frames: int, seed: int, tmp: Path, prim=None) -> tuple[list, list, list, list]:
+    """Simulate (``prim``: the primitive's file, default the packaged one); returns (expected beats, output
+    beats, input transfer cycles, tail beats)."""
+    from hwq.sim.cocotb_primitives_bench import window_geometry, window_model
+
+    g = window_geometry(p)
+    rng = random.Random(seed)
+    pw, taps = g["PIXEL_WIDTH"], g["KH"] * g["KW"]
+    fr = [[[rng.getrandbits(pw) for _ in range(g["IN_W"])] for _ in range(g["IN_H"])] for _ in range(frames)]
+    expected = [b for f in fr for b in window_model(f, g)]
+    beats = [v for f in fr for row in f for v in row]
+    per = g["IN_H"] * g["IN_W"]
+    (tmp / "in.hex").write_text("".join(f"{v:x}\n" for v in beats))
+    (tmp / "tb.v").write_text(_bench(p, len(beats), len(expected), (frames // 2) * per, seed))
+    prim = prim or resources.files("hwq.rtl").joinpath("primitives", "hwq_window_pad.v")
+    subprocess.run(["iverilog", "-g2005", "-o", "sim.vvp", "tb.v", str(prim)], cwd=tmp, check=True)
+    out = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=tmp, check=True, capture_output=True, text=True).stdout
+    mask = (1 << pw) - 1
+
+    def beat(data: str, pad: str) -> tuple:
+        d, f = int(data, 16), int(pad, 16)
+        return (tuple((d >> (t * pw)) & mask for t in range(taps)), tuple((f >> t) & 1 for t in range(taps)))
+
+    outs, ins, tail = [], [], []
+    for line in out.splitlines():
+        f = line.split()
+        if f and f[0] == "O":
+            outs.append(beat(f[2], f[3]))
+        elif f and f[0] == "I":
+            ins.append(int(f[1]))
+        elif f and f[0] == "T":
+            tail.append(beat(f[1], f[2]))
+    return expected, outs, ins, tail
+
+
+@pytest.mark.parametrize("name", sorted(FULL_RATE))
+def test_window_pad_matches_the_model_at_one_pixel_per_cycle(name, tmp_path):
+    """Every tap and pad flag equals the model over 6 frames (random gaps and back-pressure, then none);
+    without either, every frame takes IN_H*IN_W cycles; nothing comes out after the last frame."""
+    need_icarus()
+    p = FULL_RATE[name]
+    assert _window(p).full_rate, name
+    expected, outs, ins, tail = _run_window(p, 6, len(name), tmp_path)
+    assert outs == expected
+    assert tail == []
+    per = p["IN_H"] * p["IN_W"]
+    starts = [ins[f * per] for f in range(3, 6)]
+    assert [b - a for a, b in zip(starts, starts[1:])] == [per, per]
+    assert ins[-1] - ins[3 * per] == 3 * per - 1  # one input pixel per cycle in the free phase
+
+
+def test_a_broken_mask_is_caught(tmp_path):
+    """The check can fail: a window that forgets to mask the bottom padding differs from the model."""
+    need_icarus()
+    src = resources.files("hwq.rtl").joinpath("primitives", "hwq_window_pad.v").read_text()
+    bad = src.replace("assign row_in[ga] = lo_ok && hi_ok;", "assign row_in[ga] = lo_ok;")
+    assert bad != src
+    (tmp_path / "bad.v").write_text(bad)
+    expected, outs, _, _ = _run_window(FULL_RATE["3x3_pad1_8x8"], 2, 1, tmp_path, prim=tmp_path / "bad.v")
+    assert outs != expected
+
+
+def test_full_rate_geometries():
+    """Which windows use hwq_window_pad: padded ones whose emissions fit one per input pixel."""
+    assert _window(dict(IN_H=8, IN_W=8, KH=3, KW=3, PAD_T=1, PAD_B=1, PAD_L=1, PAD_R=1)).full_rate
+    assert not _window(dict(IN_H=8, IN_W=8, KH=3, KW=3)).full_rate  # no padding: hwq_window, unchanged
+    assert not _window(dict(IN_H=3, IN_W=3, KH=2, KW=2, PAD_T=3, PAD_B=3, PAD_L=3, PAD_R=3)).full_rate
+    assert not _window(dict(IN_H=5, IN_W=5, KH=1, KW=1, SH=2, SW=2, PAD_T=1, PAD_B=1, PAD_L=1, PAD_R=1)).full_rate
+    w = _window(dict(IN_H=4, IN_W=5, KH=3, KW=3, PAD_T=1, PAD_B=1, PAD_L=1, PAD_R=1))
+    assert w.emissions()[0] == 5 + 1 and w.emissions()[-1] == 4 * 5 + 5  # e(0, 0), e(3, 4)
+    assert w.primitive == "hwq_window_pad"
+
+
+def test_emitted_padded_design_uses_the_full_rate_window(tmp_path):
+    from .graphs_stream import stream_cnn
+
+    emit(stream_cnn(seed=1), tmp_path, tb_vectors=0)
+    text = (tmp_path / "hwq_scnn_conv1.v").read_text()
+    assert "hwq_window_pad #(" in text
+    assert "hwq_window_pad.v" in (tmp_path / "rtl.json").read_text()
