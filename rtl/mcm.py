@@ -202,12 +202,328 @@ def _cse_graph(rows: list[list[int]], n_inputs: int, newest: bool = True, depth_
 _NODE_MASK = (1 << 24) - 1
 _KEY_BITS = 64  # pattern key: a << 40 | b << 16 | d << 1 | (s < 0)
 _COUNT_MAX = (1 << 32) - 1
+#: Largest sum over outputs of (2 * terms)**2 for which ``_extract`` keeps pair tables (4 bytes each)
+_PAIR_TABLE_BUDGET = 1 << 24
 
 
 def _extract(
     coded: list[dict[int, int]], graph: AdderGraph, newest: bool = True, depth_bound: int | None = None
 ) -> None:
     """Greedy two-term pattern extraction (module docstring, step 3), in place on ``coded``.
+
+    ``depth_bound`` (levels, shared nodes and the final sum included): a term whose node sits at level
+    l needs 2**l of the output's "level budget" 2**depth_bound (Kraft's inequality: terms at levels
+    l_i can be summed within D levels iff sum 2**l_i <= 2**D, by always adding the two shallowest).
+    A pattern occurrence is replaced only where the output stays within budget, and each pattern is
+    extracted once (occurrences it had to leave stay as they are).
+
+    Terms are coded as ints ``shift << 32 | node`` (so comparing codes orders by shift, then node) and a
+    pattern (a, b, d, s) as ``a << 40 | b << 16 | d << 1 | (s < 0)``. The chosen pattern has the largest
+    count; ties go to the newest node (largest ``max(a, b)``), then the narrowest new node (estimated
+    width), then the smallest key; ``newest=False``: ties go to the smallest key only.
+
+    Data structures (``_PairTable``): only patterns occurring at least twice can ever be chosen, and a
+    count only grows in the iteration that creates a node (the pairs of that new node), so every pattern
+    counted at least twice gets an integer id and a numpy count, the others share the ignored id 0; each
+    output keeps numpy arrays of its terms and the id of every pair of them, so removing a term decrements
+    its pairs' counts in one vector operation. Per iteration the new node's pairs are counted with
+    ``numpy.unique``. The result is the one of ``_extract_reference`` (the earlier dict-and-heap version,
+    kept for outputs too long for the pair tables), term for term.
+    """
+    sizes = [len(o) for o in coded]
+    if sum((2 * n) ** 2 for n in sizes) > _PAIR_TABLE_BUDGET:
+        _extract_reference(coded, graph, newest, depth_bound)
+        return
+    m = _NODE_MASK
+    mag = [1] * graph.n_inputs
+    for a, b, d, _ in graph.nodes:
+        mag.append(mag[a] + (mag[b] << d))
+    tab = _PairTable(coded, mag, newest)
+    where: dict[int, set[tuple[int, int]]] = {}
+    for j, o in enumerate(coded):
+        for c in o:
+            where.setdefault(c & m, set()).add((j, c))
+    bounded = depth_bound is not None
+    if bounded:
+        lv = [0] * graph.n_inputs
+        for a, b, _, _ in graph.nodes:
+            lv.append(max(lv[a], lv[b]) + 1)
+        budget = 1 << depth_bound
+        kraft = [sum(1 << lv[c & m] for c in o) for o in coded]
+    while True:
+        pid = tab.best()
+        if pid < 0:
+            break
+        key = tab.key(pid)
+        a, b, d, s = key >> 40, (key >> 16) & m, (key >> 1) & 0x7FFF, -1 if key & 1 else 1
+        new = graph.n_inputs + len(graph.nodes)
+        graph.nodes.append((a, b, d, s))
+        mag.append(mag[a] + (mag[b] << d))
+        if bounded:
+            tab.retire(pid)
+            lv.append(max(lv[a], lv[b]) + 1)
+            grow = (1 << lv[new]) - (1 << lv[a]) - (1 << lv[b])
+        used = 0
+        for j, ca in sorted(where.get(a, ())):
+            o = coded[j]
+            cb = ca + (d << 32) - a + b
+            if ca not in o or cb not in o or ca == cb:
+                continue
+            sa = o[ca]
+            if o[cb] != sa * s:
+                continue
+            if bounded:
+                if kraft[j] + grow > budget:
+                    continue
+                kraft[j] += grow
+            del o[ca], o[cb]
+            where[a].discard((j, ca))
+            where[b].discard((j, cb))
+            cn = ca - a + new
+            o[cn] = sa
+            where.setdefault(new, set()).add((j, cn))
+            tab.replace(j, ca, cb, cn, sa)
+            used += 1
+        if used == 0:  # unbounded: cannot happen with exact counts; keep the graph consistent anyway
+            graph.nodes.pop()
+            mag.pop()
+            tab.retire(pid)
+            if bounded:
+                lv.pop()
+        tab.commit()
+
+
+class _PairTable:
+    """Pattern counts of ``_extract`` (see its docstring): ids, counts, candidates and the pair ids of
+    every output, all in flat numpy arrays; changes are applied once per iteration (``commit``)."""
+
+    def __init__(self, coded: list[dict[int, int]], mag: list[int], newest: bool) -> None:
+        self.mag, self.newest = mag, newest
+        n_out = len(coded)
+        items = [sorted(o.items()) for o in coded]
+        sizes = [len(t) for t in items]
+        caps = [max(2 * n - 1, 1) for n in sizes]  # each replacement removes two terms and adds one
+        self.cap = np.array(caps, dtype=np.int64)
+        self.start = np.zeros(n_out, dtype=np.int64)
+        self.pbase = np.zeros(n_out, dtype=np.int64)
+        if n_out:
+            self.start[1:] = np.cumsum(self.cap)[:-1]
+            self.pbase[1:] = np.cumsum(self.cap * self.cap)[:-1]
+        slots = int(self.cap.sum())
+        self.code = np.zeros(slots, dtype=np.int64)
+        self.neg = np.zeros(slots, dtype=bool)
+        self.alive = np.zeros(slots, dtype=bool)
+        self.flag = np.zeros(slots, dtype=bool)  # scratch: removed / new in this iteration
+        self.out = np.repeat(np.arange(n_out, dtype=np.int64), self.cap)
+        self.pair = np.zeros(int((self.cap * self.cap).sum()), dtype=np.int32)  # 0: pattern ignored
+        self.loc: list[dict[int, int]] = []  # per output: code -> slot
+        self.next = [int(s) for s in self.start]  # per output: next free slot
+        self.removed: list[int] = []
+        self.pending: list[int] = []
+        # id 0: every pattern counted fewer than two times (never chosen); counts of retired ids < 0
+        self.count = np.zeros(1, dtype=np.int64)
+        self.keys = np.zeros(1, dtype=np.uint64)
+        self.rank = np.zeros(1, dtype=np.int64)
+        self.n_ids = 1
+        self.top_rank = 0
+        self.cand = np.zeros(0, dtype=np.int64)  # ids counted at least 3 times (a superset)
+        self.twos: list[int] = []  # heap of ids counted twice (a superset): priority << 32 | id
+        self.mag_np = np.zeros(0, dtype=np.int64)
+        keys, where = [], []
+        for j, its in enumerate(items):
+            s0, n = self.next[j], sizes[j]
+            self.loc.append({c: s0 + x for x, (c, _) in enumerate(its)})
+            self.next[j] = s0 + n
+            if not n:
+                continue
+            codes = np.array([c for c, _ in its], dtype=np.int64)
+            neg = np.array([sg < 0 for _, sg in its], dtype=bool)
+            self.code[s0 : s0 + n] = codes
+            self.neg[s0 : s0 + n] = neg
+            self.alive[s0 : s0 + n] = True
+            if n > 1:
+                xs, ys = np.triu_indices(n, 1)
+                keys.append(_pair_keys(codes[xs], codes[ys], neg[xs] != neg[ys]))
+                cap, pb = caps[j], int(self.pbase[j])
+                where.append((pb + xs * cap + ys, pb + ys * cap + xs))
+        if keys:
+            ids = self._new_ids(np.concatenate(keys))
+            self.pair[np.concatenate([w for w, _ in where])] = ids
+            self.pair[np.concatenate([w for _, w in where])] = ids
+
+    def _widths(self, a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Estimated width ``bit_length(mag[a] + (mag[b] << d))`` (at most 255) of new nodes."""
+        mag = self.mag
+        if self.mag_np is not None and len(self.mag_np) < len(mag):  # nodes only ever appended here
+            tail = mag[len(self.mag_np) :]
+            self.mag_np = np.concatenate([self.mag_np, tail]).astype(np.int64) if max(tail) < (1 << 62) else None
+        if self.mag_np is not None and len(a):
+            ma, mb = self.mag_np[a], self.mag_np[b]
+            if int(max(ma.max(), mb.max())) < (1 << 40) and int(d.max()) < 12:
+                return np.minimum(np.frexp((ma + (mb << d)).astype(np.float64))[1], 255).astype(np.int64)
+        return np.array(
+            [min((mag[x] + (mag[y] << z)).bit_length(), 255) for x, y, z in zip(a.tolist(), b.tolist(), d.tolist())],
+            dtype=np.int64,
+        )
+
+    def _new_ids(self, keys: np.ndarray) -> np.ndarray:
+        """Count ``keys`` (patterns that do not exist yet), give an id to those counted at least twice;
+        returns the id of every element of ``keys`` (0 for the others)."""
+        uniq, inv, cnt = np.unique(keys, return_inverse=True, return_counts=True)
+        keep = cnt >= 2
+        k = int(keep.sum())
+        if not k:
+            return np.zeros(len(keys), dtype=np.int32)
+        base = self.n_ids
+        kept = uniq[keep]
+        if self.newest:  # rank: larger is better (newest node, then narrowest, then smallest key)
+            a = (kept >> np.uint64(40)).astype(np.int64)
+            b = ((kept >> np.uint64(16)) & np.uint64(_NODE_MASK)).astype(np.int64)
+            d = ((kept >> np.uint64(1)) & np.uint64(0x7FFF)).astype(np.int64)
+            order = np.lexsort((~kept, -self._widths(a, b, d), np.maximum(a, b)))
+            rank = np.empty(k, dtype=np.int64)
+            rank[order] = np.arange(self.top_rank + 1, self.top_rank + 1 + k)
+            self.top_rank += k
+        else:
+            rank = 0
+        self._grow(base + k)
+        self.count[base : base + k] = cnt[keep]
+        self.keys[base : base + k] = kept
+        self.rank[base : base + k] = rank
+        self.n_ids = base + k
+        ids_u = np.zeros(len(uniq), dtype=np.int32)
+        ids_u[keep] = np.arange(base, base + k, dtype=np.int32)
+        fresh = np.arange(base, base + k, dtype=np.int64)
+        two = cnt[keep] == 2
+        self.cand = np.concatenate([self.cand, fresh[~two]])
+        self._push_twos(fresh[two])
+        return ids_u[inv.ravel()]
+
+    def _push_twos(self, ids: np.ndarray) -> None:
+        """Add ids now counted twice to the heap ``twos`` (smallest entry = best: largest rank, else
+        smallest key)."""
+        if not len(ids):
+            return
+        if self.newest:
+            prio = ((1 << 62) - self.rank[ids]).tolist()
+        else:
+            prio = self.keys[ids].tolist()
+        heap = self.twos
+        for pr, i in zip(prio, ids.tolist()):
+            heapq.heappush(heap, (pr << 32) | i)
+
+    def _grow(self, n: int) -> None:
+        if n <= len(self.count):
+            return
+        cap = max(n, 2 * len(self.count))
+        for name in ("count", "keys", "rank"):
+            old = getattr(self, name)
+            arr = np.zeros(cap, dtype=old.dtype)
+            arr[: len(old)] = old
+            setattr(self, name, arr)
+
+    def best(self) -> int:
+        """Id of the pattern to extract next, or -1 when none occurs twice."""
+        cand = self.cand
+        if not len(cand) or (cnt := self.count[cand]).max() < 3:
+            heap, count = self.twos, self.count
+            while heap:
+                pid = heap[0] & 0xFFFFFFFF
+                if count[pid] == 2:
+                    return pid
+                heapq.heappop(heap)
+            return -1
+        ties = cand[cnt == cnt.max()]
+        if len(ties) == 1:
+            return int(ties[0])
+        if self.newest:
+            return int(ties[np.argmax(self.rank[ties])])
+        return int(ties[np.argmin(self.keys[ties])])
+
+    def key(self, pid: int) -> int:
+        """The pattern key of id ``pid``."""
+        return int(self.keys[pid])
+
+    def retire(self, pid: int) -> None:
+        """Never choose ``pid`` again."""
+        self.count[pid] = -(1 << 40)
+
+    def replace(self, j: int, ca: int, cb: int, cn: int, sign: int) -> None:
+        """In output j, terms ca and cb were replaced by cn (sign ``sign``); counted at ``commit``."""
+        loc = self.loc[j]
+        self.removed.append(loc.pop(ca))
+        self.removed.append(loc.pop(cb))
+        xn = self.next[j]
+        self.next[j] = xn + 1
+        self.code[xn] = cn
+        self.neg[xn] = sign < 0
+        loc[cn] = xn
+        self.pending.append(xn)
+
+    def _partners(self, slots: np.ndarray):
+        """For every slot, every slot of its output: (slot repeated, partner slot, flat pair index)."""
+        outs = self.out[slots]
+        caps, starts = self.cap[outs], self.start[outs]
+        ends = np.cumsum(caps)
+        offs = np.arange(int(ends[-1])) - np.repeat(ends - caps, caps)
+        s = np.repeat(slots, caps)
+        u = np.repeat(starts, caps) + offs
+        idx = np.repeat(self.pbase[outs] + (slots - starts) * caps, caps) + offs
+        return s, u, idx, np.repeat(caps, caps), np.repeat(starts, caps)
+
+    def commit(self) -> None:
+        """End of an iteration: the removed terms' pairs are uncounted, the new terms' pairs counted."""
+        alive, flag = self.alive, self.flag
+        if self.removed:
+            rem = np.array(self.removed, dtype=np.int64)
+            self.removed = []
+            flag[rem] = True
+            s, u, idx, _, _ = self._partners(rem)
+            # pairs among the terms alive before: those with a removed term, each once
+            keep = alive[u] & (u != s) & ~(flag[u] & (u < s))
+            ids = self.pair[idx[keep]]
+            ids = ids[ids > 0]
+            if len(ids):
+                np.subtract.at(self.count, ids, 1)
+            flag[rem] = False
+            alive[rem] = False
+        cnt = self.count[self.cand]
+        self._push_twos(self.cand[cnt == 2])
+        self.cand = self.cand[cnt >= 3]
+        if not self.pending:
+            return
+        new = np.array(self.pending, dtype=np.int64)
+        self.pending = []
+        flag[new] = True
+        s, u, idx, caps, starts = self._partners(new)
+        # pairs of a new term with a term alive now or an earlier new term of its output
+        keep = (alive[u] | (flag[u] & (u < s))) & (u != s)
+        s, u, idx, caps, starts = s[keep], u[keep], idx[keep], caps[keep], starts[keep]
+        cs, cu = self.code[s], self.code[u]
+        ids = self._new_ids(_pair_keys(np.minimum(cs, cu), np.maximum(cs, cu), self.neg[s] != self.neg[u]))
+        self.pair[idx] = ids
+        self.pair[idx - (s - starts) * caps - (u - starts) + (u - starts) * caps + (s - starts)] = ids
+        flag[new] = False
+        alive[new] = True
+
+
+def _pair_keys(lo: np.ndarray, hi: np.ndarray, differ: np.ndarray) -> np.ndarray:
+    """Pattern keys (uint64) of term pairs given by their codes, ``lo < hi`` elementwise."""
+    lo, hi = lo.astype(np.uint64), hi.astype(np.uint64)
+    mask, sh = np.uint64(_NODE_MASK), np.uint64(32)
+    return (
+        ((lo & mask) << np.uint64(40))
+        | ((hi & mask) << np.uint64(16))
+        | (((hi >> sh) - (lo >> sh)) << np.uint64(1))
+        | differ.astype(np.uint64)
+    )
+
+
+def _extract_reference(
+    coded: list[dict[int, int]], graph: AdderGraph, newest: bool = True, depth_bound: int | None = None
+) -> None:
+    """``_extract`` with a dict of pattern counts and a heap (the earlier implementation, same result):
+    used for outputs too long for ``_extract``'s pair tables, and as the reference in the tests.
 
     ``depth_bound`` (levels, shared nodes and the final sum included): a term whose node sits at level
     l needs 2**l of the output's "level budget" 2**depth_bound (Kraft's inequality: terms at levels
