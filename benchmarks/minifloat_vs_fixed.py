@@ -115,16 +115,22 @@ def xc7_script() -> str:
     return tomllib.loads(text)["synth"]["script"]
 
 
-def synthesise(rtl: Path, script: str, timeout: float) -> dict:
-    """yosys ``script`` on the emitted folder ``rtl`` (``hwq.rtl.synth_report``): LUT / FF / CARRY / DSP cell
-    counts plus ``synth_cpu_s`` (yosys user + sys seconds), ``synth_wall_s`` and ``load`` (1-minute load
-    average before and after)."""
+def synthesise(rtl: Path, script: str, timeout: float, layer: str = "") -> dict:
+    """yosys ``script`` on the emitted folder ``rtl`` (``hwq.rtl.synth_report``), or on its layer module
+    ``layer`` alone (e.g. ``fc3``: the layer's file plus the shared helper modules, that module the top):
+    LUT / FF / CARRY / DSP cell counts plus ``synth_cpu_s`` (yosys user + sys seconds), ``synth_wall_s`` and
+    ``load`` (1-minute load average before and after)."""
     from hwq.rtl import synth_report
+    from hwq.rtl.tools import sources
 
+    top, files = sources(rtl)
+    if layer:  # helper modules (hwq_skid_buffer, hwq_taps, ...) + the layer's own file
+        files = [f for f in files if not f.stem.startswith(top) or f.stem == f"{top}_{layer}"]
+        top = f"{top}_{layer}"
     load0 = os.getloadavg()[0]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    rep = synth_report(rtl, script=script, timeout=timeout)
+    rep = synth_report(files=files, top=top, script=script, timeout=timeout)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
@@ -152,10 +158,12 @@ def measure(
     script: str = "",
     synth: bool = True,
     timeout: float = 7200,
+    layer: str = "",
 ) -> dict:
     """Calibrate, emit, estimate, synthesise (and verify) configuration ``key`` in ``work/key``, each stage
     cached there (``run/summary.json``, ``rtl/rtl.json``, ``cost.json``, ``synth.json``, ``rtl/verify.json``);
-    return its row (``row.json``; synthesis figures None when ``synth`` is False and none are cached)."""
+    return its row (``row.json``; synthesis figures None when ``synth`` is False and none are cached).
+    ``layer`` (e.g. ``fc3``): adders, estimate and synthesis (``synth_<layer>.json``) of that layer alone."""
     if key.endswith("-pp"):
         return measure_per_product(key, work)
 
@@ -178,7 +186,8 @@ def measure(
         "float_accuracy": summ["accuracy"]["float"],
         "formats": {k: v for k, v in summ["formats"].items() if k.split(".")[0] in ("fc1", "conv1")},
         "verilog_bytes": sum(f.stat().st_size for f in (d / "rtl").glob("*.v")),
-        "adders": sum(lay["adders"] for lay in manifest["layers"]),
+        "adders": sum(lay["adders"] for lay in manifest["layers"] if not layer or lay["name"] == layer),
+        "layer": layer,
         "latency": manifest["latency"],
         "styles": [lay["style"] for lay in manifest["layers"]],
     }
@@ -188,12 +197,14 @@ def measure(
     except SystemExit:
         est = None
     if cost.exists():
-        tot = json.loads(cost.read_text()).get("total", {})
+        c = json.loads(cost.read_text())
+        tot = next((x for x in c["layers"] if x.get("name") == layer), {}) if layer else c.get("total", {})
         est = {k: tot.get(k.lower(), tot.get(k)) for k in ("LUT", "FF", "CARRY")}
     row["estimate"] = est
-    sj = d / "synth.json"
+    sj = d / (f"synth_{layer}.json" if layer else "synth.json")
     if not sj.exists() and synth:
-        sj.write_text(json.dumps(synthesise(d / "rtl", script or xc7_script(), timeout), indent=1) + "\n")
+        rep = synthesise(d / "rtl", script or xc7_script(), timeout, layer)
+        sj.write_text(json.dumps(rep, indent=1) + "\n")
     if sj.exists():
         row.update(json.loads(sj.read_text()))
     if verify and not (d / "rtl" / "verify.json").exists():
@@ -202,7 +213,7 @@ def measure(
     if (d / "rtl" / "verify.json").exists():
         v = json.loads((d / "rtl" / "verify.json").read_text())
         row["verify"] = {"vectors": v["vectors"], "mismatches": v["mismatches"]}
-    (d / "row.json").write_text(json.dumps(row, indent=1) + "\n")
+    (d / (f"row_{layer}.json" if layer else "row.json")).write_text(json.dumps(row, indent=1) + "\n")
     return row
 
 
@@ -253,9 +264,9 @@ def _n(v) -> str:
 def table(rows: list[dict]) -> str:
     """Markdown table of the measured rows (a dash where a figure was not measured)."""
     out = [
-        "| model | config | first layer weight / output formats | accuracy % | LUT | FF | CARRY4 | DSP |"
+        "| model | config | layer | first layer weight / output formats | accuracy % | LUT | FF | CARRY4 | DSP |"
         " latency (cycles) | adders | xc7 estimate LUT | yosys CPU s | verify |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         f = r["formats"]
@@ -266,7 +277,8 @@ def table(rows: list[dict]) -> str:
         est = (r.get("estimate") or {}).get("LUT")
         est_t = _n(round(est)) if isinstance(est, (int, float)) else "-"
         out.append(
-            f"| {r.get('model', 'mlp')} | {r['config']} | `{fm}` | {r['accuracy']:.2f} | {_n(r.get('LUT'))} | "
+            f"| {r.get('model', 'mlp')} | {r['config']} | {r.get('layer') or 'all'} | `{fm}` | {r['accuracy']:.2f} | "
+            f"{_n(r.get('LUT'))} | "
             f"{_n(r.get('FF'))} | {_n(r.get('CARRY'))} | {_n(r.get('DSP'))} | {_n(r.get('latency'))} | "
             f"{_n(r['adders'])} | {est_t} | {_n(r.get('synth_cpu_s'))} | {vt} |"
         )
@@ -283,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--simulator", default="auto", help="hwq verify rtl --simulator (auto, icarus, verilator)")
     ap.add_argument("--script", default="", help="yosys script (default: the xc7 cost target's [synth] script)")
     ap.add_argument("--no-synth", action="store_true", help="skip syntheses not cached yet (table shows dashes)")
+    ap.add_argument("--synth-layer", default="", help="synthesise only this layer module (e.g. fc3)")
     ap.add_argument("--timeout", type=float, default=7200, help="yosys time-out per design, seconds")
     ap.add_argument("--write", default="", help="write the markdown table here")
     ap.add_argument("--layer", action="store_true", help="only the one-layer product-style comparison")
@@ -311,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             args.script,
             not args.no_synth,
             args.timeout,
+            args.synth_layer,
         )
         rows.append(row)
         print(json.dumps(row), flush=True)
