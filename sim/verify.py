@@ -149,6 +149,10 @@ def verify(target: str, out_dir, /, vectors: int = 2000, seed: int = 0, vectors_
         extra["coverage"] = coverage_summary(graph, inputs, cov, seed)
     except Exception as e:  # coverage is a report: it never fails a verification
         extra["coverage"] = {"items": 0, "error": f"{type(e).__name__}: {e}"}
+    if "stalls" in extra or "stage_stalls" in extra:  # the RTL bench's back-pressure items
+        from hwq.sim.coverage import stall_items
+
+        extra["coverage"]["stalls"] = stall_items(extra)
     report = VerifyReport(target, vectors, mismatches, first, extra)
     atomic_write(out_dir / "verify.json", report.to_json())
     return report
