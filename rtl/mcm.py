@@ -204,6 +204,9 @@ _KEY_BITS = 64  # pattern key: a << 40 | b << 16 | d << 1 | (s < 0)
 _COUNT_MAX = (1 << 32) - 1
 #: Largest sum over outputs of (2 * terms)**2 for which ``_extract`` keeps pair tables (4 bytes each)
 _PAIR_TABLE_BUDGET = 1 << 24
+#: Smallest sum over outputs of terms**2 for which ``_extract`` uses the numpy tables (below: the
+#: reference, faster there: numpy's per-call overhead dominates small problems)
+_PAIR_TABLE_MIN = 1 << 14
 
 
 def _extract(
@@ -228,10 +231,11 @@ def _extract(
     output keeps numpy arrays of its terms and the id of every pair of them, so removing a term decrements
     its pairs' counts in one vector operation. Per iteration the new node's pairs are counted with
     ``numpy.unique``. The result is the one of ``_extract_reference`` (the earlier dict-and-heap version,
-    kept for outputs too long for the pair tables), term for term.
+    used instead for small problems, where numpy's per-call overhead dominates, and for outputs too long
+    for the pair tables), term for term.
     """
-    sizes = [len(o) for o in coded]
-    if sum((2 * n) ** 2 for n in sizes) > _PAIR_TABLE_BUDGET:
+    pairs = sum(len(o) ** 2 for o in coded)
+    if not _PAIR_TABLE_MIN <= pairs <= _PAIR_TABLE_BUDGET // 4:  # small: plain Python is faster
         _extract_reference(coded, graph, newest, depth_bound)
         return
     m = _NODE_MASK
