@@ -394,7 +394,8 @@ def fit(designs: list[dict], target: dict) -> dict:
     X = np.array([d["vector"] for d in fitset])
     y = np.array([d["measured"]["LUT"] for d in fitset], dtype=float)
     prior = coefficient_vector(target)
-    seen = X.any(axis=0)
+    fixed = set(target.get("model", {}).get("fixed", []))
+    seen = X.any(axis=0) & np.array([k not in fixed for k in LUT_FEATURES])
     base = X[:, ~seen] @ prior[~seen]
     A = X[:, seen] / y[:, None]
     coef_seen, _ = nnls(A, (y - base) / y)

@@ -8,6 +8,8 @@ layer's features from the weights' canonical-signed-digit counts instead of buil
 - adder bits ~ adders x (input width + mean weight digits' span / 2 + log2(N) / 2) x ``K_ADD``;
 - constant-add, select and compare bits ~ outputs x (accumulator / output width) x fitted factors;
 - macc bits (adders yosys merges into carry-save trees) ~ adder bits x ``K_MACC`` of the pipeline depth;
+  sign-extension and subtracting adder bits ~ adder bits x ``K_EXT`` / ``K_SUB``; limit checks on an
+  unrounded accumulator (its frac bits equal the output's) ~ 2 x outputs x (accumulator - output width);
 - flip-flops ~ register stages x (inputs x width + outputs x accumulator width) x ``K_FF`` plus the
   output register; levels ~ ceil(log2 of the digits per output) + ``LEVEL_EXTRA``.
 
@@ -33,9 +35,11 @@ A, B, C = 1.1471, 0.7605, 0.1476
 K_ADD = 0.8577
 K_CONST = 1.7025
 K_MUX = 1.5
-K_CMP = 4.6264
+K_CMP = 1.2693
 #: macc bits per adder bit by pipeline depth (0, 1, 2, >= 3): chains of adders inside one register stage
-K_MACC = (0.2168, 0.0, 0.0934, 0.363)
+K_MACC = (0.0446, 0.0, 0.0268, 0.0132)
+#: sign-extension / carry-out bits and subtracting bits per adder bit
+K_EXT, K_SUB = 0.0746, 0.486
 K_FF = 0.6137
 LEVEL_EXTRA = 5
 
@@ -57,7 +61,7 @@ def _matrix_figures(op, graph, streamed: bool) -> tuple[int, int, int, int]:
 def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) -> LayerFeatures:
     """Approximate ``LayerFeatures`` of one layer (ops in topological order) without building it."""
     feat = LayerFeatures(name, style, [op.kind for op in ops])
-    adders = add_bits = const_bits = mux_bits = cmp_bits = 0.0
+    adders = add_bits = const_bits = mux_bits = cmp_bits = sat_raw = 0.0
     ff_width = 0.0
     levels = 1
     for op in ops:
@@ -74,6 +78,8 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             const_bits += K_CONST * m * pos * acc
             mux_bits += K_MUX * m * pos * wy
             cmp_bits += K_CMP * m * pos * wy
+            if op.acc_fmt.frac_bits == y.fmt.frac_bits and "SAT" in str(y.fmt):
+                sat_raw += 2 * m * pos * max(0, acc - wy)  # limit checks on the unrounded accumulator
             ff_width += n * wx * (1 if style == "stream" else pos) + m * pos * acc
             levels += math.ceil(math.log2(max(d / max(m, 1), 2))) + LEVEL_EXTRA
         elif op.kind in ("relu", "clip", "requantize", "maxpool", "batchnorm"):
@@ -84,6 +90,9 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
     feat.adders = int(round(adders))
     feat.add_bits = int(round(add_bits))
     feat.macc_bits = int(round(add_bits * K_MACC[min(pipeline, 3)]))
+    feat.ext_bits = int(round(add_bits * K_EXT))
+    feat.sub_bits = int(round(add_bits * K_SUB))
+    feat.sat_raw_bits = int(round(sat_raw))
     feat.const_bits = int(round(const_bits))
     feat.mux_bits = int(round(mux_bits))
     feat.cmp_bits = int(round(cmp_bits))
@@ -145,6 +154,8 @@ def fit_fast(designs: list[dict]) -> dict:
     wy = [r[5].tensor(r[6].output).fmt.width for r in rows]
     out["K_MUX"] = ratio([r[4].mux_bits for r in rows], [2 * r[1] * r[3] * w for r, w in zip(rows, wy)])
     out["K_CMP"] = ratio([r[4].cmp_bits for r in rows], [r[1] * r[3] * w for r, w in zip(rows, wy)])
+    out["K_EXT"] = ratio([r[4].ext_bits for r in rows], [r[4].add_bits for r in rows])
+    out["K_SUB"] = ratio([r[4].sub_bits for r in rows], [r[4].add_bits for r in rows])
     for p in range(4):
         sel = [k for k, d in enumerate(designs) if min(d["pipeline"], 3) == p]
         out[f"K_MACC{p}"] = ratio([rows[k][4].macc_bits for k in sel], [rows[k][4].add_bits for k in sel])

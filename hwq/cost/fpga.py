@@ -29,11 +29,14 @@ from .targets import load_target
 
 #: features priced by an FPGA target's [coefficients] lut_* entries (LUTs per feature unit)
 LUT_FEATURES = {
-    "lut_add": "add_bits",
+    "lut_add": "own_bits",
+    "lut_ext": "ext_bits",
+    "lut_sub": "sub_bits",
     "lut_macc": "macc_bits",
     "lut_const": "const_bits",
     "lut_mux": "mux_bits",
     "lut_cmp": "cmp_bits",
+    "lut_sat_raw": "sat_raw_bits",
     "lut_skid": "skid_bits",
     "lut_window": "window_bits",
     "lut_frame": "frame_bits",
@@ -69,7 +72,7 @@ def layer_carry(feat: LayerFeatures, target: dict) -> float:
     """CARRY cells of one layer for the target (xc7: per 4-bit block, iCE40: per adder bit)."""
     co = target.get("coefficients", {})
     if "carry_per_bit" in co:
-        return co["carry_per_bit"] * (feat.add_bits + feat.const_bits)
+        return co["carry_per_bit"] * (feat.add_bits + feat.const_bits - feat.macc_bits)
     return co.get("carry_per_block", 1.0) * feat.carry4
 
 

@@ -61,11 +61,15 @@ class LayerFeatures:
     levels: int = 1
     latency: int = 1
     add_bits: int = 0  # two-operand adders: carry-chain bits
-    macc_bits: int = 0  # of which in adders yosys merges into a multi-operand $macc (carry-save tree)
+    ext_bits: int = 0  # of which above both operands' own bits (sign extension / carry out)
+    sub_bits: int = 0  # of which subtract their second operand
+    macc_bits: int = 0  # adder bits yosys merges into a reader's multi-operand $macc (carry-save rows)
+    macc_merges: int = 0  # number of such merged adders
     const_bits: int = 0  # constant additions / increments: carry-chain bits
     carry4: int = 0  # 4-bit carry blocks of all adders (xc7 CARRY4 cells)
     mux_bits: int = 0  # ?: select bits
-    cmp_bits: int = 0  # comparator operand bits
+    cmp_bits: int = 0  # comparator operand bits (saturation: the checked bits above the result's)
+    sat_raw_bits: int = 0  # saturation limit checks on an unrounded value: its bits above the result's
     ff: int = 0  # flip-flops kept after unused bits are removed (data + valid)
     ff_declared: int = 0  # flip-flops as declared in the Verilog
     skid_bits: int = 0  # data bits of the skid buffer in front of this layer (0 for the first layer)
@@ -75,6 +79,11 @@ class LayerFeatures:
     window_counter_bits: int = 0  # position counter bits
     frame_bits: int = 0  # frame collect / split register bits
     extra: dict = field(default_factory=dict)
+
+    @property
+    def own_bits(self) -> int:
+        """Two-operand adder bits within an operand's own bits (``add_bits - ext_bits``)."""
+        return self.add_bits - self.ext_bits
 
     def as_dict(self) -> dict:
         """Plain dict (JSON-ready) of the features."""
@@ -110,14 +119,12 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
     lowest bit that is constant 0 (the previous layer's ReLU sign bit)}. Returns a dict of ints."""
     nodes = dp.nodes
     levels = max(1, max((nodes[v.node].level for v in outs), default=0))
-    add_bits = const_bits = carry4 = mux_bits = cmp_bits = 0
-    node_add: dict[str, int] = {}  # two-operand adder bits per node
+    add_bits = ext_bits = sub_bits = const_bits = carry4 = mux_bits = cmp_bits = sat_raw_bits = 0
     for n in nodes.values():
         if n.const or n.level == 0:
             continue
         widths = [nodes[o].width for o in n.operands]
         two = len([o for o in n.operands if not nodes[o].const]) >= 2
-        add_before = add_bits
         for line in n.body:
             rhs = line.split("=", 1)[1] if "=" in line else line
             rhs = rhs.split("//", 1)[0]
@@ -127,60 +134,131 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
                 mux_bits += q * w
                 if _CMP.search(rhs.split("?", 1)[0]):
                     cmp_bits += n.width
+            elif _CMP.search(rhs) and "{out}_ovf_" in line:
+                # a saturation limit check: the bits of the rounded value above the result's
+                wr = next((_line_width(ln, n.width) for ln in n.body if "{out}_r = " in ln), n.width)
+                cmp_bits += max(0, wr - n.width)
+                if any(ln.endswith("{out}_r = {0};") for ln in n.body):
+                    sat_raw_bits += max(0, wr - n.width)
             elif _CMP.search(rhs):
                 cmp_bits += max(widths) if widths else n.width
             elif " + " in rhs or " - " in rhs:
                 if two and "{1}" in rhs:
                     add_bits += w
+                    d = _pass_width(n)
+                    own = max(widths[0] - d, widths[1]) if len(widths) > 1 else w
+                    ext_bits += max(0, w - own)
+                    if " - " in rhs:
+                        sub_bits += w
                 else:
                     const_bits += w
                 carry4 += math.ceil(w / 4)
-        if add_bits > add_before:
-            node_add[n.name] = add_bits - add_before
     ff, ff_decl = _registers(nodes, outs, out_width, levels, pipeline, const_inputs or {})
+    merges = macc_merges(nodes, outs, levels, pipeline)
+    carry4 -= sum(math.ceil(w / 4) for _, _, w in merges)  # a merged adder's own carry chain is not built
     return {
         "levels": levels,
         "add_bits": add_bits,
-        "macc_bits": _macc_bits(nodes, outs, node_add, levels, pipeline),
+        "ext_bits": ext_bits,
+        "sub_bits": sub_bits,
+        "macc_bits": sum(w for _, _, w in merges),
+        "macc_merges": len(merges),
         "const_bits": const_bits,
         "carry4": carry4,
         "mux_bits": mux_bits,
         "cmp_bits": cmp_bits,
+        "sat_raw_bits": sat_raw_bits,
         "ff": ff,
         "ff_declared": ff_decl,
     }
 
 
-def _macc_bits(nodes, outs, node_add: dict[str, int], levels: int, pipeline: int) -> int:
-    """Adder bits yosys's ``alumacc`` merges into multi-operand ``$macc`` cells (mapped as carry-save trees
-    of full adders, about two LUTs per bit instead of one): the bits of every two-operand adder whose
-    value is read by exactly one node, itself a two-operand adder in the same register stage (no pipeline
-    register between them), whole (not a part select), and which is neither a layer output nor a
-    concatenation (an adder passing low bits through). An approximation of alumacc's rule, priced by a
-    fitted coefficient."""
+def _whole(line: str, token: str) -> bool:
+    """True when ``token`` occurs in ``line`` as one whole operand: on its own or as ``$unsigned(token)``,
+    not part-selected (``token[..]``) nor inside a concatenation (sign extension, shift)."""
+    for m in re.finditer(re.escape(token), line):
+        before = line[: m.start()].rstrip()
+        after = line[m.end() :].lstrip()
+        if not (before.endswith((",", "{")) or after.startswith(("[", ",", "}"))):
+            return True
+    return False
+
+
+def _add_line(line: str) -> bool:
+    """True when a body line is one addition, subtraction or negation (a yosys ``$add``/``$sub``/``$neg``)."""
+    rhs = line.split("=", 1)[1].split("//", 1)[0] if "=" in line else line
+    if "?" in rhs or _CMP.search(rhs):
+        return False
+    return " + " in rhs or " - " in rhs or rhs.lstrip().startswith("-")
+
+
+_AH = re.compile(r"\{out\}_ah = \$signed\(\{0\}\[(\d+):(\d+)\]\);")
+
+
+def macc_merges(nodes, outs, levels: int, pipeline: int) -> list[tuple[str, str, int]]:
+    """The adders yosys's ``alumacc`` merges into their reader's multi-operand ``$macc`` cell, as
+    (producer node, consumer node, width in bits). alumacc merges an ``$add``/``$sub``/``$neg`` into the
+    adder that reads it when its result has exactly one reader, that reader takes the whole result as one
+    operand, and both are equally wide (a narrower result merges only when its sum cannot overflow, which
+    the emitter's unsigned sums of sign-extended operands always can: they never merge).
+
+    In the emitter's terms, the producer is a node whose value is one adder's result (``assign {out} =
+    a +- b``: a two-operand adder or a constant add) or whose high part is (an adder passing its low bits
+    through: ``{out}_hi``); the consumer is an adder line reading that result whole: the node itself
+    (``{k}`` or ``$unsigned({k})``, not sign-extended), or a pass-through producer's high part through the
+    consumer's ``{out}_ah = {0}[h:d]`` when d is the producer's pass-through width. Both lines equally wide,
+    no other reader of those bits, no register between them (same pipeline stage), the producer not a
+    layer output. Merged adders are built by ``maccmap`` as carry-save rows of full adders instead of their
+    own carry chain. Checked against yosys 0.23's ``$macc`` cells on the 84 calibration designs."""
     stages = [b for b in range(1, levels + 1) if b == levels or (pipeline > 0 and b % pipeline == 0)]
 
     def stage(level: int) -> int:
         return next((k for k, b in enumerate(stages) if level <= b), len(stages))
 
-    users: dict[str, list[str]] = {}
+    whole_y: dict[str, int] = {}  # producer whose node value is its adder's result: {name: width}
+    hi_y: dict[str, tuple[int, int]] = {}  # pass-through producer: {name: (pass width, adder width)}
     for n in nodes.values():
-        for o in set(n.operands):
-            users.setdefault(o, []).append(n.name)
+        if n.const or n.level == 0:
+            continue
+        if len(n.body) == 1 and n.body[0].startswith("assign {out} = ") and _add_line(n.body[0]):
+            whole_y[n.name] = n.width
+        d = _pass_width(n)
+        if d and any(line.startswith("wire") and "{out}_hi = " in line and _add_line(line) for line in n.body):
+            hi_y[n.name] = (d, n.width - d)
+    readers: dict[str, set[str]] = {}
+    for n in nodes.values():
+        for o in n.operands:
+            readers.setdefault(o, set()).add(n.name)
     out_names = {v.node for v in outs}
-    total = 0
-    for name, bits in node_add.items():
-        us = users.get(name, [])
-        if len(us) != 1 or name in out_names or us[0] not in node_add or _pass_width(nodes[name]):
-            continue  # read twice, a layer output, read by a non-adder, or its value is a concatenation
-        u = nodes[us[0]]
-        k = u.operands.index(name)
-        sliced = re.compile(r"\{" + str(k) + r"\}\[\d+:\d+\]")
-        if any(sliced.search(line) for line in u.body):
-            continue  # the reader takes a part select (its pass-through low bits): not one macc operand
-        if stage(nodes[name].level) == stage(u.level):
-            total += bits
-    return total
+
+    def lines_reading(c, name: str) -> list[str]:
+        refs = ["{" + str(k) + "}" for k, o in enumerate(c.operands) if o == name]
+        return [line for line in c.body if any(r in line for r in refs)]
+
+    merges = []
+    for c in nodes.values():
+        if c.const or c.level == 0:
+            continue
+        ah = next((m for m in map(_AH.search, c.body) if m), None)
+        for line in c.body:
+            if not _add_line(line):
+                continue
+            w = _line_width(line, c.width)
+            cands = []
+            for k, o in enumerate(c.operands):
+                ref = "{" + str(k) + "}"
+                if whole_y.get(o) == w and _whole(line, ref) and lines_reading(c, o) == [line]:
+                    cands.append(o)
+            if ah and c.operands and _whole(line, "{out}_ah"):
+                o = c.operands[0]
+                d, wy = hi_y.get(o, (0, 0))
+                if d and wy == w and int(ah.group(2)) == d and int(ah.group(1)) == nodes[o].width - 1:
+                    cands.append(o)
+            for o in cands:
+                if o in out_names or readers.get(o) != {c.name} or stage(nodes[o].level) != stage(c.level):
+                    continue
+                merges.append((o, c.name, w))
+    return merges
 
 
 def _needed_operand_bits(n, nodes, needed: set[int]) -> list[set[int]]:
@@ -532,11 +610,23 @@ def _layer_features(
         pw = ifr.channels * xt.fmt.width
         hp = win.in_h + win.pad_t + win.pad_b
         wp = win.in_w + win.pad_l + win.pad_r
-        depth = (win.kh - 1) * win.dh * wp + (win.kw - 1) * win.dw
-        flag = 1 if flags else 0
-        feat.window_bits = depth * (pw + flag)
-        feat.window_taps_bits = win.taps * (pw + flag) + 1
-        feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2
+        if getattr(win, "primitive", "hwq_window") == "hwq_window_pad":
+            # one input pixel per cycle, padding masked: real pixels only in the shift register, a pad
+            # flag per tap in the output register, walk/emission counters of PW bits, row/column counters
+            depth = (win.kh - 1) * win.dh * win.in_w + (win.kw - 1) * win.dw
+            e = win.emissions()
+            pcount = _bits_for(max(e[-1], win.in_h * win.in_w - 1) + 1)
+            feat.window_bits = depth * pw
+            feat.window_taps_bits = win.taps * (pw + 1) + 1
+            rw = _bits_for((win.out_h - 1) * win.sh)
+            xw = _bits_for((win.out_w - 1) * win.sw)
+            feat.window_counter_bits = 3 * pcount + 1 + rw + xw
+        else:
+            depth = (win.kh - 1) * win.dh * wp + (win.kw - 1) * win.dw
+            flag = 1 if flags else 0
+            feat.window_bits = depth * (pw + flag)
+            feat.window_taps_bits = win.taps * (pw + flag) + 1
+            feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2
         feat.extra["window"] = win.parameters()
     else:
         slots = None
@@ -565,7 +655,8 @@ def _layer_features(
     feat.adders = dp.adders
     feat.levels = f["levels"]
     feat.latency = latency(f["levels"], pipeline)
-    for key in ("add_bits", "macc_bits", "const_bits", "carry4", "mux_bits", "cmp_bits", "ff", "ff_declared"):
+    keys = ("add_bits", "ext_bits", "sub_bits", "macc_bits", "macc_merges", "const_bits", "carry4", "mux_bits")
+    for key in keys + ("cmp_bits", "sat_raw_bits", "ff", "ff_declared"):
         setattr(feat, key, f[key])
     if k > 0:
         before = layers[k - 1]

@@ -76,21 +76,29 @@ def test_design_set_size_groups_and_fit_subset():
 
 
 def test_fit_recovers_known_coefficients_and_accuracy_is_perfect():
+    from hwq.cost.fpga import LUT_FEATURES
+
     rng = np.random.default_rng(0)
     target = load_target("xc7")
-    true = np.array([1.1, 0.6, 0.4, 0.7, 0.3, 0.9, 0.0, 0.0, 5.0])
+    fixed = set(target["model"]["fixed"])  # kept at the target's value, not fitted
+    names = list(LUT_FEATURES)
+    free = [k for k in names if k not in fixed and k not in ("lut_skid", "lut_window", "lut_frame", "lut_layer")]
+    true = {k: 0.3 + 0.2 * i for i, k in enumerate(free)} | {"lut_layer": 5.0}
+    tv = np.array([true.get(k, target["coefficients"].get(k, 0.0)) for k in names])
     designs = []
     for k in range(40):
-        v = np.concatenate([rng.integers(50, 500, size=6), [0, 0, 1]]).astype(float)
+        v = np.array([rng.integers(50, 500) if n in free else (1 if n == "lut_layer" else 0) for n in names], float)
         designs.append(
-            {"vector": v, "measured": {"LUT": float(v @ true), "CARRY": 10}, "fit": k < 12, "group": f"g{k % 4}",
+            {"vector": v, "measured": {"LUT": float(v @ tv), "CARRY": 10}, "fit": k < 12, "group": f"g{k % 4}",
              "features": [], "bitops": float(v[0] * 3)}
         )  # fmt: skip
     co = fit(designs, target)
-    got = np.array([co[k] for k in ("lut_add", "lut_macc", "lut_const", "lut_mux", "lut_cmp", "lut_skid", "lut_layer")])
-    assert np.allclose(got, [1.1, 0.6, 0.4, 0.7, 0.3, 0.9, 5.0], atol=1e-3)
+    for k in free + ["lut_layer"]:
+        assert co[k] == pytest.approx(true[k], abs=1e-3), k
+    for k in fixed:
+        assert co[k] == target["coefficients"][k]
     for d in designs:
-        d["pred"] = float(d["vector"] @ np.array([co[k] for k in co if k.startswith("lut_")]))
+        d["pred"] = float(d["vector"] @ np.array([co[k] for k in names]))
     acc = accuracy(designs, "pred")
     assert acc["designs"] == 28 and acc["median_ape"] < 0.01 and acc["spearman"] > 0.999
 
