@@ -72,6 +72,13 @@ def test_single_vectors_equal_the_batch_on_random_graphs(kind):
             _rows_equal_batch(g, _inputs(g, rng, 5))
 
 
+def test_single_vectors_equal_the_batch_with_minifloats_and_csd():
+    rng = np.random.default_rng(11)
+    for seed in range(10):
+        for g in (random_graph(seed, n_ops=4, minifloats=("e4m3", "e2m1")), random_graph(seed, n_ops=3, csd=True)):
+            _rows_equal_batch(g, _inputs(g, rng, 4))
+
+
 def test_chains_take_the_chain_path_and_equal_the_batch():
     """Dense-only random graphs and MLPs plan as one chain; batches below the BLAS-thread size run it,
     larger ones the general path: every batch size gives the batched integers."""
