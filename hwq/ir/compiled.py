@@ -643,8 +643,8 @@ class _Snapshot:
 
     def __init__(self, graph: Graph) -> None:
         self.io = (list(graph.inputs), list(graph.outputs))
-        self.tensor_items = list(graph.tensors.items())
-        self.tensors = [t for _n, t in self.tensor_items]
+        self.tensor_names = list(graph.tensors)
+        self.tensors = list(graph.tensors.values())
         self.tensor_attrs = [dict(vars(t)) for t in self.tensors]
         self.ops = list(graph.ops)
         self.attrs: list[dict] = []
@@ -665,13 +665,15 @@ class _Snapshot:
 
     def matches(self, graph: Graph) -> bool:
         """True while ``graph`` is unchanged since the snapshot."""
-        ops = graph.ops
+        ops, tensors = graph.ops, graph.tensors
         if len(ops) != len(self.ops) or not all(map(is_, ops, self.ops)):
             return False
+        if len(tensors) != len(self.tensors) or not all(map(is_, tensors.values(), self.tensors)):
+            return False
         try:
-            # identical objects compare equal without looking inside: tensors and unchanged arrays cost
-            # a pointer comparison; the copied lists (op inputs, shapes) are compared by value
-            if (graph.inputs, graph.outputs) != self.io or list(graph.tensors.items()) != self.tensor_items:
+            # identical objects compare equal without looking inside: unchanged arrays cost a pointer
+            # comparison; the copied lists (op inputs) are compared by value
+            if (graph.inputs, graph.outputs) != self.io or list(tensors) != self.tensor_names:
                 return False
             if list(map(vars, self.tensors)) != self.tensor_attrs or list(map(vars, ops)) != self.attrs:
                 return False

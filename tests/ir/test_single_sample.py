@@ -218,6 +218,17 @@ def test_in_place_edit_of_a_replaced_array_is_seen():
     _check_edit(g, lambda g: fw.__setitem__((1, 2), fw[1, 2] - 7), rng)
 
 
+def test_edit_of_a_replaced_tensor_is_seen():
+    """A tensor replaced by an equal copy is the one whose later edits the plan follows."""
+    import copy
+
+    rng = np.random.default_rng(14)
+    g = _mlp(np.random.default_rng(15))
+    t = copy.copy(g.tensors["relu0"])
+    _check_edit(g, lambda g: g.tensors.__setitem__("relu0", t), rng, expect_new=True)
+    _check_edit(g, lambda g: _set(t, "fmt", FixedFormat(5, 1, False, "TRN", "SAT")), rng)
+
+
 def test_unchanged_graph_keeps_its_plan_and_a_copy_gets_its_own():
     import copy
 
