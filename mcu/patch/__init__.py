@@ -6,7 +6,8 @@
   MACs and estimated instructions;
 - ``mcu.patch.search``: enumeration of (split, grid, halo) plans and the choice under an SRAM budget;
 - ``mcu.patch.cgen``: printing of the nested patch loops;
-- ``mcu.patch.models``: MobileNetV2-style CMSIS-NN graphs for tests and benchmarks.
+- ``mcu.patch.models``: MobileNetV2-style CMSIS-NN graphs for tests and benchmarks (``with_patch_quant``: a
+  ``patch_quant`` on a tensor; on the split output with the patch grid, each patch is packed inside the loop).
 
 ``hwq emit mcu -O patches=auto|none|RxC -O split=auto|OP -O sram=BYTES -O halo=recompute|cache|auto``.
 """
