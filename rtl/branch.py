@@ -225,7 +225,7 @@ def window_needs(win) -> np.ndarray:
     return need.ravel().astype(np.int64)
 
 
-def fifo_depths(graph: Graph, layers: list[LayerPlan]) -> dict[tuple[str, str], int]:
+def fifo_depths(graph: Graph, layers: list[LayerPlan], pipeline: int | None = None) -> dict[tuple[str, str], int]:
     """Room each input of a multi-input layer needs: {(layer name, input tensor): beats} (0: a skid buffer
     is enough).
 
@@ -234,7 +234,14 @@ def fifo_depths(graph: Graph, layers: list[LayerPlan]) -> dict[tuple[str, str], 
     the fork must deliver input beat ``n = max_i need_i[k]``; a window consumes that beat only after it has
     emitted every output that needs fewer beats, so input a must have let out ``#{j: need_a[j] < n} + 1``
     beats, of which those from k on wait in its FIFO. The depth is the maximum over k plus ``FIFO_SLACK``
-    (0 when at most one beat waits: the skid buffer holds two)."""
+    (0 when at most one beat waits: the skid buffer holds two).
+
+    ``pipeline`` (the top's PIPELINE; None: deadlock freedom only): each input also gets room for the beats
+    that enter while the slowest other input's beat crosses its registers, ``max_j lat_j - lat_i`` cycles
+    (``lat``: cycles from a graph-input beat to the join without back-pressure, one per skid buffer and
+    window register plus each datapath's latency), so that the join sustains one beat per cycle."""
+    from .layer import latency
+
     src = graph.inputs[0]
     beats = frame_of(graph.tensor(src).shape).beats
     need: dict[str, np.ndarray] = {src: np.arange(1, beats + 1, dtype=np.int64)}
@@ -243,9 +250,12 @@ def fifo_depths(graph: Graph, layers: list[LayerPlan]) -> dict[tuple[str, str], 
         return np.concatenate([n, n + beats])
 
     depths: dict[tuple[str, str], int] = {}
+    lat: dict[str, int] = {src: 0}
     for lay in layers:
         if lay.style not in STREAMED_STYLES:
             continue
+        own = latency(lay.levels, pipeline) + (1 if lay.style == "stream" else 0) if pipeline is not None else 0
+        lat[lay.output] = max(lat[n] for n in lay.inputs) + own + (1 if pipeline is not None else 0)
         if lay.style == "stream":
             n_in = need[lay.input]
             k_in = window_needs(lay.window if lay.window is not None else window_of(lay.ops[0], graph))
@@ -257,7 +267,7 @@ def fifo_depths(graph: Graph, layers: list[LayerPlan]) -> dict[tuple[str, str], 
         if len(lay.inputs) > 1:
             for name, n_i in zip(lay.inputs, ins):
                 ahead = np.searchsorted(two_frames(n_i), latest, side="left") + 1 - np.arange(len(latest))
-                d = int(ahead.max())
+                d = int(ahead.max()) + max(lat[n] for n in lay.inputs) - lat[name]
                 depths[(lay.name, name)] = d + FIFO_SLACK if d > 1 else 0
     return depths
 
@@ -280,7 +290,7 @@ def is_dag(layers: list[LayerPlan]) -> bool:
 def print_dag_top(top: str, header: list[str], graph: Graph, layers: list[LayerPlan], pipeline: int, port_comments):
     """Verilog text of the top module of a layer DAG (module docstring): forks, FIFOs/skid buffers, joins,
     frame collect/split at streamed <-> parallel edges. ``port_comments``: (s_axis comment, m_axis comment)."""
-    depths = fifo_depths(graph, layers)
+    depths = fifo_depths(graph, layers, pipeline=pipeline)
     lines: list[str] = []
     w = lines.append
     streamed = ", ".join(lay.name for lay in layers if lay.style in STREAMED_STYLES)

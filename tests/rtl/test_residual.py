@@ -104,7 +104,7 @@ def test_too_small_skip_fifo_deadlocks(bench, tmp_path, monkeypatch):
     from hwq.rtl import branch
 
     real = branch.fifo_depths
-    monkeypatch.setattr(branch, "fifo_depths", lambda g, lays: {k: 2 for k in real(g, lays)})
+    monkeypatch.setattr(branch, "fifo_depths", lambda g, lays, **kw: {k: 2 for k in real(g, lays, **kw)})
     g = bench.residual_cnn(6, 1, seed=0)
     emit(g, tmp_path, pipeline=1)
     assert "hwq_fifo #(.DATA_WIDTH(6), .DEPTH(2))" in (tmp_path / "hwq_rescnn6x1.v").read_text()
