@@ -22,7 +22,7 @@
 //
 // Requirements (the emitter checks them, else it uses hwq_window, which walks the padded frame):
 // e(0, 0) >= 0, e(0, 0) < IN_H*IN_W, e(HO-1, WO-1) - IN_H*IN_W < e(0, 0) (a frame's tail ends before the
-// next frame's first output), and e strictly increasing in row-major order (SH*IN_W > (WO-1)*SW), so at
+// next frame's first output), and e strictly increasing in row-major order (SH*IN_W > (WO-1)*SW when HO > 1), so at
 // most one output pixel is emitted per step. Same-padded convolutions (PAD_T + PAD_B <= (KH-1)*DH, ...)
 // and padded max/avg pools meet them.
 //
@@ -143,7 +143,7 @@ initial begin
             KH, KW, DH, DW, HP, WP);
         $finish;
     end
-    if (E_FIRST < 0 || E_FIRST >= FRAME || E_LAST - FRAME >= E_FIRST || E_ROW < 1) begin
+    if (E_FIRST < 0 || E_FIRST >= FRAME || E_LAST - FRAME >= E_FIRST || (HO > 1 && E_ROW < 1)) begin
         $display("Error: hwq_window_pad: geometry not supported at one pixel per cycle (use hwq_window)");
         $finish;
     end

