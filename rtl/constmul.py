@@ -10,11 +10,20 @@ known integer ``c'``) and interval bounds otherwise, so every wire is as narrow 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .datapath import Datapath, Value
 from .mcm import build_adder_graph
 from .netlist import Node, fit, literal, shifted, wrap_signed
 
 Term = tuple[str, int, int]  # (node, shift, sign): sign * (node << shift)
+
+
+@lru_cache(maxsize=4096)
+def _const_graph(c: int):
+    """The shared-digit adder graph of the 1x1 matrix ``[[c]]`` (cached: a constant recurs across channels,
+    layers and designs; the graph is only read)."""
+    return build_adder_graph([[c]])
 
 
 def node_range(dp: Datapath, name: str) -> tuple[int, int]:
@@ -89,7 +98,7 @@ def const_mul(dp: Datapath, name: str, v: Value, c: int, c_frac: int, comment: s
         return Value(dp.const(name, src.lo * c, comment).name, frac)
     lo, hi = src.lo, src.hi
     coef = {v.node: 1}  # every node of this product holds coef[node] * x
-    ag = build_adder_graph([[c]])
+    ag = _const_graph(int(c))
     names = [v.node]
 
     def exact(n1: str, n2: str, c2: int, d: int) -> tuple[int, int]:

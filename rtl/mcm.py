@@ -59,7 +59,9 @@ with the earlier smallest-key rule alone.
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 
@@ -236,7 +238,7 @@ def _extract(
     """
     pairs = sum(len(o) ** 2 for o in coded)
     if not _PAIR_TABLE_MIN <= pairs <= _PAIR_TABLE_BUDGET // 4:  # small: plain Python is faster
-        _extract_reference(coded, graph, newest, depth_bound)
+        _extract_py(coded, graph, newest, depth_bound)
         return
     m = _NODE_MASK
     mag = [1] * graph.n_inputs
@@ -521,6 +523,119 @@ def _pair_keys(lo: np.ndarray, hi: np.ndarray, differ: np.ndarray) -> np.ndarray
         | (((hi >> sh) - (lo >> sh)) << np.uint64(1))
         | differ.astype(np.uint64)
     )
+
+
+def _term_parts(c: int, sign: int) -> tuple[int, int, int]:
+    """Term ``c`` (code) as (P, Q, S): a pair (lo, hi) of terms (lo < hi) has the pattern key
+    ``P_lo + Q_hi + (S_lo ^ S_hi)``."""
+    node, k2 = c & _NODE_MASK, (c >> 32) << 1
+    return (node << 40) - k2, (node << 16) + k2, int(sign < 0)
+
+
+def _extract_py(
+    coded: list[dict[int, int]], graph: AdderGraph, newest: bool = True, depth_bound: int | None = None
+) -> None:
+    """``_extract`` in plain Python (faster than the numpy tables on small problems): the reference's
+    dict of counts and lazy heap, with each iteration's count changes gathered into lists (pattern keys as
+    sums of per-term parts, ``_term_parts``) and counted by ``collections.Counter`` in one call; the
+    decrements kept apart (``minus``). Same result as ``_extract_reference``."""
+    m = _NODE_MASK
+    mag = [1] * graph.n_inputs
+    for a, b, d, _ in graph.nodes:
+        mag.append(mag[a] + (mag[b] << d))
+
+    def prio(key: int, c: int) -> int:
+        a, b, d = key >> 40, (key >> 16) & m, (key >> 1) & 0x7FFF
+        if not newest:
+            return ((_COUNT_MAX - c) << (32 + _KEY_BITS)) | key
+        wid = min((mag[a] + (mag[b] << d)).bit_length(), 255)
+        return ((((_COUNT_MAX - c) << 24 | (m - max(a, b))) << 8 | wid) << _KEY_BITS) | key
+
+    counts: Counter = Counter()
+    terms: list[dict[int, tuple[int, int, int]]] = []
+    for o in coded:
+        t = {c: _term_parts(c, s) for c, s in sorted(o.items())}
+        terms.append(t)
+        counts.update([p + q + (s ^ r) for (p, _, s), (_, q, r) in combinations(t.values(), 2)])
+    heap = [prio(key, c) for key, c in counts.items() if c >= 2]
+    heapq.heapify(heap)
+    minus: Counter = Counter()
+    where: dict[int, set[tuple[int, int]]] = {}
+    for j, o in enumerate(coded):
+        for c in o:
+            where.setdefault(c & m, set()).add((j, c))
+    bounded = depth_bound is not None
+    if bounded:
+        lv = [0] * graph.n_inputs
+        for a, b, _, _ in graph.nodes:
+            lv.append(max(lv[a], lv[b]) + 1)
+        budget = 1 << depth_bound
+        kraft = [sum(1 << lv[c & m] for c in o) for o in coded]
+        extracted: set[int] = set()
+    key_mask = (1 << _KEY_BITS) - 1
+    while heap:
+        entry = heapq.heappop(heap)
+        key = entry & key_mask
+        if bounded and key in extracted:
+            continue
+        c = counts.get(key, 0) - minus.get(key, 0)
+        if c != _COUNT_MAX - (entry >> (_KEY_BITS + 32)):  # stale entry
+            if c >= 2:
+                heapq.heappush(heap, prio(key, c))
+            continue
+        a, b, d, s = key >> 40, (key >> 16) & m, (key >> 1) & 0x7FFF, -1 if key & 1 else 1
+        new = graph.n_inputs + len(graph.nodes)
+        graph.nodes.append((a, b, d, s))
+        mag.append(mag[a] + (mag[b] << d))
+        if bounded:
+            extracted.add(key)
+            lv.append(max(lv[a], lv[b]) + 1)
+            grow = (1 << lv[new]) - (1 << lv[a]) - (1 << lv[b])
+        used = 0
+        dec: list[int] = []
+        pending: dict[int, list[int]] = {}
+        for j, ca in sorted(where.get(a, ())):
+            o = coded[j]
+            cb = ca + (d << 32) - a + b
+            if ca not in o or cb not in o or ca == cb:
+                continue
+            sa = o[ca]
+            if o[cb] != sa * s:
+                continue
+            if bounded:
+                if kraft[j] + grow > budget:
+                    continue
+                kraft[j] += grow
+            t = terms[j]
+            for cc in (ca, cb):  # uncount its pairs with the terms present before this iteration
+                del o[cc]
+                where[cc & m].discard((j, cc))
+                pc, qc, sc = t.pop(cc)
+                dec += [pc + qu + (sc ^ su) if cc < cu else pu + qc + (sc ^ su) for cu, (pu, qu, su) in t.items()]
+            cn = ca - a + new
+            o[cn] = sa
+            where.setdefault(new, set()).add((j, cn))
+            pending.setdefault(j, []).append(cn)
+            used += 1
+        if used == 0:  # unbounded: cannot happen with exact counts; keep the graph consistent anyway
+            graph.nodes.pop()
+            mag.pop()
+            if bounded:
+                lv.pop()
+            continue
+        minus.update(dec)
+        inc: list[int] = []
+        for j, cns in pending.items():  # count the new terms' pairs (all with node `new`: new patterns)
+            t, o = terms[j], coded[j]
+            for cn in cns:
+                pn, qn, sn = _term_parts(cn, o[cn])
+                inc += [pn + qu + (sn ^ su) if cn < cu else pu + qn + (sn ^ su) for cu, (pu, qu, su) in t.items()]
+                t[cn] = (pn, qn, sn)
+        fresh = Counter(inc)
+        dict.update(counts, fresh)
+        for k, v in fresh.items():
+            if v >= 2:
+                heapq.heappush(heap, prio(k, v))
 
 
 def _extract_reference(

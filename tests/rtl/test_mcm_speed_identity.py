@@ -157,11 +157,13 @@ def test_verilog_identical_to_old_code(design):
         assert ref != want[f"{design}/{style}"], f"{design}, adders={style}: Verilog differs from the fixture"
 
 
+@pytest.mark.parametrize("fast", ["_extract", "_extract_py"])
 @pytest.mark.parametrize("newest", [True, False])
 @pytest.mark.parametrize("bound", [None, 3, 5])
 @pytest.mark.parametrize("seed", range(6))
-def test_extract_same_as_reference(seed, bound, newest, monkeypatch):
-    """The fast extraction and the earlier dict-and-heap one build the same graph (any tie rule, bound)."""
+def test_extract_same_as_reference(seed, bound, newest, fast, monkeypatch):
+    """Both fast extractions (numpy tables; plain Python with batched counts) and the earlier
+    dict-and-heap one build the same graph (any tie rule, bound)."""
     monkeypatch.setattr(mcm, "_PAIR_TABLE_MIN", 0)  # the numpy tables even on these small matrices
     rng = np.random.default_rng(seed)
     m, n = int(rng.integers(1, 12)), int(rng.integers(1, 12))
@@ -169,7 +171,7 @@ def test_extract_same_as_reference(seed, bound, newest, monkeypatch):
     w[rng.random((m, n)) < rng.random()] = 0  # from dense to sparse
     rows = [[int(v) for v in r] for r in w]
     graphs = []
-    for fn in (mcm._extract, mcm._extract_reference):
+    for fn in (getattr(mcm, fast), mcm._extract_reference):
         saved = mcm._extract
         mcm._extract = fn
         try:
