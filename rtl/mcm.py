@@ -20,8 +20,10 @@ row-difference decomposition, on ``W`` or on its transpose):
    shared one instead of starting a new one: 1-3 % fewer adders on random matrices than (c) alone),
    then (b) to the narrowest new node (estimated width ``bit_length(sum |coefficients|)``), then (c) to
    the smallest key, so the result is deterministic. Counts are updated incrementally (only the pairs
-   touching removed/added terms change) and the maximum is found through a heap of plain-int
-   priorities with lazy deletion, so an iteration costs O(occurrences * terms).
+   touching removed/added terms change), once per iteration: on large problems in numpy tables of
+   pattern ids (``_PairTable``: per-output pair ids, counts of the patterns seen at least twice, a heap
+   for the count-2 ties), on small ones in plain Python (``_extract_py``); both choose exactly what the
+   earlier dict-and-heap version (``_extract_reference``) chose, so the graphs are the same.
 4. What remains of each output is summed by an adder tree (``datapath.Datapath.dense``) that always adds
    the two partial sums whose most significant bit (width + shift) is lowest, Huffman style: narrow sums
    meet first and every adder is as narrow as possible (on the 16x64 benchmark this needs 16 % fewer LUTs
