@@ -65,6 +65,7 @@ def testbench_cpp(p) -> str:
     if stream:
         decl += [f"hls::stream<{p.ttype(t)}> {p.tvar(t)}_s;" for t in g.inputs]
         decl += [f"hls::stream<{p.ttype(t)}> {p.out_port(t)}_s;" for t in g.outputs]
+    dump_decl, dump = ([], []) if stream else layer_dump_lines(p)
     ind = "        "
     io_doc = [f"input  {t!r}: {g.tensor(t).fmt}, {g.tensor(t).size} raw integers" for t in g.inputs]
     io_doc += [f"output {t!r}: {g.tensor(t).fmt}, {g.tensor(t).size} raw integers" for t in g.outputs]
@@ -74,7 +75,9 @@ def testbench_cpp(p) -> str:
             ["", "usage: <top>_test [inputs.txt [outputs.txt [expected.txt]]] (default: tb_data/)"] + io_doc
         )
         + "\n\n#include <fstream>\n#include <iostream>\n#include <sstream>\n#include <string>\n\n"
-        + f'#include "{p.top}.h"\n#include "hwq_tb.h"\n\n'
+        + f'#include "{p.top}.h"\n#include "hwq_tb.h"\n'
+        + ('#ifdef HWQ_LAYER_DUMP\n#include <cstdlib>\n#include "layers.h"\n#endif\n' if dump else "")
+        + "\n"
         + "static int hwq_bad_line(const char* path, long line_no, const char* what) {\n"
         + '    std::cerr << path << ":" << line_no << ": " << what << std::endl;\n'
         + "    return 2;\n}\n\n"
@@ -93,6 +96,7 @@ def testbench_cpp(p) -> str:
         + "    std::ifstream fexp;\n"
         + "    if (exp_path) fexp.open(exp_path);\n"
         + "".join(f"    {d}\n" for d in decl)
+        + ("#ifdef HWQ_LAYER_DUMP\n" + "".join(f"    {d}\n" for d in dump_decl) + "#endif\n" if dump else "")
         + "    std::string line, tok, want;\n"
         + "    long line_no = 0, vectors = 0, mismatches = 0;\n"
         + "    while (std::getline(fin, line)) {\n"
@@ -101,6 +105,7 @@ def testbench_cpp(p) -> str:
         + "        std::istringstream ss(line);\n"
         + "".join(ind + ln + "\n" for ln in read)
         + f"        {p.top}({', '.join(call_args)});\n"
+        + ("#ifdef HWQ_LAYER_DUMP\n" + "".join(ind + ln + "\n" for ln in dump) + "#endif\n" if dump else "")
         + "        std::ostringstream os;\n"
         + "        bool first = true;\n"
         + "".join(ind + ln + "\n" for ln in write)
@@ -116,6 +121,35 @@ def testbench_cpp(p) -> str:
         + "    return mismatches ? 1 : 0;\n"
         + "}\n"
     )
+
+
+def layer_dump_lines(p) -> tuple[list[str], list[str]]:
+    """The debug build's per-layer dump (``-DHWQ_LAYER_DUMP``; array strategies): (declarations in main,
+    statements after the top call). The bench calls the layer functions of ``layers.h`` in graph order on
+    its own copies of every intermediate tensor, as the top function does, and writes one line per vector
+    and op to ``$HWQ_LAYER_DUMP_FILE`` (default ``tb_data/layers.txt``): the op's index in graph order,
+    the vector's index, then the raw integers of its output tensor (C order). ``hwq.sim.csim`` compares
+    them with the interpreter's tensors and names the first diverging layer."""
+    g = p.graph
+    var = {t: p.tvar(t) for t in g.inputs}
+    decl = [
+        'const char* hwq_dump_path = std::getenv("HWQ_LAYER_DUMP_FILE");',
+        'std::ofstream hwq_dump(hwq_dump_path ? hwq_dump_path : "tb_data/layers.txt");',
+    ]
+    body = []
+    for k, op in enumerate(g.ops):
+        t = op.output
+        v = f"hwq_dbg_{p.tvar(t)}"
+        decl.append(f"static {p.ttype(t)} {v}[{p.size(t)}];")
+        args = [var[i] for i in op.inputs] + [v]
+        var[t] = v
+        body += [
+            f"{p.names.op[op.name]}({', '.join(args)});",
+            f'hwq_dump << "{k} " << vectors;',
+            f'for (int i = 0; i < {p.size(t)}; i++) hwq_dump << " " << hwq_raw_text({v}[i]);',
+            "hwq_dump << '\\n';",
+        ]
+    return decl, body
 
 
 def build_tcl(p) -> str:

@@ -76,11 +76,12 @@ def _sources(out_dir: Path) -> list[Path]:
     return [p for p in files if p.suffix in (".h", ".hpp", ".cpp", ".cc")]
 
 
-def build_command(out_dir, output, unity=None, compiler: str | None = None) -> list[str]:
+def build_command(out_dir, output, unity=None, compiler: str | None = None, defines: tuple = ()) -> list[str]:
     """The g++ command line that builds the project's test bench into ``output``.
 
     With ``unity`` (a path), the firmware and test bench are compiled as one translation unit through
-    that file (see ``write_unity``), which parses the ap_types headers once instead of twice.
+    that file (see ``write_unity``), which parses the ap_types headers once instead of twice. ``defines``:
+    extra ``-D`` flags (e.g. ``-DHWQ_LAYER_DUMP``, the bench's per-layer dump).
     """
     out_dir = Path(out_dir)
     top = project_top(out_dir)
@@ -91,6 +92,7 @@ def build_command(out_dir, output, unity=None, compiler: str | None = None) -> l
     return [
         cxx,
         *CXX_FLAGS,
+        *defines,
         f"-I{out_dir / 'firmware'}",
         f"-I{out_dir / 'tb'}",
         "-isystem",
@@ -101,7 +103,7 @@ def build_command(out_dir, output, unity=None, compiler: str | None = None) -> l
     ]
 
 
-def split_build_commands(out_dir, output, unity, compiler: str | None = None) -> list[list[str]]:
+def split_build_commands(out_dir, output, unity, compiler: str | None = None, defines: tuple = ()) -> list[list[str]]:
     """The g++ commands of a project with firmware/weights.cpp: [weights object, code object, link].
 
     Both objects are built with HWQ_EXTERN_WEIGHTS (see hwq_hls.h): the code (top + test bench, one
@@ -114,7 +116,7 @@ def split_build_commands(out_dir, output, unity, compiler: str | None = None) ->
     w_obj, c_obj = f"{output}.weights.o", f"{output}.code.o"
     return [
         [cxx, WEIGHTS_OPT, *flags, *inc, "-c", str(out_dir / "firmware" / "weights.cpp"), "-o", w_obj],
-        [cxx, *CXX_FLAGS, *inc, "-c", str(unity), "-o", c_obj],
+        [cxx, *CXX_FLAGS, *defines, *inc, "-c", str(unity), "-o", c_obj],
         [cxx, c_obj, w_obj, "-o", str(output)],
     ]
 
@@ -146,8 +148,9 @@ def write_unity(out_dir, path) -> Path:
     return Path(path)
 
 
-def build(out_dir, cache_dir=None) -> tuple[Path, dict]:
+def build(out_dir, cache_dir=None, defines: tuple = ()) -> tuple[Path, dict]:
     """Build (or reuse) the C-simulation binary; returns (path, figures: build_s, cached, compiler_output).
+    ``defines``: extra ``-D`` flags (a separate cached binary).
 
     Concurrent builds of the same sources wait for each other (a lock file per binary) instead of
     compiling twice; the binary is renamed into place only when complete.
@@ -157,7 +160,7 @@ def build(out_dir, cache_dir=None) -> tuple[Path, dict]:
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "csim_build"
     h = hashlib.sha256()
     split = (out_dir / "firmware" / "weights.cpp").exists()
-    flags = [*CXX_FLAGS, *(["-DHWQ_EXTERN_WEIGHTS", f"weights:{WEIGHTS_OPT}"] if split else [])]
+    flags = [*CXX_FLAGS, *defines, *(["-DHWQ_EXTERN_WEIGHTS", f"weights:{WEIGHTS_OPT}"] if split else [])]
     h.update(" ".join([find_compiler(), *flags]).encode())  # not the project path: same sources, same binary
     h.update(str(ap_types_dir()).encode())
     for p in _sources(out_dir):
@@ -177,9 +180,11 @@ def build(out_dir, cache_dir=None) -> tuple[Path, dict]:
         t0 = time.perf_counter()
         try:
             if split:
-                proc = _run_split_build(split_build_commands(out_dir, tmp, unity))
+                proc = _run_split_build(split_build_commands(out_dir, tmp, unity, defines=defines))
             else:
-                proc = subprocess.run(build_command(out_dir, tmp, unity), capture_output=True, text=True)
+                proc = subprocess.run(
+                    build_command(out_dir, tmp, unity, defines=defines), capture_output=True, text=True
+                )
             if proc.returncode != 0:
                 raise CsimError(f"{out_dir}: g++ build of the C-simulation failed:\n{proc.stderr[-4000:]}")
             log.write_text(proc.stderr.replace(root, _PROJECT))
@@ -239,11 +244,13 @@ def read_outputs(path, graph, count: int) -> list[np.ndarray]:
     return outs
 
 
-def run_csim(out_dir, graph, inputs_raw: dict, cache_dir=None, **kw):
+def run_csim(out_dir, graph, inputs_raw: dict, cache_dir=None, diagnose: bool = True, **kw):
     """Build and run the C-simulation on ``inputs_raw`` (raw integers, batch first, per input name).
 
     Returns (outputs: raw integer arrays in graph-output order, extra: build_s, run_s, cached, vectors).
-    One binary run processes every vector.
+    One binary run processes every vector. With ``diagnose`` and outputs that differ from the
+    interpreter's, the debug build (``-DHWQ_LAYER_DUMP``) reruns the first mismatching vectors and
+    ``extra["first_diverging_layer"]`` names the first op whose output differs (``diverging_layer``).
     """
     out_dir = Path(out_dir)
     binary, extra = build(out_dir, cache_dir)
@@ -262,4 +269,77 @@ def run_csim(out_dir, graph, inputs_raw: dict, cache_dir=None, **kw):
         shutil.rmtree(work, ignore_errors=True)
     warnings = generated_file_diagnostics(out_dir, extra.pop("compiler_output"))
     extra.update({"run_s": round(run_s, 3), "vectors": n, "binary": binary.name, "warnings": warnings})
+    if diagnose and n:
+        from hwq.ir import run
+
+        expected = run(graph, inputs_raw).outputs()
+        bad = np.zeros(n, dtype=bool)
+        for e, o in zip(expected, outs):
+            bad |= (np.asarray(e).reshape(n, -1).astype(object) != np.asarray(o).reshape(n, -1).astype(object)).any(1)
+        if bad.any():
+            try:
+                extra.update(diverging_layer(out_dir, graph, inputs_raw, np.nonzero(bad)[0][:16], cache_dir))
+            except CsimError as e:  # a diagnosis that cannot run never hides the mismatch itself
+                extra["first_diverging_layer"] = None
+                extra["layer_dump_error"] = str(e)
     return outs, extra
+
+
+def layer_dump(out_dir, graph, inputs_raw: dict, cache_dir=None) -> dict[str, np.ndarray]:
+    """Every op output of the C-simulation on ``inputs_raw``: {tensor name: raw ints (vectors, size)}, from
+    the test bench's debug build (``-DHWQ_LAYER_DUMP``, ``hwq.hls.testbench.layer_dump_lines``; array
+    strategies; a stream-strategy bench dumps nothing and raises CsimError)."""
+    out_dir = Path(out_dir)
+    binary, _ = build(out_dir, cache_dir, defines=("-DHWQ_LAYER_DUMP",))
+    work = Path(tempfile.mkdtemp(prefix="dump_", dir=binary.parent))
+    try:
+        n = write_inputs(work / "inputs.txt", graph, inputs_raw)
+        env = dict(os.environ, HWQ_LAYER_DUMP_FILE=str(work / "layers.txt"))
+        proc = subprocess.run(
+            [str(binary), str(work / "inputs.txt"), str(work / "outputs.txt")], capture_output=True, text=True, env=env
+        )
+        if proc.returncode != 0:
+            raise CsimError(f"{out_dir}: the C-simulation debug build exited with {proc.returncode}")
+        path = work / "layers.txt"
+        rows = [ln.split() for ln in path.read_text().splitlines()] if path.exists() else []
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if not rows:
+        raise CsimError(f"{out_dir}: the test bench wrote no layer dump (stream strategy, or an older bench)")
+    names = [op.output for op in graph.ops]
+    out: dict[str, list] = {t: [None] * n for t in names}
+    for r in rows:
+        k, v = int(r[0]), int(r[1])
+        out[names[k]][v] = [int(x) for x in r[2:]]
+    return {t: np.array(vals, dtype=object) for t, vals in out.items() if all(x is not None for x in vals)}
+
+
+def diverging_layer(out_dir, graph, inputs_raw: dict, vectors, cache_dir=None) -> dict:
+    """``{"first_diverging_layer": ..., "layer_errors": ...}`` for the C-simulation on the ``vectors``
+    (indices into ``inputs_raw``): the first op (graph order) whose output tensor differs from the
+    interpreter's (``hwq.ir.trace.first_mismatch``), with vector (index into the full ``inputs_raw``),
+    tensor, element index (C order), expected/got raw and real values; ``layer_errors``: mismatching
+    elements of that layer over those vectors."""
+    from hwq.ir.trace import first_mismatch
+
+    vectors = np.asarray(vectors, dtype=np.int64)
+    sub = {k: np.asarray(v)[vectors] for k, v in inputs_raw.items()}
+    dump = layer_dump(out_dir, graph, sub, cache_dir)
+    rep = first_mismatch(graph, sub, dump)
+    if rep.ok:
+        return {"first_diverging_layer": None}
+    layer = next(op.name for op in graph.ops if op.output == rep.tensor)
+    t = graph.tensor(rep.tensor)
+    flat = int(np.ravel_multi_index(rep.index, t.shape)) if rep.index else 0
+    d = {
+        "layer": layer,
+        "kind": rep.kind,
+        "vector": int(vectors[rep.vector]),
+        "tensor": rep.tensor,
+        "index": flat,
+        "expected_raw": rep.expected,
+        "got_raw": rep.got,
+        "expected_real": rep.expected_real,
+        "got_real": rep.got_real,
+    }
+    return {"first_diverging_layer": d, "layer_errors": {layer: rep.count}}
