@@ -113,10 +113,11 @@ def torch_model(g: Graph):
     return torch.nn.Sequential(*layers).eval()
 
 
-def timeit(fn, min_time: float = 0.5) -> tuple[float, float]:
-    """(wall, CPU) seconds per call: the best of several rounds of repeated calls (after one warm-up
-    call), so that other processes on a shared machine disturb the figures as little as possible. CPU
-    is this process's user+sys time (``time.process_time``: all its threads, so BLAS or hls4ml threads
+def timeit(fn, min_time: float = 1.0, rounds: int = 40) -> tuple[float, float]:
+    """(wall, CPU) seconds per call: the best of many short rounds of repeated calls (after one warm-up
+    call; about ``rounds`` rounds in ``min_time`` seconds), so that other processes on a shared machine
+    disturb the figures as little as possible: a short round has a chance to run undisturbed. CPU is
+    this process's user+sys time (``time.process_time``: all its threads, so BLAS or hls4ml threads
     count), which time slices lost to other processes do not inflate."""
     fn()
     best, best_cpu = float("inf"), float("inf")
@@ -127,7 +128,7 @@ def timeit(fn, min_time: float = 0.5) -> tuple[float, float]:
             fn()
             n += 1
             dt = time.perf_counter() - t0
-            if dt >= min_time / 5:
+            if dt >= min_time / rounds:
                 break
         best = min(best, dt / n)
         best_cpu = min(best_cpu, (time.process_time() - c0) / n)
