@@ -39,6 +39,7 @@ LUT_FEATURES = {
     "lut_sat_raw": "sat_raw_bits",
     "lut_skid": "skid_bits",
     "lut_window": "window_bits",
+    "lut_window_pad": "window_pad_bits",
     "lut_frame": "frame_bits",
     "lut_layer": None,  # per layer module
 }

@@ -77,6 +77,7 @@ class LayerFeatures:
     window_bits: int = 0  # line-buffer shift-register bits
     window_taps_bits: int = 0  # window output register bits
     window_counter_bits: int = 0  # position counter bits
+    window_pad_bits: int = 0  # counter bits of a masked-padding line buffer (hwq_window_pad)
     frame_bits: int = 0  # frame collect / split register bits
     extra: dict = field(default_factory=dict)
 
@@ -621,6 +622,7 @@ def _layer_features(
             rw = _bits_for((win.out_h - 1) * win.sh)
             xw = _bits_for((win.out_w - 1) * win.sw)
             feat.window_counter_bits = 3 * pcount + 1 + rw + xw
+            feat.window_pad_bits = feat.window_counter_bits  # their comparators and tail/mask control
         else:
             depth = (win.kh - 1) * win.dh * wp + (win.kw - 1) * win.dw
             flag = 1 if flags else 0
