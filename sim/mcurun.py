@@ -408,4 +408,172 @@ def run_mcu(
             extra["stack_bytes"] = None
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if kw.get("diagnose", True) and n:
+        from hwq.ir import run
+
+        bad = np.zeros(n, dtype=bool)
+        for e, o in zip(run(graph, inputs_raw).outputs(), outs):
+            bad |= (np.asarray(e).reshape(n, -1) != np.asarray(o).reshape(n, -1)).any(axis=1)
+        if bad.any():
+            try:
+                extra.update(diverging_layer(out_dir, graph, inputs_raw, np.nonzero(bad)[0][:16], cache_dir))
+            except McuRunError as e:  # a diagnosis that cannot run never hides the mismatch itself
+                extra["first_diverging_layer"] = None
+                extra["layer_dump_error"] = str(e)
     return outs, extra
+
+
+def _dump_unity(manifest: dict, main_c: str) -> str:
+    """A C file that includes the generated model ``main_c`` with ``HWQ_PROFILE_MARK(i)`` (called after
+    step i - 1 of the run function) redefined to write step i - 1's output buffer (the arena placement of
+    its tensor, or ``out``) to ``$HWQ_LAYER_DUMP_FILE``."""
+    place = {p["name"]: p for p in manifest["memory"]["placements"] if p.get("kind") == "tensor"}
+    outs = {o["name"] for o in manifest["outputs"]}
+    cases = []
+    for lay in manifest["layers"]:
+        t = lay["output"]
+        if t in place:
+            src, size = f"arena + {int(place[t]['offset'])}", int(place[t]["size"])
+        elif t in outs:
+            src, size = "(const int8_t *)out", -1  # -1: the output's byte count, from HWQ_MODEL_OUTPUT_COUNT
+        else:
+            continue
+        n = "(long)sizeof(hwq_model_out_t) * HWQ_MODEL_OUTPUT_COUNT" if size < 0 else str(size)
+        cases.append(f"    case {int(lay['index']) + 1}: fwrite({src}, 1, (size_t){n}, hwq_dump_f); break;")
+    return (
+        "/* hwq layer dump build (sim/mcurun.py): the model with a dump after every step. */\n"
+        '#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include "hwq_model.h"\n\n'
+        "static FILE *hwq_dump_f;\n"
+        "static void hwq_layer_dump(int mark, const int8_t *arena, const int8_t *out);\n"
+        "#define HWQ_PROFILE_MARK(i) hwq_layer_dump((i), arena, (const int8_t *)out)\n"
+        f'#include "{main_c}"\n\n'
+        "static void hwq_layer_dump(int mark, const int8_t *arena, const int8_t *out)\n{\n"
+        "    if (!hwq_dump_f) {\n"
+        '        const char *path = getenv("HWQ_LAYER_DUMP_FILE");\n'
+        '        hwq_dump_f = fopen(path ? path : "layers.bin", "wb");\n'
+        "        if (!hwq_dump_f) return;\n    }\n"
+        "    (void)arena;\n    (void)out;\n"
+        "    switch (mark) {\n" + "\n".join(cases) + "\n    default: break;\n    }\n    fflush(hwq_dump_f);\n}\n"
+    )
+
+
+def layer_dump(out_dir, graph, inputs_raw: dict, cache_dir=None) -> dict[str, np.ndarray]:
+    """Every step output of the emitted model run on the host on ``inputs_raw``: {IR tensor name: raw ints
+    (vectors, *shape)}. A debug build (host gcc; the generated sources copied to a temporary folder, the
+    model file included by ``_dump_unity``) writes each step's output buffer after the step; storage is
+    decoded as the harness does for graph outputs (``storage_offset``; 3-D / 2-D tensors channel-last
+    except after ``hwq_hwc_to_chw``). Steps whose tensor is not an IR tensor (layout copies) are left out."""
+    out_dir = Path(out_dir).resolve()
+    manifest = load_manifest(out_dir)
+    sources = model_sources(out_dir, manifest)
+    main_c = next((s for s in sources if s == f"{manifest.get('identifier', '')}.c"), None)
+    main_c = main_c or next(s for s in sources if "weights" not in s and "/" not in s)
+    single = single_rounding(graph, manifest)
+    _tool("make", "the MCU build uses make")
+    _tool("gcc", "the host build of the MCU model needs gcc")
+    work = Path(tempfile.mkdtemp(prefix="mcudump_", dir=cache_dir))
+    try:
+        src = work / "src"
+        src.mkdir()
+        for f in out_dir.iterdir():
+            if f.is_file() and f.suffix in (".c", ".h"):
+                shutil.copyfile(f, src / f.name)
+        for s in sources:
+            if "/" in s:
+                (src / s).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(out_dir / s, src / s)
+        (src / "hwq_dump_unity.c").write_text(_dump_unity(manifest, main_c))
+        dump_srcs = ["hwq_dump_unity.c"] + [s for s in sources if s != main_c]
+        lib_root = out_dir / "cmsis_nn" if (out_dir / "cmsis_nn" / "Include").exists() else RUNTIME_DIR
+        target_dir = out_dir / "target" if (out_dir / "target" / "rules.mk").exists() else TARGET_DIR
+        bdir = work / "build"
+        cmd = [
+            "make", "-s", "-f", str(target_dir / "rules.mk"), "CPU=host", f"CMSIS_NN={lib_root}",
+            f"CMSIS_NN_USE_SINGLE_ROUNDING={int(single)}", f"MODEL_DIR={src}", f"MODEL_SRCS={' '.join(dump_srcs)}",
+            f"BUILD_DIR={bdir}", "HWQ_PROFILE=0",
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
+        if proc.returncode != 0:
+            raise McuRunError(f"{out_dir}: layer-dump build failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+        n = write_vectors(work / "inputs.bin", graph, manifest, inputs_raw)
+        env = dict(os.environ, HWQ_LAYER_DUMP_FILE=str(work / "layers.bin"))
+        run = subprocess.run(
+            [str(bdir / "hwq_main"), "inputs.bin", "outputs.bin"], cwd=work, env=env, capture_output=True
+        )
+        if run.returncode != 0:
+            raise McuRunError(f"{out_dir}: the layer-dump build exited with {run.returncode}")
+        data = (work / "layers.bin").read_bytes() if (work / "layers.bin").exists() else b""
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return _decode_dump(graph, manifest, data, n)
+
+
+def _decode_dump(graph, manifest: dict, data: bytes, n: int) -> dict[str, np.ndarray]:
+    place = {p["name"]: p for p in manifest["memory"]["placements"] if p.get("kind") == "tensor"}
+    outs = {o["name"]: o for o in manifest["outputs"]}
+    steps = []  # (tensor, bytes, dtype, storage offset)
+    for lay in manifest["layers"]:
+        t = lay["output"]
+        if t in place:
+            nbytes, off = int(place[t]["size"]), 0
+        elif t in outs:
+            nbytes, off = (
+                int(outs[t]["count"]) * np.dtype(CTYPES[outs[t]["ctype"]]).itemsize,
+                int(outs[t]["storage_offset"]),
+            )
+        else:
+            continue
+        ctype = outs[t]["ctype"] if t in outs else None
+        steps.append((t, lay["function"], nbytes, ctype, off))
+    per = sum(s[2] for s in steps)
+    if per == 0 or len(data) != per * n:
+        raise McuRunError(f"layer dump: {len(data)} bytes, expected {n} vectors x {per}")
+    res: dict[str, np.ndarray] = {}
+    buf = np.frombuffer(data, dtype=np.uint8).reshape(n, per)
+    at = 0
+    for t, func, nbytes, ctype, off in steps:
+        chunk = buf[:, at : at + nbytes]
+        at += nbytes
+        if t not in graph.tensors:
+            continue
+        shape = graph.tensor(t).shape
+        size = int(np.prod(shape))
+        dt = np.dtype(CTYPES[ctype]) if ctype else (np.dtype(np.int8) if nbytes == size else np.dtype("<i2"))
+        vals = np.ascontiguousarray(chunk).view(dt.newbyteorder("<"))[:, :size].astype(np.int64) - off
+        if len(shape) >= 2 and not func.startswith("hwq_hwc_to_chw"):  # channel-last storage
+            st = (shape[1:] + shape[:1]) if len(shape) >= 2 else shape
+            vals = vals.reshape(n, *st).transpose(0, len(shape), *range(1, len(shape)))
+        res[t] = vals.reshape(n, *shape)
+    return res
+
+
+def diverging_layer(out_dir, graph, inputs_raw: dict, vectors, cache_dir=None) -> dict:
+    """``{"first_diverging_layer", "layer_errors"}`` for the emitted model on the ``vectors`` (indices into
+    ``inputs_raw``): the first step output (graph order) that differs from the interpreter's tensor
+    (``hwq.ir.trace.first_mismatch``), naming the layer (the op that writes the tensor), the vector (index
+    into the full ``inputs_raw``), element (C order), raw and real expected / actual values. ``layer`` is
+    the first op of the step that writes the tensor (``ops``: all of the step's ops)."""
+    from hwq.ir.trace import first_mismatch
+
+    vectors = np.asarray(vectors, dtype=np.int64)
+    sub = {k: np.asarray(v)[vectors] for k, v in inputs_raw.items()}
+    rep = first_mismatch(graph, sub, layer_dump(out_dir, graph, sub, cache_dir))
+    if rep.ok:
+        return {"first_diverging_layer": None}
+    steps = {lay["output"]: lay for lay in load_manifest(out_dir)["layers"]}
+    ops = steps.get(rep.tensor, {}).get("ops") or [next(op.name for op in graph.ops if op.output == rep.tensor)]
+    layer = ops[0]  # the step (one CMSIS-NN call: e.g. a conv with its fused requantize) by its first op
+    flat = int(np.ravel_multi_index(rep.index, graph.tensor(rep.tensor).shape)) if rep.index else 0
+    d = {
+        "layer": layer,
+        "ops": list(ops),
+        "kind": rep.kind,
+        "vector": int(vectors[rep.vector]),
+        "tensor": rep.tensor,
+        "index": flat,
+        "expected_raw": rep.expected,
+        "got_raw": rep.got,
+        "expected_real": rep.expected_real,
+        "got_real": rep.got_real,
+    }
+    return {"first_diverging_layer": d, "layer_errors": {layer: rep.count}}
