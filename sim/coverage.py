@@ -117,6 +117,11 @@ def _fixed(fmt) -> bool:
     return isinstance(fmt, FixedFormat)
 
 
+def _int_raws(fmt) -> bool:
+    """Whether ``fmt``'s raws are plain integers on one lattice (fixed point, affine int<...>), not codes."""
+    return hasattr(fmt, "raw_min") and getattr(fmt, "kind", None) != "float" and not hasattr(fmt, "exp_bits")
+
+
 def _sat_limits(fmt) -> tuple[int, int]:
     """The raw range a saturating cast to ``fmt`` leaves unchanged (SAT_SYM: symmetric)."""
     lo, hi = int(fmt.raw_min), int(fmt.raw_max)
@@ -169,7 +174,7 @@ def _matrix_uncached(op, graph) -> _Matrix | None:
     if op.kind not in MATRIX_KINDS or not _fixed(getattr(op, "acc_fmt", None)):
         return None
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.output)
-    if not _fixed(x.fmt) or getattr(op, "mode", "recip") not in ("recip",):
+    if not _int_raws(x.fmt) or getattr(op, "mode", "recip") not in ("recip",):
         return None
     from hwq.rtl.matrix import avgpool_as_dense, conv_as_dense
 
@@ -540,6 +545,10 @@ def _op_items(op, graph, ranges: dict, lats: dict, add) -> tuple:
             ylo, yhi = _cast_interval(out, lo, hi, m.frac)
             return (ylo.reshape(yt.shape), yhi.reshape(yt.shape)), lat
         add(op, "out_max", True)  # a minifloat result: no interval analysis, count as reachable
+        add(op, "out_min", True)
+        return _full(yt), (0, set())
+    if op.kind in MATRIX_KINDS:  # not monotone in its input: no corner evaluation, count as reachable
+        add(op, "out_max", True)
         add(op, "out_min", True)
         return _full(yt), (0, set())
     pre = _pre_format(op, graph)

@@ -26,6 +26,7 @@ from hwq.rtl import emit
 from hwq.sim.coverage import Coverage, auto_vectors, hit_matrix, items_of, stall_items
 from hwq.sim.verify import verify
 
+from ..mcu.graphs_c import random_cmsis_graph
 from ..tools import require_tool
 from .graphs import digits_mlp
 from .graphs_ops import sat_dense
@@ -36,6 +37,8 @@ from .test_ops import RANDOM_OPS
 def _graphs():
     out = [(f"random{k}", random_graph(k, ops=ops, max_width=8)) for k, ops in enumerate(RANDOM_OPS)]
     out += [("cnn", stream_cnn()), ("sat", sat_dense("SAT")), ("sat_sym_rp", sat_dense("SAT_SYM", 1, True))]
+    out += [("cmsis", random_cmsis_graph(11, kinds=["conv", "maxpool", "add"]))]
+    out += [("cmsis_fc", random_cmsis_graph(12, kinds=["conv"], dense=True))]
     return out + [("depthwise", _depthwise()), ("refill", _refill())]
 
 
