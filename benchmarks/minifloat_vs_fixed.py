@@ -188,7 +188,7 @@ def measure(
         "verilog_bytes": sum(f.stat().st_size for f in (d / "rtl").glob("*.v")),
         "adders": sum(lay["adders"] for lay in manifest["layers"] if not layer or lay["name"] == layer),
         "layer": layer,
-        "latency": manifest["latency"],
+        "latency": manifest["latency"],  # cycles; None for streamed designs (see the cost estimate below)
         "styles": [lay["style"] for lay in manifest["layers"]],
     }
     cost = d / "cost.json"
@@ -201,6 +201,13 @@ def measure(
         tot = next((x for x in c["layers"] if x.get("name") == layer), {}) if layer else c.get("total", {})
         est = {k: tot.get(k.lower(), tot.get(k)) for k in ("LUT", "FF", "CARRY")}
     row["estimate"] = est
+    if layer:  # the layer's own latency: 1 + (levels - 1) // PIPELINE cycles
+        lay = next(x for x in manifest["layers"] if x["name"] == layer)
+        pipe = manifest.get("pipeline") or 0
+        row["latency"] = 1 + (lay["levels"] - 1) // pipe if pipe > 0 else 1
+    elif row["latency"] is None and cost.exists():  # streamed: the cost model's first-beat-to-result estimate
+        lat = json.loads(cost.read_text())["total"].get("latency")
+        row["latency"] = f"~{lat}" if lat is not None else None
     sj = d / (f"synth_{layer}.json" if layer else "synth.json")
     if not sj.exists() and synth:
         rep = synthesise(d / "rtl", script or xc7_script(), timeout, layer)
