@@ -19,7 +19,9 @@ The top module (``print_dag_top``) wires the layers: a tensor read by several la
 is valid when every input is valid, and each input is taken in that cycle); every edge gets a
 ``hwq_skid_buffer``, or a ``hwq_fifo`` when the join needs room for the beats that the other path's line
 buffers hold before their first output (``fifo_depths``: from the window geometry, the exact number of
-beats one input runs ahead of the other, plus slack), so the fork never deadlocks under any back-pressure.
+beats one input runs ahead of the other, plus slack), so the fork never deadlocks under any back-pressure,
+plus the beats that enter while the other path's registers fill (its latency), so the join takes one beat
+per cycle.
 Element-wise ops run on aligned pixels: beat k of every input of a join is pixel k of its tensor.
 """
 

@@ -6,9 +6,11 @@ row-major over (y, x); beat = the C channel raws of one pixel, channel c at bits
 A streamed layer (``plan.LayerPlan`` with style ``"stream"``) starts with a Conv1d/Conv2d, MaxPool or
 AvgPool op (the *head*) followed by per-pixel single-input ops. Its module ``<module>`` holds:
 
-- ``hwq_window``: walks the zero-padded input frame and emits, per output pixel (row-major over the
-  output grid), the KH x KW window of input pixels: tap (a, b) at bits ``[(a*KW + b)*PIXEL_WIDTH +:
-  PIXEL_WIDTH]`` (padding taps hold 0) and its pad flag at ``m_axis_tpad[a*KW + b]``;
+- the line buffer emits, per output pixel (row-major over the output grid), the KH x KW window of input
+  pixels: tap (a, b) at bits ``[(a*KW + b)*PIXEL_WIDTH +: PIXEL_WIDTH]`` (padding taps hold 0) and its pad
+  flag at ``m_axis_tpad[a*KW + b]``. A padded window that ``Window.full_rate`` accepts is ``hwq_window_pad``
+  (one input pixel per cycle: the padding is masked from the output pixel's row and column, never walked);
+  every other window is ``hwq_window`` (walks the zero-padded frame, one cycle per position);
 - ``<module>_datapath`` (printed by ``layer.print_layer``): one window in, one output pixel out.
   Window element (c, a, b) is datapath input ``(c*KH + a)*KW + b`` (the IR's (c, kh, kw) accumulation
   order) at window slot ``(a*KW + b)*C + c``. A conv is one constant matrix, Cout x (Cin/groups*KH*KW)
@@ -81,7 +83,8 @@ def frame_of(shape: tuple) -> Frame:
 
 @dataclass(frozen=True)
 class Window:
-    """Geometry of a layer's ``hwq_window`` (the names of its parameters, in pixels)."""
+    """Geometry of a layer's line buffer (``hwq_window``/``hwq_window_pad``: the names of its parameters, in
+    pixels)."""
 
     in_h: int
     in_w: int
@@ -157,7 +160,7 @@ class Window:
         return "hwq_window_pad" if self.full_rate else "hwq_window"
 
     def parameters(self) -> dict[str, int]:
-        """``hwq_window`` parameter values (PIXEL_WIDTH excluded)."""
+        """Line-buffer parameter values (PIXEL_WIDTH excluded; the same for both primitives)."""
         return {
             "IN_H": self.in_h,
             "IN_W": self.in_w,
@@ -357,7 +360,8 @@ def print_stream_layer(
     pipeline: int,
     in_note: str = "",
 ) -> str:
-    """Verilog text of a streamed layer's wrapper: ``hwq_window`` -> ``datapath_module`` (one pixel per beat).
+    """Verilog text of a streamed layer's wrapper: ``win.primitive`` (``hwq_window`` or ``hwq_window_pad``)
+    -> ``datapath_module`` (one pixel per beat).
 
     ``in_note``: appended to the s_axis port comment (e.g. the input range the datapath assumes)."""
     lines: list[str] = []
