@@ -28,8 +28,8 @@ snapshot of the graph still matches it (the same op, tensor and array objects, e
 each weight array's bytes equal to a private copy: one ``memcmp`` per array, so in-place edits are
 seen). One integer raw vector then takes the direct path of ``Program.run``: a shape check, the range
 check (none for a dtype that cannot leave the input format), the carrier conversion and, when the steps
-form a chain, each step in turn. On the shared 2-core machine under load average 13-15 that is about
-33 us of CPU per single-sample call of the 64-64-32-10 MLP (``benchmarks/bench_interpreter.py``).
+form a chain, each step in turn. On the shared 2-core machine at load average 9-15 that took 29-58 us
+of CPU per single-sample call of the 64-64-32-10 MLP (``benchmarks/bench_interpreter.py``).
 """
 
 from __future__ import annotations
