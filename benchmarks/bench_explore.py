@@ -55,7 +55,7 @@ def setup(out: Path, workers: int):
     import torch
 
     from hwq.explore.evaluate import Context, Evaluator, Executor, fingerprint
-    from hwq.explore.run import _float_model, _model_layers, _splits
+    from hwq.explore.run import _float_model, _model_layers, _splits, cost_model_hash
     from hwq.explore.space import build_space
     from hwq.train.config import resolve_config
 
@@ -72,7 +72,10 @@ def setup(out: Path, workers: int):
     )
     state = {k: v.detach().numpy().copy() for k, v in fm.state_dict().items()}
     ctx = Context(cfg, state, data, layers, act, "xc7", extra={"fpga_model": "fast"})
-    ctx.fingerprint = fingerprint(cfg, state, "xc7", {"bench": "hv", "fpga_cost": "fast"})
+    # the cost model's hash is part of the key (as in explore): a changed model is never answered from the cache
+    ctx.fingerprint = fingerprint(
+        cfg, state, "xc7", {"bench": "hv", "fpga_cost": "fast", "cost_model": cost_model_hash()}
+    )
     ex = Executor(ctx, "local", workers)
     return sp, ctx, ex, Evaluator(ctx, ex, cache, True), fm
 

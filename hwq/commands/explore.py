@@ -63,8 +63,15 @@ def register(sub) -> None:
     p.add_argument(
         "--fpga-cost",
         default="fast",
-        choices=["fast", "proxy"],
-        help="LUT model of FPGA candidates: hwq.cost.fpga(exact=False) (default) or 5.4 LUTs per adder",
+        choices=["fast", "exact", "proxy"],
+        help="LUT model of FPGA search candidates: hwq.cost.fpga(exact=False) (default), hwq.cost.fpga (slow) "
+        "or 5.4 LUTs per adder",
+    )
+    p.add_argument(
+        "--refine-cost",
+        default="exact",
+        choices=["fast", "exact", "proxy"],
+        help="LUT model of the QAT-refined FPGA points, on which the final front is taken (default exact)",
     )
     p.set_defaults(func=run)
 
@@ -117,6 +124,7 @@ def run(args) -> int:
         refine_ranks=args.refine_ranks,
         precise=args.precise,
         fpga_cost=args.fpga_cost,
+        refine_cost=args.refine_cost,
         progress=progress,
         log=print,
     )

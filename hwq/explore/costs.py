@@ -3,12 +3,17 @@
 ``estimate(graph, target)`` (fast, used for every candidate) returns ``(totals, per_layer)``: cost name ->
 number for the whole graph and for each Dense/Conv op. Names and units:
 
-- FPGA targets: ``luts`` (estimated LUTs), ``adders``, ``weight_bits``. The default FPGA model
+- FPGA targets: ``luts`` (estimated LUTs), ``adders``, ``weight_bits``. The default search model
   (``fpga_model="fast"``) is the calibrated cost model's fast path, ``hwq.cost.fpga(graph, target,
   exact=False)`` (digit-count approximation of the Verilog emitter's adder graphs, a few ms per candidate
-  on the digits MLP): ``luts`` and ``adders`` are its per-layer LUT and adder figures. ``fpga_model="proxy"``
-  is the older stand-in, ``LUTS_PER_ADDER`` x the two-input adders of ``hwq.cost.graph_cost`` (CSD digits
-  without subexpression sharing);
+  on the digits MLP): ``luts`` and ``adders`` are its per-layer LUT and adder figures. ``"exact"`` is
+  ``hwq.cost.fpga(graph, target)`` itself (the emitter's real adder-graph planning, 1-4 s per digits-MLP
+  candidate): ``explore`` prices its QAT-refined points with it by default, so the final front, the chosen
+  point and the figures reported for them are the calibrated model's (the fast path over-estimates trained
+  low-bit networks: +19 % median on the digits MLP's refined points, Spearman 0.99 against the exact
+  model; ``benchmarks/bench_explore_verify.py --rank``). ``"proxy"`` is the older stand-in,
+  ``LUTS_PER_ADDER`` x the two-input adders of ``hwq.cost.graph_cost`` (CSD digits without subexpression
+  sharing);
 - MCU targets: ``instructions`` (instructions of one inference), ``flash`` (bytes), ``sram`` (peak bytes),
   ``macs``. A CMSIS-NN profile graph (every MCU candidate since the explorer builds them with
   ``hwq.train.profiles.cmsis_config``) is priced by ``hwq.cost.mcu`` itself: totals are its ``instructions``,
@@ -47,8 +52,8 @@ TARGETS = {
 COSTS = {"fpga": ("luts", "adders", "weight_bits"), "mcu": ("instructions", "flash", "sram", "macs")}
 #: calibrated LUTs per fast-model adder (see the module docstring)
 LUTS_PER_ADDER = 5.4
-#: FPGA models of ``estimate``: the calibrated fast path (default) or the adder-count proxy
-FPGA_MODELS = ("fast", "proxy")
+#: FPGA models of ``estimate``: the calibrated model's fast path (default), its exact path, or the adder-count proxy
+FPGA_MODELS = ("fast", "exact", "proxy")
 #: target names of the calibrated models (``hwq/cost/targets``)
 _CALIBRATED_NAME = {"fpga": "xc7", "mcu": "cortex-m4"}
 #: how per-layer figures combine into the total
@@ -108,11 +113,11 @@ def parse_budgets(text: str | list[str] | None, target: str) -> dict[str, float]
     return out
 
 
-def _fpga_fast(graph, target: str) -> tuple[dict, dict]:
-    """(totals, per-op) of ``hwq.cost.fpga(exact=False)`` on an FPGA target (see the module docstring)."""
+def _fpga_model(graph, target: str, exact: bool = False) -> tuple[dict, dict]:
+    """(totals, per-op) of ``hwq.cost.fpga(exact=exact)`` on an FPGA target (see the module docstring)."""
     import hwq.cost as hc
 
-    r = hc.fpga(graph, _CALIBRATED_NAME.get(target, target), exact=False)
+    r = hc.fpga(graph, _CALIBRATED_NAME.get(target, target), exact=exact)
     per: dict[str, dict] = {}
     for row in r["layers"]:
         op = next((o for o in graph.ops if o.name == row["name"] and getattr(o, "weight", None) is not None), None)
@@ -191,14 +196,17 @@ def _mcu_costs(graph, target: str) -> tuple[dict, dict]:
 
 def estimate(graph, target: str, fpga_model: str = "fast") -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Costs of an IR graph on a target: (totals, per layer), see the module docstring for names and units.
-    ``fpga_model``: "fast" (``hwq.cost.fpga(exact=False)``) or "proxy" (5.4 LUTs per adder)."""
+    ``fpga_model``: "fast" (``hwq.cost.fpga(exact=False)``), "exact" (``hwq.cost.fpga``) or "proxy" (5.4
+    LUTs per adder)."""
     kind = target_kind(target)
     if fpga_model not in FPGA_MODELS:
-        raise TargetError(f"--fpga-cost {fpga_model}: unknown FPGA cost model; expected fast or proxy")
+        raise TargetError(
+            f"--fpga-cost {fpga_model}: unknown FPGA cost model; expected one of {', '.join(FPGA_MODELS)}"
+        )
     if kind == "mcu" and "cmsis_nn" in getattr(graph, "meta", {}):
         totals, per = _mcu_costs(graph, target)
-    elif kind == "fpga" and fpga_model == "fast":
-        totals, per = _fpga_fast(graph, target)
+    elif kind == "fpga" and fpga_model in ("fast", "exact"):
+        totals, per = _fpga_model(graph, target, exact=fpga_model == "exact")
     else:
         totals, per = _raw_costs(graph, kind)
     return {k: totals[k] for k in COSTS[kind]}, per

@@ -8,7 +8,8 @@ A candidate is a tuple of ``Choice`` (one per searchable layer). Two stages:
   IR and estimate its costs. Also records each layer's squared weight-quantisation error (for the
   Hessian-weighted sensitivity).
 - ``qat``: the same, then a short quantisation-aware fine-tune (``epochs`` on the fit split) and the
-  accuracy on the test split; keeps the IR (``graph.json`` text) for the chosen point.
+  accuracy on the test split; keeps the IR (``graph.json`` text) for the chosen point. FPGA costs come from
+  ``ctx.extra["refine_model"]`` when set (explore: the exact calibrated model), else ``"fpga_model"``.
 
 MCU targets (``cortex-m4``, ``cortex-m7``, ``cortex-m55``): a candidate's per-layer ``int8``/``int4``
 weights build a CMSIS-NN profile model (``hwq.train.profiles.cmsis_config``: int8 activations with zero points,
@@ -196,7 +197,10 @@ def evaluate(ctx: Context, config: tuple[Choice, ...], stage: str = "ptq", epoch
         rec["val_accuracy"], rec["val_loss"] = _scores(qm, d["x_val"], d["y_val"])
         rec["test_accuracy"], rec["test_loss"] = _scores(qm, d["x_test"], d["y_test"])
     graph = lower(qm, torch.from_numpy(d["x_test"][:8]), name=ctx.cfg["name"])
-    totals, per = estimate(graph, ctx.target, ctx.extra.get("fpga_model", "fast"))
+    model = ctx.extra.get("fpga_model", "fast")
+    if stage == "qat":  # refined points: the model the final front is taken on (explore's ``refine_cost``)
+        model = ctx.extra.get("refine_model", model)
+    totals, per = estimate(graph, ctx.target, model)
     rec["costs"] = totals
     rec["layer_costs"] = {n: per.get(n.replace(".", "_"), {}) for n in ctx.layers}
     if stage == "qat":

@@ -34,6 +34,8 @@ BASELINES = {
 MCU_BASELINES = {"int8": ("int8", 8, 16), "int4": ("int4", 8, 16)}
 REFERENCE = ("fixed<16>", 16, 16)  # "unquantised" setting of the other layers in one-layer sensitivity
 MCU_REFERENCE = ("int8", 8, 16)  # the CMSIS-NN profile's widest weights (MCU targets)
+#: pareto.json's name of each FPGA cost model (``hwq.explore.costs.FPGA_MODELS``)
+_FPGA_MODEL_NAMES = {"fast": "hwq.cost.fpga(exact=False)", "exact": "hwq.cost.fpga", "proxy": "5.4 LUT/adder"}
 
 
 class ExploreError(ValueError):
@@ -149,6 +151,7 @@ def explore(
     probes: int = 64,
     val_fraction: float = 0.2,
     fpga_cost: str = "fast",
+    refine_cost: str = "exact",
     progress: str | bool = True,
     log=print,
 ) -> dict:
@@ -157,10 +160,12 @@ def explore(
     document. ``refine_ranks``: how many non-dominated layers of the PTQ search (validation accuracy) are
     QAT-refined, at most ``max_refine`` points besides the baselines. ``precise``: which refined points
     also get the calibrated cost model's figures (``calibrated_costs``; slow): "none", "chosen" (default)
-    or "front" (front and baselines). ``fpga_cost``: the FPGA candidates' LUT model, "fast"
-    (``hwq.cost.fpga(exact=False)``) or "proxy" (5.4 LUTs per adder of ``hwq.cost.graph_cost``), see
-    ``hwq.explore.costs``. Accuracies in percent, costs as ``hwq.explore.costs`` names them. Raises
-    ExploreError (or ConfigError, SpaceError, TargetError, all ValueErrors) naming the bad input."""
+    or "front" (front and baselines). ``fpga_cost``: the FPGA search candidates' LUT model, "fast"
+    (``hwq.cost.fpga(exact=False)``), "exact" (``hwq.cost.fpga``, slow) or "proxy" (5.4 LUTs per adder of
+    ``hwq.cost.graph_cost``); ``refine_cost``: the model of the QAT-refined points, on which the final front
+    and the chosen point are taken (default "exact"), see ``hwq.explore.costs``. Accuracies in percent,
+    costs as ``hwq.explore.costs`` names them. Raises ExploreError (or ConfigError, SpaceError, TargetError,
+    all ValueErrors) naming the bad input."""
     import torch
 
     from hwq.train.config import resolve_config
@@ -173,8 +178,9 @@ def explore(
     bud = C.parse_budgets(budgets, target)
     if objective not in ("measured", "hessian"):
         raise ExploreError(f"--objective {objective}: expected measured or hessian")
-    if fpga_cost not in C.FPGA_MODELS:
-        raise ExploreError(f"--fpga-cost {fpga_cost}: expected {' or '.join(C.FPGA_MODELS)}")
+    for flag, val in (("--fpga-cost", fpga_cost), ("--refine-cost", refine_cost)):
+        if val not in C.FPGA_MODELS:
+            raise ExploreError(f"{flag} {val}: expected {' or '.join(C.FPGA_MODELS)}")
     user = dict(config or {})
     user.setdefault("ptq", {}).setdefault("calibrator", "mse")
     cfg = resolve_config(user)
@@ -210,10 +216,14 @@ def explore(
     cal = gen.permutation(len(data["x_fit"]))[: cfg["ptq"]["samples"]]
     data["x_cal"] = np.ascontiguousarray(data["x_fit"][np.sort(cal)])
     state = {k: v.detach().numpy().copy() for k, v in fm.state_dict().items()}
-    ctx = Context(cfg, state, data, layers, act_layer, target, extra={"fpga_model": fpga_cost})
+    ctx = Context(
+        cfg, state, data, layers, act_layer, target, extra={"fpga_model": fpga_cost, "refine_model": refine_cost}
+    )
     fp_extra = {"val_fraction": val_fraction, "seed": seed} | ({"profile": "cmsis-nn"} if kind == "mcu" else {})
     if kind == "fpga":
         fp_extra["fpga_cost"] = fpga_cost
+        if refine_cost != fpga_cost:
+            fp_extra["refine_cost"] = refine_cost
     fp_extra["cost_model"] = cost_model_hash()
     ctx.fingerprint = fingerprint(cfg, state, target, fp_extra)
     timing["float_model_s"] = time.perf_counter() - t0
@@ -406,7 +416,7 @@ def _search(v: dict) -> dict:
         "search_objective": v["objective"],
         "cost_model": "hwq.cost.mcu"
         if kind == "mcu"
-        else {"fast": "hwq.cost.fpga(exact=False)", "proxy": "5.4 LUT/adder"}[v["fpga_cost"]],
+        else {"search": _FPGA_MODEL_NAMES[v["fpga_cost"]], "refined": _FPGA_MODEL_NAMES[v["refine_cost"]]},
         "space": sp.as_dict(),
         "space_size": sp.size(),
         "float_accuracy": _r(v["float_acc"]),

@@ -97,6 +97,21 @@ def test_chosen_graph_is_the_measured_model(first):
     assert cfg["quant"]["layers"]["fc1"]["weight"]["kind"] in ("fixed", "csd", "float")
 
 
+def test_refined_points_priced_by_the_exact_model(first):
+    """The final front is taken on the calibrated exact model (``refine_cost="exact"``): the chosen point's
+    reported LUTs are ``hwq.cost.fpga`` of its graph (and its calibrated_costs), while the PTQ search
+    points carry the fast path's figure."""
+    import hwq.cost as hc
+    from hwq.ir.serialize import load
+
+    out, doc = first
+    assert doc["cost_model"] == {"search": "hwq.cost.fpga(exact=False)", "refined": "hwq.cost.fpga"}
+    g = load(out / "chosen" / "graph.json")
+    chosen = next(p for p in doc["points"] if p["id"] == doc["chosen"])
+    exact = hc.fpga(g, "xc7")["total"]["LUT"]
+    assert chosen["refined"]["costs"]["luts"] == exact == chosen["refined"]["calibrated_costs"]["LUT"]
+
+
 def test_same_seed_same_bytes_with_two_workers(first, tmp_path):
     out, _ = first
     out2 = tmp_path / "run2"
