@@ -4,11 +4,12 @@
 datapath builders (``rtl_model.plan_rtl``: the real common-subexpression elimination of ``rtl.mcm``,
 not an approximation), counts each layer's adder / constant-add / select / compare bits and registers,
 and prices them with per-target coefficients (LUTs per bit) fitted by ``hwq cost calibrate`` against
-yosys; adder bits that yosys merges into multi-operand ``$macc`` carry-save trees (``macc_bits``) get an
-extra coefficient. Results are cached per layer (``rtl_model.plan_rtl``: a hash of weights, formats,
-upstream ranges and options), so only changed layers are rebuilt. Flip-flops, latency (cycles) and
+yosys (``LUT_FEATURES``; a target's ``[model] fixed`` list keeps a coefficient at its physical value
+instead of fitting it, e.g. sign-extension and subtracting bits on the LUT6). Results are cached per
+layer (``rtl_model.plan_rtl``: a hash of weights, formats, upstream ranges and options), so only changed
+layers are rebuilt. Flip-flops, latency (cycles) and
 DSPs (0) are counted, not fitted; CARRY cells are one per 4 adder bits (xc7 CARRY4) or one per adder bit
-(iCE40 SB_CARRY) times a fitted factor.
+(iCE40 SB_CARRY) times a fitted factor, without the adders merged into a ``$macc``.
 
 ``backend="hls"`` (the HLS C++ of ``hwq.hls``) is analytical and **uncalibrated**: per Dense/Conv layer,
 ``ceil(MACs / reuse_factor)`` multipliers (a DSP when both operands are wider than

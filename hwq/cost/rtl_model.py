@@ -5,15 +5,19 @@
 elimination, exact node widths and levels), then ``layer_features`` reads each layer's datapath:
 
 - adder bits: for every two-operand adder the width of the part that really adds (the emitter passes the
-  low bits of the shifted operand through, ``Datapath.adder``), plus constant additions (bias, rounding
-  increments) and the output negations;
-- select bits (``?:`` multiplexers of ReLU, saturation, max) and compare bits (saturation limits, max);
+  low bits of the shifted operand through, ``Datapath.adder``), split into bits within an operand's own
+  width and above it (``ext_bits``: sign extension / carry out), of which subtracting (``sub_bits``);
+  the adders yosys's ``alumacc`` merges into a reader's ``$macc`` (``macc_merges``: the exact rule, checked
+  against yosys's cells); constant additions (bias, rounding increments) and the output negations;
+- select bits (``?:`` multiplexers of ReLU, saturation, max) and compare bits (saturation: the checked bits
+  above the result; ``sat_raw_bits`` when the checked value is not rounded; max: operand bits);
 - flip-flops exactly as ``layer.print_layer`` declares them (a register stage after every ``pipeline``
   levels and the output register), minus the bits that no consumer reads (yosys removes those: the
   low bits a rounding cast drops, the high bits an output truncates); one valid flag per stage;
 - the primitives the top instantiates: skid buffers (2 x (width + 1) FFs each), line buffers
   (``hwq_window``: DEPTH x (pixel width [+1 pad flag]) shift-register bits, the window output register,
-  four position counters), frame collect/split registers;
+  four position counters; ``hwq_window_pad``: real pixels only, pad flags in the output register, walk,
+  emission and row/column counters), frame collect/split registers;
 - latency in cycles: ``layer.latency`` per layer plus one per skid buffer (``emit.top_latency``); a
   streamed layer adds its line buffer's fill, so a design with streamed layers reports the parallel part
   and ``latency_exact = False``.
