@@ -366,11 +366,18 @@ def run_flow(
 
     measured = flow_measured(verify_results, out)
     if want_fpga and synth and "rtl" in targets:
-        st.start("synth", "yosys synth_xilinx of the Verilog")
+        # the target's own calibrated yosys script and cell patterns, so the estimate and the measured figure
+        # beside it count the same netlist
+        from hwq.cost.calibrate import count_cells
+        from hwq.cost.targets import load_target
+
+        synth_cfg = load_target(fpga_target)["synth"]
+        st.start("synth", f"yosys {synth_cfg['script']} of the Verilog (target {fpga_target})")
         if _tool("yosys"):
             from hwq.rtl import synth_report
 
-            rep = synth_report(out / "rtl")
+            rep = synth_report(out / "rtl", script=synth_cfg["script"])
+            rep.update(count_cells(rep["cells"], synth_cfg))
             measured["fpga"].update({"lut": rep.get("LUT"), "ff": rep.get("FF"), "carry": rep.get("CARRY"),
                                      "dsp": rep.get("DSP")})  # fmt: skip
             st.done(f"{rep.get('LUT'):,} LUT, {rep.get('FF'):,} FF, {rep.get('DSP')} DSP")
