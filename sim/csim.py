@@ -329,17 +329,5 @@ def diverging_layer(out_dir, graph, inputs_raw: dict, vectors, cache_dir=None) -
     if rep.ok:
         return {"first_diverging_layer": None}
     layer = next(op.name for op in graph.ops if op.output == rep.tensor)
-    t = graph.tensor(rep.tensor)
-    flat = int(np.ravel_multi_index(rep.index, t.shape)) if rep.index else 0
-    d = {
-        "layer": layer,
-        "kind": rep.kind,
-        "vector": int(vectors[rep.vector]),
-        "tensor": rep.tensor,
-        "index": flat,
-        "expected_raw": rep.expected,
-        "got_raw": rep.got,
-        "expected_real": rep.expected_real,
-        "got_real": rep.got_real,
-    }
+    d = rep.diverging_record(graph, vectors, layer)
     return {"first_diverging_layer": d, "layer_errors": {layer: rep.count}}

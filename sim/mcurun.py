@@ -563,17 +563,5 @@ def diverging_layer(out_dir, graph, inputs_raw: dict, vectors, cache_dir=None) -
     steps = {lay["output"]: lay for lay in load_manifest(out_dir)["layers"]}
     ops = steps.get(rep.tensor, {}).get("ops") or [next(op.name for op in graph.ops if op.output == rep.tensor)]
     layer = ops[0]  # the step (one CMSIS-NN call: e.g. a conv with its fused requantize) by its first op
-    flat = int(np.ravel_multi_index(rep.index, graph.tensor(rep.tensor).shape)) if rep.index else 0
-    d = {
-        "layer": layer,
-        "ops": list(ops),
-        "kind": rep.kind,
-        "vector": int(vectors[rep.vector]),
-        "tensor": rep.tensor,
-        "index": flat,
-        "expected_raw": rep.expected,
-        "got_raw": rep.got,
-        "expected_real": rep.expected_real,
-        "got_real": rep.got_real,
-    }
+    d = rep.diverging_record(graph, vectors, layer, ops=list(ops))
     return {"first_diverging_layer": d, "layer_errors": {layer: rep.count}}

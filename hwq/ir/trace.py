@@ -125,6 +125,25 @@ class MismatchReport:
     def __str__(self) -> str:
         return "\n".join(self.lines())
 
+    def diverging_record(self, graph: Graph, vectors, layer: str, **extra) -> dict:
+        """The ``first_diverging_layer`` record a verify report carries for this (failed) comparison:
+        ``layer`` (the name the caller attributes the tensor to), ``extra`` keys, kind, vector (mapped
+        through ``vectors``: the indices of the compared batch in the caller's full vector set), tensor,
+        element index (C order, flat), expected/got raw integers and real values."""
+        flat = int(np.ravel_multi_index(self.index, graph.tensor(self.tensor).shape)) if self.index else 0
+        return {
+            "layer": layer,
+            **extra,
+            "kind": self.kind,
+            "vector": int(np.asarray(vectors)[self.vector]),
+            "tensor": self.tensor,
+            "index": flat,
+            "expected_raw": self.expected,
+            "got_raw": self.got,
+            "expected_real": self.expected_real,
+            "got_real": self.got_real,
+        }
+
 
 def _align(name: str, ours: np.ndarray, theirs, shape: tuple[int, ...]) -> np.ndarray:
     arr = np.asarray(theirs)
