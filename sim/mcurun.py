@@ -465,6 +465,9 @@ def layer_dump(out_dir, graph, inputs_raw: dict, cache_dir=None) -> dict[str, np
     except after ``hwq_hwc_to_chw``). Steps whose tensor is not an IR tensor (layout copies) are left out."""
     out_dir = Path(out_dir).resolve()
     manifest = load_manifest(out_dir)
+    missing = [k for k in ("memory", "layers") if k not in manifest]
+    if missing:  # e.g. a hand-written model: no arena plan to find each step's output buffer in
+        raise McuRunError(f"{out_dir / 'mcu.json'}: no {' / '.join(missing)} section, so no per-layer dump")
     sources = model_sources(out_dir, manifest)
     main_c = next((s for s in sources if s == f"{manifest.get('identifier', '')}.c"), None)
     main_c = main_c or next(s for s in sources if "weights" not in s and "/" not in s)
