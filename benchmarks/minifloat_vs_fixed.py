@@ -125,7 +125,8 @@ def synthesise(rtl: Path, script: str, timeout: float, layer: str = "") -> dict:
 
     top, files = sources(rtl)
     if layer:  # helper modules (hwq_skid_buffer, hwq_taps, ...) + the layer's own file
-        files = [f for f in files if not f.stem.startswith(top) or f.stem == f"{top}_{layer}"]
+        mine = (f"{top}_{layer}", f"{top}_{layer}_datapath")
+        files = [f for f in files if not f.stem.startswith(top) or f.stem in mine]
         top = f"{top}_{layer}"
     load0 = os.getloadavg()[0]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -171,6 +172,8 @@ def measure(
     d.mkdir(parents=True, exist_ok=True)
     log = d / "log.txt"
     cfg = d / "config.toml"
+    whole = layer == PER_LAYER  # per-layer sum: whole-network adders, estimate and latency
+    one = "" if whole else layer
     text = config_text(key, arch)
     if not (d / "run" / "summary.json").exists() or not cfg.exists() or cfg.read_text() != text:
         cfg.write_text(text)
@@ -186,7 +189,7 @@ def measure(
         "float_accuracy": summ["accuracy"]["float"],
         "formats": {k: v for k, v in summ["formats"].items() if k.split(".")[0] in ("fc1", "conv1")},
         "verilog_bytes": sum(f.stat().st_size for f in (d / "rtl").glob("*.v")),
-        "adders": sum(lay["adders"] for lay in manifest["layers"] if not layer or lay["name"] == layer),
+        "adders": sum(lay["adders"] for lay in manifest["layers"] if not one or lay["name"] == one),
         "layer": layer,
         "latency": manifest["latency"],  # cycles; None for streamed designs (see the cost estimate below)
         "styles": [lay["style"] for lay in manifest["layers"]],
@@ -198,16 +201,18 @@ def measure(
         est = None
     if cost.exists():
         c = json.loads(cost.read_text())
-        tot = next((x for x in c["layers"] if x.get("name") == layer), {}) if layer else c.get("total", {})
+        tot = next((x for x in c["layers"] if x.get("name") == one), {}) if one else c.get("total", {})
         est = {k: tot.get(k.lower(), tot.get(k)) for k in ("LUT", "FF", "CARRY")}
     row["estimate"] = est
-    if layer:  # the layer's own latency: 1 + (levels - 1) // PIPELINE cycles
-        lay = next(x for x in manifest["layers"] if x["name"] == layer)
+    if one:  # the layer's own latency: 1 + (levels - 1) // PIPELINE cycles
+        lay = next(x for x in manifest["layers"] if x["name"] == one)
         pipe = manifest.get("pipeline") or 0
         row["latency"] = 1 + (lay["levels"] - 1) // pipe if pipe > 0 else 1
     elif row["latency"] is None and cost.exists():  # streamed: the cost model's first-beat-to-result estimate
         lat = json.loads(cost.read_text())["total"].get("latency")
         row["latency"] = f"~{lat}" if lat is not None else None
+    if layer == PER_LAYER:
+        return per_layer(row, d, manifest, script, synth, timeout)
     sj = d / (f"synth_{layer}.json" if layer else "synth.json")
     if not sj.exists() and synth:
         rep = synthesise(d / "rtl", script or xc7_script(), timeout, layer)
@@ -222,6 +227,97 @@ def measure(
         row["verify"] = {"vectors": v["vectors"], "mismatches": v["mismatches"]}
     (d / (f"row_{layer}.json" if layer else "row.json")).write_text(json.dumps(row, indent=1) + "\n")
     return row
+
+
+PER_LAYER = "per-layer"
+
+
+def per_layer(row: dict, d: Path, manifest: dict, script: str, synth: bool, timeout: float) -> dict:
+    """Row labelled "sum of per-layer syntheses": every layer module of ``d/rtl`` synthesised on its own
+    (``synth_<layer>.json``, cached, smaller yosys problems than the whole design) and LUT / FF / CARRY / DSP
+    and yosys CPU / wall seconds summed. The top module's own glue (the input/output skid buffers between
+    layers) is not counted; compare with a whole-design row to see the error. Figures None until every
+    layer is synthesised."""
+    names = [lay["name"] for lay in manifest["layers"]]
+    parts = []
+    for name in names:
+        sj = d / f"synth_{name}.json"
+        if not sj.exists() and synth:
+            rep = synthesise(d / "rtl", script or xc7_script(), timeout, name)
+            sj.write_text(json.dumps(rep, indent=1) + "\n")
+        if sj.exists():
+            parts.append(json.loads(sj.read_text()))
+    row["layer"] = PER_LAYER
+    if len(parts) == len(names):
+        for k in ("LUT", "FF", "CARRY", "DSP", "synth_cpu_s", "synth_wall_s"):
+            row[k] = round(sum(p[k] for p in parts), 1) if k.startswith("synth") else sum(p[k] for p in parts)
+        row["per_layer"] = {n: {k: p[k] for k in ("LUT", "FF", "CARRY", "synth_cpu_s")} for n, p in zip(names, parts)}
+    (d / "row_per-layer.json").write_text(json.dumps(row, indent=1) + "\n")
+    return row
+
+
+def head_commit() -> str:
+    """Short commit id of the hwq checkout (with ``+dirty`` when tracked files under ``hwq/`` or ``rtl/``
+    differ from it), for labelling designs emitted now."""
+    root = Path(__file__).resolve().parent.parent
+    sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(root), "diff", "--quiet", "HEAD", "--", "hwq", "rtl"])
+    return sha.stdout.strip() + ("+dirty" if dirty.returncode else "")
+
+
+def _body(f: Path) -> list[str]:
+    """The lines of a generated Verilog file without its ``//`` header comment (version, command)."""
+    lines = f.read_text().splitlines()
+    i = 0
+    while i < len(lines) and lines[i].startswith("//"):
+        i += 1
+    return lines[i:]
+
+
+def verify_fresh(key: str, work: Path, vectors: int, simulator: str, backpressure: float = 0.3) -> dict:
+    """Re-emit configuration ``key``'s cached graph (``work/key/run/graph.json``) with the hwq of the current
+    checkout into ``work/key/rtl_<commit>`` and co-simulate it: ``hwq verify rtl --vectors N --backpressure
+    0.3``. Returns (and caches in ``verify_<commit>.json``) the vectors, mismatches, simulator, commit, CPU
+    and wall seconds of the verify run, and whether every ``.v`` file (header comment aside) is identical to
+    the synthesised design in ``work/key/rtl``."""
+    d = work / key
+    commit = head_commit()
+    vj = d / f"verify_{commit}.json"
+    if vj.exists():
+        return json.loads(vj.read_text())
+    out = d / f"rtl_{commit}"
+    log = d / "log.txt"
+    run(["hwq", "emit", "rtl", "--ir", str(d / "run" / "graph.json"), "--out", str(out), "--force"], log)
+    old = {f.name: f for f in (d / "rtl").glob("*.v")}
+    new = {f.name: f for f in out.glob("*.v")}
+    same = old.keys() == new.keys() and all(_body(old[n]) == _body(new[n]) for n in new)
+    cmd = ["hwq", "verify", "rtl", str(out), "--vectors", str(vectors), "--backpressure", str(backpressure)]
+    cmd += ["--simulator", simulator]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with log.open("a") as fh:
+        fh.write("$ " + " ".join(cmd) + "\n" + p.stdout + p.stderr)
+    v = json.loads((out / "verify.json").read_text()) if (out / "verify.json").exists() else {}
+    res = {
+        "commit": commit,
+        "command": " ".join(cmd),
+        "exit": p.returncode,
+        "vectors": v.get("vectors"),
+        "mismatches": v.get("mismatches"),
+        "simulator": simulator,
+        "backpressure": backpressure,
+        "same_verilog_as_synthesised": same,
+        "cpu_s": round((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), 1),
+        "wall_s": round(wall, 1),
+        "load": [round(load0, 1), round(os.getloadavg()[0], 1)],
+        "last_line": (p.stdout.strip().splitlines() or [""])[-1],
+    }
+    vj.write_text(json.dumps(res, indent=1) + "\n")
+    return res
 
 
 def layer_products(work: Path, n_in: int = 32, n_out: int = 16, fmt: str = "e4m3fn") -> list[dict]:
@@ -281,10 +377,14 @@ def table(rows: list[dict]) -> str:
         fm = f"{f.get(wk, '')} / {f.get(wk[: -len('.weight')], '')}"
         v = r.get("verify")
         vt = f"{v['vectors']} vectors, {v['mismatches']} mismatches" if v else "not run"
+        if v and v.get("commit"):
+            same = "same Verilog" if v.get("same_verilog_as_synthesised") else "re-emitted Verilog differs"
+            vt += f" ({v['simulator']}, {v['commit']}, {same})"
         est = (r.get("estimate") or {}).get("LUT")
         est_t = _n(round(est)) if isinstance(est, (int, float)) else "-"
+        lay = "sum of per-layer syntheses" if r.get("layer") == PER_LAYER else r.get("layer") or "all"
         out.append(
-            f"| {r.get('model', 'mlp')} | {r['config']} | {r.get('layer') or 'all'} | `{fm}` | {r['accuracy']:.2f} | "
+            f"| {r.get('model', 'mlp')} | {r['config']} | {lay} | `{fm}` | {r['accuracy']:.2f} | "
             f"{_n(r.get('LUT'))} | "
             f"{_n(r.get('FF'))} | {_n(r.get('CARRY'))} | {_n(r.get('DSP'))} | {_n(r.get('latency'))} | "
             f"{_n(r['adders'])} | {est_t} | {_n(r.get('synth_cpu_s'))} | {vt} |"
@@ -302,7 +402,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--simulator", default="auto", help="hwq verify rtl --simulator (auto, icarus, verilator)")
     ap.add_argument("--script", default="", help="yosys script (default: the xc7 cost target's [synth] script)")
     ap.add_argument("--no-synth", action="store_true", help="skip syntheses not cached yet (table shows dashes)")
-    ap.add_argument("--synth-layer", default="", help="synthesise only this layer module (e.g. fc3)")
+    ap.add_argument(
+        "--synth-layer",
+        default="",
+        help=f"synthesise only this layer module (e.g. fc3), or '{PER_LAYER}': each "
+        "layer module on its own, the row reporting their sum",
+    )
+    ap.add_argument(
+        "--verify-fresh",
+        type=int,
+        default=0,
+        help="re-emit each configuration's graph with this checkout and run "
+        "hwq verify rtl with this many vectors (0: skip); compares the Verilog with the synthesised design",
+    )
     ap.add_argument("--timeout", type=float, default=7200, help="yosys time-out per design, seconds")
     ap.add_argument("--write", default="", help="write the markdown table here")
     ap.add_argument("--layer", action="store_true", help="only the one-layer product-style comparison")
@@ -333,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
             args.timeout,
             args.synth_layer,
         )
+        if args.verify_fresh:
+            row["verify"] = verify_fresh(k, work, args.verify_fresh, args.simulator)
         rows.append(row)
         print(json.dumps(row), flush=True)
     text = table(rows)
