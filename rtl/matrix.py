@@ -16,8 +16,9 @@ import numpy as np
 from hwq.formats import FixedFormat
 
 from .constmul import const_mul
-from .datapath import Datapath, Value
+from .datapath import Datapath, Value, _unsigned
 from .mcm import build_adder_graph
+from .netlist import Node, fit, shifted
 from .ordered import ordered_accumulate
 
 
@@ -215,6 +216,10 @@ def build_dense(dp: Datapath, op: DenseSpec, graph, xs: list[Value], prefix: str
         # balanced style: the same, unless that pair would push the output past the layer's depth bound
         # (Kraft: terms at levels l_i fit in D levels iff sum 2**l_i <= 2**D); then the two shallowest
         t = 0
+        # the sum's sign is that of its lowest-shift terms (``Datapath.add2``): all negative (and some term
+        # positive) would need acc = -sum, one more adder and level; then ``_reverse_sub`` where it helps
+        low = min((tt[1] for tt in terms), default=0)
+        flip = bias_acc[j] == 0 and all(tt[2] < 0 for tt in terms if tt[1] == low) and any(tt[2] > 0 for tt in terms)
         while len(terms) > 1:
             terms.sort(key=lambda tt: (dp.nodes[tt[0]].width + tt[1], dp.nodes[tt[0]].level, tt[0]))
             if bound is not None:
@@ -225,10 +230,49 @@ def build_dense(dp: Datapath, op: DenseSpec, graph, xs: list[Value], prefix: str
             t1, t2 = terms[0], terms[1]
             nm = f"{prefix}_sum{j}_{t}"
             t += 1
+            if flip:  # a difference instead of a sum of negative sign (and a final negation)
+                diff = _reverse_sub(dp, nm, t1, t2, in_ranges, f"output {j} partial sum")
+                if diff is not None:
+                    terms = terms[2:] + [diff]
+                    continue
             terms = terms[2:] + [dp.add2(nm, t1, t2, in_ranges, f"output {j} partial sum")]
         acc = dp._accumulate(f"{prefix}_acc{j}", terms[0] if terms else None, bias_acc[j], acc_fmt, in_ranges, j)
         outs.append(_finish(dp, op, Value(acc, acc_fmt.frac_bits), out_t.fmt, prefix, j))
     return outs
+
+
+def _reverse_sub(dp: Datapath, name: str, t1, t2, in_ranges, comment: str):
+    """``(p << d) - n`` as one subtractor with a positive result sign, or None (use ``Datapath.add2``).
+
+    ``t1``, ``t2``: terms ``(node, shift, sign)``. ``Datapath.add2`` factors out the sign of the term with the
+    lower shift, so when that term is negative and the other positive it yields ``-(n - (p << d))``; if an
+    output's sum ends with a negative sign, it needs a negation ``acc = -sum``: one more adder and one more
+    level (on the 16x64 benchmark matrix, 3 outputs at level 7 where the bound is 6). ``build_dense`` uses
+    this instead of ``add2`` in such outputs, so their sum is negative only when every term is. The
+    subtractor is full width (the low ``d`` bits borrow; ``add2`` skips them). Returns the term
+    ``(node, k_n, +1)``; None for any other pair of signs or shifts.
+    """
+    (n1, k1, s1), (n2, k2, s2) = sorted([t1, t2], key=lambda t: (t[1], -t[2], t[0]))
+    d = k2 - k1
+    if not (s1 < 0 < s2 and d > 0):
+        return None
+    coefs: dict[int, int] = {}
+    for nd, c, sh in ((n1, -1, 0), (n2, 1, d)):
+        for i, v in dp.coefs[nd].items():
+            coefs[i] = coefs.get(i, 0) + c * (v << sh)
+    coefs = {i: v for i, v in coefs.items() if v}
+    lo, hi = dp._range(coefs, in_ranges)
+    node = Node(name, lo, hi, dp.level_of([n1, n2]) + 1, [n1, n2], [], comment)
+    w = node.width
+    pos = shifted("{1}", dp.nodes[n2].width, d, w)
+    if pos is None:  # p << d vanishes modulo 2**w
+        return None
+    neg = fit("{0}", dp.nodes[n1].width, w)
+    node.body = [f"assign {{out}} = $signed({_unsigned(pos)} - {_unsigned(neg)});"]
+    dp.add(node)
+    dp.adders += 1
+    dp.coefs[name] = coefs
+    return (name, k1, 1)
 
 
 def _finish(dp: Datapath, op, acc: Value, out_fmt, prefix: str, j: int) -> Value:
