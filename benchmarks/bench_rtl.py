@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -296,9 +298,20 @@ def verify(design: str, files, top, stream, kernel, width, n, work: Path) -> str
 
 # ----------------------------------------------------------------------------------------------- run
 def _synth(files, top, script):
-    t0 = time.perf_counter()
+    """yosys figures of one design, plus ``synth_cpu_s`` (yosys user+sys CPU seconds) and the 1-minute load
+    average after it; returns (figures, wall seconds)."""
+    t0, c0 = time.perf_counter(), _child_cpu()
     rep = synth_report(files=files, top=top, script=script)
-    return {k: rep[k] for k in ("LUT", "CARRY", "FF", "DSP")}, round(time.perf_counter() - t0, 1)
+    figs = {k: rep[k] for k in ("LUT", "CARRY", "FF", "DSP")}
+    figs["synth_cpu_s"] = round(_child_cpu() - c0, 1)
+    figs["load"] = round(os.getloadavg()[0], 1)
+    return figs, round(time.perf_counter() - t0, 1)
+
+
+def _child_cpu() -> float:
+    """User + system CPU seconds of the finished child processes (yosys) so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def run(
@@ -309,9 +322,11 @@ def run(
     log=print,
     styles: tuple[str, ...] = ("balanced", "fewest", "shallow"),
     naive: bool = True,
+    on_row=None,
 ) -> list[dict]:
-    """Emit, write, check and synthesise every case; one row per design (hwq: one per adder style)."""
-    rows = []
+    """Emit, write, check and synthesise every case; one row per design (hwq: one per adder style).
+    ``on_row(rows)`` is called after every new row (e.g. to save the rows so far)."""
+    rows = _Rows(on_row)
     da_ver = da4ml_version()
     if da_ver is None:
         log("da4ml: not importable (pip install da4ml==0.6.0); its rows are skipped, the REFERENCE.md row stays")
@@ -427,7 +442,20 @@ def run(
                         **DA4ML_REFERENCE[case],
                     )
                 )
-    return rows
+    return list(rows)
+
+
+class _Rows(list):
+    """A list of rows that calls ``on_row(self)`` after every append."""
+
+    def __init__(self, on_row=None) -> None:
+        super().__init__()
+        self.on_row = on_row
+
+    def append(self, row: dict) -> None:
+        super().append(row)
+        if self.on_row is not None:
+            self.on_row(self)
 
 
 def _find(rows: list[dict], case: str, design: str) -> dict | None:
@@ -478,8 +506,17 @@ def main(argv=None) -> int:
     ap.add_argument("--script", default="synth_xilinx -flatten", help="yosys synthesis command")
     ap.add_argument("--vectors", type=int, default=200, help="Icarus check vectors per design (0: no check)")
     ap.add_argument("--no-nodsp", action="store_true", help="skip the naive design's -nodsp synthesis")
-    ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    ap.add_argument("--json", default=None, help="also write the rows to this JSON file (rewritten after every row)")
     args = ap.parse_args(argv)
+    command = "python benchmarks/bench_rtl.py " + " ".join(argv if argv is not None else sys.argv[1:])
+
+    def save(rows, complete: bool = False) -> None:
+        if args.json:
+            doc = {"command": command.strip(), "commit": _commit(), "complete": complete, "rows": list(rows)}
+            tmp = Path(args.json + ".tmp")
+            tmp.write_text(json.dumps(doc, indent=1) + "\n")
+            tmp.replace(args.json)  # atomic
+
     rows = run(
         args.cases.split(","),
         args.script,
@@ -487,11 +524,23 @@ def main(argv=None) -> int:
         not args.no_nodsp,
         styles=tuple(args.styles.split(",")),
         naive=not args.no_naive,
+        on_row=save,
     )
     print_table(rows, args.script)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+    save(rows, complete=True)
     return 0
+
+
+def _commit() -> str | None:
+    """The hwq checkout's commit (``git rev-parse --short HEAD``, ``+dirty`` when it has local changes)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "rtl", "hwq", "benchmarks/bench_rtl.py"],
+                               cwd=root, capture_output=True, text=True)  # fmt: skip
+    except OSError:
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if head.returncode == 0 else None
 
 
 if __name__ == "__main__":
