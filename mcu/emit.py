@@ -105,8 +105,8 @@ def emit(graph, out_dir, *, command: str = "", **options) -> list[Path]:
     the portable runtime and harness). Option ``scratch=cmsis-nn|portable`` sizes kernel scratch buffers
     for any CMSIS-NN build (default) or for the portable runtime only (``mcu.plan.scratch_bytes``).
     Options ``patches=none|auto|RxC``, ``split=auto|OP``, ``sram=BYTES`` (peak SRAM budget; 0: none),
-    ``halo=recompute|cache|auto``: run the leading stage patch by patch (``mcu.patch``; ``mcu.json`` then
-    has a ``patch`` section).
+    ``halo=recompute|rows|cache|auto`` (nothing / halo rows / halo rows and columns cached; auto: per layer):
+    run the leading stage patch by patch (``mcu.patch``; ``mcu.json`` then has a ``patch`` section).
     Everything is generated and checked before the first file is written; a graph the backend cannot
     take raises McuEmitError naming the op and the reason. The caller
     (``hwq emit``) refuses non-empty folders without --force. Same graph -> byte-identical files.

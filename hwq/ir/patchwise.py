@@ -30,6 +30,16 @@ every unit computes its whole needed region for every patch (the overlap is *rec
 the front of its buffer, HWC rows being contiguous) and its producer computes only the new rows below:
 a carried halo along the vertical axis, as a line buffer of the patch's width.
 
+A tensor in ``hcached`` (column caching; it must be in ``cached`` too) also keeps, from the patch to its
+left (same grid row, previous column), the columns that both patches need: after the patch to the left
+ran, the columns the next one will read are saved, for the rows it will compute, into a *column cache*
+(a strip of the tensor's full height, indexed by absolute row: ``strip[row, col - keep_cols[0]]``), and
+restored into the left part of the buffer before the producer computes only the columns right of them.
+With both caches every element of a cached tensor is computed once. The restored columns sit left of
+the computed ones inside each HWC row, so the producer's output is no longer contiguous: the MCU code
+calls its kernel once per output row. The vertical cache makes the rows each patch computes disjoint
+down a column, so the strip never holds two patches' rows at once (``schedule`` checks it).
+
 Per-patch precision: when the stage output's only reader is a ``patch_quant`` op on the same grid
 (``fused_patch_quant``), each patch's output tile is exactly one of its patches (both cut with
 ``i * n // parts``), so it is requantised at that patch's bits and step as soon as the patch is computed
@@ -99,6 +109,8 @@ class UnitPatch:
     rows: Range  # output rows computed (may be empty: everything was kept)
     cols: Range  # output columns computed
     keep: Range  # output rows carried over from the patch above (empty: none)
+    hkeep: Range = (0, 0)  # output columns restored from the column cache for rows ``rows`` (empty: none)
+    hsave: tuple[Range, Range] | None = None  # (rows, columns) saved to the column cache for the next column
     in_rows: list[Range] = field(default_factory=list)  # per input: the window read (clipped)
     in_cols: list[Range] = field(default_factory=list)
     pad: tuple[int, int, int, int] = (0, 0, 0, 0)  # per-patch padding (top, bottom, left, right)
@@ -127,6 +139,20 @@ class Schedule:
     patches: list[Patch]
     row_tiles: list[Range]
     col_tiles: list[Range]
+    hcached: frozenset[str] = frozenset()
+
+    def strip_cols(self, tensor: str) -> int:
+        """Width (columns) of ``tensor``'s column cache: the widest saved block (0: not column-cached)."""
+        i = next((k for k, u in enumerate(self.units) if u.output == tensor), None)
+        if i is None:
+            return 0
+        return max((p.units[i].hsave[1][1] - p.units[i].hsave[1][0] for p in self.patches if p.units[i].hsave),
+                   default=0)  # fmt: skip
+
+    def strip_bytes(self, tensor: str) -> int:
+        """Bytes of ``tensor``'s column cache (its height x ``strip_cols`` x channels, int8)."""
+        c, h, _ = self.graph.tensor(tensor).shape
+        return c * h * self.strip_cols(tensor)
 
     def macs(self) -> dict[str, int]:
         """Multiply-accumulates of the stage: ``layer`` (whole tensors, once) and ``patch`` (this schedule,
@@ -265,16 +291,21 @@ def _union(a: Range | None, b: Range) -> Range:
     return b if a is None else (min(a[0], b[0]), max(a[1], b[1]))
 
 
-def schedule(graph: Graph, split: str, grid: tuple[int, int], cached=(), units: list[Unit] | None = None) -> Schedule:
+def schedule(graph: Graph, split: str, grid: tuple[int, int], cached=(), units: list[Unit] | None = None,
+             hcached=()) -> Schedule:  # fmt: skip
     """The patch schedule of the stage ending at op ``split`` for an ``R x C`` grid of its output; tensors in
-    ``cached`` carry their overlapping rows from the patch above (see the module docstring)."""
+    ``cached`` carry their overlapping rows from the patch above, tensors in ``hcached`` (a subset of
+    ``cached``) also their overlapping columns from the patch to the left (see the module docstring)."""
     stage = stage_units(graph, split, units)
     x = next(t for u in stage for t in u.inputs if t in graph.inputs)
     s_out = stage[-1].output
     cached = frozenset(cached)
-    bad = cached - {u.output for u in stage[:-1]}
+    hcached = frozenset(hcached)
+    bad = (cached | hcached) - {u.output for u in stage[:-1]}
     if bad:
         raise PatchError(f"cached tensor(s) {sorted(bad)}: only tensors produced inside the stage (not its output)")
+    if hcached - cached:
+        raise PatchError(f"column-cached tensor(s) {sorted(hcached - cached)}: must have their rows cached too")
     _, h, w = graph.tensor(s_out).shape
     rows, cols = tile_bounds(h, grid[0]), tile_bounds(w, grid[1])
     geo = {u.name: _geometry(graph.op(u.ops[0])) for u in stage}
@@ -282,6 +313,7 @@ def schedule(graph: Graph, split: str, grid: tuple[int, int], cached=(), units: 
     for c in range(grid[1]):
         prev: Patch | None = None
         for r in range(grid[0]):
+            left = patches[(c - 1) * grid[0] + r] if c > 0 else None
             need: dict[str, list[Range | None]] = {s_out: [rows[r], cols[c]]}
             work: list[UnitPatch | None] = [None] * len(stage)
             for i in range(len(stage) - 1, -1, -1):
@@ -304,11 +336,18 @@ def schedule(graph: Graph, split: str, grid: tuple[int, int], cached=(), units: 
                     if pr[0] <= nr[0] < pr[1]:
                         keep = (nr[0], min(pr[1], nr[1]))
                 cmp_rows = (keep[1], nr[1])
+                hkeep = (nc[0], nc[0])
+                if u.output in hcached and left is not None and u.output in left.hold and cmp_rows[1] > cmp_rows[0]:
+                    lr, lc = left.hold[u.output]
+                    if lc[0] <= nc[0] < lc[1] and lr[0] <= cmp_rows[0] and cmp_rows[1] <= lr[1]:
+                        hkeep = (nc[0], min(lc[1], nc[1]))
+                        left.units[i].hsave = (cmp_rows, hkeep)
+                cmp_cols = (hkeep[1], nc[1])
                 k, s, p, d = geo[u.name]
-                up = UnitPatch(cmp_rows, nc, keep)
-                if cmp_rows[1] > cmp_rows[0]:
+                up = UnitPatch(cmp_rows, cmp_cols, keep, hkeep)
+                if cmp_rows[1] > cmp_rows[0] and cmp_cols[1] > cmp_cols[0]:
                     rlo, rhi = _in_range(*cmp_rows, k[0], s[0], p[0], d[0])
-                    clo, chi = _in_range(*nc, k[1], s[1], p[2], d[1])
+                    clo, chi = _in_range(*cmp_cols, k[1], s[1], p[2], d[1])
                     for t in u.inputs:
                         _, th, tw = graph.tensor(t).shape
                         wr, wc = (max(rlo, 0), min(rhi, th)), (max(clo, 0), min(chi, tw))
@@ -325,7 +364,27 @@ def schedule(graph: Graph, split: str, grid: tuple[int, int], cached=(), units: 
             p = Patch(r, c, hold, work)
             patches.append(p)
             prev = p
-    return Schedule(graph, stage, x, s_out, tuple(grid), cached, patches, rows, cols)
+    sch = Schedule(graph, stage, x, s_out, tuple(grid), cached, patches, rows, cols, hcached)
+    _check_strips(sch)
+    return sch
+
+
+def _check_strips(sch: Schedule) -> None:
+    """PatchError naming the op when a column cache's rows would be overwritten before they are read."""
+    R = sch.grid[0]
+    for i, u in enumerate(sch.units):
+        if u.output not in sch.hcached:
+            continue
+        owner: dict[int, int] = {}  # absolute row -> index of the patch that will read it
+        for pi, p in enumerate(sch.patches):
+            up = p.units[i]
+            if up.hkeep[1] > up.hkeep[0]:
+                if any(owner.get(row) != pi for row in range(*up.rows)):
+                    raise PatchError(f"op {u.name!r}: the column cache of {u.output!r} would be overwritten before "
+                                     f"it is read (grid {sch.grid[0]}x{sch.grid[1]})")  # fmt: skip
+            if up.hsave is not None:
+                for row in range(*up.hsave[0]):
+                    owner[row] = pi + R
 
 
 def _eval_unit(graph: Graph, u: Unit, args: list[np.ndarray], pad) -> np.ndarray:
@@ -370,6 +429,7 @@ def run_stage(sch: Schedule, x: np.ndarray, quant=None) -> np.ndarray:
     bsz = x.shape[0]
     out = None
     bufs: dict[str, tuple[np.ndarray, Range, Range]] = {}
+    strips: dict[str, np.ndarray] = {}  # column caches: [batch, channel, absolute row, column]
     for p in sch.patches:
         if p.r == 0:
             bufs = {}
@@ -387,7 +447,14 @@ def run_stage(sch: Schedule, x: np.ndarray, quant=None) -> np.ndarray:
                 old, orows, _ = bufs[u.output]
                 buf = np.zeros((bsz, ch, hr[1] - hr[0], hc[1] - hc[0]), dtype=old.dtype)
                 buf[:, :, : up.keep[1] - up.keep[0]] = old[:, :, up.keep[0] - orows[0] : up.keep[1] - orows[0]]
-            if up.rows[1] > up.rows[0]:
+            if up.hkeep[1] > up.hkeep[0]:
+                st = strips[u.output]
+                if buf is None:
+                    buf = np.zeros((bsz, ch, hr[1] - hr[0], hc[1] - hc[0]), dtype=st.dtype)
+                buf[:, :, up.rows[0] - hr[0] : up.rows[1] - hr[0], up.hkeep[0] - hc[0] : up.hkeep[1] - hc[0]] = st[
+                    :, :, up.rows[0] : up.rows[1], : up.hkeep[1] - up.hkeep[0]
+                ]
+            if up.rows[1] > up.rows[0] and up.cols[1] > up.cols[0]:
                 args = []
                 for t, wr, wc in zip(u.inputs, up.in_rows, up.in_cols):
                     a, ar, ac = cur[t]
@@ -398,6 +465,12 @@ def run_stage(sch: Schedule, x: np.ndarray, quant=None) -> np.ndarray:
                 if buf is None:
                     buf = np.zeros((bsz, ch, hr[1] - hr[0], hc[1] - hc[0]), dtype=y.dtype)
                 buf[:, :, up.rows[0] - hr[0] : up.rows[1] - hr[0], up.cols[0] - hc[0] : up.cols[1] - hc[0]] = y
+            if up.hsave is not None:
+                (s0, s1), (k0, k1) = up.hsave
+                if u.output not in strips:
+                    strips[u.output] = np.zeros((bsz, ch, g.tensor(u.output).shape[1], sch.strip_cols(u.output)),
+                                                dtype=buf.dtype)  # fmt: skip
+                strips[u.output][:, :, s0:s1, : k1 - k0] = buf[:, :, s0 - hr[0] : s1 - hr[0], k0 - hc[0] : k1 - hc[0]]
             cur[u.output] = (buf, hr, hc)
         y, hr, hc = cur[sch.output]
         if quant is not None:
@@ -410,13 +483,15 @@ def run_stage(sch: Schedule, x: np.ndarray, quant=None) -> np.ndarray:
     return out
 
 
-def run_patchwise(graph: Graph, inputs, split: str, grid: tuple[int, int], cached=(), units=None) -> RunResult:
-    """``hwq.ir.run`` with the stage ending at op ``split`` computed patch by patch (``schedule``; a
-    ``fused_patch_quant`` op applied per patch); the rest of the graph runs op by op on the whole stage
-    output. Raw integers in and out, as ``run``."""
+def run_patchwise(graph: Graph, inputs, split: str, grid: tuple[int, int], cached=(), units=None,
+                  hcached=()) -> RunResult:  # fmt: skip
+    """``hwq.ir.run`` with the stage ending at op ``split`` computed patch by patch (``schedule``; rows of
+    ``cached`` tensors and columns of ``hcached`` tensors carried over; a ``fused_patch_quant`` op applied
+    per patch); the rest of the graph runs op by op on the whole stage output. Raw integers in and out,
+    as ``run``."""
     from .ops import EVALUATORS
 
-    sch = schedule(graph, split, grid, cached, units)
+    sch = schedule(graph, split, grid, cached, units, hcached)
     values = quantize_inputs(graph, inputs)
     done = {n for u in sch.units for n in u.ops}
     pq = fused_patch_quant(graph, sch.output, sch.grid)

@@ -42,12 +42,18 @@ static void hwq_patch_copy_rows_s8(const int8_t *src, int32_t src_stride, int8_t
 
 PATCH_GEOM = """/* geometry of one substep for one patch: byte offsets/strides into its buffers, window and output sizes
  * in elements, per-patch padding, and the carried halo rows: keep_n bytes restored from the halo cache to
- * the front of the output before the call, save_n bytes at y + save_src saved to the cache after it */
+ * the front of the output before the call, save_n bytes at y + save_src saved to the cache after it;
+ * the carried halo columns: hl_rows x hl_n bytes restored from the column cache before the call,
+ * hs_rows x hs_n bytes saved to it after; row0 / x_row0: absolute first output row / input buffer row
+ * (kernels called once per output row) */
 typedef struct {
     int32_t a_off, a_stride, b_off, b_stride;
     int32_t in_h, in_w, pad_t, pad_l;
     int32_t y_off, y_stride, out_h, out_w;
     int32_t keep_n, save_src, save_n;
+    int32_t row0, x_row0;
+    int32_t hl_src, hl_dst, hl_rows, hl_n;
+    int32_t hs_src, hs_dst, hs_rows, hs_n;
 } hwq_patch_geom_t;
 """
 
@@ -160,6 +166,10 @@ class PatchCProgram(CProgram):
         cache = self._ptr(sub.cache) if sub.cache is not None else None
         if cache is not None and any(gg.keep_n for gg in sub.geom):
             out.append(f"if (g->keep_n > 0) {{ memcpy({y}, {cache}, (size_t)g->keep_n); }}")
+        strip = self._ptr(sub.strip) if sub.strip is not None else None
+        if strip is not None and any(gg.hl_n for gg in sub.geom):
+            out.append(f"if (g->hl_n > 0) {{ hwq_patch_copy_rows_s8({strip} + g->hl_src, {sub.strip_stride}, "
+                       f"{y} + g->hl_dst, g->y_stride, g->hl_rows, g->hl_n); }}")  # fmt: skip
         err = f"return -{sub.index + 1};"
         if fam in ("add", "mul", "clamp"):
             out += ["{"] + ["    " + x for x in self._elementwise(sub, fam, y, err)] + ["}"]
@@ -169,6 +179,9 @@ class PatchCProgram(CProgram):
             out.append("}")
         if cache is not None and any(gg.save_n for gg in sub.geom):
             out.append(f"if (g->save_n > 0) {{ memcpy({cache}, {y} + g->save_src, (size_t)g->save_n); }}")
+        if strip is not None and any(gg.hs_n for gg in sub.geom):
+            out.append(f"if (g->hs_n > 0) {{ hwq_patch_copy_rows_s8({y} + g->hs_src, g->y_stride, {strip} + "
+                       f"g->hs_dst, {sub.strip_stride}, g->hs_rows, g->hs_n); }}")  # fmt: skip
         return out
 
     def _elementwise(self, sub, fam: str, y: str, err: str) -> list[str]:
@@ -204,13 +217,17 @@ class PatchCProgram(CProgram):
         return "{ .buf = NULL, .size = 0 }"
 
     def _window(self, sub, fam: str, y: str, err: str) -> list[str]:
-        s = sub.step
         x = self._ptr(sub.inputs[0], True)
+        if sub.row_calls:
+            return self._window_rows(sub, fam, x, y, err)
         geo = (self._ctx_sub(sub), ("g->pad_l", "g->pad_t"), ("g->in_h", "g->in_w"), ("g->out_h", "g->out_w"))
+        return self._window_call(sub, fam, geo, f"{x} + g->a_off", f"{y} + g->y_off", err)
+
+    def _window_call(self, sub, fam: str, geo: tuple, xp: str, yp: str, err: str) -> list[str]:
+        s = sub.step
         if fam == "pool":
             return self.pool_setup(s, *geo) + [
-                f"const arm_cmsis_nn_status st = {s.func}(&ctx, &pp, &in_dims, {x} + g->a_off, &filter_dims, "
-                f"&out_dims, {y} + g->y_off);",
+                f"const arm_cmsis_nn_status st = {s.func}(&ctx, &pp, &in_dims, {xp}, &filter_dims, &out_dims, {yp});",
                 f"if (st != ARM_CMSIS_NN_SUCCESS) {{ {err} }}",
             ]
         decl, wn, bn = self.conv_setup(s, *geo)
@@ -218,9 +235,36 @@ class PatchCProgram(CProgram):
             f"if ({s.func}_get_buffer_size(&cp, &in_dims, &filter_dims, &out_dims) > ctx.size) {{",
             f"    {err} /* the linked library needs more scratch than planned */",
             "}",
-            f"const arm_cmsis_nn_status st = {s.func}(&ctx, &cp, &q, &in_dims, {x} + g->a_off, &filter_dims, {wn},",
-            f"    &bias_dims, {bn}, &out_dims, {y} + g->y_off);",
+            f"const arm_cmsis_nn_status st = {s.func}(&ctx, &cp, &q, &in_dims, {xp}, &filter_dims, {wn},",
+            f"    &bias_dims, {bn}, &out_dims, {yp});",
             f"if (st != ARM_CMSIS_NN_SUCCESS) {{ {err} }}",
+        ]
+
+    def _window_rows(self, sub, fam: str, x: str, y: str, err: str) -> list[str]:
+        """The kernel called once per output row when the patch's output columns are not contiguous in the
+        buffer (restored cached columns on their left), else once; each call's input rows and top padding
+        from the absolute output row (stride, kernel extent and top padding of the layer)."""
+        from hwq.ir.patchwise import _geometry
+
+        g = self.prog.graph
+        op = g.op(sub.layer.ops[0].name)
+        (kh, _), (sh, _), pad, (dh, _) = _geometry(op)
+        hin = g.tensor(op.inputs[0]).shape[1]
+        cout = g.tensor(sub.layer.output).shape[0]
+        geo = (self._ctx_sub(sub), ("g->pad_l", "pt"), ("ih", "g->in_w"), ("n", "g->out_w"))
+        xp, yp = f"{x} + (r0 - g->x_row0) * g->a_stride", f"{y} + g->y_off + i * g->y_stride"
+        body = self._window_call(sub, fam, geo, xp, yp, err)
+        return [
+            "int32_t i;",
+            f"const int32_t n = g->y_stride == g->out_w * {cout} ? g->out_h : 1; /* rows per call */",
+            "for (i = 0; i < g->out_h; i += n) {",
+            f"    const int32_t lo = (g->row0 + i) * {sh} - {pad[0]}; /* first input row read (absolute) */",
+            f"    const int32_t hi = lo + (n - 1) * {sh} + {dh * (kh - 1) + 1};",
+            "    const int32_t r0 = lo < 0 ? 0 : lo;",
+            f"    const int32_t ih = (hi < {hin} ? hi : {hin}) - r0;",
+            "    const int32_t pt = r0 - lo;",
+            *["    " + v for v in body],
+            "}",
         ]
 
     # ------------------------------------------------------------------ files
@@ -251,7 +295,7 @@ class PatchCProgram(CProgram):
         text = text.replace("#include <stdint.h>\n", "#include <stdint.h>\n#include <string.h>\n", 1)
         at = text.index(f"int {self.p}_run(")
         helpers = PATCH_HELPERS + "\n"
-        if any(sub.kind in ("crop", "paste") for sub in self.pp.subs):
+        if any(sub.kind in ("crop", "paste") or sub.strip is not None for sub in self.pp.subs):
             helpers += PATCH_COPY_ROWS + "\n"
         return text[:at] + helpers + PATCH_GEOM + "\n" + "\n".join(self.tables) + "\n" + text[at:]
 

@@ -11,8 +11,14 @@ patch runs this sequence of *substeps* (``Sub``), with geometry from per-patch t
   ``pad_l``; bottom/right padding is implicit in the kernel's bounds checks, as for the whole tensor).
   A cached output tensor has a *halo cache* (the rows the next patch below shares, its width x channels):
   restored to the front of the output buffer before the call, the next patch's rows saved after it, so
-  only the cache lives across patches (a line buffer), not the patch buffer; element-wise kernels run
-  one call per row when an operand's buffer is wider than the region (strided rows);
+  only the cache lives across patches (a line buffer), not the patch buffer. A column-cached tensor also
+  has a *column cache* (``hwq.ir.patchwise``: a strip of its height x the overlap columns x channels):
+  the overlap columns of the rows the kernel computes are restored into the left of the buffer before the
+  call (``hl_*``), and those the next column will need are saved after it (``hs_*``); the kernel then
+  writes only the columns right of them, which are not contiguous in HWC, so it is called once per
+  output row (window rows and padding of each row computed in C from ``row0`` and the layer's stride,
+  kernel and padding); element-wise kernels run one call per row when an operand's buffer is wider than
+  the region (strided rows);
 - ``paste``: the stage output patch copied into the whole output tensor (skipped when the last kernel can
   write in place: element-wise, or a grid one patch wide);
 - ``pack``: per-patch precision inside the loop. When the stage output's only reader is a ``patch_quant``
@@ -69,9 +75,20 @@ class PatchGeom:
     keep_n: int = 0  # bytes restored from the halo cache to the front of the output buffer before the call
     save_src: int = 0  # after the call: save_n bytes from the output buffer + save_src to the halo cache
     save_n: int = 0
+    row0: int = 0  # absolute first output row the kernel computes (per-row calls)
+    x_row0: int = 0  # absolute row of the first row of the kernel's input buffer (per-row calls)
+    hl_src: int = 0  # before the call: hl_rows x hl_n bytes from the column cache + hl_src to the output + hl_dst
+    hl_dst: int = 0
+    hl_rows: int = 0
+    hl_n: int = 0
+    hs_src: int = 0  # after the call: hs_rows x hs_n bytes from the output + hs_src to the column cache + hs_dst
+    hs_dst: int = 0
+    hs_rows: int = 0
+    hs_n: int = 0
 
     FIELDS = ("a_off", "a_stride", "b_off", "b_stride", "in_h", "in_w", "pad_t", "pad_l", "y_off", "y_stride",
-              "out_h", "out_w", "keep_n", "save_src", "save_n")  # fmt: skip
+              "out_h", "out_w", "keep_n", "save_src", "save_n", "row0", "x_row0", "hl_src", "hl_dst", "hl_rows",
+              "hl_n", "hs_src", "hs_dst", "hs_rows", "hs_n")  # fmt: skip
 
     def values(self) -> list[int]:
         """The fields in C struct order."""
@@ -93,6 +110,9 @@ class Sub:
     step: object = None  # the lowered Step of a kernel substep
     geom: list[PatchGeom] = field(default_factory=list)  # per patch
     cache: str | None = None  # halo cache buffer of a cached output tensor
+    strip: str | None = None  # column cache buffer of a column-cached output tensor
+    strip_stride: int = 0  # bytes per row of the column cache
+    row_calls: bool = False  # the kernel is called once per output row (output columns not contiguous)
     inplace: bool = False
 
 
@@ -127,6 +147,8 @@ class PatchProgram:
             "grid": list(self.sch.grid),
             "halo": self.halo,
             "cached": sorted(self.sch.cached),
+            "cached_columns": sorted(self.sch.hcached),
+            "column_cache_bytes": sum(self.sch.strip_bytes(t) for t in self.sch.hcached),
             "patches": len(self.sch.patches),
             "stage_ops": [n for u in self.sch.units for n in u.ops],
             "arena_bytes": self.plan.arena_bytes,
@@ -206,12 +228,13 @@ def _scratch(step, mode: str) -> int:
 
 
 def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), halo: str = "recompute",
-                  scratch: str = "cmsis-nn", target: str = "cortex-m4") -> PatchProgram:  # fmt: skip
+                  scratch: str = "cmsis-nn", target: str = "cortex-m4", hcached=()) -> PatchProgram:  # fmt: skip
     """The patch plan of ``prog`` for the stage ending at the unit containing op ``split`` (see the module
-    docstring). Raises PatchError naming the op when the stage cannot run patch by patch."""
+    docstring); ``cached`` / ``hcached``: tensors whose halo rows / columns are cached. Raises PatchError
+    naming the op when the stage cannot run patch by patch."""
     g = prog.graph
     units, steps = stage_units_of(prog)
-    sch = schedule(g, split, grid, cached, units)
+    sch = schedule(g, split, grid, cached, units, hcached)
     n = len(sch.units)
     _stage_check(prog, units, steps, n)
     ssteps = steps[:n]
@@ -263,7 +286,7 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
         ins = []
         for j, t in enumerate(u.inputs):
             crop = not ew and any(
-                pu.rows[1] > pu.rows[0] and pu.in_cols[j] != p.hold[t][1] for p, pu in ((p, p.units[i]) for p in pts)
+                bool(pu.in_cols) and pu.in_cols[j] != p.hold[t][1] for p, pu in ((p, p.units[i]) for p in pts)
             )
             if not crop:
                 ins.append(pb[t])
@@ -272,7 +295,7 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
             geo = []
             for p in pts:
                 pu = p.units[i]
-                if pu.rows[1] <= pu.rows[0]:
+                if not pu.in_rows:  # computes nothing for this patch
                     geo.append(PatchGeom())
                     continue
                 (ar, ac), wr, wc = p.hold[t], pu.in_rows[j], pu.in_cols[j]
@@ -288,14 +311,23 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
         geo = []
         cy = g.tensor(u.output).shape[0]
         _, hs, ws = g.tensor(s_out).shape
+        sstride = sch.strip_cols(u.output) * cy
         for pi, p in enumerate(pts):
             pu = p.units[i]
             gg = PatchGeom()
             if u.output in p.hold and not is_last:
                 hr, hc = p.hold[u.output]
                 wy = (hc[1] - hc[0]) * cy
-                gg.y_off, gg.y_stride = (pu.rows[0] - hr[0]) * wy, wy
+                gg.y_off, gg.y_stride = (pu.rows[0] - hr[0]) * wy + (pu.cols[0] - hc[0]) * cy, wy
                 gg.keep_n = (pu.keep[1] - pu.keep[0]) * wy
+                if pu.hkeep[1] > pu.hkeep[0]:
+                    gg.hl_src, gg.hl_rows = pu.rows[0] * sstride, pu.rows[1] - pu.rows[0]
+                    gg.hl_dst, gg.hl_n = (pu.rows[0] - hr[0]) * wy + (pu.hkeep[0] - hc[0]) * cy, (
+                        pu.hkeep[1] - pu.hkeep[0]) * cy  # fmt: skip
+                if pu.hsave is not None:
+                    (s0, s1), (k0, k1) = pu.hsave
+                    gg.hs_src, gg.hs_dst = (s0 - hr[0]) * wy + (k0 - hc[0]) * cy, s0 * sstride
+                    gg.hs_rows, gg.hs_n = s1 - s0, (k1 - k0) * cy
                 nxt = pts[pi + 1] if pi + 1 < len(pts) and pts[pi + 1].r == p.r + 1 else None
                 if nxt is not None and u.output in sch.cached:
                     nk = nxt.units[i].keep
@@ -308,7 +340,7 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
                     wy = (pu.cols[1] - pu.cols[0]) * cy
                     gg.y_off, gg.y_stride = 0, wy
             nr, nc = pu.rows[1] - pu.rows[0], pu.cols[1] - pu.cols[0]
-            if nr > 0:
+            if nr > 0 and nc > 0:
                 if ew:
                     offs = []
                     for t in u.inputs:
@@ -323,19 +355,25 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
                 else:
                     wr, wc = pu.in_rows[0], pu.in_cols[0]
                     if ins[0].startswith("pc"):
-                        gg.a_off = 0
+                        gg.a_off, gg.x_row0 = 0, wr[0]
+                        gg.a_stride = (wc[1] - wc[0]) * chan[u.inputs[0]]
                     else:
                         ar, ac = p.hold[u.inputs[0]]
                         gg.a_off = (wr[0] - ar[0]) * (ac[1] - ac[0]) * chan[u.inputs[0]]
+                        gg.x_row0, gg.a_stride = ar[0], (ac[1] - ac[0]) * chan[u.inputs[0]]
                     gg.in_h, gg.in_w = wr[1] - wr[0], wc[1] - wc[0]
                     gg.pad_t, gg.pad_l = pu.pad[0], pu.pad[2]
                     gg.out_h, gg.out_w = nr, nc
+                    gg.row0 = pu.rows[0]
             geo.append(gg)
-        cache = None
+        cache = strip = None
         if u.output in sch.cached:
             cache = pbuf(f"ph_{tb[u.output]}", max([gg.save_n for gg in geo] + [gg.keep_n for gg in geo] + [0]))
+        if u.output in sch.hcached and sch.strip_bytes(u.output):
+            strip = pbuf(f"pv_{tb[u.output]}", sch.strip_bytes(u.output))
+        row_calls = not ew and any(gg.out_h > 0 and gg.y_stride != gg.out_w * cy for gg in geo)
         add("kernel", st.func, st.layer, ins, out, scratch=_scratch(st, scratch), unit=i, step=st, geom=geo,
-            cache=cache)  # fmt: skip
+            cache=cache, strip=strip, strip_stride=sstride, row_calls=row_calls)  # fmt: skip
     if not direct:
         geo = []
         _, hs, ws = g.tensor(s_out).shape
@@ -368,8 +406,9 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
             if name in bufs:
                 bufs[name].last = max(bufs[name].last, sub.index)
     for sub in subs:
-        if sub.cache is not None:  # the carried rows live for the whole loop
-            bufs[sub.cache].first, bufs[sub.cache].last = 0, m - 1
+        for name in (sub.cache, sub.strip):  # the carried rows / columns live for the whole loop
+            if name is not None:
+                bufs[name].first, bufs[name].last = 0, m - 1
     # the rest of the program, re-indexed after the substeps (and the pack step the loop took over)
     k_stage = k_end
     if pack is not None:
@@ -428,7 +467,9 @@ def sub_instructions(sub: Sub, gg: PatchGeom, coefs: dict, prog: Program) -> flo
         n = gg.out_h * gg.out_w * int(sub.layer.params["c"])
         return SUBSTEP_OVERHEAD + instructions(sub.func, {"elements": n}, coefs)
     est = SUBSTEP_OVERHEAD + sum(COPY_CALL + COPY_BYTE * n for n in (gg.keep_n, gg.save_n) if n)
-    if gg.out_h <= 0:
+    est += sum(COPY_CALL + rows * (COPY_ROW + COPY_BYTE * n) for rows, n in ((gg.hl_rows, gg.hl_n),
+                                                                          (gg.hs_rows, gg.hs_n)) if n)  # fmt: skip
+    if gg.out_h <= 0 or gg.out_w <= 0:
         return est
     kernel = KERNEL_OF.get(sub.func)
     p = sub.layer.params
@@ -442,8 +483,13 @@ def sub_instructions(sub: Sub, gg: PatchGeom, coefs: dict, prog: Program) -> flo
     shape = dict(h=gg.in_h, w=gg.in_w, cin=cin, cout=int(p.get("cout", cin)), kh=int(p["kh"]), kw=int(p["kw"]),
                  sh=int(st[0]), sw=int(st[1]), pt=gg.pad_t, pl=gg.pad_l, dh=int(dil[0]), dw=int(dil[1]),
                  ho=gg.out_h, wo=gg.out_w)  # fmt: skip
+    if sub.row_calls and gg.y_stride != gg.out_w * shape["cout"]:  # one call per output row
+        rows = gg.out_h
+        shape.update(h=min(shape["dh"] * (shape["kh"] - 1) + 1, gg.in_h), pt=0, ho=1)
+    else:
+        rows = 1
     v = kernel_instructions(kernel, shape, coefs) if kernel else None
-    return est + (v if v is not None else 10.0 * gg.out_h * gg.out_w * shape["cout"])
+    return est + rows * (v if v is not None else 10.0 * shape["ho"] * gg.out_w * shape["cout"])
 
 
 def layer_instructions(prog: Program, target: str = "cortex-m4") -> list[float]:

@@ -2,16 +2,18 @@
 
 ``enumerate_plans(prog)`` builds every plan of the given splits (default: every valid split op), grids
 (default ``R x C`` for R, C in 1..4, at most the split output's size) and halo modes (``recompute``:
-nothing cached; ``cache``: every stage tensor carries its rows), plus the layer-by-layer program itself
+nothing cached; ``rows``: every stage tensor carries its rows from the patch above; ``cache``: every stage
+tensor carries its rows and its columns from the patch to the left), plus the layer-by-layer program itself
 (``split = None``). Each row: split, grid, halo, arena and peak SRAM bytes (``mcu.plan.plan_program`` on
 the patch timeline, the bytes the generated code allocates), stage MACs with and without halo
 recomputation, estimated instructions (``hwq.cost.mcu`` formulas per call).
 
 ``choose_plan``: with a budget (``sram`` bytes, peak SRAM = arena + the caller's input/output arrays),
 the plan with the fewest estimated instructions among those that fit (ties: less SRAM); without one, the
-plan with the least peak SRAM (ties: fewer instructions). ``halo="auto"`` then tries caching each stage
-tensor on its own on top of the winner (per-layer trade of cache SRAM against recomputation) and keeps a
-change when it improves the same objective.
+plan with the least peak SRAM (ties: fewer instructions). ``halo="auto"`` then tries, for each stage
+tensor on its own on top of the winner, the other two cache levels (none / rows / rows and columns: a
+per-layer trade of cache SRAM against recomputation) and keeps a change when it improves the same
+objective within the budget.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from ..lower import Program
 from ..plan import plan_program
 from .plan import PatchProgram, layer_instructions, mcu_split_points, patch_program
 
-HALO_MODES = ("recompute", "cache", "auto")
+HALO_MODES = ("recompute", "rows", "cache", "auto")
+#: halo modes enumerated (``auto`` refines the winner per tensor)
+ENUM_HALOS = ("recompute", "rows", "cache")
 #: split points enumerated by default (the earliest ones: where the activation memory is)
 MAX_SPLITS = 16
 
@@ -44,6 +48,7 @@ class Candidate:
     extra_macs: int
     instructions: int
     pp: PatchProgram | None = None
+    hcached: tuple[str, ...] = ()  # tensors whose halo columns are cached too
 
     def row(self) -> dict:
         """JSON-ready figures (bytes, counts)."""
@@ -52,6 +57,7 @@ class Candidate:
             "grid": f"{self.grid[0]}x{self.grid[1]}" if self.split else "layer",
             "halo": self.halo,
             "cached": list(self.cached),
+            "cached_columns": list(self.hcached),
             "arena_bytes": self.arena_bytes,
             "peak_sram_bytes": self.peak_sram_bytes,
             "stage_macs": self.stage_macs,
@@ -71,28 +77,34 @@ def _cand(pp: PatchProgram, keep: bool) -> Candidate:
     s = pp.summary()
     return Candidate(pp.split, tuple(pp.sch.grid), pp.halo, tuple(sorted(pp.sch.cached)), s["arena_bytes"],
                      s["peak_sram_bytes"], s["stage_macs"], s["extra_macs"], s["instructions_estimate"],
-                     pp if keep else None)  # fmt: skip
+                     pp if keep else None, tuple(sorted(pp.sch.hcached)))  # fmt: skip
 
 
 def _cached_all(pp_or_units) -> tuple[str, ...]:
     return tuple(u.output for u in pp_or_units[:-1])
 
 
-def build(prog: Program, split: str, grid, halo: str, cached=None, scratch="cmsis-nn", target="cortex-m4"):
-    """One patch program; ``cached`` None: from ``halo`` (recompute: none, cache: every stage tensor)."""
-    if cached is None:
-        cached = ()
-        if halo == "cache":
+def build(prog: Program, split: str, grid, halo: str, cached=None, scratch="cmsis-nn", target="cortex-m4",
+          hcached=None):  # fmt: skip
+    """One patch program; ``cached`` / ``hcached`` None: from ``halo`` (recompute: none; rows: every stage
+    tensor's rows; cache: every stage tensor's rows and columns)."""
+    if cached is None or hcached is None:
+        every: tuple[str, ...] = ()
+        if halo in ("rows", "cache"):
             from hwq.ir.patchwise import stage_units
 
             from .plan import stage_units_of
 
             units, _ = stage_units_of(prog)
-            cached = _cached_all(stage_units(prog.graph, split, units))
-    return patch_program(prog, split, tuple(grid), cached, halo, scratch, target)
+            every = _cached_all(stage_units(prog.graph, split, units))
+        if cached is None:
+            cached = every
+        if hcached is None:
+            hcached = every if halo == "cache" else ()
+    return patch_program(prog, split, tuple(grid), cached, halo, scratch, target, hcached)
 
 
-def enumerate_plans(prog: Program, splits=None, grids=None, halos=("recompute", "cache"), scratch="cmsis-nn",
+def enumerate_plans(prog: Program, splits=None, grids=None, halos=ENUM_HALOS, scratch="cmsis-nn",
                     target="cortex-m4", keep: bool = False, max_grid: int = 4,
                     max_splits: int = MAX_SPLITS) -> list[Candidate]:  # fmt: skip
     """Every plan (see the module docstring), the layer-by-layer program first. Default splits: the first
@@ -141,7 +153,7 @@ def choose_plan(prog: Program, patches="auto", split="auto", sram: int = 0, halo
 
     if halo not in HALO_MODES:
         raise McuEmitError(f"halo={halo!r}: expected one of {', '.join(HALO_MODES)}")
-    halos = ("recompute", "cache") if halo == "auto" else (halo,)
+    halos = ENUM_HALOS if halo == "auto" else (halo,)
     if split != "auto":
         _split_output(prog, split)
         valid = mcu_split_points(prog)
@@ -183,12 +195,14 @@ def choose_plan(prog: Program, patches="auto", split="auto", sram: int = 0, halo
         if halo == "auto":
             chosen = _per_layer(prog, chosen, sram, scratch, target)
         if chosen.pp is None:
-            chosen.pp = build(prog, chosen.split, chosen.grid, chosen.halo, chosen.cached, scratch, target)
+            chosen.pp = build(prog, chosen.split, chosen.grid, chosen.halo, chosen.cached, scratch, target,
+                              chosen.hcached)  # fmt: skip
     return chosen, cands
 
 
 def _per_layer(prog, best: Candidate, sram: int, scratch, target) -> Candidate:
-    """Toggle caching of each stage tensor on its own; keep changes that improve the objective."""
+    """For each stage tensor on its own, try the other cache levels (none, rows, rows and columns); keep a
+    change that improves the objective (within the budget)."""
     from hwq.ir.patchwise import stage_units
 
     from .plan import stage_units_of
@@ -197,16 +211,19 @@ def _per_layer(prog, best: Candidate, sram: int, scratch, target) -> Candidate:
     tensors = _cached_all(stage_units(prog.graph, best.split, units))
     cur = best
     for t in tensors:
-        cached = set(cur.cached) ^ {t}
-        try:
-            pp = build(prog, cur.split, cur.grid, "auto", tuple(sorted(cached)), scratch, target)
-        except PatchError:
-            continue
-        c = _cand(pp, True)
-        if sram and c.peak_sram_bytes > sram:
-            continue
-        if _key(c, sram) < _key(cur, sram):
-            cur = c
+        base_v, base_h = set(cur.cached) - {t}, set(cur.hcached) - {t}
+        for v, h in ((base_v, base_h), (base_v | {t}, base_h), (base_v | {t}, base_h | {t})):
+            if (tuple(sorted(v)), tuple(sorted(h))) == (tuple(cur.cached), tuple(cur.hcached)):
+                continue
+            try:
+                pp = build(prog, cur.split, cur.grid, "auto", tuple(sorted(v)), scratch, target, tuple(sorted(h)))
+            except PatchError:
+                continue
+            c = _cand(pp, True)
+            if sram and c.peak_sram_bytes > sram:
+                continue
+            if _key(c, sram) < _key(cur, sram):
+                cur = c
     if cur is not best:
         cur.halo = "auto" if cur.cached else "recompute"
     return cur
