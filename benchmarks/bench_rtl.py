@@ -3,7 +3,7 @@
 For each matrix (fixed seed, b-bit signed weights ``numpy.random.default_rng(0).integers(-2**(b-1), 2**(b-1),
 size=(n_in, n_out))``, b = 6 unless the case says ``@b``; signed 8-bit inputs, exact outputs
 ``y = x @ kernel``) the script writes three designs and synthesises all of them with the same yosys command
-(default ``synth_xilinx -flatten``) in this one run:
+(default ``synth_xilinx -flatten``) in this one run (in the order hwq, da4ml, naive):
 
 1. **hwq**: an IR Dense layer (x ``fixed<8,8>``, weights ``fixed<6,6>``, lossless WRAP accumulator, output =
    the accumulator) emitted by ``hwq.rtl.emit(..., pipeline=0)``: the layer module, a purely combinational
@@ -352,7 +352,7 @@ def run(
                 prims = [d / f for f in manifest.get("sources", []) if Path(f).stem.startswith("hwq_") and
                          Path(f).stem != manifest["top"] and Path(f).stem != layer["module"]]  # fmt: skip
                 files = [d / f"{layer['module']}.v", *prims]
-                negs = len(re.findall(r"assign d0_acc\d+ = -", files[0].read_text()))
+                negs = len(re.findall(r"\bd0_acc\d+ = -", files[0].read_text()))  # acc = -sum (a wire or an assign)
                 sim = tmp / f"sim_hwq_{tag}_{style}"
                 status = verify(f"hwq {style}", files, layer["module"], True, kernel, width, vectors, sim)
                 adders = layer["adders"] - negs  # rtl.json counts a negation as an adder; da4ml lists them apart
@@ -372,29 +372,6 @@ def run(
                         gen_s=emit_s,
                         synth_s=synth_s,
                         script=script,
-                        check=status,
-                        **figs,
-                    )
-                )
-            # naive
-            nv = tmp / f"naive_{tag}.v"
-            if naive:
-                nv.write_text(naive_verilog(kernel, f"naive_{tag}", width))
-                status = verify("naive", [nv], f"naive_{tag}", False, kernel, width, vectors, tmp / f"sim_naive_{tag}")
-                log(f"{case} naive x*w: {status}; synthesising")
-            for label, scr in (("naive x*w", script), ("naive x*w -nodsp", nodsp_script if nodsp else None)):
-                if scr is None or not naive:
-                    continue
-                figs, synth_s = _synth([nv], f"naive_{tag}", scr)
-                rows.append(
-                    dict(
-                        case=case,
-                        design=label,
-                        adders=None,
-                        neg=None,
-                        gen_s=None,
-                        synth_s=synth_s,
-                        script=scr,
                         check=status,
                         **figs,
                     )
@@ -424,6 +401,29 @@ def run(
                         gen_s=gen_s,
                         synth_s=synth_s,
                         script=script,
+                        check=status,
+                        **figs,
+                    )
+                )
+            # naive
+            nv = tmp / f"naive_{tag}.v"
+            if naive:
+                nv.write_text(naive_verilog(kernel, f"naive_{tag}", width))
+                status = verify("naive", [nv], f"naive_{tag}", False, kernel, width, vectors, tmp / f"sim_naive_{tag}")
+                log(f"{case} naive x*w: {status}; synthesising")
+            for label, scr in (("naive x*w", script), ("naive x*w -nodsp", nodsp_script if nodsp else None)):
+                if scr is None or not naive:
+                    continue
+                figs, synth_s = _synth([nv], f"naive_{tag}", scr)
+                rows.append(
+                    dict(
+                        case=case,
+                        design=label,
+                        adders=None,
+                        neg=None,
+                        gen_s=None,
+                        synth_s=synth_s,
+                        script=scr,
                         check=status,
                         **figs,
                     )
@@ -509,10 +509,11 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file (rewritten after every row)")
     args = ap.parse_args(argv)
     command = "python benchmarks/bench_rtl.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    commit = _commit()  # at the start: the code this run measures
 
     def save(rows, complete: bool = False) -> None:
         if args.json:
-            doc = {"command": command.strip(), "commit": _commit(), "complete": complete, "rows": list(rows)}
+            doc = {"command": command.strip(), "commit": commit, "complete": complete, "rows": list(rows)}
             tmp = Path(args.json + ".tmp")
             tmp.write_text(json.dumps(doc, indent=1) + "\n")
             tmp.replace(args.json)  # atomic
