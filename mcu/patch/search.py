@@ -49,6 +49,7 @@ class Candidate:
     instructions: int
     pp: PatchProgram | None = None
     hcached: tuple[str, ...] = ()  # tensors whose halo columns are cached too
+    column_cache_bytes: int = 0  # bytes of their column caches (inside the arena)
 
     def row(self) -> dict:
         """JSON-ready figures (bytes, counts)."""
@@ -58,6 +59,7 @@ class Candidate:
             "halo": self.halo,
             "cached": list(self.cached),
             "cached_columns": list(self.hcached),
+            "column_cache_bytes": self.column_cache_bytes,
             "arena_bytes": self.arena_bytes,
             "peak_sram_bytes": self.peak_sram_bytes,
             "stage_macs": self.stage_macs,
@@ -77,7 +79,7 @@ def _cand(pp: PatchProgram, keep: bool) -> Candidate:
     s = pp.summary()
     return Candidate(pp.split, tuple(pp.sch.grid), pp.halo, tuple(sorted(pp.sch.cached)), s["arena_bytes"],
                      s["peak_sram_bytes"], s["stage_macs"], s["extra_macs"], s["instructions_estimate"],
-                     pp if keep else None, tuple(sorted(pp.sch.hcached)))  # fmt: skip
+                     pp if keep else None, tuple(sorted(pp.sch.hcached)), s["column_cache_bytes"])  # fmt: skip
 
 
 def _cached_all(pp_or_units) -> tuple[str, ...]:

@@ -55,13 +55,15 @@ def _reference_sweep(stage, grids, n):
     units = None
     for split in mcu_split_points(lower(stage)):
         for grid in grids:
-            for cached in ((), _cached_all(stage, split)):
+            every = _cached_all(stage, split)
+            for cached, hcached in (((), ()), (every, ()), (every, every)):
                 try:
-                    y = run_patchwise(stage, x, split, grid, cached, units).outputs()[0]
+                    y = run_patchwise(stage, x, split, grid, cached, units, hcached).outputs()[0]
                 except PatchError as e:
                     assert "cannot cut" in str(e)
                     continue
-                np.testing.assert_array_equal(y, ref, err_msg=f"split {split} grid {grid} cached {bool(cached)}")
+                np.testing.assert_array_equal(y, ref, err_msg=f"split {split} grid {grid} cached {bool(cached)} "
+                                              f"columns {bool(hcached)}")  # fmt: skip
 
 
 def test_reference_every_split_equals_run(stage):
@@ -86,9 +88,10 @@ def test_reference_random_graphs(seed):
     for split in split_points(g):
         _, h, w = g.tensor(g.op(split).output).shape
         grid = (int(rng.integers(1, h + 1)) if h < 4 else int(rng.integers(1, 5)), int(rng.integers(1, min(w, 4) + 1)))
-        for cached in ((), _cached_all(g, split)):
-            y = run_patchwise(g, x, split, grid, cached).outputs()[0]
-            np.testing.assert_array_equal(y, ref, err_msg=f"split {split} grid {grid}")
+        every = _cached_all(g, split)
+        for cached, hcached in (((), ()), (every, ()), (every, every)):
+            y = run_patchwise(g, x, split, grid, cached, None, hcached).outputs()[0]
+            np.testing.assert_array_equal(y, ref, err_msg=f"split {split} grid {grid} columns {bool(hcached)}")
 
 
 def test_reference_dilation_and_fixed_point():
@@ -143,6 +146,28 @@ def test_schedule_macs_and_caching(stage):
     assert schedule(stage, split, (4, 1), _cached_all(stage, split)).macs()["patch"] == base["layer"]
 
 
+def test_column_cache_computes_every_element_once(stage):
+    """Rows and columns cached: no recomputation on any split x grid; the column cache is a strip of the
+    tensor's height x the overlap columns, and a rows-only schedule has none."""
+    for split in mcu_split_points(lower(stage)):
+        every = _cached_all(stage, split)
+        for grid in GRIDS:
+            try:
+                sch = schedule(stage, split, grid, every, None, every)
+            except PatchError as e:
+                assert "cannot cut" in str(e)
+                continue
+            m = sch.macs()
+            assert m["patch"] == m["layer"], (split, grid)
+            rows_only = schedule(stage, split, grid, every)
+            assert all(rows_only.strip_bytes(t) == 0 for t in every)
+            if grid[1] > 1 and split in ("dw106", "conv110", "add126"):
+                assert rows_only.macs()["patch"] > m["patch"]
+                assert any(sch.strip_bytes(t) > 0 for t in every)
+    with pytest.raises(PatchError, match="must have their rows cached too"):
+        schedule(stage, "add126", (2, 2), (), None, _cached_all(stage, "add126")[:1])
+
+
 # ------------------------------------------------------------------------------------------ planner
 def test_budget_choice_fits_and_is_cheapest(stage):
     prog = lower(stage)
@@ -165,6 +190,7 @@ def test_mcu_json_patch_section_and_determinism(stage):
     assert a == b
     d = json.loads(a["mcu.json"])["patch"]
     assert d["grid"] == [3, 2] and d["split"] == "conv110" and d["halo"] == "cache"
+    assert d["cached_columns"] == d["cached"] and d["column_cache_bytes"] > 0 and d["extra_macs"] == 0
     for k in ("peak_sram_bytes", "arena_bytes", "extra_macs", "instructions_estimate", "layer_by_layer"):
         assert k in d
     assert d["arena_bytes"] == json.loads(a["mcu.json"])["memory"]["arena_bytes"]
@@ -251,16 +277,16 @@ def _sweep(stage, tmp_path, splits, grids, halos, n):
 
 def test_host_c_patch_loops_equal_layer_by_layer(stage, tmp_path):
     splits = mcu_split_points(lower(stage))
-    n = _sweep(stage, tmp_path, splits, [(2, 2), (3, 1), (1, 4)], ("recompute", "cache"), 200)
-    assert n == 3 * 2 * len(splits)
+    n = _sweep(stage, tmp_path, splits, [(2, 2), (3, 1), (1, 4)], ("recompute", "rows", "cache"), 200)
+    assert n == 3 * 3 * len(splits)
 
 
 @pytest.mark.slow
 def test_host_c_every_split_every_grid_1000_vectors(stage, tmp_path):
     splits = mcu_split_points(lower(stage))
     assert len(splits) == 5
-    n = _sweep(stage, tmp_path, splits, GRIDS, ("recompute", "cache"), 1000)
-    assert n == 5 * 16 * 2
+    n = _sweep(stage, tmp_path, splits, GRIDS, ("recompute", "rows", "cache"), 1000)
+    assert n == 5 * 16 * 3
 
 
 def test_hwq_verify_host_patch_folder(stage, tmp_path):
@@ -277,7 +303,7 @@ def test_hwq_verify_host_patch_folder(stage, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("split,grid,halo", [("add126", "3x2", "cache"), ("conv110", "4x4", "recompute"),
-                                             ("dw106", "2x3", "cache")])  # fmt: skip
+                                             ("dw106", "2x3", "cache"), ("add126", "3x3", "rows")])  # fmt: skip
 def test_qemu_cortex_m4_patch_loops(stage, tmp_path, split, grid, halo):
     from hwq.sim.verify import verify
 
@@ -304,3 +330,13 @@ def test_patch_program_buffers_cover_the_schedule(stage):
     for sub in pp.subs:
         for b in (*sub.inputs, sub.output):
             assert b in names or pp.buffers[b].place != "arena"
+    # rows and columns cached: a column cache per tensor with overlap columns, placed in the arena for the
+    # whole loop, and per-row kernel calls where restored columns sit left of the computed ones
+    every = _cached_all(stage, "add126", units)
+    pc = patch_program(prog, "add126", (3, 3), every, "cache", hcached=every)
+    strips = [sub.strip for sub in pc.subs if sub.strip is not None]
+    assert strips and {p.name for p in pc.plan.placements} >= set(strips)
+    want = sorted(pc.sch.strip_bytes(t) for t in every if pc.sch.strip_bytes(t))
+    assert sorted(pc.buffers[b].nbytes for b in strips) == want
+    assert any(sub.row_calls for sub in pc.subs)
+    assert pc.macs["stage_patch"] == pc.macs["stage_layer"] < pp.macs["stage_patch"]

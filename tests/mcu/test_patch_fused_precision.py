@@ -76,8 +76,9 @@ def test_reference_per_patch_model_every_grid(stage):
     _reference_sweep(stage, GRIDS, 32)
 
 
-#: (split, grid, halo): every split, grids from 1x1 to 4x4, both halo modes
+#: (split, grid, halo): every split, grids from 1x1 to 4x4, every halo mode (rows / rows and columns cached)
 HOST_CASES = [("conv2", (2, 2), "recompute"), ("dw106", (4, 4), "recompute"), ("conv110", (2, 3), "cache"),
+              ("add126", (3, 3), "rows"),
               pytest.param("conv102", (3, 2), "cache", marks=pytest.mark.slow),
               pytest.param("dw106", (1, 1), "recompute", marks=pytest.mark.slow),
               pytest.param("add126", (4, 1), "cache", marks=pytest.mark.slow),
@@ -91,8 +92,8 @@ def test_host_loop_packs_per_patch_1000_vectors(stage, tmp_path, split, grid, ha
     need_tool("gcc")
     g = pq_graph(stage, split, grid, seed=sum(grid))
     x = _vectors(g, 1000, seed=11)
-    cached = _cached_all(g, split) if halo == "cache" else ()
-    model = run_patchwise(g, x, split, grid, cached).outputs()[0]
+    cached = _cached_all(g, split) if halo in ("rows", "cache") else ()
+    model = run_patchwise(g, x, split, grid, cached, None, cached if halo == "cache" else ()).outputs()[0]
     np.testing.assert_array_equal(model, run(g, x).outputs()[0])
     files = generate(g, patches=f"{grid[0]}x{grid[1]}", split=split, halo=halo)
     man = json.loads(files["mcu.json"])
