@@ -9,9 +9,11 @@ across the block) and ``cnn`` (conv1 -> pool1 -> ...: the map is read once, righ
 conv1 (the first conv stage, 8x8x8 int8 = 512 B).
 
 Variants per grid: ``int8`` (no op), ``searched`` (``hwq.nn.patch_precision.select_patch_bits`` on the *held-out*
-calibration split: the last 300 training images, never seen in training or PTQ; error-guided greedy, cheapest
-squared error per packed byte saved first, calibration accuracy drop <= 0.5 %, cross-entropy +0.02 at most, left at
-8 bits when packing saves < 16 B for its instructions), ``uniform4`` and
+calibration split: the last 300 training images, never seen in training or PTQ; error-based: a Lagrangian trade of
+packed bytes against the output error (KL divergence from the 8-bit model's softmax) per patch and width, keeping
+the least-memory assignment whose calibration images lost stay within ``--tolerance`` (default 0.5 pp), then a
+greedy refinement; memory measured as the planner's arena with the op, so the op is dropped when it saves less
+than 16 B of arena for its pack + unpack instructions), ``uniform4`` and
 ``uniform2`` (every patch 4 / 2 bits at the full-range step, for contrast). For each: test accuracy (360 images,
 the integer emulator, equal to hwq.ir.run), packed bytes, planner arena; for ``int8`` and ``searched`` also the
 host build on 1,000 vectors (mismatches vs hwq.ir.run) and QEMU Cortex-M4 on 20 vectors (mismatches, stack
@@ -76,6 +78,18 @@ def trained(arch: str, epochs: int):
     return net.eval(), split
 
 
+def arena_of(net, grid, ex, int8_arena: int):
+    """``(bits, shifts) -> planned arena bytes`` of ``net`` with the op after conv1 (all 8 bits: no op)."""
+
+    def arena(bits, shifts) -> int:
+        if all(b == 8 for b in bits):
+            return int8_arena
+        g = insert_patch_quant(net, "conv1", grid, bits, shifts).eval().lower_to_ir(ex, "search")
+        return plan_memory(g).arena_bytes
+
+    return arena
+
+
 def accuracy(net, x, y) -> float:
     q, _ = net.int_forward(x)
     return float((q.argmax(1) == y).double().mean())
@@ -117,6 +131,8 @@ def main(argv=None) -> int:
     ap.add_argument("--archs", default="rescnn,cnn", help="comma-separated: rescnn, cnn")
     ap.add_argument("--grids", default=None, help="comma-separated RxQ grids (default 2x2,4x4; --quick: 2x2)")
     ap.add_argument("--loop", action="store_true", help="per-patch precision inside the patch loop (QEMU)")
+    ap.add_argument("--tolerance", type=float, default=0.005, help="calibration images lost (fraction; 0.005 = 0.5 pp)")
+    ap.add_argument("--epochs", type=int, default=None, help="training epochs (default 40; --quick: 10)")
     ap.add_argument("--md", default=str(ROOT / "benchmarks" / "results" / "patch_precision.md"))
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
@@ -127,7 +143,7 @@ def main(argv=None) -> int:
         if a.md:
             Path(a.md).write_text(text)
         return 0
-    epochs = 10 if a.quick else 40
+    epochs = a.epochs or (10 if a.quick else 40)
     grids = [(2, 2)] if a.quick else [(2, 2), (4, 4)]
     if a.grids:
         grids = [tuple(int(v) for v in g.split("x")) for g in a.grids.split(",")]
@@ -148,7 +164,8 @@ def main(argv=None) -> int:
             rows.append(base)
             for grid in grids:
                 t = time.perf_counter()
-                ch = select_patch_bits(net, "conv1", xc, yc, grid, max_drop=0.005, max_loss=0.02)
+                ch = select_patch_bits(net, "conv1", xc, yc, grid, tolerance=a.tolerance,
+                                       memory=arena_of(net, grid, ex, base["arena"]))  # fmt: skip
                 search_s = time.perf_counter() - t
                 logs.append(f"{arch} {grid[0]}x{grid[1]}: {ch.evaluations} evaluations, {search_s:.1f} s")
                 logs += [f"  {line}" for line in ch.log]
@@ -171,6 +188,7 @@ def main(argv=None) -> int:
                     if name == "searched":
                         row["search_s"] = round(search_s, 1)
                         row["calib_acc"] = (ch.calib_accuracy_8bit, ch.calib_accuracy)
+                        row["calib_lost"] = ch.calib_lost
                         row.update(measure(g, work, qemu))
                     rows.append(row)
     finally:
@@ -290,7 +308,8 @@ def table(rows, logs, seconds: float, qemu: bool, quick: bool) -> str:
         "Command: `" + " ".join(["python", "benchmarks/bench_patch_precision.py", *sys.argv[1:]]) + "`"
         f" ({seconds:.0f} s on 2 cores). Map: the conv1 output, 8x8x8 int8 (512 B); bits as `b/k` per patch"
         " (b bits, step 2^k), row-major. Bits chosen on the held-out calibration split (last 300 training"
-        " images, not trained on). Test accuracy: digits test split (360 images), integer emulator"
+        " images, not trained on) by the error-based search (`select_patch_bits`: output KL error against"
+        " planned arena bytes, tolerance: calibration images lost <= `--tolerance`). Test accuracy: digits test split (360 images), integer emulator"
         " (= hwq.ir.run). Arena: hwq's planner (`plan_memory`). Host: 1,000 vectors vs hwq.ir.run."
         + (
             " QEMU: Cortex-M4 (mps2-an386), 20 vectors, exact instruction counts, stack high-water mark."
@@ -314,8 +333,9 @@ def table(rows, logs, seconds: float, qemu: bool, quick: bool) -> str:
     for r in rows:
         if r["variant"] == "searched":
             c8, cs = r["calib_acc"]
+            lost = _pct(r.get("calib_lost", 0.0))
             head.append(f"- {r['arch']} {r['grid']}: `{r['bits']}` (held-out calibration accuracy {_pct(c8)} ->"
-                        f" {_pct(cs)}, search {r['search_s']} s)")  # fmt: skip
+                        f" {_pct(cs)}, images lost {lost}, search {r['search_s']} s)")  # fmt: skip
     head += ["", f"Peer: {QUANTMCU}.", "", "Search log:", "", "```", *logs, "```", ""]
     return "\n".join(head)
 

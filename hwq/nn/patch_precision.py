@@ -15,14 +15,23 @@ and decided on calibration data).
 - ``CPatchQuant``: a ``hwq.nn.cmsis`` node (exact integer path in eval mode, the same values with a
   straight-through gradient in training mode, ``lower`` adds the ``patch_quant`` op).
 - ``insert_patch_quant(net, after, grid, bits, shifts)``: a copy of the net with the node after ``after``.
-- ``select_patch_bits(...)``: the search. Per patch and width b it first picks the step k with the least
-  squared error on the calibration activations (so a patch whose calibration values stay small gets a fine
-  step, one with outliers a coarse step or 8 bits), then lowers widths greedily, cheapest error per byte saved
-  first (8 -> 6 -> 4 -> 2), keeping a move only while the calibration accuracy stays within ``max_drop`` of the
-  all-8-bit model and the calibration cross-entropy within ``max_loss`` of it. The memory term is the packed
-  bytes (``patch_quant.packed_bytes``); the instruction term is the measured pack + unpack cost per element
-  (``instr_per_element``): a map whose packed saving is below ``min_saving`` bytes is left at 8 bits (no op),
-  because packing it would cost instructions for nothing.
+- ``select_patch_bits(...)``: the search, error-based: it weighs memory against accuracy loss under a stated
+  tolerance. (1) Per patch and width b, the step k with the least squared error on the calibration activations
+  (``patch_steps``: a patch whose values stay small gets a fine step, one with outliers a coarse step or 8 bits).
+  (2) Per patch and width, the *output error* D(p, b): the mean KL divergence of the model's softmax from the
+  all-8-bit model's on the calibration images with only that patch lowered (one tail evaluation each).
+  (3) A Lagrangian trade of memory against error: for a multiplier lambda every patch takes the width minimising
+  ``bytes(p, b) + lambda * D(p, b)`` (bytes: its packed size, ``patch_quant.packed_bytes``); lambda sweeps the
+  breakpoints of these choices, and the search keeps the least-memory assignment (binary search over lambda)
+  whose *joint* evaluation keeps the loss within the tolerance: the fraction of calibration images the 8-bit
+  model classifies correctly and the assignment does not (``tolerance``, default 0.5 pp; lucky fixes do not
+  offset losses), and optionally the cross-entropy increase (``max_loss``). (4) Greedy refinement: single
+  patches lowered one more width, least D per byte first, while the tolerance holds.
+  (5) Computation: stock CMSIS-NN has no sub-8-bit activation kernels, so the op adds pack + unpack instructions
+  on every element and saves none; the op is kept only when the memory it saves (packed bytes, or the planned
+  arena when a ``memory`` callback is given: a map read once right away saves no arena) reaches
+  ``min_saving`` bytes plus ``bytes_per_instruction`` x the estimated added instructions
+  (``instr_per_element`` x elements, measured on QEMU Cortex-M4); otherwise every patch stays at 8 bits.
 """
 
 from __future__ import annotations
@@ -180,7 +189,8 @@ def patch_steps(
 
 @dataclass
 class PatchChoice:
-    """The search's result: grid, per-patch bits and shifts (row-major), bytes and calibration figures."""
+    """The search's result: grid, per-patch bits and shifts (row-major), bytes and calibration figures
+    (accuracies as fractions, losses in nats)."""
 
     grid: tuple[int, int]
     bits: tuple[int, ...]
@@ -194,6 +204,16 @@ class PatchChoice:
     calib_loss: float
     evaluations: int
     log: list[str] = field(default_factory=list)
+    calib_lost: float = 0.0  # fraction of calibration images right at 8 bits and wrong with the choice
+    calib_kl: float = 0.0  # mean KL divergence (nats) of the softmax from the 8-bit model's
+    tolerance: float = 0.0
+    memory_saved: int = 0  # bytes the op saves (packed map, or the planned arena with a memory callback)
+    added_instructions: int = 0  # estimated pack + unpack instructions the op adds
+
+
+#: measured pack + unpack instructions per element of the map (QEMU Cortex-M4, ``hwq_patch_pack_s8`` and one
+#: unpack, ``benchmarks/results/patch_precision.md``: 21,066 / 512 and 31,379 / 512 with two readers)
+INSTR_PER_ELEMENT = 41.0
 
 
 def select_patch_bits(
@@ -203,58 +223,130 @@ def select_patch_bits(
     y: torch.Tensor,
     grid: tuple[int, int],
     widths: tuple[int, ...] = (8, 6, 4, 2),
-    max_drop: float = 0.005,
-    max_loss: float = 0.02,
+    tolerance: float = 0.005,
+    max_loss: float | None = None,
     min_saving: int = 16,
+    bytes_per_instruction: float = 0.0,
+    instr_per_element: float = INSTR_PER_ELEMENT,
+    memory=None,
+    max_drop: float | None = None,
 ) -> PatchChoice:
     """Choose per-patch widths and steps of the map after node ``after`` on calibration data ``x`` (float
-    inputs) with labels ``y`` (int64): error-guided greedy descent under an accuracy / cross-entropy budget
-    (module docstring). ``max_drop``: allowed calibration accuracy drop (fraction); ``max_loss``: allowed
-    cross-entropy increase (nats); ``min_saving``: bytes below which the op is not worth its instructions."""
+    inputs, held out from training) with labels ``y`` (int64): the error-based Lagrangian search of the module
+    docstring. ``tolerance``: allowed fraction of calibration images lost (right at 8 bits, wrong after; 0.005 =
+    0.5 pp); ``max_loss``: optional allowed cross-entropy increase (nats); ``min_saving`` (bytes) and
+    ``bytes_per_instruction``: what the memory saving must reach for the op to be worth its added pack + unpack
+    instructions (``instr_per_element`` per element); ``memory``: optional ``(bits, shifts) -> bytes`` (e.g. the
+    planned arena with the op) measuring the memory instead of the packed map; ``max_drop``: old name of
+    ``tolerance``."""
+    if max_drop is not None:
+        tolerance = float(max_drop)
     q, f, tail = _split(net, after, x)
     _, c, h, w = q.shape
     base, lo, hi = base_for(f), int(f.raw_min), int(f.raw_max)
     rows, cols = _edges(h, grid[0]), _edges(w, grid[1])
     npatch = grid[0] * grid[1]
-    best_k, err = patch_steps(q, grid, widths, base, lo, hi)
+    order = sorted(set(widths) | {8}, reverse=True)
+    best_k, _ = patch_steps(q, grid, order, base, lo, hi)
+    best_k.update({(p, 8): 0 for p in range(npatch)})
+    logits8 = _tail(tail, q, f)
+    logp8 = F.log_softmax(logits8, 1)
+    right8 = logits8.argmax(1) == y
+    acc8, loss8 = float(right8.double().mean()), float(F.cross_entropy(logits8, y))
+    evals = 1
+    cache: dict[tuple, tuple[float, float, float, float]] = {}
 
-    def evaluate(bits, shifts) -> tuple[float, float]:
-        logits = _tail(tail, patch_quant_raw(q, grid, bits, shifts, base, lo, hi), f)
-        acc = float((logits.argmax(1) == y).double().mean())
-        return acc, float(F.cross_entropy(logits, y))
+    def evaluate(bits) -> tuple[float, float, float, float]:
+        """(accuracy, cross-entropy, lost fraction, mean KL) of widths ``bits`` (steps from ``best_k``)."""
+        nonlocal evals
+        key = tuple(bits)
+        if key not in cache:
+            evals += 1
+            shifts = [best_k[p, b] for p, b in enumerate(bits)]
+            logits = _tail(tail, patch_quant_raw(q, grid, bits, shifts, base, lo, hi), f)
+            pred = logits.argmax(1)
+            kl = float((logp8.exp() * (logp8 - F.log_softmax(logits, 1))).sum(1).mean())
+            cache[key] = (float((pred == y).double().mean()), float(F.cross_entropy(logits, y)),
+                          float((right8 & (pred != y)).double().mean()), max(kl, 0.0))  # fmt: skip
+        return cache[key]
 
-    bits = [max(widths)] * npatch
-    shifts = [8 - b for b in bits]
-    acc8, loss8 = evaluate(bits, shifts)
-    evals, log = 1, []
-    order = sorted(widths, reverse=True)
-    blocked: set[int] = set()
-    acc, loss = acc8, loss8
+    def ok(bits) -> bool:
+        _, loss, lost, _ = evaluate(bits)
+        return lost <= tolerance + 1e-12 and (max_loss is None or loss <= loss8 + max_loss)
+
+    def nbytes(p: int, b: int) -> int:
+        n = c * (rows[p // grid[1] + 1] - rows[p // grid[1]]) * (cols[p % grid[1] + 1] - cols[p % grid[1]])
+        return (n * b + 7) // 8
+
+    log: list[str] = []
+    # (2) output error of each patch at each width, the others at 8 bits
+    dist = {(p, 8): 0.0 for p in range(npatch)}
+    for p in range(npatch):
+        for b in order[1:]:
+            bits = [8] * npatch
+            bits[p] = b
+            dist[p, b] = evaluate(bits)[3]
+
+    # (3) Lagrangian: per lambda, each patch's width minimising bytes + lambda * D (ties: more bits)
+    def assign(lam: float) -> list[int]:
+        return [min(order, key=lambda b, p=p: (nbytes(p, b) + lam * dist[p, b], -b)) for p in range(npatch)]
+
+    lams = {0.0}
+    for p in range(npatch):
+        for b1 in order:
+            for b2 in order:
+                if b2 < b1 and dist[p, b2] > dist[p, b1]:
+                    lams.add((nbytes(p, b1) - nbytes(p, b2)) / (dist[p, b2] - dist[p, b1]))
+    configs: list[list[int]] = []
+    for lam in sorted(lams):
+        for eps in (0.0, 1e-9 * max(lam, 1.0)):
+            a = assign(lam + eps)
+            if not configs or a != configs[-1]:
+                configs.append(a)
+    configs.append([8] * npatch)
+    # the first feasible assignment in order of increasing lambda (feasibility grows with lambda)
+    lo_i, hi_i = 0, len(configs) - 1
+    while lo_i < hi_i:
+        mid = (lo_i + hi_i) // 2
+        if ok(configs[mid]):
+            hi_i = mid
+        else:
+            lo_i = mid + 1
+    bits = list(configs[lo_i])
+    log.append(f"lagrangian: {len(configs)} assignments, chosen #{lo_i}: {bits}")
+    # (4) greedy refinement: lower single patches one more width, least output error per byte saved first
     while True:
         moves = []
         for p in range(npatch):
-            if p in blocked or bits[p] == order[-1]:
+            if bits[p] == order[-1]:
                 continue
             nb = order[order.index(bits[p]) + 1]
-            n = c * (rows[p // grid[1] + 1] - rows[p // grid[1]]) * (cols[p % grid[1] + 1] - cols[p % grid[1]])
-            saved = (n * bits[p] + 7) // 8 - (n * nb + 7) // 8
-            moves.append(((err[p, nb] - err.get((p, bits[p]), 0.0)) / max(saved, 1), p, nb))
-        if not moves:
+            saved = nbytes(p, bits[p]) - nbytes(p, nb)
+            moves.append(((dist[p, nb] - dist[p, bits[p]]) / max(saved, 1), p, nb))
+        accepted = False
+        for _, p, nb in sorted(moves):
+            trial = list(bits)
+            trial[p] = nb
+            if ok(trial):
+                bits = trial
+                log.append(f"refine: patch {p} -> {nb} bits")
+                accepted = True
+                break
+        if not accepted:
             break
-        _, p, nb = min(moves)
-        trial_b, trial_k = list(bits), list(shifts)
-        trial_b[p], trial_k[p] = nb, best_k[p, nb]
-        a, l_ = evaluate(trial_b, trial_k)
-        evals += 1
-        if a >= acc8 - max_drop and l_ <= loss8 + max_loss:
-            bits, shifts, acc, loss = trial_b, trial_k, a, l_
-            log.append(f"patch {p}: {nb} bits, step 2**{trial_k[p]} (calib acc {a:.4f}, loss {l_:.4f})")
-        else:
-            blocked.add(p)
-            log.append(f"patch {p}: {nb} bits refused (calib acc {a:.4f}, loss {l_:.4f})")
+    shifts = [best_k[p, b] for p, b in enumerate(bits)]
+    acc, loss, lost, kl = evaluate(bits)
     full = c * h * w
     packed = packed_bytes((c, h, w), grid, bits)
-    if full - packed < min_saving:
-        bits, shifts, packed, acc, loss = [8] * npatch, [0] * npatch, full, acc8, loss8
-        log.append(f"saving below {min_saving} bytes: all patches kept at 8 bits")
-    return PatchChoice(tuple(grid), tuple(bits), tuple(shifts), base, full, packed, acc8, acc, loss8, loss, evals, log)
+    saved = full - packed if memory is None else int(memory([8] * npatch, [0] * npatch)) - int(memory(bits, shifts))
+    added = int(round(instr_per_element * full))
+    # (5) worth its instructions?
+    if saved < min_saving + bytes_per_instruction * added:
+        log.append(f"saving {saved} B < {min_saving} B + {bytes_per_instruction} B/instr x {added} instr: "
+                   "all patches kept at 8 bits (no op)")  # fmt: skip
+        bits, shifts, packed, saved, added = [8] * npatch, [0] * npatch, full, 0, 0
+        acc, loss, lost, kl = acc8, loss8, 0.0, 0.0
+    log.append(f"chosen: bits {bits}, calib acc {acc8:.4f} -> {acc:.4f}, lost {lost:.4f} (tolerance {tolerance}), "
+               f"KL {kl:.5f}, memory saved {saved} B, {evals} evaluations")  # fmt: skip
+    return PatchChoice(tuple(grid), tuple(bits), tuple(shifts), base, full, packed, acc8, acc, loss8, loss, evals,
+                       log, lost, kl, tolerance, saved, added)  # fmt: skip

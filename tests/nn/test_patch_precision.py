@@ -135,3 +135,28 @@ def test_step_choice_is_value_driven():
     assert k[0, 2] == 0 and err[0, 2] == 0.0  # left patch: 2 bits, step 1, exact
     assert k[1, 2] > k[0, 2] and err[1, 2] > 0.0
     assert k[0, 8] == k[1, 8] == 0 and err[0, 8] == err[1, 8] == 0.0
+
+
+def test_search_is_error_based_under_a_stated_tolerance():
+    """The loss tolerance is what the search keeps (images lost, not net accuracy); a looser tolerance never
+    costs memory; output error grows as widths fall; a memory measure that sees no saving drops the op."""
+    net, split = digits_net("rescnn")
+    x = torch.as_tensor(split.x_train[:200]).float()
+    y = torch.as_tensor(split.y_train[:200]).long()
+    strict = select_patch_bits(net, "conv1", x, y, (4, 4), tolerance=0.0)
+    loose = select_patch_bits(net, "conv1", x, y, (4, 4), tolerance=0.05)
+    assert strict.calib_lost == 0.0 and strict.tolerance == 0.0
+    assert loose.calib_lost <= 0.05 and loose.packed_bytes <= strict.packed_bytes < strict.int8_bytes
+    assert loose.calib_kl >= strict.calib_kl >= 0.0
+    assert strict.memory_saved == strict.int8_bytes - strict.packed_bytes and strict.added_instructions > 0
+    # lost fraction recomputed from the applied choice
+    pn = insert_patch_quant(net, "conv1", loose.grid, loose.bits, loose.shifts).eval()
+    q8, _ = net.int_forward(x)
+    q, _ = pn.int_forward(x)
+    lost = float(((q8.argmax(1) == y) & (q.argmax(1) != y)).double().mean())
+    assert lost == pytest.approx(loose.calib_lost, abs=1e-12)
+    flat = select_patch_bits(net, "conv1", x, y, (4, 4), tolerance=0.05, memory=lambda bits, shifts: 1000)
+    assert flat.bits == (8,) * 16 and flat.memory_saved == 0 and "no op" in flat.log[-2]
+    # weighing instructions: a high enough price per instruction makes the op not worth it
+    pricey = select_patch_bits(net, "conv1", x, y, (4, 4), tolerance=0.05, bytes_per_instruction=1.0)
+    assert pricey.bits == (8,) * 16
