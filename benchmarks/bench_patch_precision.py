@@ -309,7 +309,8 @@ def table(rows, logs, seconds: float, qemu: bool, quick: bool) -> str:
         f" ({seconds:.0f} s on 2 cores). Map: the conv1 output, 8x8x8 int8 (512 B); bits as `b/k` per patch"
         " (b bits, step 2^k), row-major. Bits chosen on the held-out calibration split (last 300 training"
         " images, not trained on) by the error-based search (`select_patch_bits`: output KL error against"
-        " planned arena bytes, tolerance: calibration images lost <= `--tolerance`). Test accuracy: digits test split (360 images), integer emulator"
+        " planned arena bytes, tolerance: calibration images lost <= `--tolerance`). Test accuracy: digits test"
+        " split (360 images), integer emulator"
         " (= hwq.ir.run). Arena: hwq's planner (`plan_memory`). Host: 1,000 vectors vs hwq.ir.run."
         + (
             " QEMU: Cortex-M4 (mps2-an386), 20 vectors, exact instruction counts, stack high-water mark."
