@@ -49,7 +49,11 @@ _OPTION_HELP: dict[str, dict[str, tuple[object, str]]] = {
         "patches": ("none", "none | auto | RxC: run the leading CNN stage patch by patch on an R x C grid"),
         "split": ("auto", "auto | OP: the last op of the patch-based stage"),
         "sram": (0, "peak SRAM budget in bytes (0: none); the plan with the fewest instructions that fits"),
-        "halo": ("auto", "recompute | cache | auto: recompute patch overlaps or carry them down (rows)"),
+        "halo": (
+            "auto",
+            "recompute | rows | cache | auto: recompute patch overlaps, carry rows down, carry rows and columns "
+            "(nothing recomputed), or choose per layer",
+        ),
     },
 }
 
