@@ -61,6 +61,21 @@ SHAPES = [
     ("conv1d", (4, 12), 4, 3, 1),
     ("conv1d", (8, 10), 2, 3, 0),
 ]
+#: narrow-input shapes (kind, input shape, outputs/channels, kernel, pipeline, input format): the 3-5-bit
+#: unsigned inputs a ReLU layer feeds its successor in a trained low-bit network, and a narrow signed one,
+#: each with the low-bit weight formats of ``NARROW_FORMATS``
+NARROW_SHAPES = [
+    ("dense", (64,), 8, 0, 1, "ufixed<3,2>"),
+    ("dense", (32,), 6, 0, 2, "ufixed<5,1>"),
+    ("dense", (48,), 4, 0, 0, "ufixed<4,4>"),
+    ("dense", (24,), 8, 0, 1, "fixed<4,2>"),
+]
+#: low-bit weight formats of the narrow-input shapes, one per family: fixed (2, 3 and 4 bits), CSD (k=2),
+#: power of two, integer, minifloat (e2m1)
+NARROW_FORMATS = ["fixed<2,0>", "fixed<3,1>", "fixed<4,1>", "csd<6,1,2>", "pow2<4,1>", "fixed<3,3>", "float<2,1>"]
+#: shapes (indices into ``SHAPES + NARROW_SHAPES``) that have no fitted design: the fit set stays at
+#: ``FIT_SIZE`` designs while two narrow-input shapes have one
+FIT_SKIP = {6, 7, 14, 15}
 
 
 def cache_dir() -> Path:
@@ -70,16 +85,19 @@ def cache_dir() -> Path:
     return d
 
 
-def make_design(kind: str, in_shape: tuple, outs: int, kernel: int, w_fmt: str, seed: int = 0):
+def make_design(
+    kind: str, in_shape: tuple, outs: int, kernel: int, w_fmt: str, seed: int = 0, x_fmt: str = "fixed<8,3>"
+):
     """One calibration graph: ``kind`` (dense/conv1d/conv2d) layer of random full-range ``w_fmt`` weights
-    (input ``fixed<8,3>``, lossless WRAP accumulator) then a saturating cast to ``fixed<8,3,RND,SAT>``
-    and a ReLU to ``ufixed<6,3,RND,SAT>``."""
+    (input ``x_fmt``, default ``fixed<8,3>``; lossless WRAP accumulator) then a saturating cast to
+    ``fixed<8,3,RND,SAT>`` and a ReLU to ``ufixed<6,3,RND,SAT>``."""
     from hwq.formats import FixedFormat, parse
     from hwq.ir import Conv1d, Conv2d, Dense, Graph, ReLU
 
     rng = np.random.default_rng(seed)
-    wf, bf, xf = parse(w_fmt), parse("fixed<8,3>"), parse("fixed<8,3>")
-    name = re.sub(r"[^0-9a-z]+", "_", f"{kind}_{'x'.join(map(str, in_shape))}_{outs}_{w_fmt}").strip("_")
+    wf, bf, xf = parse(w_fmt), parse("fixed<8,3>"), parse(x_fmt)
+    tag = "" if x_fmt == "fixed<8,3>" else f"_{x_fmt}"
+    name = re.sub(r"[^0-9a-z]+", "_", f"{kind}_{'x'.join(map(str, in_shape))}_{outs}_{w_fmt}{tag}").strip("_")
     g = Graph(name, ["x"], [])
     g.add_tensor("x", in_shape, xf)
     if kind == "dense":
@@ -96,7 +114,8 @@ def make_design(kind: str, in_shape: tuple, outs: int, kernel: int, w_fmt: str, 
     b = rng.integers(bf.raw_min, bf.raw_max + 1, size=(outs,))
     flat = w.reshape(outs, -1)
     frac = xf.frac_bits + wf.frac_bits
-    bound = int(np.abs(flat).sum(axis=1).max()) * (1 << (xf.width - 1)) + (int(np.abs(b).max()) << max(0, frac - 3))
+    x_max = max(abs(xf.raw_min), abs(xf.raw_max))
+    bound = int(np.abs(flat).sum(axis=1).max()) * x_max + (int(np.abs(b).max()) << max(0, frac - 3))
     width = bound.bit_length() + 2
     acc = FixedFormat(width, width - frac, True)
     g.add_tensor("y", y_shape, "fixed<8,3,RND,SAT>")
@@ -112,16 +131,19 @@ def design_set() -> list[dict]:
     """The calibration designs: dicts with ``graph``, ``pipeline``, ``group`` (shape key), ``format``,
     ``fit`` (True for the <= 12 designs the coefficients are fitted on)."""
     out = []
-    for s, (kind, shape, outs, kernel, pipe) in enumerate(SHAPES):
-        for f, fmt in enumerate(FORMATS):
-            g = make_design(kind, shape, outs, kernel, fmt, seed=17 * s + f)
+    shapes = [(*sh, "fixed<8,3>", FORMATS) for sh in SHAPES] + [(*sh, NARROW_FORMATS) for sh in NARROW_SHAPES]
+    for s, (kind, shape, outs, kernel, pipe, x_fmt, formats) in enumerate(shapes):
+        x_tag = "" if x_fmt == "fixed<8,3>" else f" {x_fmt}"
+        for f, fmt in enumerate(formats):
+            g = make_design(kind, shape, outs, kernel, fmt, seed=17 * s + f, x_fmt=x_fmt)
             out.append(
                 {
                     "graph": g,
                     "pipeline": pipe,
-                    "group": f"{kind} {'x'.join(map(str, shape))}->{outs} p{pipe}",
+                    "group": f"{kind} {'x'.join(map(str, shape))}->{outs} p{pipe}{x_tag}",
                     "format": fmt,
-                    "fit": f == s % FIT_ROTATION and len([d for d in out if d["fit"]]) < FIT_SIZE,
+                    "input": x_fmt,
+                    "fit": f == s % FIT_ROTATION and s not in FIT_SKIP and len([d for d in out if d["fit"]]) < FIT_SIZE,
                 }
             )
     return out

@@ -7,6 +7,9 @@ elimination, exact node widths and levels), then ``layer_features`` reads each l
 - adder bits: for every two-operand adder the width of the part that really adds (the emitter passes the
   low bits of the shifted operand through, ``Datapath.adder``), split into bits within an operand's own
   width and above it (``ext_bits``: sign extension / carry out), of which subtracting (``sub_bits``);
+  a sum of values whose sign bit is structurally 0 (unsigned inputs, ``zero_sign_nodes``) is one bit
+  narrower, as yosys's ``wreduce`` makes it, and so is such an operand's own width; a rounding increment
+  that reads only constant accumulator bits is no adder (``_round_up_is_zero``);
   the adders yosys's ``alumacc`` merges into a reader's ``$macc`` (``macc_merges``: the exact rule, checked
   against yosys's cells); constant additions (bias, rounding increments) and the output negations;
 - select bits (``?:`` multiplexers of ReLU, saturation, max) and compare bits (saturation: the checked bits
@@ -125,15 +128,20 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
     nodes = dp.nodes
     levels = max(1, max((nodes[v.node].level for v in outs), default=0))
     add_bits = ext_bits = sub_bits = const_bits = carry4 = mux_bits = cmp_bits = sat_raw_bits = 0
+    zero = zero_sign_nodes(nodes, const_inputs or {})
+    zero_up = {n.name for n in nodes.values() if _round_up_is_zero(n, nodes)}
     for n in nodes.values():
         if n.const or n.level == 0:
             continue
-        widths = [nodes[o].width for o in n.operands]
+        # an operand whose sign bit is structurally 0 adds one bit fewer (yosys trims the zero bit)
+        widths = [nodes[o].width - (o in zero) for o in n.operands]
         two = len([o for o in n.operands if not nodes[o].const]) >= 2
         for line in n.body:
             rhs = line.split("=", 1)[1] if "=" in line else line
             rhs = rhs.split("//", 1)[0]
             w = _line_width(line, n.width)
+            if n.name in zero and w == n.width - _pass_width(n) and _add_line(line):
+                w -= 1  # the sum's sign bit is structurally 0: no adder bit (yosys narrows the $add)
             q = rhs.count("?")
             if q:
                 mux_bits += q * w
@@ -148,6 +156,8 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
             elif _CMP.search(rhs):
                 cmp_bits += max(widths) if widths else n.width
             elif " + " in rhs or " - " in rhs:
+                if "{out}_up" in rhs and n.name in zero_up:
+                    continue  # a rounding increment that is structurally 0: yosys removes the adder
                 if two and "{1}" in rhs:
                     add_bits += w
                     d = _pass_width(n)
@@ -176,6 +186,85 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
         "ff": ff,
         "ff_declared": ff_decl,
     }
+
+
+def zero_sign_nodes(nodes, const_inputs: dict | None = None) -> set[str]:
+    """Names of the datapath nodes whose sign bit is structurally 0 in the netlist yosys optimises (not
+    merely >= 0 by the range analysis): an unsigned input (zero-extended, ``const_top``), an input whose
+    sign bit the previous layer's ReLU makes 0 (``const_inputs``: {input node: lowest zero bit}), a
+    non-negative constant, and a sum (no subtraction, no negation) of such nodes, with a constant >= 0
+    or not. yosys's ``wreduce`` strips the zero top bits of an unsigned ``$add``'s operands and the
+    constant carry-out bit of its result, so each such sum is one bit narrower than its declared wire
+    (a range >= 0 reached through a subtraction, e.g. ``(x << 3) - x``, is not structurally visible and
+    does not count). Checked on yosys 0.23 (``tests/cost/test_narrow_inputs.py``; ``calibrate.NARROW_SHAPES``)."""
+    const_inputs = const_inputs or {}
+    zero: set[str] = set()
+    for n in nodes.values():  # nodes are in definition order: operands first
+        if n.const:
+            if n.lo >= 0:
+                zero.add(n.name)
+        elif n.level == 0:
+            if const_top(n) or const_inputs.get(n.name, n.width) <= n.width - 1:
+                zero.add(n.name)
+        elif n.lo >= 0 and n.operands and all(o in zero for o in n.operands):
+            adds = [line for line in n.body if _add_line(line)]
+            if adds and not any(_is_sub(line) for line in adds):
+                zero.add(n.name)
+    return zero
+
+
+_LOW_CONST = re.compile(r"^assign \{out\} = \$signed\(\{.*, (\d+)'([bh])([0-9a-f]+)\}\);")
+_UP = re.compile(r"^wire \{out\}_up = (.*?);")
+_ATOM = re.compile(r"\(\|\{0\}\[(\d+):(\d+)\]\)|\{0\}\[(\d+)\]|1'b([01])")
+
+
+def constant_low_bits(node) -> tuple[int, int]:
+    """(k, value): the node's k low bits are the constant ``value`` (a bias's own low bits appended below
+    the sum, ``{hi, k'hC}``, or a left shift's zero bits); (0, 0) when none are."""
+    for line in node.body:
+        m = _LOW_CONST.match(line.split("//", 1)[0].strip())
+        if m:
+            return int(m.group(1)), int(m.group(3), 16 if m.group(2) == "h" else 2)
+    return 0, 0
+
+
+def _round_up_is_zero(n, nodes) -> bool:
+    """True when a cast's rounding increment (``{out}_up``, a function of the dropped bits of its operand)
+    is 0 for every value: every bit it reads is one of the operand's constant low bits
+    (``constant_low_bits``) and the expression is 0 with them. Then yosys removes the rounding adder
+    (e.g. a trained layer whose products are multiples of 2**k below the bias's own bits)."""
+    m = next((m for m in map(_UP.match, n.body) if m), None)
+    if m is None or not n.operands:
+        return False
+    k, val = constant_low_bits(nodes[n.operands[0]])
+    expr = m.group(1)
+    ok = True
+
+    def bit(i: int) -> str:
+        nonlocal ok
+        if i >= k:
+            ok = False
+            return "0"
+        return str((val >> i) & 1)
+
+    def repl(a: re.Match) -> str:
+        if a.group(4) is not None:
+            return a.group(4)
+        if a.group(3) is not None:
+            return bit(int(a.group(3)))
+        hi, lo = int(a.group(1)), int(a.group(2))
+        return "(" + " | ".join(bit(i) for i in range(lo, hi + 1)) + ")"
+
+    py = _ATOM.sub(repl, expr).replace("!", "1 ^ ")
+    if not ok or not re.fullmatch(r"[01&|^() ]+", py):
+        return False
+    return eval(py) == 0  # noqa: S307 - only 0/1 digits and bit operators (checked above)
+
+
+def _is_sub(line: str) -> bool:
+    """True when an adder body line subtracts or negates."""
+    rhs = line.split("=", 1)[1].split("//", 1)[0] if "=" in line else line
+    return " - " in rhs or rhs.lstrip().startswith("-")
 
 
 def _whole(line: str, token: str) -> bool:
