@@ -87,7 +87,7 @@ def run_plan(graph, cand, x: np.ndarray, work: Path, profile: bool) -> dict:
     if cand.split is None:
         cp = CProgram(prog, plan_program(prog), "bench_patch.py", graph_hash(text), text)
     else:
-        pp = patch_program(prog, cand.split, cand.grid, cand.cached, cand.halo)
+        pp = patch_program(prog, cand.split, cand.grid, cand.cached, cand.halo, hcached=cand.hcached)
         cp = PatchCProgram(pp, "bench_patch.py", graph_hash(text), text)
     files = {"graph.json": text, f"{cp.p}.c": cp.model_c(), f"{cp.p}_weights.c": cp.weights_c(),
              f"{cp.p}.h": cp.model_h(), "hwq_model.h": cp.harness_h(), "Makefile": cp.makefile(),
