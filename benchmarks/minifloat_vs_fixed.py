@@ -257,11 +257,13 @@ def per_layer(row: dict, d: Path, manifest: dict, script: str, synth: bool, time
 
 
 def head_commit() -> str:
-    """Short commit id of the hwq checkout (with ``+dirty`` when tracked files under ``hwq/`` or ``rtl/``
-    differ from it), for labelling designs emitted now."""
+    """Short commit id of the hwq checkout (with ``+dirty`` when tracked files of the emitter and simulator,
+    ``rtl/``, ``hwq/ir``, ``hwq/formats``, ``hwq/sim``, differ from it), for labelling designs emitted now."""
     root = Path(__file__).resolve().parent.parent
     sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(root), "diff", "--quiet", "HEAD", "--", "hwq", "rtl"])
+    dirty = subprocess.run(
+        ["git", "-C", str(root), "diff", "--quiet", "HEAD", "--", "rtl", "hwq/ir", "hwq/formats", "hwq/sim"]
+    )
     return sha.stdout.strip() + ("+dirty" if dirty.returncode else "")
 
 
@@ -276,18 +278,22 @@ def _body(f: Path) -> list[str]:
 
 def verify_fresh(key: str, work: Path, vectors: int, simulator: str, backpressure: float = 0.3) -> dict:
     """Re-emit configuration ``key``'s cached graph (``work/key/run/graph.json``) with the hwq of the current
-    checkout into ``work/key/rtl_<commit>`` and co-simulate it: ``hwq verify rtl --vectors N --backpressure
-    0.3``. Returns (and caches in ``verify_<commit>.json``) the vectors, mismatches, simulator, commit, CPU
-    and wall seconds of the verify run, and whether every ``.v`` file (header comment aside) is identical to
-    the synthesised design in ``work/key/rtl``."""
+    checkout into ``work/key/rtl_fresh`` and co-simulate it: ``hwq verify rtl --vectors N --backpressure
+    0.3``. Returns (and caches in ``verify_fresh.json``; delete it and ``rtl_fresh`` to redo) the vectors,
+    mismatches, simulator, the commit at emission (``rtl_fresh/commit.txt``), CPU and wall seconds of the
+    verify run, and whether every ``.v`` file (header comment aside) is identical to the synthesised design in
+    ``work/key/rtl``."""
     d = work / key
-    commit = head_commit()
-    vj = d / f"verify_{commit}.json"
+    vj = d / "verify_fresh.json"
     if vj.exists():
         return json.loads(vj.read_text())
-    out = d / f"rtl_{commit}"
+    out = d / "rtl_fresh"
     log = d / "log.txt"
-    run(["hwq", "emit", "rtl", "--ir", str(d / "run" / "graph.json"), "--out", str(out), "--force"], log)
+    if not (out / "commit.txt").exists():
+        commit = head_commit()
+        run(["hwq", "emit", "rtl", "--ir", str(d / "run" / "graph.json"), "--out", str(out), "--force"], log)
+        (out / "commit.txt").write_text(commit + "\n")
+    commit = (out / "commit.txt").read_text().strip()
     old = {f.name: f for f in (d / "rtl").glob("*.v")}
     new = {f.name: f for f in out.glob("*.v")}
     same = old.keys() == new.keys() and all(_body(old[n]) == _body(new[n]) for n in new)
