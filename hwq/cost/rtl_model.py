@@ -8,8 +8,10 @@ elimination, exact node widths and levels), then ``layer_features`` reads each l
   low bits of the shifted operand through, ``Datapath.adder``), split into bits within an operand's own
   width and above it (``ext_bits``: sign extension / carry out), of which subtracting (``sub_bits``);
   a sum of values whose sign bit is structurally 0 (unsigned inputs, ``zero_sign_nodes``) is one bit
-  narrower, as yosys's ``wreduce`` makes it, and so is such an operand's own width; a rounding increment
-  that reads only constant accumulator bits is no adder (``_round_up_is_zero``);
+  narrower, as yosys's ``wreduce`` makes it, and so is such an operand's own width; an add bit where one
+  operand is such a structural 0 only passes the other bit to the carry chain and counts with ``ext_bits``
+  (no LUT on the LUT6); a rounding increment that reads only constant accumulator bits is no adder
+  (``_round_up_is_zero``);
   the adders yosys's ``alumacc`` merges into a reader's ``$macc`` (``macc_merges``: the exact rule, checked
   against yosys's cells); constant additions (bias, rounding increments) and the output negations;
 - select bits (``?:`` multiplexers of ReLU, saturation, max) and compare bits (saturation: the checked bits
@@ -163,6 +165,12 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
                     d = _pass_width(n)
                     own = max(widths[0] - d, widths[1]) if len(widths) > 1 else w
                     ext_bits += max(0, w - own)
+                    if len(widths) > 1 and " - " not in rhs and any(o in zero for o in n.operands[:2]):
+                        # an add bit where one operand is a structural 0 passes the other operand's bit
+                        # to the carry chain: on the LUT6 no LUT (counted with the sign-extension bits)
+                        z0, z1 = (o in zero for o in n.operands[:2])
+                        lims = [widths[0] - d if z0 else w, widths[1] if z1 else w]
+                        ext_bits += max(0, min(own, w) - min(lims))
                     if " - " in rhs:
                         sub_bits += w
                 else:
