@@ -7,10 +7,11 @@
    configurations), every configuration is scored (PTQ, validation accuracy, LUTs of
    ``hwq.cost.fpga(exact=False)``); NSGA-II (pymoo) then runs with at most 10 % of that many evaluations
    (distinct configurations; explore's seeds and the sensitivity measurements behind them included), for
-   seeds 0-4, in the variants of ``VARIANTS``. Hypervolume of (validation error %, LUTs), both normalised
-   by the exhaustive set's worst values.
+   ``--seeds`` NSGA-II seeds (default 10: 0-9), in the variants of ``VARIANTS``. Hypervolume of (validation
+   error %, LUTs), both normalised by the exhaustive set's worst values.
 
     python benchmarks/bench_explore.py [--workers 2] [--out runs/bench_explore] [--skip-hv] [--ilp-budgets 25]
+        [--seeds 10]
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ def ilp_timing() -> list[tuple]:
             cpu.append(time.process_time() - c0)
             one.append(dt)
         t0, c0 = time.perf_counter(), time.process_time()
-        sols, _, times = sweep(sens, {"luts": cost}, "luts", {}, n=25)
+        sols, _, times = sweep(sens, {"luts": cost}, "luts", {}, n=25, fill=25)  # as explore sweeps
         total, tcpu = time.perf_counter() - t0, time.process_time() - c0
         name = f"{layers} layers x {choices} choices"
-        rows.append((name, max(one) * 1e3, max(cpu) * 1e3, max(times) * 1e3, total, tcpu, len(sols)))
+        rows.append((name, max(one) * 1e3, max(cpu) * 1e3, max(times) * 1e3, total, tcpu, len(times)))
     return rows
 
 
@@ -104,11 +105,20 @@ def hv_ratio(seen: list[tuple], worst, hv_all: float) -> float:
 #: NSGA-II variants of the hypervolume benchmark: (name, population). plain: random initial population,
 #: genes in the space's order (the earlier configuration); ordered: genes ranked by cost; seeded: ranked,
 #: and the initial population taken from explore's seeds (uniform configurations and ILP solutions, whose
-#: evaluations, and the sensitivity measurements behind the ILP, count against the budget)
-VARIANTS = (("plain", 10), ("ordered", 10), ("seeded", 24))
+#: evaluations, and the sensitivity measurements behind the ILP, count against the budget); seeded-grid:
+#: the same with the ILP sweep's geometric grid alone (no gap-filling solves; explore before this change);
+#: seeded-rank: seeded with ``run_nsga2(operators="rank")``; plain-rank: plain with it
+VARIANTS = (
+    ("plain", 10),
+    ("plain-rank", 10),
+    ("ordered", 10),
+    ("seeded-grid", 24),
+    ("seeded", 24),
+    ("seeded-rank", 24),
+)
 
 
-def hv_recovery(out: Path, workers: int, seeds=(0, 1, 2, 3, 4), ilp_budgets: int = 25) -> dict:
+def hv_recovery(out: Path, workers: int, seeds=tuple(range(10)), ilp_budgets: int = 25) -> dict:
     from hwq.explore.nsga import initial_population, run_nsga2
     from hwq.explore.pareto import hypervolume, nondominated
     from hwq.explore.run import gene_order, seed_configs
@@ -125,11 +135,19 @@ def hv_recovery(out: Path, workers: int, seeds=(0, 1, 2, 3, 4), ilp_budgets: int
     t0 = time.perf_counter()
     seed_cfgs, extra_evals, by_uniform = seed_configs(sp, ev, fm, "fpga", probes=32, seed=0, ilp_budgets=ilp_budgets)
     t_seed = time.perf_counter() - t0
+    grid_cfgs, grid_extra, _ = seed_configs(sp, ev, fm, "fpga", probes=32, seed=0, ilp_budgets=ilp_budgets, ilp_fill=0)
     order = gene_order(sp, by_uniform, "luts")
     ex.close()
-    seed_genes = [tuple(sp.encode(c)) for c in seed_cfgs]
+    seed_sets = {
+        "fill": ([tuple(sp.encode(c)) for c in seed_cfgs], extra_evals),
+        "grid": ([tuple(sp.encode(c)) for c in grid_cfgs], grid_extra),
+    }
+    seed_genes = seed_sets["fill"][0]
     runs = []
     for variant, pop in VARIANTS:
+        sgenes, sextra = seed_sets["grid" if variant == "seeded-grid" else "fill"]
+        if not variant.startswith("seeded"):
+            sgenes, sextra = [], 0
         for seed in seeds:
             asked: list = []
 
@@ -138,13 +156,15 @@ def hv_recovery(out: Path, workers: int, seeds=(0, 1, 2, 3, 4), ilp_budgets: int
                 return [{"val_accuracy": 100 - pts[tuple(g)][0], "costs": {"luts": pts[tuple(g)][1]}} for g in gs]
 
             init, kw, pre = None, {}, set()
-            if variant != "plain":
+            if not variant.startswith("plain"):
                 kw["order"] = order
-            if variant == "seeded":
-                pre = set(seed_genes)
-                done = [(sp.decode(g), score([g])[0]) for g in seed_genes]
+            if variant.endswith("-rank"):
+                kw["operators"] = "rank"
+            if sgenes:
+                pre = set(sgenes)
+                done = [(sp.decode(g), score([g])[0]) for g in sgenes]
                 init = initial_population(sp, done, ["luts"], {}, pop)
-            left = budget - len(pre) - (extra_evals if variant == "seeded" else 0)
+            left = budget - len(pre) - sextra
             run_nsga2(sp, score, ["luts"], {}, pop, 1000, seed, init, max_evals=max(left, 0), seen=pre, **kw)
             distinct = list(dict.fromkeys(asked))
             runs.append(
@@ -153,9 +173,9 @@ def hv_recovery(out: Path, workers: int, seeds=(0, 1, 2, 3, 4), ilp_budgets: int
                     "population": pop,
                     "seed": seed,
                     "in_space": len(distinct),
-                    "evaluations": len(distinct) + (extra_evals if variant == "seeded" else 0),
+                    "evaluations": len(distinct) + sextra,
                     "hv_ratio": hv_ratio([pts[g] for g in distinct], worst, hv_all),
-                    "hv_seeds_only": hv_ratio([pts[g] for g in seed_genes], worst, hv_all),
+                    "hv_seeds_only": hv_ratio([pts[g] for g in sgenes], worst, hv_all) if sgenes else None,
                 }
             )
     return {
@@ -167,6 +187,9 @@ def hv_recovery(out: Path, workers: int, seeds=(0, 1, 2, 3, 4), ilp_budgets: int
         "seed_configs": len(seed_genes),
         "seed_front": hv_ratio([pts[g] for g in seed_genes], worst, hv_all),
         "seed_extra_evaluations": extra_evals,
+        "grid_seed_configs": len(seed_sets["grid"][0]),
+        "grid_seed_front": hv_ratio([pts[g] for g in seed_sets["grid"][0]], worst, hv_all),
+        "exhaustive_front_points": sorted(front, key=lambda p: p[1]),
         "seed_seconds": t_seed,
         "runs": runs,
     }
@@ -180,17 +203,20 @@ def main() -> None:
     ap.add_argument(
         "--ilp-budgets", type=int, default=25, help="budgets of the seeding ILP sweep (explore's default 25)"
     )
+    ap.add_argument("--seeds", type=int, default=10, help="NSGA-II seeds per variant: 0 .. N-1 (default 10)")
     a = ap.parse_args()
     print(
         "| ILP instance | one solve, max wall (ms) | CPU (ms) | sweep solve, max wall (ms) "
-        "| 25-budget sweep wall (s) | CPU (s) | solutions |"
+        "| 25-budget sweep + 25 gap fills, wall (s) | CPU (s) | solves |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, one, cpu, sw, tot, tcpu, n in ilp_timing():
         print(f"| {name} | {one:.1f} | {cpu:.1f} | {sw:.1f} | {tot:.2f} | {tcpu:.2f} | {n} |")
     if a.skip_hv:
         return
-    r = hv_recovery(Path(a.out), a.workers, ilp_budgets=a.ilp_budgets)
+    t0, c0 = time.perf_counter(), time.process_time()
+    r = hv_recovery(Path(a.out), a.workers, seeds=tuple(range(a.seeds)), ilp_budgets=a.ilp_budgets)
+    r["wall_seconds"], r["cpu_seconds_main"] = time.perf_counter() - t0, time.process_time() - c0
     print(
         f"\nexhaustive: {r['space_size']} configurations in {r['exhaustive_seconds']:.0f} s, "
         f"front {r['exhaustive_front']} points"
@@ -198,7 +224,8 @@ def main() -> None:
     print(
         f"10 % budget: {r['budget']} evaluations; explore's seeds: {r['seed_configs']} configurations of the space "
         f"(+{r['seed_extra_evaluations']} sensitivity evaluations outside it, {r['seed_seconds']:.0f} s), "
-        f"hypervolume of the seeds alone {r['seed_front']:.4f}"
+        f"hypervolume of the seeds alone {r['seed_front']:.4f} (grid-only ILP: {r['grid_seed_configs']} "
+        f"configurations, {r['grid_seed_front']:.4f})"
     )
     print("| variant | population | seed | evaluations (in space) | % of exhaustive | hypervolume / exhaustive |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -208,11 +235,16 @@ def main() -> None:
             f"| {run['variant']} | {run['population']} | {run['seed']} | {run['evaluations']} ({run['in_space']}) "
             f"| {pct:.1f} | {run['hv_ratio']:.4f} |"
         )
-    print("\n| variant | seeds | hypervolume ratio, mean | min |")
-    print("|---|---:|---:|---:|")
+    print("\n| variant | seeds | evaluations | hypervolume ratio: worst | median | best | mean |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, pop in VARIANTS:
-        hv = [run["hv_ratio"] for run in r["runs"] if run["variant"] == name and run["population"] == pop]
-        print(f"| {name} (pop {pop}) | {len(hv)} | {np.mean(hv):.4f} | {min(hv):.4f} |")
+        sel = [run for run in r["runs"] if run["variant"] == name and run["population"] == pop]
+        hv = [run["hv_ratio"] for run in sel]
+        ne = sorted({run["evaluations"] for run in sel})
+        print(
+            f"| {name} (pop {pop}) | {len(hv)} | {'/'.join(map(str, ne))} | {min(hv):.4f} | {np.median(hv):.4f} "
+            f"| {max(hv):.4f} | {np.mean(hv):.4f} |"
+        )
     Path(a.out, "hv.json").write_text(json.dumps(r, indent=1) + "\n")
 
 

@@ -126,10 +126,14 @@ def sweep(
     budgets: dict[str, float],
     n: int = 25,
     aggregate: dict[str, str] | None = None,
+    fill: int = 0,
 ) -> tuple[list[list[int]], list[float], list[float]]:
     """Solve the ILP for ``n`` budgets of ``primary`` spread geometrically between its smallest and largest
-    achievable total (capped by ``budgets[primary]`` when given); other budgets stay fixed. Returns
-    (solutions, the primary budgets, the solve times in seconds)."""
+    achievable total (capped by ``budgets[primary]`` when given); other budgets stay fixed. ``fill``: at most
+    that many more solves that fill the gaps of the grid (epsilon-constraint steps, widest gap first): just
+    below a solution's own primary cost the ILP answers the next cheaper point of the (sensitivity, cost)
+    front, which a grid misses when front points lie closer together than its step. Returns (solutions, the
+    primary budgets, the solve times in seconds), aligned; the fill's solves come after the grid's."""
     aggregate = aggregate or {}
     agg = aggregate.get(primary, "sum")
     lo = smallest(costs[primary], agg)
@@ -150,4 +154,41 @@ def sweep(
             continue
         sols.append(pick)
         times.append(dt)
-    return sols, [float(b) for b in levels], times
+    levels = [float(b) for b in levels]
+    if fill > 0 and agg == "sum" and sols:
+        _fill_gaps(sens, costs, primary, budgets, aggregate, keep, lo, fill, sols, levels, times)
+    return sols, levels, times
+
+
+def _fill_gaps(sens, costs, primary, budgets, aggregate, keep, lo, fill, sols, levels, times) -> None:
+    """Epsilon-constraint steps for ``sweep`` (appends to ``sols``, ``levels``, ``times``): repeatedly take the
+    distinct solution with the widest primary-cost gap to the next cheaper known solution and solve just
+    below its cost; a new answer splits the gap, a known one closes it. At most ``fill`` solves."""
+
+    def total(p) -> float:
+        return float(sum(costs[primary][li][j] for li, j in enumerate(p)))
+
+    known = {tuple(p): total(p) for p in sols}
+    closed: set = set()
+    for _ in range(fill):
+        pts = sorted(known.items(), key=lambda kv: (kv[1], kv[0]))
+        gaps = [(pts[i][1] - (pts[i - 1][1] if i else lo), pts[i][0]) for i in range(len(pts))]
+        gaps = [(g, p) for g, p in gaps if p not in closed and g > 0]
+        if not gaps:
+            return
+        _, p = max(gaps, key=lambda gp: (gp[0], gp[1]))
+        closed.add(p)
+        # just below p's cost; the solver's feasibility tolerance (about 1e-6 of the row) needs a clear step
+        b = known[p] - max(1e-3, 1e-6 * abs(known[p]))
+        if b < lo:
+            continue
+        try:
+            pick, dt = solve(sens, costs, {**budgets, primary: b}, aggregate, keep)
+        except InfeasibleBudget:
+            continue
+        if total(pick) > b:  # within the solver's tolerance only: no cheaper point found
+            continue
+        sols.append(pick)
+        levels.append(float(b))
+        times.append(dt)
+        known.setdefault(tuple(pick), total(pick))

@@ -574,11 +574,20 @@ def sensitivity(
 
 
 def ilp_front(
-    sp: Space, sn: dict, by_uniform: dict, kind: str, primary: str, bud: dict, levels: int, objective: str = "measured"
+    sp: Space,
+    sn: dict,
+    by_uniform: dict,
+    kind: str,
+    primary: str,
+    bud: dict,
+    levels: int,
+    objective: str = "measured",
+    fill: int | None = None,
 ):
     """The ILP sweep (``hwq.explore.ilp.sweep``) of a space: per layer and choice, the sensitivity (measured,
     or the Hessian objective for the weight part) and the per-layer costs of the uniform configuration with
-    that choice (``by_uniform[(weight, act, acc)]``). Returns (solutions as choice indices, budgets, solve
+    that choice (``by_uniform[(weight, act, acc)]``); ``levels`` budgets on a geometric grid, then at most
+    ``fill`` (default ``levels``) gap-filling solves. Returns (solutions as choice indices, budgets, solve
     seconds, choices per layer). Raises InfeasibleBudget."""
     layers = sp.layers
     acts = sorted({a for n in layers for a in sp.options[n]["act"]})
@@ -600,7 +609,7 @@ def ilp_front(
                     ]
                 )
             )
-    sols, budgets, times = sweep(sens, ctab, primary, bud, levels, C.AGGREGATE)
+    sols, budgets, times = sweep(sens, ctab, primary, bud, levels, C.AGGREGATE, fill=levels if fill is None else fill)
     return sols, budgets, times, choices
 
 
@@ -640,10 +649,12 @@ def seed_configs(
     seed: int = 0,
     ilp_budgets: int = 25,
     objective: str = "measured",
+    ilp_fill: int | None = None,
 ) -> tuple[list[tuple], int, dict]:
     """The explorer's seeds of the evolutionary search, without baselines or budgets: the uniform
     configurations inside the space and the ILP sweep's solutions (``objective`` "measured": weight formats
-    measured one layer at a time; "hessian": ranked by the Hessian objective, not measured). Returns
+    measured one layer at a time; "hessian": ranked by the Hessian objective, not measured; ``ilp_fill``: the
+    sweep's gap-filling solves, default as many as ``ilp_budgets``, 0 for the grid alone). Returns
     (configs, PTQ evaluations of configurations outside the space that were needed, the uniform records).
     """
     primary = C.COSTS[kind][0]
@@ -652,7 +663,7 @@ def seed_configs(
     by_uniform = dict(zip(triples, ev.run(uni, "ptq", desc="uniform configurations")))
     outside = {r["key"] for t, r in by_uniform.items() if not sp.contains(sp.uniform(*t))}
     sn = sensitivity(sp, ev, fm, kind, probes, seed, by_uniform if objective == "hessian" else None)
-    sols, _, _, choices = ilp_front(sp, sn, by_uniform, kind, primary, {}, ilp_budgets, objective)
+    sols, _, _, choices = ilp_front(sp, sn, by_uniform, kind, primary, {}, ilp_budgets, objective, ilp_fill)
     ilp = [tuple(choices[n][j] for n, j in zip(sp.layers, s)) for s in sols]
     cfgs = list(dict.fromkeys([u for u in uni if sp.contains(u)] + ilp))
     return cfgs, len(outside | (sn["keys"] - {r["key"] for r in by_uniform.values()})), by_uniform

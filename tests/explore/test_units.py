@@ -238,3 +238,60 @@ def test_cost_model_hash_follows_the_cost_files(tmp_path, monkeypatch):
     h1 = cost_model_hash()
     (tmp_path / "targets" / "xc7.toml").write_text("x = 2\n")  # a recalibrated target
     assert h1 != h and cost_model_hash() != h1
+
+
+def _front_vectors(sens, cost):
+    """(sensitivity, cost) vectors of the exact Pareto front of an additive instance, by brute force."""
+    vecs = {
+        (round(sum(s[j] for s, j in zip(sens, p)), 9), round(sum(c[j] for c, j in zip(cost, p)), 9))
+        for p in itertools.product(*[range(len(s)) for s in sens])
+    }
+    vecs = sorted(vecs)
+    return {v for v, keep in zip(vecs, nondominated(vecs)) if keep}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ilp_sweep_gap_fill_finds_the_whole_front(seed):
+    rng = np.random.default_rng(seed)
+    sens = [np.sort(rng.random(4))[::-1] for _ in range(4)]
+    cost = [np.sort(rng.integers(5, 200, 4)).astype(float) for _ in range(4)]
+    front = _front_vectors(sens, cost)
+
+    def found(sols):
+        return {
+            (round(sum(s[j] for s, j in zip(sens, p)), 9), round(sum(c[j] for c, j in zip(cost, p)), 9)) for p in sols
+        }
+
+    grid, levels, times = sweep(sens, {"luts": cost}, "luts", {}, n=4)
+    assert found(grid) < front  # a 4-budget grid misses front points
+    sols, levels, times = sweep(sens, {"luts": cost}, "luts", {}, n=4, fill=200)
+    assert found(sols) == front and len(sols) == len(levels) == len(times)
+    assert sols[:4] == grid  # the grid's solutions first, unchanged
+    capped, _, t = sweep(sens, {"luts": cost}, "luts", {}, n=4, fill=2)
+    assert len(t) <= 6
+
+
+def test_nsga2_rank_operators_always_ask_new_configurations():
+    from hwq.explore.nsga import _rank_step_mutation, run_nsga2
+
+    sp = build_space(LAYERS, ACT, "fpga", {"space": {"weight": ["fixed4", "csd2", "e2m1"], "act": [4, 8], "acc": [8]}})
+
+    def score(gs):
+        asked.extend(tuple(g) for g in gs)
+        return [{"val_accuracy": float(sum(g)), "costs": {"luts": float(10 - sum(g))}} for g in gs]
+
+    asked: list = []
+    run_nsga2(sp, score, ["luts"], {}, pop_size=6, generations=30, seed=1, max_evals=40, operators="rank")
+    assert len(asked) == len(set(asked)) == 40  # no configuration asked twice, the cap reached
+    asked = []
+    run_nsga2(sp, score, ["luts"], {}, pop_size=6, generations=30, seed=1, max_evals=40)
+    assert len(asked) > len(set(asked))  # pymoo's own elimination compares with the population only
+
+    class Problem:  # genes: 3 options, 2 options, 1 option (never drawn)
+        xl, xu = np.zeros(3), np.array([2.0, 1.0, 0.0])
+
+    X = np.zeros((200, 3))
+    Y = _rank_step_mutation()(0.5)._do(Problem(), X, random_state=np.random.default_rng(0))
+    assert (Y != X).any(axis=1).all() and (Y[:, 2] == 0).all() and set(Y[:, 1]) == {0.0, 1.0}
+    with pytest.raises(ValueError, match="operators 'sbx'"):
+        run_nsga2(sp, score, ["luts"], {}, pop_size=6, generations=1, operators="sbx")
