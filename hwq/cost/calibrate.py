@@ -1,12 +1,15 @@
 """``hwq cost calibrate``: fit an FPGA target's LUT coefficients against yosys and report held-out accuracy.
 
-Design set (``design_set``, 84 designs): single-layer graphs in every format family the Verilog emitter
+Design set (``design_set``, 112 designs): single-layer graphs in every format family the Verilog emitter
 takes (weights fixed 8/6/4-bit, CSD k=2, power-of-two, integer and minifloat e4m3; fixed-point
 activations), Dense layers 8 to 128 inputs wide and streamed Conv2d/Conv1d layers, with pipeline depths
-0 to 3, each followed by a saturating cast and a ReLU. Shapes x formats = groups of equal shape and
-different formats. ``FIT_SIZE`` (12) designs, one per shape with rotating formats (never minifloat), are
-fitted; every other design is held out. Designs are built with the emitter's default adder style
-(``balanced``), features and synthesis alike.
+0 to 3, each followed by a saturating cast and a ReLU; 12 shapes with a signed 8-bit input (``SHAPES``,
+``FORMATS``) and 4 narrow-input Dense shapes (``NARROW_SHAPES``: 3-5-bit unsigned inputs, as a ReLU feeds
+the next layer, and a 4-bit signed one) with low-bit weights (``NARROW_FORMATS``: fixed 2/3/4-bit, CSD
+k=2, power of two, integer, minifloat e2m1). Shapes x formats = groups of equal shape and different
+formats. ``FIT_SIZE`` (12) designs, one per shape with rotating formats (never minifloat) except the
+shapes in ``FIT_SKIP``, are fitted; every other design is held out. Designs are built with the
+emitter's default adder style (``balanced``), features and synthesis alike.
 
 Synthesis: yosys (the target's ``[synth] script``), at most ``jobs`` processes at once (default: the core
 count) at low CPU priority, each synthesising a batch of up to 6 designs (``BATCH_FORMS``: the cell
