@@ -8,8 +8,9 @@ Pipeline (``explore(config, out_dir, target=..., budgets=...)``):
 3. per-layer sensitivity: measured loss change of one layer at a time, and the Hutchinson Hessian trace
    (``sensitivity``);
 4. an ILP (``ilp``, ``scipy.optimize.milp``) minimises the summed sensitivity under budgets swept over the
-   primary cost; NSGA-II (``nsga``, ``pymoo``) searches accuracy against every objective cost, seeded with
-   the best of the configurations scored so far (uniform, baselines, ILP solutions), genes ranked by cost;
+   primary cost (a geometric grid, then epsilon-constraint steps into its widest gaps); NSGA-II (``nsga``,
+   ``pymoo``) searches accuracy against every objective cost, seeded with the best of the configurations
+   scored so far (uniform, baselines, ILP solutions), genes ranked by cost;
 5. the first non-dominated layers of the PTQ search (``refine_ranks``) and the baselines are fine-tuned
    (short QAT) and measured on the test split; the final front, the chosen point's IR and config, and
    pareto.json/csv/png are written.
