@@ -453,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.verify_fresh:
             row["verify"] = verify_fresh(k, work, args.verify_fresh, args.simulator)
+        elif (work / k / "verify_fresh.json").exists():  # an earlier --verify-fresh run
+            row["verify"] = json.loads((work / k / "verify_fresh.json").read_text())
         rows.append(row)
         print(json.dumps(row), flush=True)
     text = table(rows)
