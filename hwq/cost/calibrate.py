@@ -504,7 +504,7 @@ def predict(designs: list[dict], coefs: dict, target: dict) -> None:
     tgt = {"coefficients": coefs}
     for d in designs:
         d["pred_lut"] = float(d["vector"] @ cv)
-        d["pred_ff"] = sum(layer_ff(f) for f in d["features"])
+        d["pred_ff"] = sum(layer_ff(f, target) for f in d["features"])
         d["pred_carry"] = sum(layer_carry(f, tgt) for f in d["features"])
         d["proxy_lut"] = coefs["proxy_lut_per_bitop"] * d["bitops"]
 

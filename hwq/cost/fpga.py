@@ -63,11 +63,23 @@ def coefficient_vector(target: dict) -> np.ndarray:
     return np.array([float(co.get(k, 0.0)) for k in LUT_FEATURES], dtype=float)
 
 
-def layer_ff(feat: LayerFeatures) -> int:
-    """Flip-flops of one layer: datapath registers plus its skid buffer (2 x (width + 1)), line buffer
-    (shift register, window register, counters) and frame collect/split registers."""
+def compares_on_lcu(target: dict | None) -> bool:
+    """True when the target's yosys script maps comparisons with constants through ``cmp2lcu`` (LUT6
+    look-ahead: ``synth_xilinx``), whose constant-folded logic stops reading the low bits below the
+    constant's trailing run; else (``synth_ice40``) they are subtractions on the carry chain."""
+    script = (target or {}).get("synth", {}).get("script", "")
+    return script.split()[0] == "synth_xilinx" if script else False
+
+
+def layer_ff(feat: LayerFeatures, target: dict | None = None) -> int:
+    """Flip-flops of one layer on ``target`` (a loaded target dict; None: comparisons on carry chains):
+    datapath registers (``ff``, or ``ff_lcu`` when ``compares_on_lcu(target)``) plus its skid buffer
+    (2 x (width + 1)), line buffer (shift register, window register, counters), frame collect/split
+    registers and, on the last layer of a streamed output, the top's ``m_axis_tlast`` beat counter."""
     skid = 2 * (feat.skid_bits - feat.skid_const_bits + 1) if feat.skid_bits else 0
-    return feat.ff + skid + feat.window_bits + feat.window_taps_bits + feat.window_counter_bits + feat.frame_bits
+    win = feat.window_bits + feat.window_taps_bits + feat.window_counter_bits
+    data = feat.ff_lcu if compares_on_lcu(target) and feat.ff_lcu else feat.ff
+    return data + skid + win + feat.frame_bits + feat.tlast_bits
 
 
 def layer_carry(feat: LayerFeatures, target: dict) -> float:
@@ -123,7 +135,7 @@ def _fpga_rtl(
                 "style": f.style,
                 "ops": f.kinds,
                 "LUT": int(round(float(lut_vector(f) @ coef))),
-                "FF": layer_ff(f),
+                "FF": layer_ff(f, tgt),
                 "CARRY": int(round(layer_carry(f, tgt))),
                 "DSP": 0,
                 "BRAM": 0,

@@ -79,7 +79,8 @@ class LayerFeatures:
     mux_bits: int = 0  # ?: select bits
     cmp_bits: int = 0  # comparator operand bits (saturation: the checked bits above the result's)
     sat_raw_bits: int = 0  # saturation limit checks on an unrounded value: its bits above the result's
-    ff: int = 0  # flip-flops kept after unused bits are removed (data + valid)
+    ff: int = 0  # flip-flops kept after unused bits are removed (data + valid), comparisons on carry chains
+    ff_lcu: int = 0  # the same when constant comparisons of <= 2 LUT6 groups become logic (synth_xilinx cmp2lcu)
     ff_declared: int = 0  # flip-flops as declared in the Verilog
     skid_bits: int = 0  # data bits of the skid buffer in front of this layer (0 for the first layer)
     skid_const_bits: int = 0  # of which constant (ReLU sign bits): no flip-flops
@@ -88,6 +89,7 @@ class LayerFeatures:
     window_counter_bits: int = 0  # position counter bits
     window_pad_bits: int = 0  # counter bits of a masked-padding line buffer (hwq_window_pad)
     frame_bits: int = 0  # frame collect / split register bits
+    tlast_bits: int = 0  # the top's output beat counter for m_axis_tlast (last layer, streamed output)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -177,6 +179,7 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
                     const_bits += w
                 carry4 += math.ceil(w / 4)
     ff, ff_decl = _registers(nodes, outs, out_width, levels, pipeline, const_inputs or {})
+    ff_lcu = _registers(nodes, outs, out_width, levels, pipeline, const_inputs or {}, lcu_compare=CMP2LCU_LUT)[0]
     merges = macc_merges(nodes, outs, levels, pipeline)
     carry4 -= sum(math.ceil(w / 4) for _, _, w in merges)  # a merged adder's own carry chain is not built
     return {
@@ -192,6 +195,7 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
         "cmp_bits": cmp_bits,
         "sat_raw_bits": sat_raw_bits,
         "ff": ff,
+        "ff_lcu": ff_lcu,
         "ff_declared": ff_decl,
     }
 
@@ -403,72 +407,27 @@ def _pass_width(n) -> int:
     return 0
 
 
-def _registers(nodes, outs, out_width: int, levels: int, pipeline: int, const_inputs: dict) -> tuple[int, int]:
+#: LUT width of yosys's ``cmp2lcu`` comparison mapping for ``LayerFeatures.ff_lcu`` (synth_xilinx: LUT6)
+CMP2LCU_LUT = 6
+
+
+def _registers(
+    nodes,
+    outs,
+    out_width: int,
+    levels: int,
+    pipeline: int,
+    const_inputs: dict,
+    detail: list | None = None,
+    lcu_compare: int = 0,
+) -> tuple[int, int]:
     """(flip-flops yosys keeps, flip-flops declared) of the layer's register stages (``layer.print_layer``):
-    per stage one valid flag plus, per value live across it, the bits a later consumer needs (backward
-    liveness), counting once bits that are copies of one source bit (pass-through adder bits, constant-add
-    low bits) and never the constant sign bit of a select or unsigned input with a range >= 0."""
-    order = list(nodes.values())
-    needed: dict[str, set[int]] = {}
-    for v in outs:
-        n = nodes[v.node]
-        if n.const:
-            continue
-        bits = set(range(min(n.width, out_width))) | ({n.width - 1} if out_width > n.width else set())
-        needed.setdefault(v.node, set()).update(bits)
-    # usage[name] = list of (consumer level, bits needed by that consumer)
-    usage: dict[str, list[tuple[int, set[int]]]] = {}
-    for n in reversed(order):
-        if n.const:
-            continue
-        mine = needed.get(n.name, set())
-        for o, u in zip(n.operands, _needed_operand_bits(n, nodes, mine)):
-            if nodes[o].const or not u:
-                continue
-            usage.setdefault(o, []).append((n.level, u))
-            needed.setdefault(o, set()).update(u)
-    source: dict[str, list] = {}
-    for n in order:
-        if n.const:
-            continue
-        bits: list = [(n.name, i) for i in range(n.width)]
-        if const_top(n):
-            bits[-1] = None
-        for i in range(const_inputs.get(n.name, n.width), n.width):
-            bits[i] = None
-        for line in n.body:
-            m = _PASS.search(line) or _CADD.search(line)
-            if not m or not n.operands:
-                continue
-            if line is not None and _PASS.search(line):
-                k = int(m.group(1)) + 1
-            else:
-                c = int(m.group(1), 16)
-                k = n.width if c == 0 else (c & -c).bit_length() - 1
-            src = source.get(n.operands[0])
-            for i in range(min(k, n.width, nodes[n.operands[0]].width)):
-                bits[i] = src[i] if src is not None and i < len(src) else (n.operands[0], i)
-        source[n.name] = bits
-    out_use = {v.node for v in outs}
-    stages = [b for b in range(1, levels + 1) if b == levels or (pipeline > 0 and b % pipeline == 0)]
-    ff = ff_decl = 0
-    for b in stages:
-        ff += 1  # valid flag
-        ff_decl += 1
-        kept: set = set()
-        for n in order:
-            if n.const or n.level > b:
-                continue
-            reads = [u for lv, u in usage.get(n.name, []) if lv > b]
-            if n.name in out_use:
-                reads.append(needed.get(n.name, set()))
-            if not reads:
-                continue
-            ff_decl += n.width
-            src = source[n.name]
-            kept.update(src[i] for i in set().union(*reads) if i < len(src) and src[i] is not None)
-        ff += len(kept)
-    return ff, ff_decl
+    ``bitflow.register_count`` (per stage one valid flag plus, per value live across it, the distinct
+    non-constant bits a later reader needs, from a bit-level reading of the node bodies). ``lcu_compare``:
+    the LUT width when yosys maps comparisons with constants through ``cmp2lcu`` (0: carry chains)."""
+    from .bitflow import register_count
+
+    return register_count(nodes, outs, out_width, levels, pipeline, const_inputs, detail, lcu_compare)
 
 
 def _constant_output_bits(dp, vals, out_width: int) -> int:
@@ -691,6 +650,11 @@ def plan_rtl(
         feat = replace(feat0, name=lay.name, kinds=list(feat0.kinds), extra=dict(feat0.extra))
         out.append(feat)
         prev_const = list(const_el)
+    if layers[-1].style == "stream":  # rtl.top.print_tlast: a beat counter when a frame has several beats
+        from hwq.rtl.stream import frame_of
+
+        beats = frame_of(graph.tensor(layers[-1].output).shape).beats
+        out[-1].tlast_bits = (beats - 1).bit_length() if beats > 1 else 0
     return out
 
 
@@ -719,7 +683,7 @@ def _layer_features(
             e = win.emissions()
             pcount = _bits_for(max(e[-1], win.in_h * win.in_w - 1) + 1)
             feat.window_bits = depth * pw
-            feat.window_taps_bits = win.taps * (pw + 1) + 1
+            feat.window_taps_bits = win.taps * (pw + (1 if flags else 0)) + 1  # pad flags: read by a maxpool only
             rw = _bits_for((win.out_h - 1) * win.sh)
             xw = _bits_for((win.out_w - 1) * win.sw)
             feat.window_counter_bits = 3 * pcount + 1 + rw + xw
@@ -759,7 +723,7 @@ def _layer_features(
     feat.levels = f["levels"]
     feat.latency = latency(f["levels"], pipeline)
     keys = ("add_bits", "ext_bits", "sub_bits", "macc_bits", "macc_merges", "const_bits", "carry4", "mux_bits")
-    for key in keys + ("cmp_bits", "sat_raw_bits", "ff", "ff_declared"):
+    for key in keys + ("cmp_bits", "sat_raw_bits", "ff", "ff_lcu", "ff_declared"):
         setattr(feat, key, f[key])
     if k > 0:
         before = layers[k - 1]

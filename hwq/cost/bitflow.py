@@ -1,0 +1,680 @@
+"""Bit-level reading of the emitter's datapath nodes: which bits are constant, copies, or new logic.
+
+The flip-flop count of a layer is what yosys keeps of the registers ``rtl.layer.print_layer`` declares.
+yosys removes a register bit whose input is a constant (``opt_dff``), merges register bits whose inputs
+are the same net (``opt_merge``), and drops register bits that no kept logic reads (``opt_clean``). To
+count exactly that, ``node_bits`` evaluates a node's Verilog body (the narrow expression grammar the
+emitter prints: ``$signed``/``$unsigned``, concatenation and replication, part selects, sized literals,
+``+ - ~ ! & | ^``, comparisons and ``?:``) bit by bit, with Verilog's width and sign-extension rules
+(IEEE 1364-2005 section 5.4/5.5: context-determined operands extended by the signedness of the whole
+expression, self-determined primaries), and returns per node bit one *term*:
+
+- ``("c", v)``: the constant 0 or 1 (a zero-extension bit, the low bits of a bias added above them,
+  a constant's bits carried through an adder whose other operand is zero there, a ReLU's sign bit);
+- ``("s", key, inv)``: a copy (``inv`` False) or the inverse of an operand bit ``key`` = ``("op", k, j)``
+  (bit j of operand k) or ``("in", j)`` (bit j of ``s_axis_tdata``): pass-through adder bits, the low
+  bits of an addition of a constant with trailing zeros, sign extensions, part selects;
+- ``("f", uid, deps)``: new logic (a sum or carry bit, a select, a compare) depending on the operand
+  bits ``deps`` (a frozenset of keys).
+
+An adder is evaluated as a ripple of full adders over the terms, so a constant 0 operand bit passes the
+other bit through with no carry, a constant 1 inverts it and carries it, and two constant bits fold: the
+same simplifications yosys's ``opt_expr`` and ABC make. ``deps`` is the structural fan-in (what
+``opt_clean`` must keep for the bit), so the bits a register must hold are the union of ``deps`` of the
+bits its readers need (backward liveness). A line outside the grammar (a variable shift of a minifloat
+rounder) makes its wire new logic depending on every operand bit it reads (never fewer flip-flops than
+the netlist keeps for it).
+
+Units: bits; no coefficients. Used by ``rtl_model._registers``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+ZERO = ("c", 0)
+ONE = ("c", 1)
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<ph>\{(?:\d+|out)\}\w*)|(?P<lit>\d+'[sS]?[hHbBdD][0-9a-fA-F_xXzZ]+)|(?P<num>\d+)"
+    r"|(?P<sys>\$(?:signed|unsigned))|(?P<id>[A-Za-z_]\w*)|(?P<op>==|!=|<=|>=|&&|\|\||<<|>>>|>>|[-+~!&|^?:<>(){}\[\],*]))"
+)
+
+
+class Unsupported(ValueError):
+    """A body line outside the grammar this module evaluates."""
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out = []
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise Unsupported(f"cannot read {text[pos:]!r}")
+        pos = m.end()
+        kind = m.lastgroup
+        out.append((kind, m.group(kind)))
+    return out
+
+
+class _Parser:
+    """Recursive-descent parser of one expression into tuples (``_Eval.ev`` reads the forms)."""
+
+    #: binary operators, lowest precedence first (IEEE 1364-2005 table 5-4)
+    BINARY = [
+        ("||",),
+        ("&&",),
+        ("|",),
+        ("^",),
+        ("&",),
+        ("==", "!="),
+        ("<", ">", "<=", ">="),
+        ("<<", ">>", ">>>"),
+        ("+", "-"),
+        ("*",),
+    ]
+
+    def __init__(self, toks):
+        self.t = toks
+        self.i = 0
+
+    def peek(self, k: int = 0):
+        return self.t[self.i + k] if self.i + k < len(self.t) else ("end", "")
+
+    def take(self, value: str | None = None):
+        tok = self.peek()
+        if value is not None and tok[1] != value:
+            raise Unsupported(f"expected {value!r}, got {tok[1]!r}")
+        self.i += 1
+        return tok
+
+    def expr(self):
+        c = self.binary(0)
+        if self.peek()[1] == "?":
+            self.take("?")
+            a = self.expr()
+            self.take(":")
+            b = self.expr()
+            return ("?", c, a, b)
+        return c
+
+    def binary(self, level: int):
+        if level == len(self.BINARY):
+            return self.unary()
+        left = self.binary(level + 1)
+        while self.peek()[0] == "op" and self.peek()[1] in self.BINARY[level]:
+            op = self.take()[1]
+            right = self.binary(level + 1)
+            left = ("bin", op, left, right)
+        return left
+
+    def unary(self):
+        tok = self.peek()
+        if tok[0] == "op" and tok[1] in ("-", "~", "!"):
+            self.take()
+            return ("un", tok[1], self.unary())
+        return self.primary()
+
+    def primary(self):
+        kind, val = self.take()
+        if kind == "sys":
+            self.take("(")
+            e = self.expr()
+            self.take(")")
+            return ("cast", val == "$signed", e)
+        if val == "(":
+            e = self.expr()
+            self.take(")")
+            return e
+        if kind == "lit":
+            size, rest = val.split("'")
+            signed = rest[0] in "sS"
+            base = rest[1 if signed else 0].lower()
+            digits = rest[2 if signed else 1 :].replace("_", "")
+            if any(ch in "xXzZ" for ch in digits):
+                raise Unsupported(f"x/z literal {val}")
+            value = int(digits, {"h": 16, "b": 2, "d": 10}[base])
+            return ("lit", int(size), value % (1 << int(size)), signed)
+        if kind == "num":
+            return ("lit", 32, int(val), True)
+        if val == "{":
+            if self.peek()[0] == "num" and self.peek(1)[1] == "{":
+                n = int(self.take()[1])
+                self.take("{")
+                parts = [self.expr()]
+                while self.peek()[1] == ",":
+                    self.take(",")
+                    parts.append(self.expr())
+                self.take("}")
+                self.take("}")
+                return ("rep", n, ("cat", parts))
+            parts = [self.expr()]
+            while self.peek()[1] == ",":
+                self.take(",")
+                parts.append(self.expr())
+            self.take("}")
+            return ("cat", parts)
+        if kind in ("ph", "id"):
+            if self.peek()[1] == "[":
+                self.take("[")
+                hi = int(self.take()[1])
+                lo = hi
+                if self.peek()[1] == ":":
+                    self.take(":")
+                    lo = int(self.take()[1])
+                self.take("]")
+                return ("sel", val, hi, lo)
+            return ("ref", val)
+        raise Unsupported(f"unexpected {val!r}")
+
+
+_DECL = re.compile(r"^\s*(?:wire|reg)\s+(signed\s+)?(?:\[(\d+):0\]\s+)?(\S+)\s*=\s*(.*?);\s*(?://.*)?$")
+_ASSIGN = re.compile(r"^\s*assign\s+(\S+)\s*=\s*(.*?);\s*(?://.*)?$")
+
+
+@lru_cache(maxsize=65536)
+def parse_line(line: str) -> tuple[str, int | None, bool, tuple]:
+    """(wire name, declared width or None for ``assign``, declared signed, expression tree) of a body line;
+    raises Unsupported when it is outside the grammar."""
+    m = _DECL.match(line)
+    if m:
+        width = int(m.group(2)) + 1 if m.group(2) is not None else 1
+        name, signed, text = m.group(3), bool(m.group(1)), m.group(4)
+    else:
+        m = _ASSIGN.match(line)
+        if not m:
+            raise Unsupported(f"not a wire assignment: {line!r}")
+        name, width, signed, text = m.group(1), None, True, m.group(2)
+    p = _Parser(_tokens(text))
+    tree = p.expr()
+    if p.peek()[0] != "end":
+        raise Unsupported(f"trailing text in {line!r}")
+    return name, width, signed, tree
+
+
+# ------------------------------------------------------------------------------------------ terms
+def deps(t) -> frozenset:
+    """Operand-bit keys a term depends on."""
+    if t[0] == "c":
+        return frozenset()
+    if t[0] == "s":
+        return frozenset((t[1],))
+    return t[2]
+
+
+class _Fresh:
+    """Makes the new-logic terms of one node, hash-consed: the same operation on the same input terms is
+    the same term (yosys's ``opt_merge`` merges cells of one type with equal inputs, e.g. the equal bits
+    of a saturation's limit select)."""
+
+    def __init__(self):
+        self.made: dict = {}
+
+    def __call__(self, op, *terms) -> tuple:
+        key = (op, terms)
+        t = self.made.get(key)
+        if t is None:
+            d = frozenset()
+            for x in terms:
+                d = d | deps(x)
+            if not d:
+                raise AssertionError("fresh term without inputs")  # constant folding happens before
+            t = self.made[key] = ("f", len(self.made), d)
+        return t
+
+
+def _inv(t, fresh):
+    if t[0] == "c":
+        return ("c", 1 - t[1])
+    if t[0] == "s":
+        return ("s", t[1], not t[2])
+    return fresh("~", t)
+
+
+def _add(a: list, b: list, sub: bool, signed: bool, fresh) -> list:
+    """``a + b`` or ``a - b`` of two equal-width term vectors (modulo 2**width), as yosys builds it.
+
+    All inputs constant: the constant result (``opt_expr`` folds it). Else, from the LSB up, the bits
+    ``opt_expr -fine`` strips off the ``$alu`` (BI = CI = ``sub``) while they qualify: ``b`` bit 0 gives
+    the ``a`` bit (a wire), an ``a`` bit equal to the carry-in gives the ``b`` bit (its inverse when
+    subtracting); every other bit is one new carry-chain output (``SB_CARRY``/``CARRY4`` cells, opaque to
+    later optimisation), except above an unsigned sum's carry-out (``wreduce``: constant 0) and above a
+    signed sum's (sign-extension: copies of it)."""
+    width = len(a)
+    if all(t[0] == "c" for t in a + b):
+        va = sum(t[1] << i for i, t in enumerate(a))
+        vb = sum(t[1] << i for i, t in enumerate(b))
+        v = (va - vb if sub else va + vb) % (1 << width)
+        return [ONE if (v >> i) & 1 else ZERO for i in range(width)]
+    out = []
+    ci = ONE if sub else ZERO
+    i = 0
+    while i < width:
+        x, y = a[i], b[i]
+        if y == ZERO:
+            out.append(x)
+        elif x == ci:
+            out.append(_inv(y, fresh) if sub else y)
+        else:
+            break
+        i += 1
+    if i == width:
+        return out
+
+    def top(v: list) -> int:
+        """Highest bit that is not an extension of the one below (sign bits if signed, zeros if not)."""
+        k = len(v) - 1
+        while k > 0 and (v[k] == v[k - 1] if signed else v[k] == ZERO):
+            k -= 1
+        return k if (signed or v[k] != ZERO) else -1
+
+    ev = width if sub else max(top(a), top(b)) + 2  # bits a chain computes (with the carry-out)
+    chain = [fresh(("sum", j), *a[i : j + 1], *b[i : j + 1]) for j in range(i, min(ev, width))]
+    out += chain
+    while len(out) < width:
+        out.append(chain[-1] if signed else ZERO)
+    return out
+
+
+class _Eval:
+    """Evaluates one node's body lines (see the module docstring)."""
+
+    def __init__(self, operands: list[list], fresh, lcu_compare: int = 0):
+        self.ops = operands  # operand k: its bits as terms (LSB first), signed wires
+        self.lcu_compare = lcu_compare  # LUT width of yosys's cmp2lcu mapping (0: comparisons on carry chains)
+        self.env: dict[str, tuple[list, bool]] = {}
+        self.fresh = fresh
+
+    # self-determined width and signedness
+    def wsig(self, e) -> tuple[int, bool]:
+        k = e[0]
+        if k == "lit":
+            return e[1], e[3]
+        if k == "ref":
+            bits, signed = self.lookup(e[1])
+            return len(bits), signed
+        if k == "sel":
+            return e[2] - e[3] + 1, False
+        if k == "cat":
+            return sum(self.wsig(p)[0] for p in e[1]), False
+        if k == "rep":
+            return e[1] * self.wsig(e[2])[0], False
+        if k == "cast":
+            return self.wsig(e[2])[0], e[1]
+        if k == "un":
+            if e[1] == "!":
+                return 1, False
+            return self.wsig(e[2])
+        if k == "bin":
+            if e[1] in ("&&", "||", "==", "!=", "<", ">", "<=", ">="):
+                return 1, False
+            if e[1] in ("<<", ">>", ">>>"):
+                return self.wsig(e[2])
+            (wa, sa), (wb, sb) = self.wsig(e[2]), self.wsig(e[3])
+            return max(wa, wb), sa and sb
+        if k == "?":
+            (wa, sa), (wb, sb) = self.wsig(e[2]), self.wsig(e[3])
+            return max(wa, wb), sa and sb
+        raise Unsupported(f"unknown expression {k}")
+
+    def lookup(self, name: str) -> tuple[list, bool]:
+        m = re.fullmatch(r"\{(\d+)\}", name)
+        if m:
+            k = int(m.group(1))
+            if k >= len(self.ops):
+                raise Unsupported(f"operand {name} missing")
+            return self.ops[k], True
+        if name in self.env:
+            return self.env[name]
+        if name == "s_axis_tdata":
+            return None, False
+        raise Unsupported(f"unknown wire {name}")
+
+    def self_bits(self, e) -> list:
+        """Bits of a self-determined primary (its own width)."""
+        w, s = self.wsig(e)
+        return self.ev(e, w, s)
+
+    def extend(self, bits: list, width: int, sign: bool) -> list:
+        if len(bits) >= width:
+            return bits[:width]
+        fill = bits[-1] if sign and bits else ZERO
+        return bits + [fill] * (width - len(bits))
+
+    def truth(self, e):
+        """A 1-bit term: ``e`` reduced to true/false (any bit set)."""
+        bits = self.self_bits(e)
+        var = [b for b in bits if b[0] != "c"]
+        if any(b == ONE for b in bits):
+            return ONE
+        if not var:
+            return ZERO
+        if len(var) == 1:
+            return var[0]
+        return self.fresh("|", *var)
+
+    def ev(self, e, width: int, sign: bool) -> list:
+        """Bits of ``e`` in a context of ``width`` bits and signedness ``sign``."""
+        k = e[0]
+        fresh = self.fresh
+        if k == "lit":
+            bits = [ONE if (e[2] >> i) & 1 else ZERO for i in range(e[1])]
+            return self.extend(bits, width, sign)
+        if k == "ref":
+            bits, _ = self.lookup(e[1])
+            if bits is None:
+                raise Unsupported("whole s_axis_tdata")
+            return self.extend(list(bits), width, sign)
+        if k == "sel":
+            if e[1] == "s_axis_tdata":
+                bits = [("s", ("in", i), False) for i in range(e[3], e[2] + 1)]
+            else:
+                src, _ = self.lookup(e[1])
+                if e[2] >= len(src):
+                    raise Unsupported(f"select {e[1]}[{e[2]}] beyond {len(src)} bits")
+                bits = list(src[e[3] : e[2] + 1])
+            return self.extend(bits, width, sign)
+        if k == "cat":
+            bits = []
+            for p in reversed(e[1]):
+                bits += self.self_bits(p)
+            return self.extend(bits, width, sign)
+        if k == "rep":
+            bits = self.self_bits(e[2]) * e[1]
+            return self.extend(bits, width, sign)
+        if k == "cast":
+            return self.extend(self.self_bits(e[2]), width, sign)
+        if k == "un":
+            if e[1] == "!":
+                t = self.truth(e[2])
+                return self.extend([_inv(t, fresh)], width, False)
+            a = self.ev(e[2], width, sign)
+            inv = [_inv(t, fresh) for t in a]
+            if e[1] == "~":
+                return inv
+            return _add([ZERO] * width, a, True, sign, fresh)
+        if k == "bin":
+            op = e[1]
+            if op in ("+", "-"):
+                a = self.ev(e[2], width, sign)
+                b = self.ev(e[3], width, sign)
+                return _add(a, b, op == "-", sign, fresh)
+            if op in ("&", "|", "^"):
+                a = self.ev(e[2], width, sign)
+                b = self.ev(e[3], width, sign)
+                return [_bitwise(op, x, y, fresh) for x, y in zip(a, b)]
+            if op in ("&&", "||"):
+                x, y = self.truth(e[2]), self.truth(e[3])
+                return self.extend([_bitwise("&" if op == "&&" else "|", x, y, fresh)], width, False)
+            if op in ("==", "!=", "<", ">", "<=", ">="):
+                (wa, sa), (wb, sb) = self.wsig(e[2]), self.wsig(e[3])
+                w2, s2 = max(wa, wb), sa and sb
+                a, b = self.ev(e[2], w2, s2), self.ev(e[3], w2, s2)
+                if all(t[0] == "c" for t in a + b):
+                    va, vb = _value(a, s2), _value(b, s2)
+                    r = {"==": va == vb, "!=": va != vb, "<": va < vb, ">": va > vb, "<=": va <= vb, ">=": va >= vb}[op]
+                    return self.extend([ONE if r else ZERO], width, False)
+                if self.lcu_compare and op in ("<", ">", "<=", ">=") and -(-w2 // self.lcu_compare) <= 2:
+                    a2, b2 = _constant_compare(op, a, b, s2)
+                    if any(t[0] != "c" for t in a2 + b2):
+                        a, b = a2, b2
+                return self.extend([fresh(op, *a, *b)], width, False)
+            # shifts, products: new logic over every operand bit
+            a = self.self_bits(e[2])
+            b = self.self_bits(e[3])
+            var = [t for t in a + b if t[0] != "c"]
+            if not var:
+                raise Unsupported(f"constant {op}")
+            return [fresh((op, i), *var) for i in range(width)]
+        if k == "?":
+            c = self.truth(e[1])
+            a = self.ev(e[2], width, sign)
+            b = self.ev(e[3], width, sign)
+            if c == ONE:
+                return a
+            if c == ZERO:
+                return b
+            if c[0] == "s":  # the selected branch knows the condition's value
+                hit = ONE if not c[2] else ZERO
+                a = [_given(t, c[1], hit) for t in a]
+                b = [_given(t, c[1], ("c", 1 - hit[1])) for t in b]
+            return [x if x == y else fresh("?", c, x, y) for x, y in zip(a, b)]
+        raise Unsupported(f"unknown expression {k}")
+
+    def line(self, text: str, node_width: int) -> tuple[str, list]:
+        name, width, signed, tree = parse_line(text)
+        if width is None:
+            width = node_width
+        w, s = self.wsig(tree)
+        bits = self.ev(tree, max(w, width), s)[:width]
+        self.env[name] = (bits, signed)
+        return name, bits
+
+
+def _given(t, key, value):
+    """Term ``t`` when the operand bit ``key`` is known to be ``value`` (a constant term)."""
+    if t[0] == "s" and t[1] == key:
+        return value if not t[2] else ("c", 1 - value[1])
+    return t
+
+
+def _constant_compare(op: str, a: list, b: list, signed: bool) -> tuple[list, list]:
+    """The operand bits a comparison with a constant reads when yosys maps it through ``cmp2lcu``
+    (``synth_xilinx``): a carry look-ahead whose generate/propagate terms fold with the constant's bits,
+    so the carry is constant through the constant's trailing run (``x >= k`` and ``x < k`` need only
+    the bits of x at and above k's lowest 1 bit; ``x > c`` is ``x >= c + 1``); the bits below drop out.
+    Returns (a, b) with the dropped bits removed (both unchanged when neither side is constant)."""
+    ca, cb = all(t[0] == "c" for t in a), all(t[0] == "c" for t in b)
+    if ca == cb:
+        return a, b
+    if ca:  # k op x  ->  x op' k
+        a, b = b, a
+        op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}[op]
+    width = len(a)
+    k = _value(b, signed) % (1 << width)
+    if op in (">", "<="):
+        k = (k + 1) % (1 << width)  # x > c  <=>  x >= c + 1;  x <= c  <=>  !(x >= c + 1)
+    if k == 0:  # x >= 0 (or the wrapped c + 1): keep every bit (no folding assumed)
+        return a, b
+    low = (k & -k).bit_length() - 1
+    return a[low:], []
+
+
+def _value(bits: list, signed: bool) -> int:
+    v = sum(b[1] << i for i, b in enumerate(bits))
+    if signed and bits and bits[-1] == ONE:
+        v -= 1 << len(bits)
+    return v
+
+
+def _bitwise(op: str, x, y, fresh):
+    if x[0] == "c" and y[0] == "c":
+        v = {"&": x[1] & y[1], "|": x[1] | y[1], "^": x[1] ^ y[1]}[op]
+        return ("c", v)
+    if x[0] == "c":
+        x, y = y, x
+    if y[0] == "c":
+        if op == "&":
+            return x if y[1] else ZERO
+        if op == "|":
+            return ONE if y[1] else x
+        return _inv(x, fresh) if y[1] else x
+    if x == y:
+        return ZERO if op == "^" else x
+    return fresh(op, *sorted((x, y), key=repr))
+
+
+def node_bits(body: list[str], width: int, operands: list[list], lcu_compare: int = 0) -> list | None:
+    """Terms (LSB first, ``width`` of them) of a node whose ``body`` lines define ``{out}`` from
+    ``operands`` (each a list of terms, LSB first: ``("c", v)`` for a known constant bit, else
+    ``("s", ("op", k, j), False)``); None when a line is outside the grammar (the caller then treats
+    every bit as new logic on every operand bit its lines read)."""
+    fresh = _Fresh()
+    ev = _Eval(operands, fresh, lcu_compare)
+    out = None
+    try:
+        for line in body:
+            name, bits = ev.line(line, width)
+            if name == "{out}":
+                out = bits
+    except (Unsupported, IndexError, KeyError, ValueError):
+        return None
+    if out is None or len(out) != width:
+        return None
+    return out
+
+
+# ------------------------------------------------------------------------------------------ registers
+def _const_bits(node) -> list:
+    """Terms of a constant node (its value's two's complement bits)."""
+    v = node.lo % (1 << node.width)
+    return [ONE if (v >> i) & 1 else ZERO for i in range(node.width)]
+
+
+def _read_bits(line: str, widths: list[int]) -> list[set[int]]:
+    """Operand bits a body line mentions (``{k}`` whole, ``{k}[i]``, ``{k}[h:l]``)."""
+    used: list[set[int]] = [set() for _ in widths]
+    for m in re.finditer(r"\{(\d+)\}(\[(\d+)(?::(\d+))?\])?", line):
+        k = int(m.group(1))
+        if k >= len(widths):
+            continue
+        if m.group(2) is None:
+            used[k].update(range(widths[k]))
+        elif m.group(4) is None:
+            used[k].add(int(m.group(3)))
+        else:
+            used[k].update(range(int(m.group(4)), int(m.group(3)) + 1))
+    return used
+
+
+def resolve(nodes, const_inputs: dict | None = None, lcu_compare: int = 0) -> tuple[dict, dict]:
+    """Per non-constant node, (``keys``, ``fanin``): ``keys[name][i]`` is what a register of bit i holds,
+    ``("c", v)`` for a constant (no flip-flop) or a hashable source key shared by every bit that is the
+    same net (a copy of the same source bit; ``("not", key)`` for its inverse); ``fanin[name][i]`` is
+    the set of (operand index, operand bit) bit i depends on. ``const_inputs``: {input node name: lowest
+    bit that is constant 0 (the previous layer's ReLU sign bit)}."""
+    const_inputs = const_inputs or {}
+    keys: dict[str, list] = {}
+    fanin: dict[str, list] = {}
+    for n in nodes.values():  # definition order: operands first
+        if n.const:
+            continue
+        ops = []
+        first_bit: dict = {}  # source key: the first operand bit holding it (equal nets, equal symbols)
+        for k, o in enumerate(n.operands):
+            on = nodes[o]
+            if on.const:
+                ops.append(_const_bits(on))
+                continue
+            bits = []
+            for j, kk in enumerate(keys[o]):
+                if kk[0] == "c":
+                    bits.append(kk)
+                    continue
+                bits.append(("s", ("op", *first_bit.setdefault(kk, (k, j))), False))
+            ops.append(bits)
+        terms = node_bits(n.body, n.width, ops, lcu_compare)
+        kb: list = []
+        fi: list = []
+        if terms is None:  # outside the grammar: every bit new logic on every operand bit read
+            widths = [nodes[o].width for o in n.operands]
+            read: list[set[int]] = [set() for _ in widths]
+            for line in n.body:
+                for k, u in enumerate(_read_bits(line, widths)):
+                    read[k] |= u
+            every = {(k, j) for k, u in enumerate(read) for j in u}
+            kb = [(n.name, i) for i in range(n.width)]
+            fi = [every] * n.width
+        else:
+            first: dict = {}
+            for i, t in enumerate(terms):
+                if t[0] == "c":
+                    kb.append(t)
+                    fi.append(set())
+                    continue
+                if t[0] == "s" and t[1][0] == "op":
+                    _, k, j = t[1]
+                    src = keys[n.operands[k]][j]
+                    kb.append(("not", src) if t[2] else src)
+                    if t[2] and src[0] == "not":
+                        kb[-1] = src[1]
+                elif t[0] == "s":  # an s_axis_tdata bit: the input node's own
+                    kb.append((n.name, i) if not t[2] else ("not", (n.name, i)))
+                else:
+                    kb.append(first.setdefault(t[1], (n.name, i)))
+                fi.append({(d[1], d[2]) for d in deps(t) if d[0] == "op"})
+        lowest_zero = const_inputs.get(n.name)
+        if lowest_zero is not None:
+            for i in range(lowest_zero, n.width):
+                kb[i] = ZERO
+                fi[i] = set()
+        keys[n.name] = kb
+        fanin[n.name] = fi
+    return keys, fanin
+
+
+def register_count(
+    nodes,
+    outs,
+    out_width: int,
+    levels: int,
+    pipeline: int,
+    const_inputs: dict | None = None,
+    detail: list | None = None,
+    lcu_compare: int = 0,
+) -> tuple[int, int]:
+    """(flip-flops yosys keeps, flip-flops declared) of one layer's register stages as ``rtl.layer``
+    prints them: a stage after every ``pipeline`` levels and the output register (stage ``levels``),
+    each a valid flag plus one register per value live across it. Kept: per stage, the distinct
+    non-constant source keys (``resolve``) of the bits that a later reader needs (backward liveness
+    from the output register: the ``out_width`` low bits of every output value, its sign bit when it is
+    sign-extended). ``outs``: the layer's output values (``rtl.datapath.Value``). ``detail``: when a
+    list, gets (stage, node name, {bit: key}) per register (for tests and debugging)."""
+    keys, fanin = resolve(nodes, const_inputs, lcu_compare)
+    needed: dict[str, set[int]] = {}
+    for v in outs:
+        n = nodes[v.node]
+        if n.const:
+            continue
+        bits = set(range(min(n.width, out_width))) | ({n.width - 1} if out_width > n.width else set())
+        needed.setdefault(v.node, set()).update(bits)
+    usage: dict[str, list[tuple[int, set[int]]]] = {}  # name: (reader level, bits the reader needs)
+    for n in reversed(list(nodes.values())):
+        if n.const:
+            continue
+        mine = needed.get(n.name, set())
+        per_op: list[set[int]] = [set() for _ in n.operands]
+        for i in mine:
+            for k, j in fanin[n.name][i]:
+                per_op[k].add(j)
+        for o, u in zip(n.operands, per_op):
+            if nodes[o].const or not u:
+                continue
+            usage.setdefault(o, []).append((n.level, u))
+            needed.setdefault(o, set()).update(u)
+    out_use = {v.node for v in outs}
+    stages = [b for b in range(1, levels + 1) if b == levels or (pipeline > 0 and b % pipeline == 0)]
+    ff = ff_decl = 0
+    for b in stages:
+        ff += 1  # valid flag
+        ff_decl += 1
+        kept: set = set()
+        for n in nodes.values():
+            if n.const or n.level > b:
+                continue
+            reads = [u for lv, u in usage.get(n.name, []) if lv > b]
+            if n.name in out_use:
+                reads.append(needed.get(n.name, set()))
+            if not reads:
+                continue
+            ff_decl += n.width
+            kb = keys[n.name]
+            bits = {i: kb[i] for i in set().union(*reads) if i < len(kb) and kb[i][0] != "c"}
+            kept.update(bits.values())
+            if detail is not None:
+                detail.append((b, n.name, bits))
+        ff += len(kept)
+    return ff, ff_decl
