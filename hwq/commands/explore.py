@@ -46,7 +46,12 @@ def register(sub) -> None:
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     p.add_argument("--resume", action="store_true", help="continue in an existing DIR from its cache")
     p.add_argument("--objective", default="measured", choices=["measured", "hessian"], help="ILP sensitivity")
-    p.add_argument("--ilp-budgets", type=int, default=25, help="budgets in the ILP sweep (default 25)")
+    p.add_argument(
+        "--ilp-budgets",
+        type=int,
+        default=25,
+        help="budgets in the ILP sweep (default 25; up to as many gap-filling solves follow)",
+    )
     p.add_argument("--population", type=int, default=24, help="NSGA-II population (default 24)")
     p.add_argument("--generations", type=int, default=8, help="NSGA-II generations (default 8; 0 = ILP only)")
     p.add_argument("--refine-epochs", type=int, default=2, help="QAT epochs for each front point (default 2)")
