@@ -11,8 +11,8 @@ expression, self-determined primaries), and returns per node bit one *term*:
 
 - ``("c", v)``: the constant 0 or 1 (a zero-extension bit, the low bits of a bias added above them,
   a constant's bits carried through an adder whose other operand is zero there, a ReLU's sign bit);
-- ``("s", key, inv)``: a copy (``inv`` False) or the inverse of an operand bit ``key`` = ``("op", k, j)``
-  (bit j of operand k) or ``("in", j)`` (bit j of ``s_axis_tdata``): pass-through adder bits, the low
+- ``("s", key, inv)``: a copy (``inv`` False) or the inverse of an operand bit ``key`` = ``(k, j)``
+  (bit j of operand k; k = -1: bit j of ``s_axis_tdata``): pass-through adder bits, the low
   bits of an addition of a constant with trailing zeros, sign extensions, part selects;
 - ``("f", uid, deps)``: new logic (a sum or carry bit, a select, a compare) depending on the operand
   bits ``deps`` (a frozenset of keys).
@@ -35,6 +35,9 @@ from functools import lru_cache
 
 ZERO = ("c", 0)
 ONE = ("c", 1)
+#: LUT width of yosys's ``cmp2lcu`` mapping of comparisons (``synth_xilinx``: LUT6); a comparison of at
+#: most two LUT groups becomes plain logic there (wider ones go to the CARRY4 chain)
+CMP2LCU_LUT = 6
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<ph>\{(?:\d+|out)\}\w*)|(?P<lit>\d+'[sS]?[hHbBdD][0-9a-fA-F_xXzZ]+)|(?P<num>\d+)"
@@ -196,13 +199,25 @@ def parse_line(line: str) -> tuple[str, int | None, bool, tuple]:
 
 
 # ------------------------------------------------------------------------------------------ terms
+_NONE: frozenset = frozenset()
+
+
 def deps(t) -> frozenset:
-    """Operand-bit keys a term depends on."""
+    """Operand-bit keys a term depends on (comparisons on carry chains)."""
     if t[0] == "c":
-        return frozenset()
+        return _NONE
     if t[0] == "s":
         return frozenset((t[1],))
     return t[2]
+
+
+def deps_lcu(t) -> frozenset:
+    """Operand-bit keys a term depends on when constant comparisons are ``cmp2lcu`` logic."""
+    if t[0] == "c":
+        return _NONE
+    if t[0] == "s":
+        return frozenset((t[1],))
+    return t[3]
 
 
 class _Fresh:
@@ -213,16 +228,25 @@ class _Fresh:
     def __init__(self):
         self.made: dict = {}
 
-    def __call__(self, op, *terms) -> tuple:
+    def __call__(self, op, *terms, lcu: tuple | None = None) -> tuple:
+        """The term of ``op`` over ``terms``: ("f", uid, deps, deps_lcu). ``lcu``: the input terms a
+        ``cmp2lcu`` comparison reads (default: all of ``terms``)."""
         key = (op, terms)
         t = self.made.get(key)
         if t is None:
-            d = frozenset()
+            d = _NONE
+            same = lcu is None
             for x in terms:
                 d = d | deps(x)
-            if not d:
-                raise AssertionError("fresh term without inputs")  # constant folding happens before
-            t = self.made[key] = ("f", len(self.made), d)
+                if same and x[0] == "f" and x[3] is not x[2]:
+                    same = False
+            if same:
+                dl = d
+            else:
+                dl = _NONE
+                for x in terms if lcu is None else lcu:
+                    dl = dl | deps_lcu(x)
+            t = self.made[key] = ("f", len(self.made), d, dl)
         return t
 
 
@@ -272,7 +296,12 @@ def _add(a: list, b: list, sub: bool, signed: bool, fresh) -> list:
         return k if (signed or v[k] != ZERO) else -1
 
     ev = width if sub else max(top(a), top(b)) + 2  # bits a chain computes (with the carry-out)
-    chain = [fresh(("sum", j), *a[i : j + 1], *b[i : j + 1]) for j in range(i, min(ev, width))]
+    chain = []
+    carry = None
+    for j in range(i, min(ev, width)):
+        ins = (a[j], b[j]) if carry is None else (a[j], b[j], carry)
+        chain.append(fresh("sum", *ins))
+        carry = fresh("carry", *ins)
     out += chain
     while len(out) < width:
         out.append(chain[-1] if signed else ZERO)
@@ -282,9 +311,8 @@ def _add(a: list, b: list, sub: bool, signed: bool, fresh) -> list:
 class _Eval:
     """Evaluates one node's body lines (see the module docstring)."""
 
-    def __init__(self, operands: list[list], fresh, lcu_compare: int = 0):
+    def __init__(self, operands: list[list], fresh):
         self.ops = operands  # operand k: its bits as terms (LSB first), signed wires
-        self.lcu_compare = lcu_compare  # LUT width of yosys's cmp2lcu mapping (0: comparisons on carry chains)
         self.env: dict[str, tuple[list, bool]] = {}
         self.fresh = fresh
 
@@ -370,7 +398,7 @@ class _Eval:
             return self.extend(list(bits), width, sign)
         if k == "sel":
             if e[1] == "s_axis_tdata":
-                bits = [("s", ("in", i), False) for i in range(e[3], e[2] + 1)]
+                bits = [("s", (-1, i), False) for i in range(e[3], e[2] + 1)]
             else:
                 src, _ = self.lookup(e[1])
                 if e[2] >= len(src):
@@ -417,11 +445,12 @@ class _Eval:
                     va, vb = _value(a, s2), _value(b, s2)
                     r = {"==": va == vb, "!=": va != vb, "<": va < vb, ">": va > vb, "<=": va <= vb, ">=": va >= vb}[op]
                     return self.extend([ONE if r else ZERO], width, False)
-                if self.lcu_compare and op in ("<", ">", "<=", ">=") and -(-w2 // self.lcu_compare) <= 2:
+                lcu = None
+                if op in ("<", ">", "<=", ">=") and -(-w2 // CMP2LCU_LUT) <= 2:
                     a2, b2 = _constant_compare(op, a, b, s2)
-                    if any(t[0] != "c" for t in a2 + b2):
-                        a, b = a2, b2
-                return self.extend([fresh(op, *a, *b)], width, False)
+                    if len(a2) + len(b2) < 2 * w2 and any(t[0] != "c" for t in a2 + b2):
+                        lcu = (*a2, *b2)
+                return self.extend([fresh(op, *a, *b, lcu=lcu)], width, False)
             # shifts, products: new logic over every operand bit
             a = self.self_bits(e[2])
             b = self.self_bits(e[3])
@@ -507,13 +536,13 @@ def _bitwise(op: str, x, y, fresh):
     return fresh(op, *sorted((x, y), key=repr))
 
 
-def node_bits(body: list[str], width: int, operands: list[list], lcu_compare: int = 0) -> list | None:
+def node_bits(body: list[str], width: int, operands: list[list]) -> list | None:
     """Terms (LSB first, ``width`` of them) of a node whose ``body`` lines define ``{out}`` from
     ``operands`` (each a list of terms, LSB first: ``("c", v)`` for a known constant bit, else
-    ``("s", ("op", k, j), False)``); None when a line is outside the grammar (the caller then treats
+    ``("s", (k, j), False)``); None when a line is outside the grammar (the caller then treats
     every bit as new logic on every operand bit its lines read)."""
     fresh = _Fresh()
-    ev = _Eval(operands, fresh, lcu_compare)
+    ev = _Eval(operands, fresh)
     out = None
     try:
         for line in body:
@@ -550,15 +579,23 @@ def _read_bits(line: str, widths: list[int]) -> list[set[int]]:
     return used
 
 
-def resolve(nodes, const_inputs: dict | None = None, lcu_compare: int = 0) -> tuple[dict, dict]:
-    """Per non-constant node, (``keys``, ``fanin``): ``keys[name][i]`` is what a register of bit i holds,
-    ``("c", v)`` for a constant (no flip-flop) or a hashable source key shared by every bit that is the
-    same net (a copy of the same source bit; ``("not", key)`` for its inverse); ``fanin[name][i]`` is
-    the set of (operand index, operand bit) bit i depends on. ``const_inputs``: {input node name: lowest
-    bit that is constant 0 (the previous layer's ReLU sign bit)}."""
+#: node_bits results by (body lines, width, operand terms); emptied when it reaches MEMO_SIZE entries
+_MEMO: dict = {}
+_MISSING = object()
+MEMO_SIZE = 20000
+
+
+def resolve(nodes, const_inputs: dict | None = None) -> tuple[dict, dict, dict]:
+    """Per non-constant node, (``keys``, ``fanin``, ``fanin_lcu``): ``keys[name][i]`` is what a register
+    of bit i holds, ``("c", v)`` for a constant (no flip-flop) or a hashable source key shared by every
+    bit that is the same net (a copy of the same source bit; ``("not", key)`` for its inverse);
+    ``fanin[name][i]`` is the set of (operand index, operand bit) bit i depends on, ``fanin_lcu`` the
+    same when constant comparisons are ``cmp2lcu`` logic (``CMP2LCU_LUT``). ``const_inputs``: {input
+    node name: lowest bit that is constant 0 (the previous layer's ReLU sign bit)}."""
     const_inputs = const_inputs or {}
     keys: dict[str, list] = {}
     fanin: dict[str, list] = {}
+    fanin_lcu: dict[str, list] = {}
     for n in nodes.values():  # definition order: operands first
         if n.const:
             continue
@@ -574,11 +611,18 @@ def resolve(nodes, const_inputs: dict | None = None, lcu_compare: int = 0) -> tu
                 if kk[0] == "c":
                     bits.append(kk)
                     continue
-                bits.append(("s", ("op", *first_bit.setdefault(kk, (k, j))), False))
+                bits.append(("s", first_bit.setdefault(kk, (k, j)), False))
             ops.append(bits)
-        terms = node_bits(n.body, n.width, ops, lcu_compare)
+        key = (tuple(n.body), n.width, tuple(map(tuple, ops)))
+        terms = _MEMO.get(key, _MISSING)
+        if terms is _MISSING:  # nodes of one shape repeat (same lines, widths, constant operand bits)
+            terms = node_bits(n.body, n.width, ops)
+            if len(_MEMO) >= MEMO_SIZE:
+                _MEMO.clear()
+            _MEMO[key] = terms
         kb: list = []
         fi: list = []
+        fl: list = []
         if terms is None:  # outside the grammar: every bit new logic on every operand bit read
             widths = [nodes[o].width for o in n.operands]
             read: list[set[int]] = [set() for _ in widths]
@@ -587,33 +631,71 @@ def resolve(nodes, const_inputs: dict | None = None, lcu_compare: int = 0) -> tu
                     read[k] |= u
             every = {(k, j) for k, u in enumerate(read) for j in u}
             kb = [(n.name, i) for i in range(n.width)]
-            fi = [every] * n.width
+            fi = fl = [every] * n.width
         else:
             first: dict = {}
             for i, t in enumerate(terms):
                 if t[0] == "c":
                     kb.append(t)
-                    fi.append(set())
+                    fi.append(_NONE)
+                    fl.append(_NONE)
                     continue
-                if t[0] == "s" and t[1][0] == "op":
-                    _, k, j = t[1]
-                    src = keys[n.operands[k]][j]
-                    kb.append(("not", src) if t[2] else src)
-                    if t[2] and src[0] == "not":
-                        kb[-1] = src[1]
-                elif t[0] == "s":  # an s_axis_tdata bit: the input node's own
-                    kb.append((n.name, i) if not t[2] else ("not", (n.name, i)))
-                else:
-                    kb.append(first.setdefault(t[1], (n.name, i)))
-                fi.append({(d[1], d[2]) for d in deps(t) if d[0] == "op"})
+                if t[0] == "s":
+                    if t[1][0] >= 0:
+                        k, j = t[1]
+                        src = keys[n.operands[k]][j]
+                        kb.append(("not", src) if t[2] else src)
+                        if t[2] and src[0] == "not":
+                            kb[-1] = src[1]
+                        fi.append(frozenset(((k, j),)))
+                    else:  # an s_axis_tdata bit: the input node's own
+                        kb.append((n.name, i) if not t[2] else ("not", (n.name, i)))
+                        fi.append(_NONE)
+                    fl.append(fi[-1])
+                    continue
+                kb.append(first.setdefault(t[1], (n.name, i)))
+                fi.append(t[2])  # (k, j) keys; k = -1 (s_axis_tdata bits) is skipped by _liveness
+                fl.append(t[3])
         lowest_zero = const_inputs.get(n.name)
         if lowest_zero is not None:
             for i in range(lowest_zero, n.width):
                 kb[i] = ZERO
-                fi[i] = set()
+                fi[i] = fl[i] = _NONE
         keys[n.name] = kb
         fanin[n.name] = fi
-    return keys, fanin
+        fanin_lcu[n.name] = fl
+    return keys, fanin, fanin_lcu
+
+
+def _liveness(nodes, outs, out_width: int, fanin: dict) -> tuple[dict, dict]:
+    """(needed, usage): the bits of every node some reader needs, and per node the (reader level, bits)
+    of each reader, by backward liveness from the output register (the ``out_width`` low bits of every
+    output value and its sign bit when it is sign-extended)."""
+    needed: dict[str, set[int]] = {}
+    for v in outs:
+        n = nodes[v.node]
+        if n.const:
+            continue
+        bits = set(range(min(n.width, out_width))) | ({n.width - 1} if out_width > n.width else set())
+        needed.setdefault(v.node, set()).update(bits)
+    usage: dict[str, list[tuple[int, set[int]]]] = {}
+    for n in reversed(list(nodes.values())):
+        if n.const:
+            continue
+        mine = needed.get(n.name)
+        if not mine:
+            continue
+        per_op: list[set[int]] = [set() for _ in n.operands]
+        fan = fanin[n.name]
+        for k, j in set().union(*[fan[i] for i in mine]):
+            if k >= 0:
+                per_op[k].add(j)
+        for o, u in zip(n.operands, per_op):
+            if nodes[o].const or not u:
+                continue
+            usage.setdefault(o, []).append((n.level, u))
+            needed.setdefault(o, set()).update(u)
+    return needed, usage
 
 
 def register_count(
@@ -624,57 +706,52 @@ def register_count(
     pipeline: int,
     const_inputs: dict | None = None,
     detail: list | None = None,
-    lcu_compare: int = 0,
-) -> tuple[int, int]:
-    """(flip-flops yosys keeps, flip-flops declared) of one layer's register stages as ``rtl.layer``
-    prints them: a stage after every ``pipeline`` levels and the output register (stage ``levels``),
-    each a valid flag plus one register per value live across it. Kept: per stage, the distinct
-    non-constant source keys (``resolve``) of the bits that a later reader needs (backward liveness
-    from the output register: the ``out_width`` low bits of every output value, its sign bit when it is
-    sign-extended). ``outs``: the layer's output values (``rtl.datapath.Value``). ``detail``: when a
-    list, gets (stage, node name, {bit: key}) per register (for tests and debugging)."""
-    keys, fanin = resolve(nodes, const_inputs, lcu_compare)
-    needed: dict[str, set[int]] = {}
-    for v in outs:
-        n = nodes[v.node]
-        if n.const:
-            continue
-        bits = set(range(min(n.width, out_width))) | ({n.width - 1} if out_width > n.width else set())
-        needed.setdefault(v.node, set()).update(bits)
-    usage: dict[str, list[tuple[int, set[int]]]] = {}  # name: (reader level, bits the reader needs)
-    for n in reversed(list(nodes.values())):
-        if n.const:
-            continue
-        mine = needed.get(n.name, set())
-        per_op: list[set[int]] = [set() for _ in n.operands]
-        for i in mine:
-            for k, j in fanin[n.name][i]:
-                per_op[k].add(j)
-        for o, u in zip(n.operands, per_op):
-            if nodes[o].const or not u:
-                continue
-            usage.setdefault(o, []).append((n.level, u))
-            needed.setdefault(o, set()).update(u)
+    lcu: bool = False,
+) -> tuple[int, int, int]:
+    """(flip-flops yosys keeps, flip-flops declared, flip-flops kept when constant comparisons are
+    ``cmp2lcu`` logic) of one layer's register stages as ``rtl.layer`` prints them: a stage after every
+    ``pipeline`` levels and the output register (stage ``levels``), each a valid flag plus one register
+    per value live across it. Kept: per stage, the distinct non-constant source keys (``resolve``) of the
+    bits a later reader needs (``_liveness``). ``outs``: the layer's output values
+    (``rtl.datapath.Value``). ``detail``: when a list, gets (stage, node name, {bit: key}) per register
+    (``lcu``: of the cmp2lcu count) for tests and debugging."""
+    keys, fanin, fanin_lcu = resolve(nodes, const_inputs)
     out_use = {v.node for v in outs}
     stages = [b for b in range(1, levels + 1) if b == levels or (pipeline > 0 and b % pipeline == 0)]
-    ff = ff_decl = 0
-    for b in stages:
-        ff += 1  # valid flag
-        ff_decl += 1
-        kept: set = set()
+    counts = []
+    for fan in (fanin, fanin_lcu):
+        same = all(x is y for a, b in zip(fanin.values(), fanin_lcu.values()) for x, y in zip(a, b))
+        if fan is fanin_lcu and same:
+            counts.append(counts[0])
+            continue
+        needed, usage = _liveness(nodes, outs, out_width, fan)
+        want = detail if (fan is fanin_lcu) == lcu else None
+        kept: dict[int, set] = {b: set() for b in stages}
+        ff_decl = len(stages)  # valid flags
         for n in nodes.values():
-            if n.const or n.level > b:
+            if n.const:
                 continue
-            reads = [u for lv, u in usage.get(n.name, []) if lv > b]
-            if n.name in out_use:
-                reads.append(needed.get(n.name, set()))
-            if not reads:
+            reads = sorted(usage.get(n.name, []), key=lambda r: -r[0])  # deepest reader first
+            last = max((lv for lv, _ in reads), default=0)
+            is_out = n.name in out_use
+            if not is_out and last <= n.level:
                 continue
-            ff_decl += n.width
             kb = keys[n.name]
-            bits = {i: kb[i] for i in set().union(*reads) if i < len(kb) and kb[i][0] != "c"}
-            kept.update(bits.values())
-            if detail is not None:
-                detail.append((b, n.name, bits))
-        ff += len(kept)
-    return ff, ff_decl
+            live: set[int] = set(needed.get(n.name, set())) if is_out else set()
+            r = 0
+            for b in reversed(stages):  # the bits read beyond stage b grow as b falls
+                if b < n.level:
+                    break
+                while r < len(reads) and reads[r][0] > b:
+                    live |= reads[r][1]
+                    r += 1
+                if not live:
+                    continue
+                ff_decl += n.width
+                bits = {i: kb[i] for i in live if i < len(kb) and kb[i][0] != "c"}
+                kept[b].update(bits.values())
+                if want is not None:
+                    want.append((b, n.name, bits))
+        ff = len(stages) + sum(len(k) for k in kept.values())
+        counts.append((ff, ff_decl))
+    return counts[0][0], counts[0][1], counts[1][0]

@@ -178,8 +178,7 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
                 else:
                     const_bits += w
                 carry4 += math.ceil(w / 4)
-    ff, ff_decl = _registers(nodes, outs, out_width, levels, pipeline, const_inputs or {})
-    ff_lcu = _registers(nodes, outs, out_width, levels, pipeline, const_inputs or {}, lcu_compare=CMP2LCU_LUT)[0]
+    ff, ff_decl, ff_lcu = _registers(nodes, outs, out_width, levels, pipeline, const_inputs or {})
     merges = macc_merges(nodes, outs, levels, pipeline)
     carry4 -= sum(math.ceil(w / 4) for _, _, w in merges)  # a merged adder's own carry chain is not built
     return {
@@ -407,27 +406,16 @@ def _pass_width(n) -> int:
     return 0
 
 
-#: LUT width of yosys's ``cmp2lcu`` comparison mapping for ``LayerFeatures.ff_lcu`` (synth_xilinx: LUT6)
-CMP2LCU_LUT = 6
-
-
 def _registers(
-    nodes,
-    outs,
-    out_width: int,
-    levels: int,
-    pipeline: int,
-    const_inputs: dict,
-    detail: list | None = None,
-    lcu_compare: int = 0,
-) -> tuple[int, int]:
-    """(flip-flops yosys keeps, flip-flops declared) of the layer's register stages (``layer.print_layer``):
-    ``bitflow.register_count`` (per stage one valid flag plus, per value live across it, the distinct
-    non-constant bits a later reader needs, from a bit-level reading of the node bodies). ``lcu_compare``:
-    the LUT width when yosys maps comparisons with constants through ``cmp2lcu`` (0: carry chains)."""
+    nodes, outs, out_width: int, levels: int, pipeline: int, const_inputs: dict, detail: list | None = None
+) -> tuple[int, int, int]:
+    """(flip-flops yosys keeps, flip-flops declared, flip-flops kept by ``synth_xilinx``) of the layer's
+    register stages (``layer.print_layer``): ``bitflow.register_count`` (per stage one valid flag plus,
+    per value live across it, the distinct non-constant bits a later reader needs, from a bit-level
+    reading of the node bodies; the third count with constant comparisons as ``cmp2lcu`` logic)."""
     from .bitflow import register_count
 
-    return register_count(nodes, outs, out_width, levels, pipeline, const_inputs, detail, lcu_compare)
+    return register_count(nodes, outs, out_width, levels, pipeline, const_inputs, detail)
 
 
 def _constant_output_bits(dp, vals, out_width: int) -> int:
