@@ -17,13 +17,22 @@ expression, self-determined primaries), and returns per node bit one *term*:
 - ``("f", uid, deps)``: new logic (a sum or carry bit, a select, a compare) depending on the operand
   bits ``deps`` (a frozenset of keys).
 
-An adder is evaluated as a ripple of full adders over the terms, so a constant 0 operand bit passes the
-other bit through with no carry, a constant 1 inverts it and carries it, and two constant bits fold: the
-same simplifications yosys's ``opt_expr`` and ABC make. ``deps`` is the structural fan-in (what
-``opt_clean`` must keep for the bit), so the bits a register must hold are the union of ``deps`` of the
-bits its readers need (backward liveness). A line outside the grammar (a variable shift of a minifloat
-rounder) makes its wire new logic depending on every operand bit it reads (never fewer flip-flops than
-the netlist keeps for it).
+An adder (``+``/``-``, unary ``-``) is evaluated as yosys builds it: all-constant inputs fold; from the
+LSB up, ``opt_expr -fine`` strips the bits of the ``$alu`` where one operand makes the result a wire
+(``b`` bit 0: the ``a`` bit; ``a`` bit equal to the carry-in: the ``b`` bit or, subtracting, its inverse),
+and every other bit is a carry-chain output (``SB_CARRY``/``CARRY4``, opaque to later optimisation:
+never constant, never merged), up to an unsigned sum's carry-out (``wreduce``: constant 0 above it).
+New logic is hash-consed (``opt_merge``: one type, equal inputs, one cell), so equal select bits of a
+saturation are one net. ``deps`` is the structural fan-in (what ``opt_clean`` must keep), so the bits a
+register must hold are the union of ``deps`` of the bits its readers need (backward liveness). A
+comparison with a constant has a second fan-in, ``deps_lcu``: ``synth_xilinx`` maps it through
+``cmp2lcu`` (LUT6 look-ahead groups), and when it spans at most two groups the look-ahead is plain logic
+that folds the constant, so the bits below the constant's trailing run drop out (``ff_lcu``); on iCE40
+it is a subtraction on the carry chain that reads every bit. A line outside the grammar (a variable
+shift of a minifloat rounder) makes its wire new logic depending on every operand bit it reads.
+
+Checked against yosys 0.23 (``tests/cost/test_ff_exact.py``): equal FF counts on all 112 calibration
+designs for ``synth_xilinx`` and ``synth_ice40``.
 
 Units: bits; no coefficients. Used by ``rtl_model._registers``.
 """
