@@ -16,9 +16,11 @@ elimination, exact node widths and levels), then ``layer_features`` reads each l
   against yosys's cells); constant additions (bias, rounding increments) and the output negations;
 - select bits (``?:`` multiplexers of ReLU, saturation, max) and compare bits (saturation: the checked bits
   above the result; ``sat_raw_bits`` when the checked value is not rounded; max: operand bits);
-- flip-flops exactly as ``layer.print_layer`` declares them (a register stage after every ``pipeline``
-  levels and the output register), minus the bits that no consumer reads (yosys removes those: the
-  low bits a rounding cast drops, the high bits an output truncates); one valid flag per stage;
+- flip-flops as yosys keeps them of the registers ``layer.print_layer`` declares (a register stage after
+  every ``pipeline`` levels and the output register; one valid flag per stage): ``bitflow`` reads every
+  node body bit by bit and drops constant bits, counts once bits that are the same net, and keeps only
+  bits a later reader needs (``ff``; ``ff_lcu`` for synth_xilinx's comparison mapping); the top's
+  ``m_axis_tlast`` beat counter (``tlast_bits``) on the last layer of a streamed output;
 - the primitives the top instantiates: skid buffers (2 x (width + 1) FFs each), line buffers
   (``hwq_window``: DEPTH x (pixel width [+1 pad flag]) shift-register bits, the window output register,
   four position counters; ``hwq_window_pad``: real pixels only, pad flags in the output register, walk,
