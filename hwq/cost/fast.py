@@ -34,6 +34,8 @@ import math
 
 import numpy as np
 
+from hwq.ir.ops.common import raw_frac_bits
+
 from .legacy import csd_digit_count
 from .rtl_model import LayerFeatures
 
@@ -44,7 +46,7 @@ A, B, C = 1.1563, 0.9248, -0.0318
 W0, W_X, W_R, W_S, W_U, W_N = -0.7761, 0.958, 0.0513, 0.2579, 0.4974, 0.4494
 K_CONST = 1.7025
 K_MUX = 1.5
-K_CMP = 1.2693
+K_CMP = 2.0091
 #: macc bits per adder bit by pipeline depth (0, 1, 2, >= 3): chains of adders inside one register stage
 K_MACC = (0.0446, 0.0, 0.0268, 0.0132)
 #: sign-extension / carry-out bits per adder bit (+ K_EXT_U for an unsigned input), subtracting bits per adder bit
@@ -67,9 +69,10 @@ def _matrix_figures(op, graph, streamed: bool) -> tuple[int, int, int, int]:
     return d, m, n, pos
 
 
-def _width_figures(op, graph) -> tuple[float, float, int]:
+def _width_figures(op, graph) -> tuple[float, float, int, float]:
     """(mean range bits of the outputs' sums, mean span of the non-zero weights in bits, 1 if the input is
-    unsigned else 0) of a Dense/Conv op: the range of output k is ``sum(w+ * x_hi + w- * x_lo)`` to
+    unsigned else 0, mean bits of the outputs' sums above the output format's, which a saturation checks) of
+    a Dense/Conv op: the range of output k is ``sum(w+ * x_hi + w- * x_lo)`` to
     ``sum(w+ * x_lo + w- * x_hi)`` over the input format's raw range (LSB units), its bits
     ``log2(max |bound| + 1) + 1``; a weight's span is ``floor(log2|w|)`` minus its trailing zero bits."""
     w = np.asarray(op.weight)
@@ -84,7 +87,11 @@ def _width_figures(op, graph) -> tuple[float, float, int]:
     rb = float(np.mean(np.log2(np.maximum(np.abs(lo), np.abs(hi)) + 1))) + 1 if w.size else 1.0
     a = np.abs(w[w != 0])
     span = float(np.mean(np.floor(np.log2(a)) - np.log2(a & -a))) if a.size else 0.0
-    return rb, span, int(fmt.raw_min >= 0)
+    y = graph.tensor(op.output).fmt
+    bits = np.ceil(np.log2(np.maximum(np.abs(lo), np.abs(hi)) + 1)) + 1
+    shift = fmt.frac_bits + raw_frac_bits(op.weight_fmt) - y.frac_bits
+    over = float(np.mean(np.maximum(0.0, bits - shift - y.width))) if w.size else 0.0
+    return rb, span, int(fmt.raw_min >= 0), over
 
 
 def adder_bits_per_adder(rb: float, span: float, unsigned: int, wx: int, n: int) -> float:
@@ -108,13 +115,14 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             wx = x.fmt.width
             a = A * max(d, 1) ** B * max(m * n, 1) ** C * pos
             adders += a
-            rb, span, uns = _width_figures(op, graph)
+            rb, span, uns, over = _width_figures(op, graph)
             bits = a * adder_bits_per_adder(rb, span, uns, wx, n)
             add_bits += bits
             ext_bits += bits * (K_EXT + K_EXT_U * uns)
             const_bits += K_CONST * m * pos * acc
             mux_bits += K_MUX * m * pos * wy
-            cmp_bits += K_CMP * m * pos * wy
+            if y.fmt.overflow != "WRAP":
+                cmp_bits += K_CMP * m * pos * over
             if op.acc_fmt.frac_bits == y.fmt.frac_bits and "SAT" in str(y.fmt):
                 sat_raw += 2 * m * pos * max(0, acc - wy)  # limit checks on the unrounded accumulator
             ff_width += n * wx * (1 if style == "stream" else pos) + m * pos * acc
