@@ -11,7 +11,8 @@ layer's features from the weights' canonical-signed-digit counts instead of buil
   its bits between the lowest and highest set bit (the shifted operands' offset);
 - sign-extension / carry-out bits ~ adder bits x (``K_EXT`` + ``K_EXT_U`` x [input unsigned]): an input whose
   sign bit is structurally 0 (``rtl_model.zero_sign_nodes``) adds bits that only pass to the carry chain;
-- constant-add, select and compare bits ~ outputs x (accumulator / output width) x fitted factors;
+- constant-add bits ~ outputs x range bits x ``K_CONST``; select bits ~ outputs x output width x ``K_MUX``;
+  saturation compare bits ~ outputs x (mean range bits above the output format's) x ``K_CMP``;
 - macc bits (adders yosys merges into carry-save trees) ~ adder bits x ``K_MACC`` of the pipeline depth;
   subtracting adder bits ~ adder bits x ``K_SUB``; limit checks on an
   unrounded accumulator (its frac bits equal the output's) ~ 2 x outputs x (accumulator - output width);
@@ -44,7 +45,7 @@ from .rtl_model import LayerFeatures
 A, B, C = 1.1563, 0.9248, -0.0318
 #: adder bits per adder: constant, input width, accumulator range bits, weight span, unsigned input, log2(N)
 W0, W_X, W_R, W_S, W_U, W_N = -0.7761, 0.958, 0.0513, 0.2579, 0.4974, 0.4494
-K_CONST = 1.7025
+K_CONST = 1.7576
 K_MUX = 1.5
 K_CMP = 2.0091
 #: macc bits per adder bit by pipeline depth (0, 1, 2, >= 3): chains of adders inside one register stage
@@ -119,7 +120,7 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             bits = a * adder_bits_per_adder(rb, span, uns, wx, n)
             add_bits += bits
             ext_bits += bits * (K_EXT + K_EXT_U * uns)
-            const_bits += K_CONST * m * pos * acc
+            const_bits += K_CONST * m * pos * rb  # bias / rounding adds as wide as the sum's range
             mux_bits += K_MUX * m * pos * wy
             if y.fmt.overflow != "WRAP":
                 cmp_bits += K_CMP * m * pos * over
