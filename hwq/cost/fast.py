@@ -171,38 +171,49 @@ def plan_fast(graph, *, pipeline: int = 1, io: str = "stream", adders: str | Non
 
 
 def fit_fast(designs: list[dict]) -> dict:
-    """Constants of this module fitted on designs with exact ``features`` (``calibrate.featurise``):
-    the adder law in log space, the bit factors by least squares through the origin."""
+    """Constants of this module fitted on designs with exact ``features`` (``calibrate.featurise``; every
+    design's ops[0] is its matrix op and features[0] its layer; an optional ``weight`` per design, default
+    1): the adder law in log space, adder bits per adder by least squares relative to the exact bits, the
+    other bit factors by least squares through the origin."""
     rows = []
     for d in designs:
         g = d["graph"]
         op = g.ops[0]
         f = d["features"][0]
         dd, m, n, pos = _matrix_figures(op, g, f.style == "stream")
-        rows.append((dd, m, n, pos, f, g, op))
-    X = np.array([[1.0, math.log(r[0]), math.log(r[1] * r[2])] for r in rows])
-    y = np.array([math.log(max(r[4].adders, 1)) for r in rows])
-    (la, b, c), *_ = np.linalg.lstsq(X, y, rcond=None)
-    a = math.exp(la)
-    out = {"A": a, "B": b, "C": c}
+        rb, span, uns, over = _width_figures(op, g)
+        wx = g.tensor(op.inputs[0]).fmt.width
+        rows.append(dict(d=dd, m=m, n=n, pos=pos, rb=rb, span=span, uns=uns, over=over, wx=wx, f=f, p=d["pipeline"]))
+    rows = [r for r in rows if r["f"].adders > 0]
+    wt = np.array([float(d.get("weight", 1.0)) for d in designs if d["features"][0].adders > 0])
+    col = {k: np.array([float(r[k]) for r in rows]) for k in ("d", "m", "n", "pos", "rb", "span", "uns", "over", "wx")}
+    ex = {k: np.array([float(getattr(r["f"], k)) for r in rows]) for k in ("adders", "add_bits", "ext_bits")}
+
+    def lsq(X, y, w):
+        sw = np.sqrt(w)
+        return np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
+
+    X = np.column_stack([np.ones(len(rows)), np.log(col["d"]), np.log(col["m"] * col["n"])])
+    la, b, c = lsq(X, np.log(ex["adders"] / col["pos"]), wt)
+    out = {"A": math.exp(la), "B": b, "C": c}
+    ad = ex["adders"]
+    X = ad[:, None] * np.column_stack(
+        [np.ones(len(rows)), col["wx"], col["rb"], col["span"], col["uns"], np.log2(np.maximum(col["n"], 2))]
+    )
+    out.update(zip(("W0", "W_X", "W_R", "W_S", "W_U", "W_N"), lsq(X, ex["add_bits"], wt / ex["add_bits"])))
+    ab = ex["add_bits"]
+    X = np.column_stack([ab, ab * col["uns"]])
+    out.update(zip(("K_EXT", "K_EXT_U"), lsq(X, ex["ext_bits"], wt / np.maximum(ex["ext_bits"], 1))))
 
     def ratio(num, den):
         num, den = np.array(num, float), np.array(den, float)
         return float(num @ den / max(den @ den, 1e-9))
 
-    adders = [a * r[0] ** b * (r[1] * r[2]) ** c * r[3] for r in rows]
-    base = [
-        ad * (r[6].inputs and r[5].tensor(r[6].inputs[0]).fmt.width + math.log2(max(r[2], 2)) / 2 + 2)
-        for ad, r in zip(adders, rows)
-    ]
-    out["K_ADD"] = ratio([r[4].add_bits for r in rows], base)
-    out["K_CONST"] = ratio([r[4].const_bits for r in rows], [r[1] * r[3] * r[6].acc_fmt.width for r in rows])
-    wy = [r[5].tensor(r[6].output).fmt.width for r in rows]
-    out["K_MUX"] = ratio([r[4].mux_bits for r in rows], [2 * r[1] * r[3] * w for r, w in zip(rows, wy)])
-    out["K_CMP"] = ratio([r[4].cmp_bits for r in rows], [r[1] * r[3] * w for r, w in zip(rows, wy)])
-    out["K_EXT"] = ratio([r[4].ext_bits for r in rows], [r[4].add_bits for r in rows])
-    out["K_SUB"] = ratio([r[4].sub_bits for r in rows], [r[4].add_bits for r in rows])
+    fs = [r["f"] for r in rows]
+    out["K_CONST"] = ratio([f.const_bits for f in fs], col["m"] * col["pos"] * col["rb"])
+    out["K_CMP"] = ratio([f.cmp_bits for f in fs], col["m"] * col["pos"] * col["over"])
+    out["K_SUB"] = ratio([f.sub_bits for f in fs], ab)
     for p in range(4):
-        sel = [k for k, d in enumerate(designs) if min(d["pipeline"], 3) == p]
-        out[f"K_MACC{p}"] = ratio([rows[k][4].macc_bits for k in sel], [rows[k][4].add_bits for k in sel])
+        sel = [k for k, r in enumerate(rows) if min(r["p"], 3) == p]
+        out[f"K_MACC{p}"] = ratio([fs[k].macc_bits for k in sel], [ab[k] for k in sel])
     return {k: round(float(v), 4) for k, v in out.items()}
