@@ -11,7 +11,8 @@ layer's features from the weights' canonical-signed-digit counts instead of buil
   its bits between the lowest and highest set bit (the shifted operands' offset);
 - sign-extension / carry-out bits ~ adder bits x (``K_EXT`` + ``K_EXT_U`` x [input unsigned]): an input whose
   sign bit is structurally 0 (``rtl_model.zero_sign_nodes``) adds bits that only pass to the carry chain;
-- constant-add bits ~ outputs x range bits x ``K_CONST``; select bits ~ outputs x output width x ``K_MUX``;
+- constant-add bits ~ outputs x range bits x ``K_CONST``; saturation select bits ~ outputs x output width x
+  ``K_MUX`` x min(1, range bits above the output format);
   saturation compare bits ~ outputs x (mean range bits above the output format's) x ``K_CMP``;
 - macc bits (adders yosys merges into carry-save trees) ~ adder bits x ``K_MACC`` of the pipeline depth;
   subtracting adder bits ~ adder bits x ``K_SUB``; limit checks on an
@@ -121,7 +122,7 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             add_bits += bits
             ext_bits += bits * (K_EXT + K_EXT_U * uns)
             const_bits += K_CONST * m * pos * rb  # bias / rounding adds as wide as the sum's range
-            mux_bits += K_MUX * m * pos * wy
+            mux_bits += K_MUX * m * pos * wy * min(1.0, over)  # saturation selects only where the sum overflows
             if y.fmt.overflow != "WRAP":
                 cmp_bits += K_CMP * m * pos * over
             if op.acc_fmt.frac_bits == y.fmt.frac_bits and "SAT" in str(y.fmt):
