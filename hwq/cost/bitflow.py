@@ -573,18 +573,11 @@ def _const_bits(node) -> list:
 
 
 def _read_bits(line: str, widths: list[int]) -> list[set[int]]:
-    """Operand bits a body line mentions (``{k}`` whole, ``{k}[i]``, ``{k}[h:l]``)."""
+    """Operand bits a body line mentions (``{k}`` whole, ``{k}[i]``, ``{k}[h:l]``): ``rtl_model._used_bits``."""
+    from .rtl_model import _used_bits
+
     used: list[set[int]] = [set() for _ in widths]
-    for m in re.finditer(r"\{(\d+)\}(\[(\d+)(?::(\d+))?\])?", line):
-        k = int(m.group(1))
-        if k >= len(widths):
-            continue
-        if m.group(2) is None:
-            used[k].update(range(widths[k]))
-        elif m.group(4) is None:
-            used[k].add(int(m.group(3)))
-        else:
-            used[k].update(range(int(m.group(4)), int(m.group(3)) + 1))
+    _used_bits(line, widths, used)
     return used
 
 
