@@ -572,12 +572,27 @@ def _const_bits(node) -> list:
     return [ONE if (v >> i) & 1 else ZERO for i in range(node.width)]
 
 
-def _read_bits(line: str, widths: list[int]) -> list[set[int]]:
-    """Operand bits a body line mentions (``{k}`` whole, ``{k}[i]``, ``{k}[h:l]``): ``rtl_model._used_bits``."""
-    from .rtl_model import _used_bits
+_OPERAND_REF = re.compile(r"\{(\d+)\}(\[(\d+)(?::(\d+))?\])?")
 
+
+def add_read_bits(line: str, widths: list[int], used: list[set[int]]) -> None:
+    """Add the operand bits one body line reads to ``used`` (operand k: ``{k}`` whole, ``{k}[i]``, ``{k}[h:l]``)."""
+    for m in _OPERAND_REF.finditer(line):
+        k = int(m.group(1))
+        if k >= len(widths):
+            continue
+        if m.group(2) is None:
+            used[k].update(range(widths[k]))
+        elif m.group(4) is None:
+            used[k].add(int(m.group(3)))
+        else:
+            used[k].update(range(int(m.group(4)), int(m.group(3)) + 1))
+
+
+def _read_bits(line: str, widths: list[int]) -> list[set[int]]:
+    """Operand bits a body line mentions, one set per operand."""
     used: list[set[int]] = [set() for _ in widths]
-    _used_bits(line, widths, used)
+    add_read_bits(line, widths, used)
     return used
 
 

@@ -42,7 +42,6 @@ from dataclasses import dataclass, field, replace
 from hwq.ir.graph import Graph
 
 _WIRE = re.compile(r"^\s*wire\s+(?:signed\s+)?(?:\[(\d+):0\]\s+)?(\S+)\s*=")
-_REF = re.compile(r"\{(\d+)\}(\[(\d+)(?::(\d+))?\])?")
 _CMP = re.compile(r"[<>]|==")
 _PASS = re.compile(r"^assign \{out\} = \$signed\(\{\{out\}_hi, \{0\}\[(\d+)(?::0)?\]\}\);")
 
@@ -113,17 +112,10 @@ def _line_width(line: str, node_width: int) -> int:
 
 
 def _used_bits(line: str, widths: list[int], used: list[set[int]]) -> None:
-    """Add the operand bits read by one body line to ``used`` (operand k: ``{k}``, ``{k}[i]``, ``{k}[h:l]``)."""
-    for m in _REF.finditer(line):
-        k = int(m.group(1))
-        if k >= len(widths):
-            continue
-        if m.group(2) is None:
-            used[k].update(range(widths[k]))
-        elif m.group(4) is None:
-            used[k].add(int(m.group(3)))
-        else:
-            used[k].update(range(int(m.group(4)), int(m.group(3)) + 1))
+    """Add the operand bits read by one body line to ``used`` (``bitflow.add_read_bits``)."""
+    from .bitflow import add_read_bits
+
+    add_read_bits(line, widths, used)
 
 
 def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dict | None = None) -> dict:
