@@ -25,7 +25,7 @@ never constant, never merged), up to an unsigned sum's carry-out (``wreduce``: c
 New logic is hash-consed (``opt_merge``: one type, equal inputs, one cell), so equal select bits of a
 saturation are one net. ``deps`` is the structural fan-in (what ``opt_clean`` must keep), so the bits a
 register must hold are the union of ``deps`` of the bits its readers need (backward liveness). A
-comparison with a constant has a second fan-in, ``deps_lcu``: ``synth_xilinx`` maps it through
+comparison with a constant has a second fan-in, ``deps(t, lcu=True)``: ``synth_xilinx`` maps it through
 ``cmp2lcu`` (LUT6 look-ahead groups), and when it spans at most two groups the look-ahead is plain logic
 that folds the constant, so the bits below the constant's trailing run drop out (``ff_lcu``); on iCE40
 it is a subtraction on the carry chain that reads every bit. A line outside the grammar (a variable
@@ -211,22 +211,14 @@ def parse_line(line: str) -> tuple[str, int | None, bool, tuple]:
 _NONE: frozenset = frozenset()
 
 
-def deps(t) -> frozenset:
-    """Operand-bit keys a term depends on (comparisons on carry chains)."""
+def deps(t, lcu: bool = False) -> frozenset:
+    """Operand-bit keys a term depends on (comparisons on carry chains; ``lcu``: constant comparisons as
+    ``cmp2lcu`` logic)."""
     if t[0] == "c":
         return _NONE
     if t[0] == "s":
         return frozenset((t[1],))
-    return t[2]
-
-
-def deps_lcu(t) -> frozenset:
-    """Operand-bit keys a term depends on when constant comparisons are ``cmp2lcu`` logic."""
-    if t[0] == "c":
-        return _NONE
-    if t[0] == "s":
-        return frozenset((t[1],))
-    return t[3]
+    return t[3] if lcu else t[2]
 
 
 class _Fresh:
@@ -238,7 +230,7 @@ class _Fresh:
         self.made: dict = {}
 
     def __call__(self, op, *terms, lcu: tuple | None = None) -> tuple:
-        """The term of ``op`` over ``terms``: ("f", uid, deps, deps_lcu). ``lcu``: the input terms a
+        """The term of ``op`` over ``terms``: ("f", uid, deps, deps with lcu). ``lcu``: the input terms a
         ``cmp2lcu`` comparison reads (default: all of ``terms``)."""
         key = (op, terms)
         t = self.made.get(key)
@@ -254,7 +246,7 @@ class _Fresh:
             else:
                 dl = _NONE
                 for x in terms if lcu is None else lcu:
-                    dl = dl | deps_lcu(x)
+                    dl = dl | deps(x, lcu=True)
             t = self.made[key] = ("f", len(self.made), d, dl)
         return t
 
