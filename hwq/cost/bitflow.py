@@ -728,8 +728,8 @@ def register_count(
     out_use = {v.node for v in outs}
     stages = [b for b in range(1, levels + 1) if b == levels or (pipeline > 0 and b % pipeline == 0)]
     counts = []
+    same = all(x is y for a, b in zip(fanin.values(), fanin_lcu.values()) for x, y in zip(a, b))
     for fan in (fanin, fanin_lcu):
-        same = all(x is y for a, b in zip(fanin.values(), fanin_lcu.values()) for x, y in zip(a, b))
         if fan is fanin_lcu and same:
             counts.append(counts[0])
             continue
@@ -747,6 +747,9 @@ def register_count(
                 continue
             kb = keys[n.name]
             live: set[int] = set(needed.get(n.name, set())) if is_out else set()
+            bits: dict = {}
+            held: frozenset = frozenset()
+            stale = True
             r = 0
             for b in reversed(stages):  # the bits read beyond stage b grow as b falls
                 if b < n.level:
@@ -754,13 +757,17 @@ def register_count(
                 while r < len(reads) and reads[r][0] > b:
                     live |= reads[r][1]
                     r += 1
+                    stale = True
                 if not live:
                     continue
                 ff_decl += n.width
-                bits = {i: kb[i] for i in live if i < len(kb) and kb[i][0] != "c"}
-                kept[b].update(bits.values())
+                if stale:  # the kept keys change only when a reader adds bits (not once per stage)
+                    bits = {i: kb[i] for i in live if i < len(kb) and kb[i][0] != "c"}
+                    held = frozenset(bits.values())
+                    stale = False
+                kept[b] |= held
                 if want is not None:
-                    want.append((b, n.name, bits))
+                    want.append((b, n.name, dict(bits)))
         ff = len(stages) + sum(len(k) for k in kept.values())
         counts.append((ff, ff_decl))
     return counts[0][0], counts[0][1], counts[1][0]
