@@ -13,7 +13,7 @@ from .lower import McuEmitError, lower
 from .plan import plan_program
 
 _HERE = Path(__file__).resolve().parent
-OPTIONS: tuple[str, ...] = ("scratch", "patches", "split", "sram", "halo")
+OPTIONS: tuple[str, ...] = ("scratch", "patches", "split", "sram", "halo", "input")
 
 
 def relative_command(command: str, out_dir) -> str:
@@ -50,16 +50,22 @@ def _runtime_files() -> dict[str, bytes]:
 
 
 def generate(graph, *, command: str = "", scratch: str = "cmsis-nn", patches: str = "none", split: str = "auto",
-             sram: int = 0, halo: str = "auto") -> dict[str, str | bytes]:  # fmt: skip
+             sram: int = 0, halo: str = "auto", input: str = "sram") -> dict[str, str | bytes]:  # fmt: skip
     """Every file of the emitted folder, in memory (relative path -> text); McuEmitError naming the op.
 
     patches/split/sram/halo: the patch-based stage (``mcu.patch.search.choose_plan``); ``patches=none``
-    with no ``sram`` budget is the layer-by-layer program."""
+    with no ``sram`` budget is the layer-by-layer program. ``input=sram|stream``: the patch loop gathers its
+    input windows from the caller's whole input array, or asks the user's callback for each window
+    (``mcu.patch.cgen``; the input image then is not in SRAM); the layer-by-layer program always holds it."""
     from hwq.ir.serialize import dumps
 
     prog = lower(graph, scratch)
     text = dumps(graph)
     patches = str(patches).lower()
+    if str(input) not in ("sram", "stream"):
+        raise McuEmitError(f"input={input!r}: expected sram or stream")
+    if patches == "none" and not sram and str(input) == "stream":
+        raise McuEmitError("input=stream: only the patch loop fetches input windows; add -O patches=auto|RxC")
     if patches == "none" and not sram:
         cp = CProgram(prog, plan_program(prog), command, graph_hash(text), text)
     else:
@@ -67,7 +73,7 @@ def generate(graph, *, command: str = "", scratch: str = "cmsis-nn", patches: st
         from .patch.search import choose_plan
 
         chosen, cands = choose_plan(prog, "auto" if patches == "none" else patches, str(split), int(sram),
-                                    str(halo), scratch)  # fmt: skip
+                                    str(halo), scratch, input=str(input))  # fmt: skip
         if chosen.pp is None:
             cp = CProgram(prog, plan_program(prog), command, graph_hash(text), text)
         else:
@@ -78,6 +84,13 @@ def generate(graph, *, command: str = "", scratch: str = "cmsis-nn", patches: st
                 "enumerated": len(cands),
                 "sram_reduction": round(base.peak_sram_bytes / max(chosen.peak_sram_bytes, 1), 3),
                 "arena_reduction": round(base.arena_bytes / max(chosen.arena_bytes, 1), 3),
+                # both without the input image in SRAM (layer by layer: the caller's array dropped, its HWC copy
+                # kept): the patch loop's own reduction, whichever input mode the user picks
+                "sram_reduction_without_input_image": round(
+                    (base.peak_sram_bytes - chosen.pp.input_bytes)
+                    / max(chosen.pp.summary()["peak_sram_without_input_image_bytes"], 1),
+                    3,
+                ),
                 "instructions_ratio": round(chosen.instructions / max(base.instructions, 1), 4),
             }
             cp = PatchCProgram(chosen.pp, command, graph_hash(text), text)
@@ -105,7 +118,8 @@ def emit(graph, out_dir, *, command: str = "", **options) -> list[Path]:
     the portable runtime and harness). Option ``scratch=cmsis-nn|portable`` sizes kernel scratch buffers
     for any CMSIS-NN build (default) or for the portable runtime only (``mcu.plan.scratch_bytes``).
     Options ``patches=none|auto|RxC``, ``split=auto|OP``, ``sram=BYTES`` (peak SRAM budget; 0: none),
-    ``halo=recompute|rows|cache|auto`` (nothing / halo rows / halo rows and columns cached; auto: per layer):
+    ``halo=recompute|rows|cache|auto`` (nothing / halo rows / halo rows and columns cached; auto: per layer),
+    ``input=sram|stream`` (whole input array, or input windows through the user's callback):
     run the leading stage patch by patch (``mcu.patch``; ``mcu.json`` then has a ``patch`` section).
     Everything is generated and checked before the first file is written; a graph the backend cannot
     take raises McuEmitError naming the op and the reason. The caller

@@ -54,6 +54,11 @@ _OPTION_HELP: dict[str, dict[str, tuple[object, str]]] = {
             "recompute | rows | cache | auto: recompute patch overlaps, carry rows down, carry rows and columns "
             "(nothing recomputed), or choose per layer",
         ),
+        "input": (
+            "sram",
+            "sram | stream: the patch loop reads the whole input array, or fetches each input window through "
+            "hwq_<model>_read_input_window (you implement it; the image is then not in SRAM)",
+        ),
     },
 }
 

@@ -5,6 +5,19 @@ to bottom), each patch running the substeps with its row of the per-substep geom
 (``hwq_patch_geom_t``, const, in flash). Kernel calls are the layer-by-layer program's CMSIS-NN calls
 with the patch's dimensions and per-patch padding; the rest of the model is printed by ``mcu.cgen`` as
 usual. Everything is decided in ``mcu.patch.plan``; this module prints it.
+
+With ``input="stream"`` the first substep asks the user's callback for the patch's input window (with
+its halo) instead of gathering it from the caller's whole input array:
+
+    int32_t hwq_<model>_read_input_window(const int8_t *in, int32_t y0, int32_t x0, int32_t h, int32_t w,
+                                          int8_t *dst);
+
+declared in ``hwq_<model>.h``; it writes rows ``y0..y0+h-1`` x columns ``x0..x0+w-1`` of the input image,
+HWC (channels fastest), as the int8 storage values the input array would hold, to ``dst``, and returns 0
+(non-zero: the run function returns the substep's error code). ``in`` is the pointer given to the run
+function, passed on untouched (a context; the program never reads it). ``hwq_model.h`` (the harness
+glue of ``mcu/target``) implements it from the harness's test vector (CHW storage), which stands for the
+camera / flash / external RAM the user reads from.
 """
 
 from __future__ import annotations
@@ -126,6 +139,71 @@ class PatchCProgram(CProgram):
         c, h, w = g.tensor(x).shape
         src = self._ptr(sub.inputs[0], True)
         return [f"hwq_patch_gather_s8({src} + g->a_off, {self._ptr(sub.output)}, {c}, {h * w}, {w}, g->in_h, g->in_w);"]
+
+    def _sub_fetch(self, sub) -> list[str]:
+        return [
+            "if (g->in_h > 0) {",
+            f"    const int32_t y0 = g->a_off / {self.prog.graph.tensor(self.pp.sch.input).shape[2]};",
+            f"    const int32_t x0 = g->a_off % {self.prog.graph.tensor(self.pp.sch.input).shape[2]};",
+            f"    if ({self.p}_read_input_window(in, y0, x0, g->in_h, g->in_w, {self._ptr(sub.output)}) != 0) {{",
+            f"        return -{sub.index + 1};",
+            "    }",
+            "}",
+        ]
+
+    def _window_prototype(self) -> str:
+        return (
+            f"int32_t {self.p}_read_input_window(const int8_t *in, int32_t y0, int32_t x0, int32_t h, int32_t w,\n"
+            f"    int8_t *dst);\n"
+        )
+
+    def model_h(self) -> str:
+        """``hwq_<model>.h``; with ``input="stream"`` also the input-window callback the user implements."""
+        text = super().model_h()
+        if self.pp.input != "stream":
+            return text
+        c, h, w = self.prog.graph.tensor(self.pp.sch.input).shape
+        up = self.p.upper()
+        block = (
+            f"/* input=stream: the patch loop never reads the whole input array. For every patch it calls\n"
+            f" * {self.p}_read_input_window(in, y0, x0, h, w, dst), which you implement: write rows y0..y0+h-1 x\n"
+            f" * columns x0..x0+w-1 of the {c}x{h}x{w} (CxHxW) input image to dst, HWC (channels fastest), as the\n"
+            f" * int8 storage values the input array would hold (h*w*{c} bytes); return 0, or non-zero to abort\n"
+            f" * the run. `in` is the pointer given to {self.p}_run, passed on untouched. */\n"
+            f"#define {up}_INPUT_CHANNELS {c}\n#define {up}_INPUT_HEIGHT {h}\n#define {up}_INPUT_WIDTH {w}\n"
+            + self._window_prototype()
+            + "\n"
+        )
+        at = text.rindex(f"int {self.p}_run(")  # the declaration, after the header comment
+        return text[:at] + block + text[at:]
+
+    def input_window_c(self) -> str:
+        """C definition of the input-window callback reading a CHW int8 array given as ``in`` (the
+        harness's test vector; also a reference for users whose image is in memory)."""
+        c, h, w = self.prog.graph.tensor(self.pp.sch.input).shape
+        return (
+            "/* input=stream callback of the harness: the window of the test vector (CHW storage at in), HWC */\n"
+            + self._window_prototype().replace(";\n", "\n")
+            + "{\n"
+            "    int32_t y, x, ch;\n"
+            "    for (y = 0; y < h; y++) {\n"
+            "        for (x = 0; x < w; x++) {\n"
+            f"            for (ch = 0; ch < {c}; ch++) {{\n"
+            f"                *dst++ = in[ch * {h * w} + (y0 + y) * {w} + x0 + x];\n"
+            "            }\n"
+            "        }\n"
+            "    }\n"
+            "    return 0;\n"
+            "}\n"
+        )
+
+    def harness_h(self) -> str:
+        """``hwq_model.h``; with ``input="stream"`` it also defines the callback from the test vector."""
+        text = super().harness_h()
+        if self.pp.input != "stream":
+            return text
+        at = text.rindex("#endif")
+        return text[:at] + self.input_window_c() + "\n" + text[at:]
 
     def _sub_crop(self, sub) -> list[str]:
         src, dst = self._ptr(sub.inputs[0], True), self._ptr(sub.output)
@@ -279,6 +357,12 @@ class PatchCProgram(CProgram):
             f"Patch-based stage: split after op {comment_text(s['split'])}, grid {s['grid'][0]}x{s['grid'][1]}, "
             f"halo {s['halo']}; "
             + (
+                f"input=stream: windows of the input image ({s['input_window_bytes']} bytes at most) through "
+                f"{self.p}_read_input_window, the whole image ({s['input_image_bytes']} bytes) is not in SRAM; "
+                if s["input"] == "stream"
+                else ""
+            )
+            + (
                 f"per-patch precision of op {comment_text(s['patch_quant']['op'])} packed inside the loop "
                 f"({s['patch_quant']['packed_bytes']} bytes instead of {s['patch_quant']['int8_bytes']}); "
                 if "patch_quant" in s
@@ -294,7 +378,7 @@ class PatchCProgram(CProgram):
         text = super().model_c()
         text = text.replace("#include <stdint.h>\n", "#include <stdint.h>\n#include <string.h>\n", 1)
         at = text.index(f"int {self.p}_run(")
-        helpers = PATCH_HELPERS + "\n"
+        helpers = PATCH_HELPERS + "\n" if self.pp.input != "stream" else ""
         if any(sub.kind in ("crop", "paste") or sub.strip is not None for sub in self.pp.subs):
             helpers += PATCH_COPY_ROWS + "\n"
         return text[:at] + helpers + PATCH_GEOM + "\n" + "\n".join(self.tables) + "\n" + text[at:]

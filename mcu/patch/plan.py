@@ -5,6 +5,10 @@ CMSIS-NN calls of ``mcu.lower.lower``: one unit per kernel call (anchor + fused 
 patch runs this sequence of *substeps* (``Sub``), with geometry from per-patch tables (``PatchGeom``):
 
 - ``gather``: the input window, read from the caller's CHW input, stored HWC in the window buffer;
+- ``fetch`` (``input="stream"``, instead of ``gather``): the input window (with its halo) asked from the
+  user's callback ``hwq_<model>_read_input_window(in, y0, x0, h, w, dst)``, which writes it HWC into the
+  window buffer; the whole input image is then never in the program's SRAM (its bytes leave ``io_bytes``
+  and the peak; the caller's ``in`` pointer is handed to the callback untouched, as its context);
 - ``crop``: a sub-box of a tensor's patch buffer copied out when a window kernel reads fewer columns than
   the buffer holds (a tensor read by two units); rows alone need no copy (a pointer offset);
 - ``kernel``: the unit's CMSIS-NN call on the window (``in_h x in_w``, per-patch padding ``pad_t``/
@@ -132,6 +136,8 @@ class PatchProgram:
     macs: dict = field(default_factory=dict)
     instructions: dict = field(default_factory=dict)
     pack: object = None  # the layer-by-layer pack Step of a patch_quant applied per patch inside the loop
+    input: str = "sram"  # sram: the caller's whole input array is read; stream: windows come from a callback
+    input_bytes: int = 0  # bytes of the whole input image (the caller's input array)
 
     @property
     def last_stage_index(self) -> int:
@@ -153,6 +159,13 @@ class PatchProgram:
             "stage_ops": [n for u in self.sch.units for n in u.ops],
             "arena_bytes": self.plan.arena_bytes,
             "peak_sram_bytes": self.plan.peak_sram_bytes,
+            "input": self.input,
+            "input_image_bytes": self.input_bytes,
+            "input_window_bytes": self.buffers[self.subs[0].output].nbytes,
+            "peak_sram_with_input_image_bytes": self.plan.peak_sram_bytes
+            + (self.input_bytes if self.input == "stream" else 0),
+            "peak_sram_without_input_image_bytes": self.plan.peak_sram_bytes
+            - (self.input_bytes if self.input == "sram" else 0),
             "stage_macs": m["stage_layer"],
             "stage_patch_macs": m["stage_patch"],
             "extra_macs": m["stage_patch"] - m["stage_layer"],
@@ -227,11 +240,19 @@ def _scratch(step, mode: str) -> int:
     return scratch_bytes(step, mode)
 
 
+INPUT_MODES = ("sram", "stream")
+
+
 def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), halo: str = "recompute",
-                  scratch: str = "cmsis-nn", target: str = "cortex-m4", hcached=()) -> PatchProgram:  # fmt: skip
+                  scratch: str = "cmsis-nn", target: str = "cortex-m4", hcached=(),
+                  input: str = "sram") -> PatchProgram:  # fmt: skip
     """The patch plan of ``prog`` for the stage ending at the unit containing op ``split`` (see the module
-    docstring); ``cached`` / ``hcached``: tensors whose halo rows / columns are cached. Raises PatchError
+    docstring); ``cached`` / ``hcached``: tensors whose halo rows / columns are cached; ``input``:
+    ``sram`` (the caller's whole int8 input array is gathered from) or ``stream`` (each patch's window is
+    fetched through the user's callback; the input image's bytes leave the peak SRAM). Raises PatchError
     naming the op when the stage cannot run patch by patch."""
+    if input not in INPUT_MODES:
+        raise McuEmitError(f"input={input!r}: expected sram or stream")
     g = prog.graph
     units, steps = stage_units_of(prog)
     sch = schedule(g, split, grid, cached, units, hcached)
@@ -280,7 +301,12 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
             (r0, r1), (c0, c1) = p.hold[x]
             gg = PatchGeom(a_off=r0 * wx + c0, in_h=r1 - r0, in_w=c1 - c0)
         geo.append(gg)
-    add("gather", "hwq_patch_gather_s8", None, [tb[x]], pb[x], geom=geo)
+    if input == "stream":
+        if prog.buffers[tb[x]].place != "in" or len(g.inputs) != 1:
+            raise PatchError(f"input=stream: the stage input {x!r} is not the model's only input")
+        add("fetch", "read_input_window", None, [tb[x]], pb[x], geom=geo)
+    else:
+        add("gather", "hwq_patch_gather_s8", None, [tb[x]], pb[x], geom=geo)
     for i, (u, st) in enumerate(zip(sch.units, ssteps)):
         ew = g.op(u.ops[0]).kind in ELEMENTWISE
         ins = []
@@ -414,6 +440,8 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
     if pack is not None:
         k_end += 1
     rest = [dataclasses.replace(s, index=m + s.index - k_end - 1) for s in prog.steps if s.index > k_end]
+    if input == "stream" and any(tb[x] in s.inputs for s in rest):
+        raise PatchError(f"input=stream: the input {x!r} is read after the patch stage; it must be held whole")
     skip = {tb[t] for t in stage_names if t != s_out} | {tb[x]}
     if pack is not None:
         skip.add(s_buf)  # the int8 stage output never exists whole: patches go straight to the packed map
@@ -434,10 +462,13 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
             nb.last = m + b.last - k_end - 1
         elif b.place == "out":
             nb.last = m + len(rest)
+        if input == "stream" and name == tb[x]:
+            nb.nbytes = 0  # never read by the program: the callback delivers windows (not in its SRAM)
         bufs[name] = nb
     synth = dataclasses.replace(prog, steps=[*subs, *rest], buffers=bufs)
     plan = plan_program(synth)
-    pp = PatchProgram(prog, sch, subs, rest, bufs, plan, ssteps, split, halo, pack=pack)
+    pp = PatchProgram(prog, sch, subs, rest, bufs, plan, ssteps, split, halo, pack=pack, input=input,
+                      input_bytes=prog.buffers[tb[x]].nbytes)  # fmt: skip
     mac = sch.macs()
     total = sum(int(s.layer.macs) for s in prog.steps if s.layer is not None)
     pp.macs = {"stage_layer": mac["layer"], "stage_patch": mac["patch"], "total": total}
@@ -456,7 +487,7 @@ def sub_instructions(sub: Sub, gg: PatchGeom, coefs: dict, prog: Program) -> flo
     formula on the patch's shape; copies: ``COPY_*``)."""
     from hwq.cost.mcu import KERNEL_OF, kernel_instructions
 
-    if sub.kind == "gather":
+    if sub.kind in ("gather", "fetch"):  # fetch: the callback's work, costed as the harness's CHW -> HWC copy
         c = prog.graph.tensor(prog.buffers[sub.inputs[0]].tensor).shape[0]
         return COPY_CALL + COPY_GATHER_ELEMENT * gg.in_h * gg.in_w * c + SUBSTEP_OVERHEAD
     if sub.kind in ("crop", "paste"):

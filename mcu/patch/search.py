@@ -8,6 +8,10 @@ tensor carries its rows and its columns from the patch to the left), plus the la
 the patch timeline, the bytes the generated code allocates), stage MACs with and without halo
 recomputation, estimated instructions (``hwq.cost.mcu`` formulas per call).
 
+``input``: ``sram`` (the caller's whole input array is in SRAM and counted in the peak) or ``stream``
+(every patch plan fetches its input windows through the user's callback, ``mcu.patch.plan``; the input
+image leaves the peak). The layer-by-layer candidate always holds the whole input in SRAM.
+
 ``choose_plan``: with a budget (``sram`` bytes, peak SRAM = arena + the caller's input/output arrays),
 the plan with the fewest estimated instructions among those that fit (ties: less SRAM); without one, the
 plan with the least peak SRAM (ties: fewer instructions). ``halo="auto"`` then tries, for each stage
@@ -50,6 +54,7 @@ class Candidate:
     pp: PatchProgram | None = None
     hcached: tuple[str, ...] = ()  # tensors whose halo columns are cached too
     column_cache_bytes: int = 0  # bytes of their column caches (inside the arena)
+    input: str = "sram"  # sram | stream (input windows through the user's callback)
 
     def row(self) -> dict:
         """JSON-ready figures (bytes, counts)."""
@@ -60,6 +65,7 @@ class Candidate:
             "cached": list(self.cached),
             "cached_columns": list(self.hcached),
             "column_cache_bytes": self.column_cache_bytes,
+            "input": self.input,
             "arena_bytes": self.arena_bytes,
             "peak_sram_bytes": self.peak_sram_bytes,
             "stage_macs": self.stage_macs,
@@ -79,7 +85,8 @@ def _cand(pp: PatchProgram, keep: bool) -> Candidate:
     s = pp.summary()
     return Candidate(pp.split, tuple(pp.sch.grid), pp.halo, tuple(sorted(pp.sch.cached)), s["arena_bytes"],
                      s["peak_sram_bytes"], s["stage_macs"], s["extra_macs"], s["instructions_estimate"],
-                     pp if keep else None, tuple(sorted(pp.sch.hcached)), s["column_cache_bytes"])  # fmt: skip
+                     pp if keep else None, tuple(sorted(pp.sch.hcached)), s["column_cache_bytes"],
+                     pp.input)  # fmt: skip
 
 
 def _cached_all(pp_or_units) -> tuple[str, ...]:
@@ -87,7 +94,7 @@ def _cached_all(pp_or_units) -> tuple[str, ...]:
 
 
 def build(prog: Program, split: str, grid, halo: str, cached=None, scratch="cmsis-nn", target="cortex-m4",
-          hcached=None):  # fmt: skip
+          hcached=None, input: str = "sram"):  # fmt: skip
     """One patch program; ``cached`` / ``hcached`` None: from ``halo`` (recompute: none; rows: every stage
     tensor's rows; cache: every stage tensor's rows and columns)."""
     if cached is None or hcached is None:
@@ -103,12 +110,12 @@ def build(prog: Program, split: str, grid, halo: str, cached=None, scratch="cmsi
             cached = every
         if hcached is None:
             hcached = every if halo == "cache" else ()
-    return patch_program(prog, split, tuple(grid), cached, halo, scratch, target, hcached)
+    return patch_program(prog, split, tuple(grid), cached, halo, scratch, target, hcached, input)
 
 
 def enumerate_plans(prog: Program, splits=None, grids=None, halos=ENUM_HALOS, scratch="cmsis-nn",
                     target="cortex-m4", keep: bool = False, max_grid: int = 4,
-                    max_splits: int = MAX_SPLITS) -> list[Candidate]:  # fmt: skip
+                    max_splits: int = MAX_SPLITS, input: str = "sram") -> list[Candidate]:  # fmt: skip
     """Every plan (see the module docstring), the layer-by-layer program first. Default splits: the first
     ``max_splits`` valid split ops whose output is at least 2 x 2 (the memory-heavy early layers)."""
     out = [layer_candidate(prog, target)]
@@ -124,7 +131,7 @@ def enumerate_plans(prog: Program, splits=None, grids=None, halos=ENUM_HALOS, sc
                 continue
             for halo in halos:
                 try:
-                    pp = build(prog, sp, grid, halo, None, scratch, target)
+                    pp = build(prog, sp, grid, halo, None, scratch, target, None, input)
                 except PatchError:
                     continue
                 out.append(_cand(pp, keep))
@@ -146,7 +153,7 @@ def _key(c: Candidate, sram: int):
 
 def choose_plan(prog: Program, patches="auto", split="auto", sram: int = 0, halo: str = "auto",
                 scratch="cmsis-nn", target="cortex-m4", cands: list[Candidate] | None = None,
-                ) -> tuple[Candidate, list[Candidate]]:  # fmt: skip
+                input: str = "sram") -> tuple[Candidate, list[Candidate]]:  # fmt: skip
     """(chosen, enumerated): the plan chosen for the options of ``hwq emit mcu`` (see the module
     docstring); chosen.pp is None for the layer-by-layer program. McuEmitError naming the op (or the
     budget) when nothing fits or the split cannot run patch by patch. ``cands``: plans enumerated
@@ -155,6 +162,8 @@ def choose_plan(prog: Program, patches="auto", split="auto", sram: int = 0, halo
 
     if halo not in HALO_MODES:
         raise McuEmitError(f"halo={halo!r}: expected one of {', '.join(HALO_MODES)}")
+    if input not in ("sram", "stream"):
+        raise McuEmitError(f"input={input!r}: expected sram or stream")
     halos = ENUM_HALOS if halo == "auto" else (halo,)
     if split != "auto":
         _split_output(prog, split)
@@ -164,7 +173,7 @@ def choose_plan(prog: Program, patches="auto", split="auto", sram: int = 0, halo
             anchor = units_names.get(split, split)
             if anchor not in valid:
                 try:
-                    build(prog, anchor, (1, 1), "recompute", (), scratch, target)
+                    build(prog, anchor, (1, 1), "recompute", (), scratch, target, (), input)
                 except PatchError as e:
                     raise McuEmitError(str(e)) from None
                 raise McuEmitError(f"split={split!r}: the stage up to this op cannot run patch by patch")
@@ -179,11 +188,11 @@ def choose_plan(prog: Program, patches="auto", split="auto", sram: int = 0, halo
         cands = [layer_candidate(prog, target)]
         for h in halos:
             try:
-                cands.append(_cand(build(prog, splits[0], grids[0], h, None, scratch, target), False))
+                cands.append(_cand(build(prog, splits[0], grids[0], h, None, scratch, target, None, input), False))
             except PatchError as e:
                 raise McuEmitError(str(e)) from None
     else:
-        cands = enumerate_plans(prog, splits, grids, halos, scratch, target)
+        cands = enumerate_plans(prog, splits, grids, halos, scratch, target, input=input)
     pool = [c for c in cands if c.split is not None] if (patches != "auto" or split != "auto") else cands
     if not pool:
         raise McuEmitError("no patch plan: the model has no convolution stage that can be split")
@@ -198,7 +207,7 @@ def choose_plan(prog: Program, patches="auto", split="auto", sram: int = 0, halo
             chosen = _per_layer(prog, chosen, sram, scratch, target)
         if chosen.pp is None:
             chosen.pp = build(prog, chosen.split, chosen.grid, chosen.halo, chosen.cached, scratch, target,
-                              chosen.hcached)  # fmt: skip
+                              chosen.hcached, chosen.input)  # fmt: skip
     return chosen, cands
 
 
@@ -218,7 +227,8 @@ def _per_layer(prog, best: Candidate, sram: int, scratch, target) -> Candidate:
             if (tuple(sorted(v)), tuple(sorted(h))) == (tuple(cur.cached), tuple(cur.hcached)):
                 continue
             try:
-                pp = build(prog, cur.split, cur.grid, "auto", tuple(sorted(v)), scratch, target, tuple(sorted(h)))
+                pp = build(prog, cur.split, cur.grid, "auto", tuple(sorted(v)), scratch, target, tuple(sorted(h)),
+                           cur.input)  # fmt: skip
             except PatchError:
                 continue
             c = _cand(pp, True)
