@@ -10,7 +10,17 @@ plans of the table, each run on QEMU Cortex-M4 (mps2-an386):
 - ``patch+rows``: the same split and grid with every stage tensor's halo rows cached (vertical only);
 - ``patch+cache``: the same split and grid with every stage tensor's halo rows and columns cached;
 - ``patch+auto``: the same split and grid with the planner's per-tensor cache choice under the budget
-  of ``patch``'s SRAM (cache SRAM traded against recomputation).
+  of ``patch``'s SRAM (cache SRAM traded against recomputation);
+- ``patch+cache, stream``: ``patch+cache`` with ``input=stream`` (each patch's input window fetched through
+  the user's callback, ``mcu.patch.cgen``; the QEMU harness implements it from the test vector, which stands
+  for the camera / flash / external RAM): the whole input image is not in the program's SRAM;
+- ``least-SRAM stream plan``: the cached plan with the least peak SRAM when the input is streamed.
+
+Every row but the stream ones holds the whole input image in SRAM (the caller's input array), as the
+layer-by-layer program does; the column ``w/o image`` is each plan's peak SRAM minus the image's bytes
+(for layer by layer: its arena and output, i.e. what it would need if the image were streamed into its
+own HWC copy), so ``patch+cache, stream`` can be read against layer by layer both as it is and on the
+same footing.
 
 QEMU: the whole network runs once per plan (outputs compared with ``hwq.ir.run``; the harness reports
 the arena); exact instruction counts come from a traced run of the *stage only* (the network cut after
@@ -87,7 +97,8 @@ def run_plan(graph, cand, x: np.ndarray, work: Path, profile: bool) -> dict:
     if cand.split is None:
         cp = CProgram(prog, plan_program(prog), "bench_patch.py", graph_hash(text), text)
     else:
-        pp = patch_program(prog, cand.split, cand.grid, cand.cached, cand.halo, hcached=cand.hcached)
+        pp = patch_program(prog, cand.split, cand.grid, cand.cached, cand.halo, hcached=cand.hcached,
+                           input=cand.input)  # fmt: skip
         cp = PatchCProgram(pp, "bench_patch.py", graph_hash(text), text)
     files = {"graph.json": text, f"{cp.p}.c": cp.model_c(), f"{cp.p}_weights.c": cp.weights_c(),
              f"{cp.p}.h": cp.model_h(), "hwq_model.h": cp.harness_h(), "Makefile": cp.makefile(),
@@ -123,8 +134,15 @@ def bench_size(hw: int, args, work: Path) -> dict:
     cac = next(c for c in cands if c.halo == "cache" and c.split == rec.split and c.grid == rec.grid)
     auto, _ = choose_plan(prog, f"{rec.grid[0]}x{rec.grid[1]}", rec.split, sram=rec.peak_sram_bytes, halo="auto")
     best_cache = min((c for c in cands if c.halo == "cache"), key=lambda c: (c.peak_sram_bytes, c.instructions))
+    t1 = time.perf_counter()
+    scands = enumerate_plans(prog, splits=splits[: args.max_splits], halos=("cache",), input="stream")
+    enum_stream_s = time.perf_counter() - t1
+    cac_stream = next(c for c in scands if c.split == cac.split and c.grid == cac.grid)
+    best_stream = min(scands[1:], key=lambda c: (c.peak_sram_bytes, c.instructions))
     rows = {"layer": layer, "patch": rec, "patch+rows": row, "patch+cache": cac, "patch+auto": auto,
-            "least-SRAM cached plan": best_cache}  # fmt: skip
+            "least-SRAM cached plan": best_cache, "patch+cache, stream": cac_stream,
+            "least-SRAM stream plan": best_stream}  # fmt: skip
+    image = 3 * hw * hw
     x = np.random.default_rng(3).integers(-128, 128, size=(args.vectors, 3, hw, hw))
     total_macs = sum(int(s.layer.macs) for s in prog.steps if s.layer is not None)
     table = []
@@ -132,9 +150,10 @@ def bench_size(hw: int, args, work: Path) -> dict:
         r = {"plan": name, **c.row()}
         r["extra_macs_pct_of_stage"] = round(100.0 * c.extra_macs / max(c.stage_macs, 1), 1)
         r["extra_macs_pct_of_model"] = round(100.0 * c.extra_macs / total_macs, 1)
+        r["peak_sram_without_input_image_bytes"] = c.peak_sram_bytes - (image if c.input == "sram" else 0)
         if args.qemu:
             r["qemu_full"] = run_plan(g, c, x, work, profile=False)
-            if hw in args.trace_sizes and name != "least-SRAM cached plan":
+            if hw in args.trace_sizes and not name.startswith("least-SRAM"):
                 sg = truncate(g, _split_tensor(prog, c.split or rec.split))
                 r["qemu_stage"] = run_plan(sg, c, x[:1], work, profile=True)
                 r["qemu_stage"]["split"] = c.split or rec.split
@@ -145,6 +164,8 @@ def bench_size(hw: int, args, work: Path) -> dict:
         "total_macs": total_macs,
         "enumerated": len(cands),
         "enumerate_s": round(enum_s, 1),
+        "enumerate_stream_s": round(enum_stream_s, 1),
+        "input_image_bytes": image,
         "splits": splits[: args.max_splits],
         "table": table,
         "plans": [c.row() for c in cands],
@@ -223,7 +244,12 @@ def markdown(results: list[dict], cmd: str) -> str:
         "MCUNetV2's scheme (halos recomputed) on this network; `patch+rows` caches the halo rows only (line "
         "buffers); `patch+cache` caches rows and columns (column caches: a strip of each tensor's height x the "
         "overlap columns; kernels called once per output row where cached columns sit left of the computed "
-        "ones), so nothing is recomputed.",
+        "ones), so nothing is recomputed. The `stream` rows fetch each patch's input window through the user's "
+        "callback (`-O input=stream`; the QEMU harness reads the test vector), so the input image "
+        f"({3 * results[0]['size'] ** 2:,} B at {results[0]['size']}x{results[0]['size']}) is not in SRAM; every "
+        "other row, layer by layer included, holds it. `w/o image`: peak SRAM minus the image's bytes (layer by "
+        "layer: arena + output, as if it streamed the image into its own HWC copy); `same footing`: layer by "
+        "layer's `w/o image` over the row's.",
         "",
     ]
     for res in results:
@@ -232,9 +258,10 @@ def markdown(results: list[dict], cmd: str) -> str:
             f"## {res['size']}x{res['size']} ({res['total_macs']:,} MACs; {res['enumerated']} plans enumerated "
             f"in {res['enumerate_s']} s)",
             "",
-            "| plan | split | grid | halo | peak SRAM (B) | arena (B) | column caches (B) | SRAM reduction "
-            "| extra MACs (stage / net) | stage instr. (QEMU) | vs layer | net instr. (est.) | QEMU mismatches |",
-            "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| plan | split | grid | halo | input | peak SRAM (B) | w/o image (B) | arena (B) | column caches (B) "
+            "| SRAM reduction | same footing | extra MACs (stage / net) | stage instr. (QEMU) | vs layer "
+            "| net instr. (est.) | QEMU mismatches |",
+            "| --- " * 5 + "| ---: " * 11 + "|",
         ]
         lq = lay.get("qemu_stage") or {}
         for r in res["table"]:
@@ -243,9 +270,11 @@ def markdown(results: list[dict], cmd: str) -> str:
             qf = r.get("qemu_full") or {}
             mism = [v for v in ((r.get("qemu_stage") or {}).get("mismatches"), qf.get("mismatches")) if v is not None]
             lines.append(
-                f"| {r['plan']} | {r['split'] or '-'} | {r['grid']} | {r['halo']} | {r['peak_sram_bytes']:,} | "
+                f"| {r['plan']} | {r['split'] or '-'} | {r['grid']} | {r['halo']} | {r.get('input', 'sram')} | "
+                f"{r['peak_sram_bytes']:,} | {r['peak_sram_without_input_image_bytes']:,} | "
                 f"{r['arena_bytes']:,} | {r.get('column_cache_bytes', 0):,} | "
                 f"{lay['peak_sram_bytes'] / r['peak_sram_bytes']:.2f}x | "
+                f"{lay['peak_sram_without_input_image_bytes'] / r['peak_sram_without_input_image_bytes']:.2f}x | "
                 f"{r['extra_macs_pct_of_stage']} % / {r['extra_macs_pct_of_model']} % | "
                 f"{f'{qs:,}' if qs else '-'} | {f'{qs / lst:.2f}x' if qs and lst else '-'} | "
                 f"{r['instructions_estimate']:,} | {sum(mism) if mism else '-'} |"
