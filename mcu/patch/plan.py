@@ -162,6 +162,10 @@ class PatchProgram:
             "input": self.input,
             "input_image_bytes": self.input_bytes,
             "input_window_bytes": self.buffers[self.subs[0].output].nbytes,
+            # bytes the windows read from the input per run (halo overlaps read again; input=stream: what the
+            # callback delivers, vs input_image_bytes)
+            "input_read_bytes": sum(gg.in_h * gg.in_w for gg in self.subs[0].geom)
+            * self.sch.graph.tensor(self.sch.input).shape[0],
             "peak_sram_with_input_image_bytes": self.plan.peak_sram_bytes
             + (self.input_bytes if self.input == "stream" else 0),
             "peak_sram_without_input_image_bytes": self.plan.peak_sram_bytes

@@ -108,6 +108,7 @@ def test_stream_peak_drops_exactly_the_input_image(stage):
             assert sb["peak_sram_with_input_image_bytes"] == sa["peak_sram_bytes"]
             assert sa["peak_sram_without_input_image_bytes"] == sb["peak_sram_bytes"]
             assert 0 < sb["input_window_bytes"] <= nin
+            assert sb["input_read_bytes"] >= nin * (halo != "cache")  # every pixel read at least once
             assert b.subs[0].kind == "fetch" and a.subs[0].kind == "gather"
     d = json.loads(generate(stage, patches="3x2", split="conv110", halo="cache", input="stream")["mcu.json"])
     p = d["patch"]
