@@ -125,19 +125,50 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             mux_bits += K_MUX * m * pos * wy * min(1.0, over)  # saturation selects only where the sum overflows
             if y.fmt.overflow != "WRAP":
                 cmp_bits += K_CMP * m * pos * over
-            if op.acc_fmt.frac_bits == y.fmt.frac_bits and "SAT" in str(y.fmt):
-                sat_raw += 2 * m * pos * max(0, acc - wy)  # limit checks on the unrounded accumulator
+            if op.acc_fmt.frac_bits == y.fmt.frac_bits and y.fmt.overflow != "WRAP":
+                sat_raw += m * pos * over  # limit checks on the unrounded sum: its range bits above the output
             ff_width += n * wx * (1 if style == "stream" else pos) + m * pos * acc
             levels += math.ceil(math.log2(max(d / max(m, 1), 2))) + LEVEL_EXTRA
-        elif op.kind in ("relu", "clip", "requantize", "maxpool", "batchnorm"):
-            mux_bits += K_MUX * (y.size if style != "stream" else y.shape[0]) * wy
+            continue
+        elems = y.size if style != "stream" else y.shape[0]  # values one datapath computes
+        wn = x.fmt.width + (x.fmt.raw_min >= 0)  # the operand's signed node width
+        if op.kind == "maxpool":  # a comparator tree per window: (taps - 1) compare + select pairs
+            taps = int(np.prod(op.kernel))
+            cmp_bits += elems * (taps - 1) * wn
+            mux_bits += elems * (taps - 1) * wn
+            levels += math.ceil(math.log2(max(taps, 2)))
+        elif op.kind == "mul":  # shift-and-add array (rtl.varmul): a gated copy per bit of the narrower operand
+            x2 = graph.tensor(op.inputs[1])
+            wa, wb = sorted((wn, x2.fmt.width + (x2.fmt.raw_min >= 0)))
+            pp = wa - (1 if min(x.fmt.raw_min, x2.fmt.raw_min) >= 0 else 0)
+            mux_bits += elems * pp * wb
+            adders += elems * max(pp - 1, 0)
+            add_bits += elems * max(pp - 1, 0) * (wb + pp / 2)
+            levels += math.ceil(math.log2(max(pp, 2)))
+        elif op.kind == "batchnorm":  # x * scale[c] (CSD shift-and-add) + bias[c]
+            sc = np.abs(np.asarray(op.scale, dtype=np.int64).ravel())
+            dg = csd_digit_count(sc)
+            span = np.floor(np.log2(np.maximum(sc, 1))) - np.log2(np.maximum(sc & -sc, 1))
+            per = elems / max(len(sc), 1)
+            adders += per * float(np.maximum(dg - 1, 0).sum())
+            add_bits += per * float((np.maximum(dg - 1, 0) * (wn + span)).sum())
+            const_bits += per * float((wn + span + 1).sum())
+            levels += math.ceil(math.log2(max(int(dg.max(initial=1)), 2))) + 1
+        elif op.kind == "add":  # one adder per element
+            adders += elems
+            add_bits += elems * (wn + 1)
+            levels += 1
+        if op.kind in ("relu", "clip", "requantize", "batchnorm", "mul", "add") or (
+            op.kind == "maxpool" and (y.fmt.width, y.fmt.frac_bits) != (x.fmt.width, x.fmt.frac_bits)
+        ):
+            mux_bits += K_MUX * elems * wy
     n_out = graph.tensor(ops[-1].output)
     out_bits = (n_out.size if style != "stream" else n_out.shape[0]) * n_out.fmt.width
     stages = ((levels - 1) // pipeline if pipeline > 0 else 0) + 1
     feat.adders = int(round(adders))
     feat.add_bits = int(round(add_bits))
     feat.macc_bits = int(round(add_bits * K_MACC[min(pipeline, 3)]))
-    feat.ext_bits = int(round(ext_bits))
+    feat.ext_bits = feat.add_bits - int(round(add_bits - ext_bits))  # own bits rounded (monotone in the bits)
     feat.sub_bits = int(round(add_bits * K_SUB))
     feat.sat_raw_bits = int(round(sat_raw))
     feat.const_bits = int(round(const_bits))
@@ -167,8 +198,50 @@ def plan_fast(graph, *, pipeline: int = 1, io: str = "stream", adders: str | Non
             before = layers[k - 1]
             streamed = before.style == "stream" or lay.style == "stream"
             f.skid_bits = frame_of(xt.shape).channels * xt.fmt.width if streamed else xt.size * xt.fmt.width
+        stream_link_bits(graph, layers, k, f)
         out.append(f)
+    if layers[-1].style == "stream":  # the top's m_axis_tlast beat counter
+        beats = frame_of(graph.tensor(layers[-1].output).shape).beats
+        out[-1].tlast_bits = (beats - 1).bit_length() if beats > 1 else 0
     return out
+
+
+def stream_link_bits(graph, layers: list, k: int, feat: LayerFeatures) -> None:
+    """Set the line-buffer and frame features of layer ``k`` (``window_bits``, ``window_taps_bits``,
+    ``window_counter_bits``, ``window_pad_bits``, ``frame_bits``; bits) as ``rtl_model`` counts them:
+    they follow from the window geometry and the tensor shapes alone (no datapath is built), so the fast
+    estimate has them exactly. ``hwq_window_pad`` (masked padding): real pixels only in the shift register,
+    a pad flag per tap in the output register only for a maxpool, walk / emission / row / column counters;
+    ``hwq_window``: the padded rows in the shift register, four position counters; a frame collect
+    (parallel -> streamed) or split (streamed -> parallel) register of one frame plus a beat counter."""
+    from hwq.rtl.stream import frame_of, window_of
+
+    from .rtl_model import _bits_for
+
+    lay = layers[k]
+    xt = graph.tensor(lay.input)
+    if lay.style == "stream":
+        head = lay.ops[0]
+        win = window_of(head, graph)
+        flag = 1 if head.kind == "maxpool" and win.padded_taps() else 0
+        pw = frame_of(xt.shape).channels * xt.fmt.width
+        if win.primitive == "hwq_window_pad":
+            depth = (win.kh - 1) * win.dh * win.in_w + (win.kw - 1) * win.dw
+            pcount = _bits_for(max(win.emissions()[-1], win.in_h * win.in_w - 1) + 1)
+            counters = 3 * pcount + 1 + _bits_for((win.out_h - 1) * win.sh) + _bits_for((win.out_w - 1) * win.sw)
+            feat.window_bits = depth * pw
+            feat.window_taps_bits = win.taps * (pw + flag) + 1
+            feat.window_counter_bits = feat.window_pad_bits = counters
+        else:
+            hp = win.in_h + win.pad_t + win.pad_b
+            wp = win.in_w + win.pad_l + win.pad_r
+            depth = (win.kh - 1) * win.dh * wp + (win.kw - 1) * win.dw
+            feat.window_bits = depth * (pw + flag)
+            feat.window_taps_bits = win.taps * (pw + flag) + 1
+            feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2
+    if k > 0 and (layers[k - 1].style == "stream") != (lay.style == "stream"):
+        fr = frame_of(xt.shape)
+        feat.frame_bits = fr.beats * fr.channels * xt.fmt.width + 1 + _bits_for(fr.beats - 1)
 
 
 def fit_fast(designs: list[dict]) -> dict:
