@@ -4,6 +4,12 @@ the emitter's real adder graph) on a trained low-bit network and on random dense
 The exact model is an independent computation (it builds the datapath the emitter writes); the fast one
 only reads digit counts and value ranges. Tolerances: 15 % on a whole network's LUTs (the fast model's
 stated goal is a median <= 5 % and p90 <= 15 % on trained networks), 25 % on a single random layer.
+
+Fixtures (``data/``): ``flow_mlp_chosen.json`` (the flow's explored MLP, in the fast model's fit);
+``ptq_cnn_w4a4.json`` and ``ptq_mlp_w5a5.json`` (digits CNN 4-8 channels / MLP 64-32, ``hwq calibrate``
+min-max PTQ, 4-bit weights + 4-bit unsigned activations / 5 + 5 bits; held out: never used by
+``fit_fast``); ``mutation_mul_bn.json`` (a random-mutation graph whose first layer module also holds an
+element-wise product and a batch norm, the -39 % outlier before those ops were priced).
 """
 
 from __future__ import annotations
@@ -45,3 +51,33 @@ def test_random_dense_within_25_percent(n_out, n_in, seed, w_fmt, x_fmt):
     """Signed 8-bit and narrow unsigned inputs, 3-6-bit weights."""
     g = random_dense(n_out, n_in, seed, w_fmt=w_fmt, x_fmt=x_fmt)
     assert abs(_err(g)) <= 0.25
+
+
+@pytest.mark.parametrize(
+    "name,tol",
+    [
+        ("ptq_cnn_w4a4.json", 0.10),  # streamed convs + maxpools: -19 % before line buffers were counted
+        ("ptq_mlp_w5a5.json", 0.15),
+        ("mutation_mul_bn.json", 0.15),  # -39 % before mul / batchnorm were priced
+    ],
+)
+def test_held_out_graphs(name, tol):
+    """Graphs the fast model's constants were not fitted on."""
+    g = loads((DATA / name).read_text())
+    assert abs(_err(g)) <= tol
+
+
+def test_stream_link_bits_equal_the_exact_model():
+    """Line-buffer, frame and tlast features come from geometry alone: the fast path must count them
+    exactly as ``rtl_model.plan_rtl`` does, layer by layer (streamed convs and maxpools, a frame split
+    into the dense head)."""
+    from hwq.cost.fast import plan_fast
+    from hwq.cost.rtl_model import plan_rtl
+
+    g = loads((DATA / "ptq_cnn_w4a4.json").read_text())
+    keys = ("window_bits", "window_taps_bits", "window_counter_bits", "window_pad_bits", "frame_bits", "tlast_bits")
+    exact, fast = plan_rtl(g), plan_fast(g)
+    assert [f.style for f in exact].count("stream") >= 2
+    for fe, ff in zip(exact, fast):
+        assert {k: getattr(ff, k) for k in keys} == {k: getattr(fe, k) for k in keys}, fe.name
+    assert sum(f.window_bits for f in exact) > 0 and sum(f.frame_bits for f in exact) > 0
