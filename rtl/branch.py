@@ -215,9 +215,17 @@ def window_needs(win) -> np.ndarray:
     ``hwq_window_pad`` (``win.full_rate``): the beat of the output's bottom-right tap, ``e + 1``; beyond
     the frame's beats for its last outputs, which it may emit after taking that many beats of the next
     frame (at most: with no next frame it inserts zeros instead). ``hwq_window``: the real beats up to the
-    padded position of the bottom-right tap (never more than the frame)."""
+    padded position of the bottom-right tap (never more than the frame). ``hwq_window_hold``
+    (``win.hold_rate``): the beat of its emission position ``max(e, 0)`` (the beat itself is looked at even
+    by a hold cycle), a tail position counting only the next frame's beats its tail may take (the last
+    ``max(e(0, 0), 0)`` tail steps)."""
     if win.full_rate:
         return np.asarray(win.emissions(), dtype=np.int64) + 1
+    if win.hold_rate:
+        pos = np.maximum(np.asarray(win.emissions(), dtype=np.int64), 0)
+        frame = win.in_h * win.in_w
+        skip = max(int(pos[-1]) - frame + 1 - int(pos[0]), 0)  # tail steps that insert zeros
+        return np.where(pos < frame, pos + 1, frame + np.maximum(pos + 1 - frame - skip, 0))
     rows = np.arange(win.out_h) * win.sh + (win.kh - 1) * win.dh  # padded row of the bottom-right tap
     cols = np.arange(win.out_w) * win.sw + (win.kw - 1) * win.dw
     real_rows_before = np.clip(rows - win.pad_t, 0, win.in_h)  # real rows strictly above

@@ -25,7 +25,8 @@ The top's ``m_axis_tlast`` marks the last beat of every output vector (frame); `
 
 Files written into ``out_dir``: ``<top>.v`` (top), ``<top>_<layer>.v`` (one per layer; a streamed layer also
 ``<top>_<layer>_datapath.v``), the primitives it instantiates (``hwq_skid_buffer.v``, ``hwq_window.v`` or,
-for a padded window that can run at one input pixel per cycle, ``hwq_window_pad.v``, ``hwq_frame_collect.v``,
+for a padded window that can run at one input pixel per cycle, ``hwq_window_pad.v``, for the other padded
+windows whose outputs come in input order ``hwq_window_hold.v``, ``hwq_frame_collect.v``,
 ``hwq_frame_split.v``, ``hwq_fork.v``, ``hwq_fifo.v``), ``graph.json`` (the IR, read
 by ``hwq verify rtl``) and
 ``rtl.json`` (a manifest: top name, io, source files in compile order, stream geometry of ``in``/``out``
@@ -63,6 +64,7 @@ PRIMITIVES = (
     "hwq_skid_buffer.v",
     "hwq_window.v",
     "hwq_window_pad.v",
+    "hwq_window_hold.v",
     "hwq_frame_collect.v",
     "hwq_frame_split.v",
     "hwq_taps.v",
@@ -233,7 +235,7 @@ def _primitives(layers: list[LayerPlan], taps: bool = False, dag: bool = False) 
         used |= {"hwq_fork.v", "hwq_fifo.v"}
     for k, lay in enumerate(layers):
         if lay.style == "stream":
-            used.add(f"{lay.window.primitive}.v")  # hwq_window_pad: padded, one input pixel per cycle
+            used.add(f"{lay.window.primitive}.v")  # hwq_window_pad / _hold: padding masked, not walked
             if k > 0 and layers[k - 1].style not in STREAMED_STYLES:
                 used.add("hwq_frame_split.v")
         elif k > 0 and layers[k - 1].style in STREAMED_STYLES and lay.style not in STREAMED_STYLES:

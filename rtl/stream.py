@@ -154,10 +154,40 @@ class Window:
         return frame >= 2 and 0 <= e[0] < frame and e[-1] - frame < e[0] and increasing
 
     @property
+    def hold_rate(self) -> bool:
+        """True when the window is padded, not ``full_rate``, and ``hwq_window_hold`` takes it (padding masked,
+        several outputs of one position emitted on consecutive cycles): its first output's position is
+        before the frame's end and the emissions never go back from one output row to the next
+        (``SH*IN_W >= (WO-1)*SW``). Output grids wider than the frame (a 2x2 kernel padded by one on each
+        side), outputs wholly in the top/left padding and bottoms that overlap the next frame's first outputs
+        are such windows."""
+        if not self.padded or self.full_rate:
+            return False
+        rows_ok = self.out_h == 1 or self.sh * self.in_w >= (self.out_w - 1) * self.sw
+        return rows_ok and self.emissions()[0] < self.in_h * self.in_w
+
+    def cycles_per_frame(self) -> int:
+        """Cycles per frame of the line buffer without gaps or back-pressure, frames back to back:
+        ``hwq_window`` walks the padded frame ((IN_H+PAD_T+PAD_B) x (IN_W+PAD_L+PAD_R)); ``hwq_window_pad``
+        takes IN_H*IN_W; ``hwq_window_hold`` IN_H*IN_W plus the tail steps that cannot take the next frame's
+        pixels plus one cycle per output that shares its position with the next one (see its header)."""
+        frame = self.in_h * self.in_w
+        if self.primitive == "hwq_window":
+            return (self.in_h + self.pad_t + self.pad_b) * (self.in_w + self.pad_l + self.pad_r)
+        if self.primitive == "hwq_window_pad":
+            return frame
+        pos = [max(e, 0) for e in self.emissions()]
+        tail = max(pos[-1] - frame + 1, 0)
+        return frame + max(0, tail - pos[0]) + len(pos) - len(set(pos))
+
+    @property
     def primitive(self) -> str:
         """Module of the line buffer: ``hwq_window_pad`` (one input pixel per cycle, padding masked) when
-        ``full_rate``, else ``hwq_window`` (walks the zero-padded frame, one cycle per pad position)."""
-        return "hwq_window_pad" if self.full_rate else "hwq_window"
+        ``full_rate``, ``hwq_window_hold`` (padding masked, a cycle per output sharing a position) when
+        ``hold_rate``, else ``hwq_window`` (walks the zero-padded frame, one cycle per pad position)."""
+        if self.full_rate:
+            return "hwq_window_pad"
+        return "hwq_window_hold" if self.hold_rate else "hwq_window"
 
     def parameters(self) -> dict[str, int]:
         """Line-buffer parameter values (PIXEL_WIDTH excluded; the same for both primitives)."""

@@ -119,10 +119,16 @@ def test_window_needs():
     # the last four need up to 4 beats of the next frame (or leave after inserted zeros when there is none)
     assert w.full_rate
     assert window_needs(w).tolist() == [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
-    # hwq_window (walks the padded frame): a geometry hwq_window_pad does not take (whole windows of padding)
+    # hwq_window_hold: whole windows of padding; the first (all padding) leaves at pixel 0's position, the
+    # last two after the tail's inserted zeros (no beat of the next frame: its first output is at position 0)
     w1 = Window(2, 2, 2, 2, pad_t=2, pad_b=2, pad_l=0, pad_r=0)
-    assert not w1.full_rate
-    assert window_needs(w1).tolist() == [0, 2, 4, 4, 4]  # 5 x 1 outputs, output i on rows i-2, i-1
+    assert not w1.full_rate and w1.hold_rate
+    assert window_needs(w1).tolist() == [1, 2, 4, 4, 4]  # 5 x 1 outputs, output i on rows i-2, i-1
+    # hwq_window (walks the padded frame): output rows wider than two input rows go back, neither masking
+    # primitive takes them; output (i, j) needs the real pixels up to its bottom-right tap
+    w3 = Window(2, 2, 1, 3, pad_l=2, pad_r=2)
+    assert w3.primitive == "hwq_window"
+    assert window_needs(w3).tolist() == [1, 2, 2, 2, 3, 4, 4, 4]
     w2 = Window(4, 4, 1, 1, sh=2, sw=2)
     assert window_needs(w2).tolist() == [1, 3, 9, 11]
 
