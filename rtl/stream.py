@@ -10,7 +10,9 @@ AvgPool op (the *head*) followed by per-pixel single-input ops. Its module ``<mo
   pixels: tap (a, b) at bits ``[(a*KW + b)*PIXEL_WIDTH +: PIXEL_WIDTH]`` (padding taps hold 0) and its pad
   flag at ``m_axis_tpad[a*KW + b]``. A padded window that ``Window.full_rate`` accepts is ``hwq_window_pad``
   (one input pixel per cycle: the padding is masked from the output pixel's row and column, never walked);
-  every other window is ``hwq_window`` (walks the zero-padded frame, one cycle per position);
+  another padded window that ``Window.hold_rate`` accepts is ``hwq_window_hold`` (the same masking, plus a
+  cycle per output sharing its position with the next one); every other window is ``hwq_window`` (walks
+  the zero-padded frame, one cycle per position);
 - ``<module>_datapath`` (printed by ``layer.print_layer``): one window in, one output pixel out.
   Window element (c, a, b) is datapath input ``(c*KH + a)*KW + b`` (the IR's (c, kh, kw) accumulation
   order) at window slot ``(a*KW + b)*C + c``. A conv is one constant matrix, Cout x (Cin/groups*KH*KW)
@@ -83,7 +85,7 @@ def frame_of(shape: tuple) -> Frame:
 
 @dataclass(frozen=True)
 class Window:
-    """Geometry of a layer's line buffer (``hwq_window``/``hwq_window_pad``: the names of its parameters, in
+    """Geometry of a layer's line buffer (``hwq_window``/``_pad``/``_hold``: the names of its parameters, in
     pixels)."""
 
     in_h: int
@@ -390,7 +392,8 @@ def print_stream_layer(
     pipeline: int,
     in_note: str = "",
 ) -> str:
-    """Verilog text of a streamed layer's wrapper: ``win.primitive`` (``hwq_window`` or ``hwq_window_pad``)
+    """Verilog text of a streamed layer's wrapper: ``win.primitive`` (``hwq_window``, ``hwq_window_pad`` or
+    ``hwq_window_hold``)
     -> ``datapath_module`` (one pixel per beat).
 
     ``in_note``: appended to the s_axis port comment (e.g. the input range the datapath assumes)."""
