@@ -117,7 +117,7 @@ def adder_bits_per_adder(rb: float, span: float, unsigned: int, wx: int, n: int)
 def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) -> LayerFeatures:
     """Approximate ``LayerFeatures`` of one layer (ops in topological order) without building it."""
     feat = LayerFeatures(name, style, [op.kind for op in ops])
-    adders = add_bits = ext_bits = const_bits = mux_bits = cmp_bits = sat_raw = 0.0
+    adders = add_bits = ext_bits = const_bits = mux_bits = cmp_bits = sat_raw = max_bits = max_node_bits = 0.0
     ff_width = 0.0
     levels = 1
     for op in ops:
@@ -147,8 +147,9 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
         wn = x.fmt.width + (x.fmt.raw_min >= 0)  # the operand's signed node width
         if op.kind == "maxpool":  # a comparator tree per window: (taps - 1) compare + select pairs
             taps = int(np.prod(op.kernel))
-            cmp_bits += elems * (taps - 1) * wn
-            mux_bits += elems * (taps - 1) * wn
+            max_node_bits += elems * (taps - 1) * wn
+            # a first-level pair of unsigned inputs has a structural-0 sign bit (one bit fewer)
+            max_bits += elems * ((taps - 1) * wn - (taps // 2 if x.fmt.raw_min >= 0 else 0))
             levels += math.ceil(math.log2(max(taps, 2)))
         elif op.kind == "mul":  # shift-and-add array (rtl.varmul): a gated copy per bit of the narrower operand
             x2 = graph.tensor(op.inputs[1])
@@ -185,6 +186,11 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
     feat.sub_bits = int(round(add_bits * K_SUB))
     feat.sat_raw_bits = int(round(sat_raw))
     feat.const_bits = int(round(const_bits))
+    if hasattr(feat, "max_bits"):  # the exact model prices a max select's compare and select together
+        feat.max_bits = int(round(max_bits))
+    else:  # (a LayerFeatures without max_bits: compare and select bits of the node's width)
+        cmp_bits += max_node_bits
+        mux_bits += max_node_bits
     feat.mux_bits = int(round(mux_bits))
     feat.cmp_bits = int(round(cmp_bits))
     feat.carry4 = int(round((add_bits + const_bits) / 4))
