@@ -46,6 +46,21 @@ def _pct(errs: list[float]) -> dict:
     }
 
 
+def _source_state() -> dict:
+    """The commit measured and the cost-model files that differ from it (uncommitted edits change the
+    exact model's figures, so a result names them)."""
+    import subprocess
+
+    def git(*cmd: str) -> str:
+        try:
+            return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    dirty = [line[3:] for line in git("status", "--porcelain", "hwq/cost", "hwq/rtl", "rtl").splitlines()]
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted": dirty}
+
+
 def design_errors() -> list[float]:
     """Whole-design LUT error (percent, signed) of the fast estimate on the calibration design set."""
     from hwq.cost.calibrate import design_set
@@ -104,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += graph_rows(p, "fit" if h in fit_hash else "held", label)
         except ValueError as e:  # a graph the Verilog emitter refuses (e.g. a CMSIS input offset)
             print(f"skip {label}: {str(e)[:90]}", file=sys.stderr)
-    result: dict = {"target": "xc7", "sets": {}}
+    result: dict = {"target": "xc7", "source": _source_state(), "sets": {}}
     for tag in ("fit", "held"):
         tot = [r for r in rows if r["set"] == tag and r["layer"] == "TOTAL"]
         lay = [r for r in rows if r["set"] == tag and r["layer"] != "TOTAL" and r["exact"] >= args.min_lut]
