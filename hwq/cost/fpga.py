@@ -42,6 +42,8 @@ LUT_FEATURES = {
     "lut_window": "window_bits",
     "lut_window_pad": "window_pad_bits",
     "lut_frame": "frame_bits",
+    "lut_decode": "dec_bits",  # minifloat input decoders (rtl_model.decode_bits)
+    "lut_max": "max_bits",  # maxpool compare-and-select bits
     "lut_layer": None,  # per layer module
 }
 UNITS = {"LUT": "cells", "FF": "cells", "CARRY": "cells", "DSP": "cells", "BRAM": "cells", "latency": "cycles"}
