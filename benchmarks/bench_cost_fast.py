@@ -53,7 +53,7 @@ def _source_state() -> dict:
 
     def git(*cmd: str) -> str:
         try:
-            return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+            return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.rstrip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
