@@ -136,9 +136,9 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             ext_bits += bits * (K_EXT + K_EXT_U * uns)
             const_bits += K_CONST * m * pos * rb  # bias / rounding adds as wide as the sum's range
             mux_bits += K_MUX * m * pos * wy * min(1.0, over)  # saturation selects only where the sum overflows
-            if y.fmt.overflow != "WRAP":
+            if getattr(y.fmt, "overflow", "SAT") != "WRAP":  # a minifloat cast saturates
                 cmp_bits += K_CMP * m * pos * over
-            if op.acc_fmt.frac_bits == y.fmt.frac_bits and y.fmt.overflow != "WRAP":
+            if op.acc_fmt.frac_bits == y.fmt.frac_bits and getattr(y.fmt, "overflow", "SAT") != "WRAP":
                 sat_raw += m * pos * over  # limit checks on the unrounded sum: its range bits above the output
             ff_width += n * wx * (1 if style == "stream" else pos) + m * pos * acc
             levels += math.ceil(math.log2(max(d / max(m, 1), 2))) + LEVEL_EXTRA
