@@ -263,6 +263,8 @@ def zero_sign_nodes(nodes, const_inputs: dict | None = None) -> set[str]:
             adds = [line for line in n.body if _add_line(line)]
             if adds and not any(_is_sub(line) for line in adds):
                 zero.add(n.name)
+            elif len(n.body) == 1 and _MAX.search(n.body[0].split("=", 1)[1].split("//", 1)[0]):
+                zero.add(n.name)  # the max of values whose sign bit is 0 (a maxpool after a ReLU)
     return zero
 
 
