@@ -84,6 +84,27 @@ def _matrix_figures(op, graph, streamed: bool) -> tuple[int, int, int, int]:
     return d, m, n, pos
 
 
+def value_width(fmt) -> int:
+    """Bits of the signed datapath node holding a raw of ``fmt``: a fixed-point value's width (+1 when
+    unsigned, zero-extended); a minifloat's decoded integer (``rtl.minifloat``: its raws span
+    ``raw_min .. raw_max``, e.g. 19 bits for e4m3), not its code width."""
+    if hasattr(fmt, "exp_bits"):
+        lo, hi = int(fmt.raw_min), int(fmt.raw_max)
+        return max(hi.bit_length(), (-lo - 1).bit_length() if lo < 0 else 0) + 1
+    return int(fmt.width) + (1 if fmt.raw_min >= 0 else 0)
+
+
+def decoder_bits(fmt) -> int:
+    """Size in bits of one minifloat input decoder as ``rtl_model.decode_bits`` counts it: for every
+    binade shift 0 .. 2**E - 2 the significand bits (M + 1) that land inside the magnitude (M + 2**E - 1
+    bits), plus the signed value's bits; 0 for a fixed-point format or a code of at most 4 bits."""
+    if not hasattr(fmt, "exp_bits") or fmt.width <= 4:
+        return 0
+    e, m = int(fmt.exp_bits), int(fmt.man_bits)
+    mag = m + (1 << e) - 1
+    return sum(max(0, min(m + 1, mag - sh)) for sh in range((1 << e) - 1)) + value_width(fmt)
+
+
 def _width_figures(op, graph) -> tuple[float, float, int, float]:
     """(mean range bits of the outputs' sums, mean span of the non-zero weights in bits, 1 if the input is
     unsigned else 0, mean bits of the outputs' sums above the output format's, which a saturation checks) of
@@ -118,6 +139,7 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
     """Approximate ``LayerFeatures`` of one layer (ops in topological order) without building it."""
     feat = LayerFeatures(name, style, [op.kind for op in ops])
     adders = add_bits = ext_bits = const_bits = mux_bits = cmp_bits = sat_raw = max_bits = max_node_bits = 0.0
+    dec_bits = 0
     ff_width = 0.0
     levels = 1
     for op in ops:
@@ -127,7 +149,8 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
         if op.kind in ("dense", "conv1d", "conv2d"):
             d, m, n, pos = _matrix_figures(op, graph, style == "stream")
             acc = op.acc_fmt.width
-            wx = x.fmt.width
+            wx = value_width(x.fmt) - (1 if x.fmt.raw_min >= 0 and not hasattr(x.fmt, "exp_bits") else 0)
+            dec_bits += (n if style == "stream" or op.kind == "dense" else x.size) * decoder_bits(x.fmt)
             a = A * max(d, 1) ** B * max(m * n, 1) ** C * pos
             adders += a
             rb, span, uns, over = _width_figures(op, graph)
@@ -144,7 +167,7 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             levels += math.ceil(math.log2(max(d / max(m, 1), 2))) + LEVEL_EXTRA
             continue
         elems = y.size if style != "stream" else y.shape[0]  # values one datapath computes
-        wn = x.fmt.width + (x.fmt.raw_min >= 0)  # the operand's signed node width
+        wn = value_width(x.fmt)  # the operand's signed node width
         if op.kind == "maxpool":  # a comparator tree per window: (taps - 1) compare + select pairs
             taps = int(np.prod(op.kernel))
             max_node_bits += elems * (taps - 1) * wn
@@ -153,7 +176,7 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             levels += math.ceil(math.log2(max(taps, 2)))
         elif op.kind == "mul":  # shift-and-add array (rtl.varmul): a gated copy per bit of the narrower operand
             x2 = graph.tensor(op.inputs[1])
-            wa, wb = sorted((wn, x2.fmt.width + (x2.fmt.raw_min >= 0)))
+            wa, wb = sorted((wn, value_width(x2.fmt)))
             pp = wa - (1 if min(x.fmt.raw_min, x2.fmt.raw_min) >= 0 else 0)
             mux_bits += elems * pp * wb
             adders += elems * max(pp - 1, 0)
@@ -186,6 +209,8 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
     feat.sub_bits = int(round(add_bits * K_SUB))
     feat.sat_raw_bits = int(round(sat_raw))
     feat.const_bits = int(round(const_bits))
+    if hasattr(feat, "dec_bits"):  # minifloat input decoders (the exact model's ``decode_bits``)
+        feat.dec_bits = dec_bits
     if hasattr(feat, "max_bits"):  # the exact model prices a max select's compare and select together
         feat.max_bits = int(round(max_bits))
     else:  # (a LayerFeatures without max_bits: compare and select bits of the node's width)
