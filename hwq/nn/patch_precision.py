@@ -23,10 +23,16 @@ and decided on calibration data).
   (3) A Lagrangian trade of memory against error: for a multiplier lambda every patch takes the width minimising
   ``bytes(p, b) + lambda * D(p, b)`` (bytes: its packed size, ``patch_quant.packed_bytes``); lambda sweeps the
   breakpoints of these choices, and the search keeps the least-memory assignment (binary search over lambda)
-  whose *joint* evaluation keeps the loss within the tolerance: the fraction of calibration images the 8-bit
-  model classifies correctly and the assignment does not (``tolerance``, default 0.5 pp; lucky fixes do not
-  offset losses), and optionally the cross-entropy increase (``max_loss``). (4) Greedy refinement: single
-  patches lowered one more width, least D per byte first, while the tolerance holds.
+  whose *joint* evaluation keeps the loss within the tolerance, and optionally the cross-entropy increase
+  (``max_loss``). The tolerance (``tolerance``, default 0.5 pp) is judged by ``criterion``: ``"flips"`` (default),
+  the fraction of calibration images whose predicted class differs from the 8-bit model's (label-free, and an
+  upper bound on the accuracy lost: every image lost is a flip), or ``"lost"``, the fraction the 8-bit model gets
+  right and the assignment wrong (lucky fixes do not offset losses). With ``confidence`` (default 0.95) the
+  one-sided Clopper-Pearson upper bound of that rate, not the rate itself, must stay within the tolerance, so a
+  choice that holds on the calibration images holds on unseen images from the same distribution at that
+  confidence (Clopper and Pearson 1934; with n images and no flip the bound is about 3 / n, so a 0.5 % tolerance
+  needs 600 or more images). (4) Greedy refinement: single patches lowered one more width, least D per byte
+  first, while the tolerance holds.
   (5) Computation: stock CMSIS-NN has no sub-8-bit activation kernels, so the op adds pack + unpack instructions
   on every element and saves none; the op is kept only when the memory it saves (packed bytes, or the planned
   arena when a ``memory`` callback is given: a map read once right away saves no arena) reaches
@@ -51,6 +57,7 @@ __all__ = [
     "CPatchQuant",
     "PatchChoice",
     "base_for",
+    "clopper_pearson_upper",
     "insert_patch_quant",
     "patch_quant_raw",
     "patch_steps",
@@ -209,6 +216,11 @@ class PatchChoice:
     tolerance: float = 0.0
     memory_saved: int = 0  # bytes the op saves (packed map, or the planned arena with a memory callback)
     added_instructions: int = 0  # estimated pack + unpack instructions the op adds
+    calib_flips: float = 0.0  # fraction of calibration images whose predicted class differs from the 8-bit model's
+    calib_bound: float = 0.0  # the judged rate (flips or lost), or its upper confidence bound with ``confidence``
+    criterion: str = "flips"
+    confidence: float | None = None
+    calib_images: int = 0
 
 
 #: measured pack + unpack instructions per element of the map (QEMU Cortex-M4, ``hwq_patch_pack_s8`` and one
@@ -230,6 +242,8 @@ def select_patch_bits(
     instr_per_element: float = INSTR_PER_ELEMENT,
     memory=None,
     max_drop: float | None = None,
+    criterion: str = "flips",
+    confidence: float | None = 0.95,
 ) -> PatchChoice:
     """Choose per-patch widths and steps of the map after node ``after`` on calibration data ``x`` (float
     inputs, held out from training) with labels ``y`` (int64): the error-based Lagrangian search of the module
@@ -238,9 +252,15 @@ def select_patch_bits(
     ``bytes_per_instruction``: what the memory saving must reach for the op to be worth its added pack + unpack
     instructions (``instr_per_element`` per element); ``memory``: optional ``(bits, shifts) -> bytes`` (e.g. the
     planned arena with the op) measuring the memory instead of the packed map; ``max_drop``: old name of
-    ``tolerance``."""
+    ``tolerance``; ``criterion``: ``"flips"`` (predicted class differs from the 8-bit model's) or ``"lost"``
+    (right at 8 bits, wrong after); ``confidence``: judge the one-sided Clopper-Pearson upper bound of that rate at
+    this confidence (None: the observed rate)."""
     if max_drop is not None:
         tolerance = float(max_drop)
+    if criterion not in ("flips", "lost"):
+        raise ValueError(f"select_patch_bits: criterion {criterion!r} is not 'flips' or 'lost'")
+    if confidence is not None and not 0.0 < confidence < 1.0:
+        raise ValueError(f"select_patch_bits: confidence {confidence} is not in (0, 1)")
     q, f, tail = _split(net, after, x)
     _, c, h, w = q.shape
     base, lo, hi = base_for(f), int(f.raw_min), int(f.raw_max)
@@ -251,10 +271,13 @@ def select_patch_bits(
     best_k.update({(p, 8): 0 for p in range(npatch)})
     logits8 = _tail(tail, q, f)
     logp8 = F.log_softmax(logits8, 1)
-    right8 = logits8.argmax(1) == y
+    pred8 = logits8.argmax(1)
+    right8 = pred8 == y
+    n_img = int(y.numel())
     acc8, loss8 = float(right8.double().mean()), float(F.cross_entropy(logits8, y))
     evals = 1
     cache: dict[tuple, tuple[float, float, float, float]] = {}
+    flips: dict[tuple, int] = {}
 
     def evaluate(bits) -> tuple[float, float, float, float]:
         """(accuracy, cross-entropy, lost fraction, mean KL) of widths ``bits`` (steps from ``best_k``)."""
@@ -268,11 +291,18 @@ def select_patch_bits(
             kl = float((logp8.exp() * (logp8 - F.log_softmax(logits, 1))).sum(1).mean())
             cache[key] = (float((pred == y).double().mean()), float(F.cross_entropy(logits, y)),
                           float((right8 & (pred != y)).double().mean()), max(kl, 0.0))  # fmt: skip
+            flips[key] = int((pred != pred8).sum())
         return cache[key]
 
+    def judged(bits) -> float:
+        """The rate the tolerance is judged on: flips or lost fraction, or its upper confidence bound."""
+        lost = evaluate(bits)[2]
+        k = flips[tuple(bits)] if criterion == "flips" else int(round(lost * n_img))
+        return k / n_img if confidence is None else clopper_pearson_upper(k, n_img, confidence)
+
     def ok(bits) -> bool:
-        _, loss, lost, _ = evaluate(bits)
-        return lost <= tolerance + 1e-12 and (max_loss is None or loss <= loss8 + max_loss)
+        loss = evaluate(bits)[1]
+        return judged(bits) <= tolerance + 1e-12 and (max_loss is None or loss <= loss8 + max_loss)
 
     def nbytes(p: int, b: int) -> int:
         n = c * (rows[p // grid[1] + 1] - rows[p // grid[1]]) * (cols[p % grid[1] + 1] - cols[p % grid[1]])
@@ -336,6 +366,7 @@ def select_patch_bits(
             break
     shifts = [best_k[p, b] for p, b in enumerate(bits)]
     acc, loss, lost, kl = evaluate(bits)
+    nflip, bound = flips[tuple(bits)], judged(bits)
     full = c * h * w
     packed = packed_bytes((c, h, w), grid, bits)
     saved = full - packed if memory is None else int(memory([8] * npatch, [0] * npatch)) - int(memory(bits, shifts))
@@ -345,8 +376,23 @@ def select_patch_bits(
         log.append(f"saving {saved} B < {min_saving} B + {bytes_per_instruction} B/instr x {added} instr: "
                    "all patches kept at 8 bits (no op)")  # fmt: skip
         bits, shifts, packed, saved, added = [8] * npatch, [0] * npatch, full, 0, 0
-        acc, loss, lost, kl = acc8, loss8, 0.0, 0.0
-    log.append(f"chosen: bits {bits}, calib acc {acc8:.4f} -> {acc:.4f}, lost {lost:.4f} (tolerance {tolerance}), "
-               f"KL {kl:.5f}, memory saved {saved} B, {evals} evaluations")  # fmt: skip
+        acc, loss, lost, kl, nflip = acc8, loss8, 0.0, 0.0, 0
+        bound = 0.0 if confidence is None else clopper_pearson_upper(0, n_img, confidence)
+    judge = f"{criterion}" + ("" if confidence is None else f" {confidence:.0%} upper bound")
+    log.append(f"chosen: bits {bits}, calib acc {acc8:.4f} -> {acc:.4f} on {n_img} images, flips {nflip}, "
+               f"lost {lost:.4f}, {judge} {bound:.4f} (tolerance {tolerance}), KL {kl:.5f}, "
+               f"memory saved {saved} B, {evals} evaluations")  # fmt: skip
     return PatchChoice(tuple(grid), tuple(bits), tuple(shifts), base, full, packed, acc8, acc, loss8, loss, evals,
-                       log, lost, kl, tolerance, saved, added)  # fmt: skip
+                       log, lost, kl, tolerance, saved, added, nflip / max(n_img, 1), bound, criterion, confidence,
+                       n_img)  # fmt: skip
+
+
+def clopper_pearson_upper(k: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided Clopper-Pearson upper confidence bound of a binomial rate: ``k`` events in ``n`` trials
+    (counts), at ``confidence`` (a fraction, e.g. 0.95); a rate in [0, 1] (1.0 when n is 0). The exact bound,
+    the ``confidence`` quantile of Beta(k + 1, n - k) (Clopper and Pearson, Biometrika 1934)."""
+    from scipy.stats import beta
+
+    if n <= 0 or k >= n:
+        return 1.0
+    return float(beta.ppf(confidence, k + 1, n - k))

@@ -1,7 +1,8 @@
 """Per-patch mixed precision in the CMSIS-NN profile emulator (``hwq.nn.patch_precision``): the torch node equals
 ``hwq.ir.run`` integer for integer on 1,000 digits vectors (residual and plain CNN, several maps, uneven grids);
 the torch function equals the IR evaluator on random raws; training mode is the same values; the search keeps
-its accuracy budget, sizes the packed map, and gives up below ``min_saving``."""
+its accuracy budget, sizes the packed map, and gives up below ``min_saving``; the default criterion bounds the
+prediction flips against the 8-bit model (Clopper-Pearson) and refuses what too few images cannot certify."""
 
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ def test_search_keeps_its_budget_and_sizes_the_packed_map():
     net, split = digits_net("rescnn")
     x = torch.as_tensor(split.x_train[:200]).float()
     y = torch.as_tensor(split.y_train[:200]).long()
-    ch = select_patch_bits(net, "conv1", x, y, (4, 4), max_drop=0.01, max_loss=0.05)
+    old = dict(criterion="lost", confidence=None)  # the session-5 criterion: images lost, no bound
+    ch = select_patch_bits(net, "conv1", x, y, (4, 4), max_drop=0.01, max_loss=0.05, **old)
     assert ch.calib_accuracy >= ch.calib_accuracy_8bit - 0.01
     assert ch.calib_loss <= ch.calib_loss_8bit + 0.05
     assert ch.int8_bytes == 8 * 8 * 8
@@ -108,7 +110,7 @@ def test_search_keeps_its_budget_and_sizes_the_packed_map():
     pn = insert_patch_quant(net, "conv1", ch.grid, ch.bits, ch.shifts).eval()
     q, f = pn.int_forward(x)
     assert float((q.argmax(1) == y).double().mean()) == pytest.approx(ch.calib_accuracy, abs=1e-12)
-    again = select_patch_bits(net, "conv1", x, y, (4, 4), max_drop=0.01, max_loss=0.05)
+    again = select_patch_bits(net, "conv1", x, y, (4, 4), max_drop=0.01, max_loss=0.05, **old)
     assert (again.bits, again.shifts) == (ch.bits, ch.shifts)
 
 
@@ -143,8 +145,9 @@ def test_search_is_error_based_under_a_stated_tolerance():
     net, split = digits_net("rescnn")
     x = torch.as_tensor(split.x_train[:200]).float()
     y = torch.as_tensor(split.y_train[:200]).long()
-    strict = select_patch_bits(net, "conv1", x, y, (4, 4), tolerance=0.0)
-    loose = select_patch_bits(net, "conv1", x, y, (4, 4), tolerance=0.05)
+    old = dict(criterion="lost", confidence=None)  # the session-5 criterion: images lost, no bound
+    strict = select_patch_bits(net, "conv1", x, y, (4, 4), tolerance=0.0, **old)
+    loose = select_patch_bits(net, "conv1", x, y, (4, 4), tolerance=0.05, **old)
     assert strict.calib_lost == 0.0 and strict.tolerance == 0.0
     assert loose.calib_lost <= 0.05 and loose.packed_bytes <= strict.packed_bytes < strict.int8_bytes
     assert loose.calib_kl >= strict.calib_kl >= 0.0
@@ -155,8 +158,44 @@ def test_search_is_error_based_under_a_stated_tolerance():
     q, _ = pn.int_forward(x)
     lost = float(((q8.argmax(1) == y) & (q.argmax(1) != y)).double().mean())
     assert lost == pytest.approx(loose.calib_lost, abs=1e-12)
-    flat = select_patch_bits(net, "conv1", x, y, (4, 4), tolerance=0.05, memory=lambda bits, shifts: 1000)
+    flat = select_patch_bits(net, "conv1", x, y, (4, 4), tolerance=0.05, memory=lambda bits, shifts: 1000, **old)
     assert flat.bits == (8,) * 16 and flat.memory_saved == 0 and "no op" in flat.log[-2]
     # weighing instructions: a high enough price per instruction makes the op not worth it
-    pricey = select_patch_bits(net, "conv1", x, y, (4, 4), tolerance=0.05, bytes_per_instruction=1.0)
+    pricey = select_patch_bits(net, "conv1", x, y, (4, 4), tolerance=0.05, bytes_per_instruction=1.0, **old)
     assert pricey.bits == (8,) * 16
+
+
+def test_clopper_pearson_upper_bound():
+    """No event in n trials: the exact bound 1 - (1 - c)**(1/n) (about 3 / n at 95 %); it grows with k; k = n: 1."""
+    from hwq.nn.patch_precision import clopper_pearson_upper
+
+    for n in (300, 1437):
+        assert clopper_pearson_upper(0, n, 0.95) == pytest.approx(1 - 0.05 ** (1 / n), rel=1e-9)
+    b = [clopper_pearson_upper(k, 1437, 0.95) for k in range(5)]
+    assert all(u < v for u, v in zip(b, b[1:])) and b[2] < 0.005 < b[3]  # 2 flips in 1,437 certify 0.5 %, 3 do not
+    assert clopper_pearson_upper(0, 300, 0.95) > 0.005  # 300 images cannot certify 0.5 % even with no flip
+    assert clopper_pearson_upper(7, 7) == 1.0 and clopper_pearson_upper(0, 0) == 1.0
+    assert clopper_pearson_upper(3, 100, 0.5) < clopper_pearson_upper(3, 100, 0.99)
+
+
+def test_search_bounds_the_flips_against_the_8bit_model():
+    """Default criterion: the predicted-class flips against the 8-bit model, judged by their 95 % upper bound;
+    200 images cannot certify 0.5 %, so every patch stays at 8 bits; at 5 % the choice's flips, recomputed from
+    the applied map, have a bound within it, and that bound is above the observed flip and loss rates."""
+    net, split = digits_net("rescnn")
+    x = torch.as_tensor(split.x_train[:200]).float()
+    y = torch.as_tensor(split.y_train[:200]).long()
+    few = select_patch_bits(net, "conv1", x, y, (2, 2), tolerance=0.005)
+    assert few.bits == (8,) * 4 and few.criterion == "flips" and few.confidence == 0.95
+    ch = select_patch_bits(net, "conv1", x, y, (4, 4), tolerance=0.05)
+    assert min(ch.bits) < 8 and ch.calib_images == 200
+    pn = insert_patch_quant(net, "conv1", ch.grid, ch.bits, ch.shifts).eval()
+    p8, p = net.int_forward(x)[0].argmax(1), pn.int_forward(x)[0].argmax(1)
+    k = int((p8 != p).sum())
+    assert ch.calib_flips == pytest.approx(k / 200, abs=1e-12)
+    assert ch.calib_flips <= ch.calib_bound <= 0.05 and ch.calib_lost <= ch.calib_flips
+    # without the bound the same tolerance admits at least as small a map
+    raw = select_patch_bits(net, "conv1", x, y, (4, 4), tolerance=0.05, confidence=None)
+    assert raw.packed_bytes <= ch.packed_bytes and raw.calib_flips <= 0.05
+    with pytest.raises(ValueError, match="select_patch_bits: criterion 'acc'"):
+        select_patch_bits(net, "conv1", x, y, (2, 2), criterion="acc")
