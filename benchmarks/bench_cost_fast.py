@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         if h in seen:
             continue
         seen.add(h)
-        label = "/".join(p.parts[-3:])  # e.g. mlp-v1/chosen/graph.json (no machine path)
+        label = "/".join(p.parts[-4:])  # e.g. headroom/mlp-v1/chosen/graph.json (no machine path)
         try:
             rows += graph_rows(p, "fit" if h in fit_hash else "held", label)
         except ValueError as e:  # a graph the Verilog emitter refuses (e.g. a CMSIS input offset)
