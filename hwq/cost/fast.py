@@ -105,6 +105,36 @@ def decoder_bits(fmt) -> int:
     return sum(max(0, min(m + 1, mag - sh)) for sh in range((1 << e) - 1)) + value_width(fmt)
 
 
+_CAST_MEMO: dict = {}
+
+
+def float_cast_bits(width: int, signed: bool, shift: int, fmt) -> dict:
+    """Select / compare / constant-add bits of one cast of a ``width``-bit sum (signed or not, ``shift``
+    more fractional bits than ``fmt``'s raws) to the minifloat ``fmt``: the emitter's own cast
+    (``rtl.minifloat.float_cast``: magnitude, leading-one search, normalising shift, rounding, saturation;
+    a handful of nodes, no CSE) built on a one-input datapath and counted by ``rtl_model.datapath_features``.
+    Memoised by its arguments (a layer's outputs share one representative width)."""
+    key = (width, signed, shift, str(fmt))
+    hit = _CAST_MEMO.get(key)
+    if hit is not None:
+        return hit
+    from hwq.formats import FixedFormat
+    from hwq.rtl.datapath import Datapath, Value
+    from hwq.rtl.minifloat import float_cast
+
+    from .rtl_model import datapath_features
+
+    dp = Datapath()
+    lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << (width - 1)) - 1)
+    dp.input("x0", 0, FixedFormat(width, width, True), lo, hi, "sum")
+    v = float_cast(dp, "y", Value("x0", fmt.frac_bits + shift), fmt, "cast")
+    f = datapath_features(dp, [v], fmt.width, 0)
+    skip = ("levels", "ff", "ff_lcu", "ff_declared", "macc_merges", "macc_bits", "carry4")
+    out = {k: v for k, v in f.items() if k not in skip and isinstance(v, int) and v}
+    _CAST_MEMO[key] = out
+    return out
+
+
 def _width_figures(op, graph) -> tuple[float, float, int, float]:
     """(mean range bits of the outputs' sums, mean span of the non-zero weights in bits, 1 if the input is
     unsigned else 0, mean bits of the outputs' sums above the output format's, which a saturation checks) of
@@ -140,6 +170,7 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
     feat = LayerFeatures(name, style, [op.kind for op in ops])
     adders = add_bits = ext_bits = const_bits = mux_bits = cmp_bits = sat_raw = max_bits = max_node_bits = 0.0
     dec_bits = 0
+    cast_feats: dict = {}
     ff_width = 0.0
     levels = 1
     for op in ops:
@@ -158,11 +189,20 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             add_bits += bits
             ext_bits += bits * (K_EXT + K_EXT_U * uns)
             const_bits += K_CONST * m * pos * rb  # bias / rounding adds as wide as the sum's range
-            mux_bits += K_MUX * m * pos * wy * min(1.0, over)  # saturation selects only where the sum overflows
-            if getattr(y.fmt, "overflow", "SAT") != "WRAP":  # a minifloat cast saturates
-                cmp_bits += K_CMP * m * pos * over
-            if op.acc_fmt.frac_bits == y.fmt.frac_bits and getattr(y.fmt, "overflow", "SAT") != "WRAP":
-                sat_raw += m * pos * over  # limit checks on the unrounded sum: its range bits above the output
+            if hasattr(y.fmt, "exp_bits"):  # a minifloat output: the emitter's float cast, counted on one output
+                off = op.acc_fmt.frac_bits - x.fmt.frac_bits - raw_frac_bits(op.weight_fmt)
+                signed = bool(x.fmt.raw_min < 0 or (np.asarray(op.weight) < 0).any())
+                cast = float_cast_bits(
+                    max(2, int(round(rb)) + max(off, 0)), signed, op.acc_fmt.frac_bits - y.fmt.frac_bits, y.fmt
+                )
+                for k, v in cast.items():  # every feature the exact model counts on that cast
+                    cast_feats[k] = cast_feats.get(k, 0) + m * pos * v
+            else:
+                mux_bits += K_MUX * m * pos * wy * min(1.0, over)  # saturation selects only where the sum overflows
+                if y.fmt.overflow != "WRAP":
+                    cmp_bits += K_CMP * m * pos * over
+                if op.acc_fmt.frac_bits == y.fmt.frac_bits and y.fmt.overflow != "WRAP":
+                    sat_raw += m * pos * over  # limit checks on the unrounded sum: its range bits above the output
             ff_width += n * wx * (1 if style == "stream" else pos) + m * pos * acc
             levels += math.ceil(math.log2(max(d / max(m, 1), 2))) + LEVEL_EXTRA
             continue
@@ -219,6 +259,10 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
     feat.mux_bits = int(round(mux_bits))
     feat.cmp_bits = int(round(cmp_bits))
     feat.carry4 = int(round((add_bits + const_bits) / 4))
+    for k, v in cast_feats.items():
+        if hasattr(feat, k):
+            setattr(feat, k, getattr(feat, k) + int(v))
+    feat.carry4 += (cast_feats.get("add_bits", 0) + cast_feats.get("const_bits", 0)) // 4
     feat.levels = levels
     feat.latency = stages
     feat.ff = int(round(K_FF * (stages - 1) * ff_width + out_bits + stages))
