@@ -136,8 +136,9 @@ def float_cast_bits(width: int, signed: bool, shift: int, fmt) -> dict:
 
 
 def _width_figures(op, graph) -> tuple[float, float, int, float]:
-    """(mean range bits of the outputs' sums, mean span of the non-zero weights in bits, 1 if the input is
-    unsigned else 0, mean bits of the outputs' sums above the output format's, which a saturation checks) of
+    """(mean range bits of the sums of the outputs with a non-zero weight, mean span of the non-zero weights
+    in bits, 1 if the input is unsigned else 0, mean bits of the outputs' sums above the output format's,
+    which a saturation checks) of
     a Dense/Conv op: the range of output k is ``sum(w+ * x_hi + w- * x_lo)`` to
     ``sum(w+ * x_lo + w- * x_hi)`` over the input format's raw range (LSB units), its bits
     ``log2(max |bound| + 1) + 1``; a weight's span is ``floor(log2|w|)`` minus its trailing zero bits."""
@@ -150,7 +151,9 @@ def _width_figures(op, graph) -> tuple[float, float, int, float]:
     wp, wn = np.clip(w, 0, None).astype(float), np.clip(w, None, 0).astype(float)
     lo = wp.sum(1) * x_lo + wn.sum(1) * x_hi
     hi = wp.sum(1) * x_hi + wn.sum(1) * x_lo
-    rb = float(np.mean(np.log2(np.maximum(np.abs(lo), np.abs(hi)) + 1))) + 1 if w.size else 1.0
+    live = (w != 0).any(axis=1)  # an all-zero output has no adders: it must not dilute the mean width
+    rbits = np.log2(np.maximum(np.abs(lo), np.abs(hi)) + 1)
+    rb = float(np.mean(rbits[live] if live.any() else rbits)) + 1 if w.size else 1.0
     a = np.abs(w[w != 0])
     span = float(np.mean(np.floor(np.log2(a)) - np.log2(a & -a))) if a.size else 0.0
     y = graph.tensor(op.output).fmt
@@ -182,7 +185,8 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             acc = op.acc_fmt.width
             wx = value_width(x.fmt) - (1 if x.fmt.raw_min >= 0 and not hasattr(x.fmt, "exp_bits") else 0)
             dec_bits += (n if style == "stream" or op.kind == "dense" else x.size) * decoder_bits(x.fmt)
-            a = A * max(d, 1) ** B * max(m * n, 1) ** C * pos
+            m_live = int((np.asarray(op.weight).reshape(m, -1) != 0).any(axis=1).sum())  # outputs with adders
+            a = A * max(d, 1) ** B * max(m_live * n, 1) ** C * pos
             adders += a
             rb, span, uns, over = _width_figures(op, graph)
             bits = a * adder_bits_per_adder(rb, span, uns, wx, n)
