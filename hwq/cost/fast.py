@@ -22,6 +22,9 @@ layer's features from the weights' canonical-signed-digit counts instead of buil
   wider operand per bit of the narrower one, summed by (bits - 1) adders; a batch norm a CSD product
   per channel scale (digits - 1 adders) plus its bias add; an ``add`` one adder per element; each cast
   to its output format ~ elements x output width x ``K_MUX`` select bits;
+- minifloat formats: an input at its decoded integer width (``value_width``) plus its decoder
+  (``decoder_bits``); an output's cast counted on the emitter's own ``float_cast`` built once per (sum
+  width, sign, shift, format) (``float_cast_bits``);
 - counted, not approximated (``stream_link_bits``: they follow from the window geometry and tensor
   shapes): line-buffer shift-register, window, counter and pad-control bits of streamed layers, frame
   collect/split registers between streamed and parallel layers, the top's tlast counter, skid buffers;
@@ -39,8 +42,9 @@ Streamed layers price one window; parallel convolutions one window per output pi
 
 LUT against the exact model (``benchmarks/bench_cost_fast.py``, results in
 ``benchmarks/results/cost_fast_vs_exact.json``): 11 trained / PTQ'd graphs not used in any fit (MLPs
-with 2-6-bit weights, CNNs with streamed convolutions and maxpools) median 4.0 %, p90 7.5 % per graph;
-the design set median 3.9 %, p90 12.2 %.
+with 2-6-bit weights, CNNs with streamed convolutions and maxpools) median 4.1 %, p90 7.5 % per graph;
+12 more (the minifloat table's MLPs and CNNs) median 5.4 % / p90 6.5 % with fixed-point activations,
+8.0 % / 12.2 % with minifloat ones; the design set median 3.9 %, p90 12.2 %.
 """
 
 from __future__ import annotations
