@@ -219,8 +219,8 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
         if op.kind == "maxpool":  # a comparator tree per window: (taps - 1) compare + select pairs
             taps = int(np.prod(op.kernel))
             max_node_bits += elems * (taps - 1) * wn
-            # a first-level pair of unsigned inputs has a structural-0 sign bit (one bit fewer)
-            max_bits += elems * ((taps - 1) * wn - (taps // 2 if x.fmt.raw_min >= 0 else 0))
+            # a max of unsigned inputs (and of such maxes) has a structural-0 sign bit: one bit fewer each
+            max_bits += elems * (taps - 1) * (wn - (1 if x.fmt.raw_min >= 0 else 0))
             levels += math.ceil(math.log2(max(taps, 2)))
         elif op.kind == "mul":  # shift-and-add array (rtl.varmul): a gated copy per bit of the narrower operand
             x2 = graph.tensor(op.inputs[1])
