@@ -120,15 +120,20 @@ def _used_bits(line: str, widths: list[int], used: list[set[int]]) -> None:
     add_read_bits(line, widths, used)
 
 
-def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dict | None = None) -> dict:
+def datapath_features(
+    dp, outs, out_width: int, pipeline: int, const_inputs: dict | None = None, low_inputs: int = 0
+) -> dict:
     """Adder/select/compare bits, carry blocks and flip-flops of one datapath (``rtl.datapath.Datapath``)
     whose output values ``outs`` leave through an output register truncated or sign-extended to
     ``out_width`` bits each; ``pipeline`` as the emitter's option; ``const_inputs``: {input node name:
-    lowest bit that is constant 0 (the previous layer's ReLU sign bit)}. Returns a dict of ints."""
+    lowest bit that is constant 0 (the previous layer's ReLU sign bit)}; ``low_inputs``: low bits that are
+    constant 0 in every input (``low_zero_bits``). Returns a dict of ints (``out_low_zero``: the same for
+    the outputs)."""
     nodes = dp.nodes
     levels = max(1, max((nodes[v.node].level for v in outs), default=0))
     add_bits = ext_bits = sub_bits = const_bits = carry4 = mux_bits = cmp_bits = sat_raw_bits = max_bits = 0
     zero = zero_sign_nodes(nodes, const_inputs or {})
+    tz = low_zero_bits(nodes, low_inputs)
     zero_up = {n.name for n in nodes.values() if _round_up_is_zero(n, nodes)}
     dec_bits = 0
     for n in nodes.values():
@@ -169,8 +174,14 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
                 if "{out}_up" in rhs and n.name in zero_up:
                     continue  # a rounding increment that is structurally 0: yosys removes the adder
                 if two and "{1}" in rhs:
-                    add_bits += w
                     d = _pass_width(n)
+                    low = 0
+                    if tz and len(n.operands) > 1:
+                        # low bits that are constant 0 in an operand: the other operand's bits pass through
+                        # (no adder bit; they are operand bits, so they leave the own bits)
+                        t0, t1 = tz.get(n.operands[0], 0), tz.get(n.operands[1], 0)
+                        low = max(0, min(t1 if " - " in rhs else max(t0 - d, t1), w - 1))
+                    add_bits += w - low
                     own = max(widths[0] - d, widths[1]) if len(widths) > 1 else w
                     ext_bits += max(0, w - own)
                     if len(widths) > 1 and " - " not in rhs and any(o in zero for o in n.operands[:2]):
@@ -180,7 +191,8 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
                         lims = [widths[0] - d if z0 else w, widths[1] if z1 else w]
                         ext_bits += max(0, min(own, w) - min(lims))
                     if " - " in rhs:
-                        sub_bits += w
+                        sub_bits += w - low
+                    w -= low
                 else:
                     const_bits += w
                 carry4 += math.ceil(w / 4)
@@ -204,6 +216,7 @@ def datapath_features(dp, outs, out_width: int, pipeline: int, const_inputs: dic
         "ff_declared": ff_decl,
         "dec_bits": dec_bits,
         "max_bits": max_bits,
+        "out_low_zero": min((_out_low_zero(nodes[v.node], tz) for v in outs), default=0),
     }
 
 
@@ -239,6 +252,51 @@ def decode_bits(node) -> int:
     if not (sh and w and m):
         return 0
     return sum(max(0, min(m, w - s)) for s in range(2**sh - 1)) + node.width
+
+
+def low_zero_bits(nodes, low_inputs: int) -> dict[str, int]:
+    """{node: number of low bits that are structurally 0} when every input holds ``low_inputs`` such bits
+    (a previous layer's output whose format keeps a constant 0 below its value, e.g. a ReLU into a format
+    with one more fraction bit: ``{x, 1'b0}``); yosys sees them across the layer boundary of a whole
+    design and every adder reading only such values is that many bits narrower. Inputs carry them; sums
+    of two non-constant operands (``min``), maxpool selects (``min``) and ReLU selects keep them; every
+    other node (constants, casts, saturation) counts 0. Empty when ``low_inputs`` is 0."""
+    if low_inputs <= 0:
+        return {}
+    tz: dict[str, int] = {}
+    for n in nodes.values():
+        ops = [o for o in n.operands if not nodes[o].const]
+        body = " ".join(n.body)
+        if n.const:
+            continue
+        if n.level == 0:
+            if _INPUT_NAME.fullmatch(n.name) or (len(n.operands) == 1 and n.operands[0] in tz):
+                tz[n.name] = low_inputs if _INPUT_NAME.fullmatch(n.name) else tz[n.operands[0]]
+            continue
+        if not ops or len(ops) != len(n.operands):
+            continue
+        t = min(tz.get(o, 0) for o in ops)
+        rhs = body.split("=", 1)[1].split("//", 1)[0] if "=" in body else body
+        if t and (_RELU.match(body) or (len(n.body) == 1 and _MAX.search(rhs)) or _add_only(n)):
+            tz[n.name] = t
+    return tz
+
+
+def _add_only(n) -> bool:
+    """True when every body line of ``n`` is an addition/subtraction of its operands or a pass-through
+    concatenation (no constant, cast or select)."""
+    return all(_add_line(line) or _PASS.search(line) or "_ah = " in line for line in n.body) and any(
+        _add_line(line) for line in n.body
+    )
+
+
+def _out_low_zero(node, tz: dict) -> int:
+    """Low bits of an output value that are structurally 0: a constant 0 appended below it (``{x, k'b0}``)
+    plus those of its operand when it is a plain shift, or ``tz`` of the node."""
+    k, val = constant_low_bits(node)
+    if k and val == 0:
+        return k
+    return tz.get(node.name, 0)
 
 
 def zero_sign_nodes(nodes, const_inputs: dict | None = None) -> set[str]:
@@ -654,9 +712,10 @@ def plan_rtl(
     const_out = 0
     prev_const: list = []
     options = (pipeline, io, adders)
+    low_in = 0
     disk = _disk_dir() if cache else None
     for k, lay in enumerate(layers):
-        key = _layer_key(graph, layers, k, ranges, prev_const, const_out, options) if cache else None
+        key = _layer_key(graph, layers, k, ranges, prev_const, const_out, options + (low_in,)) if cache else None
         hit = _LAYER_CACHE.get(key) if cache else None
         if hit is None and cache and disk:
             hit = _disk_get(disk, key)
@@ -671,7 +730,7 @@ def plan_rtl(
         else:
             _CACHE_STATS["misses"] += bool(cache)
             feat0, ranges, const_out, const_el = _layer_features(
-                graph, layers, k, ranges, prev_const, const_out, pipeline, adders
+                graph, layers, k, ranges, prev_const, const_out, pipeline, adders, low_in
             )
             if cache:
                 _LAYER_CACHE[key] = (feat0, tuple(ranges), const_out, tuple(const_el))
@@ -682,6 +741,7 @@ def plan_rtl(
         feat = replace(feat0, name=lay.name, kinds=list(feat0.kinds), extra=dict(feat0.extra))
         out.append(feat)
         prev_const = list(const_el)
+        low_in = int(feat0.extra.get("out_low_zero", 0))
     if layers[-1].style == "stream":  # rtl.top.print_tlast: a beat counter when a frame has several beats
         from hwq.rtl.stream import frame_of
 
@@ -691,7 +751,15 @@ def plan_rtl(
 
 
 def _layer_features(
-    graph: Graph, layers: list, k: int, ranges, prev_const: list, const_in: int, pipeline: int, adders: str
+    graph: Graph,
+    layers: list,
+    k: int,
+    ranges,
+    prev_const: list,
+    const_in: int,
+    pipeline: int,
+    adders: str,
+    low_in: int = 0,
 ) -> tuple:
     """One layer of ``plan_rtl``: (LayerFeatures, output value ranges, structurally-zero output bits,
     per-output lowest zero bit) given the input ranges and the previous layer's zero bits."""
@@ -748,7 +816,8 @@ def _layer_features(
             ch_bits = _per_channel(prev_const, frame_of(xt.shape), True)
             fr = frame_of(xt.shape)
             cin = {f"x{i}": ch_bits[i // fr.beats] for i in range(xt.size) if ch_bits.get(i // fr.beats) is not None}
-    f = datapath_features(dp, vals, yt.fmt.width, pipeline, cin)
+    f = datapath_features(dp, vals, yt.fmt.width, pipeline, cin, low_in)
+    feat.extra["out_low_zero"] = f["out_low_zero"]
     const_out = _constant_output_bits(dp, vals, yt.fmt.width)
     const_el = _constant_elements(dp, vals, yt.fmt.width)
     feat.adders = dp.adders
