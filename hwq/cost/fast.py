@@ -43,7 +43,7 @@ Streamed layers price one window; parallel convolutions one window per output pi
 LUT against the exact model (``benchmarks/bench_cost_fast.py``, results in
 ``benchmarks/results/cost_fast_vs_exact.json``): 11 trained / PTQ'd graphs not used in any fit (MLPs
 with 2-6-bit weights, CNNs with streamed convolutions and maxpools) median 4.1 %, p90 7.5 % per graph;
-12 more (the minifloat table's MLPs and CNNs) median 5.4 % / p90 6.5 % with fixed-point activations,
+12 more (the minifloat table's MLPs and CNNs) median 3.7 % / p90 9.8 % with fixed-point activations,
 8.0 % / 12.2 % with minifloat ones; the design set median 3.9 %, p90 12.2 %.
 """
 
