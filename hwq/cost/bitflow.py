@@ -594,14 +594,16 @@ _MISSING = object()
 MEMO_SIZE = 20000
 
 
-def resolve(nodes, const_inputs: dict | None = None) -> tuple[dict, dict, dict]:
+def resolve(nodes, const_inputs: dict | None = None, low_inputs: dict | None = None) -> tuple[dict, dict, dict]:
     """Per non-constant node, (``keys``, ``fanin``, ``fanin_lcu``): ``keys[name][i]`` is what a register
     of bit i holds, ``("c", v)`` for a constant (no flip-flop) or a hashable source key shared by every
     bit that is the same net (a copy of the same source bit; ``("not", key)`` for its inverse);
     ``fanin[name][i]`` is the set of (operand index, operand bit) bit i depends on, ``fanin_lcu`` the
     same when constant comparisons are ``cmp2lcu`` logic (``CMP2LCU_LUT``). ``const_inputs``: {input
-    node name: lowest bit that is constant 0 (the previous layer's ReLU sign bit)}."""
+    node name: lowest bit that is constant 0 (the previous layer's ReLU sign bit)}; ``low_inputs``: {input
+    node name: number of low bits that are constant 0 (``rtl_model.low_zero_bits``)}."""
     const_inputs = const_inputs or {}
+    low_inputs = low_inputs or {}
     keys: dict[str, list] = {}
     fanin: dict[str, list] = {}
     fanin_lcu: dict[str, list] = {}
@@ -670,6 +672,9 @@ def resolve(nodes, const_inputs: dict | None = None) -> tuple[dict, dict, dict]:
             for i in range(lowest_zero, n.width):
                 kb[i] = ZERO
                 fi[i] = fl[i] = _NONE
+        for i in range(min(low_inputs.get(n.name, 0), n.width)):
+            kb[i] = ZERO
+            fi[i] = fl[i] = _NONE
         keys[n.name] = kb
         fanin[n.name] = fi
         fanin_lcu[n.name] = fl
@@ -716,6 +721,7 @@ def register_count(
     const_inputs: dict | None = None,
     detail: list | None = None,
     lcu: bool = False,
+    low_inputs: dict | None = None,
 ) -> tuple[int, int, int]:
     """(flip-flops yosys keeps, flip-flops declared, flip-flops kept when constant comparisons are
     ``cmp2lcu`` logic) of one layer's register stages as ``rtl.layer`` prints them: a stage after every
@@ -724,7 +730,7 @@ def register_count(
     bits a later reader needs (``_liveness``). ``outs``: the layer's output values
     (``rtl.datapath.Value``). ``detail``: when a list, gets (stage, node name, {bit: key}) per register
     (``lcu``: of the cmp2lcu count) for tests and debugging."""
-    keys, fanin, fanin_lcu = resolve(nodes, const_inputs)
+    keys, fanin, fanin_lcu = resolve(nodes, const_inputs, low_inputs)
     out_use = {v.node for v in outs}
     stages = [b for b in range(1, levels + 1) if b == levels or (pipeline > 0 and b % pipeline == 0)]
     counts = []

@@ -196,7 +196,8 @@ def datapath_features(
                 else:
                     const_bits += w
                 carry4 += math.ceil(w / 4)
-    ff, ff_decl, ff_lcu = _registers(nodes, outs, out_width, levels, pipeline, const_inputs or {})
+    low = {nm: low_inputs for nm in nodes if low_inputs > 0 and nodes[nm].level == 0 and _INPUT_NAME.fullmatch(nm)}
+    ff, ff_decl, ff_lcu = _registers(nodes, outs, out_width, levels, pipeline, const_inputs or {}, low_inputs=low)
     merges = macc_merges(nodes, outs, levels, pipeline)
     carry4 -= sum(math.ceil(w / 4) for _, _, w in merges)  # a merged adder's own carry chain is not built
     return {
@@ -509,7 +510,14 @@ def _pass_width(n) -> int:
 
 
 def _registers(
-    nodes, outs, out_width: int, levels: int, pipeline: int, const_inputs: dict, detail: list | None = None
+    nodes,
+    outs,
+    out_width: int,
+    levels: int,
+    pipeline: int,
+    const_inputs: dict,
+    detail: list | None = None,
+    low_inputs: dict | None = None,
 ) -> tuple[int, int, int]:
     """(flip-flops yosys keeps, flip-flops declared, flip-flops kept by ``synth_xilinx``) of the layer's
     register stages (``layer.print_layer``): ``bitflow.register_count`` (per stage one valid flag plus,
@@ -517,7 +525,7 @@ def _registers(
     reading of the node bodies; the third count with constant comparisons as ``cmp2lcu`` logic)."""
     from .bitflow import register_count
 
-    return register_count(nodes, outs, out_width, levels, pipeline, const_inputs, detail)
+    return register_count(nodes, outs, out_width, levels, pipeline, const_inputs, detail, low_inputs=low_inputs)
 
 
 def _constant_output_bits(dp, vals, out_width: int) -> int:
