@@ -62,3 +62,15 @@ def test_decode_bits_counts_shift_matrix():
     assert decode_bits(Node) == 60 + 19
     Node.body = [ln.replace("{0}[7] ?", "{0}[3] ?") for ln in Node.body]
     assert decode_bits(Node) == 0  # a 4-bit code folds into the reading adders' LUTs
+
+
+def test_whole_cnn_fixed4_low_zero_bits():
+    """The digits CNN with 4-bit fixed formats: its ReLUs emit ``{x, 1'b0}`` (one more fraction bit), which
+    yosys carries into the next layers (``rtl_model.low_zero_bits``). Without it the estimate is +31 % LUT
+    and +19 % FF against the recorded yosys counts; with it +14.6 % and +6.0 %. Asserted: LUT within the
+    issue's 15 % p90 goal, FF within 8 %."""
+    rec = json.loads((DATA / "whole_cnn_fixed4_yosys.json").read_text())
+    est = fpga(loads((DATA / rec["graph"]).read_text()), "xc7")["total"]
+    meas = rec["counts"]["all"]
+    assert abs(est["LUT"] - meas["LUT"]) / meas["LUT"] <= 0.15, f"CNN fixed4: {est['LUT']} LUT vs yosys {meas['LUT']}"
+    assert abs(est["FF"] - meas["FF"]) / meas["FF"] <= 0.08, f"CNN fixed4: {est['FF']} FF vs yosys {meas['FF']}"
