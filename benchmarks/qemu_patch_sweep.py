@@ -1,0 +1,116 @@
+"""Patch loops on QEMU Cortex-M4 for every split point x every grid 1x1..4x4 of the MobileNetV2-style test stage.
+
+Issue 14 asks for the patch-based program to equal the layer-by-layer program and ``hwq.ir.run`` for every
+grid and every split point on the host *and* on QEMU Cortex-M4. The host side runs in the test suite
+(``tests/mcu/test_patch.py``, 240 plans x 1,000 vectors); a QEMU run per plan takes about 20 s, so the full
+QEMU sweep lives here rather than in the suite. Each plan is emitted with ``hwq.mcu.emit`` into its own
+folder and checked by ``hwq verify mcu --target cortex-m4`` (the same harness the CLI uses: firmware built
+with arm-none-eabi-gcc, run on qemu-system-arm mps2-an386, every output byte compared with ``hwq.ir.run``).
+Plans the planner refuses (a split it cannot cut with that grid) are listed as refused, with the reason.
+
+    python benchmarks/qemu_patch_sweep.py --halo cache --vectors 100
+Writes benchmarks/results/patch_qemu_sweep.json (one row per plan: vectors, mismatches, measured arena).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hwq.mcu.emit import emit
+from hwq.mcu.kernels import McuEmitError
+from hwq.mcu.lower import lower
+from hwq.mcu.patch import mcu_split_points
+from hwq.mcu.patch.models import inverted_residual_stage
+from hwq.sim.verify import verify
+
+GRIDS = [f"{r}x{c}" for r in range(1, 5) for c in range(1, 5)]
+RESULTS = Path(__file__).resolve().parent / "results" / "patch_qemu_sweep.json"
+
+
+def _commit() -> str:
+    """Short git commit of this checkout (``unknown`` outside git)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).resolve().parent)  # fmt: skip
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def sweep(halos: list[str], vectors: int, work: Path, grids: list[str] = GRIDS) -> list[dict]:
+    """Emit and run every split x grid x halo plan of the test stage on QEMU Cortex-M4; one dict per plan."""
+    stage = inverted_residual_stage(16, 14, seed=0)
+    splits = mcu_split_points(lower(stage))
+    cache = work / "cache"
+    rows: list[dict] = []
+    total = len(splits) * len(grids) * len(halos)
+    for split in splits:
+        for grid in grids:
+            for halo in halos:
+                out = work / f"{split}_{grid}_{halo}"
+                row = {"split": split, "grid": grid, "halo": halo}
+                t0 = time.perf_counter()
+                try:
+                    emit(stage, out, patches=grid, split=split, halo=halo)
+                except McuEmitError as e:
+                    row["refused"] = str(e)
+                    rows.append(row)
+                    print(f"[{len(rows)}/{total}] {split} {grid} {halo}: refused ({e})", flush=True)
+                    continue
+                rep = verify("mcu", out, vectors=vectors, target="cortex-m4", cache_dir=cache)
+                man = json.loads((out / "mcu.json").read_text())
+                row.update(vectors=rep.vectors, mismatches=rep.mismatches,
+                           arena_bytes_measured=rep.extra.get("arena_bytes"),
+                           arena_bytes_planned=man["patch"]["arena_bytes"],
+                           seconds=round(time.perf_counter() - t0, 1))  # fmt: skip
+                rows.append(row)
+                print(f"[{len(rows)}/{total}] {split} {grid} {halo}: {rep.vectors} vectors, "
+                      f"{rep.mismatches} mismatches, arena {row['arena_bytes_measured']} B", flush=True)  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: run the sweep, write the JSON atomically, exit 1 on any mismatch."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--halo", default="cache", help="comma-separated halo modes (recompute,rows,cache)")
+    ap.add_argument("--vectors", type=int, default=100, help="random vectors per plan")
+    ap.add_argument("--grids", default=",".join(GRIDS), help="comma-separated RxC grids (default 1x1..4x4)")
+    ap.add_argument("--json", type=Path, default=RESULTS, help="result file")
+    args = ap.parse_args(argv)
+    halos = [h for h in args.halo.split(",") if h]
+    t0, c0 = time.perf_counter(), time.process_time()
+    with tempfile.TemporaryDirectory(prefix="hwq_qemu_sweep_") as tmp:
+        rows = sweep(halos, args.vectors, Path(tmp), args.grids.split(","))
+    ran = [r for r in rows if "refused" not in r]
+    summary = {
+        "commit": _commit(),
+        "command": "python benchmarks/qemu_patch_sweep.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "target": "cortex-m4 (qemu-system-arm mps2-an386)",
+        "plans_run": len(ran),
+        "plans_refused": len(rows) - len(ran),
+        "vectors_per_plan": args.vectors,
+        "mismatches": sum(r["mismatches"] for r in ran),
+        "arena_equal_to_plan": sum(r["arena_bytes_measured"] == r["arena_bytes_planned"] for r in ran),
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "python_cpu_s": round(time.process_time() - c0, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "rows": rows,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    tmp_json = args.json.with_suffix(".json.tmp")
+    tmp_json.write_text(json.dumps(summary, indent=1) + "\n")
+    tmp_json.replace(args.json)
+    print(f"{len(ran)} plans run, {len(rows) - len(ran)} refused, {summary['mismatches']} mismatches; "
+          f"arena equal to plan on {summary['arena_equal_to_plan']}/{len(ran)}; {args.json}")  # fmt: skip
+    return 1 if summary["mismatches"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
