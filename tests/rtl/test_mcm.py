@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from hwq.formats.csd import csd_digits
-from hwq.rtl.mcm import _cse_graph, build_adder_graph, csd_weights, difference_plan, plain_depth, transpose_graph
+from hwq.rtl.mcm import _cost, _cse_graph, build_adder_graph, csd_weights, difference_plan, plain_depth, transpose_graph
 
 
 def _evaluate(graph, x: list[int]) -> list[int]:
@@ -175,12 +175,17 @@ def test_deterministic_on_a_large_matrix():
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(2, 14), st.integers(2, 14), st.integers(0, 2**31 - 1))
+@example(10, 9, 9)  # fewer adders (24) but two negated outputs: the graph with 25 adders and none wins
 def test_sparse_matrices_never_worse_than_the_smallest_key_rule(m, n, seed):
     rng = np.random.default_rng(seed)
     w = (rng.integers(-16, 17, size=(m, n)) * (rng.random((m, n)) < 0.3)).tolist()
+    # the promise holds for sparse matrices (under half the weights non-zero), where both tie rules are tried;
+    # a denser draw (e.g. m=7, n=2, seed=6965: 9 of 14) is outside it
+    assume(2 * sum(1 for row in w for v in row if v) < m * n)
     g = build_adder_graph(w)
     assert _matrix(g, m) == w
-    assert g.adders <= _cse_graph(w, n, newest=False).adders
+    # the objective since 3a6156e: adders plus all-negative outputs (each costs the emitter a negation)
+    assert _cost(g) <= _cost(_cse_graph(w, n, newest=False))
 
 
 # ------------------------------------------------------------------ depth-bounded ("balanced") graphs
