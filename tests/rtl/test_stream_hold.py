@@ -29,7 +29,7 @@ from hwq.rtl.stream import Window
 
 from .conftest import need_icarus, need_verilator
 from .graphs import _conv_op, lossless_acc
-from .test_stream_pad import _bench
+from .test_stream_pad import _bench, random_padded_geometry
 
 # geometries hwq_window_pad refuses (what each exercises in the primitive)
 HOLD = {
@@ -142,26 +142,7 @@ def test_window_hold_matches_the_model_at_its_rate(name, tmp_path):
 
 def random_hold_geometry(index: int) -> dict:
     """A random padded geometry that ``hwq_window_hold`` takes (fixed seed per index)."""
-    rng = random.Random(7000 + index)
-    while True:
-        p = dict(
-            PIXEL_WIDTH=rng.choice([1, 4, 8]),
-            IN_H=rng.choice([1, 2, 3, 5, 7]),
-            IN_W=rng.randint(1, 9),
-            KH=rng.randint(1, 4),
-            KW=rng.randint(1, 4),
-            SH=rng.randint(1, 3),
-            SW=rng.randint(1, 3),
-            DH=rng.randint(1, 2),
-            DW=rng.randint(1, 2),
-            PAD_T=rng.randint(0, 4),
-            PAD_B=rng.randint(0, 4),
-            PAD_L=rng.randint(0, 4),
-            PAD_R=rng.randint(0, 4),
-        )
-        w = _window(p)
-        if w.out_h >= 1 and w.out_w >= 1 and w.hold_rate:
-            return p
+    return random_padded_geometry(7000 + index, lambda w: w.hold_rate, min_in_w=1, max_pad=4)
 
 
 @pytest.mark.parametrize("index", range(8))

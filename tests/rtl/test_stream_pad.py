@@ -191,28 +191,35 @@ def test_emitted_padded_design_uses_the_full_rate_window(tmp_path):
     assert "hwq_window_pad.v" in (tmp_path / "rtl.json").read_text()
 
 
-def random_full_rate_geometry(index: int) -> dict:
-    """A random padded geometry that ``hwq_window_pad`` takes (fixed seed per index)."""
-    rng = random.Random(5000 + index)
+def random_padded_geometry(seed: int, accept, min_in_w: int = 2, max_pad: int = 2) -> dict:
+    """The first random padded window geometry (a parameter dict) drawn from ``random.Random(seed)`` for
+    which ``accept(Window)`` holds and the output is at least 1x1; the input is ``min_in_w``..9 wide and
+    every side is padded by 0..``max_pad``."""
+    rng = random.Random(seed)
     while True:
         p = dict(
             PIXEL_WIDTH=rng.choice([1, 4, 8]),
             IN_H=rng.choice([1, 2, 3, 5, 7]),
-            IN_W=rng.randint(2, 9),
+            IN_W=rng.randint(min_in_w, 9),
             KH=rng.randint(1, 4),
             KW=rng.randint(1, 4),
             SH=rng.randint(1, 3),
             SW=rng.randint(1, 3),
             DH=rng.randint(1, 2),
             DW=rng.randint(1, 2),
-            PAD_T=rng.randint(0, 2),
-            PAD_B=rng.randint(0, 2),
-            PAD_L=rng.randint(0, 2),
-            PAD_R=rng.randint(0, 2),
+            PAD_T=rng.randint(0, max_pad),
+            PAD_B=rng.randint(0, max_pad),
+            PAD_L=rng.randint(0, max_pad),
+            PAD_R=rng.randint(0, max_pad),
         )
         w = _window(p)
-        if w.out_h >= 1 and w.out_w >= 1 and w.full_rate:
+        if w.out_h >= 1 and w.out_w >= 1 and accept(w):
             return p
+
+
+def random_full_rate_geometry(index: int) -> dict:
+    """A random padded geometry that ``hwq_window_pad`` takes (fixed seed per index)."""
+    return random_padded_geometry(5000 + index, lambda w: w.full_rate)
 
 
 @pytest.mark.parametrize("index", range(6))
