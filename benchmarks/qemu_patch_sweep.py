@@ -44,8 +44,9 @@ def _commit() -> str:
         return "unknown"
 
 
-def sweep(halos: list[str], vectors: int, work: Path, grids: list[str] = GRIDS) -> list[dict]:
-    """Emit and run every split x grid x halo plan of the test stage on QEMU Cortex-M4; one dict per plan."""
+def sweep(halos: list[str], vectors: int, work: Path, grids: list[str] = GRIDS, progress=None) -> list[dict]:
+    """Emit and run every split x grid x halo plan of the test stage on QEMU Cortex-M4; one dict per plan.
+    ``progress(rows)`` is called after every plan (the command line writes the partial result file)."""
     stage = inverted_residual_stage(16, 14, seed=0)
     splits = mcu_split_points(lower(stage))
     cache = work / "cache"
@@ -63,6 +64,8 @@ def sweep(halos: list[str], vectors: int, work: Path, grids: list[str] = GRIDS) 
                     row["refused"] = str(e)
                     rows.append(row)
                     print(f"[{len(rows)}/{total}] {split} {grid} {halo}: refused ({e})", flush=True)
+                    if progress:
+                        progress(rows)
                     continue
                 rep = verify("mcu", out, vectors=vectors, target="cortex-m4", cache_dir=cache)
                 man = json.loads((out / "mcu.json").read_text())
@@ -73,6 +76,8 @@ def sweep(halos: list[str], vectors: int, work: Path, grids: list[str] = GRIDS) 
                 rows.append(row)
                 print(f"[{len(rows)}/{total}] {split} {grid} {halo}: {rep.vectors} vectors, "
                       f"{rep.mismatches} mismatches, arena {row['arena_bytes_measured']} B", flush=True)  # fmt: skip
+                if progress:
+                    progress(rows)
     return rows
 
 
@@ -86,27 +91,36 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     halos = [h for h in args.halo.split(",") if h]
     t0, c0 = time.perf_counter(), time.process_time()
-    with tempfile.TemporaryDirectory(prefix="hwq_qemu_sweep_") as tmp:
-        rows = sweep(halos, args.vectors, Path(tmp), args.grids.split(","))
-    ran = [r for r in rows if "refused" not in r]
-    summary = {
-        "commit": _commit(),
-        "command": "python benchmarks/qemu_patch_sweep.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "target": "cortex-m4 (qemu-system-arm mps2-an386)",
-        "plans_run": len(ran),
-        "plans_refused": len(rows) - len(ran),
-        "vectors_per_plan": args.vectors,
-        "mismatches": sum(r["mismatches"] for r in ran),
-        "arena_equal_to_plan": sum(r["arena_bytes_measured"] == r["arena_bytes_planned"] for r in ran),
-        "wall_s": round(time.perf_counter() - t0, 1),
-        "python_cpu_s": round(time.process_time() - c0, 1),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "rows": rows,
-    }
+    planned = len(args.grids.split(",")) * len(halos) * 5  # the test stage has 5 split points
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    tmp_json = args.json.with_suffix(".json.tmp")
-    tmp_json.write_text(json.dumps(summary, indent=1) + "\n")
-    tmp_json.replace(args.json)
+
+    def write(rows: list[dict], complete: bool) -> dict:
+        ran = [r for r in rows if "refused" not in r]
+        summary = {
+            "commit": _commit(),
+            "command": "python benchmarks/qemu_patch_sweep.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            "target": "cortex-m4 (qemu-system-arm mps2-an386)",
+            "complete": complete,
+            "plans_planned": planned,
+            "plans_run": len(ran),
+            "plans_refused": len(rows) - len(ran),
+            "vectors_per_plan": args.vectors,
+            "mismatches": sum(r["mismatches"] for r in ran),
+            "arena_equal_to_plan": sum(r["arena_bytes_measured"] == r["arena_bytes_planned"] for r in ran),
+            "wall_s": round(time.perf_counter() - t0, 1),
+            "python_cpu_s": round(time.process_time() - c0, 1),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "rows": rows,
+        }
+        tmp_json = args.json.with_suffix(".json.tmp")
+        tmp_json.write_text(json.dumps(summary, indent=1) + "\n")
+        tmp_json.replace(args.json)
+        return summary
+
+    with tempfile.TemporaryDirectory(prefix="hwq_qemu_sweep_") as tmp:
+        rows = sweep(halos, args.vectors, Path(tmp), args.grids.split(","), lambda r: write(r, False))
+    summary = write(rows, True)
+    ran = [r for r in rows if "refused" not in r]
     print(f"{len(ran)} plans run, {len(rows) - len(ran)} refused, {summary['mismatches']} mismatches; "
           f"arena equal to plan on {summary['arena_equal_to_plan']}/{len(ran)}; {args.json}")  # fmt: skip
     return 1 if summary["mismatches"] else 0
