@@ -29,7 +29,7 @@ from hwq.rtl.stream import Window
 
 from .conftest import need_icarus, need_verilator
 from .graphs import _conv_op, lossless_acc
-from .test_stream_pad import _bench, random_padded_geometry
+from .test_stream_pad import _bench, parse_bench_output, random_padded_geometry
 
 # geometries hwq_window_pad refuses (what each exercises in the primitive)
 HOLD = {
@@ -76,22 +76,7 @@ def _run(p: dict, frames: int, seed: int, tmp: Path, src: str | None = None) -> 
     subprocess.run(["iverilog", "-g2005", "-o", "sim.vvp", "tb.v", "prim.v"], cwd=tmp, check=True)
     out = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=tmp, check=True, capture_output=True, text=True).stdout
     assert "Error" not in out, out
-    mask = (1 << pw) - 1
-
-    def beat(data: str, pad: str) -> tuple:
-        d, f = int(data, 16), int(pad, 16)
-        return (tuple((d >> (t * pw)) & mask for t in range(taps)), tuple((f >> t) & 1 for t in range(taps)))
-
-    outs, ins, tail = [], [], []
-    for line in out.splitlines():
-        f = line.split()
-        if f and f[0] == "O":
-            outs.append(beat(f[2], f[3]))
-        elif f and f[0] == "I":
-            ins.append(int(f[1]))
-        elif f and f[0] == "T":
-            tail.append(beat(f[1], f[2]))
-    return expected, outs, ins, tail
+    return (expected, *parse_bench_output(out, pw, taps))
 
 
 def _frame_cycles(ins: list, per: int, frames: int) -> list[int]:

@@ -48,6 +48,27 @@ def _window(p: dict) -> Window:
     )  # fmt: skip
 
 
+def parse_bench_output(out: str, pw: int, taps: int) -> tuple[list, list, list]:
+    """The window bench's printout as (output beats, input transfer cycles, beats after the last frame); a
+    beat is (tap values, pad flags), ``pw`` bits per tap."""
+    mask = (1 << pw) - 1
+
+    def beat(data: str, pad: str) -> tuple:
+        d, f = int(data, 16), int(pad, 16)
+        return (tuple((d >> (t * pw)) & mask for t in range(taps)), tuple((f >> t) & 1 for t in range(taps)))
+
+    outs, ins, tail = [], [], []
+    for line in out.splitlines():
+        f = line.split()
+        if f and f[0] == "O":
+            outs.append(beat(f[2], f[3]))
+        elif f and f[0] == "I":
+            ins.append(int(f[1]))
+        elif f and f[0] == "T":
+            tail.append(beat(f[1], f[2]))
+    return outs, ins, tail
+
+
 def _bench(p: dict, n_in: int, n_out: int, free_from: int, seed: int) -> str:
     """Plain Verilog bench: beats from in.hex; input gaps / back-pressure (30 %) before input ``free_from``;
     prints ``I <cycle>`` per input transfer and ``O <cycle> <tdata> <tpad>`` per output transfer, then runs
@@ -126,22 +147,7 @@ def _run_window(p: dict, frames: int, seed: int, tmp: Path, prim=None) -> tuple[
     prim = prim or resources.files("hwq.rtl").joinpath("primitives", "hwq_window_pad.v")
     subprocess.run(["iverilog", "-g2005", "-o", "sim.vvp", "tb.v", str(prim)], cwd=tmp, check=True)
     out = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=tmp, check=True, capture_output=True, text=True).stdout
-    mask = (1 << pw) - 1
-
-    def beat(data: str, pad: str) -> tuple:
-        d, f = int(data, 16), int(pad, 16)
-        return (tuple((d >> (t * pw)) & mask for t in range(taps)), tuple((f >> t) & 1 for t in range(taps)))
-
-    outs, ins, tail = [], [], []
-    for line in out.splitlines():
-        f = line.split()
-        if f and f[0] == "O":
-            outs.append(beat(f[2], f[3]))
-        elif f and f[0] == "I":
-            ins.append(int(f[1]))
-        elif f and f[0] == "T":
-            tail.append(beat(f[1], f[2]))
-    return expected, outs, ins, tail
+    return (expected, *parse_bench_output(out, pw, taps))
 
 
 @pytest.mark.parametrize("name", sorted(FULL_RATE))
