@@ -9,6 +9,8 @@ with arm-none-eabi-gcc, run on qemu-system-arm mps2-an386, every output byte com
 Plans the planner refuses (a split it cannot cut with that grid) are listed as refused, with the reason.
 
     python benchmarks/qemu_patch_sweep.py --halo cache --vectors 100
+    python benchmarks/qemu_patch_sweep.py --grids 1x1,1x3 --json A.json & ... --grids 1x2,1x4 --json B.json
+    python benchmarks/qemu_patch_sweep.py --merge A.json B.json --json OUT.json    # one file of both halves
 Writes benchmarks/results/patch_qemu_sweep.json (one row per plan: vectors, mismatches, measured arena).
 """
 
@@ -31,6 +33,7 @@ from hwq.mcu.patch.models import inverted_residual_stage
 from hwq.sim.verify import verify
 
 GRIDS = [f"{r}x{c}" for r in range(1, 5) for c in range(1, 5)]
+HALOS = ["recompute", "rows", "cache"]
 RESULTS = Path(__file__).resolve().parent / "results" / "patch_qemu_sweep.json"
 
 
@@ -81,6 +84,45 @@ def sweep(halos: list[str], vectors: int, work: Path, grids: list[str] = GRIDS, 
     return rows
 
 
+def merge(parts: list[Path], out: Path) -> int:
+    """Combine result files of one sweep split by ``--grids`` into ``out`` (rows in split, grid, halo order);
+    exit 1 on a mismatch, 2 when a part is incomplete or the parts ran different vector counts."""
+    docs = [json.loads(Path(p).read_text()) for p in parts]
+    incomplete = [str(p) for p, d in zip(parts, docs) if not d.get("complete")]
+    vectors = {d["vectors_per_plan"] for d in docs}
+    if incomplete or len(vectors) != 1:
+        print(f"cannot merge: incomplete {incomplete or 'none'}, vectors per plan {sorted(vectors)}", file=sys.stderr)
+        return 2
+    stage = inverted_residual_stage(16, 14, seed=0)
+    order = {s: i for i, s in enumerate(mcu_split_points(lower(stage)))}
+    rows = sorted((r for d in docs for r in d["rows"]),
+                  key=lambda r: (order[r["split"]], GRIDS.index(r["grid"]), HALOS.index(r["halo"])))  # fmt: skip
+    ran = [r for r in rows if "refused" not in r]
+    summary = {
+        "commits": sorted({d["commit"] for d in docs}),
+        "commands": [d["command"] for d in docs],
+        "merged_by": "python benchmarks/qemu_patch_sweep.py --merge " + " ".join(p.name for p in parts),
+        "target": docs[0]["target"],
+        "complete": True,
+        "plans_planned": sum(d["plans_planned"] for d in docs),
+        "plans_run": len(ran),
+        "plans_refused": len(rows) - len(ran),
+        "vectors_per_plan": vectors.pop(),
+        "mismatches": sum(r["mismatches"] for r in ran),
+        "arena_equal_to_plan": sum(r["arena_bytes_measured"] == r["arena_bytes_planned"] for r in ran),
+        "wall_s_per_part": [d["wall_s"] for d in docs],
+        "python_cpu_s": round(sum(d["python_cpu_s"] for d in docs), 1),
+        "load_average_at_end": [d["load_average"] for d in docs],
+        "rows": rows,
+    }
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=1) + "\n")
+    tmp.replace(out)
+    print(f"{len(ran)} plans run, {summary['plans_refused']} refused, {summary['mismatches']} mismatches; "
+          f"arena equal to plan on {summary['arena_equal_to_plan']}/{len(ran)}; {out}")  # fmt: skip
+    return 1 if summary["mismatches"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: run the sweep, write the JSON atomically, exit 1 on any mismatch."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -88,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vectors", type=int, default=100, help="random vectors per plan")
     ap.add_argument("--grids", default=",".join(GRIDS), help="comma-separated RxC grids (default 1x1..4x4)")
     ap.add_argument("--json", type=Path, default=RESULTS, help="result file")
+    ap.add_argument("--merge", type=Path, nargs="+", metavar="PART",
+                    help="combine result files of runs split by --grids (run side by side) into --json")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.json)
     halos = [h for h in args.halo.split(",") if h]
     t0, c0 = time.perf_counter(), time.process_time()
     planned = len(args.grids.split(",")) * len(halos) * 5  # the test stage has 5 split points
