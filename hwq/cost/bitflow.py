@@ -125,6 +125,13 @@ class _Parser:
 
     def unary(self):
         tok = self.peek()
+        if tok[0] == "op" and tok[1] in ("|", "&", "^"):  # reduction (1 bit)
+            self.take()
+            return ("red", tok[1], self.unary())
+        if tok == ("op", "~") and self.peek(1)[0] == "op" and self.peek(1)[1] in ("|", "&", "^"):
+            self.take()
+            self.take()
+            return ("red", "~" + self.t[self.i - 1][1], self.unary())
         if tok[0] == "op" and tok[1] in ("-", "~", "!"):
             self.take()
             return ("un", tok[1], self.unary())
@@ -337,6 +344,8 @@ class _Eval:
             if e[1] == "!":
                 return 1, False
             return self.wsig(e[2])
+        if k == "red":
+            return 1, False
         if k == "bin":
             if e[1] in ("&&", "||", "==", "!=", "<", ">", "<=", ">="):
                 return 1, False
@@ -385,6 +394,28 @@ class _Eval:
             return var[0]
         return self.fresh("|", *var)
 
+    def reduce(self, op: str, bits: list):
+        """The 1-bit term of a reduction ``op`` (``|``, ``&``, ``^``, or ``~`` of one) over ``bits``: a
+        constant bit that decides it (a 1 in an OR, a 0 in an AND) makes it constant, as yosys's
+        ``opt_expr`` folds it; else new logic over the variable bits (a single one passes through)."""
+        fresh = self.fresh
+        base = op.lstrip("~")
+        var = [b for b in bits if b[0] != "c"]
+        if base == "^":
+            parity = sum(1 for b in bits if b == ONE) % 2
+            t = ("c", parity) if not var else var[0] if len(var) == 1 else fresh("^", *var)
+            if var and parity:
+                t = _inv(t, fresh)
+        else:
+            decide = ONE if base == "|" else ZERO
+            if any(b == decide for b in bits):
+                t = decide
+            elif not var:
+                t = ("c", 1 - decide[1])
+            else:
+                t = var[0] if len(var) == 1 else fresh(base, *var)
+        return _inv(t, fresh) if op.startswith("~") else t
+
     def ev(self, e, width: int, sign: bool) -> list:
         """Bits of ``e`` in a context of ``width`` bits and signedness ``sign``."""
         k = e[0]
@@ -416,6 +447,8 @@ class _Eval:
             return self.extend(bits, width, sign)
         if k == "cast":
             return self.extend(self.self_bits(e[2]), width, sign)
+        if k == "red":
+            return self.extend([self.reduce(e[1], self.self_bits(e[2]))], width, False)
         if k == "un":
             if e[1] == "!":
                 t = self.truth(e[2])

@@ -77,11 +77,13 @@ def layer_ff(feat: LayerFeatures, target: dict | None = None) -> int:
     """Flip-flops of one layer on ``target`` (a loaded target dict; None: comparisons on carry chains):
     datapath registers (``ff``, or ``ff_lcu`` when ``compares_on_lcu(target)``) plus its skid buffer
     (2 x (width + 1)), line buffer (shift register, window register, counters), frame collect/split
-    registers and, on the last layer of a streamed output, the top's ``m_axis_tlast`` beat counter."""
+    registers and, on the last layer of a streamed output, the top's ``m_axis_tlast`` beat counter; less
+    the bits of those input-side registers that hold a constant or a copy of another bit
+    (``skid_const_bits``, ``window_const_bits``, ``frame_const_bits``: ``rtl_model.input_dup_bits``)."""
     skid = 2 * (feat.skid_bits - feat.skid_const_bits + 1) if feat.skid_bits else 0
-    win = feat.window_bits + feat.window_taps_bits + feat.window_counter_bits
+    win = feat.window_bits + feat.window_taps_bits + feat.window_counter_bits - feat.window_const_bits
     data = feat.ff_lcu if compares_on_lcu(target) and feat.ff_lcu else feat.ff
-    return data + skid + win + feat.frame_bits + feat.tlast_bits
+    return data + skid + win + feat.frame_bits - feat.frame_const_bits + feat.tlast_bits
 
 
 def layer_carry(feat: LayerFeatures, target: dict) -> float:

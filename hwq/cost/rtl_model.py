@@ -90,6 +90,8 @@ class LayerFeatures:
     window_counter_bits: int = 0  # position counter bits
     window_pad_bits: int = 0  # counter bits of a masked-padding line buffer (hwq_window_pad)
     frame_bits: int = 0  # frame collect / split register bits
+    window_const_bits: int = 0  # of the line buffer's shift-register and window bits: no FF (``input_dup_bits``)
+    frame_const_bits: int = 0  # of the frame collect / split bits: no FF (``input_dup_bits``)
     tlast_bits: int = 0  # the top's output beat counter for m_axis_tlast (last layer, streamed output)
     max_bits: int = 0  # max selects ``(a > b) ? a : b`` (maxpool): operand bits without a structural-0 sign
     dec_bits: int = 0  # minifloat input decoders: shift-matrix entries + signed value bits (``decode_bits``)
@@ -121,14 +123,20 @@ def _used_bits(line: str, widths: list[int], used: list[set[int]]) -> None:
 
 
 def datapath_features(
-    dp, outs, out_width: int, pipeline: int, const_inputs: dict | None = None, low_inputs: int = 0
+    dp,
+    outs,
+    out_width: int,
+    pipeline: int,
+    const_inputs: dict | None = None,
+    low_inputs: int = 0,
+    code_out: bool = False,
 ) -> dict:
     """Adder/select/compare bits, carry blocks and flip-flops of one datapath (``rtl.datapath.Datapath``)
     whose output values ``outs`` leave through an output register truncated or sign-extended to
     ``out_width`` bits each; ``pipeline`` as the emitter's option; ``const_inputs``: {input node name:
     lowest bit that is constant 0 (the previous layer's ReLU sign bit)}; ``low_inputs``: low bits that are
     constant 0 in every input (``low_zero_bits``). Returns a dict of ints (``out_low_zero``: the same for
-    the outputs)."""
+    the outputs; ``out_distinct_bits``: ``output_distinct_bits``, of float codes when ``code_out``)."""
     nodes = dp.nodes
     levels = max(1, max((nodes[v.node].level for v in outs), default=0))
     add_bits = ext_bits = sub_bits = const_bits = carry4 = mux_bits = cmp_bits = sat_raw_bits = max_bits = 0
@@ -197,7 +205,10 @@ def datapath_features(
                     const_bits += w
                 carry4 += math.ceil(w / 4)
     low = {nm: low_inputs for nm in nodes if low_inputs > 0 and nodes[nm].level == 0 and _INPUT_NAME.fullmatch(nm)}
-    ff, ff_decl, ff_lcu = _registers(nodes, outs, out_width, levels, pipeline, const_inputs or {}, low_inputs=low)
+    detail: list = []
+    ff, ff_decl, ff_lcu = _registers(
+        nodes, outs, out_width, levels, pipeline, const_inputs or {}, detail=detail, low_inputs=low
+    )
     merges = macc_merges(nodes, outs, levels, pipeline)
     carry4 -= sum(math.ceil(w / 4) for _, _, w in merges)  # a merged adder's own carry chain is not built
     return {
@@ -218,7 +229,36 @@ def datapath_features(
         "dec_bits": dec_bits,
         "max_bits": max_bits,
         "out_low_zero": min((_out_low_zero(nodes[v.node], tz) for v in outs), default=0),
+        "out_distinct_bits": output_distinct_bits(nodes, outs, out_width, levels, detail, zero if code_out else None),
     }
+
+
+def output_distinct_bits(nodes, outs, out_width: int, levels: int, detail: list, code_zero: set | None = None) -> int:
+    """Distinct non-constant nets among the ``out_width`` x len(outs) output bits (``m_axis_tdata``) of a
+    datapath: bit j of an output value is its output register's bit ``min(j, width - 1)`` (sign extension),
+    keyed as ``bitflow.resolve`` keys it (``detail`` from ``bitflow.register_count``: the kept bits of
+    every register; a bit absent from the output stage is constant). Constant bits (a ReLU's sign, a
+    float code's sign after a ReLU, ``{x, 1'b0}`` low bits) and copies of one net (sign extension) leave
+    no flip-flop in the registers the next layer's data pass through (skid buffer, line buffer, frame
+    collect): yosys's ``opt_dff`` removes a register of a constant and ``opt_merge`` merges registers of
+    one net, register after register along the chain. ``code_zero``: the outputs are float codes of the
+    values (``out_width`` bits each), of which the sign bit is constant for a value with a structural-0
+    sign (in this set, ``zero_sign_nodes``, or a ReLU, ``const_top``); every other code bit counts."""
+    if code_zero is not None:
+        vs = {v.node: v for v in outs}
+        return sum(out_width - (nm in code_zero or const_top(nodes[nm])) for nm in vs if not nodes[nm].const)
+    held = {name: bits for stage, name, bits in detail if stage == levels}
+    keys: set = set()
+    for v in outs:
+        n = nodes[v.node]
+        if n.const:
+            continue
+        bits = held.get(v.node, {})
+        for j in range(out_width):
+            k = bits.get(min(j, n.width - 1))
+            if k is not None:
+                keys.add(k)
+    return len(keys)
 
 
 _MAX = re.compile(r"^\s*\((\{\d\}) > (\{\d\})\) \? \1 : \2\s*;?\s*$")
@@ -721,9 +761,11 @@ def plan_rtl(
     prev_const: list = []
     options = (pipeline, io, adders)
     low_in = 0
+    dist_in = None
     disk = _disk_dir() if cache else None
     for k, lay in enumerate(layers):
-        key = _layer_key(graph, layers, k, ranges, prev_const, const_out, options + (low_in,)) if cache else None
+        opts = options + (low_in, dist_in)
+        key = _layer_key(graph, layers, k, ranges, prev_const, const_out, opts) if cache else None
         hit = _LAYER_CACHE.get(key) if cache else None
         if hit is None and cache and disk:
             hit = _disk_get(disk, key)
@@ -738,7 +780,7 @@ def plan_rtl(
         else:
             _CACHE_STATS["misses"] += bool(cache)
             feat0, ranges, const_out, const_el = _layer_features(
-                graph, layers, k, ranges, prev_const, const_out, pipeline, adders, low_in
+                graph, layers, k, ranges, prev_const, const_out, pipeline, adders, low_in, dist_in
             )
             if cache:
                 _LAYER_CACHE[key] = (feat0, tuple(ranges), const_out, tuple(const_el))
@@ -750,6 +792,7 @@ def plan_rtl(
         out.append(feat)
         prev_const = list(const_el)
         low_in = int(feat0.extra.get("out_low_zero", 0))
+        dist_in = feat0.extra.get("out_distinct_bits") if _cross_layer_constants() else None
     if layers[-1].style == "stream":  # rtl.top.print_tlast: a beat counter when a frame has several beats
         from hwq.rtl.stream import frame_of
 
@@ -768,9 +811,12 @@ def _layer_features(
     pipeline: int,
     adders: str,
     low_in: int = 0,
+    dist_in: int | None = None,
 ) -> tuple:
     """One layer of ``plan_rtl``: (LayerFeatures, output value ranges, structurally-zero output bits,
-    per-output lowest zero bit) given the input ranges and the previous layer's zero bits."""
+    per-output lowest zero bit) given the input ranges and the previous layer's zero bits; ``dist_in``:
+    distinct non-constant nets among the previous layer's output bits (``output_distinct_bits``; None:
+    all bits), which sets the input-side registers without a flip-flop (``input_dup_bits``)."""
     from hwq.rtl.build import build_layer
     from hwq.rtl.layer import latency
     from hwq.rtl.stream import build_stream_layer, frame_of
@@ -778,6 +824,7 @@ def _layer_features(
     lay = layers[k]
     xt, yt = graph.tensor(lay.input), graph.tensor(lay.output)
     feat = LayerFeatures(lay.name, lay.style, [op.kind for op in lay.ops])
+    win_regs = 0  # pixels held by the line buffer (shift register + window register)
     if lay.style == "stream":
         dp, vals, ranges, win, flags = build_stream_layer(graph, lay, ranges, adders)
         ifr = frame_of(xt.shape)
@@ -795,6 +842,7 @@ def _layer_features(
             rw = _bits_for((win.out_h - 1) * win.sh)
             xw = _bits_for((win.out_w - 1) * win.sw)
             feat.window_counter_bits = 3 * pcount + 1 + rw + xw
+            win_regs = depth + win.taps
             feat.window_pad_bits = feat.window_counter_bits  # their comparators and tail/mask control
         else:
             depth = (win.kh - 1) * win.dh * wp + (win.kw - 1) * win.dw
@@ -802,6 +850,7 @@ def _layer_features(
             feat.window_bits = depth * (pw + flag)
             feat.window_taps_bits = win.taps * (pw + flag) + 1
             feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2
+            win_regs = depth + win.taps
         feat.extra["window"] = win.parameters()
     else:
         slots = None
@@ -824,10 +873,23 @@ def _layer_features(
             ch_bits = _per_channel(prev_const, frame_of(xt.shape), True)
             fr = frame_of(xt.shape)
             cin = {f"x{i}": ch_bits[i // fr.beats] for i in range(xt.size) if ch_bits.get(i // fr.beats) is not None}
-    f = datapath_features(dp, vals, yt.fmt.width, pipeline, cin, low_in)
+    if cin and getattr(xt.fmt, "kind", "") == "float" and _cross_layer_constants():
+        # a float code whose sign bit is constant 0 (a ReLU's): the decoded value's sign (its top bit) is 0
+        cin = {nm: dp.nodes[nm].width - 1 for nm in cin}
+    code = getattr(yt.fmt, "kind", "") == "float"
+    f = datapath_features(dp, vals, yt.fmt.width, pipeline, cin, low_in, code_out=code)
     feat.extra["out_low_zero"] = f["out_low_zero"]
+    feat.extra["out_distinct_bits"] = f["out_distinct_bits"]
     const_out = _constant_output_bits(dp, vals, yt.fmt.width)
     const_el = _constant_elements(dp, vals, yt.fmt.width)
+    if code and _cross_layer_constants():
+        # float codes: the sign bit (code bit width - 1) is 0 when the value's sign is structurally 0
+        zero = zero_sign_nodes(dp.nodes, cin)
+        const_el = [
+            yt.fmt.width - 1 if not dp.nodes[v.node].const and (v.node in zero or const_top(dp.nodes[v.node])) else None
+            for v in vals
+        ]
+        const_out = sum(b is not None for b in const_el)
     feat.adders = dp.adders
     feat.levels = f["levels"]
     feat.latency = latency(f["levels"], pipeline)
@@ -852,7 +914,32 @@ def _layer_features(
         if before.style == "stream" and lay.style != "stream":
             fr = frame_of(xt.shape)
             feat.frame_bits += fr.beats * fr.channels * xt.fmt.width + 1 + _bits_for(fr.beats - 1)
+        dup = input_dup_bits(dist_in, xt.size * xt.fmt.width if before.style != "stream" else skid)
+        if before.style == "stream" or lay.style != "stream":  # the skid buffer holds what the layer emits
+            feat.skid_const_bits = max(const_in, dup)
+        if before.style == "stream" and lay.style == "stream":
+            feat.window_const_bits = win_regs * dup
+        elif before.style == "stream":
+            feat.frame_const_bits = frame_of(xt.shape).beats * dup
+        elif lay.style == "stream":
+            feat.frame_const_bits = dup
     return feat, ranges, const_out, const_el
+
+
+def _cross_layer_constants() -> bool:
+    """True: a layer's inputs carry what the previous layer makes constant or equal (a float code's sign
+    after a ReLU, ``input_dup_bits``), as yosys sees them in a whole design. Patched to False to estimate a
+    layer module synthesised alone (its inputs free ports), e.g. ``tests/cost/test_whole_network.py``."""
+    return True
+
+
+def input_dup_bits(dist_in: int | None, bits: int) -> int:
+    """Of the ``bits`` data bits of one beat the previous layer emits, those a register holding them
+    needs no flip-flop for: constant or a copy of another bit (``bits - dist_in``, ``output_distinct_bits``;
+    0 when ``dist_in`` is None). Such registers: the skid buffer in front of a layer, a streamed layer's
+    line buffer (DEPTH + taps pixels: its shift register and window register) and frame collect (BEATS
+    beats) / split registers."""
+    return 0 if dist_in is None else max(0, bits - int(dist_in))
 
 
 def top_latency(layers: list[LayerFeatures]) -> tuple[int, bool]:

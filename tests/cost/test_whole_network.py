@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
+from hwq.cost import rtl_model
+from hwq.cost.bitflow import node_bits
 from hwq.cost.fpga import fpga
-from hwq.cost.rtl_model import decode_bits
+from hwq.cost.rtl_model import decode_bits, input_dup_bits
 from hwq.cost.targets import load_target
 from hwq.ir.serialize import loads
 
@@ -37,8 +40,24 @@ def test_whole_mlp_e4m3_within_p90(estimate):
     assert err <= p90, f"whole MLP e4m3: {est['total']['LUT']} LUT vs yosys {meas} ({err:.1f} % > p90 {p90} %)"
 
 
+def _alone(graph) -> dict:
+    """The estimate with every layer's inputs free ports (no constant or equal bits carried over from the
+    layer before), as a layer module synthesised alone sees them."""
+    rtl_model.clear_cache()
+    with (
+        mock.patch.object(rtl_model, "_cross_layer_constants", lambda: False),
+        mock.patch.object(rtl_model, "_out_low_zero", lambda node, tz: 0),
+    ):
+        out = fpga(graph, "xc7")
+    rtl_model.clear_cache()
+    return out
+
+
 def test_fc3_minifloat_decoders_priced(estimate):
-    est, rec = estimate
+    """fc3 synthesised alone (recorded) against fc3 estimated alone: its inputs free ports, so the codes'
+    sign bits, constant after fc2's ReLU in the whole design, are not constant here."""
+    _, rec = estimate
+    est = _alone(loads((DATA / rec["graph"]).read_text()))
     fc3 = next(x for x in est["layers"] if x["name"] == "fc3")
     meas = rec["counts"]["fc3"]["LUT"]
     assert fc3["features"]["dec_bits"] > 0
@@ -67,10 +86,45 @@ def test_decode_bits_counts_shift_matrix():
 def test_whole_cnn_fixed4_low_zero_bits():
     """The digits CNN with 4-bit fixed formats: its ReLUs emit ``{x, 1'b0}`` (one more fraction bit), which
     yosys carries into the next layers (``rtl_model.low_zero_bits``). Without it the estimate is +31 % LUT
-    and +19 % FF against the recorded yosys counts; with it +14.6 % and +6.0 %. Asserted: LUT within the
-    issue's 15 % p90 goal, FF within 8 %."""
+    and +19 % FF against the recorded yosys counts; with it +14.6 % LUT. Asserted: LUT within the issue's
+    15 % p90 goal; FF: ``test_whole_cnn_fixed4_ff_exact``."""
     rec = json.loads((DATA / "whole_cnn_fixed4_yosys.json").read_text())
     est = fpga(loads((DATA / rec["graph"]).read_text()), "xc7")["total"]
     meas = rec["counts"]["all"]
     assert abs(est["LUT"] - meas["LUT"]) / meas["LUT"] <= 0.15, f"CNN fixed4: {est['LUT']} LUT vs yosys {meas['LUT']}"
-    assert abs(est["FF"] - meas["FF"]) / meas["FF"] <= 0.08, f"CNN fixed4: {est['FF']} FF vs yosys {meas['FF']}"
+
+
+def test_whole_cnn_fixed4_ff_exact():
+    """Flip-flops of the whole streamed CNN (conv, maxpool, conv, maxpool, dense; skid buffers, line
+    buffers, frame collect) equal to the recorded yosys count (11,562). Two causes found in the netlist
+    (session 7; the estimate was 12,256, +6.0 %): (1) the constant ``{x, 1'b0}`` low bits of every channel
+    leave no flip-flop in the skid buffer, the line buffer's shift and window registers and the frame
+    collect behind the layer (``rtl_model.input_dup_bits``: -560 FF); (2) a rounding increment reads
+    ``|acc[k:0]`` of bits of which the bias makes one constant 1, so yosys keeps none of them (``bitflow``
+    reduction operators: -44 FF in conv1, -48 in conv2, -42 in the dense layer)."""
+    rec = json.loads((DATA / "whole_cnn_fixed4_yosys.json").read_text())
+    est = fpga(loads((DATA / rec["graph"]).read_text()), "xc7")
+    meas = rec["counts"]["all"]["FF"]
+    assert est["total"]["FF"] == meas, f"CNN fixed4: {est['total']['FF']} FF vs yosys {meas}"
+    pool1 = next(x for x in est["layers"] if x["name"] == "pool1")["features"]
+    # 8 channels x 1 constant low bit: 13 pixels in the 2x2 window's registers (9 shift + 4 taps), 8 skid bits
+    assert (pool1["window_const_bits"], pool1["skid_const_bits"]) == (13 * 8, 8)
+
+
+def test_reduction_with_a_constant_one_is_constant():
+    """``bitflow`` reads ``|x`` / ``&x`` / ``^x``: an OR over bits one of which is constant 1 is 1 (so the
+    bits it reads are not needed), an AND with a constant 0 is 0, a single variable bit passes through."""
+    a = [("s", (0, i), False) for i in range(4)]
+    c = [("c", 0), ("c", 1)]
+    up = node_bits(["assign {out} = {0}[3] & ((|{0}[5:0]) | {0}[4]);"], 1, [a + c])
+    assert up == [("s", (0, 3), False)]  # acc[3] & 1: the OR is constant, bits 0-2 and 4 not read
+    assert node_bits(["assign {out} = &{0}[5:0];"], 1, [a + c]) == [("c", 0)]
+    assert node_bits(["assign {out} = |{0}[4:4];"], 1, [a + c])[0][0] == "c"
+    two = node_bits(["assign {out} = |{0}[1:0];"], 1, [a])[0]
+    assert two[0] == "f" and {(0, 0), (0, 1)} <= set(two[2])  # new logic reading both bits
+
+
+def test_input_dup_bits():
+    assert input_dup_bits(None, 32) == 0  # unknown: every bit a flip-flop
+    assert input_dup_bits(24, 32) == 8
+    assert input_dup_bits(40, 32) == 0
