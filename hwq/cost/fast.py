@@ -308,11 +308,12 @@ def stream_link_bits(graph, layers: list, k: int, feat: LayerFeatures) -> None:
     they follow from the window geometry and the tensor shapes alone (no datapath is built), so the fast
     estimate has them exactly. ``hwq_window_pad`` (masked padding): real pixels only in the shift register,
     a pad flag per tap in the output register only for a maxpool, walk / emission / row / column counters;
-    ``hwq_window``: the padded rows in the shift register, four position counters; a frame collect
-    (parallel -> streamed) or split (streamed -> parallel) register of one frame plus a beat counter."""
+    ``hwq_window_hold``: ``rtl_model.hold_window_bits``; ``hwq_window``: the padded rows in the shift
+    register, four position counters; a frame collect (parallel -> streamed) or split (streamed ->
+    parallel) register of one frame plus a beat counter."""
     from hwq.rtl.stream import frame_of, window_of
 
-    from .rtl_model import _bits_for
+    from .rtl_model import _bits_for, hold_window_bits
 
     lay = layers[k]
     xt = graph.tensor(lay.input)
@@ -328,6 +329,11 @@ def stream_link_bits(graph, layers: list, k: int, feat: LayerFeatures) -> None:
             feat.window_bits = depth * pw
             feat.window_taps_bits = win.taps * (pw + flag) + 1
             feat.window_counter_bits = feat.window_pad_bits = counters
+        elif win.primitive == "hwq_window_hold":
+            fr = frame_of(xt.shape)
+            hold = hold_window_bits(win, fr.channels, xt.fmt.width, bool(flag), _read_taps(head, win, fr.channels))
+            feat.window_bits, feat.window_taps_bits, feat.window_counter_bits = hold
+            feat.window_pad_bits = feat.window_counter_bits
         else:
             hp = win.in_h + win.pad_t + win.pad_b
             wp = win.in_w + win.pad_l + win.pad_r
@@ -338,6 +344,23 @@ def stream_link_bits(graph, layers: list, k: int, feat: LayerFeatures) -> None:
     if k > 0 and (layers[k - 1].style == "stream") != (lay.style == "stream"):
         fr = frame_of(xt.shape)
         feat.frame_bits = fr.beats * fr.channels * xt.fmt.width + 1 + _bits_for(fr.beats - 1)
+
+
+def _read_taps(op, win, channels: int) -> set[tuple[int, int]] | None:
+    """(tap, input channel) pairs of a streamed conv's window with a nonzero weight in some output channel
+    (the datapath reads no other: ``rtl_model.read_window_inputs``); None (all) for pooling."""
+    if op.kind not in ("conv1d", "conv2d"):
+        return None
+    w = np.asarray(op.weight)
+    w = w.reshape(w.shape[0], w.shape[1], win.kh, win.kw)
+    per = w.shape[0] // int(op.groups)  # output channels per group; group g reads input channels g*cg..
+    cg = w.shape[1]
+    out = set()
+    for c in range(channels):
+        g = c // cg
+        rows = w[g * per : (g + 1) * per, c % cg]
+        out |= {(a * win.kw + b, c) for a in range(win.kh) for b in range(win.kw) if np.any(rows[:, a, b] != 0)}
+    return out
 
 
 def fit_fast(designs: list[dict]) -> dict:

@@ -606,6 +606,55 @@ def _bits_for(v: int) -> int:
     return max(1, int(v).bit_length())
 
 
+def hold_window_bits(win, channels: int, width: int, flags: bool, read=None) -> tuple[int, int, int]:
+    """Flip-flops of an ``hwq_window_hold`` line buffer (``rtl/primitives/hwq_window_hold.v``) of window
+    ``win`` (``rtl.stream.Window``) over pixels of ``channels`` x ``width`` bits: (shift register, output
+    register, counters), in bits, as the primitive declares them and yosys keeps them in a streamed layer.
+
+    ``read``: the (tap ``a*KW + b``, channel) pairs the datapath reads (None: all); yosys removes the output
+    register bits of the others and, per channel, the shift register beyond its oldest read tap.
+    Shift register: ``DEPTH = (KH-1)*DH*IN_W + (KW-1)*DW`` real pixels (no pad flags stored). Output
+    register: every read tap's pixel bits, ``m_axis_tvalid`` and, when the datapath reads them (a padded
+    maxpool, ``flags``), the pad flags of the taps that can be padding (the others are never read).
+    Counters: the walk position ``p`` and next emission position ``e`` (``PW = bits_for(P_END + BIAS + 1)``
+    bits each), the count ``q`` of the next frame's pixels taken during the tail (``PW`` bits, only when the
+    frame has tail steps, ``TAIL > 0``: else nothing reads it), the done flag and the output row / column
+    counters (``bits_for((HO-1)*SH)``, ``bits_for((WO-1)*SW)``). Exact against yosys (xc7 and iCE40
+    scripts) for unit strides; with both strides even yosys may also drop constant low bits of the row /
+    emission / column counters (1 to 3 bits on the geometries measured), which this count keeps."""
+    frame = win.in_h * win.in_w
+    e = win.emissions()
+    bias = max(-e[0], 0)
+    p_end = max(e[-1], frame - 1)
+    tail = p_end - (frame - 1)
+    pw_count = _bits_for(p_end + bias + 1)
+    pairs = [(t, c) for t in range(win.taps) for c in range(channels)]
+    read = pairs if read is None else [tc for tc in pairs if tc in read]
+
+    def offset(t: int) -> int:
+        return (win.kh - 1 - t // win.kw) * win.dh * win.in_w + (win.kw - 1 - t % win.kw) * win.dw
+
+    shift = sum(max((offset(t) for t, c2 in read if c2 == c), default=0) for c in range(channels)) * width
+    taps = len(read) * width + (len(win.padded_taps()) if flags else 0) + 1
+    rw = _bits_for((win.out_h - 1) * win.sh)
+    xw = _bits_for((win.out_w - 1) * win.sw)
+    counters = (3 if tail > 0 else 2) * pw_count + 1 + rw + xw
+    return shift, taps, counters
+
+
+def read_window_inputs(dp, outs, taps: int) -> set[tuple[int, int]]:
+    """(tap, channel) pairs of a streamed layer's window that its datapath ``dp`` reads on the way to the
+    output values ``outs`` (input node ``x{i}``, ``i = channel*taps + tap``; ``rtl.stream.build_stream_layer``)."""
+    live, todo = set(), [v.node for v in outs]
+    while todo:
+        nm = todo.pop()
+        if nm in live or nm not in dp.nodes:
+            continue
+        live.add(nm)
+        todo.extend(dp.nodes[nm].operands)
+    return {(int(nm[1:]) % taps, int(nm[1:]) // taps) for nm in live if _INPUT_NAME.fullmatch(nm)}
+
+
 def emitter_default_adders() -> str:
     """The Verilog emitter's default adder-graph style (``hwq.rtl.emit``'s ``adders`` default)."""
     import inspect
@@ -844,6 +893,13 @@ def _layer_features(
             feat.window_counter_bits = 3 * pcount + 1 + rw + xw
             win_regs = depth + win.taps
             feat.window_pad_bits = feat.window_counter_bits  # their comparators and tail/mask control
+        elif win.primitive == "hwq_window_hold":
+            # padding masked, several outputs of one position on consecutive cycles (hold_window_bits)
+            read = read_window_inputs(dp, vals, win.taps)
+            hold = hold_window_bits(win, ifr.channels, xt.fmt.width, flags, read)
+            feat.window_bits, feat.window_taps_bits, feat.window_counter_bits = hold
+            feat.window_pad_bits = feat.window_counter_bits  # their comparators, hold and tail/mask control
+            win_regs = (win.kh - 1) * win.dh * win.in_w + (win.kw - 1) * win.dw + win.taps
         else:
             depth = (win.kh - 1) * win.dh * wp + (win.kw - 1) * win.dw
             flag = 1 if flags else 0

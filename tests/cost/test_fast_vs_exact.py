@@ -81,3 +81,20 @@ def test_stream_link_bits_equal_the_exact_model():
     for fe, ff in zip(exact, fast):
         assert {k: getattr(ff, k) for k in keys} == {k: getattr(fe, k) for k in keys}, fe.name
     assert sum(f.window_bits for f in exact) > 0 and sum(f.frame_bits for f in exact) > 0
+
+
+@pytest.mark.parametrize("name", ["conv4x4_pad2_6x6", "conv1d_k2_pad1", "maxpool2x2_pad1_6x6"])
+def test_stream_link_bits_equal_the_exact_model_on_hold_windows(name):
+    """The same on ``hwq_window_hold`` line buffers (``test_ff_exact.hold_design``): the fast path reads the
+    taps the datapath uses from the weights (conv4x4 has a tap of zero weights), the exact one from the
+    datapath; both price the masked-padding counters."""
+    from hwq.cost.fast import plan_fast
+    from hwq.cost.rtl_model import plan_rtl
+
+    from .test_ff_exact import hold_design
+
+    g = hold_design(name)
+    keys = ("window_bits", "window_taps_bits", "window_counter_bits", "window_pad_bits", "frame_bits", "tlast_bits")
+    (fe,), (ff,) = plan_rtl(g), plan_fast(g)
+    assert {k: getattr(ff, k) for k in keys} == {k: getattr(fe, k) for k in keys}
+    assert fe.window_pad_bits > 0
