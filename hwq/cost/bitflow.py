@@ -307,7 +307,29 @@ def _add(a: list, b: list, sub: bool, signed: bool, fresh) -> list:
     chain = []
     carry = None
     for j in range(i, min(ev, width)):
-        ins = (a[j], b[j]) if carry is None else (a[j], b[j], carry)
+        bj = ("c", b[j][1] ^ sub) if b[j][0] == "c" else None
+        if a[j][0] == "c" and bj is not None and a[j] == bj:
+            # both inputs constant and equal: the carry out is that constant (generate / kill) whatever
+            # comes in, so the bits above do not read the bits below (a chain restarts there)
+            chain.append(carry if carry is not None else ci)  # a + b = 2a (0 or 2): the sum bit is the carry in
+            carry = bj
+            continue
+        if carry is not None and carry[0] == "c":
+            cin = carry
+            if a[j][0] == "c" and bj is not None:  # constant inputs and carry: a constant
+                v = a[j][1] + bj[1] + cin[1]
+                chain.append(("c", v & 1))
+                carry = ("c", v >> 1)
+                continue
+            if a[j] == cin:  # a constant input equal to the carry in: carry out known, sum the other input
+                chain.append(_inv(b[j], fresh) if sub else b[j])
+                continue
+            if bj is not None and bj == cin:
+                chain.append(a[j])
+                continue
+            ins = (a[j], b[j], cin)
+        else:
+            ins = (a[j], b[j]) if carry is None else (a[j], b[j], carry)
         chain.append(fresh("sum", *ins))
         carry = fresh("carry", *ins)
     out += chain
@@ -323,6 +345,8 @@ class _Eval:
         self.ops = operands  # operand k: its bits as terms (LSB first), signed wires
         self.env: dict[str, tuple[list, bool]] = {}
         self.fresh = fresh
+        self.vsets: dict[str, set] = {}  # wires holding one of a few constants (a ``?:`` chain of literals)
+        self.shifts: dict[str, tuple] = {}  # wires defined by a variable shift: (operand bits, amounts, op)
 
     # self-determined width and signedness
     def wsig(self, e) -> tuple[int, bool]:
@@ -394,6 +418,74 @@ class _Eval:
             return var[0]
         return self.fresh("|", *var)
 
+    #: widest variable shift amount read as a multiplexer of its possible values (wider: new logic)
+    SHIFT_BITS = 6
+
+    def values(self, e, width: int) -> set | None:
+        """The possible values of ``e`` (``width`` bits, unsigned) when it is a literal or a ``?:`` chain of
+        literals and wires known to hold such values (``self.vsets``); None when unknown."""
+        if e[0] == "lit":
+            return {e[2] % (1 << width)}
+        if e[0] == "ref" and e[1] in self.vsets:
+            return {v % (1 << width) for v in self.vsets[e[1]]}
+        if e[0] == "?":
+            a, b = self.values(e[2], width), self.values(e[3], width)
+            return None if a is None or b is None else a | b
+        return None
+
+    def shift(self, e, width: int, sign: bool) -> tuple[list, list, list] | None:
+        """``a << b`` / ``a >> b`` (logical) with a variable amount ``b`` of at most ``SHIFT_BITS`` bits, bit
+        by bit: output bit i is a multiplexer, selected by ``b``'s bits, of the bits of ``a`` it can be (one
+        per possible amount: ``values`` of ``b``, else every amount its width holds), so it reads only
+        those bits. Returns (bits, ``a``'s bits in this context, possible amounts), None when not such a
+        shift (a constant amount, a wide one)."""
+        op = e[1]
+        b = self.self_bits(e[3])
+        bvar = [t for t in b if t[0] != "c"]
+        if not bvar or len(b) > self.SHIFT_BITS:
+            return None
+        amounts = None
+        if e[3][0] == "ref":
+            amounts = self.values(e[3], len(b))
+        if amounts is None:
+            amounts = set(range(1 << len(b)))
+        amounts = sorted(amounts)
+        a = self.ev(e[2], width, sign)
+        out = []
+        for i in range(width):
+            cand = []
+            for sh in amounts:
+                j = i - sh if op == "<<" else i + sh
+                cand.append(a[j] if 0 <= j < width else ZERO)
+            if all(c == cand[0] for c in cand):
+                out.append(cand[0])
+                continue
+            var = sorted({c for c in cand if c[0] != "c"}, key=repr)
+            out.append(self.fresh(("shift", tuple(cand)), *var, *bvar))
+        return out, a, amounts
+
+    def reduce_shifted(self, op: str, e):
+        """A reduction over (a part of) a wire defined by a variable shift (``self.shifts``): per possible
+        amount, the reduction of the bits of the shifted operand in that window; when every amount gives
+        the same constant (e.g. an OR whose window always holds a constant 1: a rounding sticky bit over a
+        bias's constant low bits), that constant, else None (``reduce`` over the bits)."""
+        if e[0] not in ("ref", "sel") or e[1] not in self.shifts:
+            return None
+        a, amounts, sop = self.shifts[e[1]]
+        width = len(a)
+        hi, lo = (e[2], e[3]) if e[0] == "sel" else (width - 1, 0)
+        results = set()
+        for sh in amounts:
+            window = []
+            for i in range(lo, hi + 1):
+                j = i - sh if sop == "<<" else i + sh
+                window.append(a[j] if 0 <= j < width else ZERO)
+            t = self.reduce(op, window)
+            if t[0] != "c":
+                return None
+            results.add(t)
+        return results.pop() if len(results) == 1 else None
+
     def reduce(self, op: str, bits: list):
         """The 1-bit term of a reduction ``op`` (``|``, ``&``, ``^``, or ``~`` of one) over ``bits``: a
         constant bit that decides it (a 1 in an OR, a 0 in an AND) makes it constant, as yosys's
@@ -448,7 +540,10 @@ class _Eval:
         if k == "cast":
             return self.extend(self.self_bits(e[2]), width, sign)
         if k == "red":
-            return self.extend([self.reduce(e[1], self.self_bits(e[2]))], width, False)
+            t = self.reduce_shifted(e[1], e[2])
+            if t is None:
+                t = self.reduce(e[1], self.self_bits(e[2]))
+            return self.extend([t], width, False)
         if k == "un":
             if e[1] == "!":
                 t = self.truth(e[2])
@@ -485,7 +580,11 @@ class _Eval:
                     if len(a2) + len(b2) < 2 * w2 and any(t[0] != "c" for t in a2 + b2):
                         lcu = (*a2, *b2)
                 return self.extend([fresh(op, *a, *b, lcu=lcu)], width, False)
-            # shifts, products: new logic over every operand bit
+            if op in ("<<", ">>"):
+                shifted = self.shift(e, width, sign)
+                if shifted is not None:
+                    return shifted[0]
+            # products, wide or arithmetic shifts: new logic over every operand bit
             a = self.self_bits(e[2])
             b = self.self_bits(e[3])
             var = [t for t in a + b if t[0] != "c"]
@@ -513,6 +612,14 @@ class _Eval:
             width = node_width
         w, s = self.wsig(tree)
         bits = self.ev(tree, max(w, width), s)[:width]
+        if tree[0] == "?":
+            vals = self.values(tree, width)
+            if vals is not None:
+                self.vsets[name] = vals
+        if tree[0] == "bin" and tree[1] in ("<<", ">>") and max(w, width) == width:
+            shifted = self.shift(tree, width, s)
+            if shifted is not None:
+                self.shifts[name] = (shifted[1], shifted[2], tree[1])
         self.env[name] = (bits, signed)
         return name, bits
 

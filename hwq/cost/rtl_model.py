@@ -209,6 +209,18 @@ def datapath_features(
     ff, ff_decl, ff_lcu = _registers(
         nodes, outs, out_width, levels, pipeline, const_inputs or {}, detail=detail, low_inputs=low
     )
+    codes = None
+    if code_out:
+        from .bitflow import resolve
+
+        codes = resolve(nodes, const_inputs or {}, low)[0]
+    distinct = output_distinct_bits(nodes, outs, out_width, levels, detail, codes)
+    if code_out:
+        # the output register holds the values' float codes (``rtl.layer`` registers ``*_code``), not the
+        # decoded values bitflow keyed: its distinct non-constant bits instead of the values' bits
+        held = {k for stage, _, bits in detail if stage == levels for k in bits.values()}
+        ff += distinct - len(held)
+        ff_lcu += distinct - len(held)
     merges = macc_merges(nodes, outs, levels, pipeline)
     carry4 -= sum(math.ceil(w / 4) for _, _, w in merges)  # a merged adder's own carry chain is not built
     return {
@@ -229,11 +241,11 @@ def datapath_features(
         "dec_bits": dec_bits,
         "max_bits": max_bits,
         "out_low_zero": min((_out_low_zero(nodes[v.node], tz) for v in outs), default=0),
-        "out_distinct_bits": output_distinct_bits(nodes, outs, out_width, levels, detail, zero if code_out else None),
+        "out_distinct_bits": distinct,
     }
 
 
-def output_distinct_bits(nodes, outs, out_width: int, levels: int, detail: list, code_zero: set | None = None) -> int:
+def output_distinct_bits(nodes, outs, out_width: int, levels: int, detail: list, codes: dict | None = None) -> int:
     """Distinct non-constant nets among the ``out_width`` x len(outs) output bits (``m_axis_tdata``) of a
     datapath: bit j of an output value is its output register's bit ``min(j, width - 1)`` (sign extension),
     keyed as ``bitflow.resolve`` keys it (``detail`` from ``bitflow.register_count``: the kept bits of
@@ -241,12 +253,14 @@ def output_distinct_bits(nodes, outs, out_width: int, levels: int, detail: list,
     float code's sign after a ReLU, ``{x, 1'b0}`` low bits) and copies of one net (sign extension) leave
     no flip-flop in the registers the next layer's data pass through (skid buffer, line buffer, frame
     collect): yosys's ``opt_dff`` removes a register of a constant and ``opt_merge`` merges registers of
-    one net, register after register along the chain. ``code_zero``: the outputs are float codes of the
-    values (``out_width`` bits each), of which the sign bit is constant for a value with a structural-0
-    sign (in this set, ``zero_sign_nodes``, or a ReLU, ``const_top``); every other code bit counts."""
-    if code_zero is not None:
-        vs = {v.node: v for v in outs}
-        return sum(out_width - (nm in code_zero or const_top(nodes[nm])) for nm in vs if not nodes[nm].const)
+    one net, register after register along the chain. ``codes``: the outputs are float codes of the
+    values (``out_width`` bits each; ``codes``: ``bitflow.resolve`` keys of every node), see ``_code_keys``."""
+    if codes is not None:
+        keys = set()
+        for v in outs:
+            if not nodes[v.node].const:
+                keys |= _code_keys(nodes, v.node, out_width, codes)
+        return len(keys)
     held = {name: bits for stage, name, bits in detail if stage == levels}
     keys: set = set()
     for v in outs:
@@ -265,6 +279,29 @@ _MAX = re.compile(r"^\s*\((\{\d\}) > (\{\d\})\) \? \1 : \2\s*;?\s*$")
 _MF_SH = re.compile(r"^wire \[(\d+):0\] \{out\}_mfsh = ")
 _MF_MAG = re.compile(r"^wire \[(\d+):0\] \{out\}_mfmag = ")
 _MF_ONE = re.compile(r"\{1'b1, \{0\}\[(\d+):0\]\}")
+
+
+def _code_keys(nodes, name: str, out_width: int, keys: dict) -> set:
+    """Non-constant nets of the ``out_width``-bit float code ``rtl.layer`` registers for output value
+    ``name``: a value decoded from a code node (``{0}[s] ? -pos : pos``) registers that node's bits; a
+    ReLU of such a value registers the code with its sign bit 0 (``c[s] ? 0 : c``: the other bits are new
+    nets unless the sign is constant); anything else counts every code bit."""
+    n = nodes[name]
+    relu = const_top(n) and len(n.operands) == 1
+    dec = nodes[n.operands[0]] if relu else n
+    sign = _MF_SIGN.search(" ".join(dec.body))
+    if not sign or len(dec.operands) != 1 or nodes[dec.operands[0]].const:
+        return {(name, i) for i in range(out_width)}
+    code = keys[dec.operands[0]][:out_width]
+    s = int(sign.group(1))
+    out = set()
+    for i, k in enumerate(code):
+        if k[0] == "c" or (relu and i >= s):
+            continue
+        out.add(k if not relu or (s < len(code) and code[s][0] == "c") else ("relu", name, i))
+    return out
+
+
 _MF_SIGN = re.compile(r"\{out\}_mfv = \{0\}\[(\d+)\] \?")
 
 

@@ -124,6 +124,27 @@ def test_reduction_with_a_constant_one_is_constant():
     assert two[0] == "f" and {(0, 0), (0, 1)} <= set(two[2])  # new logic reading both bits
 
 
+def test_float_encoder_reads_only_the_bits_yosys_keeps():
+    """A float encoder after a bias whose low bits are constant (0xd6): the magnitude ``n ? -acc : acc``
+    has constant borrow above a constant 1 bit (no chain through the bits below), the leading-one shift
+    takes 5 of the 8 amounts its 3 bits hold, and the sticky OR over the shifted bits always covers a
+    constant 1. yosys keeps acc bits 11..18 of the digits CNN e2m1 conv1 register (netlist, session 7);
+    reading the encoder as new logic on every bit kept 8..18."""
+    body = [
+        "wire {out}_mfn = {0}[18];",
+        "wire [18:0] {out}_mfa0 = {out}_mfn ? -{0} : {0};",
+        "wire [19:0] {out}_mfa = {{out}_mfa0[17:0], 2'b0};",
+        "wire [2:0] {out}_mfls = {out}_mfa[19] ? 3'd0 : {out}_mfa[18] ? 3'd1 : {out}_mfa[17] ? 3'd2 : "
+        "{out}_mfa[16] ? 3'd3 : 3'd4;",
+        "wire [19:0] {out}_mfb = {out}_mfa << {out}_mfls;",
+        "wire [1:0] {out}_mfq = {out}_mfb[19:18];",
+        "assign {out} = {out}_mfb[17] & ((|{out}_mfb[16:0]) | {out}_mfq[0]);",
+    ]
+    acc = [("c", (0xD6 >> j) & 1) if j < 8 else ("s", (0, j), False) for j in range(19)]
+    (up,) = node_bits(body, 1, [acc])
+    assert sorted(j for _, j in up[2]) == list(range(11, 19))
+
+
 def test_input_dup_bits():
     assert input_dup_bits(None, 32) == 0  # unknown: every bit a flip-flop
     assert input_dup_bits(24, 32) == 8
