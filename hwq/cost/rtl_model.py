@@ -242,6 +242,7 @@ def datapath_features(
         "max_bits": max_bits,
         "out_low_zero": min((_out_low_zero(nodes[v.node], tz) for v in outs), default=0),
         "out_distinct_bits": distinct,
+        "code_sign_zero": [_code_sign_zero(nodes, v.node, codes) for v in outs] if codes is not None else None,
     }
 
 
@@ -279,6 +280,23 @@ _MAX = re.compile(r"^\s*\((\{\d\}) > (\{\d\})\) \? \1 : \2\s*;?\s*$")
 _MF_SH = re.compile(r"^wire \[(\d+):0\] \{out\}_mfsh = ")
 _MF_MAG = re.compile(r"^wire \[(\d+):0\] \{out\}_mfmag = ")
 _MF_ONE = re.compile(r"\{1'b1, \{0\}\[(\d+):0\]\}")
+
+
+def _code_sign_zero(nodes, name: str, keys: dict) -> bool:
+    """True when the sign bit of the float code ``rtl.layer`` registers for output value ``name`` is
+    constant 0: a ReLU of a decoded value, or a value decoded from a code node whose sign bit
+    (``bitflow.resolve`` ``keys``) is constant 0 (e.g. a maxpool of such values re-encoded)."""
+    n = nodes[name]
+    if n.const:
+        return False
+    if const_top(n):
+        return True
+    sign = _MF_SIGN.search(" ".join(n.body))
+    if not sign or len(n.operands) != 1 or nodes[n.operands[0]].const:
+        return False
+    code = keys[n.operands[0]]
+    s = int(sign.group(1))
+    return s < len(code) and code[s] == ("c", 0)
 
 
 def _code_keys(nodes, name: str, out_width: int, keys: dict) -> set:
@@ -924,12 +942,16 @@ def _layer_features(
             e = win.emissions()
             pcount = _bits_for(max(e[-1], win.in_h * win.in_w - 1) + 1)
             feat.window_bits = depth * pw
-            feat.window_taps_bits = win.taps * (pw + (1 if flags else 0)) + 1  # pad flags: read by a maxpool only
+            # pad flags: read by a maxpool only, of the taps that can be padding (the others' are never read)
+            feat.window_taps_bits = win.taps * pw + (len(win.padded_taps()) if flags else 0) + 1
             rw = _bits_for((win.out_h - 1) * win.sh)
             xw = _bits_for((win.out_w - 1) * win.sw)
-            feat.window_counter_bits = 3 * pcount + 1 + rw + xw
+            # the tail's count of the next frame's pixels (q) only with tail steps, else nothing reads it
+            tail = e[-1] >= win.in_h * win.in_w
+            feat.window_counter_bits = (3 if tail else 2) * pcount + 1 + rw + xw
             win_regs = depth + win.taps
-            feat.window_pad_bits = feat.window_counter_bits  # their comparators and tail/mask control
+            # their comparators and tail/mask control (the LUT feature as calibrated: q counted)
+            feat.window_pad_bits = 3 * pcount + 1 + rw + xw
         elif win.primitive == "hwq_window_hold":
             # padding masked, several outputs of one position on consecutive cycles (hold_window_bits)
             read = read_window_inputs(dp, vals, win.taps)
@@ -977,11 +999,7 @@ def _layer_features(
     const_el = _constant_elements(dp, vals, yt.fmt.width)
     if code and _cross_layer_constants():
         # float codes: the sign bit (code bit width - 1) is 0 when the value's sign is structurally 0
-        zero = zero_sign_nodes(dp.nodes, cin)
-        const_el = [
-            yt.fmt.width - 1 if not dp.nodes[v.node].const and (v.node in zero or const_top(dp.nodes[v.node])) else None
-            for v in vals
-        ]
+        const_el = [yt.fmt.width - 1 if z else None for z in f["code_sign_zero"]]
         const_out = sum(b is not None for b in const_el)
     feat.adders = dp.adders
     feat.levels = f["levels"]
