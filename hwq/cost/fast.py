@@ -325,10 +325,12 @@ def stream_link_bits(graph, layers: list, k: int, feat: LayerFeatures) -> None:
         if win.primitive == "hwq_window_pad":
             depth = (win.kh - 1) * win.dh * win.in_w + (win.kw - 1) * win.dw
             pcount = _bits_for(max(win.emissions()[-1], win.in_h * win.in_w - 1) + 1)
-            counters = 3 * pcount + 1 + _bits_for((win.out_h - 1) * win.sh) + _bits_for((win.out_w - 1) * win.sw)
+            counters = 1 + _bits_for((win.out_h - 1) * win.sh) + _bits_for((win.out_w - 1) * win.sw)
             feat.window_bits = depth * pw
-            feat.window_taps_bits = win.taps * (pw + flag) + 1
-            feat.window_counter_bits = feat.window_pad_bits = counters
+            feat.window_taps_bits = win.taps * pw + flag * len(win.padded_taps()) + 1
+            tail = win.emissions()[-1] >= win.in_h * win.in_w  # q: read only with tail steps
+            feat.window_counter_bits = counters + (3 if tail else 2) * pcount
+            feat.window_pad_bits = counters + 3 * pcount
         elif win.primitive == "hwq_window_hold":
             fr = frame_of(xt.shape)
             hold = hold_window_bits(win, fr.channels, xt.fmt.width, bool(flag), _read_taps(head, win, fr.channels))

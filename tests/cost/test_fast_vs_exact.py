@@ -83,17 +83,20 @@ def test_stream_link_bits_equal_the_exact_model():
     assert sum(f.window_bits for f in exact) > 0 and sum(f.frame_bits for f in exact) > 0
 
 
-@pytest.mark.parametrize("name", ["conv4x4_pad2_6x6", "conv1d_k2_pad1", "maxpool2x2_pad1_6x6"])
+@pytest.mark.parametrize(
+    "name", ["conv4x4_pad2_6x6", "conv1d_k2_pad1", "maxpool2x2_pad1_6x6", "maxpool2x2_s2_pad1_9x9"]
+)
 def test_stream_link_bits_equal_the_exact_model_on_hold_windows(name):
-    """The same on ``hwq_window_hold`` line buffers (``test_ff_exact.hold_design``): the fast path reads the
-    taps the datapath uses from the weights (conv4x4 has a tap of zero weights), the exact one from the
-    datapath; both price the masked-padding counters."""
+    """The same on ``hwq_window_hold`` line buffers (``test_ff_exact.window_design``; the last is an
+    ``hwq_window_pad`` without tail steps and with 3 of 4 taps padded): the fast path reads the taps the
+    datapath uses from the weights (conv4x4 has a tap of zero weights), the exact one from the datapath;
+    both price the masked-padding counters."""
     from hwq.cost.fast import plan_fast
     from hwq.cost.rtl_model import plan_rtl
 
-    from .test_ff_exact import hold_design
+    from .test_ff_exact import window_design
 
-    g = hold_design(name)
+    g = window_design(name)
     keys = ("window_bits", "window_taps_bits", "window_counter_bits", "window_pad_bits", "frame_bits", "tlast_bits")
     (fe,), (ff,) = plan_rtl(g), plan_fast(g)
     assert {k: getattr(ff, k) for k in keys} == {k: getattr(fe, k) for k in keys}
