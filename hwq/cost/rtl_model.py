@@ -967,6 +967,9 @@ def _layer_features(
             feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2
             win_regs = depth + win.taps
         feat.extra["window"] = win.parameters()
+        # the line buffer's cycles per frame without gaps or back-pressure (all three primitives: the walked
+        # padded frame, IN_H*IN_W, or IN_H*IN_W plus hwq_window_hold's tail and hold cycles)
+        feat.extra["cycles_per_frame"] = win.cycles_per_frame()
     else:
         slots = None
         if k > 0 and layers[k - 1].style == "stream":

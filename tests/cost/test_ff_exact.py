@@ -234,7 +234,7 @@ def test_hold_window_bits_equal_recorded_yosys(params, flags, ff):
 
 def test_hold_designs_use_the_hold_window():
     """The live designs below exercise hwq_window_hold (not the walking hwq_window) and the model prices
-    them as such: masked-padding counters, no padded rows in the shift register."""
+    them as such: masked-padding counters, no padded rows in the shift register, its frame rate."""
     from hwq.cost.rtl_model import plan_rtl
     from hwq.rtl.stream import frame_of, window_of
 
@@ -247,6 +247,10 @@ def test_hold_designs_use_the_hold_window():
         depth = (win.kh - 1) * win.dh * win.in_w + (win.kw - 1) * win.dw
         x = g.tensor(g.inputs[0])
         assert 0 < f.window_bits <= depth * frame_of(x.shape).channels * x.fmt.width, name
+    # the line buffer's rate in the layer's features: 81 cycles per 8x8 frame for the 9x9 outputs (hwq_window
+    # walked the 10x10 padded frame: 100); Icarus checks that rate in tests/rtl/test_stream_hold.py
+    row = fpga(window_design("conv2x2_pad1_8x8"), "xc7")["layers"][0]
+    assert row["features"]["cycles_per_frame"] == 81
 
 
 @pytest.mark.slow
