@@ -313,7 +313,7 @@ def stream_link_bits(graph, layers: list, k: int, feat: LayerFeatures) -> None:
     parallel) register of one frame plus a beat counter."""
     from hwq.rtl.stream import frame_of, window_of
 
-    from .rtl_model import _bits_for, hold_window_bits
+    from .rtl_model import _bits_for, hold_window_bits, masked_window_regs
 
     lay = layers[k]
     xt = graph.tensor(lay.input)
@@ -323,11 +323,12 @@ def stream_link_bits(graph, layers: list, k: int, feat: LayerFeatures) -> None:
         flag = 1 if head.kind == "maxpool" and win.padded_taps() else 0
         pw = frame_of(xt.shape).channels * xt.fmt.width
         if win.primitive == "hwq_window_pad":
-            depth = (win.kh - 1) * win.dh * win.in_w + (win.kw - 1) * win.dw
             pcount = _bits_for(max(win.emissions()[-1], win.in_h * win.in_w - 1) + 1)
             counters = 1 + _bits_for((win.out_h - 1) * win.sh) + _bits_for((win.out_w - 1) * win.sw)
-            feat.window_bits = depth * pw
-            feat.window_taps_bits = win.taps * pw + flag * len(win.padded_taps()) + 1
+            fr = frame_of(xt.shape)
+            read = _read_taps(head, win, fr.channels)
+            feat.window_bits, feat.window_taps_bits = masked_window_regs(win, fr.channels, xt.fmt.width, read)
+            feat.window_taps_bits += flag * len(win.padded_taps()) + 1
             tail = win.emissions()[-1] >= win.in_h * win.in_w  # q: read only with tail steps
             feat.window_counter_bits = counters + (3 if tail else 2) * pcount
             feat.window_pad_bits = counters + 3 * pcount

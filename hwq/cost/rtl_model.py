@@ -683,18 +683,27 @@ def hold_window_bits(win, channels: int, width: int, flags: bool, read=None) -> 
     p_end = max(e[-1], frame - 1)
     tail = p_end - (frame - 1)
     pw_count = _bits_for(p_end + bias + 1)
+    shift, taps = masked_window_regs(win, channels, width, read)
+    taps += (len(win.padded_taps()) if flags else 0) + 1
+    rw = _bits_for((win.out_h - 1) * win.sh)
+    xw = _bits_for((win.out_w - 1) * win.sw)
+    counters = (3 if tail > 0 else 2) * pw_count + 1 + rw + xw
+    return shift, taps, counters
+
+
+def masked_window_regs(win, channels: int, width: int, read=None) -> tuple[int, int]:
+    """(shift-register bits, output-register data bits) of a masked-padding line buffer (``hwq_window_pad``
+    / ``hwq_window_hold``: real pixels only) whose datapath reads the (tap, channel) pairs ``read`` (None:
+    all): per channel, the shift register up to its oldest read tap (tap ``(a, b)`` is
+    ``(KH-1-a)*DH*IN_W + (KW-1-b)*DW`` pixels back; yosys removes the unread rest) and a read tap's bits."""
     pairs = [(t, c) for t in range(win.taps) for c in range(channels)]
     read = pairs if read is None else [tc for tc in pairs if tc in read]
 
     def offset(t: int) -> int:
         return (win.kh - 1 - t // win.kw) * win.dh * win.in_w + (win.kw - 1 - t % win.kw) * win.dw
 
-    shift = sum(max((offset(t) for t, c2 in read if c2 == c), default=0) for c in range(channels)) * width
-    taps = len(read) * width + (len(win.padded_taps()) if flags else 0) + 1
-    rw = _bits_for((win.out_h - 1) * win.sh)
-    xw = _bits_for((win.out_w - 1) * win.sw)
-    counters = (3 if tail > 0 else 2) * pw_count + 1 + rw + xw
-    return shift, taps, counters
+    shift = sum(max((offset(t) for t, c2 in read if c2 == c), default=0) for c in range(channels))
+    return shift * width, len(read) * width
 
 
 def read_window_inputs(dp, outs, taps: int) -> set[tuple[int, int]]:
@@ -941,9 +950,10 @@ def _layer_features(
             depth = (win.kh - 1) * win.dh * win.in_w + (win.kw - 1) * win.dw
             e = win.emissions()
             pcount = _bits_for(max(e[-1], win.in_h * win.in_w - 1) + 1)
-            feat.window_bits = depth * pw
+            read = read_window_inputs(dp, vals, win.taps)
+            feat.window_bits, feat.window_taps_bits = masked_window_regs(win, ifr.channels, xt.fmt.width, read)
             # pad flags: read by a maxpool only, of the taps that can be padding (the others' are never read)
-            feat.window_taps_bits = win.taps * pw + (len(win.padded_taps()) if flags else 0) + 1
+            feat.window_taps_bits += (len(win.padded_taps()) if flags else 0) + 1
             rw = _bits_for((win.out_h - 1) * win.sh)
             xw = _bits_for((win.out_w - 1) * win.sw)
             # the tail's count of the next frame's pixels (q) only with tail steps, else nothing reads it

@@ -84,13 +84,14 @@ def test_stream_link_bits_equal_the_exact_model():
 
 
 @pytest.mark.parametrize(
-    "name", ["conv4x4_pad2_6x6", "conv1d_k2_pad1", "maxpool2x2_pad1_6x6", "maxpool2x2_s2_pad1_9x9"]
+    "name",
+    ["conv4x4_pad2_6x6", "conv1d_k2_pad1", "maxpool2x2_pad1_6x6", "maxpool2x2_s2_pad1_9x9", "conv3x3_pad1_6x6_zero"],
 )
 def test_stream_link_bits_equal_the_exact_model_on_hold_windows(name):
-    """The same on ``hwq_window_hold`` line buffers (``test_ff_exact.window_design``; the last is an
-    ``hwq_window_pad`` without tail steps and with 3 of 4 taps padded): the fast path reads the taps the
-    datapath uses from the weights (conv4x4 has a tap of zero weights), the exact one from the datapath;
-    both price the masked-padding counters."""
+    """The same on masked-padding line buffers (``test_ff_exact.window_design``): ``hwq_window_hold`` and,
+    for the last two, ``hwq_window_pad`` (no tail steps and 3 of 4 taps padded; a tap of zero weights).
+    The fast path reads the taps the datapath uses from the weights (conv4x4 and conv3x3 have a tap of zero
+    weights), the exact one from the datapath; both price the masked-padding counters."""
     from hwq.cost.fast import plan_fast
     from hwq.cost.rtl_model import plan_rtl
 
