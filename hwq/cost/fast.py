@@ -321,7 +321,6 @@ def stream_link_bits(graph, layers: list, k: int, feat: LayerFeatures) -> None:
         head = lay.ops[0]
         win = window_of(head, graph)
         flag = 1 if head.kind == "maxpool" and win.padded_taps() else 0
-        pw = frame_of(xt.shape).channels * xt.fmt.width
         if win.primitive == "hwq_window_pad":
             pcount = _bits_for(max(win.emissions()[-1], win.in_h * win.in_w - 1) + 1)
             counters = 1 + _bits_for((win.out_h - 1) * win.sh) + _bits_for((win.out_w - 1) * win.sw)
@@ -341,8 +340,11 @@ def stream_link_bits(graph, layers: list, k: int, feat: LayerFeatures) -> None:
             hp = win.in_h + win.pad_t + win.pad_b
             wp = win.in_w + win.pad_l + win.pad_r
             depth = (win.kh - 1) * win.dh * wp + (win.kw - 1) * win.dw
-            feat.window_bits = depth * (pw + flag)
-            feat.window_taps_bits = win.taps * (pw + flag) + 1
+            fr = frame_of(xt.shape)
+            read = _read_taps(head, win, fr.channels)
+            shift, taps = masked_window_regs(win, fr.channels, xt.fmt.width, read, row=wp)
+            feat.window_bits = shift + depth * flag
+            feat.window_taps_bits = taps + win.taps * flag + 1
             feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2
     if k > 0 and (layers[k - 1].style == "stream") != (lay.style == "stream"):
         fr = frame_of(xt.shape)

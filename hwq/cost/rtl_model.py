@@ -691,16 +691,19 @@ def hold_window_bits(win, channels: int, width: int, flags: bool, read=None) -> 
     return shift, taps, counters
 
 
-def masked_window_regs(win, channels: int, width: int, read=None) -> tuple[int, int]:
-    """(shift-register bits, output-register data bits) of a masked-padding line buffer (``hwq_window_pad``
-    / ``hwq_window_hold``: real pixels only) whose datapath reads the (tap, channel) pairs ``read`` (None:
-    all): per channel, the shift register up to its oldest read tap (tap ``(a, b)`` is
-    ``(KH-1-a)*DH*IN_W + (KW-1-b)*DW`` pixels back; yosys removes the unread rest) and a read tap's bits."""
+def masked_window_regs(win, channels: int, width: int, read=None, row: int | None = None) -> tuple[int, int]:
+    """(shift-register data bits, output-register data bits) of a line buffer whose datapath reads the
+    (tap, channel) pairs ``read`` (None: all): per channel, the shift register up to its oldest read tap
+    (tap ``(a, b)`` is ``(KH-1-a)*DH*row + (KW-1-b)*DW`` pixels back; yosys removes the unread rest) and a
+    read tap's bits. ``row``: pixels per shift-register row, IN_W (default: ``hwq_window_pad`` /
+    ``hwq_window_hold``, real pixels only) or IN_W + PAD_L + PAD_R (``hwq_window``, which walks the padding)."""
     pairs = [(t, c) for t in range(win.taps) for c in range(channels)]
     read = pairs if read is None else [tc for tc in pairs if tc in read]
 
+    row = win.in_w if row is None else row
+
     def offset(t: int) -> int:
-        return (win.kh - 1 - t // win.kw) * win.dh * win.in_w + (win.kw - 1 - t % win.kw) * win.dw
+        return (win.kh - 1 - t // win.kw) * win.dh * row + (win.kw - 1 - t % win.kw) * win.dw
 
     shift = sum(max((offset(t) for t, c2 in read if c2 == c), default=0) for c in range(channels))
     return shift * width, len(read) * width
@@ -941,7 +944,6 @@ def _layer_features(
     if lay.style == "stream":
         dp, vals, ranges, win, flags = build_stream_layer(graph, lay, ranges, adders)
         ifr = frame_of(xt.shape)
-        pw = ifr.channels * xt.fmt.width
         hp = win.in_h + win.pad_t + win.pad_b
         wp = win.in_w + win.pad_l + win.pad_r
         if getattr(win, "primitive", "hwq_window") == "hwq_window_pad":
@@ -972,8 +974,10 @@ def _layer_features(
         else:
             depth = (win.kh - 1) * win.dh * wp + (win.kw - 1) * win.dw
             flag = 1 if flags else 0
-            feat.window_bits = depth * (pw + flag)
-            feat.window_taps_bits = win.taps * (pw + flag) + 1
+            read = read_window_inputs(dp, vals, win.taps)  # a tap of zero weights: its data bits unread
+            shift, taps = masked_window_regs(win, ifr.channels, xt.fmt.width, read, row=wp)
+            feat.window_bits = shift + depth * flag
+            feat.window_taps_bits = taps + win.taps * flag + 1
             feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2
             win_regs = depth + win.taps
         feat.extra["window"] = win.parameters()

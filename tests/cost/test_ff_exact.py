@@ -194,6 +194,7 @@ def window_design(name: str):
             "conv2x2_pad1_8x8": ((1, 8, 8), (3, 9, 9), (2, 2), 1),  # a hold per row, tail into the next frame
             "conv4x4_pad2_6x6": ((1, 6, 6), (2, 7, 7), (4, 4), 2),  # tail takes the next frame's pixels (q)
             "conv3x3_pad1_6x6_zero": ((2, 6, 6), (3, 6, 6), (3, 3), 1),  # pad; channel 1's oldest tap unread
+            "conv3x3_6x6_zero": ((2, 6, 6), (3, 4, 4), (3, 3), 0),  # unpadded: hwq_window; the same tap unread
         }
         x_shape, y_shape, k, pad = geom[name]
         g.add_tensor("x", x_shape, "fixed<6,2>")
@@ -211,6 +212,7 @@ HOLD_LIVE = ["conv2x2_pad1_8x8", "conv4x4_pad2_6x6", "conv1d_k2_pad1", "maxpool2
 #: drops 3 more constant counter bits of the stride-2 pool, as in ``rtl_model.hold_window_bits``)
 PAD_LIVE = [("maxpool3x3_pad1_6x6", "xc7"), ("maxpool3x3_pad1_6x6", "ice40"), ("maxpool2x2_s2_pad1_9x9", "xc7")]
 PAD_LIVE += [("conv3x3_pad1_6x6_zero", "xc7"), ("conv3x3_pad1_6x6_zero", "ice40")]
+PAD_LIVE += [("conv3x3_6x6_zero", "xc7"), ("conv3x3_6x6_zero", "ice40")]  # hwq_window (walks the frame)
 #: yosys 0.23 FF counts of hwq_window_hold alone (every output a port; the same on the xc7 and iCE40
 #: scripts), PIXEL_WIDTH 8 unless given; geometries of tests/rtl/test_stream_hold.py, unit strides
 HOLD_PRIMITIVE_FF = [
@@ -282,7 +284,8 @@ def test_ff_equal_yosys_live_pad_window(tmp_path, name, target):
     """hwq_window_pad forms the calibration set lacks: a maxpool whose taps are not all padding (only the
     padded taps' flags are read: the model counted a flag per tap, +1) and a window without tail steps
     (the tail count q is never read: the model counted it, +7 on the 9x9 pool), a conv with a tap of zero
-    weights (its window register bits and, for the oldest tap, its channel's shift-register tail unread)."""
+    weights (its window register bits and, for the oldest tap, its channel's shift-register tail unread),
+    also on the walking ``hwq_window`` (an unpadded conv)."""
     require_tool("yosys", "synthesis counts of emitted Verilog")
     from hwq.cost.calibrate import count_cells
     from hwq.rtl import emit
@@ -290,7 +293,7 @@ def test_ff_equal_yosys_live_pad_window(tmp_path, name, target):
     from hwq.rtl.tools import synth_report
 
     g = window_design(name)
-    assert window_of(g.ops[0], g).primitive == "hwq_window_pad"
+    assert window_of(g.ops[0], g).primitive == ("hwq_window" if name == "conv3x3_6x6_zero" else "hwq_window_pad")
     emit(g, tmp_path, pipeline=1)
     tgt = load_target(target)
     got = count_cells(synth_report(tmp_path, script=tgt["synth"]["script"])["cells"], tgt["synth"])
