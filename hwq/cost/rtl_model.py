@@ -990,7 +990,7 @@ def _layer_features(
             slots = [frame_of(xt.shape).slot(i) for i in range(xt.size)]
         dp, vals, ranges = build_layer(graph, lay, ranges, slots=slots, adders=adders)
     cin: dict[str, int] = {}
-    if prev_const:
+    if prev_const and _cross_layer_constants():  # else (a module alone) the inputs are free ports
         if lay.style == "stream":
             taps = len([nm for nm in dp.nodes if _INPUT_NAME.fullmatch(nm)]) // max(1, frame_of(xt.shape).channels)
             ch_bits = _per_channel(prev_const, frame_of(xt.shape), layers[k - 1].style == "stream")
@@ -1055,9 +1055,10 @@ def _layer_features(
 
 
 def _cross_layer_constants() -> bool:
-    """True: a layer's inputs carry what the previous layer makes constant or equal (a float code's sign
-    after a ReLU, ``input_dup_bits``), as yosys sees them in a whole design. Patched to False to estimate a
-    layer module synthesised alone (its inputs free ports), e.g. ``tests/cost/test_whole_network.py``."""
+    """True: a layer's inputs carry what the previous layer makes constant or equal (a ReLU's sign bit, a
+    float code's sign after a ReLU, ``input_dup_bits``), as yosys sees them in a whole design. Patched to
+    False (with ``_out_low_zero`` returning 0) to estimate a layer module synthesised alone (its inputs free
+    ports), e.g. ``tests/cost/test_whole_network.py``."""
     return True
 
 
