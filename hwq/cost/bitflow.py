@@ -862,6 +862,7 @@ def register_count(
     detail: list | None = None,
     lcu: bool = False,
     low_inputs: dict | None = None,
+    keys_out: dict | None = None,
 ) -> tuple[int, int, int]:
     """(flip-flops yosys keeps, flip-flops declared, flip-flops kept when constant comparisons are
     ``cmp2lcu`` logic) of one layer's register stages as ``rtl.layer`` prints them: a stage after every
@@ -869,8 +870,11 @@ def register_count(
     per value live across it. Kept: per stage, the distinct non-constant source keys (``resolve``) of the
     bits a later reader needs (``_liveness``). ``outs``: the layer's output values
     (``rtl.datapath.Value``). ``detail``: when a list, gets (stage, node name, {bit: key}) per register
-    (``lcu``: of the cmp2lcu count) for tests and debugging."""
+    (``lcu``: of the cmp2lcu count) for tests and debugging. ``keys_out``: when a dict, gets ``resolve``'s
+    keys of every node (for a caller that reads the output bits, without resolving twice)."""
     keys, fanin, fanin_lcu = resolve(nodes, const_inputs, low_inputs)
+    if keys_out is not None:
+        keys_out.update(keys)
     out_use = {v.node for v in outs}
     stages = [b for b in range(1, levels + 1) if b == levels or (pipeline > 0 and b % pipeline == 0)]
     counts = []

@@ -206,14 +206,11 @@ def datapath_features(
                 carry4 += math.ceil(w / 4)
     low = {nm: low_inputs for nm in nodes if low_inputs > 0 and nodes[nm].level == 0 and _INPUT_NAME.fullmatch(nm)}
     detail: list = []
+    keys: dict = {}
     ff, ff_decl, ff_lcu = _registers(
-        nodes, outs, out_width, levels, pipeline, const_inputs or {}, detail=detail, low_inputs=low
+        nodes, outs, out_width, levels, pipeline, const_inputs or {}, detail=detail, low_inputs=low, keys_out=keys
     )
-    codes = None
-    if code_out:
-        from .bitflow import resolve
-
-        codes = resolve(nodes, const_inputs or {}, low)[0]
+    codes = keys if code_out else None
     distinct = output_distinct_bits(nodes, outs, out_width, levels, detail, codes)
     if code_out:
         # the output register holds the values' float codes (``rtl.layer`` registers ``*_code``), not the
@@ -613,6 +610,7 @@ def _registers(
     const_inputs: dict,
     detail: list | None = None,
     low_inputs: dict | None = None,
+    keys_out: dict | None = None,
 ) -> tuple[int, int, int]:
     """(flip-flops yosys keeps, flip-flops declared, flip-flops kept by ``synth_xilinx``) of the layer's
     register stages (``layer.print_layer``): ``bitflow.register_count`` (per stage one valid flag plus,
@@ -620,7 +618,9 @@ def _registers(
     reading of the node bodies; the third count with constant comparisons as ``cmp2lcu`` logic)."""
     from .bitflow import register_count
 
-    return register_count(nodes, outs, out_width, levels, pipeline, const_inputs, detail, low_inputs=low_inputs)
+    return register_count(
+        nodes, outs, out_width, levels, pipeline, const_inputs, detail, low_inputs=low_inputs, keys_out=keys_out
+    )
 
 
 def _constant_output_bits(dp, vals, out_width: int) -> int:
