@@ -29,7 +29,8 @@ from hwq.mcu.emit import emit
 from hwq.mcu.kernels import McuEmitError
 from hwq.mcu.lower import lower
 from hwq.mcu.patch import mcu_split_points
-from hwq.mcu.patch.models import inverted_residual_stage
+from hwq.mcu.patch.models import inverted_residual_stage, with_patch_quant
+from hwq.mcu.patch.plan import stage_units_of
 from hwq.sim.verify import verify
 
 GRIDS = [f"{r}x{c}" for r in range(1, 5) for c in range(1, 5)]
@@ -47,9 +48,30 @@ def _commit() -> str:
         return "unknown"
 
 
-def sweep(halos: list[str], vectors: int, work: Path, grids: list[str] = GRIDS, progress=None) -> list[dict]:
+def with_random_precision(stage, split: str, grid: str, seed: int):
+    """``stage`` with a ``patch_quant`` of random per-patch bits (1..7, one patch of a multi-patch grid kept at
+    8) and random steps on the output of split op ``split``, over ``grid`` (``RxC``): the generated loop packs
+    each patch at its own bits, and ``hwq.ir.run`` models the per-patch formats."""
+    import numpy as np
+
+    units, _ = stage_units_of(lower(stage))
+    tensor = next(u.output for u in units if u.name == split)
+    r, c = (int(v) for v in grid.split("x"))
+    rng = np.random.default_rng(seed)
+    bits = [int(b) for b in rng.integers(1, 8, r * c)]
+    if r * c > 1:
+        bits[int(rng.integers(0, r * c))] = 8
+    shifts = [int(rng.integers(0, 9 - b)) for b in bits]
+    return with_patch_quant(stage, tensor, (r, c), bits, shifts)
+
+
+def sweep(
+    halos: list[str], vectors: int, work: Path, grids: list[str] = GRIDS, progress=None, precision: bool = False
+) -> list[dict]:
     """Emit and run every split x grid x halo plan of the test stage on QEMU Cortex-M4; one dict per plan.
-    ``progress(rows)`` is called after every plan (the command line writes the partial result file)."""
+    ``progress(rows)`` is called after every plan (the command line writes the partial result file). With
+    ``precision``, each plan's stage output carries random per-patch precision (``with_random_precision``,
+    seeded by split and grid), packed inside the patch loop."""
     stage = inverted_residual_stage(16, 14, seed=0)
     splits = mcu_split_points(lower(stage))
     cache = work / "cache"
@@ -61,8 +83,14 @@ def sweep(halos: list[str], vectors: int, work: Path, grids: list[str] = GRIDS, 
                 out = work / f"{split}_{grid}_{halo}"
                 row = {"split": split, "grid": grid, "halo": halo}
                 t0 = time.perf_counter()
+                graph = stage
+                if precision:
+                    graph = with_random_precision(
+                        stage, split, grid, seed=splits.index(split) * 100 + GRIDS.index(grid)
+                    )
+                    row["bits"] = list(graph.op("pq").bits)
                 try:
-                    emit(stage, out, patches=grid, split=split, halo=halo)
+                    emit(graph, out, patches=grid, split=split, halo=halo)
                 except McuEmitError as e:
                     row["refused"] = str(e)
                     rows.append(row)
@@ -75,6 +103,7 @@ def sweep(halos: list[str], vectors: int, work: Path, grids: list[str] = GRIDS, 
                 row.update(vectors=rep.vectors, mismatches=rep.mismatches,
                            arena_bytes_measured=rep.extra.get("arena_bytes"),
                            arena_bytes_planned=man["patch"]["arena_bytes"],
+                           **({"packed_in_loop": "patch_quant" in man["patch"]} if precision else {}),
                            seconds=round(time.perf_counter() - t0, 1))  # fmt: skip
                 rows.append(row)
                 print(f"[{len(rows)}/{total}] {split} {grid} {halo}: {rep.vectors} vectors, "
@@ -108,6 +137,7 @@ def merge(parts: list[Path], out: Path) -> int:
         "plans_run": len(ran),
         "plans_refused": len(rows) - len(ran),
         "vectors_per_plan": vectors.pop(),
+        "per_patch_precision": docs[0].get("per_patch_precision", False),
         "mismatches": sum(r["mismatches"] for r in ran),
         "arena_equal_to_plan": sum(r["arena_bytes_measured"] == r["arena_bytes_planned"] for r in ran),
         "wall_s_per_part": [d["wall_s"] for d in docs],
@@ -132,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=RESULTS, help="result file")
     ap.add_argument("--merge", type=Path, nargs="+", metavar="PART",
                     help="combine result files of runs split by --grids (run side by side) into --json")  # fmt: skip
+    ap.add_argument("--precision", action="store_true",
+                    help="random per-patch precision on each plan's stage output, packed in the loop")  # fmt: skip
     args = ap.parse_args(argv)
     if args.merge:
         return merge(args.merge, args.json)
@@ -151,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             "plans_run": len(ran),
             "plans_refused": len(rows) - len(ran),
             "vectors_per_plan": args.vectors,
+            "per_patch_precision": args.precision,
             "mismatches": sum(r["mismatches"] for r in ran),
             "arena_equal_to_plan": sum(r["arena_bytes_measured"] == r["arena_bytes_planned"] for r in ran),
             "wall_s": round(time.perf_counter() - t0, 1),
@@ -164,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         return summary
 
     with tempfile.TemporaryDirectory(prefix="hwq_qemu_sweep_") as tmp:
-        rows = sweep(halos, args.vectors, Path(tmp), args.grids.split(","), lambda r: write(r, False))
+        rows = sweep(halos, args.vectors, Path(tmp), args.grids.split(","), lambda r: write(r, False), args.precision)
     summary = write(rows, True)
     ran = [r for r in rows if "refused" not in r]
     print(f"{len(ran)} plans run, {len(rows) - len(ran)} refused, {summary['mismatches']} mismatches; "
