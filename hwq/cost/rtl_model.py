@@ -940,7 +940,7 @@ def _layer_features(
     lay = layers[k]
     xt, yt = graph.tensor(lay.input), graph.tensor(lay.output)
     feat = LayerFeatures(lay.name, lay.style, [op.kind for op in lay.ops])
-    win_regs = 0  # pixels held by the line buffer (shift register + window register)
+    win_regs = 0.0  # pixels' worth of data bits the line buffer keeps (shift + window registers, read taps)
     if lay.style == "stream":
         dp, vals, ranges, win, flags = build_stream_layer(graph, lay, ranges, adders)
         ifr = frame_of(xt.shape)
@@ -961,7 +961,8 @@ def _layer_features(
             # the tail's count of the next frame's pixels (q) only with tail steps, else nothing reads it
             tail = e[-1] >= win.in_h * win.in_w
             feat.window_counter_bits = (3 if tail else 2) * pcount + 1 + rw + xw
-            win_regs = depth + win.taps
+            flag_bits = (len(win.padded_taps()) if flags else 0) + 1
+            win_regs = (feat.window_bits + feat.window_taps_bits - flag_bits) / (ifr.channels * xt.fmt.width)
             # their comparators and tail/mask control (the LUT feature as calibrated: q counted)
             feat.window_pad_bits = 3 * pcount + 1 + rw + xw
         elif win.primitive == "hwq_window_hold":
@@ -970,7 +971,7 @@ def _layer_features(
             hold = hold_window_bits(win, ifr.channels, xt.fmt.width, flags, read)
             feat.window_bits, feat.window_taps_bits, feat.window_counter_bits = hold
             feat.window_pad_bits = feat.window_counter_bits  # their comparators, hold and tail/mask control
-            win_regs = (win.kh - 1) * win.dh * win.in_w + (win.kw - 1) * win.dw + win.taps
+            win_regs = (hold[0] + len(read) * xt.fmt.width) / (ifr.channels * xt.fmt.width)
         else:
             depth = (win.kh - 1) * win.dh * wp + (win.kw - 1) * win.dw
             flag = 1 if flags else 0
@@ -979,7 +980,7 @@ def _layer_features(
             feat.window_bits = shift + depth * flag
             feat.window_taps_bits = taps + win.taps * flag + 1
             feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2
-            win_regs = depth + win.taps
+            win_regs = (shift + taps) / (ifr.channels * xt.fmt.width)
         feat.extra["window"] = win.parameters()
         # the line buffer's cycles per frame without gaps or back-pressure (all three primitives: the walked
         # padded frame, IN_H*IN_W, or IN_H*IN_W plus hwq_window_hold's tail and hold cycles)
@@ -1046,7 +1047,7 @@ def _layer_features(
         if before.style == "stream" or lay.style != "stream":  # the skid buffer holds what the layer emits
             feat.skid_const_bits = max(const_in, dup)
         if before.style == "stream" and lay.style == "stream":
-            feat.window_const_bits = win_regs * dup
+            feat.window_const_bits = round(win_regs * dup)
         elif before.style == "stream":
             feat.frame_const_bits = frame_of(xt.shape).beats * dup
         elif lay.style == "stream":
