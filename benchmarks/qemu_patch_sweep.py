@@ -11,6 +11,8 @@ Plans the planner refuses (a split it cannot cut with that grid) are listed as r
     python benchmarks/qemu_patch_sweep.py --halo cache --vectors 100
     python benchmarks/qemu_patch_sweep.py --grids 1x1,1x3 --json A.json & ... --grids 1x2,1x4 --json B.json
     python benchmarks/qemu_patch_sweep.py --merge A.json B.json --json OUT.json    # one file of both halves
+    python benchmarks/qemu_patch_sweep.py --precision --halo recompute,cache     # random per-patch precision
+    python benchmarks/qemu_patch_sweep.py --target host ...                        # the same sweep with host gcc
 Writes benchmarks/results/patch_qemu_sweep.json (one row per plan: vectors, mismatches, measured arena).
 """
 
@@ -66,12 +68,18 @@ def with_random_precision(stage, split: str, grid: str, seed: int):
 
 
 def sweep(
-    halos: list[str], vectors: int, work: Path, grids: list[str] = GRIDS, progress=None, precision: bool = False
+    halos: list[str],
+    vectors: int,
+    work: Path,
+    grids: list[str] = GRIDS,
+    progress=None,
+    precision: bool = False,
+    target: str = "cortex-m4",
 ) -> list[dict]:
     """Emit and run every split x grid x halo plan of the test stage on QEMU Cortex-M4; one dict per plan.
     ``progress(rows)`` is called after every plan (the command line writes the partial result file). With
     ``precision``, each plan's stage output carries random per-patch precision (``with_random_precision``,
-    seeded by split and grid), packed inside the patch loop."""
+    seeded by split and grid), packed inside the patch loop. ``target``: ``cortex-m4`` (QEMU) or ``host`` (gcc)."""
     stage = inverted_residual_stage(16, 14, seed=0)
     splits = mcu_split_points(lower(stage))
     cache = work / "cache"
@@ -98,7 +106,7 @@ def sweep(
                     if progress:
                         progress(rows)
                     continue
-                rep = verify("mcu", out, vectors=vectors, target="cortex-m4", cache_dir=cache)
+                rep = verify("mcu", out, vectors=vectors, target=target, cache_dir=cache)
                 man = json.loads((out / "mcu.json").read_text())
                 row.update(vectors=rep.vectors, mismatches=rep.mismatches,
                            arena_bytes_measured=rep.extra.get("arena_bytes"),
@@ -164,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="combine result files of runs split by --grids (run side by side) into --json")  # fmt: skip
     ap.add_argument("--precision", action="store_true",
                     help="random per-patch precision on each plan's stage output, packed in the loop")  # fmt: skip
+    ap.add_argument("--target", default="cortex-m4", choices=["cortex-m4", "host"], help="where the programs run")
     args = ap.parse_args(argv)
     if args.merge:
         return merge(args.merge, args.json)
@@ -177,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = {
             "commit": _commit(),
             "command": "python benchmarks/qemu_patch_sweep.py " + " ".join(sys.argv[1:] if argv is None else argv),
-            "target": "cortex-m4 (qemu-system-arm mps2-an386)",
+            "target": "cortex-m4 (qemu-system-arm mps2-an386)" if args.target == "cortex-m4" else "host (gcc)",
             "complete": complete,
             "plans_planned": planned,
             "plans_run": len(ran),
@@ -197,7 +206,15 @@ def main(argv: list[str] | None = None) -> int:
         return summary
 
     with tempfile.TemporaryDirectory(prefix="hwq_qemu_sweep_") as tmp:
-        rows = sweep(halos, args.vectors, Path(tmp), args.grids.split(","), lambda r: write(r, False), args.precision)
+        rows = sweep(
+            halos,
+            args.vectors,
+            Path(tmp),
+            args.grids.split(","),
+            lambda r: write(r, False),
+            args.precision,
+            args.target,
+        )
     summary = write(rows, True)
     ran = [r for r in rows if "refused" not in r]
     print(f"{len(ran)} plans run, {len(rows) - len(ran)} refused, {summary['mismatches']} mismatches; "
