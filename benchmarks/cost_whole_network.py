@@ -28,15 +28,18 @@ def _pct(e: float, m: float) -> float:
 
 def _alone(graph) -> dict:
     """The xc7 estimate with every layer's inputs taken as free ports (no constant low bits carried over
-    from the layer before, ``rtl_model.low_zero_bits``: LUT and FF), as a layer module synthesised alone
-    sees them."""
+    from the layer before, ``rtl_model.low_zero_bits``, and no constant or equal output bits of the layer
+    before, ``rtl_model._cross_layer_constants``: LUT and FF), as a layer module synthesised alone sees them."""
     from unittest import mock
 
     from hwq.cost import rtl_model
     from hwq.cost.fpga import fpga
 
     rtl_model.clear_cache()
-    with mock.patch.object(rtl_model, "_out_low_zero", lambda node, tz: 0):
+    with (
+        mock.patch.object(rtl_model, "_out_low_zero", lambda node, tz: 0),
+        mock.patch.object(rtl_model, "_cross_layer_constants", lambda: False),
+    ):
         out = fpga(graph, "xc7")
     rtl_model.clear_cache()
     return out
