@@ -76,7 +76,7 @@ def sweep(
     precision: bool = False,
     target: str = "cortex-m4",
 ) -> list[dict]:
-    """Emit and run every split x grid x halo plan of the test stage on QEMU Cortex-M4; one dict per plan.
+    """Emit and run every split x grid x halo plan of the test stage on ``target``; one dict per plan.
     ``progress(rows)`` is called after every plan (the command line writes the partial result file). With
     ``precision``, each plan's stage output carries random per-patch precision (``with_random_precision``,
     seeded by split and grid), packed inside the patch loop. ``target``: ``cortex-m4`` (QEMU) or ``host`` (gcc)."""
@@ -121,6 +121,13 @@ def sweep(
     return rows
 
 
+def _write_json(path: Path, doc: dict) -> None:
+    """Write ``doc`` to ``path`` atomically (a temporary sibling renamed into place)."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(path)
+
+
 def merge(parts: list[Path], out: Path) -> int:
     """Combine result files of one sweep split by ``--grids`` into ``out`` (rows in split, grid, halo order);
     exit 1 on a mismatch, 2 when a part is incomplete or the parts ran different vector counts."""
@@ -138,7 +145,7 @@ def merge(parts: list[Path], out: Path) -> int:
     summary = {
         "commits": sorted({d["commit"] for d in docs}),
         "commands": [d["command"] for d in docs],
-        "merged_by": "python benchmarks/qemu_patch_sweep.py --merge " + " ".join(p.name for p in parts),
+        "merged_by": f"python benchmarks/qemu_patch_sweep.py --merge {' '.join(map(str, parts))} --json {out}",
         "target": docs[0]["target"],
         "complete": True,
         "plans_planned": sum(d["plans_planned"] for d in docs),
@@ -153,9 +160,7 @@ def merge(parts: list[Path], out: Path) -> int:
         "load_average_at_end": [d["load_average"] for d in docs],
         "rows": rows,
     }
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=1) + "\n")
-    tmp.replace(out)
+    _write_json(out, summary)
     print(f"{len(ran)} plans run, {summary['plans_refused']} refused, {summary['mismatches']} mismatches; "
           f"arena equal to plan on {summary['arena_equal_to_plan']}/{len(ran)}; {out}")  # fmt: skip
     return 1 if summary["mismatches"] else 0
@@ -200,9 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_average": [round(x, 2) for x in os.getloadavg()],
             "rows": rows,
         }
-        tmp_json = args.json.with_suffix(".json.tmp")
-        tmp_json.write_text(json.dumps(summary, indent=1) + "\n")
-        tmp_json.replace(args.json)
+        _write_json(args.json, summary)
         return summary
 
     with tempfile.TemporaryDirectory(prefix="hwq_qemu_sweep_") as tmp:
