@@ -31,7 +31,9 @@ windows whose outputs come in input order ``hwq_window_hold.v``, ``hwq_frame_col
 by ``hwq verify rtl``) and
 ``rtl.json`` (a manifest: top name, io, source files in compile order, stream geometry of ``in``/``out``
 (``count``, ``format``, ``width`` = bits of tdata, ``beats`` per vector, ``per_beat`` elements, ``order``),
-latency (cycles; null when a layer is streamed), layers with their style, levels and adders).
+latency (cycles from a vector's first input beat to its last output beat without gaps or back-pressure,
+``top_latency``; a streamed chain also ``latency_max`` and ``cycles_per_frame``; null for a layer DAG),
+layers with their style, levels and adders).
 """
 
 from __future__ import annotations
@@ -214,7 +216,7 @@ def emit(
         "pipeline": pipeline,
         "in": _port_manifest(in_t, layers[0].style in STREAMED_STYLES),
         "out": _port_manifest(out_t, layers[-1].style in STREAMED_STYLES),
-        "latency": top_latency(layers, pipeline),
+        **_latency_manifest(layers, pipeline),
         "standalone_layers": standalone,
         "layers": [_layer_manifest(lay) for lay in layers],
     }
@@ -241,6 +243,18 @@ def _primitives(layers: list[LayerPlan], taps: bool = False, dag: bool = False) 
         elif k > 0 and layers[k - 1].style in STREAMED_STYLES and lay.style not in STREAMED_STYLES:
             used.add("hwq_frame_collect.v")
     return [p for p in PRIMITIVES if p in used]
+
+
+def _latency_manifest(layers: list[LayerPlan], pipeline: int) -> dict:
+    """rtl.json latency entries (clock cycles, no gaps or back-pressure): ``latency`` (a vector's first input
+    beat -> its last output beat; null for a layer DAG); a streamed chain adds ``latency_max`` (the maximum
+    over frames back to back) and ``cycles_per_frame`` (steady-state cycles between frames)."""
+    timing = top_timing(layers, pipeline)
+    if timing is None:
+        return {"latency": None}
+    if not any(lay.style in STREAMED_STYLES for lay in layers):
+        return {"latency": timing.latency}
+    return {"latency": timing.latency, "latency_max": timing.latency_max, "cycles_per_frame": timing.cycles_per_frame}
 
 
 def _port_manifest(t, streamed: bool) -> dict:
@@ -296,13 +310,29 @@ def _narrowed_note(lay: LayerPlan) -> str:
 
 
 def top_latency(layers: list[LayerPlan], pipeline: int) -> int | None:
-    """Cycles from input beat to output beat without back-pressure: layers plus one per skid buffer.
+    """Cycles from a vector's first input beat to its last output beat without gaps or back-pressure.
 
-    None when a layer is streamed: a frame's latency then depends on the line buffers' fill (measure it
-    with ``hwq.sim.rtlsim.run_rtl``: ``latency_cycles``)."""
-    if any(lay.style in STREAMED_STYLES for lay in layers):
+    All layers parallel: the layers' latencies plus one per skid buffer. A chain with streamed layers: the
+    exact figure of ``timing.stream_timing`` (line-buffer fill, tails, hold cycles and stalls counted;
+    the minimum over frames back to back, as ``hwq.sim.rtlsim.run_rtl`` measures ``latency_cycles``).
+    None for a layer DAG (forks and FIFOs: not modelled; measure it with the co-simulation)."""
+    timing = top_timing(layers, pipeline)
+    return None if timing is None else timing.latency
+
+
+def top_timing(layers: list[LayerPlan], pipeline: int):
+    """``timing.StreamTiming`` (clock cycles) of the emitted top: for a chain of parallel layers the closed
+    form (latency = latency_max = the layers' latencies plus one per skid buffer, one vector per cycle),
+    for a chain with streamed layers ``timing.stream_timing``; None for a layer DAG (``branch.is_dag``)."""
+    from .timing import ChainLayer, StreamTiming, stream_timing
+
+    if not any(lay.style in STREAMED_STYLES for lay in layers):
+        lat = sum(latency(lay.levels, pipeline) for lay in layers) + (len(layers) - 1)
+        return StreamTiming(lat, lat, (lat,), 1)
+    if is_dag(layers):
         return None
-    return sum(latency(lay.levels, pipeline) for lay in layers) + (len(layers) - 1)
+    chain = [ChainLayer(lay.style, latency(lay.levels, pipeline), lay.window) for lay in layers]
+    return stream_timing(chain)
 
 
 def _port_comment(direction: str, name: str, t, ports: LayerPorts, streamed: bool, outgoing: bool, mixed: bool) -> str:
