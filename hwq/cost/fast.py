@@ -284,6 +284,8 @@ def plan_fast(graph, *, pipeline: int = 1, io: str = "stream", adders: str | Non
     from hwq.rtl.plan import check_graph, plan_layers
     from hwq.rtl.stream import frame_of
 
+    from .rtl_model import _emitted_as_dag
+
     check_graph(graph)
     layers = plan_layers(graph, io)
     out = []
@@ -299,6 +301,8 @@ def plan_fast(graph, *, pipeline: int = 1, io: str = "stream", adders: str | Non
     if layers[-1].style == "stream":  # the top's m_axis_tlast beat counter
         beats = frame_of(graph.tensor(layers[-1].output).shape).beats
         out[-1].tlast_bits = (beats - 1).bit_length() if beats > 1 else 0
+    if io == "stream" and _emitted_as_dag(graph):  # rtl_model.top_timing: the emitted top is a DAG
+        out[0].extra["emitted_dag"] = True
     return out
 
 
@@ -320,6 +324,7 @@ def stream_link_bits(graph, layers: list, k: int, feat: LayerFeatures) -> None:
     if lay.style == "stream":
         head = lay.ops[0]
         win = window_of(head, graph)
+        feat.extra["window"] = win.parameters()  # rtl_model.top_timing: the line buffer's latency
         flag = 1 if head.kind == "maxpool" and win.padded_taps() else 0
         if win.primitive == "hwq_window_pad":
             pcount = _bits_for(max(win.emissions()[-1], win.in_h * win.in_w - 1) + 1)

@@ -25,9 +25,10 @@ elimination, exact node widths and levels), then ``layer_features`` reads each l
   (``hwq_window``: DEPTH x (pixel width [+1 pad flag]) shift-register bits, the window output register,
   four position counters; ``hwq_window_pad``: real pixels only, pad flags in the output register, walk,
   emission and row/column counters), frame collect/split registers;
-- latency in cycles: ``layer.latency`` per layer plus one per skid buffer (``emit.top_latency``); a
-  streamed layer adds its line buffer's fill, so a design with streamed layers reports the parallel part
-  and ``latency_exact = False``.
+- latency in cycles (``emit.top_latency``): ``layer.latency`` per layer plus one per skid buffer; with
+  streamed layers the cycle model of the top's handshakes ``rtl.timing.stream_timing`` (line buffers'
+  fill, tails, hold cycles, frame split/collect and the stalls they cause: exact, ``latency_exact``); a
+  layer DAG (forks, FIFOs) reports the parallel part and ``latency_exact = False``.
 
 Units: bits and counts; no coefficients here (``fpga.py`` prices the features for a target).
 """
@@ -914,7 +915,22 @@ def plan_rtl(
 
         beats = frame_of(graph.tensor(layers[-1].output).shape).beats
         out[-1].tlast_bits = (beats - 1).bit_length() if beats > 1 else 0
+    if io == "stream" and _emitted_as_dag(graph):  # top_timing: the emitted top is not this chain
+        out[0].extra["emitted_dag"] = True
     return out
+
+
+def _emitted_as_dag(graph: Graph) -> bool:
+    """True when ``emit`` (``plan_layers(..., branches=True)``) builds a layer DAG (forks, FIFOs and pixel
+    joins, ``rtl/branch.py``) where these features price the branching region as one parallel layer."""
+    from hwq.rtl.branch import is_dag
+    from hwq.rtl.datapath import RtlError
+    from hwq.rtl.plan import plan_layers
+
+    try:
+        return is_dag(plan_layers(graph, "stream", branches=True))
+    except RtlError:
+        return False
 
 
 def _layer_features(
@@ -1073,8 +1089,36 @@ def input_dup_bits(dist_in: int | None, bits: int) -> int:
 
 
 def top_latency(layers: list[LayerFeatures]) -> tuple[int, bool]:
-    """(cycles from input beat to output beat without back-pressure, exact?) of the whole design: the
-    layers' latencies plus one cycle per skid buffer; not exact when a layer is streamed (its line
-    buffer's fill is not counted)."""
-    total = sum(lay.latency for lay in layers) + len(layers) - 1
-    return total, not any(lay.style == "stream" for lay in layers)
+    """(cycles from a vector's first input beat to its last output beat without gaps or back-pressure,
+    exact?) of the whole design, as ``emit.top_latency`` writes it to rtl.json: the layers' latencies plus
+    one cycle per skid buffer for parallel layers; with streamed layers ``top_timing``'s latency (line
+    buffers' fill, tails, hold cycles and stalls counted). Not exact (the parallel part only) for a layer
+    DAG (a ``"pixel"`` layer: forks and FIFOs are not modelled)."""
+    timing = top_timing(layers)
+    if timing is None:
+        return sum(lay.latency for lay in layers) + len(layers) - 1, False
+    return timing.latency, True
+
+
+def top_timing(layers: list[LayerFeatures]):
+    """``hwq.rtl.timing.StreamTiming`` (clock cycles: latency, latency_max, cycles_per_frame) of the design
+    the layers describe, computed as the emitter computes it (``emit.top_timing``) from each layer's
+    style, ``latency`` and, when streamed, ``extra["window"]``; None for a layer DAG (a style other than
+    ``"stream"`` / ``"parallel"``, or ``extra["emitted_dag"]``: ``plan_rtl`` marks a graph that the emitter
+    builds as a DAG) or a streamed layer without its window geometry."""
+    from hwq.rtl.stream import Window
+    from hwq.rtl.timing import ChainLayer, StreamTiming, stream_timing
+
+    if all(lay.style == "parallel" for lay in layers):
+        lat = sum(lay.latency for lay in layers) + len(layers) - 1
+        return StreamTiming(lat, lat, (lat,), 1)
+    chain = []
+    for lay in layers:
+        win = lay.extra.get("window")
+        if lay.style not in ("stream", "parallel") or (lay.style == "stream" and not win):
+            return None
+        if lay.extra.get("emitted_dag"):
+            return None
+        geom = Window(**{k.lower(): int(v) for k, v in win.items()}) if lay.style == "stream" else None
+        chain.append(ChainLayer(lay.style, lay.latency, geom))
+    return stream_timing(chain)
