@@ -68,7 +68,6 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import combinations
 
 import numpy as np
 
@@ -231,6 +230,7 @@ def _cse_graph(rows: list[list[int]], n_inputs: int, newest: bool = True, depth_
 _NODE_MASK = (1 << 24) - 1
 _KEY_BITS = 64  # pattern key: a << 40 | b << 16 | d << 1 | (s < 0)
 _COUNT_MAX = (1 << 32) - 1
+_U64 = (1 << 64) - 1
 #: Largest sum over outputs of (2 * terms)**2 for which ``_extract`` keeps pair tables (4 bytes each)
 _PAIR_TABLE_BUDGET = 1 << 24
 #: Smallest sum over outputs of terms**2 for which ``_extract`` uses the numpy tables (below: the
@@ -361,6 +361,7 @@ class _PairTable:
         self.top_rank = 0
         self.cand = np.zeros(0, dtype=np.int64)  # ids counted at least 3 times (a superset)
         self.twos: list[int] = []  # heap of ids counted twice (a superset): priority << 32 | id
+        self.stale = 0  # entries popped from ``twos`` as no longer counted twice since the last purge
         self.mag_np = np.zeros(0, dtype=np.int64)
         keys, where = [], []
         for j, its in enumerate(items):
@@ -437,13 +438,27 @@ class _PairTable:
         smallest key)."""
         if not len(ids):
             return
-        if self.newest:
-            prio = ((1 << 62) - self.rank[ids]).tolist()
+        if self.newest:  # ranks and ids are below 2**31: one int64 per entry, built in numpy
+            ents = (((1 << 31) - self.rank[ids]) << 32 | ids).tolist()
         else:
-            prio = self.keys[ids].tolist()
+            ents = [(pr << 32) | i for pr, i in zip(self.keys[ids].tolist(), ids.tolist())]
         heap = self.twos
-        for pr, i in zip(prio, ids.tolist()):
-            heapq.heappush(heap, (pr << 32) | i)
+        if len(ents) * 8 > len(heap):  # many: one heapify (the entries are distinct: same pop order)
+            heap += ents
+            heapq.heapify(heap)
+        else:
+            for e in ents:
+                heapq.heappush(heap, e)
+
+    def _purge_twos(self) -> None:
+        """Drop every entry of ``twos`` whose id is no longer counted twice (the pop order of the rest is
+        unchanged: the entries are distinct)."""
+        heap = self.twos
+        ids = np.fromiter((e & 0xFFFFFFFF for e in heap), dtype=np.int64, count=len(heap))
+        keep = (self.count[ids] == 2).tolist()
+        self.twos = [e for e, k in zip(heap, keep) if k]
+        heapq.heapify(self.twos)
+        self.stale = 0
 
     def _grow(self, n: int) -> None:
         if n <= len(self.count):
@@ -465,6 +480,10 @@ class _PairTable:
                 if count[pid] == 2:
                     return pid
                 heapq.heappop(heap)
+                self.stale += 1
+                if self.stale * 4 > len(heap) > 1024:  # many stale entries: drop them all in one pass
+                    self._purge_twos()
+                    heap = self.twos
             return -1
         ties = cand[cnt == cnt.max()]
         if len(ties) == 1:
@@ -506,6 +525,8 @@ class _PairTable:
 
     def commit(self) -> None:
         """End of an iteration: the removed terms' pairs are uncounted, the new terms' pairs counted."""
+        if not self.removed and not self.pending:  # nothing replaced: no count changed (a retired id
+            return  # left in ``cand`` has a negative count, so it is never chosen)
         alive, flag = self.alive, self.flag
         if self.removed:
             rem = np.array(self.removed, dtype=np.int64)
@@ -571,20 +592,27 @@ def _extract_py(
     for a, b, d, _ in graph.nodes:
         mag.append(mag[a] + (mag[b] << d))
 
-    def prio(key: int, c: int) -> int:
-        a, b, d = key >> 40, (key >> 16) & m, (key >> 1) & 0x7FFF
-        if not newest:
-            return ((_COUNT_MAX - c) << (32 + _KEY_BITS)) | key
-        wid = min((mag[a] + (mag[b] << d)).bit_length(), 255)
-        return ((((_COUNT_MAX - c) << 24 | (m - max(a, b))) << 8 | wid) << _KEY_BITS) | key
+    # a heap entry is ``(COUNT_MAX - count) << 96 | tie``: ``tie`` (the newest node, the width estimate
+    # and the key, or the key alone) never changes, so it is computed once per pattern
+    ties: dict[int, int] = {}
 
-    counts: Counter = Counter()
+    def tie(key: int) -> int:
+        if not newest:
+            return key
+        a, b, d = key >> 40, (key >> 16) & m, (key >> 1) & 0x7FFF
+        wid = min((mag[a] + (mag[b] << d)).bit_length(), 255)
+        t = ((m - max(a, b)) << 8 | wid) << _KEY_BITS | key
+        ties[key] = t
+        return t
+
+    def prio(key: int, c: int) -> int:
+        t = ties.get(key) if newest else key
+        return ((_COUNT_MAX - c) << (32 + _KEY_BITS)) | (tie(key) if t is None else t)
+
     terms: list[dict[int, tuple[int, int, int]]] = []
     for o in coded:
-        t = {c: _term_parts(c, s) for c, s in sorted(o.items())}
-        terms.append(t)
-        counts.update([p + q + (s ^ r) for (p, _, s), (_, q, r) in combinations(t.values(), 2)])
-    heap = [prio(key, c) for key, c in counts.items() if c >= 2]
+        terms.append({c: _term_parts(c, s) for c, s in sorted(o.items())})
+    counts, heap = _initial_counts(terms, mag, newest, ties)
     heapq.heapify(heap)
     minus: Counter = Counter()
     where: dict[int, set[tuple[int, int]]] = {}
@@ -663,6 +691,50 @@ def _extract_py(
         for k, v in fresh.items():
             if v >= 2:
                 heapq.heappush(heap, prio(k, v))
+
+
+def _initial_counts(terms: list[dict[int, tuple[int, int, int]]], mag: list[int], newest: bool, ties: dict):
+    """``_extract_py``'s start: (Counter of the pattern key of every pair of terms of every output, the heap
+    entries of the patterns counted at least twice), the keys computed in numpy from the terms' parts
+    (``_term_parts``; uint64 arithmetic wraps, the keys themselves fit). Fills ``ties`` (newest rule: the
+    fixed low part of a pattern's heap entry) for those patterns."""
+    m = _NODE_MASK
+    keys = []
+    for t in terms:
+        n = len(t)
+        if n < 2:
+            continue
+        vals = list(t.values())
+        p = np.array([v[0] & _U64 for v in vals], dtype=np.uint64)  # P mod 2**64 (it can be negative)
+        q = np.array([v[1] for v in vals], dtype=np.uint64)
+        sg = np.array([v[2] for v in vals], dtype=np.uint64)
+        xs, ys = np.triu_indices(n, 1)
+        keys.append(p[xs] + q[ys] + (sg[xs] ^ sg[ys]))
+    if not keys:
+        return Counter(), []
+    uniq, cnt = np.unique(np.concatenate(keys), return_counts=True)
+    counts = Counter(dict(zip(uniq.tolist(), cnt.tolist())))
+    two = cnt >= 2
+    kept, kc = uniq[two], cnt[two]
+    hi = (_COUNT_MAX - kc.astype(np.uint64)) << np.uint64(32)
+    if not newest:
+        return counts, [(h << _KEY_BITS) | k for h, k in zip(hi.tolist(), kept.tolist())]
+    a = (kept >> np.uint64(40)).astype(np.int64)
+    b = ((kept >> np.uint64(16)) & np.uint64(m)).astype(np.int64)
+    d = ((kept >> np.uint64(1)) & np.uint64(0x7FFF)).astype(np.int64)
+    if len(kept) and (max(mag) >= (1 << 40) or int(d.max()) >= 12):  # beyond float64's exact range
+        wid = [min((mag[x] + (mag[y] << z)).bit_length(), 255) for x, y, z in zip(a.tolist(), b.tolist(), d.tolist())]
+        wid = np.array(wid, dtype=np.uint64)
+    else:
+        mg = np.array(mag, dtype=np.int64)
+        wid = np.minimum(np.frexp((mg[a] + (mg[b] << d)).astype(np.float64))[1], 255).astype(np.uint64)
+    low = ((np.uint64(m) - np.maximum(a, b).astype(np.uint64)) << np.uint64(8)) | wid
+    heap = []
+    for h, lw, k in zip(hi.tolist(), low.tolist(), kept.tolist()):
+        t = (lw << _KEY_BITS) | k
+        ties[k] = t
+        heap.append((h << _KEY_BITS) | t)
+    return counts, heap
 
 
 def _extract_reference(
