@@ -33,6 +33,7 @@ LUT_FEATURES = {
     "lut_add": "own_bits",
     "lut_ext": "ext_bits",
     "lut_sub": "sub_bits",
+    "lut_sub_reg": "sub_reg_bits",  # subtracted operand bits straight from a flip-flop (LUT4: an inverter each)
     "lut_macc": "macc_bits",
     "lut_const": "const_bits",
     "lut_mux": "mux_bits",

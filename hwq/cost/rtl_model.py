@@ -7,6 +7,9 @@ elimination, exact node widths and levels), then ``layer_features`` reads each l
 - adder bits: for every two-operand adder the width of the part that really adds (the emitter passes the
   low bits of the shifted operand through, ``Datapath.adder``), split into bits within an operand's own
   width and above it (``ext_bits``: sign extension / carry out), of which subtracting (``sub_bits``);
+  the subtracted operand's bits when it comes straight from a flip-flop (an input, or a value read across
+  a register stage: ``sub_reg_bits``; the iCE40 carry takes the inverted operand from a LUT of its own,
+  which a combinational operand's LUT absorbs);
   a sum of values whose sign bit is structurally 0 (unsigned inputs, ``zero_sign_nodes``) is one bit
   narrower, as yosys's ``wreduce`` makes it, and so is such an operand's own width; an add bit where one
   operand is such a structural 0 only passes the other bit to the carry chain and counts with ``ext_bits``
@@ -74,6 +77,7 @@ class LayerFeatures:
     add_bits: int = 0  # two-operand adders: carry-chain bits
     ext_bits: int = 0  # of which above both operands' own bits (sign extension / carry out)
     sub_bits: int = 0  # of which subtract their second operand
+    sub_reg_bits: int = 0  # subtracted operand bits read straight from a flip-flop (``datapath_features``)
     macc_bits: int = 0  # adder bits yosys merges into a reader's multi-operand $macc (carry-save rows)
     macc_merges: int = 0  # number of such merged adders
     const_bits: int = 0  # constant additions / increments: carry-chain bits
@@ -141,6 +145,22 @@ def datapath_features(
     nodes = dp.nodes
     levels = max(1, max((nodes[v.node].level for v in outs), default=0))
     add_bits = ext_bits = sub_bits = const_bits = carry4 = mux_bits = cmp_bits = sat_raw_bits = max_bits = 0
+    sub_reg_bits = 0
+    # register stages (``layer.print_layer``): a value read across a stage boundary, or an input (a skid
+    # buffer's or line buffer's register), comes straight from a flip-flop
+    bounds = [b for b in range(1, levels + 1) if b == levels or (pipeline > 0 and b % pipeline == 0)]
+
+    def stage(level: int) -> int:
+        return next((k for k, b in enumerate(bounds) if level <= b), len(bounds))
+
+    def from_ff(o: str, reader) -> bool:
+        src = nodes[o]
+        if src.const:
+            return False
+        if src.level == 0:
+            return not decode_bits(src)  # a minifloat input's decoded value is logic, not a register
+        return stage(src.level) != stage(reader.level)
+
     zero = zero_sign_nodes(nodes, const_inputs or {})
     tz = low_zero_bits(nodes, low_inputs)
     zero_up = {n.name for n in nodes.values() if _round_up_is_zero(n, nodes)}
@@ -201,9 +221,14 @@ def datapath_features(
                         ext_bits += max(0, min(own, w) - min(lims))
                     if " - " in rhs:
                         sub_bits += w - low
+                        k = 1 if "{1}" in rhs.split(" - ", 1)[1] else 0
+                        if from_ff(n.operands[k], n):
+                            sub_reg_bits += widths[k]
                     w -= low
                 else:
                     const_bits += w
+                    if " - " in rhs and "{0}" in rhs.split(" - ", 1)[1] and n.operands and from_ff(n.operands[0], n):
+                        sub_reg_bits += widths[0]  # a constant minus a registered value
                 carry4 += math.ceil(w / 4)
     low = {nm: low_inputs for nm in nodes if low_inputs > 0 and nodes[nm].level == 0 and _INPUT_NAME.fullmatch(nm)}
     detail: list = []
@@ -226,6 +251,7 @@ def datapath_features(
         "add_bits": add_bits,
         "ext_bits": ext_bits,
         "sub_bits": sub_bits,
+        "sub_reg_bits": sub_reg_bits,
         "macc_bits": sum(w for _, _, w in merges),
         "macc_merges": len(merges),
         "const_bits": const_bits,
@@ -1039,7 +1065,7 @@ def _layer_features(
     feat.levels = f["levels"]
     feat.latency = latency(f["levels"], pipeline)
     keys = ("add_bits", "ext_bits", "sub_bits", "macc_bits", "macc_merges", "const_bits", "carry4", "mux_bits")
-    keys += ("dec_bits", "max_bits")
+    keys += ("dec_bits", "max_bits", "sub_reg_bits")
     for key in keys + ("cmp_bits", "sat_raw_bits", "ff", "ff_lcu", "ff_declared"):
         setattr(feat, key, f[key])
     if k > 0:
