@@ -25,6 +25,7 @@ Units: clock cycles. Cost: one step of every block per cycle, a few microseconds
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .stream import Window
 
@@ -39,12 +40,14 @@ class StreamTiming:
 
     ``latency``: minimum over the frames of (last output beat - first input beat); ``latency_max``: their
     maximum; ``latencies``: per frame; ``cycles_per_frame``: cycles between the last output beats of the
-    last two frames (the steady-state initiation interval; None with one frame)."""
+    last two frames (the steady-state initiation interval; None with one frame); ``ends``: per frame, the
+    cycle of its last output beat (cycle 0: the first after reset, where the first input beat is offered)."""
 
     latency: int
     latency_max: int
     latencies: tuple[int, ...]
     cycles_per_frame: int | None
+    ends: tuple[int, ...] = ()
 
 
 class _Skid:
@@ -322,6 +325,18 @@ def _capacity(blocks: list) -> int:
 
 def stream_timing(layers: list[ChainLayer], frames: int | None = None) -> StreamTiming:
     """Latency figures (clock cycles, ``StreamTiming``) of a chain of layers joined as ``emit._print_top``
+    joins them, simulated cycle by cycle (``_simulate``); results are kept in memory per (chain, frames)
+    (the figures depend on the geometry and the layers' latencies only, not on weights)."""
+    return _cached(tuple(layers), frames)
+
+
+@lru_cache(maxsize=256)
+def _cached(layers: tuple[ChainLayer, ...], frames: int | None) -> StreamTiming:
+    return _simulate(list(layers), frames)
+
+
+def _simulate(layers: list[ChainLayer], frames: int | None = None) -> StreamTiming:
+    """Latency figures (clock cycles, ``StreamTiming``) of a chain of layers joined as ``emit._print_top``
     joins them, simulated cycle by cycle on input vectors offered back to back, one beat per cycle, with
     the output always ready (the co-simulation bench's stimulus without gaps or back-pressure).
 
@@ -375,7 +390,7 @@ def stream_timing(layers: list[ChainLayer], frames: int | None = None) -> Stream
             raise ValueError(f"stream timing: no beat moved for {idle} cycles (frame {len(done)})")
     lat = tuple(d - f for d, f in zip(done, first_in))
     cpf = done[-1] - done[-2] if len(done) > 1 else None
-    return StreamTiming(min(lat), max(lat), lat, cpf)
+    return StreamTiming(min(lat), max(lat), lat, cpf, tuple(done))
 
 
 def _steady(done: list[int], first_in: list[int]) -> bool:

@@ -52,15 +52,24 @@ def test_latency_and_adders_equal_the_emitted_manifest(tmp_path, pipeline, adder
     assert r["total"]["DSP"] == 0
 
 
-def test_streamed_design_adders_match_and_latency_is_marked_partial(tmp_path):
-    from tests.rtl.graphs_stream import stream_cnn
+def test_streamed_design_adders_and_latency_match(tmp_path):
+    """A streamed design's latency is exact (line buffers' fill counted: the emitter's rtl.timing model,
+    checked against the co-simulation in tests/rtl/test_latency_stream.py); a graph the emitter builds as a
+    layer DAG (residual branch: forks and FIFOs) keeps latency_exact False and a null manifest latency."""
+    from tests.rtl.graphs_stream import GEOMETRIES, stream_cnn
 
     g = stream_cnn()
     man = _emitted(g, tmp_path, pipeline=2)
     r = fpga(g, "ice40", pipeline=2)
     assert [lay["adders"] for lay in r["layers"]] == [lay["adders"] for lay in man["layers"]]
     assert [lay["style"] for lay in r["layers"]] == [lay["style"] for lay in man["layers"]]
-    assert r["total"]["latency_exact"] is False
+    assert r["total"]["latency"] == man["latency"] == 93  # Icarus, no gaps or back-pressure: 93 cycles
+    assert r["total"]["latency_exact"] is True
+    assert fpga(g, "ice40", pipeline=2, exact=False)["total"]["latency_exact"] is False
+    dag = GEOMETRIES["residual_add"](1)
+    man = _emitted(dag, tmp_path / "dag", pipeline=2)
+    assert man["latency"] is None
+    assert fpga(dag, "xc7", pipeline=2)["total"]["latency_exact"] is False
 
 
 def test_design_set_size_groups_and_fit_subset():
