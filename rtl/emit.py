@@ -32,7 +32,7 @@ by ``hwq verify rtl``) and
 ``rtl.json`` (a manifest: top name, io, source files in compile order, stream geometry of ``in``/``out``
 (``count``, ``format``, ``width`` = bits of tdata, ``beats`` per vector, ``per_beat`` elements, ``order``),
 latency (cycles from a vector's first input beat to its last output beat without gaps or back-pressure,
-``top_latency``; a streamed chain also ``latency_max`` and ``cycles_per_frame``; null for a layer DAG),
+``top_latency``; with streamed layers also ``latency_max`` and ``cycles_per_frame``),
 layers with their style, levels and adders).
 """
 
@@ -58,6 +58,7 @@ from .stream import (
     frame_of,
     print_stream_layer,
 )
+from .timing import ChainLayer, StreamTiming, dag_timing, stream_timing
 from .top import instance as top_instance
 from .top import print_top_preamble
 from .top import wires as top_wires
@@ -216,7 +217,7 @@ def emit(
         "pipeline": pipeline,
         "in": _port_manifest(in_t, layers[0].style in STREAMED_STYLES),
         "out": _port_manifest(out_t, layers[-1].style in STREAMED_STYLES),
-        **_latency_manifest(layers, pipeline),
+        **_latency_manifest(layers, pipeline, graph),
         "standalone_layers": standalone,
         "layers": [_layer_manifest(lay) for lay in layers],
     }
@@ -245,13 +246,11 @@ def _primitives(layers: list[LayerPlan], taps: bool = False, dag: bool = False) 
     return [p for p in PRIMITIVES if p in used]
 
 
-def _latency_manifest(layers: list[LayerPlan], pipeline: int) -> dict:
+def _latency_manifest(layers: list[LayerPlan], pipeline: int, graph: Graph) -> dict:
     """rtl.json latency entries (clock cycles, no gaps or back-pressure): ``latency`` (a vector's first input
-    beat -> its last output beat; null for a layer DAG); a streamed chain adds ``latency_max`` (the maximum
-    over frames back to back) and ``cycles_per_frame`` (steady-state cycles between frames)."""
-    timing = top_timing(layers, pipeline)
-    if timing is None:
-        return {"latency": None}
+    beat -> its last output beat); a design with streamed layers adds ``latency_max`` (the maximum over
+    frames back to back) and ``cycles_per_frame`` (steady-state cycles between frames)."""
+    timing = top_timing(layers, pipeline, graph)
     if not any(lay.style in STREAMED_STYLES for lay in layers):
         return {"latency": timing.latency}
     return {"latency": timing.latency, "latency_max": timing.latency_max, "cycles_per_frame": timing.cycles_per_frame}
@@ -309,28 +308,28 @@ def _narrowed_note(lay: LayerPlan) -> str:
     )
 
 
-def top_latency(layers: list[LayerPlan], pipeline: int) -> int | None:
+def top_latency(layers: list[LayerPlan], pipeline: int, graph: Graph | None = None) -> int | None:
     """Cycles from a vector's first input beat to its last output beat without gaps or back-pressure.
 
     All layers parallel: the layers' latencies plus one per skid buffer. A chain with streamed layers: the
     exact figure of ``timing.stream_timing`` (line-buffer fill, tails, hold cycles and stalls counted;
-    the minimum over frames back to back, as ``hwq.sim.rtlsim.run_rtl`` measures ``latency_cycles``).
-    None for a layer DAG (forks and FIFOs: not modelled; measure it with the co-simulation)."""
-    timing = top_timing(layers, pipeline)
+    the minimum over frames back to back, as ``hwq.sim.rtlsim.run_rtl`` measures ``latency_cycles``);
+    a layer DAG (forks, FIFOs, joins) with ``timing.dag_timing``, which needs the ``graph`` (None without
+    it)."""
+    timing = top_timing(layers, pipeline, graph)
     return None if timing is None else timing.latency
 
 
-def top_timing(layers: list[LayerPlan], pipeline: int):
+def top_timing(layers: list[LayerPlan], pipeline: int, graph: Graph | None = None) -> StreamTiming | None:
     """``timing.StreamTiming`` (clock cycles) of the emitted top: for a chain of parallel layers the closed
     form (latency = latency_max = the layers' latencies plus one per skid buffer, one vector per cycle),
-    for a chain with streamed layers ``timing.stream_timing``; None for a layer DAG (``branch.is_dag``)."""
-    from .timing import ChainLayer, StreamTiming, stream_timing
-
+    for a chain with streamed layers ``timing.stream_timing``, for a layer DAG (``branch.is_dag``)
+    ``timing.dag_timing`` of ``graph`` (None when ``graph`` is None)."""
     if not any(lay.style in STREAMED_STYLES for lay in layers):
         lat = sum(latency(lay.levels, pipeline) for lay in layers) + (len(layers) - 1)
         return StreamTiming(lat, lat, (lat,), 1)
     if is_dag(layers):
-        return None
+        return None if graph is None else dag_timing(graph, layers, pipeline)
     chain = [ChainLayer(lay.style, latency(lay.levels, pipeline), lay.window) for lay in layers]
     return stream_timing(chain)
 

@@ -300,90 +300,262 @@ class ChainLayer:
     window: Window | None = None
 
 
-def _blocks(layers: list[ChainLayer]) -> list:
-    """The blocks of ``emit._print_top`` in stream order (split, skid, collect, window, datapath)."""
-    out: list = []
+class _Node:
+    """A one-in one-out block on the stream netlist: reads stream ``i``, drives stream ``o``."""
+
+    def __init__(self, block, i: int, o: int) -> None:
+        self.block, self.i, self.o = block, i, o
+
+    def fwd(self, valid: list[bool]) -> None:
+        valid[self.o] = self.block.valid()
+
+    def bwd(self, valid: list[bool], ready: list[bool]) -> None:
+        ready[self.i] = self.block.ready(ready[self.o])
+
+    def tick(self, valid: list[bool], ready: list[bool]) -> None:
+        self.block.tick(valid[self.i], ready[self.o])
+
+    def capacity(self) -> int:
+        b = self.block
+        if isinstance(b, (_Pipe, _Fifo)):
+            return len(b.v) if isinstance(b, _Pipe) else b.depth
+        return 2 if isinstance(b, _Skid) else 1
+
+
+class _Fork:
+    """hwq_fork: stream ``i`` to streams ``outs``; a taken flag per output (combinational valid and ready)."""
+
+    def __init__(self, i: int, outs: list[int]) -> None:
+        self.i, self.outs, self.taken = i, outs, [False] * len(outs)
+
+    def fwd(self, valid: list[bool]) -> None:
+        for o, t in zip(self.outs, self.taken):
+            valid[o] = valid[self.i] and not t
+
+    def bwd(self, valid: list[bool], ready: list[bool]) -> None:
+        ready[self.i] = all(t or ready[o] for o, t in zip(self.outs, self.taken))
+
+    def tick(self, valid: list[bool], ready: list[bool]) -> None:
+        if valid[self.i] and ready[self.i]:
+            self.taken = [False] * len(self.outs)
+        else:
+            self.taken = [t or (valid[o] and ready[o]) for o, t in zip(self.outs, self.taken)]
+
+    def capacity(self) -> int:
+        return 0
+
+
+class _Join:
+    """A layer's join of streams ``ins`` into stream ``o`` (``branch.print_dag_top``): valid when every input
+    is, each input taken when the output is ready and every other input valid. No state."""
+
+    def __init__(self, ins: list[int], o: int) -> None:
+        self.ins, self.o = ins, o
+
+    def fwd(self, valid: list[bool]) -> None:
+        valid[self.o] = all(valid[i] for i in self.ins)
+
+    def bwd(self, valid: list[bool], ready: list[bool]) -> None:
+        for i in self.ins:
+            ready[i] = ready[self.o] and all(valid[j] for j in self.ins if j != i)
+
+    def tick(self, valid: list[bool], ready: list[bool]) -> None:
+        pass
+
+    def capacity(self) -> int:
+        return 0
+
+
+class _Fifo:
+    """hwq_fifo: DEPTH entries, registered occupancy (valid when not empty, ready when not full)."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth, self.count = depth, 0
+
+    def valid(self) -> bool:
+        return self.count != 0
+
+    def ready(self, m_ready: bool) -> bool:
+        return self.count != self.depth
+
+    def tick(self, s_valid: bool, m_ready: bool) -> None:
+        self.count += int(s_valid and self.count != self.depth) - int(self.count != 0 and m_ready)
+
+
+class _Netlist:
+    """Blocks wired by numbered streams (0: the top's s_axis), built in stream order."""
+
+    def __init__(self) -> None:
+        self.nodes: list = []
+        self.streams = 1
+
+    def new(self) -> int:
+        self.streams += 1
+        return self.streams - 1
+
+    def add(self, block, i: int) -> int:
+        """Append one-in one-out ``block`` reading stream ``i``; its output stream."""
+        o = self.new()
+        self.nodes.append(_Node(block, i, o))
+        return o
+
+    def add_layer(self, lay: ChainLayer, i: int) -> int:
+        """A layer module: a streamed layer's line buffer, then its datapath; the output stream."""
+        if lay.style == "stream":
+            prim = lay.window.primitive
+            walk = prim == "hwq_window"
+            i = self.add(_Walk(lay.window) if walk else _Masked(lay.window, prim == "hwq_window_hold"), i)
+        return self.add(_Pipe(lay.latency), i)
+
+
+def _chain_netlist(layers: list[ChainLayer]) -> tuple[_Netlist, int]:
+    """The blocks of ``emit._print_top`` in stream order (split, skid, collect, window, datapath) and the
+    output stream."""
+    net, cur = _Netlist(), 0
     for k, lay in enumerate(layers):
         if k > 0:
             before = layers[k - 1]
             if before.style != "stream" and lay.style == "stream":
-                out.append(_Split(lay.window.in_h * lay.window.in_w))
-            out.append(_Skid())
+                cur = net.add(_Split(lay.window.in_h * lay.window.in_w), cur)
+            cur = net.add(_Skid(), cur)
             if before.style == "stream" and lay.style != "stream":
-                out.append(_Collect(before.window.out_h * before.window.out_w))
-        if lay.style == "stream":
-            prim = lay.window.primitive
-            out.append(_Walk(lay.window) if prim == "hwq_window" else _Masked(lay.window, prim == "hwq_window_hold"))
-        out.append(_Pipe(lay.latency))
-    return out
-
-
-def _capacity(blocks: list) -> int:
-    """Beats the blocks can hold at most (registers with a valid flag)."""
-    return sum(len(b.v) if isinstance(b, _Pipe) else 2 if isinstance(b, _Skid) else 1 for b in blocks)
+                cur = net.add(_Collect(before.window.out_h * before.window.out_w), cur)
+        cur = net.add_layer(lay, cur)
+    return net, cur
 
 
 def stream_timing(layers: list[ChainLayer], frames: int | None = None) -> StreamTiming:
     """Latency figures (clock cycles, ``StreamTiming``) of a chain of layers joined as ``emit._print_top``
-    joins them, simulated cycle by cycle (``_simulate``); results are kept in memory per (chain, frames)
-    (the figures depend on the geometry and the layers' latencies only, not on weights)."""
+    joins them (``run``); results are kept in memory per (chain, frames) (the figures depend on the
+    geometry and the layers' latencies only, not on weights). Input beats per vector: the first layer's
+    input pixels when it is streamed, else 1; output beats: the last layer's output pixels when streamed,
+    else 1. Raises ValueError for an empty chain or a streamed layer without a window."""
+    if not layers:
+        raise ValueError("stream timing: need at least one layer")
+    if any(lay.style == "stream" and lay.window is None for lay in layers):
+        raise ValueError("stream timing: a streamed layer needs its window geometry")
     return _cached(tuple(layers), frames)
 
 
 @lru_cache(maxsize=256)
 def _cached(layers: tuple[ChainLayer, ...], frames: int | None) -> StreamTiming:
-    return _simulate(list(layers), frames)
-
-
-def _simulate(layers: list[ChainLayer], frames: int | None = None) -> StreamTiming:
-    """Latency figures (clock cycles, ``StreamTiming``) of a chain of layers joined as ``emit._print_top``
-    joins them, simulated cycle by cycle on input vectors offered back to back, one beat per cycle, with
-    the output always ready (the co-simulation bench's stimulus without gaps or back-pressure).
-
-    ``frames``: the number of vectors (the bench's vector count: its ``latency_cycles`` and
-    ``latency_max_cycles`` are then this function's ``latency`` and ``latency_max``); None: until the
-    steady state (the last three frames with equal latencies and intervals, at least ``DEFAULT_FRAMES``),
-    i.e. the figures of an unbounded stream of vectors (the latency grows frame by frame while the blocks
-    in front of a slower one fill). Input beats per vector: the first layer's input pixels when it is
-    streamed, else 1; output beats: the last layer's output pixels when streamed, else 1. Raises
-    ValueError for an empty chain, ``frames`` < 1, a streamed layer without a window, or a design that
-    stops moving (a modelling error)."""
-    if not layers or (frames is not None and frames < 1):
-        raise ValueError(f"stream timing: need at least one layer and one frame (got {len(layers)}, {frames})")
-    if any(lay.style == "stream" and lay.window is None for lay in layers):
-        raise ValueError("stream timing: a streamed layer needs its window geometry")
-    blocks = _blocks(layers)
     first, last = layers[0], layers[-1]
     in_beats = first.window.in_h * first.window.in_w if first.style == "stream" else 1
     out_beats = last.window.out_h * last.window.out_w if last.style == "stream" else 1
-    cap = frames if frames is not None else DEFAULT_FRAMES + 3 + _capacity(blocks)
+    net, sink = _chain_netlist(list(layers))
+    return run(net, sink, in_beats, out_beats, frames)
+
+
+def dag_timing(graph, layers: list, pipeline: int, frames: int | None = None) -> StreamTiming:
+    """Latency figures (clock cycles, ``StreamTiming``) of the top ``branch.print_dag_top`` prints for the
+    layer DAG ``layers`` (``plan.LayerPlan`` with ``levels`` and, when streamed, ``window`` set, as ``emit``
+    leaves them) of ``graph`` at ``pipeline``: forks, skid buffers or FIFOs (``branch.fifo_depths``) on every
+    edge but a single read of the top's input, frame split/collect, joins, layers (``run``)."""
+    from .branch import STREAMED_STYLES, fifo_depths
+    from .layer import latency
+    from .stream import frame_of
+
+    depths = fifo_depths(graph, layers, pipeline=pipeline)
+    net = _Netlist()
+    src = graph.inputs[0]
+    producer = {lay.output: lay for lay in layers}
+    readers: dict[str, list] = {}
+    for lay in layers:
+        for n in lay.inputs:
+            readers.setdefault(n, []).append(lay)
+    source = {src: 0}
+    branch: dict[tuple[str, str], int] = {}
+
+    def fan_out(t: str) -> None:
+        rs = readers.get(t, [])
+        if len(rs) <= 1:
+            for r in rs:
+                branch[(r.name, t)] = source[t]
+            return
+        outs = [net.new() for _ in rs]
+        net.nodes.append(_Fork(source[t], outs))
+        for r, o in zip(rs, outs):
+            branch[(r.name, t)] = o
+
+    fan_out(src)
+    for lay in layers:
+        ins = []
+        for t in lay.inputs:
+            prod = producer.get(t)
+            prod_streamed = (prod or layers[0]).style in STREAMED_STYLES
+            me_streamed = lay.style in STREAMED_STYLES
+            cur = branch[(lay.name, t)]
+            beats = frame_of(graph.tensor(t).shape).beats if len(graph.tensor(t).shape) in (2, 3) else 1
+            if not prod_streamed and me_streamed:
+                cur = net.add(_Split(beats), cur)
+            d = depths.get((lay.name, t), 0)
+            if d:
+                cur = net.add(_Fifo(d), cur)
+            elif not (cur == 0 and len(readers[t]) == 1):
+                cur = net.add(_Skid(), cur)
+            if prod_streamed and not me_streamed:
+                cur = net.add(_Collect(beats), cur)
+            ins.append(cur)
+        if len(ins) > 1:
+            joined = net.new()
+            net.nodes.append(_Join(ins, joined))
+            ins = [joined]
+        style = "stream" if lay.style == "stream" else "parallel"
+        source[lay.output] = net.add_layer(ChainLayer(style, latency(lay.levels, pipeline), lay.window), ins[0])
+        fan_out(lay.output)
+    in_t, out_t = graph.tensor(src), graph.tensor(graph.outputs[0])
+    in_beats = frame_of(in_t.shape).beats if layers[0].style in STREAMED_STYLES else 1
+    out_beats = frame_of(out_t.shape).beats if layers[-1].style in STREAMED_STYLES else 1
+    return run(net, source[layers[-1].output], in_beats, out_beats, frames)
+
+
+def run(net: _Netlist, sink: int, in_beats: int, out_beats: int, frames: int | None = None) -> StreamTiming:
+    """Simulate the netlist cycle by cycle on input vectors of ``in_beats`` beats offered back to back, one
+    beat per cycle from the cycle after reset, with the output stream ``sink`` always ready (the
+    co-simulation bench's stimulus without gaps or back-pressure); a vector is out after ``out_beats``
+    output beats. Each cycle: valid flags forward, ready flags backward (stream order), handshakes, then
+    every block's registers.
+
+    ``frames``: the number of vectors (the bench's vector count: its ``latency_cycles`` and
+    ``latency_max_cycles`` are then ``latency`` and ``latency_max``); None: until the steady state (the
+    last three frames with equal latencies and intervals, at least ``DEFAULT_FRAMES``), i.e. the figures of
+    an unbounded stream of vectors (the latency grows frame by frame while the blocks in front of a slower
+    one fill). Raises ValueError for ``frames`` < 1 or a design that stops moving (a modelling error)."""
+    if frames is not None and frames < 1:
+        raise ValueError(f"stream timing: need at least one frame (got {frames})")
+    nodes = net.nodes
+    back = nodes[::-1]
+    capacity = sum(nd.capacity() for nd in nodes)
+    cap = frames if frames is not None else DEFAULT_FRAMES + 3 + capacity
     total_in = cap * in_beats
     n_in = n_out = idle = cycle = 0
     first_in: list[int] = []
     done: list[int] = []
-    n = len(blocks)
-    limit = 64 + 4 * _capacity(blocks) + 4 * (in_beats + out_beats)
+    limit = 64 + 4 * capacity + 4 * (in_beats + out_beats)
     while len(done) < cap:
-        s_valid = n_in < total_in
-        valids = [s_valid] + [b.valid() for b in blocks]
-        readies = [True] * (n + 1)
-        for i in range(n - 1, -1, -1):
-            readies[i] = blocks[i].ready(readies[i + 1])
+        valid = [False] * net.streams
+        valid[0] = s_valid = n_in < total_in
+        for nd in nodes:
+            nd.fwd(valid)
+        ready = [False] * net.streams
+        ready[sink] = True
+        for nd in back:
+            nd.bwd(valid, ready)
         moved = False
-        if valids[n]:
+        if valid[sink]:
             n_out += 1
             moved = True
             if n_out % out_beats == 0:
                 done.append(cycle)
                 if frames is None and _steady(done, first_in):
                     break
-        if s_valid and readies[0]:
+        if s_valid and ready[0]:
             if n_in % in_beats == 0:
                 first_in.append(cycle)
             n_in += 1
             moved = True
-        for i, b in enumerate(blocks):
-            b.tick(valids[i], readies[i + 1])
+        for nd in nodes:
+            nd.tick(valid, ready)
         cycle += 1
         idle = 0 if moved else idle + 1
         if idle > limit:
