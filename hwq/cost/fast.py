@@ -3,20 +3,29 @@
 For a search that calls the cost model thousands of times, ``fpga(..., exact=False)`` estimates each
 layer's features from the weights' canonical-signed-digit counts instead of building the adder graph:
 
-- adders ~ ``A * D**B * (M*N)**C`` for a matrix of M outputs x N inputs with D non-zero CSD digits (the
-  sharing that ``rtl.mcm`` finds);
-- adder bits ~ adders x (``W0`` + ``W_X`` x input width + ``W_R`` x mean accumulator range bits + ``W_S`` x
-  mean weight span + ``W_U`` x [input unsigned] + ``W_N`` x log2(N)), where the range bits of an output are
-  log2 of its largest |sum| over the input format's range (its final adder's width) and a weight's span is
-  its bits between the lowest and highest set bit (the shifted operands' offset);
+- adders ~ ``A * D**B * (M*N)**C * rho**B_RHO`` for a matrix of M live outputs x N inputs with D non-zero
+  CSD digits, rho digits per non-zero weight (the sharing that ``rtl.mcm`` finds: many-digit weights
+  share more per digit), at most ``K_S`` x the row-factoring count (``row_factor_adders``: each output
+  sums its terms grouped by the weights' odd parts; what the CSE finds in one long row of few-digit
+  weights, e.g. minifloat mantissas x 2**e, where the digit law is 30-40 % high) and at least the longest
+  output's terms - 1 (a single 128-input sum of powers of two shares nothing);
+- adder bits ~ adders x (``W0`` + ``W_X`` x input width + ``W_R`` x mean range bits + ``W_S`` x mean weight
+  span + ``W_U`` x [input unsigned] + ``W_N`` x log2(N) + ``W_M`` x log2(M)), where the range bits of an
+  output are log2 of its largest |sum| over the input format's range less its weights' common trailing
+  zero bits (the emitter sums a row without its common power of two and appends those constant bits after
+  the bias add: 9-13 bits for minifloat weights) and a weight's span is its bits between the lowest and
+  highest set bit (the shifted operands' offset);
 - sign-extension / carry-out bits ~ adder bits x (``K_EXT`` + ``K_EXT_U`` x [input unsigned]): an input whose
   sign bit is structurally 0 (``rtl_model.zero_sign_nodes``) adds bits that only pass to the carry chain;
-- constant-add bits ~ outputs x range bits x ``K_CONST``; saturation select bits ~ outputs x output width x
-  ``K_MUX`` x min(1, range bits above the output format);
-  saturation compare bits ~ outputs x (mean range bits above the output format's) x ``K_CMP``;
+- constant-add bits, counted per output: the bias add over the sum's bits (none for a zero bias), the
+  output rounding's increment over the kept bits (none for TRN, or when the dropped bits are all below the
+  row's common trailing zeros), times ``K_CONST`` (fitted 1.02); an element-wise requantize / ReLU that
+  drops fractional bits with rounding adds its kept bits + 1 (``round_bits``);
+- saturation select bits: 2 x output width per output whose sum can exceed the output format; compare
+  bits ~ ``K_CMP`` x the sums' bits above the output format; limit checks on an unrounded sum (its frac
+  bits equal the output's): 2 x its bits above the output format; a ReLU select as wide as its input;
 - macc bits (adders yosys merges into carry-save trees) ~ adder bits x ``K_MACC`` of the pipeline depth;
-  subtracting adder bits ~ adder bits x ``K_SUB``; limit checks on an
-  unrounded sum (its frac bits equal the output's) ~ outputs x (mean range bits above the output format);
+  subtracting adder bits ~ adder bits x ``K_SUB``;
 - element-wise ops in a layer module: a maxpool is a comparator tree per window ((taps - 1) compare and
   select pairs as wide as its input); a variable product (``mul``, ``rtl.varmul``) a gated copy of the
   wider operand per bit of the narrower one, summed by (bits - 1) adders; a batch norm a CSD product
@@ -33,8 +42,9 @@ layer's features from the weights' canonical-signed-digit counts instead of buil
 
 The constants were fitted by ``fit_fast`` on the exact features of the calibration design set
 (``calibrate.design_set``; least squares, log space for the adder law); the adder law, adder bits and
-sign-extension bits also on 13 layers of 5 trained / PTQ'd low-bit networks (narrow unsigned ReLU inputs,
-2-4-bit weights; weighted 5x), where the design set's signed 8-bit inputs alone left the fast estimate
+sign-extension bits also on 12 layers of 5 trained / PTQ'd low-bit networks (narrow unsigned ReLU inputs,
+2-4-bit weights; weighted 5x; a layer module that also holds element-wise products or batch norms is left
+out: its exact adder count is not the matrix's), where the design set's signed 8-bit inputs alone left the fast estimate
 +23 % to +69 % LUT above the exact model. Every term grows with the digit
 count, the input width and the number of outputs, so the fast estimate is monotone in them (property
 tests), which the exact model is not always (the emitter's greedy CSE can share more after a change).
@@ -60,16 +70,22 @@ from .rtl_model import LayerFeatures
 
 # fitted by fit_fast() on the calibration design set (84 designs, exact features from rtl_model.plan_rtl with
 # the emitter's default adder style, balanced)
-A, B, C = 1.1563, 0.9248, -0.0318
+A, B, C = 1.1185, 1.1061, -0.1948
+#: adders per row-factoring adder (``row_factor_adders``): the adder count is at most K_S x S
+#: adders ~ ... x (digits per non-zero weight) ** B_RHO: a matrix of many-digit weights shares more per digit
+B_RHO = -0.3179
+K_S = 1.0503
 #: adder bits per adder: constant, input width, accumulator range bits, weight span, unsigned input, log2(N)
-W0, W_X, W_R, W_S, W_U, W_N = -0.7761, 0.958, 0.0513, 0.2579, 0.4974, 0.4494
-K_CONST = 1.7576
+W0, W_X, W_R, W_S, W_U, W_N = -0.6412, 0.7841, 0.1539, 0.2272, 0.132, 0.3052
+#: adder bits per adder: log2 of the mean digits per output (its sum tree's depth), log2 of the outputs
+W_D, W_M = 0.0, 0.1411
+K_CONST = 1.02
 K_MUX = 1.5
-K_CMP = 2.0091
+K_CMP = 2.0978
 #: macc bits per adder bit by pipeline depth (0, 1, 2, >= 3): chains of adders inside one register stage
-K_MACC = (0.0446, 0.0, 0.0268, 0.0132)
+K_MACC = (0.0524, 0.0, 0.0273, 0.0132)
 #: sign-extension / carry-out bits per adder bit (+ K_EXT_U for an unsigned input), subtracting bits per adder bit
-K_EXT, K_EXT_U, K_SUB = 0.0744, 0.0805, 0.486
+K_EXT, K_EXT_U, K_SUB = 0.0765, 0.0785, 0.4434
 K_FF = 0.6137
 LEVEL_EXTRA = 5
 
@@ -86,6 +102,45 @@ def _matrix_figures(op, graph, streamed: bool) -> tuple[int, int, int, int]:
     if op.kind in ("conv1d", "conv2d") and not streamed:
         pos = int(np.prod(graph.tensor(op.output).shape[1:]))
     return d, m, n, pos
+
+
+_ODD_MEMO: dict = {}
+
+
+def _odd_count(span: int, digits: int) -> float:
+    """Odd integers below ``2**(span + 1)`` with at most ``digits`` non-zero CSD digits: how many distinct
+    odd parts a weight matrix of that widest odd part and most digits can hold (inf above 16 bits)."""
+    if span > 16:
+        return math.inf
+    key = (span, digits)
+    if key not in _ODD_MEMO:
+        u = np.arange(1, 1 << (span + 1), 2, dtype=np.int64)
+        _ODD_MEMO[key] = float((csd_digit_count(u) <= digits).sum())
+    return _ODD_MEMO[key]
+
+
+def row_factor_adders(w: np.ndarray) -> tuple[float, int]:
+    """(S, k) for an integer weight matrix ``w`` (outputs x inputs): S estimates the adders of the outputs'
+    sums when each output factors its weights by their odd parts, ``sum_j x_j w_j = sum_u u * (sum of
+    x_j << e_j over the j with odd part u)``: (k_i - 1) adders to sum output i's k_i non-zero terms, plus
+    (digits - 1) per distinct odd part u, taken as the row's mean extra digits per weight times the
+    expected number of distinct odd parts among k_i draws from the O odd values the matrix's widest odd
+    part and most digits allow (``_odd_count``). This is what the emitter's CSE finds in a long row of
+    few-digit weights (a minifloat's mantissa x 2**e: few odd parts, many repeats) and what the digit-count
+    law misses there. k is the most non-zero weights of one output: a sum of k terms needs k - 1 adders."""
+    a = np.abs(w)
+    nzm = a != 0
+    k = nzm.sum(axis=1).astype(float)
+    if not nzm.any():
+        return 0.0, 0
+    u = a[nzm] // (a[nzm] & -a[nzm])
+    dg = csd_digit_count(a)
+    big = int(u.max())
+    odd = _odd_count(big.bit_length() - 1, int(dg.max()))
+    live = k > 0
+    extra = np.where(live, (dg.sum(axis=1) - k) / np.maximum(k, 1), 0.0)  # mean extra digits per weight
+    distinct = k if math.isinf(odd) else odd * (1 - (1 - 1 / odd) ** k)
+    return float((k[live] - 1).sum() + (extra * distinct).sum()), int(k.max())
 
 
 def value_width(fmt) -> int:
@@ -139,13 +194,22 @@ def float_cast_bits(width: int, signed: bool, shift: int, fmt) -> dict:
     return out
 
 
-def _width_figures(op, graph) -> tuple[float, float, int, float]:
-    """(mean range bits of the sums of the outputs with a non-zero weight, mean span of the non-zero weights
-    in bits, 1 if the input is unsigned else 0, mean bits of the outputs' sums above the output format's,
-    which a saturation checks) of
-    a Dense/Conv op: the range of output k is ``sum(w+ * x_hi + w- * x_lo)`` to
-    ``sum(w+ * x_lo + w- * x_hi)`` over the input format's raw range (LSB units), its bits
-    ``log2(max |bound| + 1) + 1``; a weight's span is ``floor(log2|w|)`` minus its trailing zero bits."""
+def _width_figures(op, graph) -> dict:
+    """Width figures of a Dense/Conv op, over the outputs with a non-zero weight: ``rb`` mean range bits
+    of the outputs' sums as the adders build them, ``rb_acc`` the same with the row's constant low bits
+    (the accumulator), ``span`` mean span of the non-zero weights in bits, ``uns`` 1 if the input is
+    unsigned else 0, ``over`` mean bits of the sums above the output format's (which a saturation
+    checks), ``bias_bits`` bias-add bits and ``rnd_bits`` rounding-increment bits (sums over outputs).
+
+    The range of output k is ``sum(w+ * x_hi + w- * x_lo)`` to ``sum(w+ * x_lo + w- * x_hi)`` over the
+    input format's raw range (LSB units). The emitter sums a row's products without the row's common
+    power of two (its weights' fewest trailing zero bits, ``tz``: many for minifloat weights, whose raws
+    are a few mantissa digits times 2**e) and appends those constant low bits after the bias add, so a
+    row's sums are ``log2(max |bound| + 1) + 1 - tz`` bits wide, and so is its bias add (when the bias is
+    not 0); the output rounding's increment (a rounding mode other than TRN, a fixed-point output with
+    fewer fractional bits) adds the sum's bits above the dropped ones, and is constant (no adder) when
+    the dropped bits are all below ``tz``. A weight's span is ``floor(log2|w|)`` minus its trailing zero
+    bits. Bits are summed over the live outputs (one position)."""
     w = np.asarray(op.weight)
     if w.dtype == object:
         w = w.astype(np.int64)
@@ -156,20 +220,57 @@ def _width_figures(op, graph) -> tuple[float, float, int, float]:
     lo = wp.sum(1) * x_lo + wn.sum(1) * x_hi
     hi = wp.sum(1) * x_hi + wn.sum(1) * x_lo
     live = (w != 0).any(axis=1)  # an all-zero output has no adders: it must not dilute the mean width
-    rbits = np.log2(np.maximum(np.abs(lo), np.abs(hi)) + 1)
-    rb = float(np.mean(rbits[live] if live.any() else rbits)) + 1 if w.size else 1.0
-    a = np.abs(w[w != 0])
-    span = float(np.mean(np.floor(np.log2(a)) - np.log2(a & -a))) if a.size else 0.0
+    a = np.abs(w)
+    low = np.where(a > 0, a & -a, np.iinfo(np.int64).max).min(axis=1)
+    tz = np.where(live, np.log2(np.where(live, low, 1).astype(float)), 0.0)
+    rbits = np.log2(np.maximum(np.abs(lo), np.abs(hi)) + 1) + 1 - tz
+    rb = float(np.mean(rbits[live] if live.any() else rbits)) if w.size else 1.0
+    rb_acc = rb + (float(np.mean(tz[live])) if live.any() else 0.0)
+    nz = a[a != 0]
+    span = float(np.mean(np.floor(np.log2(nz)) - np.log2(nz & -nz))) if nz.size else 0.0
     y = graph.tensor(op.output).fmt
     bits = np.ceil(np.log2(np.maximum(np.abs(lo), np.abs(hi)) + 1)) + 1
     shift = fmt.frac_bits + raw_frac_bits(op.weight_fmt) - y.frac_bits
     over = float(np.mean(np.maximum(0.0, bits - shift - y.width))) if w.size else 0.0
-    return rb, span, int(fmt.raw_min >= 0), over
+    sat_rows = int(np.sum(live & (bits - shift - y.width > 0)))  # outputs whose sum can overflow the format
+    over_sum = float(np.sum(np.where(live, np.maximum(0.0, bits - shift - y.width), 0.0)))
+    b = np.asarray(getattr(op, "bias", None) if getattr(op, "bias", None) is not None else np.zeros(len(w)))
+    b = b.astype(np.int64).reshape(-1) if b.size == len(w) else np.zeros(len(w), dtype=np.int64)
+    bias_bits = float(np.sum(np.where(live & (b != 0), rbits, 0.0)))
+    rnd_bits = 0.0
+    if not hasattr(y, "exp_bits") and getattr(y, "rounding", "TRN") != "TRN" and shift > 0:
+        drop = np.maximum(1.0, bits - shift)
+        rnd_bits = float(np.sum(np.where(live & (tz < shift), drop, 0.0)))
+    uns = int(fmt.raw_min >= 0)
+    return dict(
+        rb=rb,
+        rb_acc=rb_acc,
+        span=span,
+        uns=uns,
+        over=over,
+        over_sum=over_sum,
+        sat_rows=sat_rows,
+        bias_bits=bias_bits,
+        rnd_bits=rnd_bits,
+    )
 
 
-def adder_bits_per_adder(rb: float, span: float, unsigned: int, wx: int, n: int) -> float:
+def round_bits(x_fmt, y_fmt) -> int:
+    """Bits of the rounding increment of one element-wise cast from fixed-point ``x_fmt`` to fixed-point
+    ``y_fmt`` (a ReLU / clip / requantize that drops fractional bits with a rounding mode other than TRN):
+    the kept bits plus one (``{fl[top], fl} + up``); 0 when no increment is built."""
+    if hasattr(x_fmt, "exp_bits") or hasattr(y_fmt, "exp_bits") or getattr(y_fmt, "rounding", "TRN") == "TRN":
+        return 0
+    drop = int(x_fmt.frac_bits) - int(y_fmt.frac_bits)
+    return max(1, int(x_fmt.width) - drop + 1) if drop > 0 else 0
+
+
+def adder_bits_per_adder(
+    rb: float, span: float, unsigned: int, wx: int, n: int, digits: float = 2.0, rows: int = 1
+) -> float:
     """Mean carry-chain bits of one two-operand adder (fitted law, see the module docstring); >= 1."""
-    return max(1.0, W0 + W_X * wx + W_R * rb + W_S * span + W_U * unsigned + W_N * math.log2(max(n, 2)))
+    bits = W0 + W_X * wx + W_R * rb + W_S * span + W_U * unsigned + W_N * math.log2(max(n, 2))
+    return max(1.0, bits + W_D * math.log2(max(digits, 2)) + W_M * math.log2(max(rows, 1)))
 
 
 def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) -> LayerFeatures:
@@ -190,27 +291,37 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             wx = value_width(x.fmt) - (1 if x.fmt.raw_min >= 0 and not hasattr(x.fmt, "exp_bits") else 0)
             dec_bits += (n if style == "stream" or op.kind == "dense" else x.size) * decoder_bits(x.fmt)
             m_live = int((np.asarray(op.weight).reshape(m, -1) != 0).any(axis=1).sum())  # outputs with adders
-            a = A * max(d, 1) ** B * max(m_live * n, 1) ** C * pos
+            wm = np.asarray(op.weight)
+            wm = (wm.astype(np.int64) if wm.dtype == object else wm).reshape(m, -1).astype(np.int64)
+            s_row, k_row = row_factor_adders(wm)
+            # the digit-count law, at most the row-factoring count, at least a sum of the longest row's terms
+            rho = d / max(int(np.count_nonzero(wm)), 1)  # digits per non-zero weight
+            law = A * max(d, 1) ** B * max(m_live * n, 1) ** C * max(rho, 1.0) ** B_RHO
+            a = max(min(law, K_S * s_row), k_row - 1) * pos
             adders += a
-            rb, span, uns, over = _width_figures(op, graph)
-            bits = a * adder_bits_per_adder(rb, span, uns, wx, n)
+            wf = _width_figures(op, graph)
+            rb, uns, over = wf["rb"], wf["uns"], wf["over"]
+            bits = a * adder_bits_per_adder(rb, wf["span"], uns, wx, n, d / max(m_live, 1), m_live)
             add_bits += bits
             ext_bits += bits * (K_EXT + K_EXT_U * uns)
-            const_bits += K_CONST * m * pos * rb  # bias / rounding adds as wide as the sum's range
+            const_bits += K_CONST * pos * (wf["bias_bits"] + wf["rnd_bits"])  # bias add, rounding increment
             if hasattr(y.fmt, "exp_bits"):  # a minifloat output: the emitter's float cast, counted on one output
                 off = op.acc_fmt.frac_bits - x.fmt.frac_bits - raw_frac_bits(op.weight_fmt)
                 signed = bool(x.fmt.raw_min < 0 or (np.asarray(op.weight) < 0).any())
                 cast = float_cast_bits(
-                    max(2, int(round(rb)) + max(off, 0)), signed, op.acc_fmt.frac_bits - y.fmt.frac_bits, y.fmt
+                    max(2, int(round(wf["rb_acc"])) + max(off, 0)),
+                    signed,
+                    op.acc_fmt.frac_bits - y.fmt.frac_bits,
+                    y.fmt,
                 )
                 for k, v in cast.items():  # every feature the exact model counts on that cast
                     cast_feats[k] = cast_feats.get(k, 0) + m * pos * v
             else:
-                mux_bits += K_MUX * m * pos * wy * min(1.0, over)  # saturation selects only where the sum overflows
-                if y.fmt.overflow != "WRAP":
-                    cmp_bits += K_CMP * m * pos * over
+                if y.fmt.overflow != "WRAP":  # two selects (high, low limit) where the sum can overflow
+                    mux_bits += 2 * pos * wy * wf["sat_rows"]
+                    cmp_bits += K_CMP * pos * wf["over_sum"]  # the high and low limit checks
                 if op.acc_fmt.frac_bits == y.fmt.frac_bits and y.fmt.overflow != "WRAP":
-                    sat_raw += m * pos * over  # limit checks on the unrounded sum: its range bits above the output
+                    sat_raw += 2 * m * pos * over  # both limit checks on the unrounded sum: its bits above the output
             ff_width += n * wx * (1 if style == "stream" else pos) + m * pos * acc
             levels += math.ceil(math.log2(max(d / max(m, 1), 2))) + LEVEL_EXTRA
             continue
@@ -243,10 +354,13 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             adders += elems
             add_bits += elems * (wn + 1)
             levels += 1
-        if op.kind in ("relu", "clip", "requantize", "batchnorm", "mul", "add") or (
+        if op.kind == "relu" and not hasattr(x.fmt, "exp_bits"):
+            mux_bits += elems * x.fmt.width  # x[sign] ? 0 : x, on the input's bits
+        elif op.kind in ("relu", "clip", "requantize", "batchnorm", "mul", "add") or (
             op.kind == "maxpool" and (y.fmt.width, y.fmt.frac_bits) != (x.fmt.width, x.fmt.frac_bits)
         ):
             mux_bits += K_MUX * elems * wy
+        const_bits += elems * round_bits(x.fmt, y.fmt)
     n_out = graph.tensor(ops[-1].output)
     out_bits = (n_out.size if style != "stream" else n_out.shape[0]) * n_out.fmt.width
     stages = ((levels - 1) // pipeline if pipeline > 0 else 0) + 1
@@ -373,7 +487,7 @@ def _read_taps(op, win, channels: int) -> set[tuple[int, int]] | None:
     return out
 
 
-def fit_fast(designs: list[dict]) -> dict:
+def fit_fast(designs: list[dict], drop: tuple = ()) -> dict:
     """Constants of this module fitted on designs with exact ``features`` (``calibrate.featurise``; every
     design's ops[0] is its matrix op and features[0] its layer; an optional ``weight`` per design, default
     1): the adder law in log space, adder bits per adder by least squares relative to the exact bits, the
@@ -384,26 +498,67 @@ def fit_fast(designs: list[dict]) -> dict:
         op = g.ops[0]
         f = d["features"][0]
         dd, m, n, pos = _matrix_figures(op, g, f.style == "stream")
-        rb, span, uns, over = _width_figures(op, g)
+        wf = _width_figures(op, g)
         wx = g.tensor(op.inputs[0]).fmt.width
-        rows.append(dict(d=dd, m=m, n=n, pos=pos, rb=rb, span=span, uns=uns, over=over, wx=wx, f=f, p=d["pipeline"]))
-    rows = [r for r in rows if r["f"].adders > 0]
-    wt = np.array([float(d.get("weight", 1.0)) for d in designs if d["features"][0].adders > 0])
-    col = {k: np.array([float(r[k]) for r in rows]) for k in ("d", "m", "n", "pos", "rb", "span", "uns", "over", "wx")}
+        # the layer's other ops' rounding increments are counted, not fitted: K_CONST prices the rest
+        el = 0
+        for o in g.ops[1:]:
+            yo = g.tensor(o.output)
+            el += (yo.size if f.style != "stream" else yo.shape[0]) * round_bits(g.tensor(o.inputs[0]).fmt, yo.fmt)
+        wm = np.asarray(op.weight)
+        wm = (wm.astype(np.int64) if wm.dtype == object else wm).reshape(m, -1).astype(np.int64)
+        s_row, k_row = row_factor_adders(wm)
+        m_live = int((wm != 0).any(axis=1).sum())
+        nz = int(np.count_nonzero(wm))
+        wt = float(d.get("weight", 1.0))
+        rows.append(
+            dict(d=dd, m=m_live, n=n, nz=nz, pos=pos, wx=wx, f=f, p=d["pipeline"], el=el, s=s_row, k=k_row, wt=wt, **wf)
+        )
+    # a layer whose module also holds element-wise products, batch norms or adds counts their adders too:
+    # not the matrix's, so it is left out
+    rows = [r for r in rows if r["f"].adders > 0 and not set(r["f"].kinds) & {"mul", "batchnorm", "add"}]
+    wt = np.array([r["wt"] for r in rows])
+    keys = ("d", "m", "n", "nz", "pos", "rb", "span", "uns", "over", "wx", "s", "k")
+    col = {k: np.array([float(r[k]) for r in rows]) for k in keys}
     ex = {k: np.array([float(getattr(r["f"], k)) for r in rows]) for k in ("adders", "add_bits", "ext_bits")}
 
     def lsq(X, y, w):
         sw = np.sqrt(w)
         return np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
 
-    X = np.column_stack([np.ones(len(rows)), np.log(col["d"]), np.log(col["m"] * col["n"])])
-    la, b, c = lsq(X, np.log(ex["adders"] / col["pos"]), wt)
-    out = {"A": math.exp(la), "B": b, "C": c}
-    ad = ex["adders"]
-    X = ad[:, None] * np.column_stack(
-        [np.ones(len(rows)), col["wx"], col["rb"], col["span"], col["uns"], np.log2(np.maximum(col["n"], 2))]
+    X = np.column_stack(
+        [
+            np.ones(len(rows)),
+            np.log(col["d"]),
+            np.log(np.maximum(col["m"], 1) * col["n"]),
+            np.log(col["d"] / np.maximum(col["nz"], 1)),
+        ]
     )
-    out.update(zip(("W0", "W_X", "W_R", "W_S", "W_U", "W_N"), lsq(X, ex["add_bits"], wt / ex["add_bits"])))
+    y = np.log(ex["adders"] / col["pos"])
+    la, b, c, e = lsq(X, y, wt)
+
+    def law(q):  # the adder count as layer_features_fast computes it (per position)
+        return np.maximum(np.minimum(math.exp(q[0]) * np.exp(X[:, 1:] @ q[1:4]), q[4] * col["s"]), col["k"] - 1)
+
+    from scipy.optimize import least_squares
+
+    q = least_squares(lambda q: np.sqrt(wt) * (np.log(np.maximum(law(q), 1e-3)) - y), [la, b, c, e, 1.0]).x
+    out = {"A": math.exp(q[0]), "B": q[1], "C": q[2], "B_RHO": q[3], "K_S": q[4]}
+    ad = ex["adders"]
+    terms = {
+        "W0": np.ones(len(rows)),
+        "W_X": col["wx"],
+        "W_R": col["rb"],
+        "W_S": col["span"],
+        "W_U": col["uns"],
+        "W_N": np.log2(np.maximum(col["n"], 2)),
+        "W_D": np.log2(np.maximum(col["d"] / np.maximum(col["m"], 1), 2)),
+        "W_M": np.log2(np.maximum(col["m"], 1)),
+    }
+    names = [k for k in terms if k not in drop]
+    X = ad[:, None] * np.column_stack([terms[k] for k in names])
+    out.update({k: 0.0 for k in drop})
+    out.update(zip(names, lsq(X, ex["add_bits"], wt / ex["add_bits"])))
     ab = ex["add_bits"]
     X = np.column_stack([ab, ab * col["uns"]])
     out.update(zip(("K_EXT", "K_EXT_U"), lsq(X, ex["ext_bits"], wt / np.maximum(ex["ext_bits"], 1))))
@@ -413,8 +568,9 @@ def fit_fast(designs: list[dict]) -> dict:
         return float(num @ den / max(den @ den, 1e-9))
 
     fs = [r["f"] for r in rows]
-    out["K_CONST"] = ratio([f.const_bits for f in fs], col["m"] * col["pos"] * col["rb"])
-    out["K_CMP"] = ratio([f.cmp_bits for f in fs], col["m"] * col["pos"] * col["over"])
+    cb = np.array([r["pos"] * (r["bias_bits"] + r["rnd_bits"]) for r in rows])
+    out["K_CONST"] = ratio([f.const_bits - r["el"] for f, r in zip(fs, rows)], cb)
+    out["K_CMP"] = ratio([f.cmp_bits for f in fs], [r["pos"] * r["over_sum"] for r in rows])
     out["K_SUB"] = ratio([f.sub_bits for f in fs], ab)
     for p in range(4):
         sel = [k for k, r in enumerate(rows) if min(r["p"], 3) == p]
