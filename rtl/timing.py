@@ -442,8 +442,7 @@ def _cached(layers: tuple[ChainLayer, ...], frames: int | None) -> StreamTiming:
     first, last = layers[0], layers[-1]
     in_beats = first.window.in_h * first.window.in_w if first.style == "stream" else 1
     out_beats = last.window.out_h * last.window.out_w if last.style == "stream" else 1
-    net, sink = _chain_netlist(list(layers))
-    return run(net, sink, in_beats, out_beats, frames)
+    return run(lambda: _chain_netlist(list(layers)), in_beats, out_beats, frames)
 
 
 def dag_timing(graph, layers: list, pipeline: int, frames: int | None = None) -> StreamTiming:
@@ -452,17 +451,29 @@ def dag_timing(graph, layers: list, pipeline: int, frames: int | None = None) ->
     leaves them) of ``graph`` at ``pipeline``: forks, skid buffers or FIFOs (``branch.fifo_depths``) on every
     edge but a single read of the top's input, frame split/collect, joins, layers (``run``)."""
     from .branch import STREAMED_STYLES, fifo_depths
-    from .layer import latency
     from .stream import frame_of
 
     depths = fifo_depths(graph, layers, pipeline=pipeline)
-    net = _Netlist()
     src = graph.inputs[0]
     producer = {lay.output: lay for lay in layers}
     readers: dict[str, list] = {}
     for lay in layers:
         for n in lay.inputs:
             readers.setdefault(n, []).append(lay)
+    in_t, out_t = graph.tensor(src), graph.tensor(graph.outputs[0])
+    in_beats = frame_of(in_t.shape).beats if layers[0].style in STREAMED_STYLES else 1
+    out_beats = frame_of(out_t.shape).beats if layers[-1].style in STREAMED_STYLES else 1
+    return run(lambda: _dag_netlist(graph, layers, pipeline, depths, readers, producer), in_beats, out_beats, frames)
+
+
+def _dag_netlist(graph, layers: list, pipeline: int, depths: dict, readers: dict, producer: dict):
+    """The blocks of ``branch.print_dag_top`` in its order, and the output stream."""
+    from .branch import STREAMED_STYLES
+    from .layer import latency
+    from .stream import frame_of
+
+    net = _Netlist()
+    src = graph.inputs[0]
     source = {src: 0}
     branch: dict[tuple[str, str], int] = {}
 
@@ -503,26 +514,41 @@ def dag_timing(graph, layers: list, pipeline: int, frames: int | None = None) ->
         style = "stream" if lay.style == "stream" else "parallel"
         source[lay.output] = net.add_layer(ChainLayer(style, latency(lay.levels, pipeline), lay.window), ins[0])
         fan_out(lay.output)
-    in_t, out_t = graph.tensor(src), graph.tensor(graph.outputs[0])
-    in_beats = frame_of(in_t.shape).beats if layers[0].style in STREAMED_STYLES else 1
-    out_beats = frame_of(out_t.shape).beats if layers[-1].style in STREAMED_STYLES else 1
-    return run(net, source[layers[-1].output], in_beats, out_beats, frames)
+    return net, source[layers[-1].output]
 
 
-def run(net: _Netlist, sink: int, in_beats: int, out_beats: int, frames: int | None = None) -> StreamTiming:
-    """Simulate the netlist cycle by cycle on input vectors of ``in_beats`` beats offered back to back, one
-    beat per cycle from the cycle after reset, with the output stream ``sink`` always ready (the
-    co-simulation bench's stimulus without gaps or back-pressure); a vector is out after ``out_beats``
-    output beats. Each cycle: valid flags forward, ready flags backward (stream order), handshakes, then
-    every block's registers.
+def run(build, in_beats: int, out_beats: int, frames: int | None = None) -> StreamTiming:
+    """Simulate the netlist ``build()`` returns (a fresh ``_Netlist`` in reset state, its output stream)
+    cycle by cycle on input vectors of ``in_beats`` beats offered back to back, one beat per cycle from
+    the cycle after reset, with the output stream always ready (the co-simulation bench's stimulus without
+    gaps or back-pressure); a vector is out after ``out_beats`` output beats. Each cycle: valid flags
+    forward, ready flags backward (stream order), handshakes, then every block's registers.
 
     ``frames``: the number of vectors (the bench's vector count: its ``latency_cycles`` and
-    ``latency_max_cycles`` are then ``latency`` and ``latency_max``); None: until the steady state (the
-    last three frames with equal latencies and intervals, at least ``DEFAULT_FRAMES``), i.e. the figures of
-    an unbounded stream of vectors (the latency grows frame by frame while the blocks in front of a slower
-    one fill). Raises ValueError for ``frames`` < 1 or a design that stops moving (a modelling error)."""
-    if frames is not None and frames < 1:
-        raise ValueError(f"stream timing: need at least one frame (got {frames})")
+    ``latency_max_cycles`` are then ``latency`` and ``latency_max``). None: the figures of any long run
+    of vectors: a first run until the steady state (the last three frames with equal latencies and
+    intervals, at least ``DEFAULT_FRAMES``; the latency may grow frame by frame while the blocks in front of
+    a slower one fill), then a run of that many frames plus the frames in flight plus two, so that the
+    last frames' end effects are seen too (a frame that no next frame follows can finish a cycle earlier
+    or later: a tail step then inserts a zero instead of taking the next frame's pixel);
+    ``cycles_per_frame`` is the steady state's. Raises ValueError for ``frames`` < 1 or a design that
+    stops moving (a modelling error)."""
+    if frames is not None:
+        if frames < 1:
+            raise ValueError(f"stream timing: need at least one frame (got {frames})")
+        return _run_once(*build(), in_beats, out_beats, frames, False)
+    probe = _run_once(*build(), in_beats, out_beats, None, True)
+    cpf = probe.cycles_per_frame
+    inflight = -(-probe.latency_max // cpf) if cpf else 1
+    full = _run_once(*build(), in_beats, out_beats, len(probe.latencies) + inflight + 2, False)
+    return StreamTiming(full.latency, full.latency_max, full.latencies, cpf, full.ends)
+
+
+def _run_once(
+    net: _Netlist, sink: int, in_beats: int, out_beats: int, frames: int | None, steady: bool
+) -> StreamTiming:
+    """One simulation (``run``) of ``frames`` vectors; ``steady``: stop at the steady state (``frames``
+    None: at most ``DEFAULT_FRAMES + 3 +`` the netlist's capacity in beats)."""
     nodes = net.nodes
     back = nodes[::-1]
     capacity = sum(nd.capacity() for nd in nodes)
@@ -547,7 +573,7 @@ def run(net: _Netlist, sink: int, in_beats: int, out_beats: int, frames: int | N
             moved = True
             if n_out % out_beats == 0:
                 done.append(cycle)
-                if frames is None and _steady(done, first_in):
+                if steady and _steady(done, first_in):
                     break
         if s_valid and ready[0]:
             if n_in % in_beats == 0:
