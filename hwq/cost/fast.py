@@ -85,6 +85,9 @@ K_CMP = 2.0978
 #: macc bits per adder bit by pipeline depth (0, 1, 2, >= 3): chains of adders inside one register stage
 K_MACC = (0.0524, 0.0, 0.0273, 0.0132)
 #: sign-extension / carry-out bits per adder bit (+ K_EXT_U for an unsigned input), subtracting bits per adder bit
+#: subtracted operand bits read straight from a flip-flop (an input or across a register stage; the
+#: iCE40 carry then needs an inverter LUT of its own) per adder bit, by pipeline depth (0, 1, 2, >= 3)
+K_SUB_REG = (0.112, 0.3778, 0.2744, 0.212)
 K_EXT, K_EXT_U, K_SUB = 0.0765, 0.0785, 0.4434
 K_FF = 0.6137
 LEVEL_EXTRA = 5
@@ -369,6 +372,8 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
     feat.macc_bits = int(round(add_bits * K_MACC[min(pipeline, 3)]))
     feat.ext_bits = feat.add_bits - int(round(add_bits - ext_bits))  # own bits rounded (monotone in the bits)
     feat.sub_bits = int(round(add_bits * K_SUB))
+    if hasattr(feat, "sub_reg_bits"):
+        feat.sub_reg_bits = int(round(add_bits * K_SUB_REG[min(pipeline, 3)]))
     feat.sat_raw_bits = int(round(sat_raw))
     feat.const_bits = int(round(const_bits))
     if hasattr(feat, "dec_bits"):  # minifloat input decoders (the exact model's ``decode_bits``)
@@ -575,4 +580,5 @@ def fit_fast(designs: list[dict], drop: tuple = ()) -> dict:
     for p in range(4):
         sel = [k for k, r in enumerate(rows) if min(r["p"], 3) == p]
         out[f"K_MACC{p}"] = ratio([fs[k].macc_bits for k in sel], [ab[k] for k in sel])
+        out[f"K_SUB_REG{p}"] = ratio([getattr(fs[k], "sub_reg_bits", 0) for k in sel], [ab[k] for k in sel])
     return {k: round(float(v), 4) for k, v in out.items()}
