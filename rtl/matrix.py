@@ -210,35 +210,60 @@ def build_dense(dp: Datapath, op: DenseSpec, graph, xs: list[Value], prefix: str
             for terms in ag.outputs
             if terms
         )
+    nodes = dp.nodes
+
+    def entry(tt):  # (top bit, level, node, term): the Huffman order; (level, top bit, node): the shallowest
+        nd = nodes[tt[0]]
+        return (nd.width + tt[1], nd.level, tt[0], tt)
+
     for j in range(m):
         terms = [(names[nd], k + off, s) for nd, k, s in ag.outputs[j]]
         # adder tree: always add the two partial sums with the lowest top bit (width + shift), Huffman style;
         # balanced style: the same, unless that pair would push the output past the layer's depth bound
-        # (Kraft: terms at levels l_i fit in D levels iff sum 2**l_i <= 2**D); then the two shallowest
+        # (Kraft: terms at levels l_i fit in D levels iff sum 2**l_i <= 2**D); then the two shallowest.
+        # Every key is distinct (a node occurs once per shift), so picking the two smallest entries is the
+        # order a full sort gives; the Kraft sum is kept up to date instead of summed at every step
         t = 0
         # the sum's sign is that of its lowest-shift terms (``Datapath.add2``): all negative (and some term
         # positive) would need acc = -sum, one more adder and level; then ``_reverse_sub`` where it helps
         low = min((tt[1] for tt in terms), default=0)
         flip = bias_acc[j] == 0 and all(tt[2] < 0 for tt in terms if tt[1] == low) and any(tt[2] > 0 for tt in terms)
-        while len(terms) > 1:
-            terms.sort(key=lambda tt: (dp.nodes[tt[0]].width + tt[1], dp.nodes[tt[0]].level, tt[0]))
+        live = [entry(tt) for tt in terms]
+        if bound is not None:
+            kraft = sum(1 << (e[1] - base) for e in live)
+        while len(live) > 1:
+            e1 = min(live)
+            live.remove(e1)
+            e2 = min(live)
+            live.remove(e2)
             if bound is not None:
-                la, lb = dp.nodes[terms[0][0]].level, dp.nodes[terms[1][0]].level
-                kraft = sum(1 << (dp.nodes[tt[0]].level - base) for tt in terms)
+                la, lb = e1[1], e2[1]
                 if kraft - (1 << (la - base)) - (1 << (lb - base)) + (1 << (max(la, lb) + 1 - base)) > (1 << bound):
-                    terms.sort(key=lambda tt: (dp.nodes[tt[0]].level, dp.nodes[tt[0]].width + tt[1], tt[0]))
-            t1, t2 = terms[0], terms[1]
+                    live += [e1, e2]
+                    e1 = min(live, key=_shallow_key)
+                    live.remove(e1)
+                    e2 = min(live, key=_shallow_key)
+                    live.remove(e2)
+            t1, t2 = e1[3], e2[3]
             nm = f"{prefix}_sum{j}_{t}"
             t += 1
+            new = None
             if flip:  # a difference instead of a sum of negative sign (and a final negation)
-                diff = _reverse_sub(dp, nm, t1, t2, in_ranges, f"output {j} partial sum")
-                if diff is not None:
-                    terms = terms[2:] + [diff]
-                    continue
-            terms = terms[2:] + [dp.add2(nm, t1, t2, in_ranges, f"output {j} partial sum")]
-        acc = dp._accumulate(f"{prefix}_acc{j}", terms[0] if terms else None, bias_acc[j], acc_fmt, in_ranges, j)
+                new = _reverse_sub(dp, nm, t1, t2, in_ranges, f"output {j} partial sum")
+            if new is None:
+                new = dp.add2(nm, t1, t2, in_ranges, f"output {j} partial sum")
+            en = entry(new)
+            if bound is not None:
+                kraft += (1 << (en[1] - base)) - (1 << (e1[1] - base)) - (1 << (e2[1] - base))
+            live.append(en)
+        acc = dp._accumulate(f"{prefix}_acc{j}", live[0][3] if live else None, bias_acc[j], acc_fmt, in_ranges, j)
         outs.append(_finish(dp, op, Value(acc, acc_fmt.frac_bits), out_t.fmt, prefix, j))
     return outs
+
+
+def _shallow_key(e: tuple) -> tuple:
+    """Adder-tree entry order of the shallowest pair (``build_dense``): level, top bit, node."""
+    return (e[1], e[0], e[2])
 
 
 def _reverse_sub(dp: Datapath, name: str, t1, t2, in_ranges, comment: str):
