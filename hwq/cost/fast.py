@@ -70,11 +70,11 @@ from .rtl_model import LayerFeatures
 
 # fitted by fit_fast() on the calibration design set (84 designs, exact features from rtl_model.plan_rtl with
 # the emitter's default adder style, balanced)
-A, B, C = 1.1185, 1.1061, -0.1948
+A, B, C = 1.1552, 0.9279, -0.03
 #: adders per row-factoring adder (``row_factor_adders``): the adder count is at most K_S x S
 #: adders ~ ... x (digits per non-zero weight) ** B_RHO: a matrix of many-digit weights shares more per digit
-B_RHO = -0.3179
-K_S = 1.0503
+B_RHO = -0.0977
+K_S = 1.0493
 #: adder bits per adder: constant, input width, accumulator range bits, weight span, unsigned input, log2(N)
 W0, W_X, W_R, W_S, W_U, W_N = -0.6412, 0.7841, 0.1539, 0.2272, 0.132, 0.3052
 #: adder bits per adder: log2 of the mean digits per output (its sum tree's depth), log2 of the outputs
@@ -492,7 +492,7 @@ def _read_taps(op, win, channels: int) -> set[tuple[int, int]] | None:
     return out
 
 
-def fit_fast(designs: list[dict], drop: tuple = ()) -> dict:
+def fit_fast(designs: list[dict], drop: tuple = (), c_fixed: float | None = None) -> dict:
     """Constants of this module fitted on designs with exact ``features`` (``calibrate.featurise``; every
     design's ops[0] is its matrix op and features[0] its layer; an optional ``weight`` per design, default
     1): the adder law in log space, adder bits per adder by least squares relative to the exact bits, the
@@ -540,15 +540,20 @@ def fit_fast(designs: list[dict], drop: tuple = ()) -> dict:
         ]
     )
     y = np.log(ex["adders"] / col["pos"])
-    la, b, c, e = lsq(X, y, wt)
+    if c_fixed is None:
+        la, b, c, e = lsq(X, y, wt)
+    else:  # the (outputs x inputs) exponent held (dense matrices alone cannot tell it from the digits')
+        la, b, e = lsq(X[:, [0, 1, 3]], y - c_fixed * X[:, 2], wt)
+        c = c_fixed
 
     def law(q):  # the adder count as layer_features_fast computes it (per position)
-        return np.maximum(np.minimum(math.exp(q[0]) * np.exp(X[:, 1:] @ q[1:4]), q[4] * col["s"]), col["k"] - 1)
+        qq = np.array([q[0], q[1], c_fixed if c_fixed is not None else q[2], q[3]])
+        return np.maximum(np.minimum(math.exp(qq[0]) * np.exp(X[:, 1:] @ qq[1:4]), q[4] * col["s"]), col["k"] - 1)
 
     from scipy.optimize import least_squares
 
     q = least_squares(lambda q: np.sqrt(wt) * (np.log(np.maximum(law(q), 1e-3)) - y), [la, b, c, e, 1.0]).x
-    out = {"A": math.exp(q[0]), "B": q[1], "C": q[2], "B_RHO": q[3], "K_S": q[4]}
+    out = {"A": math.exp(q[0]), "B": q[1], "C": c_fixed if c_fixed is not None else q[2], "B_RHO": q[3], "K_S": q[4]}
     ad = ex["adders"]
     terms = {
         "W0": np.ones(len(rows)),
