@@ -80,9 +80,12 @@ def layer_ff(feat: LayerFeatures, target: dict | None = None) -> int:
     (2 x (width + 1)), line buffer (shift register, window register, counters), frame collect/split
     registers and, on the last layer of a streamed output, the top's ``m_axis_tlast`` beat counter; less
     the bits of those input-side registers that hold a constant or a copy of another bit
-    (``skid_const_bits``, ``window_const_bits``, ``frame_const_bits``: ``rtl_model.input_dup_bits``)."""
+    (``skid_const_bits``, ``window_const_bits``, ``frame_const_bits``: ``rtl_model.input_dup_bits``) and,
+    off ``synth_xilinx``, the constant counter bits it keeps (``window_static_bits``)."""
     skid = 2 * (feat.skid_bits - feat.skid_const_bits + 1) if feat.skid_bits else 0
     win = feat.window_bits + feat.window_taps_bits + feat.window_counter_bits - feat.window_const_bits
+    if not compares_on_lcu(target):  # synth_ice40 removes the constant counter bits synth_xilinx merges
+        win -= feat.window_static_bits
     data = feat.ff_lcu if compares_on_lcu(target) and feat.ff_lcu else feat.ff
     return data + skid + win + feat.frame_bits - feat.frame_const_bits + feat.tlast_bits
 

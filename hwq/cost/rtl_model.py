@@ -92,7 +92,8 @@ class LayerFeatures:
     skid_const_bits: int = 0  # of which constant (ReLU sign bits): no flip-flops
     window_bits: int = 0  # line-buffer shift-register bits
     window_taps_bits: int = 0  # window output register bits
-    window_counter_bits: int = 0  # position counter bits
+    window_counter_bits: int = 0  # position counter bits (constant bits: one flop per equal group, synth_xilinx)
+    window_static_bits: int = 0  # of which constant counter bits synth_ice40 removes (``static_counter_bits``)
     window_pad_bits: int = 0  # counter bits of a masked-padding line buffer (hwq_window_pad)
     frame_bits: int = 0  # frame collect / split register bits
     window_const_bits: int = 0  # of the line buffer's shift-register and window bits: no FF (``input_dup_bits``)
@@ -688,6 +689,81 @@ def _bits_for(v: int) -> int:
     return max(1, int(v).bit_length())
 
 
+def _static_low_bits(step: int, width: int) -> int:
+    """Low bits of a ``width``-bit counter that ``+ step`` (``step`` truncated to ``width`` bits, as the
+    primitives' localparams do) never changes: the truncated step's trailing zeros (all bits when it is 0)."""
+    step %= 1 << width
+    return width if step == 0 else (step & -step).bit_length() - 1
+
+
+def static_counter_bits(win, primitive: str) -> tuple[int, int]:
+    """Flip-flops yosys saves on the position counters of a masked-padding line buffer
+    (``hwq_window_pad`` / ``hwq_window_hold``, ``rtl.stream.Window`` ``win``) whose steps leave low bits
+    constant: (synth_xilinx, synth_ice40), counted against the declared ``ry`` / ``cx`` / ``e`` widths.
+
+    A counter bit below the lowest 1 of every step added to it (``ry += SH``, ``cx += SW``, ``e += SW`` or
+    ``E_ROW = SH*IN_W - (WO-1)*SW``) only ever holds its reload value (0 for ``ry`` / ``cx``, the bit of
+    ``E_FIRST`` (+ ``BIAS`` in ``_hold``) for ``e``): the adder's low bit is a wire to the flop's own output.
+    ``synth_xilinx`` keeps such a flop (its D input keeps undefined branches until after ``opt_dff``) but
+    ``opt_merge`` merges equal ones: per register, one flop per reload value; in ``hwq_window_hold``, whose
+    ``ry`` and ``e`` take their step in the same branch and reload in the same one, also ``ry``'s zeros with
+    ``e``'s. ``synth_ice40`` removes them all. Neither flow touches ``hwq_window_hold``'s ``cx`` (reloaded
+    at the row end in the emission branch, not only at the frame end): every declared bit stays.
+    ``hwq_window`` (walks the padded frame): the emitting row / column ``ty += SH`` / ``tx += SW``, reloaded
+    with ``EXT_H - 1`` / ``EXT_W - 1``; ``synth_xilinx`` merges per register, ``synth_ice40`` removes them.
+    Measured with yosys 0.23 on the primitives alone and in streamed layers (strides 1 to 6)."""
+    if primitive == "hwq_window":
+        cw = _bits_for(max(win.in_h + win.pad_t + win.pad_b, win.in_w + win.pad_l + win.pad_r))
+        sy, sx = _static_low_bits(win.sh, cw), _static_low_bits(win.sw, cw)
+        first_y, first_x = (win.kh - 1) * win.dh, (win.kw - 1) * win.dw
+        kept = len({(first_y >> i) & 1 for i in range(sy)}) + len({(first_x >> i) & 1 for i in range(sx)})
+        return sy + sx - kept, sy + sx
+    frame = win.in_h * win.in_w
+    e = win.emissions()
+    hold = primitive == "hwq_window_hold"
+    bias = max(-e[0], 0) if hold else 0
+    pw = _bits_for(max(e[-1], frame - 1) + bias + 1)
+    rw = _bits_for((win.out_h - 1) * win.sh)
+    xw = _bits_for((win.out_w - 1) * win.sw)
+    e_row = max(win.sh * win.in_w - (win.out_w - 1) * win.sw, 0)
+    sy, sx = _static_low_bits(win.sh, rw), _static_low_bits(win.sw, xw)
+    # a step truncated to 0 (one output row / column): the adder folds away early, the register is constant
+    # and removed whole (both flows); its compare with the last row / column is then constant true
+    gone = (rw if sy == rw else 0) + (xw if sx == xw else 0)
+    steps = [] if sx == xw else [win.sw]  # e += SW only while cx is not the last column
+    if not (sy == rw and not hold):  # hwq_window_pad: e += E_ROW only while ry is not the last row
+        steps.append(e_row)
+    steps = steps or [win.sw, e_row]  # a single output pixel (measured: both adders stay)
+    se = min((_static_low_bits(st, pw) for st in steps), default=0)
+    e_vals = {((e[0] + bias) >> i) & 1 for i in range(se)}
+    sy, sx = (0 if sy == rw else sy), (0 if sx == xw else sx)
+    if hold:  # cx is reloaded at the row end in the emission branch: its constant bits stay (both flows)
+        sx = 0
+    kept = (sy > 0) + (sx > 0) + len(e_vals) - (hold and sy > 0 and 0 in e_vals)
+    return gone + sy + sx + se - kept, gone + sy + sx + se
+
+
+def pad_flag_bits(win) -> int:
+    """Pad-flag flip-flops of a masked-padding line buffer's output register (``m_axis_tpad``, read by a
+    padded maxpool): one per distinct flag function. Tap ``(a, b)``'s flag is ``!(row_in[a] && col_in[b])``,
+    where ``row_in[a]`` is constant 1 (the row is never padding) or the comparisons the primitive's
+    generate block picks (``ry >= LO``, ``ry < HI``; the same for ``col_in[b]`` on ``cx``): taps with equal
+    (row, column) comparisons (e.g. every tap of a kernel row whose columns are never padding) share one
+    flop (``opt_merge``); a tap never padding has none."""
+
+    def test(k: int, pad: int, size: int, d: int, last: int):
+        lo, hi = pad - k * d, pad + size - k * d
+        lo_t = "never" if lo > last else (lo if lo > 0 else None)
+        hi_t = "never" if hi <= 0 else (None if hi > last else hi)
+        return None if lo_t is None and hi_t is None else (lo_t, hi_t)
+
+    rows = [test(a, win.pad_t, win.in_h, win.dh, (win.out_h - 1) * win.sh) for a in range(win.kh)]
+    cols = [test(b, win.pad_l, win.in_w, win.dw, (win.out_w - 1) * win.sw) for b in range(win.kw)]
+    flags = {(r, c) for r in rows for c in cols if (r, c) != (None, None)}
+    # a tap always padding (a comparison never true) has a constant flag: no flop
+    return sum("never" not in (r or ()) + (c or ()) for r, c in flags)
+
+
 def hold_window_bits(win, channels: int, width: int, flags: bool, read=None) -> tuple[int, int, int]:
     """Flip-flops of an ``hwq_window_hold`` line buffer (``rtl/primitives/hwq_window_hold.v``) of window
     ``win`` (``rtl.stream.Window``) over pixels of ``channels`` x ``width`` bits: (shift register, output
@@ -697,13 +773,12 @@ def hold_window_bits(win, channels: int, width: int, flags: bool, read=None) -> 
     register bits of the others and, per channel, the shift register beyond its oldest read tap.
     Shift register: ``DEPTH = (KH-1)*DH*IN_W + (KW-1)*DW`` real pixels (no pad flags stored). Output
     register: every read tap's pixel bits, ``m_axis_tvalid`` and, when the datapath reads them (a padded
-    maxpool, ``flags``), the pad flags of the taps that can be padding (the others are never read).
+    maxpool, ``flags``), the distinct pad flags of the taps that can be padding (``pad_flag_bits``).
     Counters: the walk position ``p`` and next emission position ``e`` (``PW = bits_for(P_END + BIAS + 1)``
     bits each), the count ``q`` of the next frame's pixels taken during the tail (``PW`` bits, only when the
     frame has tail steps, ``TAIL > 0``: else nothing reads it), the done flag and the output row / column
-    counters (``bits_for((HO-1)*SH)``, ``bits_for((WO-1)*SW)``). Exact against yosys (xc7 and iCE40
-    scripts) for unit strides; with both strides even yosys may also drop constant low bits of the row /
-    emission / column counters (1 to 3 bits on the geometries measured), which this count keeps."""
+    counters (``bits_for((HO-1)*SH)``, ``bits_for((WO-1)*SW)``), less the equal constant low bits
+    ``synth_xilinx`` merges (``static_counter_bits``; ``synth_ice40`` removes more of them: ``layer_ff``)."""
     frame = win.in_h * win.in_w
     e = win.emissions()
     bias = max(-e[0], 0)
@@ -711,10 +786,10 @@ def hold_window_bits(win, channels: int, width: int, flags: bool, read=None) -> 
     tail = p_end - (frame - 1)
     pw_count = _bits_for(p_end + bias + 1)
     shift, taps = masked_window_regs(win, channels, width, read)
-    taps += (len(win.padded_taps()) if flags else 0) + 1
+    taps += (pad_flag_bits(win) if flags else 0) + 1
     rw = _bits_for((win.out_h - 1) * win.sh)
     xw = _bits_for((win.out_w - 1) * win.sw)
-    counters = (3 if tail > 0 else 2) * pw_count + 1 + rw + xw
+    counters = (3 if tail > 0 else 2) * pw_count + 1 + rw + xw - static_counter_bits(win, "hwq_window_hold")[0]
     return shift, taps, counters
 
 
@@ -996,14 +1071,17 @@ def _layer_features(
             pcount = _bits_for(max(e[-1], win.in_h * win.in_w - 1) + 1)
             read = read_window_inputs(dp, vals, win.taps)
             feat.window_bits, feat.window_taps_bits = masked_window_regs(win, ifr.channels, xt.fmt.width, read)
-            # pad flags: read by a maxpool only, of the taps that can be padding (the others' are never read)
-            feat.window_taps_bits += (len(win.padded_taps()) if flags else 0) + 1
+            # pad flags: read by a maxpool only, of the taps that can be padding (the others' are never read),
+            # one per distinct flag function
+            flag_bits = (pad_flag_bits(win) if flags else 0) + 1
+            feat.window_taps_bits += flag_bits
             rw = _bits_for((win.out_h - 1) * win.sh)
             xw = _bits_for((win.out_w - 1) * win.sw)
             # the tail's count of the next frame's pixels (q) only with tail steps, else nothing reads it
             tail = e[-1] >= win.in_h * win.in_w
-            feat.window_counter_bits = (3 if tail else 2) * pcount + 1 + rw + xw
-            flag_bits = (len(win.padded_taps()) if flags else 0) + 1
+            static = static_counter_bits(win, "hwq_window_pad")  # constant low bits: merged / removed
+            feat.window_counter_bits = (3 if tail else 2) * pcount + 1 + rw + xw - static[0]
+            feat.window_static_bits = static[1] - static[0]
             win_regs = (feat.window_bits + feat.window_taps_bits - flag_bits) / (ifr.channels * xt.fmt.width)
             # their comparators and tail/mask control (the LUT feature as calibrated: q counted)
             feat.window_pad_bits = 3 * pcount + 1 + rw + xw
@@ -1012,7 +1090,10 @@ def _layer_features(
             read = read_window_inputs(dp, vals, win.taps)
             hold = hold_window_bits(win, ifr.channels, xt.fmt.width, flags, read)
             feat.window_bits, feat.window_taps_bits, feat.window_counter_bits = hold
-            feat.window_pad_bits = feat.window_counter_bits  # their comparators, hold and tail/mask control
+            static = static_counter_bits(win, "hwq_window_hold")
+            feat.window_static_bits = static[1] - static[0]
+            # their comparators, hold and tail/mask control (the LUT feature: every declared counter bit)
+            feat.window_pad_bits = feat.window_counter_bits + static[0]
             win_regs = (hold[0] + len(read) * xt.fmt.width) / (ifr.channels * xt.fmt.width)
         else:
             depth = (win.kh - 1) * win.dh * wp + (win.kw - 1) * win.dw
@@ -1021,7 +1102,9 @@ def _layer_features(
             shift, taps = masked_window_regs(win, ifr.channels, xt.fmt.width, read, row=wp)
             feat.window_bits = shift + depth * flag
             feat.window_taps_bits = taps + win.taps * flag + 1
-            feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2
+            static = static_counter_bits(win, "hwq_window")  # constant low bits of tx / ty: merged / removed
+            feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2 - static[0]
+            feat.window_static_bits = static[1] - static[0]
             win_regs = (shift + taps) / (ifr.channels * xt.fmt.width)
         feat.extra["window"] = win.parameters()
         # the line buffer's cycles per frame without gaps or back-pressure (all three primitives: the walked
