@@ -430,13 +430,14 @@ def stream_link_bits(graph, layers: list, k: int, feat: LayerFeatures) -> None:
     ``window_counter_bits``, ``window_pad_bits``, ``frame_bits``; bits) as ``rtl_model`` counts them:
     they follow from the window geometry and the tensor shapes alone (no datapath is built), so the fast
     estimate has them exactly. ``hwq_window_pad`` (masked padding): real pixels only in the shift register,
-    a pad flag per tap in the output register only for a maxpool, walk / emission / row / column counters;
-    ``hwq_window_hold``: ``rtl_model.hold_window_bits``; ``hwq_window``: the padded rows in the shift
-    register, four position counters; a frame collect (parallel -> streamed) or split (streamed ->
-    parallel) register of one frame plus a beat counter."""
+    the distinct pad flags (``rtl_model.pad_flag_bits``) in the output register only for a maxpool, walk /
+    emission / row / column counters; ``hwq_window_hold``: ``rtl_model.hold_window_bits``; ``hwq_window``:
+    the padded rows in the shift register, four position counters; all three less the constant counter bits
+    of strided windows (``rtl_model.static_counter_bits``, ``window_static_bits``); a frame collect
+    (parallel -> streamed) or split (streamed -> parallel) register of one frame plus a beat counter."""
     from hwq.rtl.stream import frame_of, window_of
 
-    from .rtl_model import _bits_for, hold_window_bits, masked_window_regs
+    from .rtl_model import _bits_for, hold_window_bits, masked_window_regs, pad_flag_bits, static_counter_bits
 
     lay = layers[k]
     xt = graph.tensor(lay.input)
@@ -451,15 +452,19 @@ def stream_link_bits(graph, layers: list, k: int, feat: LayerFeatures) -> None:
             fr = frame_of(xt.shape)
             read = _read_taps(head, win, fr.channels)
             feat.window_bits, feat.window_taps_bits = masked_window_regs(win, fr.channels, xt.fmt.width, read)
-            feat.window_taps_bits += flag * len(win.padded_taps()) + 1
+            feat.window_taps_bits += flag * pad_flag_bits(win) + 1
             tail = win.emissions()[-1] >= win.in_h * win.in_w  # q: read only with tail steps
-            feat.window_counter_bits = counters + (3 if tail else 2) * pcount
+            static = static_counter_bits(win, win.primitive)
+            feat.window_counter_bits = counters + (3 if tail else 2) * pcount - static[0]
+            feat.window_static_bits = static[1] - static[0]
             feat.window_pad_bits = counters + 3 * pcount
         elif win.primitive == "hwq_window_hold":
             fr = frame_of(xt.shape)
             hold = hold_window_bits(win, fr.channels, xt.fmt.width, bool(flag), _read_taps(head, win, fr.channels))
             feat.window_bits, feat.window_taps_bits, feat.window_counter_bits = hold
-            feat.window_pad_bits = feat.window_counter_bits
+            static = static_counter_bits(win, win.primitive)
+            feat.window_static_bits = static[1] - static[0]
+            feat.window_pad_bits = feat.window_counter_bits + static[0]
         else:
             hp = win.in_h + win.pad_t + win.pad_b
             wp = win.in_w + win.pad_l + win.pad_r
@@ -469,7 +474,9 @@ def stream_link_bits(graph, layers: list, k: int, feat: LayerFeatures) -> None:
             shift, taps = masked_window_regs(win, fr.channels, xt.fmt.width, read, row=wp)
             feat.window_bits = shift + depth * flag
             feat.window_taps_bits = taps + win.taps * flag + 1
-            feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2
+            static = static_counter_bits(win, win.primitive)
+            feat.window_counter_bits = 4 * _bits_for(max(hp, wp)) + 2 - static[0]
+            feat.window_static_bits = static[1] - static[0]
     if k > 0 and (layers[k - 1].style == "stream") != (lay.style == "stream"):
         fr = frame_of(xt.shape)
         feat.frame_bits = fr.beats * fr.channels * xt.fmt.width + 1 + _bits_for(fr.beats - 1)
