@@ -1218,6 +1218,8 @@ def top_timing(layers: list[LayerFeatures]):
     from hwq.rtl.stream import Window
     from hwq.rtl.timing import ChainLayer, StreamTiming, stream_timing
 
+    if any(lay.extra.get("emitted_dag") for lay in layers):
+        return None
     if all(lay.style == "parallel" for lay in layers):
         lat = sum(lay.latency for lay in layers) + len(layers) - 1
         return StreamTiming(lat, lat, (lat,), 1)
@@ -1225,8 +1227,6 @@ def top_timing(layers: list[LayerFeatures]):
     for lay in layers:
         win = lay.extra.get("window")
         if lay.style not in ("stream", "parallel") or (lay.style == "stream" and not win):
-            return None
-        if lay.extra.get("emitted_dag"):
             return None
         geom = Window(**{k.lower(): int(v) for k, v in win.items()}) if lay.style == "stream" else None
         chain.append(ChainLayer(lay.style, lay.latency, geom))
