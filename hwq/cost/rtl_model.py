@@ -1028,6 +1028,9 @@ def _emitted_as_dag(graph: Graph) -> bool:
     from hwq.rtl.datapath import RtlError
     from hwq.rtl.plan import plan_layers
 
+    reads = [n for op in graph.ops for n in op.inputs]
+    if len(reads) == len(set(reads)):  # no tensor read twice, no op reading one tensor twice: a chain
+        return False
     try:
         return is_dag(plan_layers(graph, "stream", branches=True))
     except RtlError:
