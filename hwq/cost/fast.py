@@ -25,7 +25,9 @@ layer's features from the weights' canonical-signed-digit counts instead of buil
   bits ~ ``K_CMP`` x the sums' bits above the output format; limit checks on an unrounded sum (its frac
   bits equal the output's): 2 x its bits above the output format; a ReLU select as wide as its input;
 - macc bits (adders yosys merges into carry-save trees) ~ adder bits x ``K_MACC`` of the pipeline depth;
-  subtracting adder bits ~ adder bits x ``K_SUB``;
+  subtracting adder bits ~ adder bits x ``K_SUB``; of those, the subtracted operand's bits read straight
+  from a flip-flop (``sub_reg_bits``: an input, or across a register stage) ~ adder bits x ``K_SUB_REG`` of
+  the pipeline depth (0.38 with a register after every level, 0.11 with none);
 - element-wise ops in a layer module: a maxpool is a comparator tree per window ((taps - 1) compare and
   select pairs as wide as its input); a variable product (``mul``, ``rtl.varmul``) a gated copy of the
   wider operand per bit of the narrower one, summed by (bits - 1) adders; a batch norm a CSD product
@@ -68,16 +70,18 @@ from hwq.ir.ops.common import raw_frac_bits
 from .legacy import csd_digit_count
 from .rtl_model import LayerFeatures
 
-# fitted by fit_fast() on the calibration design set (84 designs, exact features from rtl_model.plan_rtl with
-# the emitter's default adder style, balanced)
+# fitted by fit_fast(designs, drop=("W_D",), c_fixed=-0.03) on the calibration design set (112 designs) plus 12
+# layers of 5 trained graphs (weight 5), exact features from rtl_model.plan_rtl with the emitter's default
+# adder style (balanced), 2026-11-28
 A, B, C = 1.1552, 0.9279, -0.03
-#: adders per row-factoring adder (``row_factor_adders``): the adder count is at most K_S x S
 #: adders ~ ... x (digits per non-zero weight) ** B_RHO: a matrix of many-digit weights shares more per digit
 B_RHO = -0.0977
+#: adders per row-factoring adder (``row_factor_adders``): the adder count is at most K_S x S
 K_S = 1.0493
 #: adder bits per adder: constant, input width, accumulator range bits, weight span, unsigned input, log2(N)
 W0, W_X, W_R, W_S, W_U, W_N = -0.6412, 0.7841, 0.1539, 0.2272, 0.132, 0.3052
-#: adder bits per adder: log2 of the mean digits per output (its sum tree's depth), log2 of the outputs
+#: adder bits per adder: log2 of the mean digits per output (held at 0: fit_fast(drop=("W_D",)) ranked the
+#: design set better without it), log2 of the live outputs
 W_D, W_M = 0.0, 0.1411
 K_CONST = 1.02
 K_MUX = 1.5
@@ -197,7 +201,7 @@ def float_cast_bits(width: int, signed: bool, shift: int, fmt) -> dict:
     return out
 
 
-def _width_figures(op, graph) -> dict:
+def _width_figures(op, graph, nonneg: bool = False) -> dict:
     """Width figures of a Dense/Conv op, over the outputs with a non-zero weight: ``rb`` mean range bits
     of the outputs' sums as the adders build them, ``rb_acc`` the same with the row's constant low bits
     (the accumulator), ``span`` mean span of the non-zero weights in bits, ``uns`` 1 if the input is
@@ -218,7 +222,7 @@ def _width_figures(op, graph) -> dict:
         w = w.astype(np.int64)
     w = w.reshape(w.shape[0], -1).astype(np.int64)
     fmt = graph.tensor(op.inputs[0]).fmt
-    x_lo, x_hi = min(int(fmt.raw_min), 0), max(int(fmt.raw_max), 0)
+    x_lo, x_hi = (0 if nonneg else min(int(fmt.raw_min), 0)), max(int(fmt.raw_max), 0)
     wp, wn = np.clip(w, 0, None).astype(float), np.clip(w, None, 0).astype(float)
     lo = wp.sum(1) * x_lo + wn.sum(1) * x_hi
     hi = wp.sum(1) * x_hi + wn.sum(1) * x_lo
@@ -244,7 +248,7 @@ def _width_figures(op, graph) -> dict:
     if not hasattr(y, "exp_bits") and getattr(y, "rounding", "TRN") != "TRN" and shift > 0:
         drop = np.maximum(1.0, bits - shift)
         rnd_bits = float(np.sum(np.where(live & (tz < shift), drop, 0.0)))
-    uns = int(fmt.raw_min >= 0)
+    uns = int(fmt.raw_min >= 0 or nonneg)
     return dict(
         rb=rb,
         rb_acc=rb_acc,
@@ -256,6 +260,17 @@ def _width_figures(op, graph) -> dict:
         bias_bits=bias_bits,
         rnd_bits=rnd_bits,
     )
+
+
+def _after_relu(graph, name: str) -> bool:
+    """True when tensor ``name`` is produced by a ReLU, or by a maxpool / flatten / reshape of such a tensor
+    (its values are >= 0: a minifloat code's sign bit is then structurally 0, ``rtl_model._code_sign_zero``)."""
+    for op in graph.ops:
+        if op.output == name:
+            if op.kind == "relu":
+                return True
+            return op.kind in ("maxpool", "flatten", "reshape") and _after_relu(graph, op.inputs[0])
+    return False
 
 
 def round_bits(x_fmt, y_fmt) -> int:
@@ -291,7 +306,9 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
         if op.kind in ("dense", "conv1d", "conv2d"):
             d, m, n, pos = _matrix_figures(op, graph, style == "stream")
             acc = op.acc_fmt.width
-            wx = value_width(x.fmt) - (1 if x.fmt.raw_min >= 0 and not hasattr(x.fmt, "exp_bits") else 0)
+            # a minifloat input after a ReLU: its sign bit is structurally 0, as an unsigned fixed-point input's
+            nonneg = hasattr(x.fmt, "exp_bits") and _after_relu(graph, op.inputs[0])
+            wx = value_width(x.fmt) - (1 if (x.fmt.raw_min >= 0 and not hasattr(x.fmt, "exp_bits")) or nonneg else 0)
             dec_bits += (n if style == "stream" or op.kind == "dense" else x.size) * decoder_bits(x.fmt)
             m_live = int((np.asarray(op.weight).reshape(m, -1) != 0).any(axis=1).sum())  # outputs with adders
             wm = np.asarray(op.weight)
@@ -302,7 +319,7 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             law = A * max(d, 1) ** B * max(m_live * n, 1) ** C * max(rho, 1.0) ** B_RHO
             a = max(min(law, K_S * s_row), k_row - 1) * pos
             adders += a
-            wf = _width_figures(op, graph)
+            wf = _width_figures(op, graph, nonneg)
             rb, uns, over = wf["rb"], wf["uns"], wf["over"]
             bits = a * adder_bits_per_adder(rb, wf["span"], uns, wx, n, d / max(m_live, 1), m_live)
             add_bits += bits
@@ -357,7 +374,22 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             adders += elems
             add_bits += elems * (wn + 1)
             levels += 1
-        if op.kind == "relu" and not hasattr(x.fmt, "exp_bits"):
+        fx, fy = hasattr(x.fmt, "exp_bits"), hasattr(y.fmt, "exp_bits")
+        if op.kind in ("relu", "maxpool") and fx and fy:
+            # minifloat values (rtl.minifloat): a ReLU into its own format selects the raw and the code; into
+            # another format it selects the raw, then casts it (float_cast: round, encode, decode); a maxpool
+            # decodes its window's inputs and casts the max (its raw has no code)
+            same = op.kind == "relu" and y.fmt == x.fmt
+            if op.kind == "relu":
+                mux_bits += elems * (x.fmt.width + K_MUX * wy if same else wn)
+            else:
+                dec_bits += elems * int(np.prod(op.kernel)) * decoder_bits(x.fmt)
+            if not same:
+                nonneg = op.kind == "relu" or _after_relu(graph, op.inputs[0])
+                cast = float_cast_bits(wn, not nonneg, x.fmt.frac_bits - y.fmt.frac_bits, y.fmt)
+                for k, v in cast.items():
+                    cast_feats[k] = cast_feats.get(k, 0) + elems * v
+        elif op.kind == "relu" and not fx:
             mux_bits += elems * x.fmt.width  # x[sign] ? 0 : x, on the input's bits
         elif op.kind in ("relu", "clip", "requantize", "batchnorm", "mul", "add") or (
             op.kind == "maxpool" and (y.fmt.width, y.fmt.frac_bits) != (x.fmt.width, x.fmt.frac_bits)
@@ -502,8 +534,10 @@ def _read_taps(op, win, channels: int) -> set[tuple[int, int]] | None:
 def fit_fast(designs: list[dict], drop: tuple = (), c_fixed: float | None = None) -> dict:
     """Constants of this module fitted on designs with exact ``features`` (``calibrate.featurise``; every
     design's ops[0] is its matrix op and features[0] its layer; an optional ``weight`` per design, default
-    1): the adder law in log space, adder bits per adder by least squares relative to the exact bits, the
-    other bit factors by least squares through the origin."""
+    1): the adder law in log space (``c_fixed``: hold its (outputs x inputs) exponent C at that value),
+    adder bits per adder by least squares relative to the exact bits (``drop``: names of its terms, e.g.
+    ``("W_D",)``, held at 0), the other bit factors by least squares through the origin. Returns
+    {constant name: value} (``K_MACC0`` .. ``K_MACC3``, ``K_SUB_REG0`` .. ``K_SUB_REG3`` by pipeline depth)."""
     rows = []
     for d in designs:
         g = d["graph"]
