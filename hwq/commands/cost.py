@@ -132,7 +132,11 @@ def run(args) -> int:
                 f"(arena {total['arena_bytes']:,})"
             )
         elif not total.get("latency_exact", False):
-            print("latency: streamed layers' line-buffer fill not included" if args.backend == "rtl" else "")
+            note = (
+                "latency: approximate (fast estimate's adder levels, or a branching graph the emitter builds as "
+                "a layer DAG: see rtl.json)"
+            )
+            print(note if args.backend == "rtl" else "")
     if args.json:
         atomic_write(Path(args.json), json.dumps(res, indent=1, default=str) + "\n")
     return 0
