@@ -273,6 +273,25 @@ def _after_relu(graph, name: str) -> bool:
     return False
 
 
+def _low_zero_bits(graph, name: str) -> int:
+    """Low raw bits of fixed-point tensor ``name`` that are structurally 0: an element-wise op (ReLU, clip,
+    requantize) into a format with more fractional bits than its input's appends them (``{x, 1'b0}``), and
+    a maxpool / flatten / reshape keeps them (``rtl_model.low_zero_bits``)."""
+    for op in graph.ops:
+        if op.output == name:
+            x, y = graph.tensor(op.inputs[0]).fmt, graph.tensor(name).fmt
+            if hasattr(x, "exp_bits") or hasattr(y, "exp_bits"):
+                return 0
+            if op.kind in ("relu", "clip", "requantize"):
+                return max(0, int(y.frac_bits) - int(x.frac_bits)) + min(
+                    _low_zero_bits(graph, op.inputs[0]), max(0, int(y.width) - 1)
+                )
+            if op.kind in ("maxpool", "flatten", "reshape") and (x.width, x.frac_bits) == (y.width, y.frac_bits):
+                return _low_zero_bits(graph, op.inputs[0])
+            return 0
+    return 0
+
+
 def round_bits(x_fmt, y_fmt) -> int:
     """Bits of the rounding increment of one element-wise cast from fixed-point ``x_fmt`` to fixed-point
     ``y_fmt`` (a ReLU / clip / requantize that drops fractional bits with a rounding mode other than TRN):
@@ -321,6 +340,8 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             adders += a
             wf = _width_figures(op, graph, nonneg)
             rb, uns, over = wf["rb"], wf["uns"], wf["over"]
+            low = min(_low_zero_bits(graph, op.inputs[0]), max(wx - 1, 0))  # input bits that are always 0
+            wx, rb = wx - low, max(rb - low, 1.0)
             bits = a * adder_bits_per_adder(rb, wf["span"], uns, wx, n, d / max(m_live, 1), m_live)
             add_bits += bits
             ext_bits += bits * (K_EXT + K_EXT_U * uns)
