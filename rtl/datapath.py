@@ -120,9 +120,14 @@ class Datapath:
     def _range(self, coefs: dict[int, int], in_ranges: list[tuple[int, int]]) -> tuple[int, int]:
         lo = hi = 0
         for i, c in coefs.items():
-            a, b = c * in_ranges[i][0], c * in_ranges[i][1]
-            lo += min(a, b)
-            hi += max(a, b)
+            r0, r1 = in_ranges[i]
+            a, b = c * r0, c * r1
+            if a <= b:
+                lo += a
+                hi += b
+            else:
+                lo += b
+                hi += a
         return lo, hi
 
     def add2(self, name: str, t1, t2, in_ranges, comment: str = ""):
@@ -132,12 +137,16 @@ class Datapath:
         (n1, k1, s1), (n2, k2, s2) = sorted([t1, t2], key=lambda t: (t[1], -t[2], t[0]))
         d = k2 - k1
         # s1*n1 + s2*(n2 << d) = s1 * (n1 +- (n2 << d)): the node is always n1 + c2*(n2 << d)
-        sign, c1, c2 = s1, 1, s1 * s2
-        coefs = dict()
-        for n, c, sh in ((n1, c1, 0), (n2, c2, d)):
-            for i, v in self.coefs[n].items():
-                coefs[i] = coefs.get(i, 0) + c * (v << sh)
-        coefs = {i: v for i, v in coefs.items() if v}
+        sign, c2 = s1, s1 * s2
+        coefs = dict(self.coefs[n1])  # n1 + c2 * (n2 << d), coefficient by coefficient (no zero kept)
+        get = coefs.get
+        cancel = False
+        for i, v in self.coefs[n2].items():
+            t = get(i, 0) + c2 * (v << d)
+            coefs[i] = t
+            cancel = cancel or not t
+        if cancel:
+            coefs = {i: v for i, v in coefs.items() if v}
         lo, hi = self._range(coefs, in_ranges)
         self.adder(name, n1, n2, d, c2, lo, hi, comment)
         self.coefs[name] = coefs

@@ -407,7 +407,7 @@ class _PairTable:
             return np.zeros(0, dtype=np.int32)
         uniq, inv, cnt = _unique_inverse(keys)
         keep = cnt >= 2
-        k = int(keep.sum())
+        k = int(np.count_nonzero(keep))
         if not k:
             return np.zeros(len(keys), dtype=np.int32)
         base = self.n_ids
@@ -540,7 +540,7 @@ class _PairTable:
             # pairs among the terms alive before: those with a removed term, each once
             keep = alive[u] & (u != s) & ~(flag[u] & (u < s))
             ids = self.pair[idx[keep]]
-            ids = ids[ids > 0]
+            ids = ids[ids > 0].astype(np.intp)  # (ufunc.at is faster with native indices)
             if len(ids):
                 np.subtract.at(self.count, ids, 1)
             flag[rem] = False
@@ -605,7 +605,9 @@ def _extract_py(
     """``_extract`` in plain Python (faster than the numpy tables on small problems): the reference's
     dict of counts and lazy heap, with each iteration's count changes gathered into lists (pattern keys as
     sums of per-term parts, ``_term_parts``) and counted by ``collections.Counter`` in one call; the
-    decrements kept apart (``minus``). Same result as ``_extract_reference``."""
+    decrements kept apart (``minus``). Only patterns counted at least twice are kept in ``counts``: an existing
+    pattern's count never grows (new pairs all contain the new node: new patterns), so the others can never
+    be chosen. Same result as ``_extract_reference``."""
     m = _NODE_MASK
     mag = [1] * graph.n_inputs
     for a, b, d, _ in graph.nodes:
@@ -705,16 +707,16 @@ def _extract_py(
                 pn, qn, sn = _term_parts(cn, o[cn])
                 inc += [pn + qu + (sn ^ su) if cn < cu else pu + qn + (sn ^ su) for cu, (pu, qu, su) in t.items()]
                 t[cn] = (pn, qn, sn)
-        fresh = Counter(inc)
-        dict.update(counts, fresh)
-        for k, v in fresh.items():
+        for k, v in Counter(inc).items():
             if v >= 2:
+                counts[k] = v
                 heapq.heappush(heap, prio(k, v))
 
 
 def _initial_counts(terms: list[dict[int, tuple[int, int, int]]], mag: list[int], newest: bool, ties: dict):
-    """``_extract_py``'s start: (Counter of the pattern key of every pair of terms of every output, the heap
-    entries of the patterns counted at least twice), the keys computed in numpy from the terms' parts
+    """``_extract_py``'s start: ({pattern key: count} over every pair of terms of every output, kept only
+    for the patterns counted at least twice, their heap entries), the keys computed in numpy from the
+    terms' parts
     (``_term_parts``; uint64 arithmetic wraps, the keys themselves fit). Fills ``ties`` (newest rule: the
     fixed low part of a pattern's heap entry) for those patterns."""
     m = _NODE_MASK
@@ -730,11 +732,11 @@ def _initial_counts(terms: list[dict[int, tuple[int, int, int]]], mag: list[int]
         xs, ys = np.triu_indices(n, 1)
         keys.append(p[xs] + q[ys] + (sg[xs] ^ sg[ys]))
     if not keys:
-        return Counter(), []
+        return {}, []
     uniq, cnt = np.unique(np.concatenate(keys), return_counts=True)
-    counts = Counter(dict(zip(uniq.tolist(), cnt.tolist())))
     two = cnt >= 2
     kept, kc = uniq[two], cnt[two]
+    counts = dict(zip(kept.tolist(), kc.tolist()))
     hi = (_COUNT_MAX - kc.astype(np.uint64)) << np.uint64(32)
     if not newest:
         return counts, [(h << _KEY_BITS) | k for h, k in zip(hi.tolist(), kept.tolist())]
