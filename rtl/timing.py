@@ -1,7 +1,9 @@
-"""Exact latency of an emitted chain of layers: a cycle-accurate model of the top's handshakes.
+"""Exact latency of an emitted design: a cycle-accurate model of the top module's handshakes.
 
-``stream_timing`` runs, cycle by cycle, the valid/ready control of every block the top module of a chain of
-layers (``emit._print_top``) instantiates, exactly as their Verilog computes it, without any data:
+``stream_timing`` (a chain of layers, ``emit._print_top``) and ``dag_timing`` (a layer DAG,
+``branch.print_dag_top``) run, cycle by cycle, the valid/ready control of every block the top instantiates,
+exactly as their Verilog computes it, without any data (``run``: valid flags forward, ready flags backward,
+then the registers):
 
 - ``hwq_skid_buffer`` (output and skid entries), a layer's datapath (``layer.print_layer``: one valid flag
   per register stage, all advancing on ``ce = !m_axis_tvalid || m_axis_tready``, ``latency(levels,
@@ -9,7 +11,9 @@ layers (``emit._print_top``) instantiates, exactly as their Verilog computes it,
 - the three line buffers: ``hwq_window`` (walks the padded frame: position counters, next emitting
   row/column), ``hwq_window_pad`` and ``hwq_window_hold`` (position, tail count of the next frame's pixels,
   next emission position, output row/column; hold cycles), with their constants as the primitives' headers
-  define them (``E_FIRST``, ``E_LAST``, ``P_END``, ``BIAS``, ...).
+  define them (``E_FIRST``, ``E_LAST``, ``P_END``, ``BIAS``, ...);
+- in a DAG: ``hwq_fork`` (a taken flag per output), ``hwq_fifo`` (occupancy count; the depths of
+  ``branch.fifo_depths``) and the joins (combinational: valid when every input is).
 
 The stimulus is the one the co-simulation bench (``rtl/bench.py``) applies without gaps or back-pressure:
 an input beat offered every cycle from the cycle after reset, frames back to back, ``m_axis_tready`` always
@@ -19,13 +23,20 @@ The line buffers' fill, their tails, hold cycles and the back-pressure that a wa
 window or a frame split puts on the blocks in front of it are therefore all counted; the figures are
 data-independent (no block's control reads data).
 
-Units: clock cycles. Cost: one step of every block per cycle, a few microseconds per block-cycle.
+Checked against the Icarus co-simulation (``tests/rtl/test_latency_stream.py``): equal as integers on
+every design tried (named designs of every block kind, random chains of random geometries).
+
+Units: clock cycles. Cost: one step of every block per cycle, a few microseconds per block-cycle (a
+50-layer streamed CNN of 8x8 frames: 0.6 s CPU once; results of chains are cached).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+
+from hwq.ir.graph import Graph
 
 from .stream import Window
 
@@ -445,7 +456,7 @@ def _cached(layers: tuple[ChainLayer, ...], frames: int | None) -> StreamTiming:
     return run(lambda: _chain_netlist(list(layers)), in_beats, out_beats, frames)
 
 
-def dag_timing(graph, layers: list, pipeline: int, frames: int | None = None) -> StreamTiming:
+def dag_timing(graph: Graph, layers: list, pipeline: int, frames: int | None = None) -> StreamTiming:
     """Latency figures (clock cycles, ``StreamTiming``) of the top ``branch.print_dag_top`` prints for the
     layer DAG ``layers`` (``plan.LayerPlan`` with ``levels`` and, when streamed, ``window`` set, as ``emit``
     leaves them) of ``graph`` at ``pipeline``: forks, skid buffers or FIFOs (``branch.fifo_depths``) on every
@@ -517,7 +528,9 @@ def _dag_netlist(graph, layers: list, pipeline: int, depths: dict, readers: dict
     return net, source[layers[-1].output]
 
 
-def run(build, in_beats: int, out_beats: int, frames: int | None = None) -> StreamTiming:
+def run(
+    build: Callable[[], tuple[_Netlist, int]], in_beats: int, out_beats: int, frames: int | None = None
+) -> StreamTiming:
     """Simulate the netlist ``build()`` returns (a fresh ``_Netlist`` in reset state, its output stream)
     cycle by cycle on input vectors of ``in_beats`` beats offered back to back, one beat per cycle from
     the cycle after reset, with the output stream always ready (the co-simulation bench's stimulus without
