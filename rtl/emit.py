@@ -250,7 +250,12 @@ def _latency_manifest(layers: list[LayerPlan], pipeline: int, graph: Graph) -> d
     """rtl.json latency entries (clock cycles, no gaps or back-pressure): ``latency`` (a vector's first input
     beat -> its last output beat); a design with streamed layers adds ``latency_max`` (the maximum over
     frames back to back) and ``cycles_per_frame`` (steady-state cycles between frames)."""
-    timing = top_timing(layers, pipeline, graph)
+    try:
+        timing = top_timing(layers, pipeline, graph)
+    except ValueError:  # the timing model stopped (a design it does not know): no figure rather than no Verilog
+        timing = None
+    if timing is None:
+        return {"latency": None}
     if not any(lay.style in STREAMED_STYLES for lay in layers):
         return {"latency": timing.latency}
     return {"latency": timing.latency, "latency_max": timing.latency_max, "cycles_per_frame": timing.cycles_per_frame}

@@ -1206,7 +1206,10 @@ def top_latency(layers: list[LayerFeatures]) -> tuple[int, bool]:
     one cycle per skid buffer for parallel layers; with streamed layers ``top_timing``'s latency (line
     buffers' fill, tails, hold cycles and stalls counted). Not exact (the parallel part only) for a layer
     DAG (a ``"pixel"`` layer: forks and FIFOs are not modelled)."""
-    timing = top_timing(layers)
+    try:
+        timing = top_timing(layers)
+    except ValueError:  # the timing model stopped on a design it does not know: the parallel part only
+        timing = None
     if timing is None:
         return sum(lay.latency for lay in layers) + len(layers) - 1, False
     return timing.latency, True
