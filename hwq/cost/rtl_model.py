@@ -38,6 +38,7 @@ Units: bits and counts; no coefficients here (``fpga.py`` prices the features fo
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import OrderedDict
@@ -113,6 +114,7 @@ class LayerFeatures:
         return {k: v for k, v in self.__dict__.items() if k != "extra"} | self.extra
 
 
+@functools.lru_cache(maxsize=1 << 16)  # body lines repeat (same widths): read each once
 def _line_width(line: str, node_width: int) -> int:
     """Width of the wire a body line defines (``assign {out}``: the node's width)."""
     m = _WIRE.match(line)
@@ -501,6 +503,7 @@ def _is_sub(line: str) -> bool:
     return " - " in rhs or rhs.lstrip().startswith("-")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _whole(line: str, token: str) -> bool:
     """True when ``token`` occurs in ``line`` as one whole operand: on its own or as ``$unsigned(token)``,
     not part-selected (``token[..]``) nor inside a concatenation (sign extension, shift)."""
@@ -512,6 +515,7 @@ def _whole(line: str, token: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _add_line(line: str) -> bool:
     """True when a body line is one addition, subtraction or negation (a yosys ``$add``/``$sub``/``$neg``)."""
     rhs = line.split("=", 1)[1].split("//", 1)[0] if "=" in line else line
@@ -705,9 +709,9 @@ def static_counter_bits(win, primitive: str) -> tuple[int, int]:
     ``E_ROW = SH*IN_W - (WO-1)*SW``) only ever holds its reload value (0 for ``ry`` / ``cx``, the bit of
     ``E_FIRST`` (+ ``BIAS`` in ``_hold``) for ``e``): the adder's low bit is a wire to the flop's own output.
     ``synth_xilinx`` keeps such a flop (its D input keeps undefined branches until after ``opt_dff``) but
-    ``opt_merge`` merges equal ones: per register, one flop per reload value; in ``hwq_window_hold``, whose
-    ``ry`` and ``e`` take their step in the same branch and reload in the same one, also ``ry``'s zeros with
-    ``e``'s. ``synth_ice40`` removes them all. Neither flow touches ``hwq_window_hold``'s ``cx`` (reloaded
+    ``opt_merge`` merges equal ones: per register, one flop per reload value; where ``ry`` and ``e`` take
+    their step in the same branch and reload in the same one (``hwq_window_hold``; ``hwq_window_pad`` with a
+    single output column), also ``ry``'s zeros with ``e``'s. ``synth_ice40`` removes them all. Neither flow touches ``hwq_window_hold``'s ``cx`` (reloaded
     at the row end in the emission branch, not only at the frame end): every declared bit stays.
     ``hwq_window`` (walks the padded frame): the emitting row / column ``ty += SH`` / ``tx += SW``, reloaded
     with ``EXT_H - 1`` / ``EXT_W - 1``; ``synth_xilinx`` merges per register, ``synth_ice40`` removes them.
@@ -729,7 +733,8 @@ def static_counter_bits(win, primitive: str) -> tuple[int, int]:
     sy, sx = _static_low_bits(win.sh, rw), _static_low_bits(win.sw, xw)
     # a step truncated to 0 (one output row / column): the adder folds away early, the register is constant
     # and removed whole (both flows); its compare with the last row / column is then constant true
-    gone = (rw if sy == rw else 0) + (xw if sx == xw else 0)
+    sx_gone = sx == xw
+    gone = (rw if sy == rw else 0) + (xw if sx_gone else 0)
     steps = [] if sx == xw else [win.sw]  # e += SW only while cx is not the last column
     if not (sy == rw and not hold):  # hwq_window_pad: e += E_ROW only while ry is not the last row
         steps.append(e_row)
@@ -739,7 +744,9 @@ def static_counter_bits(win, primitive: str) -> tuple[int, int]:
     sy, sx = (0 if sy == rw else sy), (0 if sx == xw else sx)
     if hold:  # cx is reloaded at the row end in the emission branch: its constant bits stay (both flows)
         sx = 0
-    kept = (sy > 0) + (sx > 0) + len(e_vals) - (hold and sy > 0 and 0 in e_vals)
+    # ry and e step in one branch (hwq_window_hold; hwq_window_pad once cx is gone): their zeros are one flop
+    one_branch = hold or sx_gone
+    kept = (sy > 0) + (sx > 0) + len(e_vals) - (one_branch and sy > 0 and 0 in e_vals)
     return gone + sy + sx + se - kept, gone + sy + sx + se
 
 
