@@ -711,8 +711,9 @@ def static_counter_bits(win, primitive: str) -> tuple[int, int]:
     ``synth_xilinx`` keeps such a flop (its D input keeps undefined branches until after ``opt_dff``) but
     ``opt_merge`` merges equal ones: per register, one flop per reload value; where ``ry`` and ``e`` take
     their step in the same branch and reload in the same one (``hwq_window_hold``; ``hwq_window_pad`` with a
-    single output column), also ``ry``'s zeros with ``e``'s. ``synth_ice40`` removes them all. Neither flow touches ``hwq_window_hold``'s ``cx`` (reloaded
-    at the row end in the emission branch, not only at the frame end): every declared bit stays.
+    single output column), also ``ry``'s zeros with ``e``'s. ``synth_ice40`` removes them all. Neither flow
+    touches ``hwq_window_hold``'s ``cx`` (reloaded at the row end in the emission branch, not only at the
+    frame end): every declared bit stays.
     ``hwq_window`` (walks the padded frame): the emitting row / column ``ty += SH`` / ``tx += SW``, reloaded
     with ``EXT_H - 1`` / ``EXT_W - 1``; ``synth_xilinx`` merges per register, ``synth_ice40`` removes them.
     Measured with yosys 0.23 on the primitives alone and in streamed layers (strides 1 to 6)."""
