@@ -15,8 +15,9 @@ layer's features from the weights' canonical-signed-digit counts instead of buil
   zero bits (the emitter sums a row without its common power of two and appends those constant bits after
   the bias add: 9-13 bits for minifloat weights) and a weight's span is its bits between the lowest and
   highest set bit (the shifted operands' offset);
-- sign-extension / carry-out bits ~ adder bits x (``K_EXT`` + ``K_EXT_U`` x [input unsigned]): an input whose
-  sign bit is structurally 0 (``rtl_model.zero_sign_nodes``) adds bits that only pass to the carry chain;
+- sign-extension / carry-out bits ~ adders x (``K_EXT`` + ``K_EXT_U`` x [input unsigned]), about a bit per
+  adder whatever its width (an input whose sign bit is structurally 0, ``rtl_model.zero_sign_nodes``, adds
+  bits that only pass to the carry chain); per adder bit they were 3x too many on 20-bit minifloat sums;
 - constant-add bits, counted per output: the bias add over the sum's bits (none for a zero bias), the
   output rounding's increment over the kept bits (none for TRN, or when the dropped bits are all below the
   row's common trailing zeros), times ``K_CONST`` (fitted 1.02); an element-wise requantize / ReLU that
@@ -88,11 +89,11 @@ K_MUX = 1.5
 K_CMP = 2.0978
 #: macc bits per adder bit by pipeline depth (0, 1, 2, >= 3): chains of adders inside one register stage
 K_MACC = (0.0524, 0.0, 0.0273, 0.0132)
-#: sign-extension / carry-out bits per adder bit (+ K_EXT_U for an unsigned input), subtracting bits per adder bit
+#: sign-extension / carry-out bits per adder (+ K_EXT_U for an unsigned input); subtracting bits per adder bit
 #: subtracted operand bits read straight from a flip-flop (an input or across a register stage; the
 #: iCE40 carry then needs an inverter LUT of its own) per adder bit, by pipeline depth (0, 1, 2, >= 3)
 K_SUB_REG = (0.112, 0.3778, 0.2744, 0.212)
-K_EXT, K_EXT_U, K_SUB = 0.0765, 0.0785, 0.4434
+K_EXT, K_EXT_U, K_SUB = 0.7922, 0.3213, 0.4434
 K_FF = 0.6137
 LEVEL_EXTRA = 5
 
@@ -344,7 +345,7 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             wx, rb = wx - low, max(rb - low, 1.0)
             bits = a * adder_bits_per_adder(rb, wf["span"], uns, wx, n, d / max(m_live, 1), m_live)
             add_bits += bits
-            ext_bits += bits * (K_EXT + K_EXT_U * uns)
+            ext_bits += a * (K_EXT + K_EXT_U * uns)  # sign extension / carry out: about a bit per adder
             const_bits += K_CONST * pos * (wf["bias_bits"] + wf["rnd_bits"])  # bias add, rounding increment
             if hasattr(y.fmt, "exp_bits"):  # a minifloat output: the emitter's float cast, counted on one output
                 off = op.acc_fmt.frac_bits - x.fmt.frac_bits - raw_frac_bits(op.weight_fmt)
@@ -632,7 +633,7 @@ def fit_fast(designs: list[dict], drop: tuple = (), c_fixed: float | None = None
     out.update({k: 0.0 for k in drop})
     out.update(zip(names, lsq(X, ex["add_bits"], wt / ex["add_bits"])))
     ab = ex["add_bits"]
-    X = np.column_stack([ab, ab * col["uns"]])
+    X = np.column_stack([ad, ad * col["uns"]])
     out.update(zip(("K_EXT", "K_EXT_U"), lsq(X, ex["ext_bits"], wt / np.maximum(ex["ext_bits"], 1))))
 
     def ratio(num, den):
