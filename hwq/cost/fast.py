@@ -89,10 +89,10 @@ K_MUX = 1.5
 K_CMP = 2.0978
 #: macc bits per adder bit by pipeline depth (0, 1, 2, >= 3): chains of adders inside one register stage
 K_MACC = (0.0524, 0.0, 0.0273, 0.0132)
-#: sign-extension / carry-out bits per adder (+ K_EXT_U for an unsigned input); subtracting bits per adder bit
 #: subtracted operand bits read straight from a flip-flop (an input or across a register stage; the
 #: iCE40 carry then needs an inverter LUT of its own) per adder bit, by pipeline depth (0, 1, 2, >= 3)
 K_SUB_REG = (0.112, 0.3778, 0.2744, 0.212)
+#: sign-extension / carry-out bits per adder (+ K_EXT_U for an unsigned input); subtracting bits per adder bit
 K_EXT, K_EXT_U, K_SUB = 0.7922, 0.3213, 0.4434
 K_FF = 0.6137
 LEVEL_EXTRA = 5
