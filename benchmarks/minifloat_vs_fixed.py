@@ -191,7 +191,7 @@ def measure(
         "verilog_bytes": sum(f.stat().st_size for f in (d / "rtl").glob("*.v")),
         "adders": sum(lay["adders"] for lay in manifest["layers"] if not one or lay["name"] == one),
         "layer": layer,
-        "latency": manifest["latency"],  # cycles; None for streamed designs (see the cost estimate below)
+        "latency": manifest["latency"],  # cycles, first input beat to last output beat (rtl.timing)
         "styles": [lay["style"] for lay in manifest["layers"]],
     }
     cost = d / "cost.json"
