@@ -979,6 +979,12 @@ def plan_rtl(
         raise RtlError(f"rtl cost: io must be one of {', '.join(IO_MODES)}, got {io!r}")
     check_graph(graph)
     adders = adders or emitter_default_adders()
+    if io == "stream" and _emitted_as_dag(graph):  # forks, FIFOs, joins as the emitter wires them
+        from .rtl_dag import plan_dag
+
+        dag = plan_dag(graph, pipeline, adders)
+        if dag is not None:
+            return dag
     layers = plan_layers(graph, io)
     in_t = graph.tensor(graph.inputs[0])
     ranges = [(in_t.fmt.raw_min, in_t.fmt.raw_max)] * in_t.size
@@ -1232,6 +1238,9 @@ def top_timing(layers: list[LayerFeatures]):
     from hwq.rtl.stream import Window
     from hwq.rtl.timing import ChainLayer, StreamTiming, stream_timing
 
+    dag = layers[0].extra.get("dag_timing") if layers else None
+    if dag:  # rtl_dag.plan_dag: rtl.timing.dag_timing of the emitted layer DAG
+        return StreamTiming(int(dag[0]), int(dag[1]), (int(dag[0]),), dag[2])
     if any(lay.extra.get("emitted_dag") for lay in layers):
         return None
     if all(lay.style == "parallel" for lay in layers):

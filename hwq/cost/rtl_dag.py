@@ -1,0 +1,181 @@
+"""Features of a layer DAG as ``hwq.rtl.emit`` builds it: streamed branching regions (residual Add, Concat,
+Mul of pixel streams; ``rtl/branch.py``) counted as the emitted top wires them.
+
+``plan_dag`` repeats the emitter's plan (``plan_layers(graph, "stream", branches=True)``) and prices:
+
+- every conv/pool layer (``"stream"``) and every layer after the cut (``"parallel"``) with
+  ``rtl_model._layer_features``, its producer in the DAG standing in as the layer before it (a ``"pixel"``
+  producer moves one pixel per beat, as a streamed one does);
+- every ``"pixel"`` layer (a join: Add / Mul / Concat, or per-pixel ops reading a forked tensor) from
+  ``branch.build_pixel_layer``'s datapath with ``rtl_model.datapath_features``, each input's structurally-0
+  sign bits (a ReLU before it) carried in as for any other layer;
+- the top's blocks (``branch.print_dag_top``): one ``hwq_skid_buffer`` per edge (2 x (width + 1) FFs, less
+  the bits constant or equal in what the producer emits) but a single read of the top's input; a
+  ``hwq_fifo`` where ``branch.fifo_depths`` gives a depth: its write and read pointers (``bits_for(DEPTH -
+  1)`` each) and occupancy count (``bits_for(DEPTH)``) in flip-flops, its DEPTH x DATA_WIDTH storage an
+  asynchronous-read memory, which ``synth_xilinx`` maps to distributed RAM (``RAM32M`` / ``RAM64M``, not
+  LUT or FF cells; counted in ``extra["fifo_ram_bits"]``); one ``hwq_fork`` per tensor read by N layers
+  (N taken flags);
+- latency: ``rtl.timing.dag_timing`` over the plan with each layer's levels and window, the figure
+  ``emit`` writes to rtl.json (``extra["dag_timing"]`` on the first layer; ``rtl_model.top_timing`` reads
+  it, so ``latency_exact`` is True).
+
+Fork, FIFO-control and extra skid-valid flip-flops are added to the reading (for a fork: producing) layer's
+``ff`` / ``ff_lcu`` and listed in ``extra`` (``fork_flags``, ``fifo_ctrl_bits``, ``fifo_ram_bits``,
+``edge_skids``). Units: bits and counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hwq.ir.graph import Graph
+
+
+def _bits_for(v: int) -> int:
+    """``bits_for`` of the primitives: bits needed to hold ``v`` (at least 1)."""
+    return max(1, int(v).bit_length())
+
+
+def fifo_ctrl_bits(depth: int) -> int:
+    """Flip-flops of ``hwq_fifo`` besides its storage: wr_reg and rd_reg (``bits_for(DEPTH - 1)`` each) and
+    count_reg (``bits_for(DEPTH)``)."""
+    return 2 * _bits_for(depth - 1) + _bits_for(depth)
+
+
+def plan_dag(graph: Graph, pipeline: int, adders: str) -> list | None:
+    """``rtl_model.LayerFeatures`` of every layer module ``emit`` writes for ``graph`` in stream mode when its
+    plan is a layer DAG (module docstring), in the emitter's order; None when the plan is a chain."""
+    from hwq.rtl.branch import STREAMED_STYLES, fifo_depths, is_dag
+    from hwq.rtl.datapath import RtlError
+    from hwq.rtl.plan import plan_layers
+    from hwq.rtl.stream import Window, frame_of
+    from hwq.rtl.timing import dag_timing
+
+    from . import rtl_model as rm
+
+    layers = plan_layers(graph, "stream", branches=True)
+    if not is_dag(layers):
+        return None
+    src = graph.inputs[0]
+    in_t = graph.tensor(src)
+    ranges = {src: [(in_t.fmt.raw_min, in_t.fmt.raw_max)] * in_t.size}
+    # per tensor: (const_el, const_out, low zero bits, distinct output bits) of what its producer emits
+    state: dict[str, tuple] = {src: ([], 0, 0, None)}
+    producer = {lay.output: lay for lay in layers}
+    readers: dict[str, list] = {}
+    for lay in layers:
+        for n in lay.inputs:
+            readers.setdefault(n, []).append(lay)
+    out = []
+    for lay in layers:
+        if lay.style == "pixel":
+            feat, r, c_out, c_el = _pixel_features(graph, lay, ranges, state, pipeline, adders)
+        else:
+            t = lay.input
+            prod = producer.get(t)
+            c_el, c_out, low, dist = state[t]
+            if prod is None:
+                seq, k = [lay], 0
+            else:
+                seq, k = [replace(prod, style="stream") if prod.style == "pixel" else prod, lay], 1
+            args = (ranges[t], c_el, c_out, pipeline, adders, low, dist)
+            feat, r, c_out, c_el = rm._layer_features(graph, seq, k, *args)
+            feat = replace(feat, kinds=list(feat.kinds), extra=dict(feat.extra))
+        ranges[lay.output] = list(r)
+        dist = feat.extra.get("out_distinct_bits") if rm._cross_layer_constants() else None
+        state[lay.output] = (list(c_el), c_out, int(feat.extra.get("out_low_zero", 0)), dist)
+        out.append(feat)
+    for lay, feat in zip(layers, out):  # as emit leaves them: fifo_depths and dag_timing read them
+        lay.levels = feat.levels
+        win = feat.extra.get("window")
+        lay.window = Window(**{k.lower(): int(v) for k, v in win.items()}) if win else None
+    # the top's blocks (branch.print_dag_top)
+    depths = fifo_depths(graph, layers, pipeline=pipeline)
+    feats = {lay.name: f for lay, f in zip(layers, out)}
+    for lay, feat in zip(layers, out):
+        if lay.style != "pixel":
+            t = lay.input
+            if t == src and len(readers[t]) > 1:  # a fork of the top's input: a skid buffer behind it
+                x = graph.tensor(t)
+                feat.skid_bits = frame_of(x.shape).channels * x.fmt.width
+                feat.skid_const_bits = 0
+            continue
+        skids, extra_ff, ram, ctrl = [], 0, 0, 0
+        for t in lay.inputs:
+            x = graph.tensor(t)
+            width = frame_of(x.shape).channels * x.fmt.width
+            d = depths.get((lay.name, t), 0)
+            if d:
+                ctrl += fifo_ctrl_bits(d)
+                ram += d * width
+            elif not (t == src and len(readers[t]) == 1):
+                c_el, c_out, _, dist = state[t]
+                const = max(c_out, rm.input_dup_bits(dist, width)) if producer.get(t) is not None else 0
+                skids.append((width, const))
+        feat.skid_bits = sum(w for w, _ in skids)
+        feat.skid_const_bits = sum(c for _, c in skids)
+        extra_ff += 2 * max(0, len(skids) - 1)  # layer_ff prices one valid pair: 2 x (sum + 1)
+        feat.extra.update(edge_skids=len(skids), fifo_ctrl_bits=ctrl, fifo_ram_bits=ram)
+        feat.ff += extra_ff + ctrl
+        feat.ff_lcu += extra_ff + ctrl if feat.ff_lcu else 0
+    for t, rs in readers.items():
+        if len(rs) > 1:  # hwq_fork: N taken flags, on the producing layer (the first layer for the input)
+            feat = feats[producer[t].name] if t in producer else out[0]
+            feat.extra["fork_flags"] = feat.extra.get("fork_flags", 0) + len(rs)
+            feat.ff += len(rs)
+            if feat.ff_lcu:
+                feat.ff_lcu += len(rs)
+    if layers[-1].style in STREAMED_STYLES:  # rtl.top.print_tlast
+        beats = frame_of(graph.tensor(layers[-1].output).shape).beats
+        out[-1].tlast_bits = (beats - 1).bit_length() if beats > 1 else 0
+    try:
+        t = dag_timing(graph, layers, pipeline)
+        out[0].extra["dag_timing"] = [t.latency, t.latency_max, t.cycles_per_frame]
+    except (ValueError, RtlError):  # as emit: a timing-model error leaves the latency not exact
+        pass
+    out[0].extra["emitted_dag"] = True
+    return out
+
+
+def _pixel_features(graph: Graph, lay, ranges: dict, state: dict, pipeline: int, adders: str) -> tuple:
+    """(LayerFeatures, output ranges, structurally-zero output bits, per-output lowest zero bit) of a pixel
+    layer: ``branch.build_pixel_layer``'s datapath, input ``x{i}_{c}`` carrying the sign bit its producer
+    makes constant."""
+    from hwq.rtl.branch import build_pixel_layer
+    from hwq.rtl.layer import latency
+    from hwq.rtl.stream import frame_of
+
+    from . import rtl_model as rm
+
+    dp, vals, out_ranges, _ = build_pixel_layer(graph, lay, ranges, adders)
+    yt = graph.tensor(lay.output)
+    cin: dict[str, int] = {}
+    if rm._cross_layer_constants():
+        for i, t in enumerate(lay.inputs):
+            c_el = state[t][0]
+            if not c_el:
+                continue
+            x = graph.tensor(t)
+            for c, b in rm._per_channel(c_el, frame_of(x.shape), True).items():
+                nm = f"x{i}_{c}"
+                if nm in dp.nodes:
+                    cin[nm] = dp.nodes[nm].width - 1 if getattr(x.fmt, "kind", "") == "float" else b
+    code = getattr(yt.fmt, "kind", "") == "float"
+    f = rm.datapath_features(dp, vals, yt.fmt.width, pipeline, cin, 0, code_out=code)
+    feat = rm.LayerFeatures(lay.name, "pixel", [op.kind for op in lay.ops])
+    feat.extra["out_low_zero"] = f["out_low_zero"]
+    feat.extra["out_distinct_bits"] = f["out_distinct_bits"]
+    const_out = rm._constant_output_bits(dp, vals, yt.fmt.width)
+    const_el = rm._constant_elements(dp, vals, yt.fmt.width)
+    if code and rm._cross_layer_constants():
+        const_el = [yt.fmt.width - 1 if z else None for z in f["code_sign_zero"]]
+        const_out = sum(b is not None for b in const_el)
+    feat.adders = dp.adders
+    feat.levels = f["levels"]
+    feat.latency = latency(f["levels"], pipeline)
+    keys = ("add_bits", "ext_bits", "sub_bits", "macc_bits", "macc_merges", "const_bits", "carry4", "mux_bits")
+    keys += ("dec_bits", "max_bits", "sub_reg_bits", "cmp_bits", "sat_raw_bits", "ff", "ff_lcu", "ff_declared")
+    for key in keys:
+        setattr(feat, key, f[key])
+    return feat, out_ranges, const_out, const_el
