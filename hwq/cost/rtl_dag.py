@@ -11,8 +11,8 @@ Mul of pixel streams; ``rtl/branch.py``) counted as the emitted top wires them.
   sign bits (a ReLU before it) carried in as for any other layer;
 - the top's blocks (``branch.print_dag_top``): one ``hwq_skid_buffer`` per edge (2 x (width + 1) FFs, less
   the bits constant or equal in what the producer emits) but a single read of the top's input; a
-  ``hwq_fifo`` where ``branch.fifo_depths`` gives a depth: its write and read pointers (``bits_for(DEPTH -
-  1)`` each) and occupancy count (``bits_for(DEPTH)``) in flip-flops, its DEPTH x DATA_WIDTH storage an
+  ``hwq_fifo`` where ``branch.fifo_depths`` gives a depth: its write and read pointers, the read port's
+  address register and the occupancy count in flip-flops (``fifo_ctrl_bits``), its DEPTH x DATA_WIDTH storage an
   asynchronous-read memory, which ``synth_xilinx`` maps to distributed RAM (``RAM32M`` / ``RAM64M``, not
   LUT or FF cells; counted in ``extra["fifo_ram_bits"]``); one ``hwq_fork`` per tensor read by N layers
   (N taken flags);
@@ -38,9 +38,12 @@ def _bits_for(v: int) -> int:
 
 
 def fifo_ctrl_bits(depth: int) -> int:
-    """Flip-flops of ``hwq_fifo`` besides its storage: wr_reg and rd_reg (``bits_for(DEPTH - 1)`` each) and
-    count_reg (``bits_for(DEPTH)``)."""
-    return 2 * _bits_for(depth - 1) + _bits_for(depth)
+    """Flip-flops of ``hwq_fifo`` besides its storage: wr_reg and rd_reg (``bits_for(DEPTH - 1)`` each),
+    count_reg (``bits_for(DEPTH)``) and one more read address of ``bits_for(DEPTH - 1)``: yosys's
+    ``memory_dff`` turns ``mem[rd_reg]`` into a read port with an address register of its own
+    (``mem$rdreg``, the next rd_reg) and keeps rd_reg for the pointer logic (xc7 netlists, yosys 0.23,
+    session 8)."""
+    return 3 * _bits_for(depth - 1) + _bits_for(depth)
 
 
 def plan_dag(graph: Graph, pipeline: int, adders: str) -> list | None:
