@@ -37,13 +37,15 @@ def _bits_for(v: int) -> int:
     return max(1, int(v).bit_length())
 
 
-def fifo_ctrl_bits(depth: int) -> int:
+def fifo_ctrl_bits(depth: int, data_registered: bool = False) -> int:
     """Flip-flops of ``hwq_fifo`` besides its storage: wr_reg and rd_reg (``bits_for(DEPTH - 1)`` each),
     count_reg (``bits_for(DEPTH)``) and one more read address of ``bits_for(DEPTH - 1)``: yosys's
     ``memory_dff`` turns ``mem[rd_reg]`` into a read port with an address register of its own
-    (``mem$rdreg``, the next rd_reg) and keeps rd_reg for the pointer logic (xc7 netlists, yosys 0.23,
-    session 8)."""
-    return 3 * _bits_for(depth - 1) + _bits_for(depth)
+    (``mem$rdreg``, the next rd_reg) and keeps rd_reg for the pointer logic. ``data_registered``: the read
+    data goes straight into flip-flops (a concat's wiring into the reader's output register); yosys then
+    merges those instead and adds no address register (xc7 netlists, yosys 0.23, session 8: the FIFO alone
+    at depths 3..70, and the four test DAGs)."""
+    return (2 if data_registered else 3) * _bits_for(depth - 1) + _bits_for(depth)
 
 
 def plan_dag(graph: Graph, pipeline: int, adders: str) -> list | None:
@@ -110,7 +112,7 @@ def plan_dag(graph: Graph, pipeline: int, adders: str) -> list | None:
             width = frame_of(x.shape).channels * x.fmt.width
             d = depths.get((lay.name, t), 0)
             if d:
-                ctrl += fifo_ctrl_bits(d)
+                ctrl += fifo_ctrl_bits(d, all(op.kind == "concat" for op in lay.ops))
                 ram += d * width
             elif not (t == src and len(readers[t]) == 1):
                 c_el, c_out, _, dist = state[t]
