@@ -55,8 +55,8 @@ def test_latency_and_adders_equal_the_emitted_manifest(tmp_path, pipeline, adder
 def test_streamed_design_adders_and_latency_match(tmp_path):
     """A streamed design's latency is exact (line buffers' fill counted: the emitter's rtl.timing model,
     checked against the co-simulation in tests/rtl/test_latency_stream.py). A graph the emitter builds as a
-    layer DAG (residual branch: forks, FIFOs, joins) has an exact manifest latency, but the cost model
-    prices the branching region as one parallel layer: its latency_exact stays False."""
+    layer DAG (residual branch: forks, FIFOs, joins) is priced as the emitter builds it
+    (``hwq.cost.rtl_dag``): its latency equals the manifest's, exact."""
     from tests.rtl.graphs_stream import GEOMETRIES, stream_cnn
 
     g = stream_cnn()
@@ -70,7 +70,8 @@ def test_streamed_design_adders_and_latency_match(tmp_path):
     dag = GEOMETRIES["residual_add"](1)
     man = _emitted(dag, tmp_path / "dag", pipeline=2)
     assert man["latency"] == 42  # Icarus, no gaps or back-pressure: 42 cycles
-    assert fpga(dag, "xc7", pipeline=2)["total"]["latency_exact"] is False
+    total = fpga(dag, "xc7", pipeline=2)["total"]
+    assert (total["latency"], total["latency_exact"]) == (42, True)
 
 
 def test_design_set_size_groups_and_fit_subset():
