@@ -30,8 +30,10 @@ elimination, exact node widths and levels), then ``layer_features`` reads each l
   emission and row/column counters), frame collect/split registers;
 - latency in cycles (``emit.top_latency``): ``layer.latency`` per layer plus one per skid buffer; with
   streamed layers the cycle model of the top's handshakes ``rtl.timing.stream_timing`` (line buffers'
-  fill, tails, hold cycles, frame split/collect and the stalls they cause: exact, ``latency_exact``); a
-  layer DAG (forks, FIFOs) reports the parallel part and ``latency_exact = False``.
+  fill, tails, hold cycles, frame split/collect and the stalls they cause: exact, ``latency_exact``);
+- a graph the emitter builds as a layer DAG (streamed residual Add / Concat / Mul: forks, FIFOs, joins)
+  is planned as the emitter plans it, ``hwq.cost.rtl_dag.plan_dag`` (its pixel layers, every edge's skid
+  buffer or FIFO, the forks; latency from ``rtl.timing.dag_timing``, exact).
 
 Units: bits and counts; no coefficients here (``fpga.py`` prices the features for a target).
 """
@@ -1037,7 +1039,8 @@ def plan_rtl(
 
 def _emitted_as_dag(graph: Graph) -> bool:
     """True when ``emit`` (``plan_layers(..., branches=True)``) builds a layer DAG (forks, FIFOs and pixel
-    joins, ``rtl/branch.py``) where these features price the branching region as one parallel layer."""
+    joins, ``rtl/branch.py``): ``plan_rtl`` then prices it with ``rtl_dag.plan_dag`` (the chain planner
+    would price the branching region as one parallel layer, as ``fast.plan_fast`` still does)."""
     from hwq.rtl.branch import is_dag
     from hwq.rtl.datapath import RtlError
     from hwq.rtl.plan import plan_layers
@@ -1218,8 +1221,9 @@ def top_latency(layers: list[LayerFeatures]) -> tuple[int, bool]:
     """(cycles from a vector's first input beat to its last output beat without gaps or back-pressure,
     exact?) of the whole design, as ``emit.top_latency`` writes it to rtl.json: the layers' latencies plus
     one cycle per skid buffer for parallel layers; with streamed layers ``top_timing``'s latency (line
-    buffers' fill, tails, hold cycles and stalls counted). Not exact (the parallel part only) for a layer
-    DAG (a ``"pixel"`` layer: forks and FIFOs are not modelled)."""
+    buffers' fill, tails, hold cycles and stalls counted); for a layer DAG priced by ``rtl_dag.plan_dag``
+    ``rtl.timing.dag_timing``'s latency (exact). Not exact (the parallel part only) for a DAG the fast model
+    prices as one parallel layer."""
     try:
         timing = top_timing(layers)
     except ValueError:  # the timing model stopped on a design it does not know: the parallel part only
