@@ -1236,9 +1236,10 @@ def top_latency(layers: list[LayerFeatures]) -> tuple[int, bool]:
 def top_timing(layers: list[LayerFeatures]):
     """``hwq.rtl.timing.StreamTiming`` (clock cycles: latency, latency_max, cycles_per_frame) of the design
     the layers describe, computed as the emitter computes it (``emit.top_timing``) from each layer's
-    style, ``latency`` and, when streamed, ``extra["window"]``; None for a layer DAG (a style other than
-    ``"stream"`` / ``"parallel"``, or ``extra["emitted_dag"]``: ``plan_rtl`` marks a graph that the emitter
-    builds as a DAG) or a streamed layer without its window geometry."""
+    style, ``latency`` and, when streamed, ``extra["window"]``; for a layer DAG the ``dag_timing`` figures
+    ``rtl_dag.plan_dag`` stores on the first layer (latency, latency_max, cycles_per_frame). None for a DAG
+    without them (``extra["emitted_dag"]``, the fast model; or a style other than ``"stream"`` /
+    ``"parallel"``) or a streamed layer without its window geometry."""
     from hwq.rtl.stream import Window
     from hwq.rtl.timing import ChainLayer, StreamTiming, stream_timing
 
