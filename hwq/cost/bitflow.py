@@ -235,6 +235,8 @@ class _Fresh:
 
     def __init__(self):
         self.made: dict = {}
+        self.block: dict = {}  # sum term uid: (carry chain, CARRY4 block of 4 chain bits from its first)
+        self.chains = 0
 
     def __call__(self, op, *terms, lcu: tuple | None = None) -> tuple:
         """The term of ``op`` over ``terms``: ("f", uid, deps, deps with lcu). ``lcu``: the input terms a
@@ -306,6 +308,7 @@ def _add(a: list, b: list, sub: bool, signed: bool, fresh) -> list:
     ev = width if sub else max(top(a), top(b)) + 2  # bits a chain computes (with the carry-out)
     chain = []
     carry = None
+    fresh.chains += 1
     for j in range(i, min(ev, width)):
         bj = ("c", b[j][1] ^ sub) if b[j][0] == "c" else None
         if a[j][0] == "c" and bj is not None and a[j] == bj:
@@ -331,6 +334,7 @@ def _add(a: list, b: list, sub: bool, signed: bool, fresh) -> list:
         else:
             ins = (a[j], b[j]) if carry is None else (a[j], b[j], carry)
         chain.append(fresh("sum", *ins))
+        fresh.block.setdefault(chain[-1][1], (fresh.chains, (j - i) // 4))
         carry = fresh("carry", *ins)
     out += chain
     while len(out) < width:
@@ -677,11 +681,13 @@ def _bitwise(op: str, x, y, fresh):
     return fresh(op, *sorted((x, y), key=repr))
 
 
-def node_bits(body: list[str], width: int, operands: list[list]) -> list | None:
+def node_bits(body: list[str], width: int, operands: list[list], blocks: list | None = None) -> list | None:
     """Terms (LSB first, ``width`` of them) of a node whose ``body`` lines define ``{out}`` from
     ``operands`` (each a list of terms, LSB first: ``("c", v)`` for a known constant bit, else
     ``("s", (k, j), False)``); None when a line is outside the grammar (the caller then treats
-    every bit as new logic on every operand bit its lines read)."""
+    every bit as new logic on every operand bit its lines read). ``blocks``: when a list, gets per bit
+    the (carry chain, CARRY4 block) of a carry-chain sum bit (blocks of 4 chain bits from the chain's
+    first bit, after the bits ``opt_expr -fine`` strips), else None."""
     fresh = _Fresh()
     ev = _Eval(operands, fresh)
     out = None
@@ -694,6 +700,8 @@ def node_bits(body: list[str], width: int, operands: list[list]) -> list | None:
         return None
     if out is None or len(out) != width:
         return None
+    if blocks is not None:
+        blocks.extend(fresh.block.get(t[1]) if t[0] == "f" else None for t in out)
     return out
 
 
@@ -728,20 +736,23 @@ def _read_bits(line: str, widths: list[int]) -> list[set[int]]:
     return used
 
 
-#: node_bits results by (body lines, width, operand terms); emptied when it reaches MEMO_SIZE entries
+#: (node_bits terms, CARRY4 blocks) by (body lines, width, operand terms); emptied when it reaches MEMO_SIZE entries
 _MEMO: dict = {}
 _MISSING = object()
 MEMO_SIZE = 20000
 
 
-def resolve(nodes, const_inputs: dict | None = None, low_inputs: dict | None = None) -> tuple[dict, dict, dict]:
+def resolve(
+    nodes, const_inputs: dict | None = None, low_inputs: dict | None = None, blocks_out: dict | None = None
+) -> tuple[dict, dict, dict]:
     """Per non-constant node, (``keys``, ``fanin``, ``fanin_lcu``): ``keys[name][i]`` is what a register
     of bit i holds, ``("c", v)`` for a constant (no flip-flop) or a hashable source key shared by every
     bit that is the same net (a copy of the same source bit; ``("not", key)`` for its inverse);
     ``fanin[name][i]`` is the set of (operand index, operand bit) bit i depends on, ``fanin_lcu`` the
     same when constant comparisons are ``cmp2lcu`` logic (``CMP2LCU_LUT``). ``const_inputs``: {input
     node name: lowest bit that is constant 0 (the previous layer's ReLU sign bit)}; ``low_inputs``: {input
-    node name: number of low bits that are constant 0 (``rtl_model.low_zero_bits``)}."""
+    node name: number of low bits that are constant 0 (``rtl_model.low_zero_bits``)}. ``blocks_out``: when a
+    dict, gets {node name: per bit its carry chain's CARRY4 block or None} (``node_bits``' ``blocks``)."""
     const_inputs = const_inputs or {}
     low_inputs = low_inputs or {}
     keys: dict[str, list] = {}
@@ -765,12 +776,16 @@ def resolve(nodes, const_inputs: dict | None = None, low_inputs: dict | None = N
                 bits.append(("s", first_bit.setdefault(kk, (k, j)), False))
             ops.append(bits)
         key = (tuple(n.body), n.width, tuple(map(tuple, ops)))
-        terms = _MEMO.get(key, _MISSING)
-        if terms is _MISSING:  # nodes of one shape repeat (same lines, widths, constant operand bits)
-            terms = node_bits(n.body, n.width, ops)
+        hit = _MEMO.get(key, _MISSING)
+        if hit is _MISSING:  # nodes of one shape repeat (same lines, widths, constant operand bits)
+            blk: list = []
+            hit = (node_bits(n.body, n.width, ops, blk), blk)
             if len(_MEMO) >= MEMO_SIZE:
                 _MEMO.clear()
-            _MEMO[key] = terms
+            _MEMO[key] = hit
+        terms = hit[0]
+        if blocks_out is not None and any(b is not None for b in hit[1]):
+            blocks_out[n.name] = hit[1]
         kb: list = []
         fi: list = []
         fl: list = []
@@ -821,10 +836,56 @@ def resolve(nodes, const_inputs: dict | None = None, low_inputs: dict | None = N
     return keys, fanin, fanin_lcu
 
 
-def _liveness(nodes, outs, out_width: int, fanin: dict) -> tuple[dict, dict]:
+def _packed_registered(nodes, outs, stages) -> set[str]:
+    """Nodes whose first register stage ``rtl.layer`` prints as one packed vector (``PACK_MIN_VALUES`` or
+    more live values not on an ``hwq_taps`` delay line) rather than per-value registers."""
+    from hwq.rtl.layer import PACK_MIN_VALUES, TAPS_MIN_STAGES
+
+    if not stages:
+        return set()
+    top = stages[-1]
+    last_use: dict[str, int] = {}
+    for n in nodes.values():
+        for o in n.operands:
+            if n.level > nodes[o].level:
+                last_use[o] = max(last_use.get(o, 0), n.level)
+    for v in outs:
+        last_use[v.node] = top + 1
+    tapped = set()
+    if top > 1:
+        tapped = {
+            n.name
+            for n in nodes.values()
+            if not n.const and last_use.get(n.name, 0) - max(n.level, 1) >= TAPS_MIN_STAGES
+        }
+    live_at: dict[int, list[str]] = {}
+    for b in stages:
+        live_at[b] = [
+            n.name
+            for n in nodes.values()
+            if not n.const and n.level <= b and last_use.get(n.name, 0) > b and n.name not in tapped
+        ]
+    out = set()
+    for n in nodes.values():
+        first = next((b for b in stages if n.level <= b < last_use.get(n.name, 0)), None)
+        if first is not None and n.name not in tapped and len(live_at[first]) >= PACK_MIN_VALUES:
+            out.add(n.name)
+    return out
+
+
+def _liveness(nodes, outs, out_width: int, fanin: dict, blocks: dict | None = None, stages=()) -> tuple[dict, dict]:
     """(needed, usage): the bits of every node some reader needs, and per node the (reader level, bits)
     of each reader, by backward liveness from the output register (the ``out_width`` low bits of every
-    output value and its sign bit when it is sign-extended)."""
+    output value and its sign bit when it is sign-extended).
+
+    ``blocks`` (``resolve``'s ``blocks_out``; ``synth_xilinx``): a node first registered in a packed stage
+    vector (``_packed_registered``) has every bit in that register's D input when ``wreduce`` trims unused
+    adder bits (it trims only a register's unused top bits, which a packed vector's middle fields are not),
+    so its carry chains are built whole; a dead register bit goes only after techmap, and a CARRY4 with
+    any live output keeps all its inputs: the operand bits every chain bit of a live CARRY4 block reads
+    stay needed (not the dead register bits themselves). Measured: the fixed4 digits MLP's fc1 / fc2 alone
+    (-1 / -3 FF before)."""
+
     needed: dict[str, set[int]] = {}
     for v in outs:
         n = nodes[v.node]
@@ -833,12 +894,17 @@ def _liveness(nodes, outs, out_width: int, fanin: dict) -> tuple[dict, dict]:
         bits = set(range(min(n.width, out_width))) | ({n.width - 1} if out_width > n.width else set())
         needed.setdefault(v.node, set()).update(bits)
     usage: dict[str, list[tuple[int, set[int]]]] = {}
+    packed = _packed_registered(nodes, outs, stages) if blocks else set()
     for n in reversed(list(nodes.values())):
         if n.const:
             continue
         mine = needed.get(n.name)
         if not mine:
             continue
+        blk = blocks.get(n.name) if blocks else None
+        if blk and n.name in packed:
+            live = {blk[i] for i in mine if i < len(blk) and blk[i] is not None}
+            mine = mine | {i for i, b in enumerate(blk) if b is not None and b in live}
         per_op: list[set[int]] = [set() for _ in n.operands]
         fan = fanin[n.name]
         for k, j in set().union(*[fan[i] for i in mine]):
@@ -872,18 +938,22 @@ def register_count(
     (``rtl.datapath.Value``). ``detail``: when a list, gets (stage, node name, {bit: key}) per register
     (``lcu``: of the cmp2lcu count) for tests and debugging. ``keys_out``: when a dict, gets ``resolve``'s
     keys of every node (for a caller that reads the output bits, without resolving twice)."""
-    keys, fanin, fanin_lcu = resolve(nodes, const_inputs, low_inputs)
+    blocks: dict = {}
+    keys, fanin, fanin_lcu = resolve(nodes, const_inputs, low_inputs, blocks)
     if keys_out is not None:
         keys_out.update(keys)
     out_use = {v.node for v in outs}
     stages = [b for b in range(1, levels + 1) if b == levels or (pipeline > 0 and b % pipeline == 0)]
     counts = []
-    same = all(x is y for a, b in zip(fanin.values(), fanin_lcu.values()) for x, y in zip(a, b))
+    same = not blocks and all(x is y for a, b in zip(fanin.values(), fanin_lcu.values()) for x, y in zip(a, b))
     for fan in (fanin, fanin_lcu):
         if fan is fanin_lcu and same:
             counts.append(counts[0])
             continue
-        needed, usage = _liveness(nodes, outs, out_width, fan)
+        if fan is fanin_lcu:  # synth_xilinx: CARRY4 blocks of registered nodes' chains stay whole
+            needed, usage = _liveness(nodes, outs, out_width, fan, blocks, stages)
+        else:
+            needed, usage = _liveness(nodes, outs, out_width, fan)
         want = detail if (fan is fanin_lcu) == lcu else None
         kept: dict[int, set] = {b: set() for b in stages}
         ff_decl = len(stages)  # valid flags
