@@ -9,6 +9,8 @@ branching region as one parallel layer: +1,639 to +16,569 FF, +372 to +1,353 % L
 no exact latency. Re-record (needs yosys, about 3 min CPU):
 
     python -m tests.cost.test_dag_exact --record
+
+``python -m tests.cost.test_dag_exact --compare`` prints the before/after table (model only, no yosys).
 """
 
 from __future__ import annotations
@@ -164,7 +166,40 @@ def test_dag_ff_equal_yosys_live(tmp_path):
     assert fpga(g, tgt, pipeline=pipeline)["total"]["FF"] == got["FF"]
 
 
+def compare() -> list[str]:
+    """Markdown rows: per design the recorded yosys FF / LUT, the model before ``rtl_dag`` (the chain
+    planner: branching region as one parallel layer) and now, and the latency (rtl.json's = the model's)."""
+    import hwq.cost.rtl_model as rm
+
+    rec = json.loads(DATA.read_text())["designs"]
+    rows = [
+        "| design | yosys FF | FF before | FF now | yosys LUT | LUT before | LUT now | latency before / now |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    dag = rm._emitted_as_dag
+    for name, (build, pipeline) in designs().items():
+        g, y = build(), rec[name]["counts"]
+        try:
+            rm._emitted_as_dag = lambda graph: False
+            old = fpga(g, "xc7", pipeline=pipeline)["total"]
+        finally:
+            rm._emitted_as_dag = dag
+        new = fpga(g, "xc7", pipeline=pipeline)["total"]
+
+        def err(v: int, m: int) -> str:
+            return f"{100 * (v - m) / m:+.1f} %"
+
+        rows.append(
+            f"| {name} | {y['FF']} | {old['FF']} ({old['FF'] - y['FF']:+d}) | {new['FF']} ({new['FF'] - y['FF']:+d}) "
+            f"| {y['LUT']} | {old['LUT']} ({err(old['LUT'], y['LUT'])}) | {new['LUT']} ({err(new['LUT'], y['LUT'])}) "
+            f"| {old['latency']} (not exact) / {new['latency']} (exact: {new['latency_exact']}) |"
+        )
+    return rows
+
+
 if __name__ == "__main__":
+    if "--compare" in sys.argv:
+        print("\n".join(compare()))
     if "--record" in sys.argv:
         import tempfile
 
