@@ -148,7 +148,6 @@ def _pixel_features(graph: Graph, lay, ranges: dict, state: dict, pipeline: int,
     layer: ``branch.build_pixel_layer``'s datapath, input ``x{i}_{c}`` carrying the sign bit its producer
     makes constant."""
     from hwq.rtl.branch import build_pixel_layer
-    from hwq.rtl.layer import latency
     from hwq.rtl.stream import frame_of
 
     from . import rtl_model as rm
@@ -169,18 +168,5 @@ def _pixel_features(graph: Graph, lay, ranges: dict, state: dict, pipeline: int,
     code = getattr(yt.fmt, "kind", "") == "float"
     f = rm.datapath_features(dp, vals, yt.fmt.width, pipeline, cin, 0, code_out=code)
     feat = rm.LayerFeatures(lay.name, "pixel", [op.kind for op in lay.ops])
-    feat.extra["out_low_zero"] = f["out_low_zero"]
-    feat.extra["out_distinct_bits"] = f["out_distinct_bits"]
-    const_out = rm._constant_output_bits(dp, vals, yt.fmt.width)
-    const_el = rm._constant_elements(dp, vals, yt.fmt.width)
-    if code and rm._cross_layer_constants():
-        const_el = [yt.fmt.width - 1 if z else None for z in f["code_sign_zero"]]
-        const_out = sum(b is not None for b in const_el)
-    feat.adders = dp.adders
-    feat.levels = f["levels"]
-    feat.latency = latency(f["levels"], pipeline)
-    keys = ("add_bits", "ext_bits", "sub_bits", "macc_bits", "macc_merges", "const_bits", "carry4", "mux_bits")
-    keys += ("dec_bits", "max_bits", "sub_reg_bits", "cmp_bits", "sat_raw_bits", "ff", "ff_lcu", "ff_declared")
-    for key in keys:
-        setattr(feat, key, f[key])
+    const_out, const_el = rm.set_datapath_features(feat, f, dp, vals, yt.fmt.width, pipeline, code)
     return feat, out_ranges, const_out, const_el

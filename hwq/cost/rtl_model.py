@@ -657,6 +657,30 @@ def _registers(
     )
 
 
+def set_datapath_features(feat: LayerFeatures, f: dict, dp, vals, out_width: int, pipeline: int, code: bool):
+    """Copies ``datapath_features``' counts ``f`` (bits, flip-flops, levels) of one layer's datapath ``dp``
+    into ``feat`` (adders, levels, latency in cycles at ``pipeline``) and returns (constant output bits,
+    per-element constant bit or None) of its ``vals`` at ``out_width`` bits: for a float output (``code``)
+    the code's sign bit (``out_width - 1``) where the value's sign is structurally 0."""
+    from hwq.rtl.layer import latency
+
+    feat.extra["out_low_zero"] = f["out_low_zero"]
+    feat.extra["out_distinct_bits"] = f["out_distinct_bits"]
+    const_out = _constant_output_bits(dp, vals, out_width)
+    const_el = _constant_elements(dp, vals, out_width)
+    if code and _cross_layer_constants():
+        const_el = [out_width - 1 if z else None for z in f["code_sign_zero"]]
+        const_out = sum(b is not None for b in const_el)
+    feat.adders = dp.adders
+    feat.levels = f["levels"]
+    feat.latency = latency(f["levels"], pipeline)
+    keys = ("add_bits", "ext_bits", "sub_bits", "macc_bits", "macc_merges", "const_bits", "carry4", "mux_bits")
+    keys += ("dec_bits", "max_bits", "sub_reg_bits", "cmp_bits", "sat_raw_bits", "ff", "ff_lcu", "ff_declared")
+    for key in keys:
+        setattr(feat, key, f[key])
+    return const_out, const_el
+
+
 def _constant_output_bits(dp, vals, out_width: int) -> int:
     """Bits of a layer's output elements that are structurally 0 (the sign bits of ReLU results and their
     sign extension): the next skid buffer keeps no flip-flops for them."""
@@ -1071,7 +1095,6 @@ def _layer_features(
     distinct non-constant nets among the previous layer's output bits (``output_distinct_bits``; None:
     all bits), which sets the input-side registers without a flip-flop (``input_dup_bits``)."""
     from hwq.rtl.build import build_layer
-    from hwq.rtl.layer import latency
     from hwq.rtl.stream import build_stream_layer, frame_of
 
     lay = layers[k]
@@ -1156,21 +1179,7 @@ def _layer_features(
         cin = {nm: dp.nodes[nm].width - 1 for nm in cin}
     code = getattr(yt.fmt, "kind", "") == "float"
     f = datapath_features(dp, vals, yt.fmt.width, pipeline, cin, low_in, code_out=code)
-    feat.extra["out_low_zero"] = f["out_low_zero"]
-    feat.extra["out_distinct_bits"] = f["out_distinct_bits"]
-    const_out = _constant_output_bits(dp, vals, yt.fmt.width)
-    const_el = _constant_elements(dp, vals, yt.fmt.width)
-    if code and _cross_layer_constants():
-        # float codes: the sign bit (code bit width - 1) is 0 when the value's sign is structurally 0
-        const_el = [yt.fmt.width - 1 if z else None for z in f["code_sign_zero"]]
-        const_out = sum(b is not None for b in const_el)
-    feat.adders = dp.adders
-    feat.levels = f["levels"]
-    feat.latency = latency(f["levels"], pipeline)
-    keys = ("add_bits", "ext_bits", "sub_bits", "macc_bits", "macc_merges", "const_bits", "carry4", "mux_bits")
-    keys += ("dec_bits", "max_bits", "sub_reg_bits")
-    for key in keys + ("cmp_bits", "sat_raw_bits", "ff", "ff_lcu", "ff_declared"):
-        setattr(feat, key, f[key])
+    const_out, const_el = set_datapath_features(feat, f, dp, vals, yt.fmt.width, pipeline, code)
     if k > 0:
         before = layers[k - 1]
         if before.style != "stream" and lay.style == "stream":
