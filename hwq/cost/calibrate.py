@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from .fpga import LUT_FEATURES, coefficient_vector, design_vector, layer_carry, layer_ff
-from .rtl_model import plan_rtl
+from .rtl_plan import plan_rtl
 from .targets import load_target, save_target, target_path
 
 FIT_SIZE = 12

@@ -1,4 +1,4 @@
-"""Fast approximation of ``rtl_model.plan_rtl`` (no CSE run): microseconds per layer instead of seconds.
+"""Fast approximation of ``rtl_plan.plan_rtl`` (no CSE run): microseconds per layer instead of seconds.
 
 For a search that calls the cost model thousands of times, ``fpga(..., exact=False)`` estimates each
 layer's features from the weights' canonical-signed-digit counts instead of building the adder graph:
@@ -74,7 +74,7 @@ from .legacy import csd_digit_count
 from .rtl_model import LayerFeatures
 
 # fitted by fit_fast(designs, drop=("W_D",), c_fixed=-0.03) on the calibration design set (112 designs) plus 12
-# layers of 5 trained graphs (weight 5), exact features from rtl_model.plan_rtl with the emitter's default
+# layers of 5 trained graphs (weight 5), exact features from rtl_plan.plan_rtl with the emitter's default
 # adder style (balanced), 2026-11-28
 A, B, C = 1.1552, 0.9279, -0.03
 #: adders ~ ... x (digits per non-zero weight) ** B_RHO: a matrix of many-digit weights shares more per digit

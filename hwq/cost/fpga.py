@@ -1,12 +1,12 @@
 """FPGA cost model: LUT, FF, CARRY, DSP, BRAM and latency of what hwq's emitters build, per layer and total.
 
 ``backend="rtl"`` (the multiplier-free Verilog of ``hwq.rtl``) runs the emitter's own planning and
-datapath builders (``rtl_model.plan_rtl``: the real common-subexpression elimination of ``rtl.mcm``,
+datapath builders (``rtl_plan.plan_rtl``: the real common-subexpression elimination of ``rtl.mcm``,
 not an approximation), counts each layer's adder / constant-add / select / compare bits and registers,
 and prices them with per-target coefficients (LUTs per bit) fitted by ``hwq cost calibrate`` against
 yosys (``LUT_FEATURES``; a target's ``[model] fixed`` list keeps a coefficient at its physical value
 instead of fitting it, e.g. sign-extension and subtracting bits on the LUT6). Results are cached per
-layer (``rtl_model.plan_rtl``: a hash of weights, formats, upstream ranges and options), so only changed
+layer (``rtl_plan.plan_rtl``: a hash of weights, formats, upstream ranges and options), so only changed
 layers are rebuilt. Flip-flops, latency (cycles) and
 DSPs (0) are counted, not fitted; CARRY cells are one per 4 adder bits (xc7 CARRY4) or one per adder bit
 (iCE40 SB_CARRY) times a fitted factor, without the adders merged into a ``$macc``.
@@ -25,7 +25,8 @@ import math
 
 import numpy as np
 
-from .rtl_model import LayerFeatures, plan_rtl, top_latency
+from .rtl_model import LayerFeatures, top_latency
+from .rtl_plan import plan_rtl
 from .targets import load_target
 
 #: features priced by an FPGA target's [coefficients] lut_* entries (LUTs per feature unit)

@@ -1,8 +1,9 @@
 """What ``hwq.rtl.emit`` builds, counted without writing files: the features the FPGA cost model prices.
 
-``plan_rtl`` repeats the emitter's planning steps (``rtl.plan.plan_layers``, ``rtl.build.build_layer`` /
-``rtl.stream.build_stream_layer``: the real adder graph from ``rtl.mcm`` with its common-subexpression
-elimination, exact node widths and levels), then ``layer_features`` reads each layer's datapath:
+``plan_chain`` (called by ``rtl_plan.plan_rtl`` for every chain design) repeats the emitter's planning
+steps (``rtl.plan.plan_layers``, ``rtl.build.build_layer`` / ``rtl.stream.build_stream_layer``: the real
+adder graph from ``rtl.mcm`` with its common-subexpression elimination, exact node widths and levels),
+then ``layer_features`` reads each layer's datapath:
 
 - adder bits: for every two-operand adder the width of the part that really adds (the emitter passes the
   low bits of the shifted operand through, ``Datapath.adder``), split into bits within an operand's own
@@ -32,8 +33,8 @@ elimination, exact node widths and levels), then ``layer_features`` reads each l
   streamed layers the cycle model of the top's handshakes ``rtl.timing.stream_timing`` (line buffers'
   fill, tails, hold cycles, frame split/collect and the stalls they cause: exact, ``latency_exact``);
 - a graph the emitter builds as a layer DAG (streamed residual Add / Concat / Mul: forks, FIFOs, joins)
-  is planned as the emitter plans it, ``hwq.cost.rtl_dag.plan_dag`` (its pixel layers, every edge's skid
-  buffer or FIFO, the forks; latency from ``rtl.timing.dag_timing``, exact).
+  is priced by ``hwq.cost.rtl_dag.plan_dag`` instead (``rtl_plan.plan_rtl`` chooses): its pixel layers,
+  every edge's skid buffer or FIFO, the forks; latency from ``rtl.timing.dag_timing``, exact.
 
 Units: bits and counts; no coefficients here (``fpga.py`` prices the features for a target).
 """
@@ -867,7 +868,7 @@ def emitter_default_adders() -> str:
     return inspect.signature(emit).parameters["adders"].default
 
 
-#: per-layer results of ``plan_rtl`` (key: ``_layer_key``), least recently used dropped beyond ``CACHE_SIZE``
+#: per-layer results of ``plan_chain`` (key: ``_layer_key``), least recently used dropped beyond ``CACHE_SIZE``
 _LAYER_CACHE: OrderedDict = OrderedDict()
 CACHE_SIZE = 4096
 _CACHE_STATS = {"hits": 0, "misses": 0, "disk_hits": 0}
@@ -875,14 +876,14 @@ _SOURCE_HASH: list[str] = []
 
 
 def clear_cache() -> None:
-    """Forget every in-memory layer result of ``plan_rtl`` (the next estimate of each layer is cold again,
+    """Forget every in-memory layer result of ``plan_chain`` (the next estimate of each layer is cold again,
     unless ``$HWQ_COST_LAYER_CACHE`` holds it)."""
     _LAYER_CACHE.clear()
     _CACHE_STATS.update(hits=0, misses=0, disk_hits=0)
 
 
 def cache_info() -> dict:
-    """``{"hits", "misses", "disk_hits", "size"}`` of ``plan_rtl``'s per-layer cache since ``clear_cache``
+    """``{"hits", "misses", "disk_hits", "size"}`` of ``plan_chain``'s per-layer cache since ``clear_cache``
     (``hits`` includes the layers read from the folder cache, ``disk_hits`` those alone)."""
     return dict(_CACHE_STATS, size=len(_LAYER_CACHE))
 
@@ -982,12 +983,27 @@ def _layer_key(graph: Graph, layers: list, k: int, ranges, prev_const, const_in:
     return h.digest()
 
 
-def plan_rtl(
+def check_plan_options(graph: Graph, pipeline: int, io: str) -> None:
+    """Raises ``hwq.rtl.RtlError`` naming the option, op or format when ``hwq.rtl.emit`` would refuse
+    ``graph`` with ``pipeline`` (register stages, int >= 0) and ``io`` (an ``rtl.plan.IO_MODES`` name)."""
+    from hwq.rtl.datapath import RtlError
+    from hwq.rtl.plan import IO_MODES, check_graph
+
+    if not isinstance(pipeline, int) or pipeline < 0:
+        raise RtlError(f"rtl cost: pipeline must be an integer >= 0, got {pipeline!r}")
+    if io not in IO_MODES:
+        raise RtlError(f"rtl cost: io must be one of {', '.join(IO_MODES)}, got {io!r}")
+    check_graph(graph)
+
+
+def plan_chain(
     graph: Graph, *, pipeline: int = 1, io: str = "stream", adders: str | None = None, cache: bool = True
 ) -> list[LayerFeatures]:
-    """Features of every layer module ``hwq.rtl.emit(graph, ..., pipeline=, io=, adders=)`` would write,
-    computed by the emitter's own planning and datapath builders (nothing is printed or written);
-    ``adders`` None: the emitter's default style.
+    """Features of every layer module ``hwq.rtl.emit(graph, ..., pipeline=, io=, adders=)`` would write
+    when its plan is a chain of layer modules, computed by the emitter's own planning and datapath builders
+    (nothing is printed or written); ``adders`` None: the emitter's default style. The model's entry point
+    is ``rtl_plan.plan_rtl``, which sends a graph the emitter builds as a layer DAG to ``rtl_dag.plan_dag``
+    instead (here such a graph is priced as if its branching region were one parallel layer).
 
     ``cache`` (default True): each layer's result is kept in memory keyed by a hash of what it depends
     on (``_layer_key``: weights, formats, upstream ranges, options), so re-estimating a graph in which
@@ -996,21 +1012,10 @@ def plan_rtl(
     to a folder, results are also kept there as JSON (keyed with a hash of the emitter's and this
     module's source, so an edited emitter never returns a stale layer), shared across processes.
     Raises ``hwq.rtl.RtlError`` naming the op/format when the graph cannot be emitted."""
-    from hwq.rtl.datapath import RtlError
-    from hwq.rtl.plan import IO_MODES, check_graph, plan_layers
+    from hwq.rtl.plan import plan_layers
 
-    if not isinstance(pipeline, int) or pipeline < 0:
-        raise RtlError(f"rtl cost: pipeline must be an integer >= 0, got {pipeline!r}")
-    if io not in IO_MODES:
-        raise RtlError(f"rtl cost: io must be one of {', '.join(IO_MODES)}, got {io!r}")
-    check_graph(graph)
+    check_plan_options(graph, pipeline, io)
     adders = adders or emitter_default_adders()
-    if io == "stream" and _emitted_as_dag(graph):  # forks, FIFOs, joins as the emitter wires them
-        from .rtl_dag import plan_dag
-
-        dag = plan_dag(graph, pipeline, adders)
-        if dag is not None:
-            return dag
     layers = plan_layers(graph, io)
     in_t = graph.tensor(graph.inputs[0])
     ranges = [(in_t.fmt.raw_min, in_t.fmt.raw_max)] * in_t.size
@@ -1063,7 +1068,7 @@ def plan_rtl(
 
 def _emitted_as_dag(graph: Graph) -> bool:
     """True when ``emit`` (``plan_layers(..., branches=True)``) builds a layer DAG (forks, FIFOs and pixel
-    joins, ``rtl/branch.py``): ``plan_rtl`` then prices it with ``rtl_dag.plan_dag`` (the chain planner
+    joins, ``rtl/branch.py``): ``rtl_plan.plan_rtl`` then prices it with ``rtl_dag.plan_dag`` (the chain planner
     would price the branching region as one parallel layer, as ``fast.plan_fast`` still does)."""
     from hwq.rtl.branch import is_dag
     from hwq.rtl.datapath import RtlError
@@ -1090,7 +1095,7 @@ def _layer_features(
     low_in: int = 0,
     dist_in: int | None = None,
 ) -> tuple:
-    """One layer of ``plan_rtl``: (LayerFeatures, output value ranges, structurally-zero output bits,
+    """One layer of ``plan_chain``: (LayerFeatures, output value ranges, structurally-zero output bits,
     per-output lowest zero bit) given the input ranges and the previous layer's zero bits; ``dist_in``:
     distinct non-constant nets among the previous layer's output bits (``output_distinct_bits``; None:
     all bits), which sets the input-side registers without a flip-flop (``input_dup_bits``)."""

@@ -6,7 +6,8 @@ import numpy as np
 
 from hwq.cost import rtl_model
 from hwq.cost.calibrate import _verilog_text, accuracy, design_set
-from hwq.cost.rtl_model import cache_info, clear_cache, plan_rtl
+from hwq.cost.rtl_model import cache_info, clear_cache
+from hwq.cost.rtl_plan import plan_rtl
 
 from .graphs import dense_graph, random_dense
 

@@ -242,7 +242,7 @@ def test_hold_window_bits_equal_recorded_yosys(params, flags, ff):
 def test_hold_designs_use_the_hold_window():
     """The live designs below exercise hwq_window_hold (not the walking hwq_window) and the model prices
     them as such: masked-padding counters, no padded rows in the shift register, its frame rate."""
-    from hwq.cost.rtl_model import plan_rtl
+    from hwq.cost.rtl_plan import plan_rtl
     from hwq.rtl.stream import frame_of, window_of
 
     for name in HOLD_LIVE:

@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 
 from hwq.cost.calibrate import make_design
-from hwq.cost.rtl_model import plan_rtl
+from hwq.cost.rtl_plan import plan_rtl
 from hwq.rtl import emit
 from hwq.rtl.tools import sources
 

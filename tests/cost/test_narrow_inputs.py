@@ -17,7 +17,8 @@ import pytest
 
 from hwq.cost import fpga
 from hwq.cost.calibrate import FIT_SIZE, design_set
-from hwq.cost.rtl_model import _round_up_is_zero, plan_rtl, zero_sign_nodes
+from hwq.cost.rtl_model import _round_up_is_zero, zero_sign_nodes
+from hwq.cost.rtl_plan import plan_rtl
 from hwq.cost.targets import target_path
 from hwq.formats import parse
 from hwq.ir.serialize import loads
