@@ -41,7 +41,13 @@ layer's features from the weights' canonical-signed-digit counts instead of buil
   shapes): line-buffer shift-register, window, counter and pad-control bits of streamed layers, frame
   collect/split registers between streamed and parallel layers, the top's tlast counter, skid buffers;
 - flip-flops ~ register stages x (inputs x width + outputs x accumulator width) x ``K_FF`` plus the
-  output register; levels ~ ceil(log2 of the digits per output) + ``LEVEL_EXTRA``.
+  output register; levels ~ ceil(log2 of the digits per output) + ``LEVEL_EXTRA``;
+- a layer DAG (streamed residual Add, Concat, Mul: ``rtl_dag.plan_dag(fast=True)``): forks, skid buffers,
+  FIFOs, line buffers, frame registers and the ``dag_timing`` latency counted as in the exact model, the
+  join / pixel layers' small datapaths built (no CSE), each conv / pool / dense layer approximated as
+  above with its output ranges those of its format (``format_ranges``); FIFO depths and latency follow
+  the approximated levels (equal to the exact model's at pipeline 0). LUT -6.5 .. +2.9 % of the exact
+  model on the ten designs of ``tests/cost/test_dag_exact.py`` (``tests/cost/test_dag_fast.py``).
 
 The constants were fitted by ``fit_fast`` on the exact features of the calibration design set
 (``calibrate.design_set``; least squares, log space for the adder law); the adder law, adder bits and
@@ -454,14 +460,24 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
 
 
 def plan_fast(graph, *, pipeline: int = 1, io: str = "stream", adders: str | None = None) -> list[LayerFeatures]:
-    """Approximate features of every layer (the emitter's layer plan, no datapath built). ``adders`` is
-    accepted for symmetry with ``plan_rtl`` and ignored (the constants were fitted on the default style)."""
+    """Approximate features of every layer (the emitter's layer plan, no matrix datapath built). A graph the
+    emitter builds as a layer DAG goes to ``rtl_dag.plan_dag(fast=True)``: its forks, skid buffers, FIFOs,
+    pixel layers (their small datapaths built, in ``adders`` style) and ``dag_timing`` latency as the exact
+    model counts them, each conv / pool / dense layer from ``layer_features_fast``. ``adders`` (None: the
+    emitter's default) does not change the per-layer approximation (its constants were fitted on the
+    default style)."""
     from hwq.rtl.plan import check_graph, plan_layers
     from hwq.rtl.stream import frame_of
 
-    from .rtl_model import _emitted_as_dag
+    from .rtl_model import _emitted_as_dag, emitter_default_adders
 
     check_graph(graph)
+    if io == "stream" and _emitted_as_dag(graph):  # forks, FIFOs and joins as the emitter wires them
+        from .rtl_dag import plan_dag
+
+        dag = plan_dag(graph, pipeline, adders or emitter_default_adders(), fast=True)
+        if dag is not None:
+            return dag
     layers = plan_layers(graph, io)
     out = []
     for k, lay in enumerate(layers):
@@ -476,9 +492,17 @@ def plan_fast(graph, *, pipeline: int = 1, io: str = "stream", adders: str | Non
     if layers[-1].style == "stream":  # the top's m_axis_tlast beat counter
         beats = frame_of(graph.tensor(layers[-1].output).shape).beats
         out[-1].tlast_bits = (beats - 1).bit_length() if beats > 1 else 0
-    if io == "stream" and _emitted_as_dag(graph):  # rtl_model.top_timing: the emitted top is a DAG
-        out[0].extra["emitted_dag"] = True
     return out
+
+
+def format_ranges(graph, name: str) -> list[tuple[int, int]]:
+    """Raw (lo, hi) of every element of tensor ``name`` (row-major) as its format allows; lo >= 0 after a
+    ReLU (``_after_relu``). The fast estimate's stand-in for the exact model's propagated value ranges."""
+    t = graph.tensor(name)
+    lo, hi = int(t.fmt.raw_min), int(t.fmt.raw_max)
+    if _after_relu(graph, name):
+        lo = max(lo, 0)
+    return [(lo, hi)] * t.size
 
 
 def stream_link_bits(graph, layers: list, k: int, feat: LayerFeatures) -> None:

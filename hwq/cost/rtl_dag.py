@@ -18,7 +18,11 @@ Mul of pixel streams; ``rtl/branch.py``) counted as the emitted top wires them.
   (N taken flags);
 - latency: ``rtl.timing.dag_timing`` over the plan with each layer's levels and window, the figure
   ``emit`` writes to rtl.json (``extra["dag_timing"]`` on the first layer; ``rtl_model.top_timing`` reads
-  it, so ``latency_exact`` is True).
+  it, so ``latency_exact`` is True); memoised by what it reads (``_timing_key``), as a search re-prices
+  one structure many times.
+
+The fast estimate (``fpga(..., exact=False)``) uses the same plan with ``fast=True``: each conv / pool /
+dense layer from ``fast.layer_features_fast`` (no CSE run), everything above counted as here.
 
 Fork, FIFO-control and extra skid-valid flip-flops are added to the reading (for a fork: producing) layer's
 ``ff`` / ``ff_lcu`` and listed in ``extra`` (``fork_flags``, ``fifo_ctrl_bits``, ``fifo_ram_bits``,
@@ -27,6 +31,7 @@ Fork, FIFO-control and extra skid-valid flip-flops are added to the reading (for
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import replace
 
 from hwq.ir.graph import Graph
@@ -48,9 +53,53 @@ def fifo_ctrl_bits(depth: int, data_registered: bool = False) -> int:
     return (2 if data_registered else 3) * _bits_for(depth - 1) + _bits_for(depth)
 
 
-def plan_dag(graph: Graph, pipeline: int, adders: str) -> list | None:
+#: ``dag_timing`` figures by ``_timing_key`` (a cycle-level run of the top: most of a fast estimate's time)
+_TIMING: OrderedDict = OrderedDict()
+TIMING_CACHE_SIZE = 256
+
+
+def _timing_key(graph: Graph, layers: list, pipeline: int) -> tuple:
+    """Everything ``rtl.timing.dag_timing`` reads of a layer DAG: the pipeline, the input's and every
+    layer's output shape, each layer's name, style, input tensors, output, levels and window parameters."""
+    src = graph.inputs[0]
+    rows = tuple(
+        (
+            lay.name,
+            lay.style,
+            tuple(lay.inputs or [lay.input]),
+            lay.output,
+            tuple(graph.tensor(lay.output).shape),
+            int(lay.levels),
+            tuple(sorted(lay.window.parameters().items())) if lay.window is not None else None,
+        )
+        for lay in layers
+    )
+    return (pipeline, src, tuple(graph.tensor(src).shape), graph.outputs[0], rows)
+
+
+def _timing(graph: Graph, layers: list, pipeline: int, dag_timing) -> list[int]:
+    """[latency, latency_max, cycles_per_frame] (clock cycles) of ``dag_timing(graph, layers, pipeline)``,
+    memoised by ``_timing_key``: a search that changes weights or formats but not levels reuses the run."""
+    key = _timing_key(graph, layers, pipeline)
+    hit = _TIMING.get(key)
+    if hit is None:
+        t = dag_timing(graph, layers, pipeline)
+        hit = _TIMING[key] = (t.latency, t.latency_max, t.cycles_per_frame)
+        while len(_TIMING) > TIMING_CACHE_SIZE:
+            _TIMING.popitem(last=False)
+    else:
+        _TIMING.move_to_end(key)
+    return list(hit)
+
+
+def plan_dag(graph: Graph, pipeline: int, adders: str, fast: bool = False) -> list | None:
     """``rtl_model.LayerFeatures`` of every layer module ``emit`` writes for ``graph`` in stream mode when its
-    plan is a layer DAG (module docstring), in the emitter's order; None when the plan is a chain."""
+    plan is a layer DAG (module docstring), in the emitter's order; None when the plan is a chain.
+
+    ``fast`` (``fpga(..., exact=False)``): every conv / pool / parallel layer from ``fast.py``'s digit-count
+    approximation (no CSE run; ``_fast_layer``), its output ranges those of its format; pixel layers, skid
+    buffers, forks, FIFOs, line buffers, frame registers and the ``dag_timing`` latency as above (the
+    FIFO depths and latency then follow the approximated levels)."""
     from hwq.rtl.branch import STREAMED_STYLES, fifo_depths, is_dag
     from hwq.rtl.datapath import RtlError
     from hwq.rtl.plan import plan_layers
@@ -76,6 +125,8 @@ def plan_dag(graph: Graph, pipeline: int, adders: str) -> list | None:
     for lay in layers:
         if lay.style == "pixel":
             feat, r, c_out, c_el = _pixel_features(graph, lay, ranges, state, pipeline, adders)
+        elif fast:
+            feat, r, c_out, c_el = _fast_layer(graph, lay, producer.get(lay.input), pipeline)
         else:
             t = lay.input
             prod = producer.get(t)
@@ -135,8 +186,7 @@ def plan_dag(graph: Graph, pipeline: int, adders: str) -> list | None:
         beats = frame_of(graph.tensor(layers[-1].output).shape).beats
         out[-1].tlast_bits = (beats - 1).bit_length() if beats > 1 else 0
     try:
-        t = dag_timing(graph, layers, pipeline)
-        out[0].extra["dag_timing"] = [t.latency, t.latency_max, t.cycles_per_frame]
+        out[0].extra["dag_timing"] = _timing(graph, layers, pipeline, dag_timing)
     except (ValueError, RtlError):  # as emit: a timing-model error leaves the latency not exact
         pass
     out[0].extra["emitted_dag"] = True
@@ -170,3 +220,22 @@ def _pixel_features(graph: Graph, lay, ranges: dict, state: dict, pipeline: int,
     feat = rm.LayerFeatures(lay.name, "pixel", [op.kind for op in lay.ops])
     const_out, const_el = rm.set_datapath_features(feat, f, dp, vals, yt.fmt.width, pipeline, code)
     return feat, out_ranges, const_out, const_el
+
+
+def _fast_layer(graph: Graph, lay, prod, pipeline: int) -> tuple:
+    """(LayerFeatures, output ranges, 0, []) of a conv / pool / parallel layer of a layer DAG for the fast
+    estimate: ``fast.layer_features_fast`` (no datapath built), its skid buffer and line-buffer / frame
+    bits counted as ``rtl_model._layer_features`` counts them with producer ``prod`` (None: the top's
+    input) standing in as the layer before it; output ranges: ``fast.format_ranges`` (no constant bits)."""
+    from hwq.rtl.stream import frame_of
+
+    from .fast import format_ranges, layer_features_fast, stream_link_bits
+
+    feat = layer_features_fast(graph, lay.ops, lay.name, lay.style, pipeline)
+    seq = [lay] if prod is None else [replace(prod, style="stream") if prod.style == "pixel" else prod, lay]
+    if prod is not None:
+        xt = graph.tensor(lay.input)
+        streamed = seq[0].style == "stream" or lay.style == "stream"
+        feat.skid_bits = frame_of(xt.shape).channels * xt.fmt.width if streamed else xt.size * xt.fmt.width
+    stream_link_bits(graph, seq, len(seq) - 1, feat)
+    return feat, format_ranges(graph, lay.output), 0, []

@@ -1069,7 +1069,8 @@ def plan_chain(
 def _emitted_as_dag(graph: Graph) -> bool:
     """True when ``emit`` (``plan_layers(..., branches=True)``) builds a layer DAG (forks, FIFOs and pixel
     joins, ``rtl/branch.py``): ``rtl_plan.plan_rtl`` then prices it with ``rtl_dag.plan_dag`` (the chain planner
-    would price the branching region as one parallel layer, as ``fast.plan_fast`` still does)."""
+    would price the branching region as one parallel layer; ``fast.plan_fast`` too sends it to
+    ``plan_dag(fast=True)``)."""
     from hwq.rtl.branch import is_dag
     from hwq.rtl.datapath import RtlError
     from hwq.rtl.plan import plan_layers
@@ -1236,8 +1237,8 @@ def top_latency(layers: list[LayerFeatures]) -> tuple[int, bool]:
     exact?) of the whole design, as ``emit.top_latency`` writes it to rtl.json: the layers' latencies plus
     one cycle per skid buffer for parallel layers; with streamed layers ``top_timing``'s latency (line
     buffers' fill, tails, hold cycles and stalls counted); for a layer DAG priced by ``rtl_dag.plan_dag``
-    ``rtl.timing.dag_timing``'s latency (exact). Not exact (the parallel part only) for a DAG the fast model
-    prices as one parallel layer."""
+    ``rtl.timing.dag_timing``'s latency (exact with the emitter's levels; the fast model's DAG latency
+    follows its approximated levels). Not exact (the parallel part only) when the timing model stops."""
     try:
         timing = top_timing(layers)
     except ValueError:  # the timing model stopped on a design it does not know: the parallel part only
@@ -1252,7 +1253,7 @@ def top_timing(layers: list[LayerFeatures]):
     the layers describe, computed as the emitter computes it (``emit.top_timing``) from each layer's
     style, ``latency`` and, when streamed, ``extra["window"]``; for a layer DAG the ``dag_timing`` figures
     ``rtl_dag.plan_dag`` stores on the first layer (latency, latency_max, cycles_per_frame). None for a DAG
-    without them (``extra["emitted_dag"]``, the fast model; or a style other than ``"stream"`` /
+    without them (``extra["emitted_dag"]``: the timing model stopped; or a style other than ``"stream"`` /
     ``"parallel"``) or a streamed layer without its window geometry."""
     from hwq.rtl.stream import Window
     from hwq.rtl.timing import ChainLayer, StreamTiming, stream_timing
