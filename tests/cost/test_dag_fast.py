@@ -11,7 +11,8 @@ registers, the ``dag_timing`` latency. The fast one approximates each conv / poo
 - FIFO depths and the latency also depend on each layer's adder levels, which the fast model estimates:
   they are equal at pipeline 0 (one stage per layer, whatever its levels);
 - LUT within ``LUT_TOL`` of the exact model on the ten designs of ``test_dag_exact`` (-6.5 .. +2.9 %; before,
-  when the fast estimate priced the branching region as one parallel layer: +441 .. +1,877 %).
+  when the fast estimate priced the branching region as one parallel layer: +441 .. +1,877 %);
+- the LUT estimate is monotone in the weights' digits, as on chains (``test_properties``).
 
 ``python -m tests.cost.test_dag_fast`` prints the per-design table (exact LUT, fast LUT, error, error
 before, CPU time of each).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import pytest
 
 from hwq.cost import fpga, load_target
@@ -88,6 +90,26 @@ def test_fast_dag_lut_within_bound_of_the_exact_model(name):
     e = fpga(g, "xc7", pipeline=p)["total"]["LUT"]
     f = fpga(g, "xc7", pipeline=p, exact=False)["total"]["LUT"]
     assert abs(f / e - 1) <= LUT_TOL, f"{name}: fast {f} LUT, exact {e} ({100 * (f / e - 1):+.1f} %)"
+
+
+@pytest.mark.parametrize("name", ["dag_residual_add", "dag_input_gate", "resnet_stage_6x2x2"])
+def test_fast_dag_lut_never_lower_with_one_more_digit(name):
+    """Monotone as on chains (``test_properties``): a zero weight of any conv set to 1 never lowers the fast
+    LUT estimate of the whole DAG (flip-flops may: deeper adders can shorten a FIFO, as in the netlist)."""
+    build, p = designs()[name]
+    base = fpga(build(), "xc7", pipeline=p, exact=False)["total"]["LUT"]
+    tried = 0
+    for k, op in enumerate(build().ops):
+        g = build()
+        op = g.ops[k]
+        if op.kind != "conv2d" or not (np.asarray(op.weight) == 0).any():
+            continue
+        w = np.array(op.weight)
+        w[tuple(np.argwhere(w == 0)[0])] = 1
+        op.weight = w
+        assert fpga(g, "xc7", pipeline=p, exact=False)["total"]["LUT"] >= base, op.name
+        tried += 1
+    assert tried >= 1
 
 
 def compare() -> list[str]:
