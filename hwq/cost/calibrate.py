@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from .fpga import LUT_FEATURES, coefficient_vector, design_vector, layer_carry, layer_ff
+from .rtl_dag import fifo_cells
 from .rtl_plan import plan_rtl
 from .targets import load_target, save_target, target_path
 
@@ -504,7 +505,8 @@ def predict(designs: list[dict], coefs: dict, target: dict) -> None:
     tgt = {"coefficients": coefs}
     for d in designs:
         d["pred_lut"] = float(d["vector"] @ cv)
-        d["pred_ff"] = sum(layer_ff(f, target) for f in d["features"])
+        fifo = fifo_cells(d["features"], target)  # iCE40: layer-DAG FIFOs in block RAM (chains: 0)
+        d["pred_ff"] = sum(layer_ff(f, target) + ff for f, (ff, _) in zip(d["features"], fifo))
         d["pred_carry"] = sum(layer_carry(f, tgt) for f in d["features"])
         d["proxy_lut"] = coefs["proxy_lut_per_bitop"] * d["bitops"]
 

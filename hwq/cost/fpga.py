@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from .rtl_dag import fifo_cells
 from .rtl_model import LayerFeatures, top_latency
 from .rtl_plan import plan_rtl
 from .targets import load_target
@@ -137,18 +138,19 @@ def _fpga_rtl(
 
         feats = plan_fast(graph, pipeline=pipeline, io=io, adders=adders)
     coef = coefficient_vector(tgt)
+    fifo = fifo_cells(feats, tgt)
     rows = []
-    for f in feats:
+    for f, (fifo_ff, fifo_bram) in zip(feats, fifo):
         rows.append(
             {
                 "name": f.name,
                 "style": f.style,
                 "ops": f.kinds,
                 "LUT": int(round(float(lut_vector(f) @ coef))),
-                "FF": layer_ff(f, tgt),
+                "FF": layer_ff(f, tgt) + fifo_ff,
                 "CARRY": int(round(layer_carry(f, tgt))),
                 "DSP": 0,
-                "BRAM": 0,
+                "BRAM": fifo_bram,
                 "latency": f.latency,
                 "adders": f.adders,
                 "levels": f.levels,

@@ -14,8 +14,9 @@ Mul of pixel streams; ``rtl/branch.py``) counted as the emitted top wires them.
   ``hwq_fifo`` where ``branch.fifo_depths`` gives a depth: its write and read pointers, the read port's
   address register and the occupancy count in flip-flops (``fifo_ctrl_bits``), its DEPTH x DATA_WIDTH storage an
   asynchronous-read memory, which ``synth_xilinx`` maps to distributed RAM (``RAM32M`` / ``RAM64M``, not
-  LUT or FF cells; counted in ``extra["fifo_ram_bits"]``); one ``hwq_fork`` per tensor read by N layers
-  (N taken flags);
+  LUT or FF cells; counted in ``extra["fifo_ram_bits"]``; ``synth_ice40``: SB_RAM40_4K block RAM with
+  registers around it, or flip-flops: ``fifo_cells``, from ``extra["fifos"]``); one ``hwq_fork`` per tensor
+  read by N layers (N taken flags);
 - latency: ``rtl.timing.dag_timing`` over the plan with each layer's levels and window, the figure
   ``emit`` writes to rtl.json (``extra["dag_timing"]`` on the first layer; ``rtl_model.top_timing`` reads
   it, so ``latency_exact`` is True); memoised by what it reads (``_timing_key``), as a search re-prices
@@ -51,6 +52,76 @@ def fifo_ctrl_bits(depth: int, data_registered: bool = False) -> int:
     merges those instead and adds no address register (xc7 netlists, yosys 0.23, session 8: the FIFO alone
     at depths 3..70, and the four test DAGs)."""
     return (2 if data_registered else 3) * _bits_for(depth - 1) + _bits_for(depth)
+
+
+#: yosys 0.23 ``memory_libmap`` with ``ice40/brams.txt`` (SB_RAM40_4K, 4 kbit): cost of one tile; read / write
+#: widths 2, 4, 8 with one write enable per word (``HAS_BE 0``: word padded to the width) or 16 with
+#: per-bit enables (``HAS_BE 1``: no padding); 4096 / width words
+ICE40_TILE_COST = 64
+ICE40_LAYOUTS = ((True, (2, 4, 8)), (False, (2, 4, 8, 16)))
+
+
+def ice40_bram_layout(depth: int, width: int) -> tuple[float, int, int]:
+    """(cost, SB_RAM40_4K tiles, address-mux select bits) of the cheapest block-RAM layout yosys 0.23's
+    ``memory_libmap`` finds for a DEPTH x WIDTH memory with one write and one read port (its geometry
+    search: per layout and tile width w, ``ceil(depth / (4096 / w))`` address slices, tiles = ceil(slices x
+    word bits / w), cost 64 per tile + 0.5 per read-mux bit + 0.5 per write-decode slice; ties keep the
+    first); the emulation score is added by the caller. Mux select bits: registered by the read port."""
+    best = None
+    for padded, widths in ICE40_LAYOUTS:
+        for w in widths:
+            slices = (depth - 1) // (4096 // w) + 1
+            bits = slices * (-(-width // w) * w if padded else width)
+            tiles = -(-bits // w)
+            cost = ICE40_TILE_COST * tiles + 0.5 * (slices - 1) * width + (0.5 * slices if slices > 1 else 0)
+            if best is None or cost < best[0]:
+                best = (cost, tiles, (slices - 1).bit_length())
+    return best
+
+
+def fifo_ice40(depth: int, width: int, data_registered: bool = False, const_bits: int = 0) -> tuple[int, int, int]:
+    """(flip-flops, SB_RAM40_4K tiles, data-copy bits) of one ``hwq_fifo`` under ``synth_ice40`` (yosys 0.23),
+    flip-flops without the data copy (a per-tensor register, ``fifo_cells``).
+
+    ``memory_libmap`` maps the storage to block RAM only when a layout (``ice40_bram_layout``) plus 2 x its
+    emulation score costs strictly less than DEPTH x WIDTH (one per bit in flip-flops). Emulation: the
+    asynchronous read becomes a synchronous port on the next read address, made transparent in logic
+    (score 4): a register of the written word (the data copy: WIDTH bits less ``const_bits``, constant or
+    duplicate bits of the writer) and one address-match flag; a read whose data goes straight into a
+    register (``data_registered``: a concat's output register, merged into the port) also needs read-first
+    emulation (score 7) and keeps a write-address register (bits_for(DEPTH - 1)) and one more flag.
+    Pointers: wr_reg, rd_reg (bits_for(DEPTH - 1)), count_reg (bits_for(DEPTH)); a layout of several address
+    slices adds its registered mux select bits. Otherwise the storage is DEPTH x (WIDTH - const_bits)
+    flip-flops next to ``fifo_ctrl_bits``. Measured: ``hwq_fifo`` alone at 23 sizes, 8 more read into a
+    register, and the 10 DAG designs of ``tests/cost/test_dag_exact.py`` (``data/dag_yosys_ice40.json``)."""
+    aw, cw = _bits_for(depth - 1), _bits_for(depth)
+    cost, tiles, mux = ice40_bram_layout(depth, width)
+    if cost + 2 * (7 if data_registered else 4) < depth * width:
+        return 2 * aw + cw + 1 + mux + (aw + 1 if data_registered else 0), tiles, width - const_bits
+    return fifo_ctrl_bits(depth, data_registered) + depth * (width - const_bits), 0, 0
+
+
+def fifo_cells(feats: list, target: dict) -> list[tuple[int, int]]:
+    """Per layer of a ``plan_dag`` result: (flip-flops to add to ``fpga.layer_ff``, block-RAM cells) of its
+    FIFOs on ``target`` (a loaded target dict). ``synth_xilinx``: (0, 0), the storage is distributed RAM and
+    ``fifo_ctrl_bits`` is already in ``ff``. ``synth_ice40``: ``fifo_ice40`` less that ``fifo_ctrl_bits``;
+    the data copy of FIFOs written from the same tensor (one fork output wire) is one register, counted on
+    the first. Layers without ``extra["fifos"]`` ([DEPTH, DATA_WIDTH, registered, const bits, tensor] each):
+    (0, 0)."""
+    if not target.get("synth", {}).get("script", "").startswith("synth_ice40"):
+        return [(0, 0)] * len(feats)
+    out, copied = [], set()
+    for feat in feats:
+        ff = bram = 0
+        for depth, width, registered, const, tensor in feat.extra.get("fifos", []):
+            f, b, copy = fifo_ice40(depth, width, bool(registered), const)
+            ff += f - fifo_ctrl_bits(depth, bool(registered))
+            bram += b
+            if copy and tensor not in copied:
+                copied.add(tensor)
+                ff += copy
+        out.append((ff, bram))
+    return out
 
 
 #: ``dag_timing`` figures by ``_timing_key`` (a cycle-level run of the top: most of a fast estimate's time)
@@ -157,14 +228,18 @@ def plan_dag(graph: Graph, pipeline: int, adders: str, fast: bool = False) -> li
                 feat.skid_bits = frame_of(x.shape).channels * x.fmt.width
                 feat.skid_const_bits = 0
             continue
-        skids, extra_ff, ram, ctrl = [], 0, 0, 0
+        skids, extra_ff, ram, ctrl, fifos = [], 0, 0, 0, []
         for t in lay.inputs:
             x = graph.tensor(t)
             width = frame_of(x.shape).channels * x.fmt.width
             d = depths.get((lay.name, t), 0)
             if d:
-                ctrl += fifo_ctrl_bits(d, all(op.kind == "concat" for op in lay.ops))
+                registered = all(op.kind == "concat" for op in lay.ops)
+                ctrl += fifo_ctrl_bits(d, registered)
                 ram += d * width
+                c_el, c_out, _, dist = state[t]
+                const = max(c_out, rm.input_dup_bits(dist, width)) if producer.get(t) is not None else 0
+                fifos.append([d, width, int(registered), const, t])
             elif not (t == src and len(readers[t]) == 1):
                 c_el, c_out, _, dist = state[t]
                 const = max(c_out, rm.input_dup_bits(dist, width)) if producer.get(t) is not None else 0
@@ -172,7 +247,7 @@ def plan_dag(graph: Graph, pipeline: int, adders: str, fast: bool = False) -> li
         feat.skid_bits = sum(w for w, _ in skids)
         feat.skid_const_bits = sum(c for _, c in skids)
         extra_ff += 2 * max(0, len(skids) - 1)  # layer_ff prices one valid pair: 2 x (sum + 1)
-        feat.extra.update(edge_skids=len(skids), fifo_ctrl_bits=ctrl, fifo_ram_bits=ram)
+        feat.extra.update(edge_skids=len(skids), fifo_ctrl_bits=ctrl, fifo_ram_bits=ram, fifos=fifos)
         feat.ff += extra_ff + ctrl
         feat.ff_lcu += extra_ff + ctrl if feat.ff_lcu else 0
     for t, rs in readers.items():

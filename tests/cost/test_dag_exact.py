@@ -11,7 +11,13 @@ designs, and no exact latency. Re-record (needs yosys, about 5 min CPU):
 
     python -m tests.cost.test_dag_exact --record
 
-``python -m tests.cost.test_dag_exact --compare`` prints the before/after table (model only, no yosys).
+Fixture ``data/dag_yosys_ice40.json``: the same ten designs under ``synth_ice40`` (FIFO storage in SB_RAM40_4K
+block RAM), FF and BRAM compared exactly, and ``hwq_fifo`` alone at ``FIFO_SIZES`` + ``FIFO_SIZES_ICE40``
+(FF and BRAM on both sides of yosys's block-RAM threshold). Re-record (needs yosys, about 2 min CPU):
+
+    python -m tests.cost.test_dag_exact --record --target ice40
+
+``python -m tests.cost.test_dag_exact --compare`` prints the before/after tables (model only, no yosys).
 """
 
 from __future__ import annotations
@@ -30,6 +36,25 @@ from tests.tools import require_tool
 DATA = Path(__file__).parent / "data" / "dag_yosys.json"
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_rtl_residual.py"
 FIFO_SIZES = [(3, 8), (5, 8), (9, 21), (9, 12), (14, 12), (17, 12), (40, 8), (70, 8)]  # (DEPTH, DATA_WIDTH)
+#: more ``hwq_fifo`` sizes on iCE40: both sides of the block-RAM threshold, wide and deep storage
+FIFO_SIZES_ICE40 = [
+    (8, 9),
+    (9, 8),
+    (4, 18),
+    (5, 16),
+    (5, 17),
+    (2, 40),
+    (3, 40),
+    (9, 33),
+    (300, 8),
+    (300, 9),
+    (600, 4),
+    (600, 5),
+    (1100, 2),
+    (1100, 3),
+    (2100, 2),
+]
+DATA_ICE40 = Path(__file__).parent / "data" / "dag_yosys_ice40.json"
 #: LUT error bound asserted (xc7, whole design): the recorded errors are -6.1 .. +7.8 %
 LUT_TOL = 0.10
 
@@ -73,17 +98,61 @@ def _synth(folder: Path, script: str) -> dict:
     return synth_report(folder, script=script)["cells"]
 
 
-def record(work: Path) -> dict:
-    """The fixture: emit and synthesise every design (xc7), and ``hwq_fifo`` alone at ``FIFO_SIZES``."""
+#: ``hwq_fifo`` whose read data goes straight into an enabled register (as into a concat's output register)
+FIFO_REGISTERED_TOP = """module fifo_registered #(parameter W = 8, parameter D = 4) (
+    input wire clk, input wire rst, input wire [W-1:0] s_tdata, input wire s_tvalid, output wire s_tready,
+    input wire other_valid, input wire out_ready, output reg [W-1:0] q, output reg qv);
+wire [W-1:0] d;
+wire dv;
+wire ce = !qv || out_ready;
+hwq_fifo #(.DATA_WIDTH(W), .DEPTH(D)) f (.clk(clk), .rst(rst), .s_axis_tdata(s_tdata), .s_axis_tvalid(s_tvalid),
+    .s_axis_tready(s_tready), .m_axis_tdata(d), .m_axis_tvalid(dv), .m_axis_tready(ce && other_valid));
+always @(posedge clk) begin
+    if (ce) begin q <= d; qv <= dv && other_valid; end
+    if (rst) qv <= 1'b0;
+end
+endmodule
+"""
+#: (DEPTH, DATA_WIDTH) of ``FIFO_REGISTERED_TOP`` on iCE40: both sides of its block-RAM threshold
+FIFO_REGISTERED_SIZES_ICE40 = [(5, 8), (9, 8), (10, 8), (9, 9), (9, 12), (9, 21), (13, 21), (40, 8)]
+
+
+def _fifo_alone(script: str, depth: int, width: int, registered: bool = False) -> dict:
+    """yosys cell counts (name -> count) of ``hwq_fifo`` synthesised alone with ``script`` (``registered``:
+    inside ``FIFO_REGISTERED_TOP``)."""
     import shutil
     import subprocess
+    import tempfile
 
+    prim = Path(__file__).resolve().parents[2] / "rtl" / "primitives" / "hwq_fifo.v"
+    with tempfile.TemporaryDirectory() as d:
+        top = Path(d) / "fifo_registered.v"
+        top.write_text(FIFO_REGISTERED_TOP)
+        if registered:
+            read = f"read_verilog {prim} {top}; chparam -set D {depth} -set W {width} fifo_registered"
+            name = "fifo_registered"
+        else:
+            read = f"read_verilog {prim}; chparam -set DEPTH {depth} -set DATA_WIDTH {width} hwq_fifo"
+            name = "hwq_fifo"
+        cmd = f"{read}; hierarchy -top {name}; {script} -top {name}; tee -o /dev/stdout stat"
+        text = subprocess.run([shutil.which("yosys"), "-q", "-p", cmd], capture_output=True, text=True).stdout
+    cells = {}
+    for ln in text.splitlines():
+        parts = ln.split()
+        if len(parts) == 2 and parts[1].isdigit() and not ln.strip().startswith("Number"):
+            cells[parts[0]] = int(parts[1])
+    return cells
+
+
+def record(work: Path, target: str = "xc7") -> dict:
+    """The fixture of ``target``: emit and synthesise every design, and ``hwq_fifo`` alone at ``FIFO_SIZES``
+    (xc7: its flip-flops; other targets: its FF and BRAM cell counts)."""
     from hwq.cost.calibrate import count_cells, yosys_version
     from hwq.rtl import emit
 
-    tgt = load_target("xc7")
+    tgt = load_target(target)
     script = tgt["synth"]["script"]
-    out = {"yosys": yosys_version(), "target": "xc7", "script": script, "designs": {}, "fifo": {}}
+    out = {"yosys": yosys_version(), "target": target, "script": script, "designs": {}, "fifo": {}}
     for name, (build, pipeline) in designs().items():
         g = build()
         folder = work / name
@@ -96,15 +165,15 @@ def record(work: Path) -> dict:
             "counts": count_cells(cells, tgt["synth"]),
             "cells": dict(sorted(cells.items())),
         }
-    prim = Path(__file__).resolve().parents[2] / "rtl" / "primitives" / "hwq_fifo.v"
-    for depth, width in FIFO_SIZES:
-        cmd = (
-            f"read_verilog {prim}; chparam -set DEPTH {depth} -set DATA_WIDTH {width} hwq_fifo; "
-            f"{script} -top hwq_fifo; tee -o /dev/stdout stat"
-        )
-        text = subprocess.run([shutil.which("yosys"), "-q", "-p", cmd], capture_output=True, text=True).stdout
-        ff = sum(int(ln.split()[1]) for ln in text.splitlines() if ln.strip().startswith("FD"))
-        out["fifo"][f"{depth}x{width}"] = ff
+        print(name, out["designs"][name]["counts"], flush=True)
+    for depth, width in FIFO_SIZES + (FIFO_SIZES_ICE40 if target == "ice40" else []):
+        counts = count_cells(_fifo_alone(script, depth, width), tgt["synth"])
+        out["fifo"][f"{depth}x{width}"] = counts["FF"] if target == "xc7" else {k: counts[k] for k in ("FF", "BRAM")}
+    if target == "ice40":
+        out["fifo_registered"] = {}
+        for depth, width in FIFO_REGISTERED_SIZES_ICE40:
+            counts = count_cells(_fifo_alone(script, depth, width, registered=True), tgt["synth"])
+            out["fifo_registered"][f"{depth}x{width}"] = {k: counts[k] for k in ("FF", "BRAM")}
     return out
 
 
@@ -158,6 +227,59 @@ def test_fifo_ctrl_bits_equal_recorded_yosys(recorded):
         assert fifo_ctrl_bits(depth) == ff, f"hwq_fifo {size}: model {fifo_ctrl_bits(depth)}, yosys {ff}"
 
 
+@pytest.fixture(scope="module")
+def recorded_ice40():
+    return json.loads(DATA_ICE40.read_text())
+
+
+@pytest.mark.parametrize("name", sorted(designs()))
+def test_dag_ff_and_bram_equal_recorded_yosys_ice40(recorded_ice40, name):
+    """iCE40: FF and SB_RAM40_4K exactly the recorded ``synth_ice40`` counts (the FIFO storage in block RAM
+    with its emulation registers, ``rtl_dag.fifo_ice40``); LUT not bounded (reported by ``--compare``)."""
+    build, pipeline = designs()[name]
+    g = build()
+    row = recorded_ice40["designs"][name]
+    assert row["ir"] == _ir_hash(g, pipeline), f"{name}: the design changed; re-record the iCE40 fixture"
+    tgt = load_target("ice40")
+    assert recorded_ice40["script"] == tgt["synth"]["script"], "iCE40 script changed: re-record the fixture"
+    got = fpga(g, tgt, pipeline=pipeline)["total"]
+    meas = row["counts"]
+    assert (got["FF"], got["BRAM"]) == (meas["FF"], meas["BRAM"]), f"{name}: model {got}, yosys {meas}"
+    assert meas["BRAM"] > 0, f"{name}: no FIFO in block RAM (the fixture no longer tests the mapping)"
+
+
+def test_fifo_ice40_equals_recorded_yosys(recorded_ice40):
+    """``hwq_fifo`` alone on iCE40 at ``FIFO_SIZES`` + ``FIFO_SIZES_ICE40``: flip-flops (with the data copy)
+    and SB_RAM40_4K tiles of ``fifo_ice40``, on both sides of the block-RAM threshold."""
+    from hwq.cost.rtl_dag import fifo_ice40
+
+    sizes = {f"{d}x{w}" for d, w in FIFO_SIZES + FIFO_SIZES_ICE40}
+    assert set(recorded_ice40["fifo"]) == sizes
+    kinds = set()
+    for size, meas in recorded_ice40["fifo"].items():
+        depth, width = (int(v) for v in size.split("x"))
+        ff, bram, copy = fifo_ice40(depth, width)
+        assert (ff + copy, bram) == (meas["FF"], meas["BRAM"]), f"hwq_fifo {size}: model {ff + copy} FF {bram} BRAM"
+        kinds.add(bram > 0)
+    assert kinds == {True, False}
+
+
+def test_fifo_ice40_registered_read_equals_recorded_yosys(recorded_ice40):
+    """``hwq_fifo`` read into an enabled register (``FIFO_REGISTERED_TOP``: W + 1 register bits of its own)
+    on iCE40: ``fifo_ice40(..., data_registered=True)`` (read-first emulation), FF and SB_RAM40_4K."""
+    from hwq.cost.rtl_dag import fifo_ice40
+
+    assert set(recorded_ice40["fifo_registered"]) == {f"{d}x{w}" for d, w in FIFO_REGISTERED_SIZES_ICE40}
+    kinds = set()
+    for size, meas in recorded_ice40["fifo_registered"].items():
+        depth, width = (int(v) for v in size.split("x"))
+        ff, bram, copy = fifo_ice40(depth, width, data_registered=True)
+        got = (ff + copy + width + 1, bram)
+        assert got == (meas["FF"], meas["BRAM"]), f"registered hwq_fifo {size}: model {got}, yosys {meas}"
+        kinds.add(bram > 0)
+    assert kinds == {True, False}
+
+
 @pytest.mark.slow
 def test_dag_ff_equal_yosys_live(tmp_path):
     """Live: the residual Add DAG emitted and synthesised now (about 25 s CPU) equals the model."""
@@ -204,12 +326,42 @@ def compare() -> list[str]:
     return rows
 
 
+def compare_ice40() -> list[str]:
+    """Markdown rows on iCE40: per design the recorded ``synth_ice40`` FF / BRAM / LUT, the model before
+    ``rtl_dag.fifo_cells`` (FIFO as on xc7: no block RAM) and now."""
+    mod = sys.modules["hwq.cost.fpga"]
+    rec = json.loads(DATA_ICE40.read_text())["designs"]
+    rows = [
+        "| design | yosys FF | FF before | FF now | yosys BRAM | BRAM now | yosys LUT | LUT now |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    cells = mod.fifo_cells
+    for name, (build, pipeline) in designs().items():
+        g, y = build(), rec[name]["counts"]
+        try:
+            mod.fifo_cells = lambda feats, target: [(0, 0)] * len(feats)
+            old = fpga(g, "ice40", pipeline=pipeline)["total"]
+        finally:
+            mod.fifo_cells = cells
+        new = fpga(g, "ice40", pipeline=pipeline)["total"]
+        lut = 100 * (new["LUT"] - y["LUT"]) / y["LUT"]
+        rows.append(
+            f"| {name} | {y['FF']} | {old['FF']} ({old['FF'] - y['FF']:+d}) | {new['FF']} ({new['FF'] - y['FF']:+d}) "
+            f"| {y['BRAM']} | {new['BRAM']} | {y['LUT']} | {new['LUT']} ({lut:+.1f} %) |"
+        )
+    return rows
+
+
 if __name__ == "__main__":
     if "--compare" in sys.argv:
         print("\n".join(compare()))
+        print()
+        print("\n".join(compare_ice40()))
     if "--record" in sys.argv:
         import tempfile
 
+        target = sys.argv[sys.argv.index("--target") + 1] if "--target" in sys.argv else "xc7"
+        path = DATA if target == "xc7" else DATA_ICE40
         with tempfile.TemporaryDirectory() as d:
-            DATA.write_text(json.dumps(record(Path(d)), indent=1) + "\n")
-        print(f"wrote {DATA}")
+            path.write_text(json.dumps(record(Path(d), target), indent=1) + "\n")
+        print(f"wrote {path}")
