@@ -214,9 +214,11 @@ def _child_cpu() -> float:
 #: batch form of a target's synthesis command: (cell library reads [+ passes], the command's ``-run`` range
 #: after its own reading and hierarchy steps). One yosys process then synthesises several designs: every
 #: design's top is flattened on its own, the other modules are deleted, and every pass of the script runs
-#: per module, as in a separate run (checked on three designs: FF and CARRY equal, LUTs within 0.3 %: abc's
-#: result depends on net order), but the cell library and the techmap files are parsed once per batch
-#: instead of once per design (about 30 % of the yosys CPU time of these designs).
+#: per module, as in a separate run, but the cell library and the techmap files are parsed once per batch
+#: instead of once per design (about 30 % of the yosys CPU time of these designs). FF and CARRY equal a
+#: separate run; LUTs do not always: abc's result depends on net order, and the batch a design lands in moves
+#: its LUT count (by up to 17 % on the 112-design set: xc7 ``conv2d 4x5x5->2 p2`` pow2<8,1> 840 LUTs in its
+#: calibration batch, 718 alone and in another batch; see README, issue 11).
 BATCH_FORMS = {
     "synth_xilinx": (
         "read_verilog -lib -specify +/xilinx/cells_sim.v; read_verilog -lib +/xilinx/cells_xtra.v", "-run prepare:"

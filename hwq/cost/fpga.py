@@ -134,7 +134,7 @@ def _fpga_rtl(
     if exact:
         feats = plan_rtl(graph, pipeline=pipeline, io=io, adders=adders)
     else:
-        from .fast import plan_fast
+        from .fast_plan import plan_fast
 
         feats = plan_fast(graph, pipeline=pipeline, io=io, adders=adders)
     coef = coefficient_vector(tgt)

@@ -1073,7 +1073,7 @@ def plan_chain(
 def _emitted_as_dag(graph: Graph) -> bool:
     """True when ``emit`` (``plan_layers(..., branches=True)``) builds a layer DAG (forks, FIFOs and pixel
     joins, ``rtl/branch.py``): ``rtl_plan.plan_rtl`` then prices it with ``rtl_dag.plan_dag`` (the chain planner
-    would price the branching region as one parallel layer; ``fast.plan_fast`` too sends it to
+    would price the branching region as one parallel layer; ``fast_plan.plan_fast`` too sends it to
     ``plan_dag(fast=True)``)."""
     from hwq.rtl.branch import is_dag
     from hwq.rtl.datapath import RtlError

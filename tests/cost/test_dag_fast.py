@@ -47,7 +47,7 @@ FIFOS = ("fifo_ctrl_bits", "fifo_ram_bits")
 
 def _plans(name: str, pipeline: int | None = None) -> tuple:
     """(graph, pipeline, exact features, fast features) of design ``name`` (pipeline None: its own)."""
-    from hwq.cost.fast import plan_fast
+    from hwq.cost.fast_plan import plan_fast
     from hwq.cost.rtl_plan import plan_rtl
 
     build, own = designs()[name]

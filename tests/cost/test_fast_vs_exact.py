@@ -71,7 +71,7 @@ def test_stream_link_bits_equal_the_exact_model():
     """Line-buffer, frame and tlast features come from geometry alone: the fast path must count them
     exactly as ``rtl_plan.plan_rtl`` does, layer by layer (streamed convs and maxpools, a frame split
     into the dense head)."""
-    from hwq.cost.fast import plan_fast
+    from hwq.cost.fast_plan import plan_fast
     from hwq.cost.rtl_plan import plan_rtl
 
     g = loads((DATA / "ptq_cnn_w4a4.json").read_text())
@@ -100,7 +100,7 @@ def test_stream_link_bits_equal_the_exact_model_on_hold_windows(name):
     the walking ``hwq_window`` with a tap of zero weights.
     The fast path reads the taps the datapath uses from the weights (conv4x4 and conv3x3 have a tap of zero
     weights), the exact one from the datapath; both price the masked-padding counters."""
-    from hwq.cost.fast import plan_fast
+    from hwq.cost.fast_plan import plan_fast
     from hwq.cost.rtl_plan import plan_rtl
 
     from .test_ff_exact import window_design
