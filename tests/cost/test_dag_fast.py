@@ -8,8 +8,8 @@ registers, the ``dag_timing`` latency. The fast one approximates each conv / poo
 - what follows from geometry is equal, layer by layer, at any pipeline: layer names and styles, skid and
   line-buffer / frame / tlast bits, the flip-flops outside a layer's datapath (``layer_ff - ff``), fork
   flags, edge skid buffers;
-- FIFO depths and the latency also depend on each layer's adder levels, which the fast model estimates:
-  they are equal at pipeline 0 (one stage per layer, whatever its levels);
+- FIFO depths and the latency also depend on each layer's adder levels, which the fast model derives
+  from the weights' digits, the bias and the casts: equal at pipeline 0 .. 3;
 - LUT within ``LUT_TOL`` of the exact model on the ten designs of ``test_dag_exact`` (-6.5 .. +2.9 %; before,
   when the fast estimate priced the branching region as one parallel layer: +441 .. +1,877 %);
 - the LUT estimate is monotone in the weights' digits, as on chains (``test_properties``).
@@ -71,13 +71,17 @@ def test_fast_dag_geometry_equals_the_exact_model(name):
         assert outside[1] == outside[0], f"{fe.name}: flip-flops outside the datapath {outside}"
 
 
+@pytest.mark.parametrize("pipeline", [0, 1, 2, 3])
 @pytest.mark.parametrize("name", sorted(designs()))
-def test_fast_dag_fifos_and_latency_equal_the_exact_model_at_pipeline_0(name):
-    """At pipeline 0 every layer is one stage: FIFO control / storage bits and the latency (cycles) equal."""
-    g, p, exact, fast = _plans(name, pipeline=0)
+def test_fast_dag_levels_fifos_and_latency_equal_the_exact_model(name, pipeline):
+    """Every layer's adder levels, FIFO control / storage bits and the latency (cycles) equal the exact
+    model's at pipeline 0 .. 3 (``fast`` derives the levels from the row with the most digits, the bias and
+    the casts; before, they were 1-4 levels high and the latency 1-10 cycles long at pipeline 1-3)."""
+    g, p, exact, fast = _plans(name, pipeline=pipeline)
     for fe, ff in zip(exact, fast):
+        assert ff.levels == fe.levels, fe.name
         assert {k: ff.extra.get(k) for k in FIFOS} == {k: fe.extra.get(k) for k in FIFOS}, fe.name
-    e, f = fpga(g, "xc7", pipeline=0)["total"], fpga(g, "xc7", pipeline=0, exact=False)["total"]
+    e, f = fpga(g, "xc7", pipeline=pipeline)["total"], fpga(g, "xc7", pipeline=pipeline, exact=False)["total"]
     assert f["latency"] == e["latency"]
     assert sum(ff.extra.get("fifo_ctrl_bits", 0) for ff in fast) > 0
 

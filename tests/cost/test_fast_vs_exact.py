@@ -110,3 +110,24 @@ def test_stream_link_bits_equal_the_exact_model_on_hold_windows(name):
     (fe,), (ff,) = plan_rtl(g), plan_fast(g)
     assert {k: getattr(ff, k) for k in keys} == {k: getattr(fe, k) for k in keys}
     assert fe.window_pad_bits > 0 or name == "conv3x3_6x6_zero"
+
+
+@pytest.mark.parametrize("pipeline", [1, 2, 3])
+@pytest.mark.parametrize(
+    "name",
+    ["flow_mlp_chosen.json", "ptq_cnn_w4a4.json", "ptq_mlp_w5a5.json", "whole_cnn_e2m1.json", "whole_mlp_e4m3.json"],
+)
+def test_fast_levels_and_latency_equal_the_exact_model(name, pipeline):
+    """Adder levels per layer module and the whole design's latency (cycles) equal the exact model's on
+    trained fixed-point and minifloat networks (dense, streamed conv, maxpool layers; the fast model reads
+    the row with the most CSD digits, the bias and the casts; it was 3-4 levels high before)."""
+    from hwq.cost.fast_plan import plan_fast
+    from hwq.cost.rtl_plan import plan_rtl
+
+    g = loads((DATA / name).read_text())
+    exact, fast = plan_rtl(g, pipeline=pipeline), plan_fast(g, pipeline=pipeline)
+    assert [(f.name, f.levels) for f in fast] == [(f.name, f.levels) for f in exact]
+    assert (
+        fpga(g, "xc7", pipeline=pipeline, exact=False)["total"]["latency"]
+        == fpga(g, "xc7", pipeline=pipeline)["total"]["latency"]
+    )
