@@ -40,8 +40,11 @@ layer's features from the weights' canonical-signed-digit counts instead of buil
 - counted, not approximated (``stream_link_bits``: they follow from the window geometry and tensor
   shapes): line-buffer shift-register, window, counter and pad-control bits of streamed layers, frame
   collect/split registers between streamed and parallel layers, the top's tlast counter, skid buffers;
-- flip-flops ~ register stages x (inputs x width + outputs x accumulator width) x ``K_FF`` plus the
-  output register;
+- flip-flops: the output register and valid flags, plus what each pipeline register holds at its depth
+  (``_stage_register_terms``): inside a matrix's adder tree the inputs it still reads and per row
+  ``ceil(digits / 2**depth)`` partial sums as wide as the input + weight span + depth, between the tree
+  and the output cast the accumulators, after it the element-wise values; priced by ``K_FF`` (fitted by
+  ``fit_fast_ff`` on the design set at pipeline 1-3 against the exact bit-level count);
 - adder levels (which set the register stages, the latency and a DAG's FIFO depths) as the emitter builds
   them: a matrix's balanced adder graph is as deep as the plain tree of its row with the most CSD digits
   (``ceil(log2 digits)``), plus one level for a non-zero bias and one for a cast that is not the identity;
@@ -110,7 +113,9 @@ K_MACC = (0.0524, 0.0, 0.0273, 0.0132)
 K_SUB_REG = (0.112, 0.3778, 0.2744, 0.212)
 #: sign-extension / carry-out bits per adder (+ K_EXT_U for an unsigned input); subtracting bits per adder bit
 K_EXT, K_EXT_U, K_SUB = 0.7922, 0.3213, 0.4434
-K_FF = 0.6137
+#: flip-flops per bit of what a pipeline register holds (``_stage_register_terms``: inputs a matrix's tree
+#: still reads, its partial sums, accumulators, element-wise values), fitted by ``fit_fast_ff``
+K_FF = {"in": 0.0262, "ps": 0.6731, "acc": 1.5291, "ew": 1.8917}
 
 
 def _matrix_figures(op, graph, streamed: bool) -> tuple[int, int, int, int]:
@@ -368,6 +373,28 @@ def const_mul_levels(c: int, width: int) -> int:
     return hit
 
 
+def _stage_register_terms(segments: list, levels: int, pipeline: int) -> dict:
+    """What the pipeline registers (every ``pipeline`` levels below ``levels``) hold, by kind, summed over
+    the registers: ``in`` input bits a matrix's adder tree still reads, ``ps`` its partial sums (per row,
+    ``ceil(digits / 2**depth)`` sums as wide as the input + weight span + depth), ``acc`` its accumulators
+    between the tree and the output cast, ``ew`` element-wise values."""
+    out = {"in": 0.0, "ps": 0.0, "acc": 0.0, "ew": 0.0}
+    if pipeline <= 0:
+        return out
+    for b in range(pipeline, levels, pipeline):
+        for lo, hi, kind, pay in segments:
+            if not lo <= b < hi:
+                continue
+            if kind == "tree":
+                bits, dig, width, pos = pay
+                depth = b - lo
+                out["in"] += bits
+                out["ps"] += pos * float((np.ceil(dig / (1 << depth)) * (width + depth)).sum()) if depth else 0.0
+            else:
+                out[kind] += pay
+    return out
+
+
 def _elementwise_cast_levels(graph, op, x_fmt, y_fmt, wn: int) -> int:
     """Levels of the cast that ends an element-wise op (``Datapath.cast`` / ``minifloat.float_cast``) from
     the op's result to ``y_fmt``: a ReLU / clip / requantize / maxpool result has its input's LSB and
@@ -394,7 +421,7 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
     adders = add_bits = ext_bits = const_bits = mux_bits = cmp_bits = sat_raw = max_bits = max_node_bits = 0.0
     dec_bits = 0
     cast_feats: dict = {}
-    ff_width = 0.0
+    segments: list = []  # (first level, end level, kind, payload): what a stage register there holds
     levels = 0
     for op in ops:
         y = graph.tensor(op.output)
@@ -402,7 +429,6 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
         wy = y.fmt.width
         if op.kind in ("dense", "conv1d", "conv2d"):
             d, m, n, pos = _matrix_figures(op, graph, style == "stream")
-            acc = op.acc_fmt.width
             # a minifloat input after a ReLU: its sign bit is structurally 0, as an unsigned fixed-point input's
             nonneg = hasattr(x.fmt, "exp_bits") and _after_relu(graph, op.inputs[0])
             wx = value_width(x.fmt) - (1 if (x.fmt.raw_min >= 0 and not hasattr(x.fmt, "exp_bits")) or nonneg else 0)
@@ -442,16 +468,21 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
                     cmp_bits += K_CMP * pos * wf["over_sum"]  # the high and low limit checks
                 if op.acc_fmt.frac_bits == y.fmt.frac_bits and y.fmt.overflow != "WRAP":
                     sat_raw += 2 * m * pos * over  # both limit checks on the unrounded sum: its bits above the output
-            ff_width += n * wx * (1 if style == "stream" else pos) + m * pos * acc
+            lev0 = levels
             # the balanced adder graph is no deeper than the plain tree of the row with the most digits; the
             # bias add and the cast to the output format take one level each (none for a zero bias or an
             # identity cast)
-            dmax = int(csd_digit_count(wm).sum(axis=1).max(initial=0))
-            levels += (dmax - 1).bit_length() + int(wf["bias_bits"] > 0)
+            dig_rows = csd_digit_count(wm).sum(axis=1)
+            dmax = int(dig_rows.max(initial=0))
+            tree = (dmax - 1).bit_length()
+            levels += tree + int(wf["bias_bits"] > 0)
             if hasattr(y.fmt, "exp_bits"):
                 levels += float_cast_levels(*cast_args)
             elif op.acc_fmt.frac_bits != y.fmt.frac_bits or wf["sat_rows"] > 0:
                 levels += 1
+            nin = n * (1 if style == "stream" else pos)
+            segments.append((lev0, lev0 + tree, "tree", (nin * wx, dig_rows[dig_rows > 0], wx + wf["span"], pos)))
+            segments.append((lev0 + tree, levels, "acc", m * pos * wf["rb_acc"]))
             continue
         elems = y.size if style != "stream" else y.shape[0]  # values one datapath computes
         wn = value_width(x.fmt)  # the operand's signed node width
@@ -507,7 +538,10 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
         ):
             mux_bits += K_MUX * elems * wy
         const_bits += elems * round_bits(x.fmt, y.fmt)
+        lev_ew = levels
         levels += _elementwise_cast_levels(graph, op, x.fmt, y.fmt, wn)
+        if levels > lev_ew:
+            segments.append((lev_ew, levels, "ew", elems * wn))
     n_out = graph.tensor(ops[-1].output)
     out_bits = (n_out.size if style != "stream" else n_out.shape[0]) * n_out.fmt.width
     levels = max(levels, 1)
@@ -537,7 +571,9 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
     feat.carry4 += (cast_feats.get("add_bits", 0) + cast_feats.get("const_bits", 0)) // 4
     feat.levels = levels
     feat.latency = stages
-    feat.ff = int(round(K_FF * (stages - 1) * ff_width + out_bits + stages))
+    terms = _stage_register_terms(segments, levels, pipeline)
+    feat.ff = int(round(out_bits + stages + sum(K_FF[k] * v for k, v in terms.items())))
+    feat.extra["ff_terms"] = terms
     feat.ff_declared = feat.ff
     return feat
 
@@ -723,3 +759,34 @@ def fit_fast(designs: list[dict], drop: tuple = (), c_fixed: float | None = None
         out[f"K_MACC{p}"] = ratio([fs[k].macc_bits for k in sel], [ab[k] for k in sel])
         out[f"K_SUB_REG{p}"] = ratio([getattr(fs[k], "sub_reg_bits", 0) for k in sel], [ab[k] for k in sel])
     return {k: round(float(v), 4) for k, v in out.items()}
+
+
+def fit_fast_ff(graphs: list, pipelines: tuple = (1, 2, 3)) -> dict:
+    """``K_FF`` fitted on ``graphs`` (IR graphs; each at every pipeline depth of ``pipelines``): per layer
+    module, the exact model's flip-flops (``rtl_plan.plan_rtl``, bit-level liveness) minus the output
+    register and valid flags, against the fast model's ``_stage_register_terms``; non-negative least
+    squares on the relative error. Returns {term: flip-flops per bit}."""
+    from scipy.optimize import nnls
+
+    from .fast_plan import plan_fast
+    from .rtl_plan import plan_rtl
+
+    keys = tuple(K_FF)
+    rows, target, weight = [], [], []
+    zero = dict.fromkeys(keys, 0.0)
+    saved = dict(K_FF)
+    try:
+        K_FF.update(zero)  # the fast plan's ff is then its fixed part alone
+        for g in graphs:
+            for p in pipelines:
+                for fe, ff in zip(plan_rtl(g, pipeline=p), plan_fast(g, pipeline=p)):
+                    if fe.style == "pixel":
+                        continue
+                    rows.append([ff.extra["ff_terms"][k] for k in keys])
+                    target.append(fe.ff - ff.ff)
+                    weight.append(1.0 / max(fe.ff, 1))
+    finally:
+        K_FF.update(saved)
+    x, w = np.asarray(rows) * np.asarray(weight)[:, None], np.asarray(target) * np.asarray(weight)
+    coef, _ = nnls(x, w)
+    return {k: round(float(v), 4) for k, v in zip(keys, coef)}
