@@ -57,7 +57,7 @@ layer's features from the weights' canonical-signed-digit counts instead of buil
   FIFOs, line buffers, frame registers and the ``dag_timing`` latency counted as in the exact model, the
   join / pixel layers' small datapaths built (no CSE), each conv / pool / dense layer approximated as
   above with its output ranges those of its format (``format_ranges``); FIFO depths and latency follow
-  the approximated levels (equal to the exact model's on the ten test designs). LUT -6.5 .. +2.9 % of the exact
+  the approximated levels (equal to the exact model's on the ten test designs). LUT -8.2 .. +3.1 % of the exact
   model on the ten designs of ``tests/cost/test_dag_exact.py`` (``tests/cost/test_dag_fast.py``).
 
 The constants were fitted by ``fit_fast`` on the exact features of the calibration design set

@@ -159,7 +159,7 @@ reg          e_done_reg, e_done_next;
 reg [RW-1:0] ry_reg, ry_next;
 reg [XW-1:0] cx_reg, cx_next;
 
-reg [TAPS*PIXEL_WIDTH-1:0] out_data_reg, out_data_next;
+reg [TAPS*PIXEL_WIDTH-1:0] out_data_reg;
 reg [TAPS-1:0]             out_pad_reg, out_pad_next;
 reg                        out_valid_reg, out_valid_next;
 
@@ -256,17 +256,26 @@ generate
     end
 endgenerate
 
-// window taps: tap (a, b) is (KH-1-a)*DH*IN_W + (KW-1-b)*DW real pixels before the newest; outside -> 0
-wire [TAPS*PIXEL_WIDTH-1:0] win_data;
-wire [TAPS-1:0]             win_pad;
+// window taps: tap (a, b) is (KH-1-a)*DH*IN_W + (KW-1-b)*DW real pixels before the newest; outside -> 0.
+// The output register loads every tap at an emission; a tap outside the frame is cleared instead, with
+// the clear ahead of the load (a synchronous reset with priority over the clock enable, as a 7-series
+// FDRE or an iCE40 SB_DFFESR has it), so masking costs one gate per tap, not one per data bit
+wire [TAPS-1:0] win_pad;
+wire            out_load = step && emit;
 generate
     for (ga = 0; ga < KH; ga = ga + 1) begin : g_row
         for (gb = 0; gb < KW; gb = gb + 1) begin : g_col
             localparam OFS = (KH - 1 - ga) * DH * IN_W + (KW - 1 - gb) * DW;
             wire tap_in = row_in[ga] && col_in[gb];
-            assign win_data[(ga*KW + gb)*PIXEL_WIDTH +: PIXEL_WIDTH] =
-                tap_in ? chain_data[OFS*PIXEL_WIDTH +: PIXEL_WIDTH] : {PIXEL_WIDTH{1'b0}};
+            wire tap_clear = out_load && !tap_in;
             assign win_pad[ga*KW + gb] = !tap_in;
+            always @(posedge clk) begin
+                if (tap_clear) begin
+                    out_data_reg[(ga*KW + gb)*PIXEL_WIDTH +: PIXEL_WIDTH] <= {PIXEL_WIDTH{1'b0}};
+                end else if (out_load) begin
+                    out_data_reg[(ga*KW + gb)*PIXEL_WIDTH +: PIXEL_WIDTH] <= chain_data[OFS*PIXEL_WIDTH +: PIXEL_WIDTH];
+                end
+            end
         end
     end
 endgenerate
@@ -278,14 +287,12 @@ always @* begin
     e_done_next = e_done_reg;
     ry_next = ry_reg;
     cx_next = cx_reg;
-    out_data_next = out_data_reg;
     out_pad_next = out_pad_reg;
     out_valid_next = out_valid_reg && !m_axis_tready;
 
     if (step) begin
         if (emit) begin
-            out_data_next = win_data;
-            out_pad_next = win_pad;
+                out_pad_next = win_pad;
             out_valid_next = 1'b1;
             if (cx_reg == LAST_CX_C) begin
                 cx_next = {XW{1'b0}};
@@ -324,7 +331,6 @@ always @(posedge clk) begin
     e_done_reg <= e_done_next;
     ry_reg <= ry_next;
     cx_reg <= cx_next;
-    out_data_reg <= out_data_next;
     out_pad_reg <= out_pad_next;
     out_valid_reg <= out_valid_next;
 

@@ -3,7 +3,7 @@
 activations (``benchmarks/minifloat_vs_fixed.py``), whose fc2 and fc3 decode 64 + 32 minifloat inputs.
 
 Without the decoder feature (``rtl_model.decode_bits``) the whole design is -7.3 % and fc3 alone -22 %
-(8,743 vs 11,262 LUT); the test asserts the whole design within the target's held-out p90 and fc3 alone
+(8,743 vs 11,262 LUT); the test asserts the whole design within 5 % and fc3 alone
 within 8 % (it is -7.9 %), so it fails when the decoders go unpriced. The full table for MLP and CNN is
 ``benchmarks/results/cost_whole_network.md``."""
 
@@ -19,7 +19,6 @@ from hwq.cost import rtl_model
 from hwq.cost.bitflow import node_bits
 from hwq.cost.fpga import fpga
 from hwq.cost.rtl_model import decode_bits, input_dup_bits
-from hwq.cost.targets import load_target
 from hwq.ir.serialize import loads
 
 DATA = Path(__file__).parent / "data"
@@ -32,12 +31,12 @@ def estimate():
     return fpga(g, "xc7"), rec
 
 
-def test_whole_mlp_e4m3_within_p90(estimate):
+def test_whole_mlp_e4m3_within_5_percent(estimate):
+    """Within 5 % (the issue's single-layer median goal; a fixed bound, see ``test_narrow_inputs``)."""
     est, rec = estimate
-    p90 = load_target("xc7")["calibration"]["p90_ape"]
     meas = rec["counts"]["all"]["LUT"]
     err = abs(est["total"]["LUT"] - meas) / meas * 100
-    assert err <= p90, f"whole MLP e4m3: {est['total']['LUT']} LUT vs yosys {meas} ({err:.1f} % > p90 {p90} %)"
+    assert err <= 5.0, f"whole MLP e4m3: {est['total']['LUT']} LUT vs yosys {meas} ({err:.1f} % > 5 %)"
 
 
 def _alone(graph) -> dict:
