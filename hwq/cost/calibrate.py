@@ -535,6 +535,12 @@ def plot(designs: list[dict], path: Path, title: str) -> Path:
     ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import LogLocator, ScalarFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):  # plain numbers at 1-2-5 steps: log minor labels overlap
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("yosys LUTs")
     ax.set_ylabel("predicted LUTs")
     ax.set_title(title, fontsize=9)
