@@ -104,8 +104,9 @@ def synth_report(
 
     ``out_dir``: a folder from ``hwq.rtl.emit`` (or pass ``files`` and ``top``). ``script``: the yosys
     synthesis command (default ``synth_xilinx -flatten``; e.g. ``synth -flatten; abc -lut 6``).
-    LUT counts every LUTn cell ($lut after abc -lut), FF every flip-flop cell (FD*, $_DFF*), CARRY every
-    CARRY4/CARRY8, DSP every DSP48* cell and any multiplier left unmapped ($mul, $__MUL*).
+    LUT counts every LUTn cell ($lut after abc -lut; SB_LUT4 on iCE40), FF every flip-flop cell (FD*,
+    *DFF*), CARRY every CARRY4/CARRY8/SB_CARRY, DSP every DSP48* cell and any multiplier left unmapped
+    ($mul, $__MUL*).
     Raises ToolMissing when yosys is not installed, RuntimeError naming the top when yosys fails.
     """
     yosys = shutil.which("yosys")
@@ -121,9 +122,9 @@ def synth_report(
         raise RuntimeError(f"yosys failed on {top}: {(p.stderr or p.stdout).strip()[-2000:]}")
     cells = parse_stat(p.stdout)
     return {
-        "LUT": sum(n for c, n in cells.items() if re.fullmatch(r"LUT\d|\$lut", c)),
+        "LUT": sum(n for c, n in cells.items() if re.fullmatch(r"LUT\d|\$lut|SB_LUT4", c)),
         "FF": sum(n for c, n in cells.items() if c.startswith("FD") or "DFF" in c),
-        "CARRY": sum(n for c, n in cells.items() if c.startswith("CARRY")),
+        "CARRY": sum(n for c, n in cells.items() if c.startswith("CARRY") or c == "SB_CARRY"),
         "DSP": sum(n for c, n in cells.items() if c.startswith("DSP") or c == "$mul" or c.startswith("$__MUL")),
         "cells": dict(sorted(cells.items())),
         "script": script,
