@@ -42,7 +42,7 @@ layer's features from the weights' canonical-signed-digit counts instead of buil
   collect/split registers between streamed and parallel layers, the top's tlast counter, skid buffers;
 - flip-flops: the output register and valid flags, plus what each pipeline register holds at its depth
   (``_stage_register_terms``): inside a matrix's adder tree the inputs it still reads and per row
-  ``ceil(digits / 2**depth)`` partial sums as wide as the input + weight span + depth, between the tree
+  ``ceil(digits / 2**depth)`` partial sums as wide as the input + widest weight span + depth, between the tree
   and the output cast the accumulators, after it the element-wise values; priced by ``K_FF`` (fitted by
   ``fit_fast_ff`` on the design set at pipeline 1-3 against the exact bit-level count);
 - adder levels (which set the register stages, the latency and a DAG's FIFO depths) as the emitter builds
@@ -115,7 +115,7 @@ K_SUB_REG = (0.112, 0.3778, 0.2744, 0.212)
 K_EXT, K_EXT_U, K_SUB = 0.7922, 0.3213, 0.4434
 #: flip-flops per bit of what a pipeline register holds (``_stage_register_terms``: inputs a matrix's tree
 #: still reads, its partial sums, accumulators, element-wise values), fitted by ``fit_fast_ff``
-K_FF = {"in": 0.0262, "ps": 0.6731, "acc": 1.5291, "ew": 1.8917}
+K_FF = {"in": 0.0395, "ps": 0.5608, "acc": 1.6843, "ew": 2.1523}
 
 
 def _matrix_figures(op, graph, streamed: bool) -> tuple[int, int, int, int]:
@@ -247,7 +247,8 @@ def fixed_cast_levels(x_fmt, lo: int, hi: int, y_fmt) -> int:
 def _width_figures(op, graph, nonneg: bool = False) -> dict:
     """Width figures of a Dense/Conv op, over the outputs with a non-zero weight: ``rb`` mean range bits
     of the outputs' sums as the adders build them, ``rb_acc`` the same with the row's constant low bits
-    (the accumulator), ``span`` mean span of the non-zero weights in bits, ``uns`` 1 if the input is
+    (the accumulator; ``rb_acc_sum`` its sum over the outputs), ``span`` mean span of the non-zero weights
+    in bits (``span_max`` the widest), ``uns`` 1 if the input is
     unsigned else 0, ``over`` mean bits of the sums above the output format's (which a saturation
     checks), ``bias_bits`` bias-add bits and ``rnd_bits`` rounding-increment bits (sums over outputs).
 
@@ -276,8 +277,11 @@ def _width_figures(op, graph, nonneg: bool = False) -> dict:
     rbits = np.log2(np.maximum(np.abs(lo), np.abs(hi)) + 1) + 1 - tz
     rb = float(np.mean(rbits[live] if live.any() else rbits)) if w.size else 1.0
     rb_acc = rb + (float(np.mean(tz[live])) if live.any() else 0.0)
+    rb_acc_sum = float(np.sum((rbits + tz)[live]))
     nz = a[a != 0]
-    span = float(np.mean(np.floor(np.log2(nz)) - np.log2(nz & -nz))) if nz.size else 0.0
+    spans = np.floor(np.log2(nz)) - np.log2(nz & -nz) if nz.size else np.zeros(1)
+    span = float(np.mean(spans))
+    span_max = float(np.max(spans))
     y = graph.tensor(op.output).fmt
     bits = np.ceil(np.log2(np.maximum(np.abs(lo), np.abs(hi)) + 1)) + 1
     shift = fmt.frac_bits + raw_frac_bits(op.weight_fmt) - y.frac_bits
@@ -295,6 +299,8 @@ def _width_figures(op, graph, nonneg: bool = False) -> dict:
     return dict(
         rb=rb,
         rb_acc=rb_acc,
+        rb_acc_sum=rb_acc_sum,
+        span_max=span_max,
         span=span,
         uns=uns,
         over=over,
@@ -481,8 +487,10 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             elif op.acc_fmt.frac_bits != y.fmt.frac_bits or wf["sat_rows"] > 0:
                 levels += 1
             nin = n * (1 if style == "stream" else pos)
-            segments.append((lev0, lev0 + tree, "tree", (nin * wx, dig_rows[dig_rows > 0], wx + wf["span"], pos)))
-            segments.append((lev0 + tree, levels, "acc", m * pos * wf["rb_acc"]))
+            # partial sums as wide as the input + the widest weight span (a mean span would shrink when a
+            # small weight is added); accumulators summed row by row (a mean would shrink with a new row)
+            segments.append((lev0, lev0 + tree, "tree", (nin * wx, dig_rows[dig_rows > 0], wx + wf["span_max"], pos)))
+            segments.append((lev0 + tree, levels, "acc", pos * wf["rb_acc_sum"]))
             continue
         elems = y.size if style != "stream" else y.shape[0]  # values one datapath computes
         wn = value_width(x.fmt)  # the operand's signed node width

@@ -55,8 +55,10 @@ FIFO_SIZES_ICE40 = [
     (2100, 2),
 ]
 DATA_ICE40 = Path(__file__).parent / "data" / "dag_yosys_ice40.json"
-#: LUT error bound asserted (xc7, whole design): the recorded errors are -6.1 .. +7.8 %
-LUT_TOL = 0.10
+#: LUT error bound asserted (xc7, whole design): the recorded errors are -10.2 .. +4.6 % since session 11
+#: (the window register that made the padded convs 2-15 % smaller, ``lut_cmp`` fixed at its measured
+#: price); -6.1 .. +7.8 % before
+LUT_TOL = 0.11
 
 
 def _bench():
