@@ -1,0 +1,112 @@
+"""LUT price of small primitives on a target's yosys flow, measured alone (issue 11).
+
+Some cost-model coefficients are fixed at a price measured on the primitive itself instead of fitted on
+the 12 calibration designs (``[model] fixed`` in ``hwq/cost/targets/*.toml``), where the fit is
+collinear or puts a physical cost at 0. This script writes the primitives as Verilog (registered inputs
+and outputs, several copies with pseudo-random constants), synthesises each with the target's script and
+prints LUTs per operand bit:
+
+- ``cmp``: ``x > C`` of a signed register with a random constant, 8 copies per width 4 .. 20;
+- ``sat``: the saturation limit pair ``r > 2**(W-1)-1`` and ``r < -2**(W-1)`` (W = 8) of a ``wr``-bit
+  register, 6 copies per width 9 .. 22, priced per checked bit (``wr - W`` per check);
+- ``cadd``: ``x + C`` (constant add), 4 copies per width 8 / 12 / 16;
+- ``vadd``: ``x + y`` of two registers, 4 copies per width 8 / 12 / 16.
+
+Usage: ``python benchmarks/lut_primitives.py [--target xc7] [--json OUT]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from hwq.cost.targets import load_target
+
+
+def _module(name: str, ports: list[str], body: list[str]) -> str:
+    return f"module {name}(input clk, {', '.join(ports)});\n" + "\n".join(body) + "\nendmodule\n"
+
+
+def primitives() -> dict[str, tuple[str, int]]:
+    """{name: (Verilog text, operand bits the price is per)}, deterministic (fixed seeds)."""
+    out = {}
+    rnd = random.Random(3)
+    for w in (4, 6, 8, 10, 12, 16, 20):
+        body = []
+        for k in range(8):
+            c = rnd.randrange(1 << (w - 3), 1 << (w - 1))
+            body.append(
+                f"  reg signed [{w - 1}:0] r{k}; always @(posedge clk) begin r{k} <= a{k}; "
+                f"y[{k}] <= r{k} > $signed({w}'d{c}); end"
+            )
+        ports = [f"input [{w - 1}:0] " + ", ".join(f"a{k}" for k in range(8)), "output reg [7:0] y"]
+        out[f"cmp{w}"] = (_module(f"cmp{w}", ports, body), 8 * w)
+    widths, lim = list(range(9, 23)), 8
+    body, ins, i = [], [], 0
+    for wr in widths:
+        for k in range(6):
+            ins.append(f"a{wr}_{k}")
+            body.append(
+                f"  reg signed [{wr - 1}:0] r{wr}_{k}; always @(posedge clk) begin r{wr}_{k} <= a{wr}_{k}[{wr - 1}:0]; "
+                f"y[{i}] <= r{wr}_{k} > $signed({wr}'d{2 ** (lim - 1) - 1}); "
+                f"y[{i + 1}] <= r{wr}_{k} < -$signed({wr}'d{2 ** (lim - 1)}); end"
+            )
+            i += 2
+    ports = ["input [31:0] " + ", ".join(ins), f"output reg [{i - 1}:0] y"]
+    out["sat"] = (_module("sat", ports, body), sum(2 * 6 * (wr - lim) for wr in widths))
+    rnd = random.Random(1)
+    for w in (8, 12, 16):
+        body = []
+        for k in range(4):
+            c = rnd.randrange(1 << (w - 2), 1 << w) | 1
+            body.append(
+                f"  reg [{w - 1}:0] r{k}; always @(posedge clk) begin r{k} <= a{k}; y{k} <= r{k} + {w}'d{c}; end"
+            )
+        ports = [f"input [{w - 1}:0] a0, a1, a2, a3", f"output reg [{w}:0] y0, y1, y2, y3"]
+        out[f"cadd{w}"] = (_module(f"cadd{w}", ports, body), 4 * w)
+        body = [
+            f"  reg [{w - 1}:0] r{k}, s{k};"
+            f" always @(posedge clk) begin r{k} <= a{k}; s{k} <= b{k}; y{k} <= r{k} + s{k}; end"
+            for k in range(4)
+        ]
+        ports = [f"input [{w - 1}:0] a0, a1, a2, a3, b0, b1, b2, b3", f"output reg [{w}:0] y0, y1, y2, y3"]
+        out[f"vadd{w}"] = (_module(f"vadd{w}", ports, body), 4 * w)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--target", default="xc7")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    tgt = load_target(args.target)
+    script, lut_re = tgt["synth"]["script"], tgt["synth"]["lut"]
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="hwq-prim-") as root:
+        for name, (text, bits) in primitives().items():
+            path = Path(root) / f"{name}.v"
+            path.write_text(text)
+            cmd = f"read_verilog {path}; {script} -top {name}; tee -o /dev/stdout stat"
+            p = subprocess.run([shutil.which("yosys"), "-q", "-p", cmd], capture_output=True, text=True, check=True)
+            luts = sum(
+                int(m.group(2))
+                for m in re.finditer(r"^\s+(\S+)\s+(\d+)$", p.stdout, re.M)
+                if re.fullmatch(lut_re, m.group(1))
+            )
+            rows[name] = {"LUT": luts, "bits": bits, "lut_per_bit": round(luts / bits, 3)}
+            print(f"{name:8s} {luts:5d} LUT over {bits:5d} bits: {luts / bits:.3f} per bit", flush=True)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"target": args.target, "script": script, "primitives": rows}, indent=1) + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
