@@ -5,7 +5,7 @@ levels are the emitter's, its flip-flops a bit-level liveness count equal to yos
 set. The fast one (``hwq.cost.fast_plan.plan_fast``) runs no CSE. Three sets:
 
 - ``set``: the 112 calibration designs (``calibrate.design_set``), each at pipeline 1, 2 and 3 (the FF
-  constants ``fast.K_FF`` are fitted on these: ``fast.fit_fast_ff``);
+  constants ``fast.K_FF`` are fitted on these: ``fast_ff_fit.fit_fast_ff``);
 - ``dag``: the ten layer-DAG designs of ``tests/cost/test_dag_exact.py`` at their own pipeline (and
   pipeline 1 and 2 for levels);
 - ``net``: the trained / PTQ'd networks in ``tests/cost/data`` at pipeline 1 (and 2 for levels).
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.refit:
         from hwq.cost.calibrate import design_set
-        from hwq.cost.fast import fit_fast_ff
+        from hwq.cost.fast_ff_fit import fit_fast_ff
 
         report["fit_fast_ff"] = fit_fast_ff([d["graph"] for d in design_set()])
         print("fit_fast_ff:", report["fit_fast_ff"])

@@ -44,7 +44,7 @@ layer's features from the weights' canonical-signed-digit counts instead of buil
   (``_stage_register_terms``): inside a matrix's adder tree the inputs it still reads and per row
   ``ceil(digits / 2**depth)`` partial sums as wide as the input + widest weight span + depth, between the tree
   and the output cast the accumulators, after it the element-wise values; priced by ``K_FF`` (fitted by
-  ``fit_fast_ff`` on the design set at pipeline 1-3 against the exact bit-level count);
+  ``fast_ff_fit.fit_fast_ff`` on the design set at pipeline 1-3 against the exact bit-level count);
 - adder levels (which set the register stages, the latency and a DAG's FIFO depths) as the emitter builds
   them: a matrix's balanced adder graph is as deep as the plain tree of its row with the most CSD digits
   (``ceil(log2 digits)``), plus one level for a non-zero bias and one for a cast that is not the identity;
@@ -114,7 +114,7 @@ K_SUB_REG = (0.112, 0.3778, 0.2744, 0.212)
 #: sign-extension / carry-out bits per adder (+ K_EXT_U for an unsigned input); subtracting bits per adder bit
 K_EXT, K_EXT_U, K_SUB = 0.7922, 0.3213, 0.4434
 #: flip-flops per bit of what a pipeline register holds (``_stage_register_terms``: inputs a matrix's tree
-#: still reads, its partial sums, accumulators, element-wise values), fitted by ``fit_fast_ff``
+#: still reads, its partial sums, accumulators, element-wise values), fitted by ``fast_ff_fit.fit_fast_ff``
 K_FF = {"in": 0.0395, "ps": 0.5608, "acc": 1.6843, "ew": 2.1523}
 
 
@@ -767,34 +767,3 @@ def fit_fast(designs: list[dict], drop: tuple = (), c_fixed: float | None = None
         out[f"K_MACC{p}"] = ratio([fs[k].macc_bits for k in sel], [ab[k] for k in sel])
         out[f"K_SUB_REG{p}"] = ratio([getattr(fs[k], "sub_reg_bits", 0) for k in sel], [ab[k] for k in sel])
     return {k: round(float(v), 4) for k, v in out.items()}
-
-
-def fit_fast_ff(graphs: list, pipelines: tuple = (1, 2, 3)) -> dict:
-    """``K_FF`` fitted on ``graphs`` (IR graphs; each at every pipeline depth of ``pipelines``): per layer
-    module, the exact model's flip-flops (``rtl_plan.plan_rtl``, bit-level liveness) minus the output
-    register and valid flags, against the fast model's ``_stage_register_terms``; non-negative least
-    squares on the relative error. Returns {term: flip-flops per bit}."""
-    from scipy.optimize import nnls
-
-    from .fast_plan import plan_fast
-    from .rtl_plan import plan_rtl
-
-    keys = tuple(K_FF)
-    rows, target, weight = [], [], []
-    zero = dict.fromkeys(keys, 0.0)
-    saved = dict(K_FF)
-    try:
-        K_FF.update(zero)  # the fast plan's ff is then its fixed part alone
-        for g in graphs:
-            for p in pipelines:
-                for fe, ff in zip(plan_rtl(g, pipeline=p), plan_fast(g, pipeline=p)):
-                    if fe.style == "pixel":
-                        continue
-                    rows.append([ff.extra["ff_terms"][k] for k in keys])
-                    target.append(fe.ff - ff.ff)
-                    weight.append(1.0 / max(fe.ff, 1))
-    finally:
-        K_FF.update(saved)
-    x, w = np.asarray(rows) * np.asarray(weight)[:, None], np.asarray(target) * np.asarray(weight)
-    coef, _ = nnls(x, w)
-    return {k: round(float(v), 4) for k, v in zip(keys, coef)}
