@@ -10,7 +10,8 @@ prints LUTs per operand bit:
 - ``sat``: the saturation limit pair ``r > 2**(W-1)-1`` and ``r < -2**(W-1)`` (W = 8) of a ``wr``-bit
   register, 6 copies per width 9 .. 22, priced per checked bit (``wr - W`` per check);
 - ``cadd``: ``x + C`` (constant add), 4 copies per width 8 / 12 / 16;
-- ``vadd``: ``x + y`` of two registers, 4 copies per width 8 / 12 / 16.
+- ``vadd``: ``x + y`` of two registers, 4 copies per width 8 / 12 / 16; ``vsub``: ``x - y`` of the same
+  (the subtracted operand straight from a flip-flop: ``lut_sub_reg`` is the difference per bit).
 
 Usage: ``python benchmarks/lut_primitives.py [--target xc7] [--json OUT]``.
 """
@@ -77,6 +78,7 @@ def primitives() -> dict[str, tuple[str, int]]:
         ]
         ports = [f"input [{w - 1}:0] a0, a1, a2, a3, b0, b1, b2, b3", f"output reg [{w}:0] y0, y1, y2, y3"]
         out[f"vadd{w}"] = (_module(f"vadd{w}", ports, body), 4 * w)
+        out[f"vsub{w}"] = (_module(f"vsub{w}", ports, [b.replace(" + ", " - ") for b in body]), 4 * w)
     return out
 
 
