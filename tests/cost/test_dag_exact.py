@@ -94,6 +94,18 @@ def _ir_hash(graph, pipeline: int) -> str:
     return hashlib.sha256(f"{dumps(graph)}\n{pipeline}".encode()).hexdigest()[:16]
 
 
+def _primitives_hash() -> str:
+    """Hash of the Verilog primitives the emitter copies (``rtl/primitives/*.v``): the recorded yosys
+    counts are only valid for the primitives they were synthesised from (session 11's window register
+    moved the LUTs of these designs by 2-15 % with the same IR)."""
+    from hwq import rtl
+
+    h = hashlib.sha256()
+    for path in sorted((Path(rtl.__file__).parent / "primitives").glob("*.v")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def _synth(folder: Path, script: str) -> dict:
     from hwq.rtl.tools import synth_report
 
@@ -154,7 +166,14 @@ def record(work: Path, target: str = "xc7") -> dict:
 
     tgt = load_target(target)
     script = tgt["synth"]["script"]
-    out = {"yosys": yosys_version(), "target": target, "script": script, "designs": {}, "fifo": {}}
+    out = {
+        "yosys": yosys_version(),
+        "target": target,
+        "script": script,
+        "primitives": _primitives_hash(),
+        "designs": {},
+        "fifo": {},
+    }
     for name, (build, pipeline) in designs().items():
         g = build()
         folder = work / name
@@ -191,6 +210,7 @@ def test_dag_ff_equal_recorded_yosys_and_lut_close(recorded, name):
     g = build()
     row = recorded["designs"][name]
     assert row["ir"] == _ir_hash(g, pipeline), f"{name}: the design changed; re-record the fixture"
+    assert recorded["primitives"] == _primitives_hash(), "rtl/primitives changed: re-record the fixture"
     tgt = load_target("xc7")
     assert recorded["script"] == tgt["synth"]["script"], "xc7 script changed: re-record the fixture"
     r = fpga(g, tgt, pipeline=pipeline)
@@ -242,6 +262,7 @@ def test_dag_ff_and_bram_equal_recorded_yosys_ice40(recorded_ice40, name):
     g = build()
     row = recorded_ice40["designs"][name]
     assert row["ir"] == _ir_hash(g, pipeline), f"{name}: the design changed; re-record the iCE40 fixture"
+    assert recorded_ice40["primitives"] == _primitives_hash(), "rtl/primitives changed: re-record the fixture"
     tgt = load_target("ice40")
     assert recorded_ice40["script"] == tgt["synth"]["script"], "iCE40 script changed: re-record the fixture"
     got = fpga(g, tgt, pipeline=pipeline)["total"]
