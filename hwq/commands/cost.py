@@ -4,7 +4,9 @@
 (``-O pipeline=2 -O io=parallel -O adders=shallow`` as for ``hwq emit rtl``; ``--backend hls`` for the
 HLS C++ with ``-O reuse_factor=4 -O strategy=resource``); ``--target cortex-m4|cortex-m7|cortex-m55`` prints
 the microcontroller estimate (instructions, MACs, flash, peak SRAM from the MCU memory planner).
-``--json FILE`` also writes the full result (refused if FILE exists, unless --force).
+``--fast`` prices the Verilog with the fast digit-count estimate (``exact=False``: no CSE run, what ``hwq
+explore`` searches with). ``--json FILE`` also writes the full result (refused if FILE exists, unless
+--force).
 
 ``hwq cost calibrate --target xc7|ice40`` synthesises the calibration design set with yosys (parallel,
 cached by design hash under $HWQ_COST_CACHE or the system temp folder), fits the target's coefficients
@@ -39,6 +41,11 @@ def register(sub) -> None:
     p.add_argument("--target", required=True, help="xc7, ice40, cortex-m4, cortex-m7, cortex-m55 or a target .toml")
     p.add_argument("--backend", choices=["rtl", "hls"], default="rtl", help="FPGA generator to price (default rtl)")
     p.add_argument("-O", dest="options", action="append", default=[], metavar="KEY=VALUE", help="emitter option")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="FPGA rtl: the fast digit-count estimate (no CSE run, milliseconds; what hwq explore searches with)",
+    )
     p.add_argument("--json", help="also write the full result as JSON to this file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json/--report/--plot file")
     p.add_argument("--target-file", help="calibrate: write the fitted target here instead of the packaged file")
@@ -108,12 +115,17 @@ def run(args) -> int:
     tgt = load_target(args.target)
     kind = tgt["target"].get("kind")
     opts = _options(args.options)
+    if "exact" in opts:
+        raise UserError("-O exact=...: use --fast for the fast estimate (the exact one is the default)")
     if kind == "fpga":
-        res = fpga(graph, tgt, backend=args.backend, **opts)
+        if args.fast and args.backend != "rtl":
+            raise UserError("--fast applies to --backend rtl only (the HLS estimate is analytical already)")
+        exact = {"exact": not args.fast} if args.backend == "rtl" else {}
+        res = fpga(graph, tgt, backend=args.backend, **exact, **opts)
         keys = ["LUT", "FF", "CARRY", "DSP", "BRAM", "latency"] + (["ii"] if args.backend == "hls" else ["adders"])
     elif kind == "mcu":
-        if opts:
-            raise UserError("-O options apply to FPGA targets only")
+        if opts or args.fast:
+            raise UserError("-O options and --fast apply to FPGA targets only")
         res = mcu(graph, tgt)
         keys = ["instructions", "macs"]
     else:
@@ -123,6 +135,7 @@ def run(args) -> int:
     rows.append(["total"] + [total.get(k) for k in keys])
     if not args.quiet:
         note = "" if res["calibrated"] else " (uncalibrated coefficients)"
+        note += " (fast estimate: digit-count approximation, no CSE run)" if args.fast else ""
         print(f"cost of {graph.name!r} on {res['target']}{note}")
         print(_table(["layer"] + keys, rows))
         if kind == "mcu":

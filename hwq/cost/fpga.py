@@ -107,7 +107,8 @@ def fpga(graph, target="xc7", backend: str = "rtl", **options) -> dict:
     ``"stream"``/``"parallel"``; ``adders`` an adder-graph style, default the emitter's) plus ``exact``:
     True (default: run the emitter's CSE and datapath builders, seconds for a large layer) or False
     (``fast.py``: digit-count approximation, milliseconds; LUT features within a few % of the exact ones,
-    FF rough; a layer DAG's forks, FIFOs, skid buffers and line buffers counted as the exact model does).
+    adder levels and latency equal to them on nearly every layer, FF from what each pipeline register
+    holds; a layer DAG's forks, FIFOs, skid buffers and line buffers counted as the exact model does).
     ``backend="hls"``: ``reuse_factor`` (default 1), ``strategy`` (``"latency"``/``"resource"``),
     ``dsp_min_width`` (default 10).
     Returns ``{"target", "backend", "units", "calibrated", "layers": [{name, LUT, FF, CARRY, DSP, BRAM,

@@ -83,3 +83,29 @@ def test_cost_command_errors_are_one_line(tmp_path, capsys):
     assert "missing.json" in capsys.readouterr().err
     assert main(["cost", str(path), "--target", "xc7", "-O", "pipeline"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_cost_command_fast_estimate(tmp_path, capsys):
+    """``--fast`` prints the digit-count estimate (``fpga(exact=False)``, the same figures in the JSON);
+    ``-O exact=...`` (a string, which would have been truthy) and ``--fast`` with HLS or an MCU target are
+    refused with one line."""
+    from hwq.cost import fpga
+
+    g = random_dense(6, 12, 1)
+    path = tmp_path / "graph.json"
+    save(g, path)
+    out = tmp_path / "fast.json"
+    assert main(["cost", str(path), "--target", "xc7", "--fast", "--json", str(out)]) == 0
+    assert "fast estimate" in capsys.readouterr().out
+    res = json.loads(out.read_text())
+    assert res["total"]["LUT"] == fpga(g, "xc7", exact=False)["total"]["LUT"]
+    assert (
+        res["total"]["adders"] != fpga(g, "xc7")["total"]["adders"]
+        or res["total"]["LUT"] != fpga(g, "xc7")["total"]["LUT"]
+    )
+    assert main(["cost", str(path), "--target", "xc7", "-O", "exact=false"]) == 2
+    assert "--fast" in capsys.readouterr().err
+    assert main(["cost", str(path), "--target", "xc7", "--backend", "hls", "--fast"]) == 2
+    assert "--backend rtl only" in capsys.readouterr().err
+    assert main(["cost", str(path), "--target", "cortex-m4", "--fast"]) == 2
+    assert "FPGA targets only" in capsys.readouterr().err
