@@ -1,61 +1,116 @@
-"""The MCU flash estimate (``hwq.mcu.plan``: weight bytes + a per-kernel code table) against a linked build.
+"""The MCU flash estimate (``hwq.mcu.plan``: weight bytes + a per-kernel code table) against linked builds.
 
-For a few generated models, emits the C (``hwq.mcu.emit``), links the model and the portable runtime for a
-Cortex-M4 with ``arm-none-eabi-gcc -O2 -ffunction-sections -Wl,--gc-sections`` from the model's ``*_run``
-entry (no harness, no startup code), and compares ``arm-none-eabi-size`` text + data with the planner's
-``flash_weight_bytes + flash_code_bytes``. The weight bytes are exact (``tests/mcu/test_plan_mcu.py``);
-the code bytes are an estimate from measured kernel sizes (``mcu.plan.CODE_BYTES``, ``CALL_BYTES``).
+Emits models of the CMSIS-NN profile (``tests/mcu/graphs_c.py``: random graphs of 1-5 layers with
+convolutions, depthwise, int4 weights, pools, residual add/mul and dense heads, and int16 ones), links
+each model with the portable runtime for Cortex-M4 and M55 (``arm-none-eabi-gcc -O2`` with the emitted
+Makefile's architecture flags and rounding macro, ``-ffunction-sections -Wl,--gc-sections`` from the
+model's ``*_run`` entry: the model as it lands in a firmware, without harness or startup code), and
+compares ``arm-none-eabi-size`` text + data with the planner's ``flash_weight_bytes + flash_code_bytes``
+(what ``hwq.cost.mcu`` reports). The weight bytes are exact (``tests/mcu/test_plan_mcu.py``); the code
+bytes come from a table of kernel sizes plus a fixed cost per call.
 
-Usage: ``python benchmarks/mcu_flash_check.py`` (needs arm-none-eabi-gcc).
+Usage: ``python benchmarks/mcu_flash_check.py [--models 60] [--jobs 2] [--json OUT]`` (needs
+arm-none-eabi-gcc).
 """
 
 from __future__ import annotations
 
+import argparse
 import glob
-import os
+import json
 import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ARCH = {
+    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
+}
 
 
-def main() -> int:
-    from hwq.mcu import emit
-    from hwq.mcu.plan import plan_memory
-    from tests.mcu.graphs_c import conv_graph, dense_graph, random_cmsis_graph
+def graphs(n: int) -> list:
+    """``n`` models: random CMSIS graphs of 1-5 layers (every third with a dense head), every tenth int16."""
+    from tests.mcu.graphs_c import random_cmsis_graph, s16_graph
 
+    out = []
+    for seed in range(n):
+        if seed % 10 == 9:
+            out.append(s16_graph(seed, conv=bool(seed % 20 == 9), name=f"s16_{seed}"))
+        else:
+            out.append(random_cmsis_graph(1000 + seed, n_layers=1 + seed % 5, dense=True if seed % 3 == 0 else None))
+    return out
+
+
+def measure(job: tuple) -> int:
+    """Link one emitted model for one CPU; its text + data bytes."""
+    folder, cpu = job
+    meta = json.loads((Path(folder) / "mcu.json").read_text())
+    model = sorted(glob.glob(f"{folder}/hwq_*.c"))
+    rounding = ["-DCMSIS_NN_USE_SINGLE_ROUNDING"] if meta.get("single_rounding") else []
+    cmd = [
+        "arm-none-eabi-gcc", *ARCH[cpu], "-O2", "-std=c99", *rounding, "-ffunction-sections", "-fdata-sections",
+        "-nostartfiles", "-Wl,--gc-sections", f"-Wl,-e,{meta['entry']}", f"-I{folder}/cmsis_nn/Include",
+        f"-I{folder}", *model, *sorted(glob.glob(f"{folder}/cmsis_nn/Source/*.c")), "-o", f"{folder}/{cpu}.elf",
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True)
+    size = subprocess.run(["arm-none-eabi-size", f"{folder}/{cpu}.elf"], capture_output=True, text=True, check=True)
+    text, data = (int(x) for x in size.stdout.splitlines()[1].split()[:2])
+    return text + data
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", type=int, default=60)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
     if not shutil.which("arm-none-eabi-gcc"):
         print("arm-none-eabi-gcc not found (Debian: apt-get install gcc-arm-none-eabi)", file=sys.stderr)
         return 2
-    graphs = {
-        "conv_graph(1)": conv_graph(1),
-        "dense_graph(0, n=24, m=10)": dense_graph(0, n=24, m=10),
-        "random_cmsis_graph(6)": random_cmsis_graph(6, kinds=["conv", "depthwise", "add"], dense=True),
-    }
-    arch = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2", "-std=c99"]
+    from hwq.mcu import emit
+    from hwq.mcu.plan import plan_memory
+
+    rows = []
     with tempfile.TemporaryDirectory(prefix="hwq-flash-") as root:
-        for k, (name, g) in enumerate(graphs.items()):
-            d = f"{root}/m{k}"
-            emit(g, d)
+        for k, g in enumerate(graphs(args.models)):
+            folder = f"{root}/m{k}"
+            emit(g, folder)
             plan = plan_memory(g)
-            model = sorted(glob.glob(f"{d}/hwq_*.c"))
-            ident = os.path.basename(next(f for f in model if not f.endswith("_weights.c")))[:-2]
-            cmd = [
-                "arm-none-eabi-gcc", *arch, "-ffunction-sections", "-fdata-sections", "-nostartfiles",
-                "-Wl,--gc-sections", f"-Wl,-e,{ident}_run", f"-I{d}/cmsis_nn/Include", f"-I{d}", *model,
-                *sorted(glob.glob(f"{d}/cmsis_nn/Source/*.c")), "-o", f"{d}/m.elf",
-            ]  # fmt: skip
-            subprocess.run(cmd, check=True, capture_output=True)
-            size = subprocess.run(["arm-none-eabi-size", f"{d}/m.elf"], capture_output=True, text=True, check=True)
-            text, data = (int(x) for x in size.stdout.splitlines()[1].split()[:2])
-            est = plan.flash_weight_bytes + plan.flash_code_bytes
-            print(
-                f"{name:28s} estimate {est:6d} B (weights {plan.flash_weight_bytes}, code {plan.flash_code_bytes})"
-                f"  linked text+data {text + data:6d} B  {100 * (est / (text + data) - 1):+.1f} %"
+            rows.append(
+                {"model": g.name, "folder": folder, "estimate": plan.flash_weight_bytes + plan.flash_code_bytes}
             )
+        jobs = [(r["folder"], cpu) for r in rows for cpu in ARCH]
+        with ProcessPoolExecutor(args.jobs) as ex:
+            sizes = dict(zip(jobs, ex.map(measure, jobs)))
+    report = {}
+    for cpu in ARCH:
+        err = np.array([100 * (r["estimate"] / sizes[(r["folder"], cpu)] - 1) for r in rows])
+        a = np.abs(err)
+        report[cpu] = {
+            "models": len(rows),
+            "median_abs_error_pct": round(float(np.median(a)), 2),
+            "min_error_pct": round(float(err.min()), 1),
+            "max_error_pct": round(float(err.max()), 1),
+            "within_1pct": int((a <= 1.0).sum()),
+            "rows": [
+                {"model": r["model"], "estimate": r["estimate"], "linked": sizes[(r["folder"], cpu)]} for r in rows
+            ],
+        }
+        print(
+            f"{cpu}: {len(rows)} models, planner flash vs linked text+data: |error| median "
+            f"{report[cpu]['median_abs_error_pct']} %, range {report[cpu]['min_error_pct']} .. "
+            f"{report[cpu]['max_error_pct']} %, within 1 %: {report[cpu]['within_1pct']}/{len(rows)}"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
 
