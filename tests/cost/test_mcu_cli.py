@@ -25,7 +25,10 @@ def test_peak_sram_and_flash_come_from_the_mcu_planner(make):
         r = mcu(g, cpu)
         assert r["total"]["peak_sram_bytes"] == plan.peak_sram_bytes
         assert r["total"]["arena_bytes"] == plan.arena_bytes
-        assert r["total"]["flash_bytes"] == plan.flash_weight_bytes + plan.flash_code_bytes
+        assert r["total"]["flash_weight_bytes"] == plan.flash_weight_bytes
+        assert r["total"]["flash_bytes"] == plan.flash_weight_bytes + r["total"]["flash_code_bytes"]
+        if cpu == "cortex-m7":  # no [flash] table (no M7 board in QEMU): the planner's code estimate
+            assert r["total"]["flash_code_bytes"] == plan.flash_code_bytes
         assert r["calibrated"] is (cpu != "cortex-m7")  # M4/M55 fitted to QEMU; no M7 board in QEMU
     macs = sum(int(np.prod(op.weight.shape)) for op in g.ops if op.kind == "dense")
     if not any(op.kind.startswith("conv") for op in g.ops):
@@ -109,3 +112,19 @@ def test_cost_command_fast_estimate(tmp_path, capsys):
     assert "--backend rtl only" in capsys.readouterr().err
     assert main(["cost", str(path), "--target", "cortex-m4", "--fast"]) == 2
     assert "FPGA targets only" in capsys.readouterr().err
+
+
+def test_flash_code_counts_a_shared_kernel_helper_once():
+    """The calibrated flash table (``[flash]`` of the Cortex-M4 target): a model calling the s8 and the s4
+    fully connected kernels pays for their shared helper once, and each call adds run-function bytes."""
+    from hwq.cost.mcu import flash_code_bytes
+    from hwq.cost.targets import load_target
+
+    tab = load_target("cortex-m4")["flash"]
+    s8, s4 = tab["kernels"]["arm_fully_connected_s8"], tab["kernels"]["arm_fully_connected_s4"]
+    shared = set(s8) & set(s4)
+    assert shared, "the s4 and s8 fully connected kernels share a helper in the calibrated table"
+    one, other = flash_code_bytes(tab, ["arm_fully_connected_s8"]), flash_code_bytes(tab, ["arm_fully_connected_s4"])
+    both = flash_code_bytes(tab, ["arm_fully_connected_s8", "arm_fully_connected_s4"])
+    assert both == pytest.approx(one + other - sum(s8[k] for k in shared) - tab["run_base"], abs=1)
+    assert flash_code_bytes(tab, ["arm_fully_connected_s8"] * 3) > one
