@@ -10,10 +10,12 @@ prints LUTs per operand bit:
 - ``sat``: the saturation limit pair ``r > 2**(W-1)-1`` and ``r < -2**(W-1)`` (W = 8) of a ``wr``-bit
   register, 6 copies per width 9 .. 22, priced per checked bit (``wr - W`` per check);
 - ``cadd``: ``x + C`` (constant add), 4 copies per width 8 / 12 / 16;
+- ``window_pad``: ``hwq_window_pad`` (``--window-file``, default this checkout's) as a 3x3 pad-1 window of
+  32-bit pixels on a 5x5 frame;
 - ``vadd``: ``x + y`` of two registers, 4 copies per width 8 / 12 / 16; ``vsub``: ``x - y`` of the same
   (the subtracted operand straight from a flip-flop: ``lut_sub_reg`` is the difference per bit).
 
-Usage: ``python benchmarks/lut_primitives.py [--target xc7] [--json OUT]``.
+Usage: ``python benchmarks/lut_primitives.py [--target xc7] [--json OUT] [--window-file F]``.
 """
 
 from __future__ import annotations
@@ -21,22 +23,36 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+from hwq.cost.calibrate import count_cells
 from hwq.cost.targets import load_target
+from hwq.rtl.tools import parse_stat
 
 
 def _module(name: str, ports: list[str], body: list[str]) -> str:
     return f"module {name}(input clk, {', '.join(ports)});\n" + "\n".join(body) + "\nendmodule\n"
 
 
-def primitives() -> dict[str, tuple[str, int]]:
-    """{name: (Verilog text, operand bits the price is per)}, deterministic (fixed seeds)."""
+WINDOW_TOP = """module window_pad(input clk, input rst, input [31:0] d, input v, output r, output [287:0] q,
+    output qv, input qr, output [8:0] pad);
+hwq_window_pad #(.PIXEL_WIDTH(32), .IN_H(5), .IN_W(5), .KH(3), .KW(3), .SH(1), .SW(1), .DH(1), .DW(1),
+    .PAD_T(1), .PAD_B(1), .PAD_L(1), .PAD_R(1)) u (.clk(clk), .rst(rst), .s_axis_tdata(d), .s_axis_tvalid(v),
+    .s_axis_tready(r), .m_axis_tdata(q), .m_axis_tpad(pad), .m_axis_tvalid(qv), .m_axis_tready(qr));
+endmodule
+"""
+
+
+def primitives(window_file: Path | None = None) -> dict[str, tuple[str, int]]:
+    """{name: (Verilog text, operand bits the price is per)}, deterministic (fixed seeds); with
+    ``window_file`` also ``window_pad``: that ``hwq_window_pad.v`` as a 3x3 pad-1 window of 32-bit pixels
+    on a 5x5 frame, priced per output data bit (288)."""
     out = {}
+    if window_file is not None:
+        out["window_pad"] = (Path(window_file).read_text() + WINDOW_TOP, 288)
     rnd = random.Random(3)
     for w in (4, 6, 8, 10, 12, 16, 20):
         body = []
@@ -86,21 +102,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", default="xc7")
     ap.add_argument("--json", default=None)
+    ap.add_argument(
+        "--window-file",
+        default=str(Path(__file__).resolve().parent.parent / "rtl" / "primitives" / "hwq_window_pad.v"),
+        help="the hwq_window_pad.v to price as 'window_pad' (default: this checkout's)",
+    )
     args = ap.parse_args(argv)
     tgt = load_target(args.target)
-    script, lut_re = tgt["synth"]["script"], tgt["synth"]["lut"]
+    script = tgt["synth"]["script"]
     rows = {}
     with tempfile.TemporaryDirectory(prefix="hwq-prim-") as root:
-        for name, (text, bits) in primitives().items():
+        for name, (text, bits) in primitives(args.window_file).items():
             path = Path(root) / f"{name}.v"
             path.write_text(text)
             cmd = f"read_verilog {path}; {script} -top {name}; tee -o /dev/stdout stat"
             p = subprocess.run([shutil.which("yosys"), "-q", "-p", cmd], capture_output=True, text=True, check=True)
-            luts = sum(
-                int(m.group(2))
-                for m in re.finditer(r"^\s+(\S+)\s+(\d+)$", p.stdout, re.M)
-                if re.fullmatch(lut_re, m.group(1))
-            )
+            luts = count_cells(parse_stat(p.stdout), tgt["synth"])["LUT"]
             rows[name] = {"LUT": luts, "bits": bits, "lut_per_bit": round(luts / bits, 3)}
             print(f"{name:8s} {luts:5d} LUT over {bits:5d} bits: {luts / bits:.3f} per bit", flush=True)
     if args.json:

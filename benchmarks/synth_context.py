@@ -31,9 +31,10 @@ def _slug(text: str) -> str:
 
 
 def _synth(job: tuple) -> dict:
-    """One yosys run: ``pre`` files read first (not instantiated), then the design; cell counts."""
-    folder, pre, script = job
-    from hwq.rtl.tools import sources
+    """One yosys run: ``pre`` files read first (not instantiated), then the design; LUT/FF/CARRY counts by
+    the target's cell patterns."""
+    folder, pre, script, synth = job
+    from hwq.rtl.tools import parse_stat, sources
 
     top, files = sources(folder)
     reads = " ".join([*pre, *(str(f) for f in files)])
@@ -41,16 +42,7 @@ def _synth(job: tuple) -> dict:
     p = subprocess.run([shutil.which("yosys"), "-q", "-p", text], capture_output=True, text=True, timeout=3600)
     if p.returncode != 0:
         raise RuntimeError(f"yosys failed on {top}: {(p.stderr or p.stdout)[-1500:]}")
-    cells: dict[str, int] = {}
-    for line in p.stdout.split("=== design hierarchy ===")[-1].splitlines():
-        m = re.match(r"\s+(\S+)\s+(\d+)$", line)
-        if m:
-            cells[m.group(1)] = int(m.group(2))
-    return {
-        "LUT": sum(n for c, n in cells.items() if re.fullmatch(r"LUT\d|\$lut|SB_LUT4", c)),
-        "FF": sum(n for c, n in cells.items() if c.startswith("FD") or "DFF" in c),
-        "CARRY": sum(n for c, n in cells.items() if c.startswith("CARRY") or c == "SB_CARRY"),
-    }
+    return cal.count_cells(parse_stat(p.stdout), synth)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             emit(d["graph"], f, pipeline=d["pipeline"], tb_vectors=0)
             pre_files.append([str(p) for p in sorted(f.glob("*_datapath.v"))])
         variants = [[], *pre_files]
-        jobs = [(str(f), pre, script) for f in folders for pre in variants]
+        jobs = [(str(f), pre, script, tgt["synth"]) for f in folders for pre in variants]
         with ProcessPoolExecutor(args.jobs) as ex:
             runs = list(ex.map(_synth, jobs))
     rows = []

@@ -509,7 +509,8 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             add_bits += elems * max(pp - 1, 0) * (wb + pp / 2)
             levels += max(pp - 1, 0)  # rtl.constmul.sum_terms adds the shifted copies lowest top bit first: a chain
         elif op.kind == "batchnorm":  # x * scale[c] (CSD shift-and-add) + bias[c]
-            sc = np.abs(np.asarray(op.scale, dtype=np.int64).ravel())
+            signed_sc = np.asarray(op.scale, dtype=np.int64).ravel()
+            sc = np.abs(signed_sc)
             dg = csd_digit_count(sc)
             span = np.floor(np.log2(np.maximum(sc, 1))) - np.log2(np.maximum(sc & -sc, 1))
             per = elems / max(len(sc), 1)
@@ -517,7 +518,6 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
             add_bits += per * float((np.maximum(dg - 1, 0) * (wn + span)).sum())
             const_bits += per * float((wn + span + 1).sum())
             bias = np.asarray(getattr(op, "bias", None) if getattr(op, "bias", None) is not None else [0])
-            signed_sc = np.asarray(op.scale, dtype=np.int64).ravel()
             levels += max((const_mul_levels(int(c), wn) for c in set(signed_sc.tolist())), default=0)
             levels += int(bool(np.any(bias.astype(np.int64) != 0)))
         elif op.kind == "add":  # one adder per element
@@ -582,6 +582,7 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
     terms = _stage_register_terms(segments, levels, pipeline)
     feat.ff = int(round(out_bits + stages + sum(K_FF[k] * v for k, v in terms.items())))
     feat.extra["ff_terms"] = terms
+    feat.extra["ff_fixed"] = out_bits + stages  # the output register and valid flags (not fitted)
     feat.ff_declared = feat.ff
     return feat
 

@@ -22,20 +22,14 @@ def fit_fast_ff(graphs: list, pipelines: tuple = (1, 2, 3)) -> dict:
 
     keys = tuple(K_FF)
     rows, target, weight = [], [], []
-    zero = dict.fromkeys(keys, 0.0)
-    saved = dict(K_FF)
-    try:
-        K_FF.update(zero)  # the fast plan's ff is then its fixed part alone
-        for g in graphs:
-            for p in pipelines:
-                for fe, ff in zip(plan_rtl(g, pipeline=p), plan_fast(g, pipeline=p)):
-                    if fe.style == "pixel":
-                        continue
-                    rows.append([ff.extra["ff_terms"][k] for k in keys])
-                    target.append(fe.ff - ff.ff)
-                    weight.append(1.0 / max(fe.ff, 1))
-    finally:
-        K_FF.update(saved)
+    for g in graphs:
+        for p in pipelines:
+            for fe, ff in zip(plan_rtl(g, pipeline=p), plan_fast(g, pipeline=p)):
+                if fe.style == "pixel":
+                    continue
+                rows.append([ff.extra["ff_terms"][k] for k in keys])
+                target.append(fe.ff - ff.extra["ff_fixed"])
+                weight.append(1.0 / max(fe.ff, 1))
     x, w = np.asarray(rows) * np.asarray(weight)[:, None], np.asarray(target) * np.asarray(weight)
     coef, _ = nnls(x, w)
     return {k: round(float(v), 4) for k, v in zip(keys, coef)}
