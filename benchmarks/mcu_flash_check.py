@@ -2,7 +2,7 @@
 
 Emits models of the CMSIS-NN profile (``tests/mcu/graphs_c.py``: random graphs of 1-5 layers with
 convolutions, depthwise, int4 weights, pools, residual add/mul and dense heads, and int16 ones), links
-each model with the portable runtime for Cortex-M4 and M55 (``arm-none-eabi-gcc -O2`` with the emitted
+each model with the portable runtime for Cortex-M4, M7 and M55 (``arm-none-eabi-gcc -O2`` with the emitted
 Makefile's architecture flags and rounding macro, ``-ffunction-sections -Wl,--gc-sections`` from the
 model's ``*_run`` entry: the model as it lands in a firmware, without harness or startup code), and
 compares ``arm-none-eabi-size`` text + data with the planner's ``flash_weight_bytes + flash_code_bytes``
@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 ARCH = {
     "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"],
     "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
 }
 

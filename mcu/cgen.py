@@ -109,6 +109,8 @@ class CProgram:
         self.p = f"hwq_{self.m}"
         self.weights: list[tuple[str, str, np.ndarray]] = []  # (ctype, name, values)
         self.helpers: set[str] = set()
+        self.arg_types: dict[str, list[tuple[str, str]]] = {}  # hwq_<kernel>_args -> (C type, member)
+        self.arg_data: list[str] = []  # the steps' static const argument objects
         self.body: list[str] = []
         self._layers_json: list[dict] = []
         self._patch_arrays: dict[str, tuple[str, str]] = {}  # packed buffer -> (bits, shifts) const arrays
@@ -201,25 +203,106 @@ class CProgram:
     def _status(self, i: int, expr: str) -> list[str]:
         return [f"        if ({expr} != ARM_CMSIS_NN_SUCCESS) {{", f"            return -{i + 1};", "        }"]
 
-    def _scratch_check(self, s, size_call: str) -> list[str]:
+    def _scratch_check(self, s, size_call: str, limit: str = "ctx.size") -> list[str]:
         return [
-            f"        if ({size_call} > ctx.size) {{",
+            f"        if ({size_call} > {limit}) {{",
             f"            return -{s.index + 1}; /* the linked library needs more scratch than planned */",
             "        }",
         ]
 
+    # ---------------------------------------------------------------- per-step argument objects
+    def _field_ptr(self, buf_name: str, ctype: str, const: bool) -> tuple[str, str, str]:
+        """(member C type, initialiser, value at the call) of a tensor pointer: an address in the arena is
+        a constant of the argument object; the caller's ``in`` / ``out`` arrays are passed at the call."""
+        b = self.prog.buffers[buf_name]
+        mtype = f"{'const ' if const else ''}{ctype} *"
+        if b.place in ("in", "out"):
+            at = f"{b.place} + {b.io_offset}" if b.io_offset else b.place
+            return mtype, f"NULL /* the caller's {at} */", at
+        off = self.plan.offset(buf_name)
+        base = f"(int8_t *){self.p}_arena + {off}"
+        init = f"({mtype.strip()})({base})" if ctype != "int8_t" or const else base
+        return mtype, init, ""
+
+    def _args(self, s, fields: list[tuple[str, str, str]]) -> str:
+        """Declare step ``s``'s call arguments as one ``static const`` object (flash) of its kernel's argument
+        type ``hwq_<kernel>_args`` and return the object's name. ``fields``: (member C type, member,
+        initialiser). Every call of a kernel then compiles to the same instructions (the object's address
+        and member loads), so the run function's code bytes are a constant per kernel (``hwq.cost.mcu``)."""
+        tname = _args_type(s.func)
+        members = [(ctype, m) for ctype, m, _ in fields]
+        if self.arg_types.setdefault(tname, members) != members:
+            raise AssertionError(f"{tname}: two steps disagree on the argument members")
+        name = f"{self.p}_{_ident(s)}_args"
+        lines = [f"static const {tname} {name} = {{"]
+        lines += [f"    .{m} = {v}," for _, m, v in fields]
+        what = ", ".join(f"'{comment_text(op.name)}'" for op in s.layer.ops) if s.layer else "layout copy"
+        self.arg_data.append(f"/* step {s.index} ({what}): {s.func} */\n" + "\n".join(lines) + "\n};\n")
+        return name
+
+    @staticmethod
+    def _call_text(lhs: str, func: str, args: list[str], indent: str = "        ") -> list[str]:
+        """``lhs func(args);`` wrapped at about 110 columns."""
+        lines, cur = [], f"{indent}{lhs}{func}("
+        for k, x in enumerate(args):
+            piece = x + (", " if k < len(args) - 1 else ");")
+            if len(cur) + len(piece) > 110 and not cur.endswith("("):
+                lines.append(cur.rstrip())
+                cur = indent + "    "
+            cur += piece
+        return lines + [cur]
+
+    def _invoke(self, s, obj: str, args: list[str], size_call: str | None = None) -> list[str]:
+        """The block calling ``s.func`` with members of the argument object ``obj`` (``a->``)."""
+        lines = ["    {", f"        const {_args_type(s.func)} *const a = &{obj};"]
+        if size_call:
+            lines += self._scratch_check(s, size_call, "a->ctx.size")
+        lines += self._call_text("const arm_cmsis_nn_status st = ", s.func, args)
+        return lines + self._status(s.index, "st") + ["    }"]
+
+    def _ctx_init(self, s) -> str:
+        if s.scratch:
+            return f"{{ .buf = (int8_t *){self.p}_arena + {self.plan.scratch[s.index]}, .size = {s.scratch} }}"
+        return "{ .buf = NULL, .size = 0 }"
+
+    def _io_fields(self, s, ctype: str, names=("input",)) -> tuple[list, list[str]]:
+        """Fields and call values of the step's input pointers (``names``) and its ``output``."""
+        fields, calls = [], []
+        for buf, m in zip(s.inputs, names):
+            mt, init, at = self._field_ptr(buf, ctype, True)
+            fields.append((mt, m, init))
+            calls.append(at or f"a->{m}")
+        mt, init, at = self._field_ptr(s.output, ctype, False)
+        fields.append((mt, "output", init))
+        calls.append(at or "a->output")
+        return fields, calls
+
     def _call_copy(self, s) -> list[str]:
-        name = s.func
-        self.helpers.add(name)
+        self.helpers.add(s.func)
         p = s.params
-        src, dst = self._ptr(s.inputs[0], True), self._ptr(s.output)
-        return [f"    {name}({src}, {dst}, {p['c']}, {p['h']}, {p['w']});"]
+        ctype = "int16_t" if s.func.endswith("_s16") else "int8_t"
+        fields, (x, y) = self._io_fields(s, ctype)
+        obj = self._args(s, fields + [("int32_t ", m, str(p[m])) for m in ("c", "h", "w")])
+        return [
+            "    {",
+            f"        const {_args_type(s.func)} *const a = &{obj};",
+            f"        {s.func}({x}, {y}, a->c, a->h, a->w);",
+            "    }",
+        ]
 
     def _call_clamp(self, s) -> list[str]:
         self.helpers.add(s.func)
         p = s.layer.params
-        src, dst = self._ptr(s.inputs[0], True), self._ptr(s.output)
-        return [f"    {s.func}({src}, {dst}, {p['count']}, {p['act_min']}, {p['act_max']});"]
+        ctype = "int16_t" if s.func.endswith("_s16") else "int8_t"
+        fields, (x, y) = self._io_fields(s, ctype)
+        vals = {"count": p["count"], "act_min": p["act_min"], "act_max": p["act_max"]}
+        obj = self._args(s, fields + [("int32_t ", m, str(v)) for m, v in vals.items()])
+        return [
+            "    {",
+            f"        const {_args_type(s.func)} *const a = &{obj};",
+            f"        {s.func}({x}, {y}, a->count, a->act_min, a->act_max);",
+            "    }",
+        ]
 
     def _call_patch(self, s) -> list[str]:
         """pack (patch_quant's step) or unpack (inserted before the first reader): ``mcu/target/hwq_patch_pack.h``."""
@@ -232,17 +315,14 @@ class CProgram:
             arrays[key] = (self._const("int8_t", f"{name}_bits", p["bits"]),
                            self._const("int8_t", f"{name}_shifts", p["shifts"]))  # fmt: skip
         bits, shifts = arrays[key]
-        x, y = self._ptr(s.inputs[0], True), self._ptr(s.output)
-        return [
-            "    {",
-            f"        const hwq_patch_quant_params pq = {{ .rows = {p['rows']}, .cols = {p['cols']}, .bits = {bits}, "
-            f".shifts = {shifts},",
-            f"            .base = {p['base']}, .act_min = {p['act_min']}, .act_max = {p['act_max']} }};",
-            f"        const cmsis_nn_dims dims = {{ .n = 1, .h = {p['h']}, .w = {p['w']}, .c = {p['c']} }};",
-            f"        const arm_cmsis_nn_status st = {s.func}(&pq, &dims, {x}, {y});",
-            *self._status(s.index, "st"),
-            "    }",
-        ]
+        io, (x, y) = self._io_fields(s, "int8_t")
+        obj = self._args(s, [
+            ("hwq_patch_quant_params ", "pq", f"{{ .rows = {p['rows']}, .cols = {p['cols']}, .bits = {bits}, "
+             f".shifts = {shifts}, .base = {p['base']}, .act_min = {p['act_min']}, .act_max = {p['act_max']} }}"),
+            ("cmsis_nn_dims ", "dims", _dims(1, p["h"], p["w"], p["c"])),
+            *io,
+        ])  # fmt: skip
+        return self._invoke(s, obj, ["&a->pq", "&a->dims", x, y])
 
     def _quant_arrays(self, s, cout: int) -> tuple[str, str]:
         p = s.layer.params
@@ -265,40 +345,33 @@ class CProgram:
     def _call_fc(self, s) -> list[str]:
         p = s.layer.params
         wn, bn = self._weights(s)
-        act = _act(p)
-        x, y = self._ptr(s.inputs[0], True), self._ptr(s.output)
-        per_channel = s.func == "arm_fully_connected_per_channel_s8"
-        lines = [
-            "    {",
-            f"        const cmsis_nn_context ctx = {self._ctx(s)};",
-            f"        const cmsis_nn_fc_params fc = {{ .input_offset = {p['input_offset']}, .filter_offset = 0, "
-            f".output_offset = {p['output_offset']}, .activation = {act} }};",
-        ]
-        if per_channel:
+        s16 = s.func.endswith("_s16")
+        io, (x, y) = self._io_fields(s, "int16_t" if s16 else "int8_t")
+        if s.func == "arm_fully_connected_per_channel_s8":
             mn, sn = self._quant_arrays(s, p["m"])
-            lines.append(
-                f"        const cmsis_nn_per_channel_quant_params q = {{ .multiplier = (int32_t *){mn}, "
-                f".shift = (int32_t *){sn} }};"
-            )
+            quant = ("cmsis_nn_per_channel_quant_params ", "quant",
+                     f"{{ .multiplier = (int32_t *){mn}, .shift = (int32_t *){sn} }}")  # fmt: skip
         else:
-            lines.append(
-                f"        const cmsis_nn_per_tensor_quant_params q = {{ .multiplier = {int(p['multiplier'][0])}, "
-                f".shift = {int(p['shift'][0])} }};"
-            )
-        lines += [
-            f"        const cmsis_nn_dims in_dims = {{ .n = 1, .h = 1, .w = 1, .c = {p['n']} }};",
-            f"        const cmsis_nn_dims filter_dims = {{ .n = {p['n']}, .h = 1, .w = 1, .c = {p['m']} }};",
-            f"        const cmsis_nn_dims bias_dims = {{ .n = 1, .h = 1, .w = 1, .c = {p['m']} }};",
-            f"        const cmsis_nn_dims out_dims = {{ .n = 1, .h = 1, .w = 1, .c = {p['m']} }};",
-        ]
-        if not s.func.endswith("_s4"):
-            size_fn = "arm_fully_connected_s16" if s.func.endswith("_s16") else "arm_fully_connected_s8"
-            lines += self._scratch_check(s, f"{size_fn}_get_buffer_size(&filter_dims)")
-        lines += [
-            f"        const arm_cmsis_nn_status st = {s.func}(&ctx, &fc, &q, &in_dims, {x}, &filter_dims, {wn},",
-            f"            &bias_dims, {bn}, &out_dims, {y});",
-        ]
-        return lines + self._status(s.index, "st") + ["    }"]
+            quant = ("cmsis_nn_per_tensor_quant_params ", "quant",
+                     f"{{ .multiplier = {int(p['multiplier'][0])}, .shift = {int(p['shift'][0])} }}")  # fmt: skip
+        obj = self._args(s, [
+            ("cmsis_nn_context ", "ctx", self._ctx_init(s)),
+            ("cmsis_nn_fc_params ", "fc", f"{{ .input_offset = {p['input_offset']}, .filter_offset = 0, "
+             f".output_offset = {p['output_offset']}, .activation = {_act(p)} }}"),
+            quant,
+            ("cmsis_nn_dims ", "input_dims", _dims(1, 1, 1, p["n"])),
+            ("cmsis_nn_dims ", "filter_dims", _dims(p["n"], 1, 1, p["m"])),
+            ("cmsis_nn_dims ", "bias_dims", _dims(1, 1, 1, p["m"])),
+            ("cmsis_nn_dims ", "output_dims", _dims(1, 1, 1, p["m"])),
+            ("const int8_t *", "filter", wn),
+            ("const int64_t *" if s16 else "const int32_t *", "bias", bn),
+            *io,
+        ])  # fmt: skip
+        size_fn = scratch_size_function(s.func)
+        size_call = f"{size_fn}(&a->filter_dims)" if size_fn else None
+        args = ["&a->ctx", "&a->fc", "&a->quant", "&a->input_dims", x, "&a->filter_dims", "a->filter",
+                "&a->bias_dims", "a->bias", "&a->output_dims", y]  # fmt: skip
+        return self._invoke(s, obj, args, size_call)
 
     def conv_setup(self, s, ctx: str, pad: tuple, in_hw: tuple, out_hw: tuple) -> tuple[list[str], str, str]:
         """Declarations of a convolution call (context, conv params, quant params, dims), unindented, and the
@@ -349,58 +422,72 @@ class CProgram:
 
     def _call_conv(self, s) -> list[str]:
         p = s.layer.params
-        pd = p["padding"]
-        decl, wn, bn = self.conv_setup(s, self._ctx(s), (pd[2], pd[0]), (p["h"], p["w"]), (p["ho"], p["wo"]))
-        x, y = self._ptr(s.inputs[0], True), self._ptr(s.output)
-        lines = ["    {"] + ["        " + v for v in decl]
-        lines += self._scratch_check(s, f"{s.func}_get_buffer_size(&cp, &in_dims, &filter_dims, &out_dims)")
-        if s.func.endswith("_s16"):  # int64 bias through cmsis_nn_bias_data
-            lines.append(f"        const cmsis_nn_bias_data bias = {{ .data = {bn}, .is_int32_bias = 0 }};")
-            bn = "&bias"
-        lines += [
-            f"        const arm_cmsis_nn_status st = {s.func}(&ctx, &cp, &q, &in_dims, {x}, &filter_dims, {wn},",
-            f"            &bias_dims, {bn}, &out_dims, {y});",
-        ]
-        return lines + self._status(s.index, "st") + ["    }"]
+        wn, bn = self._weights(s)
+        mn, sn = self._quant_arrays(s, p["cout"])
+        pd, st, dl = p["padding"], p["stride"], p["dilation"]
+        dw = s.func.startswith("arm_depthwise")
+        s16 = s.func.endswith("_s16")
+        io, (x, y) = self._io_fields(s, "int16_t" if s16 else "int8_t")
+        conv = (
+            f"{{ .input_offset = {p['input_offset']}, .output_offset = {p['output_offset']}, "
+            + (f".ch_mult = {p['ch_mult']}, " if dw else "")
+            + f".stride = {{ .w = {st[1]}, .h = {st[0]} }}, .padding = {{ .w = {pd[2]}, .h = {pd[0]} }}, "
+            f".dilation = {{ .w = {dl[1]}, .h = {dl[0]} }}, .activation = {_act(p)} }}"
+        )
+        fdims = _dims(1, p["kh"], p["kw"], p["cout"]) if dw else _dims(p["cout"], p["kh"], p["kw"], p["cin"])
+        bias = ("cmsis_nn_bias_data ", "bias", f"{{ .data = {bn}, .is_int32_bias = 0 }}") if s16 else (
+            "const int32_t *", "bias", bn)  # fmt: skip
+        obj = self._args(s, [
+            ("cmsis_nn_context ", "ctx", self._ctx_init(s)),
+            ("cmsis_nn_dw_conv_params " if dw else "cmsis_nn_conv_params ", "conv", conv),
+            ("cmsis_nn_per_channel_quant_params ", "quant",
+             f"{{ .multiplier = (int32_t *){mn}, .shift = (int32_t *){sn} }}"),
+            ("cmsis_nn_dims ", "input_dims", _dims(1, p["h"], p["w"], p["cin"])),
+            ("cmsis_nn_dims ", "filter_dims", fdims),
+            ("cmsis_nn_dims ", "bias_dims", _dims(1, 1, 1, p["cout"])),
+            ("cmsis_nn_dims ", "output_dims", _dims(1, p["ho"], p["wo"], p["cout"])),
+            ("const int8_t *", "filter", wn),
+            bias,
+            *io,
+        ])  # fmt: skip
+        size_call = f"{scratch_size_function(s.func)}(&a->conv, &a->input_dims, &a->filter_dims, &a->output_dims)"
+        args = ["&a->ctx", "&a->conv", "&a->quant", "&a->input_dims", x, "&a->filter_dims", "a->filter",
+                "&a->bias_dims", "&a->bias" if s16 else "a->bias", "&a->output_dims", y]  # fmt: skip
+        return self._invoke(s, obj, args, size_call)
 
     def _call_pool(self, s) -> list[str]:
         p = s.layer.params
-        pd = p["padding"]
-        x, y = self._ptr(s.inputs[0], True), self._ptr(s.output)
-        decl = self.pool_setup(s, self._ctx(s), (pd[2], pd[0]), (p["h"], p["w"]), (p["ho"], p["wo"]))
-        lines = ["    {"] + ["        " + v for v in decl]
-        lines.append(
-            f"        const arm_cmsis_nn_status st = {s.func}(&ctx, &pp, &in_dims, {x}, &filter_dims, &out_dims, {y});"
-        )
-        return lines + self._status(s.index, "st") + ["    }"]
+        pd, st = p["padding"], p["stride"]
+        io, (x, y) = self._io_fields(s, "int16_t" if s.func.endswith("_s16") else "int8_t")
+        obj = self._args(s, [
+            ("cmsis_nn_context ", "ctx", self._ctx_init(s)),
+            ("cmsis_nn_pool_params ", "pool", f"{{ .stride = {{ .w = {st[1]}, .h = {st[0]} }}, "
+             f".padding = {{ .w = {pd[2]}, .h = {pd[0]} }}, .activation = {_act(p)} }}"),
+            ("cmsis_nn_dims ", "input_dims", _dims(1, p["h"], p["w"], p["c"])),
+            ("cmsis_nn_dims ", "filter_dims", _dims(1, p["kh"], p["kw"], p["c"])),
+            ("cmsis_nn_dims ", "output_dims", _dims(1, p["ho"], p["wo"], p["c"])),
+            *io,
+        ])  # fmt: skip
+        return self._invoke(s, obj, ["&a->ctx", "&a->pool", "&a->input_dims", x, "&a->filter_dims",
+                                     "&a->output_dims", y])  # fmt: skip
+
+    _ADD_SCALARS = ("in1_offset", "in1_mult", "in1_shift", "in2_offset", "in2_mult", "in2_shift", "left_shift")
+    _OUT_SCALARS = ("output_offset", "out_mult", "out_shift", "act_min", "act_max", "count")
 
     def _call_add(self, s) -> list[str]:
         p = s.layer.params
-        a, b = self._ptr(s.inputs[0], True), self._ptr(s.inputs[1], True)
-        y = self._ptr(s.output)
-        return [
-            "    {",
-            f"        const arm_cmsis_nn_status st = {s.func}({a}, {b},",
-            f"            {p['in1_offset']}, {p['in1_mult']}, {p['in1_shift']}, {p['in2_offset']}, {p['in2_mult']}, "
-            f"{p['in2_shift']}, {p['left_shift']},",
-            f"            {y}, {p['output_offset']}, {p['out_mult']}, {p['out_shift']},",
-            f"            {p['act_min']}, {p['act_max']}, {p['count']});",
-            *self._status(s.index, "st"),
-            "    }",
-        ]
+        io, (a, b, y) = self._io_fields(s, "int8_t", ("input1", "input2"))
+        scalars = [("int32_t ", m, str(p[m])) for m in self._ADD_SCALARS + self._OUT_SCALARS]
+        obj = self._args(s, io + scalars)
+        vals = [f"a->{m}" for m in self._ADD_SCALARS]
+        return self._invoke(s, obj, [a, b, *vals, y, *(f"a->{m}" for m in self._OUT_SCALARS)])
 
     def _call_mul(self, s) -> list[str]:
         p = s.layer.params
-        a, b = self._ptr(s.inputs[0], True), self._ptr(s.inputs[1], True)
-        y = self._ptr(s.output)
-        return [
-            "    {",
-            f"        const arm_cmsis_nn_status st = {s.func}({a}, {b}, {p['in1_offset']}, {p['in2_offset']},",
-            f"            {y}, {p['output_offset']}, {p['out_mult']}, {p['out_shift']},",
-            f"            {p['act_min']}, {p['act_max']}, {p['count']});",
-            *self._status(s.index, "st"),
-            "    }",
-        ]
+        io, (a, b, y) = self._io_fields(s, "int8_t", ("input1", "input2"))
+        ins = ("in1_offset", "in2_offset")
+        obj = self._args(s, io + [("int32_t ", m, str(p[m])) for m in ins + self._OUT_SCALARS])
+        return self._invoke(s, obj, [a, b, *(f"a->{m}" for m in ins), y, *(f"a->{m}" for m in self._OUT_SCALARS)])
 
     # ---------------------------------------------------------------- files
     def uses_patch_pack(self) -> bool:
@@ -451,8 +538,25 @@ class CProgram:
         words = max((self.plan.arena_bytes + 3) // 4, 1)
         out.append(f"\n/* the arena: {self.plan.arena_bytes} bytes, 4-byte aligned */\n")
         out.append(f"static int32_t {self.p}_arena[{words}];\n\n")
+        if self.arg_types:
+            out.append(
+                "/* Each step's call arguments as one const object in flash (one type per kernel): every call\n"
+                " * of a kernel compiles to the same loads, and nothing is built on the stack. */\n"
+            )
+        for tname, members in sorted(self.arg_types.items()):
+            body = "".join(f"    {ctype}{m};\n" for ctype, m in members)
+            out.append(f"typedef struct {{\n{body}}} {tname};\n\n")
+        for text in self.arg_data:
+            out.append(text + "\n")
+        if self.helpers:
+            out.append(
+                "/* the helpers stay functions of their own (one copy whatever the call count) */\n"
+                "#if defined(__clang__)\n#define HWQ_NOINLINE __attribute__((noinline))\n"
+                "#elif defined(__GNUC__)\n#define HWQ_NOINLINE __attribute__((noipa))\n"
+                "#else\n#define HWQ_NOINLINE\n#endif\n\n"
+            )
         for h in sorted(self.helpers):
-            out.append(_SUPPORT_HELPERS[h] + "\n\n")
+            out.append("HWQ_NOINLINE " + _SUPPORT_HELPERS[h] + "\n\n")
         in_t, out_t = pr.in_ctype, pr.out_ctype
         body = "\n".join(self.body)
         out.append(
@@ -564,6 +668,27 @@ class CProgram:
         if self.uses_patch_pack():  # the model's C files, for runners (the Makefile's MODEL_SRCS)
             d["sources"] = [f"{self.p}.c", f"{self.p}_weights.c", "target/hwq_patch_pack.c"]
         return json.dumps(d, indent=1) + "\n"
+
+
+def _dims(n, h, w, c) -> str:
+    return f"{{ .n = {n}, .h = {h}, .w = {w}, .c = {c} }}"
+
+
+def scratch_size_function(func: str) -> str | None:
+    """The runtime's ``*_get_buffer_size`` function the run function calls before ``func`` (its scratch
+    check), or None (no check: pools, element-wise ops, int4 fully connected, copies)."""
+    fam = _family(func)
+    if fam == "conv":
+        return f"{func}_get_buffer_size"
+    if fam == "fc" and not func.endswith("_s4"):
+        return "arm_fully_connected_s16_get_buffer_size" if func.endswith("_s16") else (
+            "arm_fully_connected_s8_get_buffer_size")  # fmt: skip
+    return None
+
+
+def _args_type(func: str) -> str:
+    """``hwq_<kernel>_args``: the C type of one call's arguments (``arm_`` prefix dropped)."""
+    return "hwq_" + func.removeprefix("arm_").removeprefix("hwq_") + "_args"
 
 
 def _act(p: dict) -> str:

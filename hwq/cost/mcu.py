@@ -2,8 +2,12 @@
 
 Memory comes from the MCU backend itself, not from a formula: ``hwq.mcu.plan.plan_memory`` (the arena
 the generated code allocates; peak SRAM = arena + the caller's input/output arrays; flash = the const
-arrays (weights, biases, multipliers, shifts) plus the planner's code-size estimate). The layers are the
-CMSIS-NN calls of ``hwq.mcu.lower.lower`` (fused requantisation and clamps included).
+arrays (weights, biases, multipliers, shifts, exact) plus the code: with a target's ``[flash]`` table
+(``flash_code_bytes``, measured on linked builds by ``benchmarks/calib_mcu_flash.py``) the union of the
+kernels' linked symbols, the model file's helpers and a constant per call (the generated run function
+passes each call's arguments as one ``static const`` object, so a call of a kernel always compiles to the
+same bytes); without one, the planner's code table). The layers are the CMSIS-NN calls of
+``hwq.mcu.lower.lower`` (fused requantisation and clamps included).
 
 Instructions: each runtime function the generator emits (``KERNEL_OF``: conv s8/s4/s16, depthwise s8/s4,
 fully connected s8/per-channel s8/s4/s16, max/avg pool s8/s16, element-wise add/mul s8) is priced by a
@@ -69,19 +73,24 @@ def instructions(func: str, feats: dict, coefs: dict) -> float:
     return coefs.get(f"{fam}_element", 8.0) * feats["elements"] + coefs.get(f"{fam}_call", 40.0)
 
 
-def flash_code_bytes(table: dict, funcs: list[str]) -> int:
+def flash_code_bytes(table: dict, funcs: list[str], single_rounding: bool = False) -> int:
     """Code bytes (flash) of a model whose run function calls ``funcs`` (one entry per call), from a target's
-    ``[flash]`` table: ``run_base + run_call[f]`` per call (the generated run function, layout copies
-    inlined) plus the bytes of the union of the symbols each called kernel keeps when linked alone
-    (``kernels[f]``: a helper two kernels share counts once); a kernel missing from the table costs the
-    planner's ``mcu.plan.CODE_BYTES`` entry."""
+    ``[flash]`` table: ``run_base + run_call[f]`` per call (the generated run function and the call's
+    ``static const`` argument object) + the model file's helpers used (``helpers[f]``, layout copies) + the
+    bytes of the union of the symbols each called kernel keeps when linked alone in the model's rounding
+    variant (``kernels`` / ``kernels_single_rounding``: a helper two kernels share counts once); a kernel
+    missing from the table costs the planner's ``mcu.plan.CODE_BYTES`` entry."""
     from hwq.mcu.plan import CODE_BYTES
 
     run_call = table.get("run_call", {})
-    kernels = table.get("kernels", {})
+    helpers = table.get("helpers", {})
+    kernels = table.get("kernels_single_rounding" if single_rounding else "kernels") or table.get("kernels", {})
     total = float(table.get("run_base", 0.0)) + sum(float(run_call.get(f, 0.0)) for f in funcs)
+    total += sum(float(helpers[f]) for f in set(funcs) if f in helpers)
     union: dict[str, int] = {}
     for f in set(funcs):
+        if f in helpers:
+            continue
         if f in kernels:
             union.update(kernels[f])
         elif f in CODE_BYTES:
@@ -124,7 +133,7 @@ def mcu(graph, target="cortex-m4") -> dict:
             }
         )
     if tgt.get("flash"):  # calibrated against linked builds (benchmarks/calib_mcu_flash.py)
-        code = flash_code_bytes(tgt["flash"], [step.func for step in program.steps])
+        code = flash_code_bytes(tgt["flash"], [step.func for step in program.steps], bool(program.single_rounding))
     else:  # the planner's per-kernel table
         code = int(plan.flash_code_bytes) + int(tgt.get("memory", {}).get("code_base_bytes", 0))
     total = {
