@@ -85,11 +85,14 @@ def bare_copy(src: Path, dst: Path) -> None:
         if c.name.endswith("_weights.c"):
             continue
         t = c.read_text()
-        t = re.sub(r"        if \(\w+_get_buffer_size\([^)]*\) > ctx\.size\) \{\n[^\n]*\n        \}\n", "", t)
+        t = re.sub(r"        if \(\w+_get_buffer_size\([^)]*\) > a->ctx\.size\) \{\n[^\n]*\n        \}\n", "", t)
         t = re.sub(r"const arm_cmsis_nn_status st = ", "(void)", t)
         t = re.sub(r"        if \(st != ARM_CMSIS_NN_SUCCESS\) \{\n[^\n]*\n        \}\n", "", t)
-        t = re.sub(r"    hwq_(chw_to_hwc|hwc_to_chw)_s(8|16)\([^;]*;\n", "", t)
-        t = re.sub(r"static void hwq_(chw_to_hwc|hwc_to_chw)_s(8|16)\(.*?\n\}\n", "", t, flags=re.S)
+        t = re.sub(r"HWQ_NOINLINE static void hwq_(chw_to_hwc|hwc_to_chw)_s(8|16)\(.*?\n\}\n", "", t, flags=re.S)
+        t = re.sub(r"(?m)^ +hwq_(chw_to_hwc|hwc_to_chw)_s(8|16)\([^;]*;\n", "", t)
+        t = re.sub(r"(?m)^ +const hwq_(chw_to_hwc|hwc_to_chw)_s(8|16)_args \*const a = &\w+;\n", "", t)
+        t = re.sub(r"/\* step \d+ \(layout copy\): hwq_(chw_to_hwc|hwc_to_chw)_s(8|16) \*/\nstatic const .*?\n\};\n", "",
+                   t, flags=re.S)  # fmt: skip
         t = t.replace("    (void)in;\n", "    (void)in;\n    (void)out;\n")
         c.write_text(t)
 
