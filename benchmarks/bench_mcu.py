@@ -91,8 +91,8 @@ def bare_copy(src: Path, dst: Path) -> None:
         t = re.sub(r"HWQ_NOINLINE static void hwq_(chw_to_hwc|hwc_to_chw)_s(8|16)\(.*?\n\}\n", "", t, flags=re.S)
         t = re.sub(r"(?m)^ +hwq_(chw_to_hwc|hwc_to_chw)_s(8|16)\([^;]*;\n", "", t)
         t = re.sub(r"(?m)^ +const hwq_(chw_to_hwc|hwc_to_chw)_s(8|16)_args \*const a = &\w+;\n", "", t)
-        t = re.sub(r"/\* step \d+ \(layout copy\): hwq_(chw_to_hwc|hwc_to_chw)_s(8|16) \*/\nstatic const .*?\n\};\n", "",
-                   t, flags=re.S)  # fmt: skip
+        pat = r"/\* step \d+ \(layout copy\): hwq_(chw_to_hwc|hwc_to_chw)_s(8|16) \*/\nstatic const .*?\n\};\n"
+        t = re.sub(pat, "", t, flags=re.S)
         t = t.replace("    (void)in;\n", "    (void)in;\n    (void)out;\n")
         c.write_text(t)
 

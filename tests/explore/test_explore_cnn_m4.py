@@ -45,7 +45,7 @@ def run(tmp_path_factory):
 
 
 def test_cnn_front_over_int8_int4_per_layer(run):
-    """Every configuration of the 2^3 space is scored; all-int4 needs the least flash; the front holds the
+    """Every configuration of the 2^3 space is scored; a uniform weight width needs the least flash; the front holds the
     cheapest refined point in instructions and in flash and is non-dominated in (test accuracy,
     instructions, flash)."""
     _, doc = run
@@ -66,7 +66,11 @@ def test_cnn_front_over_int8_int4_per_layer(run):
         assert not any(all(a <= b for a, b in zip(vec(q), vec(p))) and vec(q) != vec(p) for q in refined), p["id"]
     flash = {tuple(c["weight"] for c in p["config"]): p["refined"]["costs"]["flash"] for p in refined}
     ins = {tuple(c["weight"] for c in p["config"]): p["refined"]["costs"]["instructions"] for p in refined}
-    assert flash[("int4",) * 3] == min(flash.values())  # int4 weights, and only the _s4 kernels' code
+    # a mixed model links both the s8 and the s4 kernels; one width everywhere links one set (for this small
+    # CNN the s4 kernels' extra code outweighs the halved weights: all-int8 3,934 B, all-int4 4,017 B)
+    uniform = {("int4",) * 3, ("int8",) * 3}
+    assert min(flash, key=flash.get) in uniform
+    assert min(flash[c] for c in flash if c not in uniform) > max(flash[c] for c in uniform)
     assert len(set(ins.values())) > 1  # the per-layer choice moves the instruction count
     on_front = {tuple(c["weight"] for c in p["config"]) for p in front}
     assert any(ins[c] == min(ins.values()) for c in on_front) and any(flash[c] == min(flash.values()) for c in on_front)
