@@ -79,7 +79,7 @@ class MemoryPlan:
     io_bytes: int  # caller's input + output arrays
     peak_sram_bytes: int  # arena + io
     flash_weight_bytes: int  # const arrays: weights, biases, multipliers, shifts
-    flash_code_bytes: int  # estimate: CODE_BYTES per distinct kernel + CALL_BYTES per call (portable runtime)
+    flash_code_bytes: int  # Cortex-M4 code bytes (code_bytes: the cost target's linked-build table)
     placements: list[Placement] = field(default_factory=list)
     scratch: list[int] = field(default_factory=list)  # per step: ctx buffer offset (-1: none)
     inplace: list[str] = field(default_factory=list)  # buffers sharing their input's bytes
@@ -190,18 +190,41 @@ def plan_program(prog) -> MemoryPlan:
     placements.sort(key=lambda p: (p.offset, p.first, p.name))
     scratch = [best_off.get(f"scratch{s.index}", -1) if s.scratch else -1 for s in steps]
     io = sum(b.nbytes for b in bufs.values() if b.place != "arena")
-    wbytes, code, funcs = 0, RUNTIME_BASE_BYTES, set()
-    for s in steps:
-        code += CALL_BYTES
-        if s.func not in funcs:
-            funcs.add(s.func)
-            code += CODE_BYTES.get(s.func, 100)
-        if s.layer is not None:
-            wbytes += weight_bytes(s.layer)
+    wbytes = sum(weight_bytes(s.layer) for s in steps if s.layer is not None)
+    code = code_bytes([s.func for s in steps], bool(getattr(prog, "single_rounding", False)))
     return MemoryPlan(
         _align(best), _align(tflm), _align(naive), _align(lower_bound), io, _align(best) + io, wbytes, code,
         placements, scratch, sorted(alias),
     )  # fmt: skip
+
+
+def table_code_bytes(funcs: list[str]) -> int:
+    """Code bytes from the fixed table: ``CODE_BYTES`` per distinct kernel + ``CALL_BYTES`` per call."""
+    return RUNTIME_BASE_BYTES + CALL_BYTES * len(funcs) + sum(CODE_BYTES.get(f, 100) for f in set(funcs))
+
+
+def code_bytes(funcs: list[str], single_rounding: bool = False) -> int:
+    """Code bytes (flash) of a model whose run function calls ``funcs`` (one entry per call) on a Cortex-M4
+    (arm-none-eabi-gcc -O2, gc-sections): ``hwq.cost.mcu.flash_code_bytes`` with the ``[flash]`` table of
+    ``hwq/cost/targets/cortex-m4.toml`` (measured on linked builds, within 1 %); the fixed table
+    (``table_code_bytes``) when that file has none."""
+    from hwq.cost.mcu import flash_code_bytes
+
+    table = _m4_flash_table()
+    if not table:
+        return table_code_bytes(funcs)
+    return flash_code_bytes(table, funcs, single_rounding)
+
+
+_M4_FLASH: list[dict] = []
+
+
+def _m4_flash_table() -> dict:
+    if not _M4_FLASH:
+        from hwq.cost.targets import load_target
+
+        _M4_FLASH.append(load_target("cortex-m4").get("flash") or {})
+    return _M4_FLASH[0]
 
 
 def weight_bytes(layer) -> int:

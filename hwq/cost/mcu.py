@@ -134,8 +134,11 @@ def mcu(graph, target="cortex-m4") -> dict:
         )
     if tgt.get("flash"):  # calibrated against linked builds (benchmarks/calib_mcu_flash.py)
         code = flash_code_bytes(tgt["flash"], [step.func for step in program.steps], bool(program.single_rounding))
-    else:  # the planner's per-kernel table
-        code = int(plan.flash_code_bytes) + int(tgt.get("memory", {}).get("code_base_bytes", 0))
+    else:  # the fixed per-kernel table
+        from hwq.mcu.plan import table_code_bytes
+
+        funcs = [step.func for step in program.steps]
+        code = table_code_bytes(funcs) + int(tgt.get("memory", {}).get("code_base_bytes", 0))
     total = {
         "instructions": sum(r["instructions"] for r in rows),
         "macs": sum(r["macs"] for r in rows),
