@@ -18,10 +18,8 @@ arm-none-eabi-gcc).
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -32,11 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-ARCH = {
-    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"],
-    "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
-}
+from hwq.sim.mcurun import ARCH_FLAGS as ARCH  # noqa: E402
+from hwq.sim.mcurun import model_flash_bytes  # noqa: E402
 
 
 def graphs(n: int) -> list:
@@ -53,20 +48,9 @@ def graphs(n: int) -> list:
 
 
 def measure(job: tuple) -> int:
-    """Link one emitted model for one CPU; its text + data bytes."""
+    """Link one emitted model for one CPU (``sim.mcurun.model_flash_bytes``); its text + data bytes."""
     folder, cpu = job
-    meta = json.loads((Path(folder) / "mcu.json").read_text())
-    model = sorted(glob.glob(f"{folder}/hwq_*.c"))
-    rounding = ["-DCMSIS_NN_USE_SINGLE_ROUNDING"] if meta.get("single_rounding") else []
-    cmd = [
-        "arm-none-eabi-gcc", *ARCH[cpu], "-O2", "-std=c99", *rounding, "-ffunction-sections", "-fdata-sections",
-        "-nostartfiles", "-Wl,--gc-sections", f"-Wl,-e,{meta['entry']}", f"-I{folder}/cmsis_nn/Include",
-        f"-I{folder}", *model, *sorted(glob.glob(f"{folder}/cmsis_nn/Source/*.c")), "-o", f"{folder}/{cpu}.elf",
-    ]  # fmt: skip
-    subprocess.run(cmd, check=True, capture_output=True)
-    size = subprocess.run(["arm-none-eabi-size", f"{folder}/{cpu}.elf"], capture_output=True, text=True, check=True)
-    text, data = (int(x) for x in size.stdout.splitlines()[1].split()[:2])
-    return text + data
+    return model_flash_bytes(folder, cpu, elf=f"{folder}/{cpu}.elf")
 
 
 def main(argv: list[str] | None = None) -> int:

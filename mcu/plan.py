@@ -203,13 +203,34 @@ def table_code_bytes(funcs: list[str]) -> int:
     return RUNTIME_BASE_BYTES + CALL_BYTES * len(funcs) + sum(CODE_BYTES.get(f, 100) for f in set(funcs))
 
 
+def flash_code_bytes(table: dict, funcs: list[str], single_rounding: bool = False) -> int:
+    """Code bytes (flash) of a model whose run function calls ``funcs`` (one entry per call), from a target's
+    ``[flash]`` table: ``run_base + run_call[f]`` per call (the generated run function and the call's
+    ``static const`` argument object) + the model file's helpers used (``helpers[f]``, layout copies) + the
+    bytes of the union of the symbols each called kernel keeps when linked alone in the model's rounding
+    variant (``kernels`` / ``kernels_single_rounding``: a helper two kernels share counts once); a kernel
+    missing from the table costs the planner's ``mcu.plan.CODE_BYTES`` entry."""
+    run_call = table.get("run_call", {})
+    helpers = table.get("helpers", {})
+    kernels = table.get("kernels_single_rounding" if single_rounding else "kernels") or table.get("kernels", {})
+    total = float(table.get("run_base", 0.0)) + sum(float(run_call.get(f, 0.0)) for f in funcs)
+    total += sum(float(helpers[f]) for f in set(funcs) if f in helpers)
+    union: dict[str, int] = {}
+    for f in set(funcs):
+        if f in helpers:
+            continue
+        if f in kernels:
+            union.update(kernels[f])
+        elif f in CODE_BYTES:
+            union[f] = CODE_BYTES[f]
+    return int(round(total + sum(union.values())))
+
+
 def code_bytes(funcs: list[str], single_rounding: bool = False) -> int:
     """Code bytes (flash) of a model whose run function calls ``funcs`` (one entry per call) on a Cortex-M4
     (arm-none-eabi-gcc -O2, gc-sections): ``hwq.cost.mcu.flash_code_bytes`` with the ``[flash]`` table of
     ``hwq/cost/targets/cortex-m4.toml`` (measured on linked builds, within 1 %); the fixed table
     (``table_code_bytes``) when that file has none."""
-    from hwq.cost.mcu import flash_code_bytes
-
     table = _m4_flash_table()
     if not table:
         return table_code_bytes(funcs)

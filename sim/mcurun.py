@@ -365,6 +365,48 @@ def program_sizes(program) -> dict:
     return {"text_bytes": sec.get(".text", 0), "data_bytes": sec.get(".data", 0), "bss_bytes": sec.get(".bss", 0)}
 
 
+#: arm-none-eabi-gcc architecture flags per CPU (as ``mcu/target/rules.mk``)
+ARCH_FLAGS = {
+    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"],
+    "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
+}
+
+
+def model_flash_bytes(out_dir, cpu: str = "cortex-m4", elf=None) -> int:
+    """Flash bytes of the emitted model alone as it lands in a firmware: text + data (``arm-none-eabi-size``)
+    of the model's sources and the runtime in ``out_dir`` linked with ``arm-none-eabi-gcc -O2
+    -ffunction-sections -fdata-sections -Wl,--gc-sections`` from the model's run entry (no harness, startup
+    code or C library), the figure ``hwq.cost.mcu``'s ``flash_bytes`` estimates. ``elf``: where to write the
+    ELF (default: a temporary file). Raises McuRunError when the toolchain is missing or the link fails."""
+    out_dir = Path(out_dir)
+    gcc, size = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-size")
+    if gcc is None or size is None:
+        raise McuRunError("arm-none-eabi-gcc / arm-none-eabi-size not found (apt install gcc-arm-none-eabi)")
+    if cpu not in ARCH_FLAGS:
+        raise McuRunError(f"unknown CPU {cpu!r} (known: {', '.join(ARCH_FLAGS)})")
+    manifest = load_manifest(out_dir)
+    model = sorted(str(q) for q in out_dir.glob("hwq_*.c"))
+    if "sources" in manifest:
+        model = sorted({*model, *(str(out_dir / s) for s in manifest["sources"])})
+    runtime = sorted(str(q) for q in (out_dir / "cmsis_nn" / "Source").glob("*.c"))
+    rounding = ["-DCMSIS_NN_USE_SINGLE_ROUNDING"] if manifest.get("single_rounding") else []
+    with tempfile.TemporaryDirectory(prefix="hwq-flash-") as tmp:
+        target = Path(elf) if elf is not None else Path(tmp) / f"{cpu}.elf"
+        cmd = [
+            gcc, *ARCH_FLAGS[cpu], "-O2", "-std=c99", *rounding, "-ffunction-sections", "-fdata-sections",
+            "-nostartfiles", "-Wl,--gc-sections", f"-Wl,-e,{manifest['entry']}",
+            f"-I{out_dir / 'cmsis_nn' / 'Include'}", f"-I{out_dir}", f"-I{out_dir / 'target'}", *model, *runtime,
+            "-o", str(target),
+        ]  # fmt: skip
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise McuRunError(f"{out_dir}: linking the model alone for {cpu} failed: {r.stderr[-2000:]}")
+        out = subprocess.run([size, str(target)], capture_output=True, text=True, check=True).stdout
+    text, data = (int(x) for x in out.splitlines()[1].split()[:2])
+    return text + data
+
+
 def run_mcu(
     out_dir,
     graph,
@@ -380,7 +422,8 @@ def run_mcu(
     ``target``: ``host``, ``cortex-m4`` or ``cortex-m55`` (QEMU). ``profile`` (default: on for QEMU targets)
     adds a one-vector traced run for per-layer instruction counts. Returns (outputs: raw int64 arrays in
     graph-output order, extra: build_s, run_s, cached, vectors, target, single_rounding and, for QEMU,
-    stack_bytes, arena_bytes, text/data/bss bytes, layer_instructions, total_instructions).
+    stack_bytes, arena_bytes, text/data/bss bytes of the whole program, model_flash_bytes (the model alone,
+    ``model_flash_bytes``), layer_instructions, total_instructions).
     """
     out_dir = Path(out_dir)
     manifest = load_manifest(out_dir)
@@ -396,6 +439,11 @@ def run_mcu(
         extra.update(status, target=target, single_rounding=single)
         if TARGETS[target][1] is not None:
             extra.update(program_sizes(program))
+            if "entry" in manifest and (out_dir / "cmsis_nn" / "Source").is_dir():  # an emitted folder
+                try:
+                    extra["model_flash_bytes"] = model_flash_bytes(out_dir, target)
+                except McuRunError as e:  # the size is a figure, not the verdict: report it, run on
+                    extra["model_flash_error"] = str(e)
             if profile is None or profile:
                 prof_program, prof_build = build(
                     out_dir, target, single=single, profile=True, cache_dir=cache_dir, cmsis_nn=cmsis_nn

@@ -58,8 +58,10 @@ def flow_measured(verify_results: dict, out_dir=None) -> dict:
     """Measured figures of a flow run to stand beside the estimates: ``{"fpga": {...}, "mcu": {...}}``.
 
     FPGA: ``latency`` (cycles, the RTL simulation's ``latency_cycles``) and ``adders`` (``rtl.json``);
-    MCU: ``instructions`` (QEMU ``total_instructions``), ``arena_bytes`` and ``flash_bytes`` (text + data of
-    ``arm-none-eabi-size``) when the flow ran a Cortex-M build. Missing figures are left out."""
+    MCU: ``instructions`` (QEMU ``total_instructions``), ``arena_bytes``, ``flash_bytes`` (the model alone
+    linked from its run entry, ``sim.mcurun.model_flash_bytes``: what ``hwq.cost.mcu`` estimates) and
+    ``firmware_bytes`` (text + data of the QEMU program: harness, startup and C library included) when the
+    flow ran a Cortex-M build. Missing figures are left out."""
     import json
     from pathlib import Path
 
@@ -76,6 +78,8 @@ def flow_measured(verify_results: dict, out_dir=None) -> dict:
         mcu_m["instructions"] = m["total_instructions"]
     if m.get("arena_bytes") is not None:
         mcu_m["arena_bytes"] = m["arena_bytes"]
+    if m.get("model_flash_bytes") is not None:
+        mcu_m["flash_bytes"] = int(m["model_flash_bytes"])
     if m.get("text_bytes") is not None:
-        mcu_m["flash_bytes"] = int(m["text_bytes"]) + int(m.get("data_bytes", 0))
+        mcu_m["firmware_bytes"] = int(m["text_bytes"]) + int(m.get("data_bytes", 0))
     return {"fpga": fpga_m, "mcu": mcu_m}

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwq.mcu.plan import flash_code_bytes  # the [flash] table's law, lives with the planner
+
 from .targets import load_target
 
 
@@ -71,31 +73,6 @@ def instructions(func: str, feats: dict, coefs: dict) -> float:
             + coefs.get(f"{k}_call", 0.0)
         )
     return coefs.get(f"{fam}_element", 8.0) * feats["elements"] + coefs.get(f"{fam}_call", 40.0)
-
-
-def flash_code_bytes(table: dict, funcs: list[str], single_rounding: bool = False) -> int:
-    """Code bytes (flash) of a model whose run function calls ``funcs`` (one entry per call), from a target's
-    ``[flash]`` table: ``run_base + run_call[f]`` per call (the generated run function and the call's
-    ``static const`` argument object) + the model file's helpers used (``helpers[f]``, layout copies) + the
-    bytes of the union of the symbols each called kernel keeps when linked alone in the model's rounding
-    variant (``kernels`` / ``kernels_single_rounding``: a helper two kernels share counts once); a kernel
-    missing from the table costs the planner's ``mcu.plan.CODE_BYTES`` entry."""
-    from hwq.mcu.plan import CODE_BYTES
-
-    run_call = table.get("run_call", {})
-    helpers = table.get("helpers", {})
-    kernels = table.get("kernels_single_rounding" if single_rounding else "kernels") or table.get("kernels", {})
-    total = float(table.get("run_base", 0.0)) + sum(float(run_call.get(f, 0.0)) for f in funcs)
-    total += sum(float(helpers[f]) for f in set(funcs) if f in helpers)
-    union: dict[str, int] = {}
-    for f in set(funcs):
-        if f in helpers:
-            continue
-        if f in kernels:
-            union.update(kernels[f])
-        elif f in CODE_BYTES:
-            union[f] = CODE_BYTES[f]
-    return int(round(total + sum(union.values())))
 
 
 def mcu(graph, target="cortex-m4") -> dict:

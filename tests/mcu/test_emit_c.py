@@ -216,10 +216,17 @@ def test_wrong_rounding_build_is_an_error(tmp_path):
 def test_qemu_conv_exact(target, tmp_path):
     need_tool("arm-none-eabi-gcc")
     need_tool("qemu-system-arm")
-    _, r = _verify(conv_graph(), tmp_path, n=40, target=target)
+    from hwq.cost import mcu
+
+    g = conv_graph()
+    _, r = _verify(g, tmp_path, n=40, target=target)
     layers = r.extra.get("layers") or r.extra.get("profile") or []
     assert r.extra.get("target") == target
     assert layers or r.extra, r.extra
+    # the model alone, linked from its run entry: what hwq.cost.mcu's flash figure estimates (within 1 %)
+    linked = r.extra["model_flash_bytes"]
+    assert abs(mcu(g, target)["total"]["flash_bytes"] - linked) <= 0.01 * linked
+    assert r.extra["text_bytes"] > linked  # the QEMU program adds the harness, startup and C library
 
 
 def test_accumulator_acc_fmt_checked():
