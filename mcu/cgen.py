@@ -176,11 +176,6 @@ class CProgram:
         out.append(tail)
         return out
 
-    def _ctx(self, s) -> str:
-        if s.scratch:
-            return f"{{ .buf = arena + {self.plan.scratch[s.index]}, .size = {s.scratch} }}"
-        return "{ .buf = NULL, .size = 0 }"
-
     def _step(self, s) -> dict:
         i = s.index
         lines = [f"    /* step {i}: " + self._step_comment(s)[0]]
@@ -206,9 +201,9 @@ class CProgram:
     def _status(self, i: int, expr: str) -> list[str]:
         return [f"        if ({expr} != ARM_CMSIS_NN_SUCCESS) {{", f"            return -{i + 1};", "        }"]
 
-    def _scratch_check(self, s, size_call: str, limit: str = "ctx.size") -> list[str]:
+    def _scratch_check(self, s, size_call: str) -> list[str]:
         return [
-            f"        if ({size_call} > {limit}) {{",
+            f"        if ({size_call} > a->ctx.size) {{",
             f"            return -{s.index + 1}; /* the linked library needs more scratch than planned */",
             "        }",
         ]
@@ -259,7 +254,7 @@ class CProgram:
         """The block calling ``s.func`` with members of the argument object ``obj`` (``a->``)."""
         lines = ["    {", f"        const {_args_type(s.func)} *const a = &{obj};"]
         if size_call:
-            lines += self._scratch_check(s, size_call, "a->ctx.size")
+            lines += self._scratch_check(s, size_call)
         lines += self._call_text("const arm_cmsis_nn_status st = ", s.func, args)
         return lines + self._status(s.index, "st") + ["    }"]
 
