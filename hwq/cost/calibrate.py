@@ -242,7 +242,7 @@ def _batch_synth(folders: list[str], script: str, timeout: float = 7200) -> list
     """Synthesise several emitted folders in one yosys process (``BATCH_FORMS``); falls back to one run per
     folder (``rtl.tools.synth_report``) when the script has no batch form. Returns one report per folder:
     {"LUT", "FF", "CARRY", "DSP", "cells", "script"} (LUT/FF/CARRY/DSP by ``synth_report``'s rules)."""
-    from hwq.rtl.tools import sources, synth_report
+    from hwq.rtl.tools import run_yosys, sources, synth_report
 
     word = script.split()[0]
     if word not in BATCH_FORMS or len(folders) == 1:
@@ -267,7 +267,7 @@ def _batch_synth(folders: list[str], script: str, timeout: float = 7200) -> list
         f"select -clear; {lib}; {script} {run}; tee -o /dev/stdout stat"
     )
     exe = shutil.which("yosys")
-    p = subprocess.run([exe, "-q", "-p", text], capture_output=True, text=True, timeout=timeout)
+    p = run_yosys([exe, "-q", "-p", text], timeout)
     if p.returncode != 0:
         raise RuntimeError(f"yosys failed on the batch {', '.join(tops)}: {(p.stderr or p.stdout).strip()[-2000:]}")
     per = _split_stat(p.stdout)
