@@ -134,7 +134,9 @@ def run(args) -> int:
     total = res["total"]
     rows.append(["total"] + [total.get(k) for k in keys])
     if not args.quiet:
-        note = "" if res["calibrated"] else " (uncalibrated coefficients)"
+        note = ""
+        if not res["calibrated"]:
+            note = " (instructions: uncalibrated coefficients)" if kind == "mcu" else " (uncalibrated coefficients)"
         note += " (fast estimate: digit-count approximation, no CSE run)" if args.fast else ""
         print(f"cost of {graph.name!r} on {res['target']}{note}")
         print(_table(["layer"] + keys, rows))
