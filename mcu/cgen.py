@@ -550,7 +550,8 @@ class CProgram:
             out.append(
                 "/* the helpers stay functions of their own (one copy whatever the call count) */\n"
                 "#if defined(__clang__)\n#define HWQ_NOINLINE __attribute__((noinline))\n"
-                "#elif defined(__GNUC__)\n#define HWQ_NOINLINE __attribute__((noipa))\n"
+                "#elif defined(__GNUC__) && __GNUC__ >= 8\n#define HWQ_NOINLINE __attribute__((noipa))\n"
+                "#elif defined(__GNUC__)\n#define HWQ_NOINLINE __attribute__((noinline, noclone))\n"
                 "#else\n#define HWQ_NOINLINE\n#endif\n\n"
             )
         for h in sorted(self.helpers):
