@@ -8,8 +8,8 @@ model's ``*_run`` entry: the model as it lands in a firmware, without harness or
 compares ``arm-none-eabi-size`` text + data with the planner's ``flash_weight_bytes + flash_code_bytes``
 and with ``hwq.cost.mcu``'s figure (the target file's ``[flash]`` table from ``benchmarks/calib_mcu_flash.py``,
 whose run-call fit used two of every three of these models). The weight bytes are exact
-(``tests/mcu/test_plan_mcu.py``); the planner's code bytes come from a table of kernel sizes plus a fixed
-cost per call.
+(``tests/mcu/test_plan_mcu.py``); the planner's code bytes are the Cortex-M4 ``[flash]`` table's since
+session 12 (a fixed table of kernel sizes plus a cost per call before).
 
 Usage: ``python benchmarks/mcu_flash_check.py [--models 60] [--jobs 2] [--json OUT]`` (needs
 arm-none-eabi-gcc).
