@@ -42,9 +42,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from mcu_flash_check import ARCH, graphs, measure  # noqa: E402
 
+from hwq.mcu.cgen import _SUPPORT_HELPERS  # noqa: E402
+
 #: the model file's own static helpers (``mcu.cgen``), each a function of its own (``HWQ_NOINLINE``)
-HELPERS = {"hwq_chw_to_hwc_s8", "hwq_hwc_to_chw_s8", "hwq_chw_to_hwc_s16", "hwq_hwc_to_chw_s16", "hwq_clamp_s8",
-           "hwq_clamp_s16"}  # fmt: skip
+HELPERS = set(_SUPPORT_HELPERS)
 
 
 def kept_symbols(elf: str) -> dict[str, int]:
@@ -69,7 +70,7 @@ def kernel_sets(folder: str, cpu: str, entries: list[str], single_rounding: bool
     out = {}
     for e in entries:
         elf = f"{folder}/k_{cpu}_{int(single_rounding)}_{e}.elf"
-        size_fn = scratch_size_function(e) if not e.startswith("hwq_patch") else None
+        size_fn = scratch_size_function(e)
         keep = [f"-Wl,--undefined={size_fn}"] if size_fn else []
         cmd = [
             "arm-none-eabi-gcc", *ARCH[cpu], "-O2", "-std=c99", *rounding, "-ffunction-sections", "-fdata-sections",

@@ -275,32 +275,24 @@ class CProgram:
         calls.append(at or "a->output")
         return fields, calls
 
-    def _call_copy(self, s) -> list[str]:
+    def _call_helper(self, s, scalars: dict) -> list[str]:
+        """A call of one of the model file's helpers (``_SUPPORT_HELPERS``: layout copy, clamp) with the
+        step's pointers and the int32 ``scalars`` from its argument object."""
         self.helpers.add(s.func)
-        p = s.params
-        ctype = "int16_t" if s.func.endswith("_s16") else "int8_t"
-        fields, (x, y) = self._io_fields(s, ctype)
-        obj = self._args(s, fields + [("int32_t ", m, str(p[m])) for m in ("c", "h", "w")])
+        fields, (x, y) = self._io_fields(s, "int16_t" if s.func.endswith("_s16") else "int8_t")
+        obj = self._args(s, fields + [("int32_t ", m, str(v)) for m, v in scalars.items()])
         return [
             "    {",
             f"        const {_args_type(s.func)} *const a = &{obj};",
-            f"        {s.func}({x}, {y}, a->c, a->h, a->w);",
+            f"        {s.func}({x}, {y}, {', '.join(f'a->{m}' for m in scalars)});",
             "    }",
         ]
 
+    def _call_copy(self, s) -> list[str]:
+        return self._call_helper(s, {m: s.params[m] for m in ("c", "h", "w")})
+
     def _call_clamp(self, s) -> list[str]:
-        self.helpers.add(s.func)
-        p = s.layer.params
-        ctype = "int16_t" if s.func.endswith("_s16") else "int8_t"
-        fields, (x, y) = self._io_fields(s, ctype)
-        vals = {"count": p["count"], "act_min": p["act_min"], "act_max": p["act_max"]}
-        obj = self._args(s, fields + [("int32_t ", m, str(v)) for m, v in vals.items()])
-        return [
-            "    {",
-            f"        const {_args_type(s.func)} *const a = &{obj};",
-            f"        {s.func}({x}, {y}, a->count, a->act_min, a->act_max);",
-            "    }",
-        ]
+        return self._call_helper(s, {m: s.layer.params[m] for m in ("count", "act_min", "act_max")})
 
     def _call_patch(self, s) -> list[str]:
         """pack (patch_quant's step) or unpack (inserted before the first reader): ``mcu/target/hwq_patch_pack.h``."""
@@ -371,83 +363,74 @@ class CProgram:
                 "&a->bias_dims", "a->bias", "&a->output_dims", y]  # fmt: skip
         return self._invoke(s, obj, args, size_call)
 
-    def conv_setup(self, s, ctx: str, pad: tuple, in_hw: tuple, out_hw: tuple) -> tuple[list[str], str, str]:
-        """Declarations of a convolution call (context, conv params, quant params, dims), unindented, and the
-        weight and bias array names. ``pad`` = (w, h), ``in_hw`` / ``out_hw`` = (h, w): C expressions or ints
-        (the whole tensor's, or a patch's from its geometry table); shared by the patch loop's kernels."""
+    def conv_fields(self, s, ctx: str, pad: tuple, in_hw: tuple, out_hw: tuple) -> tuple[list, str, str]:
+        """A convolution call's arguments as (member C type, member, initialiser): context, conv params,
+        quant params, dims; and the weight and bias array names. ``pad`` = (w, h), ``in_hw`` / ``out_hw`` =
+        (h, w): C expressions or ints (the whole tensor's, or a patch's from its geometry table)."""
         p = s.layer.params
         wn, bn = self._weights(s)
         mn, sn = self._quant_arrays(s, p["cout"])
-        act = _act(p)
         st, dl = p["stride"], p["dilation"]
         dw = s.func.startswith("arm_depthwise")
-        common = (
-            f".input_offset = {p['input_offset']}, .output_offset = {p['output_offset']}, "
-            + (f".ch_mult = {p['ch_mult']}, " if dw else "")
-            + f".stride = {{ .w = {st[1]}, .h = {st[0]} }}, .padding = {{ .w = {pad[0]}, .h = {pad[1]} }}, "
-            f".dilation = {{ .w = {dl[1]}, .h = {dl[0]} }}, .activation = {act}"
-        )
-        ptype = "cmsis_nn_dw_conv_params" if dw else "cmsis_nn_conv_params"
-        fdims = (
-            f"{{ .n = 1, .h = {p['kh']}, .w = {p['kw']}, .c = {p['cout']} }}"
-            if dw
-            else f"{{ .n = {p['cout']}, .h = {p['kh']}, .w = {p['kw']}, .c = {p['cin']} }}"
-        )
-        lines = [
-            f"const cmsis_nn_context ctx = {ctx};",
-            f"const {ptype} cp = {{ {common} }};",
-            f"const cmsis_nn_per_channel_quant_params q = {{ .multiplier = (int32_t *){mn}, "
-            f".shift = (int32_t *){sn} }};",
-            f"const cmsis_nn_dims in_dims = {{ .n = 1, .h = {in_hw[0]}, .w = {in_hw[1]}, .c = {p['cin']} }};",
-            f"const cmsis_nn_dims filter_dims = {fdims};",
-            f"const cmsis_nn_dims bias_dims = {{ .n = 1, .h = 1, .w = 1, .c = {p['cout']} }};",
-            f"const cmsis_nn_dims out_dims = {{ .n = 1, .h = {out_hw[0]}, .w = {out_hw[1]}, .c = {p['cout']} }};",
-        ]
-        return lines, wn, bn
-
-    def pool_setup(self, s, ctx: str, pad: tuple, in_hw: tuple, out_hw: tuple) -> list[str]:
-        """Declarations of a pooling call (context, pool params, dims), unindented; arguments as ``conv_setup``."""
-        p = s.layer.params
-        st = p["stride"]
-        return [
-            f"const cmsis_nn_context ctx = {ctx};",
-            f"const cmsis_nn_pool_params pp = {{ .stride = {{ .w = {st[1]}, .h = {st[0]} }}, "
-            f".padding = {{ .w = {pad[0]}, .h = {pad[1]} }}, .activation = {_act(p)} }};",
-            f"const cmsis_nn_dims in_dims = {{ .n = 1, .h = {in_hw[0]}, .w = {in_hw[1]}, .c = {p['c']} }};",
-            f"const cmsis_nn_dims filter_dims = {{ .n = 1, .h = {p['kh']}, .w = {p['kw']}, .c = {p['c']} }};",
-            f"const cmsis_nn_dims out_dims = {{ .n = 1, .h = {out_hw[0]}, .w = {out_hw[1]}, .c = {p['c']} }};",
-        ]
-
-    def _call_conv(self, s) -> list[str]:
-        p = s.layer.params
-        wn, bn = self._weights(s)
-        mn, sn = self._quant_arrays(s, p["cout"])
-        pd, st, dl = p["padding"], p["stride"], p["dilation"]
-        dw = s.func.startswith("arm_depthwise")
-        s16 = s.func.endswith("_s16")
-        io, (x, y) = self._io_fields(s, "int16_t" if s16 else "int8_t")
         conv = (
             f"{{ .input_offset = {p['input_offset']}, .output_offset = {p['output_offset']}, "
             + (f".ch_mult = {p['ch_mult']}, " if dw else "")
-            + f".stride = {{ .w = {st[1]}, .h = {st[0]} }}, .padding = {{ .w = {pd[2]}, .h = {pd[0]} }}, "
+            + f".stride = {{ .w = {st[1]}, .h = {st[0]} }}, .padding = {{ .w = {pad[0]}, .h = {pad[1]} }}, "
             f".dilation = {{ .w = {dl[1]}, .h = {dl[0]} }}, .activation = {_act(p)} }}"
         )
         fdims = _dims(1, p["kh"], p["kw"], p["cout"]) if dw else _dims(p["cout"], p["kh"], p["kw"], p["cin"])
-        bias = ("cmsis_nn_bias_data ", "bias", f"{{ .data = {bn}, .is_int32_bias = 0 }}") if s16 else (
-            "const int32_t *", "bias", bn)  # fmt: skip
-        obj = self._args(s, [
-            ("cmsis_nn_context ", "ctx", self._ctx_init(s)),
+        fields = [
+            ("cmsis_nn_context ", "ctx", ctx),
             ("cmsis_nn_dw_conv_params " if dw else "cmsis_nn_conv_params ", "conv", conv),
             ("cmsis_nn_per_channel_quant_params ", "quant",
              f"{{ .multiplier = (int32_t *){mn}, .shift = (int32_t *){sn} }}"),
-            ("cmsis_nn_dims ", "input_dims", _dims(1, p["h"], p["w"], p["cin"])),
+            ("cmsis_nn_dims ", "input_dims", _dims(1, in_hw[0], in_hw[1], p["cin"])),
             ("cmsis_nn_dims ", "filter_dims", fdims),
             ("cmsis_nn_dims ", "bias_dims", _dims(1, 1, 1, p["cout"])),
-            ("cmsis_nn_dims ", "output_dims", _dims(1, p["ho"], p["wo"], p["cout"])),
-            ("const int8_t *", "filter", wn),
-            bias,
-            *io,
-        ])  # fmt: skip
+            ("cmsis_nn_dims ", "output_dims", _dims(1, out_hw[0], out_hw[1], p["cout"])),
+        ]  # fmt: skip
+        return fields, wn, bn
+
+    def pool_fields(self, s, ctx: str, pad: tuple, in_hw: tuple, out_hw: tuple) -> list:
+        """A pooling call's arguments (context, pool params, dims) as ``conv_fields``."""
+        p = s.layer.params
+        st = p["stride"]
+        return [
+            ("cmsis_nn_context ", "ctx", ctx),
+            ("cmsis_nn_pool_params ", "pool", f"{{ .stride = {{ .w = {st[1]}, .h = {st[0]} }}, "
+             f".padding = {{ .w = {pad[0]}, .h = {pad[1]} }}, .activation = {_act(p)} }}"),
+            ("cmsis_nn_dims ", "input_dims", _dims(1, in_hw[0], in_hw[1], p["c"])),
+            ("cmsis_nn_dims ", "filter_dims", _dims(1, p["kh"], p["kw"], p["c"])),
+            ("cmsis_nn_dims ", "output_dims", _dims(1, out_hw[0], out_hw[1], p["c"])),
+        ]  # fmt: skip
+
+    #: local names of the members in the patch loop's declarations (``conv_setup`` / ``pool_setup``)
+    _LOCAL = {"conv": "cp", "pool": "pp", "quant": "q", "input_dims": "in_dims", "output_dims": "out_dims"}
+
+    @classmethod
+    def _locals(cls, fields: list) -> list[str]:
+        return [f"const {ctype.strip()} {cls._LOCAL.get(m, m)} = {init};" for ctype, m, init in fields]
+
+    def conv_setup(self, s, ctx: str, pad: tuple, in_hw: tuple, out_hw: tuple) -> tuple[list[str], str, str]:
+        """Declarations of a convolution call (``conv_fields`` as locals ``ctx``, ``cp``, ``q``, ``in_dims``,
+        ``filter_dims``, ``bias_dims``, ``out_dims``), unindented, and the weight and bias array names; the
+        patch loop's kernels, whose geometry is read at run time."""
+        fields, wn, bn = self.conv_fields(s, ctx, pad, in_hw, out_hw)
+        return self._locals(fields), wn, bn
+
+    def pool_setup(self, s, ctx: str, pad: tuple, in_hw: tuple, out_hw: tuple) -> list[str]:
+        """Declarations of a pooling call (``pool_fields`` as locals ``ctx``, ``pp``, ...), as ``conv_setup``."""
+        return self._locals(self.pool_fields(s, ctx, pad, in_hw, out_hw))
+
+    def _call_conv(self, s) -> list[str]:
+        p = s.layer.params
+        pd = p["padding"]
+        s16 = s.func.endswith("_s16")
+        io, (x, y) = self._io_fields(s, "int16_t" if s16 else "int8_t")
+        fields, wn, bn = self.conv_fields(s, self._ctx_init(s), (pd[2], pd[0]), (p["h"], p["w"]), (p["ho"], p["wo"]))
+        bias = ("cmsis_nn_bias_data ", "bias", f"{{ .data = {bn}, .is_int32_bias = 0 }}") if s16 else (
+            "const int32_t *", "bias", bn)  # fmt: skip
+        obj = self._args(s, [*fields, ("const int8_t *", "filter", wn), bias, *io])
         size_call = f"{scratch_size_function(s.func)}(&a->conv, &a->input_dims, &a->filter_dims, &a->output_dims)"
         args = ["&a->ctx", "&a->conv", "&a->quant", "&a->input_dims", x, "&a->filter_dims", "a->filter",
                 "&a->bias_dims", "&a->bias" if s16 else "a->bias", "&a->output_dims", y]  # fmt: skip
@@ -455,17 +438,10 @@ class CProgram:
 
     def _call_pool(self, s) -> list[str]:
         p = s.layer.params
-        pd, st = p["padding"], p["stride"]
+        pd = p["padding"]
         io, (x, y) = self._io_fields(s, "int16_t" if s.func.endswith("_s16") else "int8_t")
-        obj = self._args(s, [
-            ("cmsis_nn_context ", "ctx", self._ctx_init(s)),
-            ("cmsis_nn_pool_params ", "pool", f"{{ .stride = {{ .w = {st[1]}, .h = {st[0]} }}, "
-             f".padding = {{ .w = {pd[2]}, .h = {pd[0]} }}, .activation = {_act(p)} }}"),
-            ("cmsis_nn_dims ", "input_dims", _dims(1, p["h"], p["w"], p["c"])),
-            ("cmsis_nn_dims ", "filter_dims", _dims(1, p["kh"], p["kw"], p["c"])),
-            ("cmsis_nn_dims ", "output_dims", _dims(1, p["ho"], p["wo"], p["c"])),
-            *io,
-        ])  # fmt: skip
+        fields = self.pool_fields(s, self._ctx_init(s), (pd[2], pd[0]), (p["h"], p["w"]), (p["ho"], p["wo"]))
+        obj = self._args(s, [*fields, *io])
         return self._invoke(s, obj, ["&a->ctx", "&a->pool", "&a->input_dims", x, "&a->filter_dims",
                                      "&a->output_dims", y])  # fmt: skip
 

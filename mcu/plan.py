@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 
 from .lower import lower
@@ -228,7 +229,7 @@ def flash_code_bytes(table: dict, funcs: list[str], single_rounding: bool = Fals
 
 def code_bytes(funcs: list[str], single_rounding: bool = False) -> int:
     """Code bytes (flash) of a model whose run function calls ``funcs`` (one entry per call) on a Cortex-M4
-    (arm-none-eabi-gcc -O2, gc-sections): ``hwq.cost.mcu.flash_code_bytes`` with the ``[flash]`` table of
+    (arm-none-eabi-gcc -O2, gc-sections): ``flash_code_bytes`` with the ``[flash]`` table of
     ``hwq/cost/targets/cortex-m4.toml`` (measured on linked builds, within 1 %); the fixed table
     (``table_code_bytes``) when that file has none."""
     table = _m4_flash_table()
@@ -237,15 +238,11 @@ def code_bytes(funcs: list[str], single_rounding: bool = False) -> int:
     return flash_code_bytes(table, funcs, single_rounding)
 
 
-_M4_FLASH: list[dict] = []
-
-
+@functools.lru_cache(maxsize=1)
 def _m4_flash_table() -> dict:
-    if not _M4_FLASH:
-        from hwq.cost.targets import load_target
+    from hwq.cost.targets import load_target
 
-        _M4_FLASH.append(load_target("cortex-m4").get("flash") or {})
-    return _M4_FLASH[0]
+    return load_target("cortex-m4").get("flash") or {}
 
 
 def weight_bytes(layer) -> int:

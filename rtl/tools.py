@@ -100,10 +100,11 @@ def run_yosys(cmd: list[str], timeout: float, attempts: int = 3) -> subprocess.C
     """Run yosys ``cmd``; when its ABC subprocess crashes (abort or segfault: seen once in about 3,000
     syntheses of the test suite, not reproducible on the same design), run it again, up to ``attempts``
     times. Any other failure is returned as it is."""
-    for k in range(attempts):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    for _ in range(attempts - 1):
+        if p.returncode == 0 or not _ABC_CRASH.search(p.stderr + p.stdout):
+            break
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        if p.returncode == 0 or not _ABC_CRASH.search(p.stderr + p.stdout) or k == attempts - 1:
-            return p
     return p
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwq.mcu.plan import flash_code_bytes  # the [flash] table's law, lives with the planner
+from hwq.mcu.plan import flash_code_bytes, table_code_bytes  # the code-bytes laws live with the planner
 
 from .targets import load_target
 
@@ -112,10 +112,8 @@ def mcu(graph, target="cortex-m4") -> dict:
     if tgt.get("flash"):  # calibrated against linked builds (benchmarks/calib_mcu_flash.py)
         code = flash_code_bytes(tgt["flash"], [step.func for step in program.steps], bool(program.single_rounding))
     else:  # the fixed per-kernel table
-        from hwq.mcu.plan import table_code_bytes
-
-        funcs = [step.func for step in program.steps]
-        code = table_code_bytes(funcs) + int(tgt.get("memory", {}).get("code_base_bytes", 0))
+        code = table_code_bytes([step.func for step in program.steps])
+        code += int(tgt.get("memory", {}).get("code_base_bytes", 0))
     total = {
         "instructions": sum(r["instructions"] for r in rows),
         "macs": sum(r["macs"] for r in rows),
