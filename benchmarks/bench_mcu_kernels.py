@@ -1,11 +1,12 @@
-"""Instructions per CMSIS-NN kernel call of hwq's portable runtime on QEMU Cortex-M4 and Cortex-M55.
+"""Instructions per CMSIS-NN kernel call of hwq's portable runtime on QEMU Cortex-M4, Cortex-M7 and Cortex-M55.
 
 For every kernel and shape in ``CASES`` the script writes a one-call program (random int8/int16 data,
 random per-channel multipliers), builds it with ``mcu/target/rules.mk`` (arm-none-eabi-gcc -O2,
-HWQ_PROFILE) for each CPU, runs one call in QEMU (``mps2-an386`` / ``mps3-an547``) and counts the executed
+HWQ_PROFILE) for each CPU, runs one call in QEMU (``mps2-an386`` / ``mps2-an500`` / ``mps3-an547``) and counts
+the executed
 instructions exactly (``hwq.sim.mcurun``: QEMU's translation-block trace, checked in the tests against a
 one-instruction-per-block trace). It also runs the same program on the host and checks that the outputs of
-host, M4 and M55 are byte-identical. Results go to ``mcu/target/kernel_counts_<cpu>.json`` (shape ->
+host and every QEMU CPU are byte-identical. Results go to ``mcu/target/kernel_counts_<cpu>.json`` (shape ->
 instructions, MACs, instructions per MAC or per element), the data the MCU cost model fits its per-kernel
 formulas to, and a table is printed beside the real CMSIS-NN's published counts for the reference conv
 (REFERENCE.md: arm_convolve_s8 16x16x8 -> 16, 3x3: 843,576 instructions on M4, 183,682 on M55).
@@ -13,7 +14,7 @@ formulas to, and a table is printed beside the real CMSIS-NN's published counts 
 The runtime is plain C99 (no DSP/MVE intrinsics), so its counts are those of portable code compiled by gcc;
 the real library's optimised paths are several times faster. Both are reported, never mixed.
 
-Usage: ``python benchmarks/bench_mcu_kernels.py [--cpus cortex-m4,cortex-m55] [--only conv_s8,...]
+Usage: ``python benchmarks/bench_mcu_kernels.py [--cpus cortex-m4,cortex-m7,cortex-m55] [--only conv_s8,...]
 [--no-write] [--json F]``
 """
 
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwq.mcu.kernel_calls import call_source, kernel_function, write_case
 from hwq.sim import mcurun
 
 OUT_DIR = Path(__file__).resolve().parent.parent / "mcu" / "target"
@@ -63,127 +65,6 @@ CASES = [
 ]
 
 
-def _arr(ctype: str, name: str, values, const: bool = True) -> str:
-    body = ", ".join(str(int(v)) for v in np.asarray(values).ravel())
-    return f"static {'const ' if const else ''}{ctype} {name}[] = {{{body}}};\n"
-
-
-def _pack_s4(w) -> np.ndarray:
-    flat = np.asarray(w, dtype=np.int64).ravel()
-    if flat.size % 2:
-        flat = np.append(flat, 0)
-    nib = flat & 0xF
-    return (nib[0::2] | (nib[1::2] << 4)).astype(np.uint8).view(np.int8)
-
-
-def program(kind: str, p: dict, rng) -> tuple[str, int, int, str, int]:
-    """C source of one kernel call, input count, output count, element C type and MACs (or elements)."""
-    s16 = p["t"] == "s16"
-    ct = "int16_t" if s16 else "int8_t"
-    lo, hi = (-32768, 32767) if s16 else (-128, 127)
-    src = '#include "hwq_model.h"\n#include "hwq_profile.h"\n#include "arm_nnfunctions.h"\n'
-    if kind in ("conv", "dw"):
-        h, w, cin, k, st, pad = p["h"], p["w"], p["cin"], p["k"], p["stride"], p["pad"]
-        cout = p["cout"] if kind == "conv" else cin * p["mult"]
-        ho, wo = (h + 2 * pad - k) // st + 1, (w + 2 * pad - k) // st + 1
-        wshape = (cout, k, k, cin) if kind == "conv" else (1, k, k, cout)
-        wlim = 8 if p["t"] == "s4" else 128
-        wt = rng.integers(-wlim + 1, wlim, wshape)
-        src += _arr("int8_t", "wt", _pack_s4(wt) if p["t"] == "s4" else wt)
-        if s16:
-            src += _arr("int64_t", "bias", rng.integers(-1000, 1000, cout))
-            src += "static const cmsis_nn_bias_data bd = {bias, false};\n"
-        else:
-            src += _arr("int32_t", "bias", rng.integers(-1000, 1000, cout))
-        src += _arr("int32_t", "mult", rng.integers(1 << 30, 1 << 31, cout), const=False)
-        src += _arr("int32_t", "shift", rng.integers(-10, -6, cout), const=False)
-        n_in, n_out = h * w * cin, ho * wo * cout
-        macs = ho * wo * cout * k * k * (cin if kind == "conv" else 1)
-        params = (
-            f"cmsis_nn_conv_params cp = {{{0 if s16 else 3}, {0 if s16 else -2}, {{{st}, {st}}}, {{{pad}, {pad}}}, "
-            f"{{1, 1}}, {{{lo}, {hi}}}}};"
-            if kind == "conv"
-            else f"cmsis_nn_dw_conv_params cp = {{3, -2, {p['mult']}, {{{st}, {st}}}, {{{pad}, {pad}}}, {{1, 1}}, "
-            f"{{{lo}, {hi}}}}};"
-        )
-        fdims = f"{{{cout}, {k}, {k}, {cin}}}" if kind == "conv" else f"{{1, {k}, {k}, {cout}}}"
-        fn = {
-            ("conv", "s8"): "arm_convolve_wrapper_s8",
-            ("conv", "s4"): "arm_convolve_wrapper_s4",
-            ("conv", "s16"): "arm_convolve_wrapper_s16",
-            ("dw", "s8"): "arm_depthwise_conv_wrapper_s8",
-            ("dw", "s4"): "arm_depthwise_conv_wrapper_s4",
-        }[(kind, p["t"])]
-        call = (
-            f"    {params}\n    cmsis_nn_per_channel_quant_params q = {{mult, shift}};\n"
-            f"    cmsis_nn_dims id = {{1, {h}, {w}, {cin}}}, fd = {fdims}, bdm = {{1, 1, 1, {cout}}}, "
-            f"od = {{1, {ho}, {wo}, {cout}}};\n"
-            f"    return (int){fn}(&ctx, &cp, &q, &id, in, &fd, wt, &bdm, {'&bd' if s16 else 'bias'}, &od, out);\n"
-        )
-    elif kind == "fc":
-        depth, oc = p["depth"], p["out"]
-        wlim = 8 if p["t"] == "s4" else 128
-        wt = rng.integers(-wlim + 1, wlim, (oc, depth))
-        src += _arr("int8_t", "wt", _pack_s4(wt) if p["t"] == "s4" else wt)
-        src += _arr("int64_t" if s16 else "int32_t", "bias", rng.integers(-1000, 1000, oc))
-        fn = {"s8": "arm_fully_connected_s8", "s4": "arm_fully_connected_s4", "s16": "arm_fully_connected_s16"}[p["t"]]
-        n_in, n_out, macs = depth, oc, depth * oc
-        call = (
-            f"    cmsis_nn_fc_params fp = {{{0 if s16 else 3}, 0, {0 if s16 else -2}, {{{lo}, {hi}}}}};\n"
-            f"    cmsis_nn_per_tensor_quant_params q = {{1500000000, {-12 if s16 else -8}}};\n"
-            f"    cmsis_nn_dims id = {{1, 1, 1, {depth}}}, fd = {{{depth}, 1, 1, {oc}}}, bdm = {{1, 1, 1, {oc}}}, "
-            f"od = {{1, 1, 1, {oc}}};\n"
-            f"    return (int){fn}(&ctx, &fp, &q, &id, in, &fd, wt, &bdm, bias, &od, out);\n"
-        )
-    elif kind == "pool":
-        h, w, c, k, st = p["h"], p["w"], p["c"], p["k"], p["s"]
-        ho, wo = (h - k) // st + 1, (w - k) // st + 1
-        fn = f"arm_{'max_pool' if p['op'] == 'max' else 'avgpool'}_{p['t']}"
-        n_in, n_out, macs = h * w * c, ho * wo * c, ho * wo * c * k * k
-        call = (
-            f"    cmsis_nn_pool_params pp = {{{{{st}, {st}}}, {{0, 0}}, {{{lo}, {hi}}}}};\n"
-            f"    cmsis_nn_dims id = {{1, {h}, {w}, {c}}}, fd = {{1, {k}, {k}, 1}}, od = {{1, {ho}, {wo}, {c}}};\n"
-            f"    return (int){fn}(&ctx, &pp, &id, in, &fd, &od, out);\n"
-        )
-    else:  # add / mul: the second operand is the input shifted by one element
-        n = p["n"]
-        n_in, n_out, macs = n + 1, n, n
-        if kind == "add":
-            call = (
-                "    return (int)arm_elementwise_add_s8(in, in + 1, 3, 1500000000, -1, -5, 1300000000, -2, 20, out, "
-                f"-2, 1400000000, -19, -128, 127, {n});\n"
-            )
-        else:
-            call = (
-                f"    return (int)arm_elementwise_mul_s8(in, in + 1, 3, -5, out, -2, 1400000000, -8, -128, 127, {n});\n"
-            )
-    src += (
-        "int hwq_kernel_run(const hwq_model_in_t *in, hwq_model_out_t *out)\n{\n"
-        "    cmsis_nn_context ctx = {0, 0};\n    (void)ctx;\n    HWQ_PROFILE_MARK(0);\n" + call + "}\n"
-    )
-    return src, n_in, n_out, ct, macs
-
-
-def write_case(folder: Path, src: str, n_in: int, n_out: int, ct: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "kernel.c").write_text(src)
-    (folder / "hwq_model.h").write_text(
-        "#ifndef HWQ_MODEL_H\n#define HWQ_MODEL_H\n#include <stdint.h>\n"
-        f"#define HWQ_MODEL_INPUT_COUNT {n_in}\n#define HWQ_MODEL_OUTPUT_COUNT {n_out}\n"
-        f"#define HWQ_MODEL_ARENA_BYTES 0\ntypedef {ct} hwq_model_in_t;\ntypedef {ct} hwq_model_out_t;\n"
-        "int hwq_kernel_run(const hwq_model_in_t *in, hwq_model_out_t *out);\n"
-        "#define HWQ_MODEL_RUN(in, out) hwq_kernel_run(in, out)\n#endif\n"
-    )
-    io = {"count": 0, "ctype": ct, "storage_offset": 0}
-    manifest = {
-        "inputs": [{**io, "name": "x", "count": n_in}],
-        "outputs": [{**io, "name": "y", "count": n_out}],
-        "single_rounding": False,
-        "sources": ["kernel.c"],
-    }
-    (folder / "mcu.json").write_text(json.dumps(manifest))
-
-
 def measure(folder: Path, cpus: list[str], inputs: np.ndarray, cache: Path) -> dict:
     """Instructions per CPU (one traced call) and the byte-identity of host and QEMU outputs."""
     res, outputs = {}, {}
@@ -204,7 +85,7 @@ def measure(folder: Path, cpus: list[str], inputs: np.ndarray, cache: Path) -> d
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cpus", default="cortex-m4,cortex-m55")
+    ap.add_argument("--cpus", default="cortex-m4,cortex-m7,cortex-m55")
     ap.add_argument("--only", default="", help="comma-separated case names (default: all)")
     ap.add_argument("--no-write", action="store_true", help="do not write mcu/target/kernel_counts_<cpu>.json")
     ap.add_argument("--json", default="", help="also write all results to this file")
@@ -224,7 +105,7 @@ def main(argv=None) -> int:
             if only and name not in only:
                 continue
             rng = np.random.default_rng(i)
-            src, n_in, n_out, ct, macs = program(kind, p, rng)
+            src, n_in, n_out, ct, macs = call_source(kind, p, rng)
             folder = cache / f"case{i}"
             write_case(folder, src, n_in, n_out, ct)
             lo, hi = (-32768, 32768) if ct == "int16_t" else (-128, 128)
@@ -232,7 +113,7 @@ def main(argv=None) -> int:
             m = measure(folder, cpus, x, cache)
             unit = "elements" if kind in ("add", "mul") else ("window_taps" if kind == "pool" else "macs")
             shape = {k: v for k, v in p.items() if k not in ("t",)}
-            rows.append({"case": name, "kernel": _kernel_name(kind, p), "shape": shape, unit: macs, **m})
+            rows.append({"case": name, "kernel": kernel_function(kind, p), "shape": shape, unit: macs, **m})
             counts = "  ".join(
                 f"{c}: {m['instructions'][c]:>9,} ({m['instructions'][c] / macs:5.2f}/{unit[:-1]})" for c in cpus
             )
@@ -275,18 +156,6 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
     return 0 if all(r["host_equals_qemu"] for r in rows) else 1
-
-
-def _kernel_name(kind: str, p: dict) -> str:
-    t = p["t"]
-    return {
-        "conv": f"arm_convolve_wrapper_{t}",
-        "dw": f"arm_depthwise_conv_wrapper_{t}",
-        "fc": f"arm_fully_connected_{t}",
-        "pool": f"arm_{'max_pool' if p.get('op') == 'max' else 'avgpool'}_{t}",
-        "add": "arm_elementwise_add_s8",
-        "mul": "arm_elementwise_mul_s8",
-    }[kind]
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The MCU flash estimate (``hwq.mcu.plan``: weight bytes + a per-kernel code table) against linked builds.
 
-Emits models of the CMSIS-NN profile (``tests/mcu/graphs_c.py``: random graphs of 1-5 layers with
+Emits models of the CMSIS-NN profile (``hwq.mcu.random_models``: random graphs of 1-5 layers with
 convolutions, depthwise, int4 weights, pools, residual add/mul and dense heads, and int16 ones), links
 each model with the portable runtime for Cortex-M4, M7 and M55 (``arm-none-eabi-gcc -O2`` with the emitted
 Makefile's architecture flags and rounding macro, ``-ffunction-sections -Wl,--gc-sections`` from the
@@ -35,16 +35,10 @@ from hwq.sim.mcurun import model_flash_bytes  # noqa: E402
 
 
 def graphs(n: int) -> list:
-    """``n`` models: random CMSIS graphs of 1-5 layers (every third with a dense head), every tenth int16."""
-    from tests.mcu.graphs_c import random_cmsis_graph, s16_graph
+    """``n`` models: the calibration's random CMSIS graphs (``hwq.cost.mcu_calibrate.flash_models``)."""
+    from hwq.cost.mcu_calibrate import flash_models
 
-    out = []
-    for seed in range(n):
-        if seed % 10 == 9:
-            out.append(s16_graph(seed, conv=bool(seed % 20 == 9), name=f"s16_{seed}"))
-        else:
-            out.append(random_cmsis_graph(1000 + seed, n_layers=1 + seed % 5, dense=True if seed % 3 == 0 else None))
-    return out
+    return flash_models(n)
 
 
 def measure(job: tuple) -> int:

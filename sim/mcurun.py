@@ -10,11 +10,12 @@ concatenation of the inputs in that order (outputs likewise).
 
 The program is the generated sources + ``mcu/target/hwq_main.c`` + CMSIS-NN (default: the portable runtime
 ``mcu/runtime``, or ``cmsis_nn=PATH``), built with ``mcu/target/rules.mk`` (host gcc ``-Wall -Wextra
--Werror``; ``arm-none-eabi-gcc`` for ``cortex-m4``/``cortex-m55``), cached by content hash in
+-Werror``; ``arm-none-eabi-gcc`` for ``cortex-m4``/``cortex-m7``/``cortex-m55``), cached by content hash in
 ``cache_dir`` (default: the system temp folder). The rounding build comes from ``mcu.json``
 (``single_rounding``) or else from the graph's dyadic Requantize ops.
 
-QEMU targets (``mps2-an386`` Cortex-M4F, ``mps3-an547`` Cortex-M55, semihosting file I/O) also give, in
+QEMU targets (``mps2-an386`` Cortex-M4F, ``mps2-an500`` Cortex-M7, ``mps3-an547`` Cortex-M55, semihosting
+file I/O) also give, in
 ``extra``: exact per-layer instruction counts from a second run of one vector built with ``HWQ_PROFILE``
 (QEMU ``-d in_asm,exec,nochain``: every executed translation block is logged and its instruction count is
 known from its translation; the instructions between consecutive executions of the harness's marker
@@ -42,7 +43,12 @@ RUNTIME_DIR = MCU_DIR / "runtime"
 RULES = TARGET_DIR / "rules.mk"
 
 #: target name -> (rules.mk CPU, QEMU machine or None)
-TARGETS = {"host": ("host", None), "cortex-m4": ("cortex-m4", "mps2-an386"), "cortex-m55": ("cortex-m55", "mps3-an547")}
+TARGETS = {
+    "host": ("host", None),
+    "cortex-m4": ("cortex-m4", "mps2-an386"),
+    "cortex-m7": ("cortex-m7", "mps2-an500"),
+    "cortex-m55": ("cortex-m55", "mps3-an547"),
+}
 CTYPES = {"int8_t": np.int8, "int16_t": np.int16}
 #: seconds a QEMU run may take before it is reported as hung
 QEMU_TIMEOUT_S = 600
@@ -117,7 +123,7 @@ def build(out_dir, target: str = "host", *, single: bool, profile: bool = False,
     The cache key hashes the generated sources and headers, the runtime and target files, the target,
     the rounding build and the profile flag. Concurrent builds of the same key wait on a lock file."""
     if target not in TARGETS:
-        raise McuRunError(f"unknown MCU target {target!r} (host, cortex-m4, cortex-m55)")
+        raise McuRunError(f"unknown MCU target {target!r} ({', '.join(TARGETS)})")
     out_dir = Path(out_dir).resolve()
     manifest = load_manifest(out_dir)
     sources = model_sources(out_dir, manifest)
@@ -419,8 +425,8 @@ def run_mcu(
 ):
     """Build and run the emitted model on ``inputs_raw`` (raw integers, batch first, per graph input name).
 
-    ``target``: ``host``, ``cortex-m4`` or ``cortex-m55`` (QEMU). ``profile`` (default: on for QEMU targets)
-    adds a one-vector traced run for per-layer instruction counts. Returns (outputs: raw int64 arrays in
+    ``target``: ``host``, ``cortex-m4``, ``cortex-m7`` or ``cortex-m55`` (QEMU). ``profile`` (default: on for
+    QEMU targets) adds a one-vector traced run for per-layer instruction counts. Returns (outputs: raw int64 arrays in
     graph-output order, extra: build_s, run_s, cached, vectors, target, single_rounding and, for QEMU,
     stack_bytes, arena_bytes, text/data/bss bytes of the whole program, model_flash_bytes (the model alone,
     ``model_flash_bytes``), layer_instructions, total_instructions).

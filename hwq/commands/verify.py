@@ -63,8 +63,8 @@ def register(sub) -> None:
         "--target",
         dest="mcu_target",
         default="host",
-        choices=("host", "cortex-m4", "cortex-m55"),
-        help="mcu only: host gcc build (default) or Cortex-M4 / Cortex-M55 in QEMU (per-layer instruction counts)",
+        choices=("host", "cortex-m4", "cortex-m7", "cortex-m55"),
+        help="mcu only: host gcc build (default) or Cortex-M4 / M7 / M55 in QEMU (per-layer instruction counts)",
     )
     p.set_defaults(func=run)
 

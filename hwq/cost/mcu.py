@@ -14,11 +14,11 @@ fully connected s8/per-channel s8/s4/s16, max/avg pool s8/s16, element-wise add/
 per-kernel formula ``sum(coef * feature)`` over the loop-trip counts of hwq's portable runtime kernels
 (``kernel_features``: output pixels, four-channel and single-channel blocks, valid kernel rows and taps with
 padding taps skipped, inner MAC iterations, unpacked int4 weights). The coefficients are least-squares fits
-(``calibrate_targets``) to exact QEMU instruction counts of many shapes per kernel
+(``hwq.cost.mcu_calibrate``) to exact QEMU instruction counts of many shapes per kernel
 (``benchmarks/calib_mcu_kernels.py`` -> ``tests/data/mcu_kernel_calib.json``) and live in the target file's
-``[instructions.<kernel>]`` tables (Cortex-M4: mps2-an386, Cortex-M55: mps3-an547; held-out shapes within
-1.5 %). Functions without a formula (layout copies, clamps, s16 element-wise) and targets not marked
-``calibrated = true`` (Cortex-M7: QEMU has no M7 board here) fall back to the old family priors
+``[instructions.<kernel>]`` tables (Cortex-M4: mps2-an386, Cortex-M7: mps2-an500, Cortex-M55: mps3-an547).
+Functions without a formula (layout copies, clamps, s16 element-wise) and targets not marked
+``calibrated = true`` fall back to the old family priors
 ``mac * MACs + output * outputs + call`` (``instructions``), which are uncalibrated. The counts are those of
 the portable C runtime (-O2), not of Arm's optimised CMSIS-NN library.
 """
@@ -306,78 +306,3 @@ def fit_kernel(kernel: str, rows: list[dict], cpu: str) -> dict:
     y = np.array([r["instructions"][cpu] for r in rows], dtype=float)
     sol, *_ = np.linalg.lstsq(X / y[:, None], np.ones(len(y)), rcond=None)
     return {n: round(float(v), 4) for n, v in zip(names, sol)}
-
-
-def calibrate_targets(data_path, targets=("cortex-m4", "cortex-m55")) -> dict:
-    """Fit every kernel of the calibration file (``benchmarks/calib_mcu_kernels.py``) on its ``fit`` rows and
-    rewrite the ``[instructions]`` section of ``hwq/cost/targets/<cpu>.toml`` (atomically). Returns
-    {cpu: {kernel: coefs}}."""
-    import datetime
-    import json
-    from pathlib import Path
-
-    data = json.loads(Path(data_path).read_text())
-    out = {}
-    tdir = Path(__file__).resolve().parent / "targets"
-    for cpu in targets:
-        fits, n_fit = {}, 0
-        for kernel, rows in data["kernels"].items():
-            fr = [r for r in rows if r["split"] == "fit" and cpu in r["instructions"]]
-            if fr:
-                fits[kernel] = fit_kernel(kernel, fr, cpu)
-                n_fit += len(fr)
-        out[cpu] = fits
-        path = tdir / f"{cpu}.toml"
-        text = path.read_text()
-        head = text[: text.index("[instructions]")]
-        lines = [
-            "[instructions]",
-            "# Calibrated per-kernel formulas of hwq's portable runtime (mcu/runtime): instructions of one call =",
-            "# sum(coef * feature) over hwq.cost.mcu.kernel_features (loop trips: pixels, 4-/1-channel blocks,",
-            "# valid taps, inner MAC iterations, unpacked int4 weights, ...). Fitted by hwq.cost.mcu.calibrate_targets",
-            f"# on {n_fit} QEMU-measured calls (tests/data/mcu_kernel_calib.json, 'fit' rows; the 'holdout' rows are",
-            "# the held-out check of tests/cost/test_mcu_calibration.py). Regenerate:",
-            "#   python benchmarks/calib_mcu_kernels.py --write-targets",
-            "calibrated = true",
-            f'calibration_date = "{datetime.date.today().isoformat()}"',
-            f'calibration_compiler = "{data.get("compiler", "")}"',
-            f'calibration_qemu = "{data.get("qemu", "")}"',
-            f"calibration_samples = {n_fit}",
-        ]
-        old = text[text.index("[instructions]") :].splitlines()[1:]
-        for line in old:  # keep the family priors for functions without a fitted formula
-            if line.startswith("[instructions."):
-                break
-            key = line.split("=")[0].strip()
-            if line and not line.startswith("#") and not key.startswith("calibrat"):
-                lines.append(line)
-        for kernel in sorted(fits):
-            lines.append("")
-            lines.append(f"[instructions.{kernel}]")
-            lines += [f"{k} = {v!r}" for k, v in fits[kernel].items()]
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(head + "\n".join(lines) + "\n")
-        tmp.replace(path)
-        if cpu == "cortex-m4":
-            _copy_to_m7(head_lines=lines, fits=fits, tdir=tdir)
-    return out
-
-
-def _copy_to_m7(head_lines: list[str], fits: dict, tdir) -> None:
-    """Cortex-M7 (same Armv7E-M instruction set; QEMU has no M7 board here): the M4 formulas, marked
-    uncalibrated (gcc -mcpu=cortex-m7 schedules differently, so its counts may differ by a few %)."""
-    path = tdir / "cortex-m7.toml"
-    text = path.read_text()
-    head = text[: text.index("[instructions]")]
-    lines = [
-        "[instructions]",
-        "# NOT MEASURED: QEMU has no Cortex-M7 board here. These are the Cortex-M4 formulas (same Armv7E-M",
-        "# instruction set), copied by hwq.cost.mcu.calibrate_targets; gcc -mcpu=cortex-m7 may schedule the",
-        "# kernels differently, so real M7 counts can differ by a few %.",
-        "calibrated = false",
-        'formulas_from = "cortex-m4"',
-    ]
-    lines += [ln for ln in head_lines[1:] if not ln.startswith(("#", "calibrated ="))]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(head + "\n".join(lines) + "\n")
-    tmp.replace(path)

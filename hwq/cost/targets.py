@@ -9,6 +9,7 @@ fitted and held out, the accuracy figures). Adding a target is adding a file plu
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -94,3 +95,30 @@ def _key(k: str) -> str:
 def save_target(data: dict, path) -> Path:
     """Write a target dict to ``path`` atomically (TOML); returns the path."""
     return atomic_write(Path(path), dumps(data))
+
+
+def replace_tables(text: str, name: str, block: str) -> str:
+    """TOML ``text`` with its table ``[name]`` and every sub-table ``[name.*]`` replaced by ``block`` (at the
+    place of the first one, or appended); other tables, their comments and their order are kept."""
+    kept: list[str] = []
+    at, dropping = None, False
+    for line in text.splitlines():
+        header = re.match(r"\[([^\[\]]+)\]\s*$", line.strip())
+        if header:
+            table = header.group(1).strip()
+            dropping = table == name or table.startswith(name + ".")
+            if dropping and at is None:
+                at = len(kept)
+        if not dropping:
+            kept.append(line)
+    new = block.rstrip("\n").splitlines()
+    if at is None:
+        while kept and not kept[-1].strip():
+            kept.pop()
+        kept += [""] + new
+    else:
+        while at > 0 and not kept[at - 1].strip():  # one blank line before the block
+            kept.pop(at - 1)
+            at -= 1
+        kept[at:at] = ([""] if at else []) + new + ([""] if at < len(kept) else [])
+    return "\n".join(kept).rstrip("\n") + "\n"

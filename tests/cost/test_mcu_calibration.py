@@ -1,15 +1,14 @@
 """Calibrated MCU instruction model (``hwq.cost.mcu``) against exact QEMU counts of hwq's portable runtime.
 
 ``tests/data/mcu_kernel_calib.json`` holds QEMU-measured instruction counts of one call of every runtime
-kernel for many layer shapes (``benchmarks/calib_mcu_kernels.py``); the target files' coefficients are
-fitted on the ``fit`` rows only, the ``holdout`` rows are checked here. One slow test re-measures a few
-shapes live on QEMU.
+kernel for many layer shapes on Cortex-M4, M7 and M55 (``benchmarks/calib_mcu_kernels.py``); the target
+files' coefficients are fitted on the ``fit`` rows only, the ``holdout`` rows are checked here. One slow
+test re-measures a few shapes live on QEMU.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from ..tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "mcu_kernel_calib.json"
-CPUS = ("cortex-m4", "cortex-m55")
+CPUS = ("cortex-m4", "cortex-m7", "cortex-m55")
 GOAL_PCT = 3.0
 
 
@@ -90,17 +89,16 @@ def test_live_qemu_counts_match_stored_and_estimate():
     """Re-measure three stored shapes on QEMU Cortex-M4: the stored counts (within 0.5 %), the estimate within 3 %."""
     for tool in ("make", "arm-none-eabi-gcc", "qemu-system-arm"):
         require_tool(tool, "QEMU instruction counts of the MCU runtime kernels")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     import tempfile
 
-    import calib_mcu_kernels as calib
+    from hwq.cost.mcu_calibrate import measure_kernel
 
     data = _data()["kernels"]
     coefs = load_target("cortex-m4")["instructions"]
     with tempfile.TemporaryDirectory() as tmp:
         for kernel in ("conv_s8", "conv_s4", "fc_s4"):
             row = next(r for r in data[kernel] if r["split"] == "holdout")
-            got = calib.measure_kernel(kernel, [row["shape"]], ["cortex-m4"], Path(tmp), seed=1)["cortex-m4"][0]
+            got = measure_kernel(kernel, [row["shape"]], ["cortex-m4"], Path(tmp), seed=1)["cortex-m4"][0]
             # the stored count was taken inside a many-call program: the call's neighbours change a few
             # instructions of set-up, so the same shape agrees to within a fraction of a percent, not exactly
             assert got == pytest.approx(row["instructions"]["cortex-m4"], rel=0.005), kernel

@@ -1,6 +1,6 @@
 """MCU flash estimate against linked builds: ``hwq.cost.mcu`` flash within 1 % of ``arm-none-eabi-size``.
 
-Models the flash calibration never saw (``benchmarks/calib_mcu_flash.py`` fits on seeds 1000-1089 of
+Models the flash calibration never saw (``hwq.cost.mcu_calibrate`` fits on seeds 1000-1089 of
 ``random_cmsis_graph`` and int16 graphs; these use seeds 7000+), each emitted and linked for every CPU
 with a ``[flash]`` table, from the model's run entry with ``--gc-sections`` (the model as it lands in a
 firmware: weights, argument objects, run function, the kernels it calls), exactly as the calibration
@@ -9,19 +9,15 @@ measures it. The estimate is computed from the IR graph alone; the size is read 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 from hwq.cost import mcu
+from hwq.cost.mcu_calibrate import link_model
 from hwq.cost.targets import load_target
 from hwq.mcu import emit
 from tests.mcu.graphs_c import random_cmsis_graph, s16_graph
 
 from ..tools import require_tool
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 CASES = [(7000 + k, 1 + k % 5, k % 2 == 0) for k in range(8)]
 
@@ -34,16 +30,16 @@ def _graphs():
 @pytest.mark.slow
 def test_flash_estimate_within_1pct_of_the_linked_model(tmp_path):
     require_tool("arm-none-eabi-gcc", "MCU flash of linked models")
-    from mcu_flash_check import ARCH, measure
+    from hwq.sim.mcurun import ARCH_FLAGS
 
     failures, checked = [], 0
     for g in _graphs():
         folder = tmp_path / g.name
         emit(g, str(folder))
-        for cpu in ARCH:
+        for cpu in ARCH_FLAGS:
             if not load_target(cpu).get("flash"):
                 continue
-            linked = measure((str(folder), cpu))
+            linked = link_model((str(folder), cpu))
             est = mcu(g, cpu)["total"]["flash_bytes"]
             checked += 1
             if abs(est - linked) > 0.01 * linked:

@@ -182,7 +182,7 @@ def test_cli_emit_refusal_writes_nothing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m7", "cortex-m55"])
 def test_arm_build_warning_free(cpu, tmp_path):
     need_tool("arm-none-eabi-gcc")
     need_tool("make")
@@ -212,7 +212,7 @@ def test_wrong_rounding_build_is_an_error(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m7", "cortex-m55"])
 def test_qemu_conv_exact(target, tmp_path):
     need_tool("arm-none-eabi-gcc")
     need_tool("qemu-system-arm")
