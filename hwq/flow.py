@@ -210,7 +210,8 @@ def _per_layer(cost: dict, verify_results: dict, graphs: dict) -> dict:
         ]
     m = cost.get("mcu") or {}
     if m.get("layers") and "mcu" in graphs:
-        meas = ((verify_results.get("mcu") or {}).get("also") or {}).get("cortex-m4", {}).get("layer_instructions")
+        also = (verify_results.get("mcu") or {}).get("also") or {}
+        meas = next(iter(also.values()), {}).get("layer_instructions")  # the one QEMU CPU the flow ran
         out = []
         for i, lay in enumerate(m["layers"]):
             row = {
@@ -225,6 +226,21 @@ def _per_layer(cost: dict, verify_results: dict, graphs: dict) -> dict:
             out.append(row)
         rows["mcu (CMSIS-NN C)"] = out
     return rows
+
+
+def qemu_cpu(mcu_target) -> str:
+    """The Cortex-M CPU the flow runs its MCU build on in QEMU for the cost target ``mcu_target`` (a name or a
+    target .toml): the target's own CPU (``[target] cpu``, else its name) when QEMU has a board for it
+    (``hwq.sim.mcurun.TARGETS``: M4, M7, M55), else the Cortex-M4."""
+    from hwq.cost.targets import load_target
+    from hwq.sim.mcurun import TARGETS
+
+    try:
+        head = load_target(mcu_target)["target"]
+        cpu = head.get("cpu", head.get("name"))
+    except (ValueError, FileNotFoundError):
+        cpu = str(mcu_target)
+    return cpu if TARGETS.get(cpu, (None, None))[1] else "cortex-m4"
 
 
 def run_flow(
@@ -347,8 +363,10 @@ def run_flow(
             res = _verify("mcu", folder, mcu_vectors, seed, target="host")
             res["tool"] = "gcc (host)"
             if _tool("arm-none-eabi-gcc") and _tool("qemu-system-arm"):
-                q = _verify("mcu", folder, qemu_vectors, seed + 1, target="cortex-m4")
-                res["also"] = {"cortex-m4": q}
+                cpu = qemu_cpu(mcu_target)
+                q = _verify("mcu", folder, qemu_vectors, seed + 1, target=cpu)
+                res["also"] = {cpu: q}
+                res["qemu_cpu"] = cpu
                 for k in ("total_instructions", "arena_bytes", "stack_bytes", "text_bytes", "data_bytes",
                           "model_flash_bytes"):  # fmt: skip
                     if q.get(k) is not None:

@@ -60,8 +60,8 @@ def flow_measured(verify_results: dict, out_dir=None) -> dict:
     FPGA: ``latency`` (cycles, the RTL simulation's ``latency_cycles``) and ``adders`` (``rtl.json``);
     MCU: ``instructions`` (QEMU ``total_instructions``), ``arena_bytes``, ``flash_bytes`` (the model alone
     linked from its run entry, ``sim.mcurun.model_flash_bytes``: what ``hwq.cost.mcu`` estimates) and
-    ``firmware_bytes`` (text + data of the QEMU program: harness, startup and C library included) when the
-    flow ran a Cortex-M build. Missing figures are left out."""
+    ``firmware_bytes`` (text + data of the QEMU program: harness, startup and C library included) and ``cpu``
+    (the QEMU board's CPU) when the flow ran a Cortex-M build. Missing figures are left out."""
     import json
     from pathlib import Path
 
@@ -82,4 +82,6 @@ def flow_measured(verify_results: dict, out_dir=None) -> dict:
         mcu_m["flash_bytes"] = int(m["model_flash_bytes"])
     if m.get("text_bytes") is not None:
         mcu_m["firmware_bytes"] = int(m["text_bytes"]) + int(m.get("data_bytes", 0))
+    if mcu_m and m.get("qemu_cpu"):
+        mcu_m["cpu"] = m["qemu_cpu"]
     return {"fpga": fpga_m, "mcu": mcu_m}
