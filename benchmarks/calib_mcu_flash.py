@@ -56,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
             f"|error| median {rep['median_abs_error_pct']} %, range {rep['min_error_pct']} .. "
             f"{rep['max_error_pct']} % (at most {rep['max_abs_error_bytes']} bytes), within 1 %: {rep['within_1pct']}"
         )
+        if "patch" in rep:
+            pr = rep["patch"]
+            print(
+                f"{cpu}: patch-loop fit on {pr['fit_programs']} patch programs; held out {pr['held_out_programs']}: "
+                f"median {pr['median_abs_error_pct']} %, range {pr['min_error_pct']} .. {pr['max_error_pct']} %, "
+                f"within 1 %: {pr['within_1pct']}"
+            )
         if args.write_targets:
             write_flash(target_path(cpu), table)
     if args.json:

@@ -79,7 +79,7 @@ class MemoryPlan:
     lower_bound: int  # largest simultaneous live set
     io_bytes: int  # caller's input + output arrays
     peak_sram_bytes: int  # arena + io
-    flash_weight_bytes: int  # const arrays: weights, biases, multipliers, shifts
+    flash_weight_bytes: int  # const arrays: weights, biases, multipliers, shifts (+ patch geometry tables)
     flash_code_bytes: int  # Cortex-M4 code bytes (code_bytes: the cost target's linked-build table)
     placements: list[Placement] = field(default_factory=list)
     scratch: list[int] = field(default_factory=list)  # per step: ctx buffer offset (-1: none)

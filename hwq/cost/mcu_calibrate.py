@@ -492,9 +492,93 @@ def fit_flash(models: list[dict], sizes: dict, cpu: str) -> tuple[dict, dict]:
     return table, report
 
 
-def measure_flash(cpus: list[str], n_models: int = DEFAULT_MODELS, jobs: int | None = None, log=print) -> dict:
-    """``{cpu: ([flash] table, held-out report)}`` from ``n_models`` random models linked for every CPU of
-    ``cpus`` (``jobs`` parallel links, default the core count)."""
+#: (grid, halo) of the patch programs the flash calibration links, cycled over the models
+PATCH_PLANS = (("2x2", "recompute"), ("3x3", "rows"), ("2x2", "cache"), ("4x4", "recompute"), ("3x3", "cache"))
+
+
+def emit_patch_models(root: str, n_models: int) -> list[dict]:
+    """Emit up to ``n_models`` patch programs (``hwq emit mcu -O patches=RxC -O halo=H``, ``PATCH_PLANS``) of
+    random CMSIS graphs with a convolution stage and of MobileNetV2-style inverted residual stages under
+    ``root``; one dict per program: k, name, folder, pp (the ``PatchProgram`` the emitter built), weights (const
+    bytes with the geometry tables)."""
+    from hwq.mcu import emit
+    from hwq.mcu.kernels import McuEmitError
+    from hwq.mcu.lower import lower
+    from hwq.mcu.patch.models import inverted_residual_stage
+    from hwq.mcu.patch.search import choose_plan
+    from hwq.mcu.random_models import random_cmsis_graph
+
+    models, seed = [], 0
+    while len(models) < n_models and seed < 4 * n_models:
+        if seed % 4 == 3:  # MobileNetV2-style: residual add and depthwise inside the stage
+            g = inverted_residual_stage(12 + seed % 5, 10 + seed % 3, seed, seed % 8 == 7, name=f"irstage{seed}")
+        else:
+            g = random_cmsis_graph(3000 + seed, kinds=["conv", "depthwise", "maxpool", "avgpool", "add"],
+                                   n_layers=2 + seed % 3, dense=seed % 2 == 0)  # fmt: skip
+        grid, halo = PATCH_PLANS[seed % len(PATCH_PLANS)]
+        seed += 1
+        try:
+            pp = choose_plan(lower(g), patches=grid, split="auto", halo=halo)[0].pp
+        except McuEmitError:
+            continue  # no stage this grid can split
+        folder = f"{root}/p{len(models)}"
+        emit(g, folder, patches=grid, halo=halo)
+        models.append({"k": len(models), "name": f"{g.name}_{grid}_{halo}", "folder": folder, "pp": pp,
+                       "weights": int(pp.plan.flash_weight_bytes)})  # fmt: skip
+    return models
+
+
+def fit_patch_flash(models: list[dict], sizes: dict, cpu: str, table: dict) -> tuple[dict, dict]:
+    """({"patch": ``[flash.patch]`` table, "helpers": patch helper sizes}, held-out report) of ``cpu``: the patch
+    loop's code fitted
+    (non-negative least squares on two of every three programs) as ``base + patch[feature]`` per
+    ``patch_code_features`` count, on what a program's link leaves after its const bytes (weights and
+    geometry tables), the run function's calls after the stage, the kernels' union and the patch helpers."""
+    from scipy.optimize import nnls
+
+    from hwq.mcu.patch.plan import PATCH_COPY_ROWS, PATCH_GATHER, patch_code_features, patch_flash_code_bytes
+
+    helpers: dict[str, int] = {}
+    for m in models:
+        for h, n in helper_bytes(f"{m['folder']}/{cpu}.elf", {PATCH_GATHER, PATCH_COPY_ROWS}).items():
+            if helpers.setdefault(h, n) != n:
+                raise McuCalibrationError(
+                    f"{cpu}: patch helper {h} is {n} bytes in {m['name']}, {helpers[h]} elsewhere"
+                )
+    base_table = table | {"helpers": table["helpers"] | helpers, "patch": {"base": 0.0}}
+    feats = [patch_code_features(m["pp"]) for m in models]
+    names = sorted({k for f in feats for k in f})
+    loop = [sizes[(m["folder"], cpu)] - m["weights"] - patch_flash_code_bytes(m["pp"], base_table) for m in models]
+    train = [i for i in range(len(models)) if i % 3 != 2]
+    x = np.array([[1.0] + [float(feats[i].get(n, 0)) for n in names] for i in train])
+    coef, _ = nnls(x, np.array([float(loop[i]) for i in train]))
+    patch = {"base": round(float(coef[0]), 1)} | {n: round(float(c), 1) for n, c in zip(names, coef[1:])}
+    full = base_table | {"patch": patch}
+    held = [i for i in range(len(models)) if i % 3 == 2]
+    est = {i: models[i]["weights"] + patch_flash_code_bytes(models[i]["pp"], full) for i in range(len(models))}
+    err = np.array([100 * (est[i] / sizes[(models[i]["folder"], cpu)] - 1) for i in held])
+    a = np.abs(err)
+    report = {
+        "fit_programs": len(train),
+        "held_out_programs": len(held),
+        "median_abs_error_pct": round(float(np.median(a)), 2),
+        "min_error_pct": round(float(err.min()), 2),
+        "max_error_pct": round(float(err.max()), 2),
+        "within_1pct": f"{int((a <= 1.0).sum())}/{len(a)}",
+        "held_out": [
+            {"program": models[i]["name"], "linked": sizes[(models[i]["folder"], cpu)], "estimate": est[i]}
+            for i in held
+        ],  # fmt: skip
+    }
+    return {"patch": patch, "helpers": helpers}, report
+
+
+def measure_flash(
+    cpus: list[str], n_models: int = DEFAULT_MODELS, jobs: int | None = None, log=print, n_patch: int | None = None
+) -> dict:
+    """``{cpu: ([flash] table, held-out report)}`` from ``n_models`` random models and ``n_patch`` (default a
+    third of ``n_models``) patch programs linked for every CPU of ``cpus`` (``jobs`` parallel links, default
+    the core count); the report's ``patch`` part is the patch programs' held-out figures."""
     import os
     from concurrent.futures import ProcessPoolExecutor
 
@@ -505,13 +589,22 @@ def measure_flash(cpus: list[str], n_models: int = DEFAULT_MODELS, jobs: int | N
     with tempfile.TemporaryDirectory(prefix="hwq-flashcal-") as root:
         t0 = time.perf_counter()
         models = emit_flash_models(root, n_models)
-        log(f"  emitted {len(models)} random models  {time.perf_counter() - t0:5.0f} s")
-        link_jobs = [(m["folder"], cpu) for m in models for cpu in cpus]
+        patch_models = emit_patch_models(root, n_models // 3 if n_patch is None else n_patch)
+        log(
+            f"  emitted {len(models)} random models, {len(patch_models)} patch programs  "
+            f"{time.perf_counter() - t0:5.0f} s"
+        )
+        link_jobs = [(m["folder"], cpu) for m in models + patch_models for cpu in cpus]
         with ProcessPoolExecutor(jobs or os.cpu_count() or 1) as ex:
             sizes = dict(zip(link_jobs, ex.map(link_model, link_jobs)))
         log(f"  linked {len(link_jobs)} model builds  {time.perf_counter() - t0:5.0f} s")
         for cpu in cpus:
-            out[cpu] = fit_flash(models, sizes, cpu)
+            table, report = fit_flash(models, sizes, cpu)
+            if len(patch_models) >= 6:
+                part, report["patch"] = fit_patch_flash(patch_models, sizes, cpu, table)
+                table = table | {"helpers": dict(sorted((table["helpers"] | part["helpers"]).items())),
+                                 "patch": part["patch"]}  # fmt: skip
+            out[cpu] = (table, report)
             log(f"  {cpu}: kernels linked alone, run-function fit  {time.perf_counter() - t0:5.0f} s")
     return out
 
@@ -529,6 +622,13 @@ def flash_text(table: dict) -> str:
         "[flash.helpers]",
         *(f'"{f}" = {v}' for f, v in sorted(table["helpers"].items())),
     ]
+    if table.get("patch"):
+        lines += [
+            "[flash.patch]",
+            "# the patch loop's code (mcu.patch.plan.patch_flash_code_bytes): base + one price per",
+            "# patch_code_features count (substep kinds, kernel families, halo cache copies, per-row calls)",
+            *(f'"{k}" = {v}' for k, v in table["patch"].items()),
+        ]
     for key in ("kernels", "kernels_single_rounding"):
         for e, syms in sorted(table[key].items()):
             lines.append(f'[flash.{key}."{e}"]')

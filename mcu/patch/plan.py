@@ -193,6 +193,95 @@ class PatchProgram:
         return out
 
 
+#: flash bytes of one ``hwq_patch_geom_t`` row (int32 fields, one per ``PatchGeom`` field): every substep has a
+#: const table of one row per patch
+GEOM_ROW_BYTES = 4 * len(dataclasses.fields(PatchGeom))
+#: the patch loop's own static helpers (``mcu.patch.cgen``), priced by the ``[flash] helpers`` table
+PATCH_GATHER, PATCH_COPY_ROWS = "hwq_patch_gather_s8", "hwq_patch_copy_rows_s8"
+
+
+def patch_flash(pp: PatchProgram) -> MemoryPlan:
+    """``pp.plan`` with the patch program's flash: the geometry tables among the const bytes and, when the
+    Cortex-M4 ``[flash]`` table has a ``patch`` part, the loop's calibrated code bytes
+    (``patch_flash_code_bytes``); otherwise the code of the substeps priced as calls of a run function."""
+    from ..plan import _m4_flash_table
+
+    code = patch_flash_code_bytes(pp, _m4_flash_table())
+    return dataclasses.replace(
+        pp.plan,
+        flash_weight_bytes=pp.plan.flash_weight_bytes + geometry_table_bytes(pp),
+        flash_code_bytes=pp.plan.flash_code_bytes if code is None else code,
+    )
+
+
+def geometry_table_bytes(pp: PatchProgram) -> int:
+    """Flash bytes of the per-substep geometry tables of a patch program (exact: one row per patch each)."""
+    return GEOM_ROW_BYTES * sum(len(sub.geom) for sub in pp.subs)
+
+
+def patch_code_features(pp: PatchProgram) -> dict[str, int]:
+    """What the generated patch loop's code is made of (``mcu.patch.cgen``): one count per substep of each
+    kind (``gather``, ``fetch``, ``crop``, ``paste``, ``pack``; kernels as ``kernel:<family>`` with family conv,
+    pool, add, mul, clamp) and per optional part of a kernel substep (``keep`` / ``save``: the halo-row cache
+    copies, ``hl`` / ``hs``: the column cache copies, ``rows``: one call per output row)."""
+    from ..cgen import _family
+
+    out: dict[str, int] = {}
+
+    def add(key: str) -> None:
+        out[key] = out.get(key, 0) + 1
+
+    for sub in pp.subs:
+        if sub.kind != "kernel":
+            add(sub.kind)
+            continue
+        add(f"kernel:{_family(sub.func)}")
+        if sub.cache is not None and any(gg.keep_n for gg in sub.geom):
+            add("keep")
+        if sub.cache is not None and any(gg.save_n for gg in sub.geom):
+            add("save")
+        if sub.strip is not None and any(gg.hl_n for gg in sub.geom):
+            add("hl")
+        if sub.strip is not None and any(gg.hs_n for gg in sub.geom):
+            add("hs")
+        if sub.row_calls:
+            add("rows")
+    return out
+
+
+def patch_helpers(pp: PatchProgram) -> list[str]:
+    """The patch helpers the generated model file defines for ``pp`` (``mcu.patch.cgen.PatchCProgram.model_c``)."""
+    out = [PATCH_GATHER] if pp.input != "stream" else []
+    if any(sub.kind in ("crop", "paste") or sub.strip is not None for sub in pp.subs):
+        out.append(PATCH_COPY_ROWS)
+    return out
+
+
+def patch_flash_code_bytes(pp: PatchProgram, table: dict) -> int | None:
+    """Code bytes (flash) of a patch program from a target's ``[flash]`` table: the steps after the stage as
+    ``mcu.plan.flash_code_bytes`` prices a run function, every stage kernel in the kernels' union, the patch
+    helpers (``helpers``) and the loop (``patch.base`` + ``patch[feature]`` per ``patch_code_features``
+    count). None when the table has no ``patch`` part (not calibrated)."""
+    from ..plan import flash_code_bytes
+
+    patch = table.get("patch")
+    if not patch:
+        return None
+    single = bool(pp.prog.single_rounding)
+    rest = [s.func for s in pp.rest]
+    stage = sorted({sub.func for sub in pp.subs if sub.kind in ("kernel", "pack")})
+    run_call = table.get("run_call", {})
+    total = float(table.get("run_base", 0.0)) + sum(float(run_call.get(f, 0.0)) for f in rest)
+    library = {k: v for k, v in table.items() if k not in ("run_base", "run_call")}  # helpers and kernels only
+    total += flash_code_bytes(library, stage + rest, single)  # the union: a kernel both use counts once
+    helpers = table.get("helpers", {})
+    total += sum(float(helpers.get(h, 0.0)) for h in patch_helpers(pp))
+    total += float(patch.get("base", 0.0)) + sum(
+        float(patch.get(k, 0.0)) * n for k, n in patch_code_features(pp).items()
+    )
+    return int(round(total))
+
+
 def stage_units_of(prog: Program) -> tuple[list[Unit], list]:
     """(units, steps): one ``Unit`` per kernel step of ``prog`` (layout copies left out), with its step."""
     units, steps = [], []
@@ -477,6 +566,7 @@ def patch_program(prog: Program, split: str, grid: tuple[int, int], cached=(), h
     total = sum(int(s.layer.macs) for s in prog.steps if s.layer is not None)
     pp.macs = {"stage_layer": mac["layer"], "stage_patch": mac["patch"], "total": total}
     pp.instructions = estimate_instructions(pp, target)
+    pp.plan = patch_flash(pp)
     return pp
 
 

@@ -46,3 +46,74 @@ def test_flash_estimate_within_1pct_of_the_linked_model(tmp_path):
                 failures.append(f"{g.name} on {cpu}: estimate {est} bytes, linked {linked} bytes")
     assert checked >= 2 * len(CASES), "fewer CPUs with a [flash] table than expected"
     assert not failures, "; ".join(failures)
+
+
+def _patch_programs(tmp_path):
+    """Patch programs no calibration saw (random graphs 7200+, inverted residual stages 200+): (folder, pp)."""
+    from hwq.mcu.kernels import McuEmitError
+    from hwq.mcu.lower import lower
+    from hwq.mcu.patch.models import inverted_residual_stage
+    from hwq.mcu.patch.search import choose_plan
+
+    out = []
+    plans = [("2x2", "recompute"), ("3x3", "cache"), ("2x2", "rows"), ("4x4", "recompute")]
+    for k in range(10):
+        if k % 3 == 2:
+            g = inverted_residual_stage(12 + k % 4, 10 + k % 3, 200 + k, name=f"irs{k}")
+        else:
+            g = random_cmsis_graph(7200 + k, kinds=["conv", "depthwise", "maxpool", "avgpool"], n_layers=2 + k % 3)
+        grid, halo = plans[k % len(plans)]
+        try:
+            pp = choose_plan(lower(g), patches=grid, split="auto", halo=halo)[0].pp
+        except McuEmitError:
+            continue
+        folder = tmp_path / f"p{k}"
+        emit(g, str(folder), patches=grid, halo=halo)
+        out.append((folder, pp))
+    return out
+
+
+def test_patch_geometry_tables_are_counted_exactly(tmp_path):
+    """The const geometry tables of a patch program: one row per patch per substep, as many int32 as
+    ``hwq_patch_geom_t`` has fields (read from the generated C)."""
+    import json
+    import re
+
+    from hwq.mcu.patch.plan import GEOM_ROW_BYTES, geometry_table_bytes
+
+    programs = _patch_programs(tmp_path)[:4]
+    assert len(programs) >= 3
+    for folder, pp in programs:
+        c = (folder / f"hwq_{json.loads((folder / 'mcu.json').read_text())['identifier']}.c").read_text()
+        typedef = re.search(r"typedef struct \{([^{}]*)\} hwq_patch_geom_t;", c).group(1)
+        fields = len(re.findall(r"\w+(?=[,;])", re.sub(r"/\*.*?\*/", "", typedef, flags=re.S).replace("int32_t", "")))
+        rows = sum(int(n) for n in re.findall(r"static const hwq_patch_geom_t \w+\[(\d+)\]", c))
+        assert fields * 4 == GEOM_ROW_BYTES
+        assert rows * GEOM_ROW_BYTES == geometry_table_bytes(pp) > 0
+
+
+@pytest.mark.slow
+def test_patch_program_flash_within_1pct_of_the_linked_model(tmp_path):
+    """``hwq emit mcu -O patches=...``: the planner's flash (``mcu.json``, Cortex-M4) and the M7 / M55 tables'
+    estimate within 1 % of the patch program linked alone (its geometry tables and loop included)."""
+    import json
+
+    from hwq.mcu.patch.plan import patch_flash_code_bytes
+
+    require_tool("arm-none-eabi-gcc", "MCU flash of linked patch programs")
+    failures, checked = [], 0
+    for folder, pp in _patch_programs(tmp_path):
+        memory = json.loads((folder / "mcu.json").read_text())["memory"]
+        for cpu in ("cortex-m4", "cortex-m7", "cortex-m55"):
+            linked = link_model((str(folder), cpu))
+            table = load_target(cpu)["flash"]
+            est = (
+                memory["flash_bytes"]
+                if cpu == "cortex-m4"
+                else pp.plan.flash_weight_bytes + patch_flash_code_bytes(pp, table)
+            )
+            checked += 1
+            if abs(est - linked) > 0.01 * linked:
+                failures.append(f"{folder.name} on {cpu}: estimate {est} bytes, linked {linked} bytes")
+    assert checked >= 18
+    assert not failures, "; ".join(failures)
