@@ -3,7 +3,9 @@
 ``hwq cost RUN/graph.json --target xc7`` prints the FPGA estimate of the multiplier-free Verilog
 (``-O pipeline=2 -O io=parallel -O adders=shallow`` as for ``hwq emit rtl``; ``--backend hls`` for the
 HLS C++ with ``-O reuse_factor=4 -O strategy=resource``); ``--target cortex-m4|cortex-m7|cortex-m55`` prints
-the microcontroller estimate (instructions, MACs, flash, peak SRAM from the MCU memory planner).
+the microcontroller estimate (instructions, MACs, flash, peak SRAM from the MCU memory planner) of the
+program ``hwq emit mcu`` builds, with its ``-O`` options (``-O patches=4x4 -O halo=cache``, ``-O sram=BYTES``:
+the patch-based stage, its arena, geometry tables and loop code).
 ``--fast`` prices the Verilog with the fast digit-count estimate (``exact=False``: no CSE run, what ``hwq
 explore`` searches with). ``--json FILE`` also writes the full result (refused if FILE exists, unless
 --force).
@@ -41,6 +43,7 @@ def register(sub) -> None:
             "hwq cost runs/mlp4/graph.json --target xc7",
             "hwq cost runs/mlp4/graph.json --target ice40 -O pipeline=2 --json cost.json",
             "hwq cost runs/cnn/graph.json --target cortex-m55",
+            "hwq cost runs/cnn/graph.json --target cortex-m4 -O patches=2x2 -O halo=cache",
             "hwq cost calibrate --target xc7 --plot cost_xc7.png --report cost_xc7.json",
             "hwq cost calibrate --target cortex-m7 --target-file my-m7.toml --plot m7.png",
         ],
@@ -135,9 +138,12 @@ def run(args) -> int:
         res = fpga(graph, tgt, backend=args.backend, **exact, **opts)
         keys = ["LUT", "FF", "CARRY", "DSP", "BRAM", "latency"] + (["ii"] if args.backend == "hls" else ["adders"])
     elif kind == "mcu":
-        if opts or args.fast:
-            raise UserError("-O options and --fast apply to FPGA targets only")
-        res = mcu(graph, tgt)
+        if args.fast:
+            raise UserError("--fast applies to FPGA targets only")
+        try:
+            res = mcu(graph, tgt, **opts)
+        except ValueError as e:
+            raise UserError(str(e)) from None
         keys = ["instructions", "macs"]
     else:
         raise UserError(f"target {args.target!r}: unknown kind {kind!r}")
@@ -152,6 +158,12 @@ def run(args) -> int:
         print(f"cost of {graph.name!r} on {res['target']}{note}")
         print(_table(["layer"] + keys, rows))
         if kind == "mcu":
+            if total.get("patch"):
+                pa = total["patch"]
+                print(
+                    f"patch plan: split after {pa['split']}, grid {pa['grid'][0]}x{pa['grid'][1]}, halo {pa['halo']}, "
+                    f"{pa['extra_macs']:,} MACs recomputed (as hwq emit mcu builds it with these -O options)"
+                )
             print(
                 f"flash {total['flash_bytes']:,} bytes (weights {total['flash_weight_bytes']:,}, code "
                 f"{total['flash_code_bytes']:,}), peak SRAM {total['peak_sram_bytes']:,} bytes "

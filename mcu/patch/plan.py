@@ -579,7 +579,7 @@ def _coefs(target: str) -> dict:
 def sub_instructions(sub: Sub, gg: PatchGeom, coefs: dict, prog: Program) -> float:
     """Estimated instructions of one substep for one patch (kernels: the calibrated ``hwq.cost.mcu``
     formula on the patch's shape; copies: ``COPY_*``)."""
-    from hwq.cost.mcu import KERNEL_OF, kernel_instructions
+    from hwq.cost.mcu_formulas import KERNEL_OF, kernel_instructions
 
     if sub.kind in ("gather", "fetch"):  # fetch: the callback's work, costed as the harness's CHW -> HWC copy
         c = prog.graph.tensor(prog.buffers[sub.inputs[0]].tensor).shape[0]
@@ -587,7 +587,7 @@ def sub_instructions(sub: Sub, gg: PatchGeom, coefs: dict, prog: Program) -> flo
     if sub.kind in ("crop", "paste"):
         return COPY_CALL + gg.out_h * (COPY_ROW + COPY_BYTE * gg.out_w) + SUBSTEP_OVERHEAD
     if sub.kind == "pack":
-        from hwq.cost.mcu import instructions
+        from hwq.cost.mcu_formulas import instructions
 
         n = gg.out_h * gg.out_w * int(sub.layer.params["c"])
         return SUBSTEP_OVERHEAD + instructions(sub.func, {"elements": n}, coefs)
@@ -619,7 +619,7 @@ def sub_instructions(sub: Sub, gg: PatchGeom, coefs: dict, prog: Program) -> flo
 
 def layer_instructions(prog: Program, target: str = "cortex-m4") -> list[float]:
     """Estimated instructions of every step of the layer-by-layer program (``hwq.cost.mcu`` formulas)."""
-    from hwq.cost.mcu import KERNEL_OF, instructions, kernel_instructions, shape_from_step, step_features
+    from hwq.cost.mcu_formulas import KERNEL_OF, instructions, kernel_instructions, shape_from_step, step_features
 
     coefs = _coefs(target)
     out = []

@@ -157,3 +157,43 @@ def test_more_channels_never_lower_the_mcu_estimate(cpu):
                 if prev is not None:
                     assert all(b >= a for a, b in zip(prev, now)), (cpu, m, single, dict(zip(keys, now)))
                 prev = now
+
+
+@pytest.mark.parametrize(
+    "opts", [{"patches": "2x2"}, {"patches": "3x3", "halo": "cache"}, {"patches": "2x2", "halo": "rows"}, {"sram": 0}]
+)
+def test_mcu_estimate_of_a_patch_program_is_what_emit_builds(opts, tmp_path):
+    """``mcu(graph, "cortex-m4", **opts)`` prices the program ``hwq emit mcu -O ...`` writes: its arena, peak
+    SRAM, flash (geometry tables and loop included) and planner instructions equal ``mcu.json``'s."""
+    from hwq.mcu import emit
+    from hwq.mcu.random_models import random_cmsis_graph
+
+    g = random_cmsis_graph(7301, kinds=["conv", "depthwise", "maxpool"], n_layers=3, dense=True)
+    emit(g, tmp_path / "m", **opts)
+    manifest = json.loads((tmp_path / "m" / "mcu.json").read_text())
+    r = mcu(g, "cortex-m4", **opts)
+    t, mem = r["total"], manifest["memory"]
+    assert (t["arena_bytes"], t["peak_sram_bytes"]) == (mem["arena_bytes"], mem["peak_sram_bytes"])
+    assert t["flash_bytes"] == mem["flash_bytes"] and t["flash_weight_bytes"] == mem["flash_weight_bytes"]
+    if "patch" in manifest:
+        assert abs(t["instructions"] - manifest["patch"]["instructions_estimate"]) <= 1
+        assert t["patch"]["grid"] == manifest["patch"]["grid"] and r["layers"][0]["name"].startswith("patch stage")
+        assert t["macs"] == manifest["patch"]["total_macs"] + manifest["patch"]["extra_macs"]
+        layer = mcu(g, "cortex-m4")["total"]
+        assert t["flash_weight_bytes"] > layer["flash_weight_bytes"]  # + one geometry row per patch per substep
+    else:
+        assert t == mcu(g, "cortex-m4")["total"]
+
+
+def test_cost_command_takes_the_mcu_emit_options(tmp_path, capsys):
+    from hwq.mcu.random_models import random_cmsis_graph
+
+    path = tmp_path / "graph.json"
+    save(random_cmsis_graph(7301, kinds=["conv", "depthwise", "maxpool"], n_layers=3, dense=True), path)
+    assert main(["cost", str(path), "--target", "cortex-m7", "-O", "patches=2x2", "-O", "halo=cache"]) == 0
+    text = capsys.readouterr().out
+    assert "patch stage 2x2" in text and "patch plan: split after" in text and "halo cache" in text
+    assert main(["cost", str(path), "--target", "cortex-m7", "-O", "grid=2x2"]) == 2
+    assert "grid: not an `hwq emit mcu` option" in capsys.readouterr().err
+    assert main(["cost", str(path), "--target", "cortex-m7", "-O", "sram=64"]) == 2
+    assert "sram=64: no plan fits" in capsys.readouterr().err
