@@ -253,6 +253,13 @@ def _calibrate_mcu(args) -> int:
         f"{fl['median_abs_error_pct']} %, range {fl['min_error_pct']} .. {fl['max_error_pct']} % (at most "
         f"{fl['max_abs_error_bytes']} bytes), within 1 %: {fl['within_1pct']}"
     )
+    if fl.get("patch"):
+        pa = fl["patch"]
+        log(
+            f"flash of patch programs: loop fitted on {pa['fit_programs']}; held out {pa['held_out_programs']}: median "
+            f"|error| {pa['median_abs_error_pct']} %, range {pa['min_error_pct']} .. {pa['max_error_pct']} %, "
+            f"within 1 %: {pa['within_1pct']}"
+        )
     log(f"wall {rep['wall_seconds']} s; tables written to {rep['target_file']}")
     if args.plot:
         log(f"plot: {plot(rep, args.plot)}")

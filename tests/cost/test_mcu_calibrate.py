@@ -129,4 +129,4 @@ def test_calibrate_cortex_m7_end_to_end(tmp_path):
         assert new["flash"]["kernels"] == old["flash"]["kernels"]
         assert new["flash"]["kernels_single_rounding"] == old["flash"]["kernels_single_rounding"]
         assert new["flash"]["helpers"] == old["flash"]["helpers"]
-    assert png.stat().st_size > 10_000 and "held out" in r.stdout
+    assert png.stat().st_size > 10_000 and "held out" in r.stdout and "flash of patch programs" in r.stdout
