@@ -75,7 +75,7 @@ def mcu(graph, target="cortex-m4", **options) -> dict:
     mcu`` builds it with ``options`` (``EMIT_OPTIONS``: ``patches=none|auto|RxC``, ``split``, ``sram`` (bytes),
     ``halo``, ``input``, ``scratch``; default: the layer-by-layer program).
 
-    Returns ``{"target", "units", "calibrated", "layers": [{name, func, macs, instructions}], "total":
+    Returns ``{"target", "units", "calibrated", "options", "layers": [{name, func, macs, instructions}], "total":
     {instructions, macs, flash_bytes, flash_weight_bytes, flash_code_bytes, peak_sram_bytes,
     arena_bytes}}``; instructions are counts, memory in bytes. With a patch plan the first row is the patch
     stage (its loop over the grid: MACs with the recomputed halo, instructions of every substep of every
@@ -140,6 +140,7 @@ def mcu(graph, target="cortex-m4", **options) -> dict:
         "target": tgt["target"]["name"],
         "units": {"instructions": "count", "macs": "count", "flash_bytes": "bytes", "peak_sram_bytes": "bytes"},
         "calibrated": bool(coefs.get("calibrated", False)),
+        "options": dict(options),
         "layers": rows,
         "total": total,
     }

@@ -190,8 +190,14 @@ def test_cost_command_takes_the_mcu_emit_options(tmp_path, capsys):
 
     path = tmp_path / "graph.json"
     save(random_cmsis_graph(7301, kinds=["conv", "depthwise", "maxpool"], n_layers=3, dense=True), path)
-    assert main(["cost", str(path), "--target", "cortex-m7", "-O", "patches=2x2", "-O", "halo=cache"]) == 0
+    out = tmp_path / "cost.json"
+    assert (
+        main(["cost", str(path), "--target", "cortex-m7", "-O", "patches=2x2", "-O", "halo=cache", "--json", str(out)])
+        == 0
+    )
     text = capsys.readouterr().out
+    res = json.loads(out.read_text())
+    assert res["options"] == {"patches": "2x2", "halo": "cache"} and res["total"]["patch"]["halo"] == "cache"
     assert "patch stage 2x2" in text and "patch plan: split after" in text and "halo cache" in text
     assert main(["cost", str(path), "--target", "cortex-m7", "-O", "grid=2x2"]) == 2
     assert "grid: not an `hwq emit mcu` option" in capsys.readouterr().err
