@@ -505,6 +505,7 @@ def emit_patch_models(root: str, n_models: int) -> list[dict]:
     from hwq.mcu.kernels import McuEmitError
     from hwq.mcu.lower import lower
     from hwq.mcu.patch.models import inverted_residual_stage
+    from hwq.mcu.patch.plan import mcu_split_points
     from hwq.mcu.patch.search import choose_plan
     from hwq.mcu.random_models import random_cmsis_graph
 
@@ -513,17 +514,20 @@ def emit_patch_models(root: str, n_models: int) -> list[dict]:
         if seed % 4 == 3:  # MobileNetV2-style: residual add and depthwise inside the stage
             g = inverted_residual_stage(12 + seed % 5, 10 + seed % 3, seed, seed % 8 == 7, name=f"irstage{seed}")
         else:
-            g = random_cmsis_graph(3000 + seed, kinds=["conv", "depthwise", "maxpool", "avgpool", "add"],
+            g = random_cmsis_graph(3000 + seed, kinds=["conv", "depthwise", "maxpool", "avgpool", "add", "mul"],
                                    n_layers=2 + seed % 3, dense=seed % 2 == 0)  # fmt: skip
         grid, halo = PATCH_PLANS[seed % len(PATCH_PLANS)]
+        prog = lower(g)
+        points = mcu_split_points(prog)  # every other program splits at a given point: longer stages too
+        split = "auto" if seed % 2 == 0 or not points else points[(seed // 2) % len(points)]
         seed += 1
         try:
-            pp = choose_plan(lower(g), patches=grid, split="auto", halo=halo)[0].pp
+            pp = choose_plan(prog, patches=grid, split=split, halo=halo)[0].pp
         except McuEmitError:
             continue  # no stage this grid can split
         folder = f"{root}/p{len(models)}"
-        emit(g, folder, patches=grid, halo=halo)
-        models.append({"k": len(models), "name": f"{g.name}_{grid}_{halo}", "folder": folder, "pp": pp,
+        emit(g, folder, patches=grid, halo=halo, split=split)
+        models.append({"k": len(models), "name": f"{g.name}_{split}_{grid}_{halo}", "folder": folder, "pp": pp,
                        "weights": int(pp.plan.flash_weight_bytes)})  # fmt: skip
     return models
 
@@ -576,8 +580,8 @@ def fit_patch_flash(models: list[dict], sizes: dict, cpu: str, table: dict) -> t
 def measure_flash(
     cpus: list[str], n_models: int = DEFAULT_MODELS, jobs: int | None = None, log=print, n_patch: int | None = None
 ) -> dict:
-    """``{cpu: ([flash] table, held-out report)}`` from ``n_models`` random models and ``n_patch`` (default a
-    third of ``n_models``) patch programs linked for every CPU of ``cpus`` (``jobs`` parallel links, default
+    """``{cpu: ([flash] table, held-out report)}`` from ``n_models`` random models and ``n_patch`` (default half
+    of ``n_models``) patch programs linked for every CPU of ``cpus`` (``jobs`` parallel links, default
     the core count); the report's ``patch`` part is the patch programs' held-out figures."""
     import os
     from concurrent.futures import ProcessPoolExecutor
@@ -589,7 +593,7 @@ def measure_flash(
     with tempfile.TemporaryDirectory(prefix="hwq-flashcal-") as root:
         t0 = time.perf_counter()
         models = emit_flash_models(root, n_models)
-        patch_models = emit_patch_models(root, n_models // 3 if n_patch is None else n_patch)
+        patch_models = emit_patch_models(root, n_models // 2 if n_patch is None else n_patch)
         log(
             f"  emitted {len(models)} random models, {len(patch_models)} patch programs  "
             f"{time.perf_counter() - t0:5.0f} s"
