@@ -6,8 +6,12 @@ mcu``, runs it on QEMU for every CPU (``hwq.sim.verify``: ``--vectors`` vectors 
 ``hwq.ir.run``, then one traced vector for exact instruction counts) and prints the estimate beside the
 count and the model's linked flash (``mcurun.model_flash_bytes``) beside the flash estimate.
 
+The CNNs are also emitted as patch programs (``--patch-plans``, default ``2x2,2x2:cache,4x4``: grid and
+halo of ``hwq emit mcu -O patches=... -O halo=...``) and linked for every CPU: ``hwq.cost.mcu(graph, cpu,
+patches=..., halo=...)``'s flash beside the link (the Cortex-M4 figure is also ``mcu.json``'s).
+
 Usage: ``python benchmarks/mcu_whole_models.py [--cpus cortex-m4,cortex-m7,cortex-m55] [--vectors 20]
-[--runs DIR] [--json OUT]`` (needs arm-none-eabi-gcc and qemu-system-arm).
+[--patch-plans 2x2,2x2:cache,4x4] [--runs DIR] [--json OUT]`` (needs arm-none-eabi-gcc and qemu-system-arm).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cpus", default="cortex-m4,cortex-m7,cortex-m55")
     ap.add_argument("--vectors", type=int, default=20)
+    ap.add_argument("--patch-plans", default="2x2,2x2:cache,4x4", help="CNN patch programs (GRID[:HALO], comma list)")
     ap.add_argument("--runs", default=None, help="folder of trained runs (default: a temporary folder)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -74,6 +79,28 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     print(f"{len(rows)} runs, {bad} mismatching vectors")
+    plans = [p.split(":") for p in args.patch_plans.split(",") if p]
+    if plans:
+        from hwq.sim.mcurun import model_flash_bytes
+
+        print("\n| model | patch plan | CPU | flash: estimate | linked | error |")
+        print("|---|---|---|---:|---:|---:|")
+    for name in [m for m in MODELS if m.startswith("cnn")] if plans else []:
+        graph = load(runs / name / "graph.json")
+        for plan in plans:
+            opts = {"patches": plan[0], "halo": plan[1] if len(plan) > 1 else "recompute"}
+            folder = runs / name / f"mcu_{plan[0]}_{opts['halo']}"
+            if folder.exists():
+                shutil.rmtree(folder)
+            emit(graph, folder, **opts)
+            planner = json.loads((folder / "mcu.json").read_text())["memory"]["flash_bytes"]
+            for cpu in cpus:
+                est, linked = mcu(graph, cpu, **opts)["total"]["flash_bytes"], model_flash_bytes(folder, cpu)
+                assert cpu != "cortex-m4" or est == planner, (est, planner)
+                rows.append({"model": name, "cpu": cpu, "patch_plan": opts, "flash_estimate": est,
+                             "flash_linked": linked})  # fmt: skip
+                print(f"| {name} | {plan[0]} {opts['halo']} | {cpu} | {est:,} | {linked:,} | "
+                      f"{100 * (est / linked - 1):+.2f} % |")  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1) + "\n")
     return 1 if bad else 0
