@@ -8,7 +8,8 @@ count and the model's linked flash (``mcurun.model_flash_bytes``) beside the fla
 
 The CNNs are also emitted as patch programs (``--patch-plans``, default ``2x2,2x2:cache,4x4``: grid and
 halo of ``hwq emit mcu -O patches=... -O halo=...``) and linked for every CPU: ``hwq.cost.mcu(graph, cpu,
-patches=..., halo=...)``'s flash beside the link (the Cortex-M4 figure is also ``mcu.json``'s).
+patches=..., halo=...)``'s flash beside the link (the Cortex-M4 figure is also ``mcu.json``'s) and its
+instructions beside QEMU's (every program also runs ``--vectors`` vectors bit for bit).
 
 Usage: ``python benchmarks/mcu_whole_models.py [--cpus cortex-m4,cortex-m7,cortex-m55] [--vectors 20]
 [--patch-plans 2x2,2x2:cache,4x4] [--runs DIR] [--json OUT]`` (needs arm-none-eabi-gcc and qemu-system-arm).
@@ -83,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     if plans:
         from hwq.sim.mcurun import model_flash_bytes
 
-        print("\n| model | patch plan | CPU | flash: estimate | linked | error |")
-        print("|---|---|---|---:|---:|---:|")
+        print(
+            "\n| model | patch plan | CPU | instructions: estimate | QEMU | error | flash: estimate | linked | error |"
+        )
+        print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for name in [m for m in MODELS if m.startswith("cnn")] if plans else []:
         graph = load(runs / name / "graph.json")
         for plan in plans:
@@ -95,12 +98,20 @@ def main(argv: list[str] | None = None) -> int:
             emit(graph, folder, **opts)
             planner = json.loads((folder / "mcu.json").read_text())["memory"]["flash_bytes"]
             for cpu in cpus:
-                est, linked = mcu(graph, cpu, **opts)["total"]["flash_bytes"], model_flash_bytes(folder, cpu)
+                r = verify("mcu", folder, vectors=args.vectors, seed=3, target=cpu)
+                bad += r.mismatches
+                total = mcu(graph, cpu, **opts)["total"]
+                est, linked = total["flash_bytes"], model_flash_bytes(folder, cpu)
+                ins, got = total["instructions"], r.extra["total_instructions"]
                 assert cpu != "cortex-m4" or est == planner, (est, planner)
-                rows.append({"model": name, "cpu": cpu, "patch_plan": opts, "flash_estimate": est,
-                             "flash_linked": linked})  # fmt: skip
-                print(f"| {name} | {plan[0]} {opts['halo']} | {cpu} | {est:,} | {linked:,} | "
-                      f"{100 * (est / linked - 1):+.2f} % |")  # fmt: skip
+                rows.append({"model": name, "cpu": cpu, "patch_plan": opts, "mismatches": r.mismatches,
+                             "instructions_estimate": ins, "instructions_qemu": got,
+                             "flash_estimate": est, "flash_linked": linked})  # fmt: skip
+                e_ins, e_fl = 100 * (ins / got - 1), 100 * (est / linked - 1)
+                print(f"| {name} | {plan[0]} {opts['halo']} | {cpu} | {ins:,} | {got:,} | {e_ins:+.2f} % | {est:,} | "
+                      f"{linked:,} | {e_fl:+.2f} % |")  # fmt: skip
+    if plans:
+        print(f"patch programs: {bad} mismatching vectors in all")
     if args.json:
         Path(args.json).write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1) + "\n")
     return 1 if bad else 0
