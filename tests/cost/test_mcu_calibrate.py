@@ -130,3 +130,27 @@ def test_calibrate_cortex_m7_end_to_end(tmp_path):
         assert new["flash"]["kernels_single_rounding"] == old["flash"]["kernels_single_rounding"]
         assert new["flash"]["helpers"] == old["flash"]["helpers"]
     assert png.stat().st_size > 10_000 and "held out" in r.stdout and "flash of patch programs" in r.stdout
+
+
+@pytest.mark.slow
+def test_calibrate_a_user_target_file_without_qemu(tmp_path):
+    """A user's own target file (``[target] cpu`` names the build): ``calibrate_mcu`` without QEMU fits the
+    flash table only, appends it to the file (the rest kept), and ``hwq.cost.mcu`` prices with it."""
+    from hwq.cost import mcu
+    from hwq.cost.mcu_calibrate import calibrate_mcu, tool_versions
+    from hwq.mcu.random_models import conv_graph
+
+    for tool in ("make", "arm-none-eabi-gcc", "arm-none-eabi-nm"):
+        require_tool(tool, "the flash calibration of a Cortex-M target")
+    user = tmp_path / "my-m4.toml"
+    user.write_text('[target]\nname = "my-m4"\nkind = "mcu"\ncpu = "cortex-m4"\ndescription = "my board"\n')
+    rep = calibrate_mcu(str(user), models=12, instructions=False, log=lambda *a: None)
+    data = load_target(user)
+    assert "skipped" in rep["instructions"] and "instructions" not in data
+    assert data["target"] == {"name": "my-m4", "kind": "mcu", "cpu": "cortex-m4", "description": "my board"}
+    assert rep["flash"]["held_out_models"] >= 2 and data["flash"]["run_call"]
+    packaged = load_target("cortex-m4")
+    if tool_versions()["compiler"] == packaged["instructions"]["calibration_compiler"]:
+        assert data["flash"]["kernels"] == packaged["flash"]["kernels"]  # the same kernels, linked alone
+    g = conv_graph()
+    assert mcu(g, str(user))["total"]["flash_weight_bytes"] == mcu(g, "cortex-m4")["total"]["flash_weight_bytes"]
