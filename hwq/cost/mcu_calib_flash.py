@@ -29,6 +29,18 @@ from .targets import replace_tables
 DEFAULT_MODELS = 90
 
 
+def error_summary(err_pct: list[float]) -> dict:
+    """Held-out figures of signed % errors: median |error|, min, max, how many within 1 %."""
+    err = np.asarray(err_pct, dtype=float)
+    a = np.abs(err)
+    return {
+        "median_abs_error_pct": round(float(np.median(a)), 2),
+        "min_error_pct": round(float(err.min()), 2),
+        "max_error_pct": round(float(err.max()), 2),
+        "within_1pct": f"{int((a <= 1.0).sum())}/{len(a)}",
+    }
+
+
 def flash_models(n: int) -> list:
     """``n`` random CMSIS-profile models (seeded): 1-5 layers (every third with a dense head), every tenth int16."""
     from hwq.mcu.random_models import random_cmsis_graph, s16_graph
@@ -157,16 +169,12 @@ def fit_flash(models: list[dict], sizes: dict, cpu: str) -> tuple[dict, dict]:
     est = {r["name"]: r["weights"] + flash_code_bytes(table, list(r["calls"].elements()), bool(r["single"]))
            for r in rows}  # fmt: skip
     held = [r for r in rows if r["k"] not in fitted]
-    err = np.array([100 * (est[r["name"]] / r["linked"] - 1) for r in held])
-    a = np.abs(err)
+    err = [100 * (est[r["name"]] / r["linked"] - 1) for r in held]
     report = {
         "fit_models": len(train),
         "held_out_models": len(held),
-        "median_abs_error_pct": round(float(np.median(a)), 2),
-        "min_error_pct": round(float(err.min()), 2),
-        "max_error_pct": round(float(err.max()), 2),
+        **error_summary(err),
         "max_abs_error_bytes": int(max(abs(est[r["name"]] - r["linked"]) for r in held)),
-        "within_1pct": f"{int((a <= 1.0).sum())}/{len(a)}",
         "held_out": [
             {
                 "model": r["name"],
@@ -250,15 +258,11 @@ def fit_patch_flash(models: list[dict], sizes: dict, cpu: str, table: dict) -> t
     full = base_table | {"patch": patch}
     held = [i for i in range(len(models)) if i % 3 == 2]
     est = {i: models[i]["weights"] + patch_flash_code_bytes(models[i]["pp"], full) for i in range(len(models))}
-    err = np.array([100 * (est[i] / sizes[(models[i]["folder"], cpu)] - 1) for i in held])
-    a = np.abs(err)
+    err = [100 * (est[i] / sizes[(models[i]["folder"], cpu)] - 1) for i in held]
     report = {
         "fit_programs": len(train),
         "held_out_programs": len(held),
-        "median_abs_error_pct": round(float(np.median(a)), 2),
-        "min_error_pct": round(float(err.min()), 2),
-        "max_error_pct": round(float(err.max()), 2),
-        "within_1pct": f"{int((a <= 1.0).sum())}/{len(a)}",
+        **error_summary(err),
         "held_out": [
             {"program": models[i]["name"], "linked": sizes[(models[i]["folder"], cpu)], "estimate": est[i]}
             for i in held
