@@ -58,7 +58,7 @@ PATCH_GEOM = """/* geometry of one substep for one patch: byte offsets/strides i
  * the front of the output before the call, save_n bytes at y + save_src saved to the cache after it;
  * the carried halo columns: hl_rows x hl_n bytes restored from the column cache before the call,
  * hs_rows x hs_n bytes saved to it after; row0 / x_row0: absolute first output row / input buffer row
- * (kernels called once per output row) */
+ * (kernels called once per output row); int16_t fields when every value of the model fits */
 typedef struct {
     int32_t a_off, a_stride, b_off, b_stride;
     int32_t in_h, in_w, pad_t, pad_l;
@@ -383,7 +383,11 @@ class PatchCProgram(CProgram):
         helpers = PATCH_HELPERS + "\n" if self.pp.input != "stream" else ""
         if any(sub.kind in ("crop", "paste") or sub.strip is not None for sub in self.pp.subs):
             helpers += PATCH_COPY_ROWS + "\n"
-        return text[:at] + helpers + PATCH_GEOM + "\n" + "\n".join(self.tables) + "\n" + text[at:]
+        from .plan import geom_ctype
+
+        ctype = geom_ctype(self.pp)  # int16_t when every table value fits (half the flash)
+        geom = PATCH_GEOM.replace("    int32_t ", f"    {ctype} ")
+        return text[:at] + helpers + geom + "\n" + "\n".join(self.tables) + "\n" + text[at:]
 
     def mcu_json(self) -> str:
         """``mcu.json`` with a ``patch`` section (plan figures: bytes, MACs, estimated instructions)."""

@@ -193,9 +193,9 @@ class PatchProgram:
         return out
 
 
-#: flash bytes of one ``hwq_patch_geom_t`` row (int32 fields, one per ``PatchGeom`` field): every substep has a
-#: const table of one row per patch
-GEOM_ROW_BYTES = 4 * len(dataclasses.fields(PatchGeom))
+#: fields of one ``hwq_patch_geom_t`` row (one per ``PatchGeom`` field): every substep has a const table of one
+#: row per patch, of int16_t fields when every value of the program fits, else int32_t (``geom_ctype``)
+GEOM_FIELDS = len(dataclasses.fields(PatchGeom))
 #: the patch loop's own static helpers (``mcu.patch.cgen``), priced by the ``[flash] helpers`` table
 PATCH_GATHER, PATCH_COPY_ROWS = "hwq_patch_gather_s8", "hwq_patch_copy_rows_s8"
 
@@ -214,9 +214,18 @@ def patch_flash(pp: PatchProgram) -> MemoryPlan:
     )
 
 
+def geom_ctype(pp: PatchProgram) -> str:
+    """C type of the geometry tables' fields: ``int16_t`` when every value of every substep's table fits in
+    16 bits (halving the tables' flash), else ``int32_t``."""
+    values = [v for sub in pp.subs for gg in sub.geom for v in gg.values()]
+    return "int16_t" if all(-(1 << 15) <= v < (1 << 15) for v in values) else "int32_t"
+
+
 def geometry_table_bytes(pp: PatchProgram) -> int:
-    """Flash bytes of the per-substep geometry tables of a patch program (exact: one row per patch each)."""
-    return GEOM_ROW_BYTES * sum(len(sub.geom) for sub in pp.subs)
+    """Flash bytes of the per-substep geometry tables of a patch program (exact: one row per patch each, of
+    ``GEOM_FIELDS`` fields of ``geom_ctype``)."""
+    width = 2 if geom_ctype(pp) == "int16_t" else 4
+    return width * GEOM_FIELDS * sum(len(sub.geom) for sub in pp.subs)
 
 
 def patch_code_features(pp: PatchProgram) -> dict[str, int]:

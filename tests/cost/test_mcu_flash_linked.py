@@ -79,17 +79,19 @@ def test_patch_geometry_tables_are_counted_exactly(tmp_path):
     import json
     import re
 
-    from hwq.mcu.patch.plan import GEOM_ROW_BYTES, geometry_table_bytes
+    from hwq.mcu.patch.plan import GEOM_FIELDS, geom_ctype, geometry_table_bytes
 
     programs = _patch_programs(tmp_path)[:4]
     assert len(programs) >= 3
     for folder, pp in programs:
         c = (folder / f"hwq_{json.loads((folder / 'mcu.json').read_text())['identifier']}.c").read_text()
         typedef = re.search(r"typedef struct \{([^{}]*)\} hwq_patch_geom_t;", c).group(1)
-        fields = len(re.findall(r"\w+(?=[,;])", re.sub(r"/\*.*?\*/", "", typedef, flags=re.S).replace("int32_t", "")))
+        ctype = geom_ctype(pp)
+        assert ctype in typedef and typedef.count("int") == typedef.count(ctype)  # one field type throughout
+        fields = len(re.findall(r"\w+(?=[,;])", typedef.replace(ctype, "")))
         rows = sum(int(n) for n in re.findall(r"static const hwq_patch_geom_t \w+\[(\d+)\]", c))
-        assert fields * 4 == GEOM_ROW_BYTES
-        assert rows * GEOM_ROW_BYTES == geometry_table_bytes(pp) > 0
+        assert fields == GEOM_FIELDS
+        assert rows * fields * (2 if ctype == "int16_t" else 4) == geometry_table_bytes(pp) > 0
 
 
 @pytest.mark.slow
@@ -117,3 +119,15 @@ def test_patch_program_flash_within_1pct_of_the_linked_model(tmp_path):
                 failures.append(f"{folder.name} on {cpu}: estimate {est} bytes, linked {linked} bytes")
     assert checked >= 18
     assert not failures, "; ".join(failures)
+
+
+def test_geometry_tables_widen_to_int32_only_when_a_value_needs_it():
+    """int16_t fields halve the tables; one value outside 16 bits makes every field int32_t."""
+    from types import SimpleNamespace
+
+    from hwq.mcu.patch.plan import GEOM_FIELDS, PatchGeom, geom_ctype, geometry_table_bytes
+
+    small = SimpleNamespace(subs=[SimpleNamespace(geom=[PatchGeom(a_off=32767, y_off=-32768)] * 4)])
+    big = SimpleNamespace(subs=[SimpleNamespace(geom=[PatchGeom(a_off=32768)] + [PatchGeom()] * 3)])
+    assert geom_ctype(small) == "int16_t" and geometry_table_bytes(small) == 4 * GEOM_FIELDS * 2
+    assert geom_ctype(big) == "int32_t" and geometry_table_bytes(big) == 4 * GEOM_FIELDS * 4
