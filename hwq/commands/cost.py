@@ -21,7 +21,7 @@ instructions of every runtime kernel on random layer shapes under QEMU (when ``q
 installed; the CPU's board: mps2-an386, mps2-an500, mps3-an547), links ``--models`` random models with
 arm-none-eabi-gcc, fits the per-kernel instruction formulas and the flash table, writes them (with the
 date, compiler and QEMU versions and the sample counts) into the target file, and prints the held-out
-errors; ``--plot`` draws estimate vs measured for both. About 3 minutes on 2 cores.
+errors; ``--plot`` draws estimate vs measured for both. About 80 s for one CPU on 2 cores.
 """
 
 from __future__ import annotations

@@ -97,7 +97,8 @@ def mcu(graph, target="cortex-m4", **options) -> dict:
     coefs = tgt.get("instructions", {})
     scratch = str(options.get("scratch", "cmsis-nn"))
     program = lower(graph, scratch)
-    pp = _patch_plan(program, tgt, options)
+    pp = _patch_plan(program, options)
+    summary = pp.summary() if pp is not None else None
     single = bool(program.single_rounding)
     if pp is None:
         plan = plan_program(program)
@@ -111,7 +112,7 @@ def mcu(graph, target="cortex-m4", **options) -> dict:
         from hwq.mcu.patch.plan import estimate_instructions, patch_flash_code_bytes
 
         plan = pp.plan
-        s = pp.summary()
+        s = summary
         stage = {
             "name": f"patch stage {s['grid'][0]}x{s['grid'][1]} ({s['stage_ops'][0]} .. {s['stage_ops'][-1]})",
             "func": "patch loop: " + ", ".join(st.func for st in pp.stage_steps),
@@ -133,9 +134,8 @@ def mcu(graph, target="cortex-m4", **options) -> dict:
         "peak_sram_bytes": int(plan.peak_sram_bytes),
         "arena_bytes": int(plan.arena_bytes),
     }
-    if pp is not None:
-        s = pp.summary()
-        total["patch"] = {k: s[k] for k in ("split", "grid", "halo", "patches", "extra_macs", "input")}
+    if summary is not None:
+        total["patch"] = {k: summary[k] for k in ("split", "grid", "halo", "patches", "extra_macs", "input")}
     return {
         "target": tgt["target"]["name"],
         "units": {"instructions": "count", "macs": "count", "flash_bytes": "bytes", "peak_sram_bytes": "bytes"},
@@ -146,7 +146,7 @@ def mcu(graph, target="cortex-m4", **options) -> dict:
     }
 
 
-def _patch_plan(program, tgt: dict, options: dict):
+def _patch_plan(program, options: dict):
     """The ``PatchProgram`` ``hwq emit mcu`` would build for ``options`` (None: the layer-by-layer program)."""
     patches = str(options.get("patches", "none")).lower()
     sram = int(options.get("sram", 0) or 0)

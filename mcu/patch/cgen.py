@@ -380,10 +380,13 @@ class PatchCProgram(CProgram):
         text = super().model_c()
         text = text.replace("#include <stdint.h>\n", "#include <stdint.h>\n#include <string.h>\n", 1)
         at = text.index(f"int {self.p}_run(")
-        helpers = PATCH_HELPERS + "\n" if self.pp.input != "stream" else ""
-        if any(sub.kind in ("crop", "paste") or sub.strip is not None for sub in self.pp.subs):
+        from .plan import PATCH_COPY_ROWS as COPY_ROWS_NAME
+        from .plan import PATCH_GATHER, geom_ctype, patch_helpers
+
+        used = patch_helpers(self.pp)  # the helpers the flash estimate prices, too
+        helpers = PATCH_HELPERS + "\n" if PATCH_GATHER in used else ""
+        if COPY_ROWS_NAME in used:
             helpers += PATCH_COPY_ROWS + "\n"
-        from .plan import geom_ctype
 
         ctype = geom_ctype(self.pp)  # int16_t when every table value fits (half the flash)
         geom = PATCH_GEOM.replace("    int32_t ", f"    {ctype} ")
