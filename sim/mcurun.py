@@ -379,11 +379,20 @@ ARCH_FLAGS = {
 }
 
 
+def stream_callback(manifest: dict) -> str | None:
+    """The C name of the input-window callback a ``-O input=stream`` patch program calls
+    (``hwq_<model>_read_input_window``, which the user writes), or None for a program that holds its input."""
+    if manifest.get("patch", {}).get("input") != "stream":
+        return None
+    return manifest["entry"].removesuffix("_run") + "_read_input_window"
+
+
 def model_flash_bytes(out_dir, cpu: str = "cortex-m4", elf=None) -> int:
     """Flash bytes of the emitted model alone as it lands in a firmware: text + data (``arm-none-eabi-size``)
     of the model's sources and the runtime in ``out_dir`` linked with ``arm-none-eabi-gcc -O2
     -ffunction-sections -fdata-sections -Wl,--gc-sections`` from the model's run entry (no harness, startup
-    code or C library), the figure ``hwq.cost.mcu``'s ``flash_bytes`` estimates. ``elf``: where to write the
+    code or C library; a stream program's window callback, the user's code, left out), the figure
+    ``hwq.cost.mcu``'s ``flash_bytes`` estimates. ``elf``: where to write the
     ELF (default: a temporary file). Raises McuRunError when the toolchain is missing or the link fails."""
     out_dir = Path(out_dir)
     gcc, size = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-size")
@@ -397,11 +406,14 @@ def model_flash_bytes(out_dir, cpu: str = "cortex-m4", elf=None) -> int:
         model = sorted({*model, *(str(out_dir / s) for s in manifest["sources"])})
     runtime = sorted(str(q) for q in (out_dir / "cmsis_nn" / "Source").glob("*.c"))
     rounding = ["-DCMSIS_NN_USE_SINGLE_ROUNDING"] if manifest.get("single_rounding") else []
+    # input=stream: the window callback is the user's code, not the model's; resolve it to address 0
+    callback = stream_callback(manifest)
+    unresolved = [f"-Wl,--defsym={callback}=0"] if callback else []
     with tempfile.TemporaryDirectory(prefix="hwq-flash-") as tmp:
         target = Path(elf) if elf is not None else Path(tmp) / f"{cpu}.elf"
         cmd = [
             gcc, *ARCH_FLAGS[cpu], "-O2", "-std=c99", *rounding, "-ffunction-sections", "-fdata-sections",
-            "-nostartfiles", "-Wl,--gc-sections", f"-Wl,-e,{manifest['entry']}",
+            "-nostartfiles", "-Wl,--gc-sections", f"-Wl,-e,{manifest['entry']}", *unresolved,
             f"-I{out_dir / 'cmsis_nn' / 'Include'}", f"-I{out_dir}", f"-I{out_dir / 'target'}", *model, *runtime,
             "-o", str(target),
         ]  # fmt: skip
