@@ -79,6 +79,9 @@ DECOMPOSE_BUDGET = 1 << 21
 EDGE_COST = 3
 #: Largest M * N for which a depth-bounded graph is built with both tie rules (the better one is kept)
 BOUNDED_BOTH_TIES = 2048
+#: ``_extract``'s pair tables keep about this many candidate patterns (the largest counts) apart, so that
+#: each step looks at those only (``_PairTable.best``)
+CAND_SPLIT = 256
 
 
 @dataclass
@@ -359,7 +362,12 @@ class _PairTable:
         self.rank = np.zeros(1, dtype=np.int64)
         self.n_ids = 1
         self.top_rank = 0
-        self.cand = np.zeros(0, dtype=np.int64)  # ids counted at least 3 times (a superset)
+        # ids counted at least 3 times (a superset), split at ``cand_min`` (>= 3): every id of ``cand_lo`` is
+        # counted below it (counts only ever fall; a new id counted that often goes to ``cand``), so while
+        # some id of the short ``cand`` reaches it, the best id is there (``best``; ``_split_cand``)
+        self.cand = np.zeros(0, dtype=np.int64)
+        self.cand_lo = np.zeros(0, dtype=np.int64)
+        self.cand_min = 3
         self.twos: list[int] = []  # heap of ids counted twice (a superset): priority << 32 | id
         self.stale = 0  # entries popped from ``twos`` as no longer counted twice since the last purge
         self.mag_np = np.zeros(0, dtype=np.int64)
@@ -431,7 +439,12 @@ class _PairTable:
         ids_u[keep] = np.arange(base, base + k, dtype=np.int32)
         fresh = np.arange(base, base + k, dtype=np.int64)
         two = cnt[keep] == 2
-        self.cand = np.concatenate([self.cand, fresh[~two]])
+        many, cnt_many = fresh[~two], cnt[keep][~two]
+        if self.cand_min > 3:
+            hi = cnt_many >= self.cand_min
+            self.cand_lo = np.concatenate([self.cand_lo, many[~hi]])
+            many = many[hi]
+        self.cand = np.concatenate([self.cand, many])
         self._push_twos(fresh[two])
         return ids_u[inv.ravel()]
 
@@ -472,10 +485,35 @@ class _PairTable:
             arr[: len(old)] = old
             setattr(self, name, arr)
 
+    def _split_cand(self) -> None:
+        """Move the ids of ``cand`` and ``cand_lo`` counted twice to ``twos``, drop those counted less, and
+        split the rest again: ``cand`` gets the ``CAND_SPLIT`` or so with the largest counts (all of those
+        counted ``cand_min`` times or more)."""
+        ids = np.concatenate([self.cand, self.cand_lo])
+        cnt = self.count[ids]
+        self._push_twos(ids[cnt == 2])
+        keep = cnt >= 3
+        ids, cnt = ids[keep], cnt[keep]
+        self.cand_min = 3
+        if len(ids) > CAND_SPLIT:
+            self.cand_min = max(3, int(np.partition(cnt, len(cnt) - CAND_SPLIT)[len(cnt) - CAND_SPLIT]))
+        hi = cnt >= self.cand_min
+        self.cand, self.cand_lo = ids[hi], ids[~hi]
+
     def best(self) -> int:
         """Id of the pattern to extract next, or -1 when none occurs twice."""
         cand = self.cand
-        if not len(cand) or (cnt := self.count[cand]).max() < 3:
+        if len(cand):
+            cnt = self.count[cand]
+            split = cnt.max() < self.cand_min or len(cand) > 4 * CAND_SPLIT
+        else:
+            split = len(self.cand_lo) > 0
+        if split:  # no id of ``cand`` reaches ``cand_min`` (or it has grown long): a new split
+            self._split_cand()
+            cand = self.cand
+            if len(cand):
+                cnt = self.count[cand]
+        if not len(cand) or cnt.max() < 3:
             heap, count = self.twos, self.count
             while heap:
                 pid = heap[0] & 0xFFFFFFFF
@@ -545,9 +583,6 @@ class _PairTable:
                 np.subtract.at(self.count, ids, 1)
             flag[rem] = False
             alive[rem] = False
-        cnt = self.count[self.cand]
-        self._push_twos(self.cand[cnt == 2])
-        self.cand = self.cand[cnt >= 3]
         if not self.pending:
             return
         new = np.array(self.pending, dtype=np.int64)
@@ -605,9 +640,9 @@ def _extract_py(
     """``_extract`` in plain Python (faster than the numpy tables on small problems): the reference's
     dict of counts and lazy heap, with each iteration's count changes gathered into lists (pattern keys as
     sums of per-term parts, ``_term_parts``) and counted by ``collections.Counter`` in one call; the
-    decrements kept apart (``minus``). Only patterns counted at least twice are kept in ``counts``: an existing
-    pattern's count never grows (new pairs all contain the new node: new patterns), so the others can never
-    be chosen. Same result as ``_extract_reference``."""
+    decrements of the patterns in ``counts`` kept apart (``minus``). Only patterns counted at least twice
+    are kept in ``counts``: an existing pattern's count never grows (new pairs all contain the new node:
+    new patterns), so the others can never be chosen. Same result as ``_extract_reference``."""
     m = _NODE_MASK
     mag = [1] * graph.n_inputs
     for a, b, d, _ in graph.nodes:
@@ -699,7 +734,7 @@ def _extract_py(
             if bounded:
                 lv.pop()
             continue
-        minus.update(dec)
+        minus.update(filter(counts.__contains__, dec))  # a key not counted twice now never is
         inc: list[int] = []
         for j, cns in pending.items():  # count the new terms' pairs (all with node `new`: new patterns)
             t, o = terms[j], coded[j]
