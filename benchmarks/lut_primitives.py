@@ -13,7 +13,14 @@ prints LUTs per operand bit:
 - ``window_pad``: ``hwq_window_pad`` (``--window-file``, default this checkout's) as a 3x3 pad-1 window of
   32-bit pixels on a 5x5 frame;
 - ``vadd``: ``x + y`` of two registers, 4 copies per width 8 / 12 / 16; ``vsub``: ``x - y`` of the same
-  (the subtracted operand straight from a flip-flop: ``lut_sub_reg`` is the difference per bit).
+  (the subtracted operand straight from a flip-flop: ``lut_sub_reg`` is the difference per bit);
+- ``sel``: the saturation select ``hi ? MAX : lo ? MIN : r`` of registered checks and data, 4 copies of 8
+  bits, priced per select bit as the model counts them (two per result bit: ``lut_mux``);
+- ``cast0`` .. ``cast6``: the calibration designs' output stage as the emitter writes it, 8 copies, priced
+  per output: a registered 11-bit accumulator shifted left by k (its binary point k bits above the result's)
+  and saturated to ``fixed<8,3>``, ReLU, a register, then rounded to 6 bits (``ufixed<6,3,RND,SAT>``). The
+  same logic with fewer live data bits as k grows; abc's LUT6 / MUXF7 / MUXF8 mapping makes its LUT count
+  non-monotone in k (session 14: the within-group swap of fixed<3,1> and fixed<3,3> weights).
 
 Usage: ``python benchmarks/lut_primitives.py [--target xc7] [--json OUT] [--window-file F]``.
 """
@@ -95,6 +102,28 @@ def primitives(window_file: Path | None = None) -> dict[str, tuple[str, int]]:
         ports = [f"input [{w - 1}:0] a0, a1, a2, a3, b0, b1, b2, b3", f"output reg [{w}:0] y0, y1, y2, y3"]
         out[f"vadd{w}"] = (_module(f"vadd{w}", ports, body), 4 * w)
         out[f"vsub{w}"] = (_module(f"vsub{w}", ports, [b.replace(" + ", " - ") for b in body]), 4 * w)
+    body = [
+        f"  reg [7:0] r{j}; reg h{j}, l{j}; always @(posedge clk) begin r{j} <= d{j}; h{j} <= a{j}[0]; "
+        f"l{j} <= a{j}[1]; y{j} <= h{j} ? 8'h7f : l{j} ? 8'h80 : r{j}; end"
+        for j in range(4)
+    ]
+    ports = ["input [7:0] d0, d1, d2, d3", "input [1:0] a0, a1, a2, a3", "output reg [7:0] y0, y1, y2, y3"]
+    out["sel"] = (_module("sel", ports, body), 4 * 8 * 2)
+    for k in range(7):
+        body = []
+        for j in range(8):
+            r = f"$signed({{a{j}_r, {k}'b0}})" if k else f"$signed(a{j}_r)"
+            body += [
+                f"  reg signed [10:0] a{j}_r; reg signed [7:0] p{j}_r; always @(posedge clk) a{j}_r <= a{j};",
+                f"  wire signed [{10 + k}:0] y{j}_r = {r};",
+                f"  wire signed [7:0] y{j} = y{j}_r > $signed(127) ? $signed(8'h7f) : y{j}_r < $signed(-128) ? "
+                f"$signed(8'h80) : $signed(y{j}_r[7:0]);",
+                f"  always @(posedge clk) begin p{j}_r <= y{j}[7] ? $signed(8'h0) : y{j}; "
+                f"q{j} <= $signed({{p{j}_r[7], p{j}_r[7:2]}}) + $signed({{6'b0, p{j}_r[1]}}); end",
+            ]
+        ports = ["input [10:0] " + ", ".join(f"a{j}" for j in range(8)),
+                 "output reg [6:0] " + ", ".join(f"q{j}" for j in range(8))]  # fmt: skip
+        out[f"cast{k}"] = (_module(f"cast{k}", ports, body), 8)
     return out
 
 

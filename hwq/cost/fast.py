@@ -470,7 +470,9 @@ def layer_features_fast(graph, ops: list, name: str, style: str, pipeline: int) 
                     cast_feats[k] = cast_feats.get(k, 0) + m * pos * v
             else:
                 if y.fmt.overflow != "WRAP":  # two selects (high, low limit) where the sum can overflow
-                    mux_bits += 2 * pos * wy * wf["sat_rows"]
+                    # (on the result's bits above those the aligned sum holds as constant 0, as the exact model)
+                    aligned = min(max(y.fmt.frac_bits - op.acc_fmt.frac_bits, 0), wy)
+                    mux_bits += 2 * pos * (wy - aligned) * wf["sat_rows"]
                     cmp_bits += K_CMP * pos * wf["over_sum"]  # the high and low limit checks
                 if op.acc_fmt.frac_bits == y.fmt.frac_bits and y.fmt.overflow != "WRAP":
                     sat_raw += 2 * m * pos * over  # both limit checks on the unrounded sum: its bits above the output

@@ -57,6 +57,7 @@ _PASS = re.compile(r"^assign \{out\} = \$signed\(\{\{out\}_hi, \{0\}\[(\d+)(?::0
 
 _RELU = re.compile(r"^assign \{out\} = \{0\}\[\d+\] \? \$signed\(\d+'h0\) : \{0\};$")
 _INPUT_NAME = re.compile(r"x\d+")
+_ALIGNED = re.compile(r"^wire signed \[\d+:0\] \{out\}_r = \$signed\(\{\{0\}, (\d+)'b0\}\);$")
 _CADD = re.compile(r"^assign \{out\} = \$signed\(\d+'h([0-9a-f]+)\) \+ ")
 
 
@@ -195,6 +196,14 @@ def datapath_features(
                 # a structurally-0 sign bit (ReLU before the pool) is no operand bit
                 max_bits += w - all(o in zero for o in n.operands[:2])
             elif q:
+                if "{out}_ovf_" in rhs.split("?", 1)[0]:
+                    # a saturation select: the result's low bits that the aligned value holds as constant 0
+                    # (its binary point above the source's) are functions of the limit checks alone,
+                    # shared by every such bit: no select bit (iCE40: the emitter's output stage with the
+                    # accumulator k bits below the result's LSB costs 1 LUT4 less per k, lut_primitives
+                    # cast0..cast6)
+                    aligned = next((_ALIGNED.match(ln) for ln in n.body if _ALIGNED.match(ln)), None)
+                    w -= min(int(aligned.group(1)), w) if aligned else 0
                 mux_bits += q * w
                 if _CMP.search(rhs.split("?", 1)[0]):
                     cmp_bits += n.width
