@@ -179,13 +179,19 @@ def main(argv: list[str] | None = None) -> int:
     results = [
         run_target(t, args.random, args.seed, args.cached_only, args.jobs) for t in args.target or ["xc7", "ice40"]
     ]
+    return finish(results, _table, t0, args.json)
+
+
+def finish(results: list[dict], table, t0: float, json_path: Path | None) -> int:
+    """Print ``table(result)`` of every target's results and the wall time since ``t0`` (s); write the results
+    with the command line to ``json_path`` (atomically) when given. Returns the exit code 0."""
     for res in results:
-        print(_table(res), end="\n\n")
+        print(table(res), end="\n\n")
     print(f"{time.perf_counter() - t0:.1f} s")
-    if args.json:
+    if json_path:
         from hwq.io import atomic_write
 
-        atomic_write(args.json, json.dumps({"command": " ".join(sys.argv), "results": results}, indent=1) + "\n")
+        atomic_write(json_path, json.dumps({"command": " ".join(sys.argv), "results": results}, indent=1) + "\n")
     return 0
 
 

@@ -33,7 +33,6 @@ Usage: ``python benchmarks/cost_weight_draws.py [--target xc7 --target ice40] [-
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -45,6 +44,9 @@ from hwq.cost import calibrate as cal
 from hwq.cost.fpga import LUT_FEATURES
 from hwq.cost.rtl_model import emitter_default_adders
 from hwq.cost.targets import load_target
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cost_fit_sets import finish  # noqa: E402  (a sibling benchmark script: same printing and JSON writing)
 
 #: the groups one swap short of Spearman 0.95 in the packaged calibration (README, session 11)
 DEFAULT_GROUPS = {
@@ -317,14 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         if not groups:
             raise SystemExit(f"no default groups for target {t!r}: give --group")
         results.append(run_target(t, groups, args.draws, args.close, args.cached_only, args.jobs))
-    for res in results:
-        print(_tables(res), end="\n\n")
-    print(f"{time.perf_counter() - t0:.1f} s")
-    if args.json:
-        from hwq.io import atomic_write
-
-        atomic_write(args.json, json.dumps({"command": " ".join(sys.argv), "results": results}, indent=1) + "\n")
-    return 0
+    return finish(results, _tables, t0, args.json)
 
 
 if __name__ == "__main__":
