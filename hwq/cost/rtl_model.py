@@ -202,7 +202,7 @@ def datapath_features(
                     # shared by every such bit: no select bit (iCE40: the emitter's output stage with the
                     # accumulator k bits below the result's LSB costs 1 LUT4 less per k, lut_primitives
                     # cast0..cast6)
-                    aligned = next((_ALIGNED.match(ln) for ln in n.body if _ALIGNED.match(ln)), None)
+                    aligned = next(filter(None, map(_ALIGNED.match, n.body)), None)
                     w -= min(int(aligned.group(1)), w) if aligned else 0
                 mux_bits += q * w
                 if _CMP.search(rhs.split("?", 1)[0]):
