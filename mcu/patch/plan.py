@@ -271,9 +271,9 @@ def patch_flash_code_bytes(pp: PatchProgram, table: dict) -> int | None:
     ``mcu.plan.flash_code_bytes`` prices a run function, every stage kernel in the kernels' union, the patch
     helpers (``helpers``) and the loop (``patch.base`` + ``patch[feature]`` per ``patch_code_features``
     count). An ``input=stream`` program's window fetch is a call in the gather's place and is priced as the
-    gather where the table has no ``fetch`` price of its own (the calibration links no stream programs; on 9
-    linked ones the total is then within -0.27 .. +0.44 % on M4, M7 and M55, against -2.4 .. -4.2 % with the
-    fetch left out). None when the table has no ``patch`` part (not calibrated)."""
+    gather where the table has no ``fetch`` price of its own (the calibration links no stream programs; on 5
+    linked ones the total is then within -0.10 .. +0.42 % on M4, M7 and M55, ``benchmarks/mcu_stream_pack_flash.py``;
+    2.4-4.2 % low with the fetch left out). None when the table has no ``patch`` part (not calibrated)."""
     from ..plan import flash_code_bytes
 
     patch = table.get("patch")
